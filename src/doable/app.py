@@ -1,0 +1,68 @@
+"""create_app(): routers, middleware, error handlers, lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from doable import __version__
+from doable.auth.router import auth_router, me_router
+from doable.config import RuntimeConfig, resolve
+from doable.db import Database
+from doable.errors import install_error_handlers
+from doable.middleware import RequestContextMiddleware
+from doable.ops.router import router as ops_router
+from doable.state import AppState
+from doable.tasks.router import tags_router, tasks_router
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(runtime: RuntimeConfig | None = None, database: Database | None = None) -> FastAPI:
+    """Build the app. With no arguments (uvicorn's factory), settings come from the environment."""
+    runtime = runtime or resolve()
+    settings = runtime.settings
+    owns_database = database is None
+    db = database or Database(runtime.database, pool_size=settings.db_pool_size)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owns_database:
+            await db.dispose()
+
+    app = FastAPI(
+        title="Doable",
+        version=__version__,
+        summary="A self-hostable, multi-user task service.",
+        docs_url="/docs" if settings.docs_enabled else None,
+        redoc_url="/redoc" if settings.docs_enabled else None,
+        openapi_url="/openapi.json" if settings.docs_enabled else None,
+        lifespan=lifespan,
+    )
+    app.state.database = db
+    app.state.doable = AppState.build(runtime)
+
+    api = APIRouter(prefix=API_PREFIX)
+    api.include_router(auth_router)
+    api.include_router(me_router)
+    api.include_router(tasks_router)
+    api.include_router(tags_router)
+    app.include_router(api)
+    app.include_router(ops_router)
+
+    install_error_handlers(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "If-Match", "X-Request-ID"],
+            expose_headers=["ETag", "Location", "X-Request-ID", "Retry-After"],
+            max_age=600,
+        )
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    return app

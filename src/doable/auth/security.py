@@ -1,0 +1,119 @@
+"""Password hashing (argon2id, off the event loop) and access-token signing."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from importlib import resources
+
+import anyio
+import jwt
+from pwdlib import PasswordHash
+from pwdlib.hashers.argon2 import Argon2Hasher
+
+from doable.config import Settings
+from doable.errors import Unauthorized
+
+JWT_ALGORITHM = "HS256"
+REQUIRED_CLAIMS = ["exp", "iat", "sub", "iss", "aud"]
+
+
+class PasswordHasher:
+    """argon2id via pwdlib, run in worker threads behind a small limiter."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._hash = PasswordHash(
+            (
+                Argon2Hasher(
+                    time_cost=settings.argon2_time_cost,
+                    memory_cost=settings.argon2_memory_kib,
+                    parallelism=settings.argon2_parallelism,
+                ),
+            )
+        )
+        self._limiter = anyio.CapacityLimiter(settings.hash_concurrency)
+        # Verified against when the email is unknown, so timing does not reveal accounts.
+        self._dummy = self._hash.hash(secrets.token_urlsafe(16))
+
+    async def hash(self, password: str) -> str:
+        return await anyio.to_thread.run_sync(self._hash.hash, password, limiter=self._limiter)
+
+    async def verify(self, password: str, stored: str | None) -> tuple[bool, str | None]:
+        """Return (valid, new_hash_or_None). Always spends one hash's time."""
+        if stored is None:
+            await anyio.to_thread.run_sync(
+                self._hash.verify, password, self._dummy, limiter=self._limiter
+            )
+            return False, None
+        return await anyio.to_thread.run_sync(
+            self._hash.verify_and_update, password, stored, limiter=self._limiter
+        )
+
+
+@dataclass(frozen=True)
+class AccessClaims:
+    user_id: uuid.UUID
+    token_version: int
+
+
+class TokenSigner:
+    """Issues and checks HS256 access tokens with pinned algorithm and required claims."""
+
+    def __init__(self, key: bytes, settings: Settings) -> None:
+        self._key = key
+        self._issuer = settings.jwt_issuer
+        self._audience = settings.jwt_audience
+        self.lifetime = timedelta(minutes=settings.access_token_minutes)
+
+    def issue(self, user_id: uuid.UUID, token_version: int, now: datetime) -> str:
+        claims = {
+            "sub": str(user_id),
+            "iat": int(now.timestamp()),
+            "nbf": int(now.timestamp()),
+            "exp": int((now + self.lifetime).timestamp()),
+            "iss": self._issuer,
+            "aud": self._audience,
+            "typ": "access",
+            "ver": token_version,
+            "jti": secrets.token_urlsafe(8),
+        }
+        return jwt.encode(claims, self._key, algorithm=JWT_ALGORITHM)
+
+    def verify(self, token: str) -> AccessClaims:
+        try:
+            claims = jwt.decode(
+                token,
+                self._key,
+                algorithms=[JWT_ALGORITHM],
+                audience=self._audience,
+                issuer=self._issuer,
+                options={"require": REQUIRED_CLAIMS},
+                leeway=5,
+            )
+            if claims.get("typ") != "access":
+                raise Unauthorized("Not an access token")
+            return AccessClaims(uuid.UUID(str(claims["sub"])), int(claims.get("ver", -1)))
+        except jwt.ExpiredSignatureError:
+            raise Unauthorized("The access token has expired") from None
+        except (jwt.InvalidTokenError, ValueError, TypeError):
+            raise Unauthorized("The access token is invalid") from None
+
+
+def new_refresh_token() -> str:
+    return "dr_" + secrets.token_urlsafe(32)
+
+
+def hash_token(token: str) -> str:
+    """Refresh tokens are stored as SHA-256: they are random, so no slow hash is needed."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def load_common_passwords() -> frozenset[str]:
+    text = resources.files("doable.auth").joinpath("common_passwords.txt").read_text("utf-8")
+    return frozenset(line.strip().lower() for line in text.splitlines() if line.strip())
+
+
+COMMON_PASSWORDS = load_common_passwords()

@@ -1,0 +1,204 @@
+"""Account logic: signup, login, token rotation, password changes. Never commits."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from doable.auth.models import RefreshToken, User
+from doable.auth.schemas import MePatch, SignupIn, TokenPair, UserOut
+from doable.auth.security import AccessClaims, hash_token, new_refresh_token
+from doable.db import utcnow
+from doable.errors import Conflict, DoableError, Forbidden, Unauthorized
+from doable.state import AppState
+
+
+class InvalidCredentials(Unauthorized):
+    def __init__(self) -> None:
+        super().__init__("Email or password is incorrect")
+
+
+class RefreshTokenReused(Unauthorized):
+    # The family revocation must be committed even though the request fails.
+    commit_session = True
+
+    def __init__(self) -> None:
+        super().__init__("This refresh token was already used; sign in again")
+
+
+class WrongPassword(Forbidden):
+    def __init__(self) -> None:
+        DoableError.__init__(self, "The password is incorrect")
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+async def get_by_email(session: AsyncSession, email: str) -> User | None:
+    result = await session.execute(select(User).where(User.email == normalize_email(email)))
+    return result.scalar_one_or_none()
+
+
+async def create_user(
+    session: AsyncSession,
+    state: AppState,
+    *,
+    email: str,
+    password: str,
+    name: str = "",
+    timezone: str = "UTC",
+) -> User:
+    email = normalize_email(email)
+    if await get_by_email(session, email) is not None:
+        raise Conflict("An account with this email already exists")
+    user = User(
+        email=email, name=name, timezone=timezone, password_hash=await state.hasher.hash(password)
+    )
+    session.add(user)
+    await session.flush()
+    return user
+
+
+async def signup(session: AsyncSession, state: AppState, data: SignupIn) -> TokenPair:
+    user = await create_user(
+        session, state, email=data.email, password=data.password, name=data.name,
+        timezone=data.timezone,
+    )
+    return await issue_pair(session, state, user)
+
+
+async def authenticate(session: AsyncSession, state: AppState, email: str, password: str) -> User:
+    """Check a password; an unknown email costs the same time and gives the same error."""
+    user = await get_by_email(session, email)
+    valid, new_hash = await state.hasher.verify(password, user.password_hash if user else None)
+    if user is None or not valid:
+        raise InvalidCredentials()
+    if new_hash is not None:  # hash parameters changed since it was stored
+        user.password_hash = new_hash
+        await session.flush()
+    return user
+
+
+async def issue_pair(
+    session: AsyncSession, state: AppState, user: User, *, family_id: uuid.UUID | None = None
+) -> TokenPair:
+    now = utcnow()
+    refresh = new_refresh_token()
+    session.add(
+        RefreshToken(
+            user_id=user.id,
+            family_id=family_id or uuid.uuid4(),
+            token_hash=hash_token(refresh),
+            created_at=now,
+            expires_at=now + timedelta(days=state.runtime.settings.refresh_token_days),
+        )
+    )
+    await session.flush()
+    return TokenPair(
+        access_token=state.signer.issue(user.id, user.token_version, now),
+        refresh_token=refresh,
+        expires_in=int(state.signer.lifetime.total_seconds()),
+        user=UserOut.model_validate(user),
+    )
+
+
+async def rotate_refresh(session: AsyncSession, state: AppState, token: str) -> TokenPair:
+    """Exchange a refresh token for a new pair; reuse of a rotated one revokes its family."""
+    now = utcnow()
+    row = (
+        await session.execute(select(RefreshToken).where(RefreshToken.token_hash == hash_token(token)))
+    ).scalar_one_or_none()
+    if row is None or row.expires_at <= now:
+        raise Unauthorized("The refresh token is invalid or expired")
+    # Claim it atomically: of two concurrent refreshes only one sees rowcount 1.
+    claimed = await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.id == row.id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        await session.execute(
+            update(RefreshToken)
+            .where(RefreshToken.family_id == row.family_id, RefreshToken.revoked_at.is_(None))
+            .values(revoked_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        raise RefreshTokenReused()
+    user = await session.get(User, row.user_id)
+    if user is None:  # pragma: no cover - cascade deletes tokens with their user
+        raise Unauthorized("The refresh token is invalid or expired")
+    return await issue_pair(session, state, user, family_id=row.family_id)
+
+
+async def revoke_refresh(session: AsyncSession, token: str) -> None:
+    await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.token_hash == hash_token(token), RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def user_for_access(session: AsyncSession, claims: AccessClaims) -> User:
+    user = await session.get(User, claims.user_id)
+    if user is None or user.token_version != claims.token_version:
+        raise Unauthorized("The access token is no longer valid")
+    return user
+
+
+async def update_profile(session: AsyncSession, user: User, data: MePatch) -> User:
+    if data.name is not None:
+        user.name = data.name
+    if data.timezone is not None:
+        user.timezone = data.timezone
+    await session.flush()
+    return user
+
+
+async def set_password(session: AsyncSession, state: AppState, user: User, new_password: str) -> None:
+    """Store a new password and invalidate every token issued before now."""
+    user.password_hash = await state.hasher.hash(new_password)
+    user.token_version += 1
+    await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    await session.flush()
+
+
+async def change_password(
+    session: AsyncSession, state: AppState, user: User, current: str, new: str
+) -> None:
+    valid, _ = await state.hasher.verify(current, user.password_hash)
+    if not valid:
+        raise WrongPassword()
+    await set_password(session, state, user, new)
+
+
+async def delete_account(session: AsyncSession, state: AppState, user: User, password: str) -> None:
+    valid, _ = await state.hasher.verify(password, user.password_hash)
+    if not valid:
+        raise WrongPassword()
+    await delete_user(session, user.id)
+
+
+async def delete_user(session: AsyncSession, user_id: uuid.UUID) -> None:
+    # Children first, so this works even where a backend ignores ON DELETE CASCADE.
+    from doable.tasks.service import delete_all_for_owner
+
+    await delete_all_for_owner(session, user_id)
+    await session.execute(delete(RefreshToken).where(RefreshToken.user_id == user_id))
+    await session.execute(delete(User).where(User.id == user_id))
+
+
+async def list_users(session: AsyncSession) -> list[User]:
+    return list((await session.execute(select(User).order_by(User.created_at))).scalars())
+
+

@@ -1,0 +1,305 @@
+"""`doable …` commands: serve, migrate, check, users."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import Annotated, NoReturn, TypeVar
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from doable import __version__
+from doable.config import ConfigError, RuntimeConfig, Settings, resolve
+from doable.db import Database
+from doable.errors import is_db_unavailable
+from doable.logging_setup import configure_logging
+
+app = typer.Typer(
+    name="doable", help="Doable: a self-hostable, multi-user task service.",
+    no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
+)
+users_app = typer.Typer(help="Manage accounts.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+
+err = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
+log = logging.getLogger("doable.cli")
+T = TypeVar("T")
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    raise typer.Exit(code)
+
+
+def load_runtime() -> RuntimeConfig:
+    """Settings validated up front: any problem is one readable line and exit code 2."""
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = str(first["loc"][0]) if first["loc"] else "setting"
+        fail(f"{name.upper()} is invalid: {first['msg']}", 2)
+    try:
+        runtime = resolve(settings)
+    except ConfigError as exc:
+        fail(str(exc), 2)
+    configure_logging(settings.log_format, settings.log_level)
+    return runtime
+
+
+def run(coro: Awaitable[T]) -> T:
+    async def wrapper() -> T:
+        return await coro
+
+    return asyncio.run(wrapper())
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"doable {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """Doable command line."""
+
+
+async def migrate_with_retry(runtime: RuntimeConfig) -> str | None:
+    """Run migrations, retrying with backoff while the database is unreachable."""
+    from doable.migrations import current_revision, upgrade
+
+    database = Database(runtime.database)
+    deadline = time.monotonic() + runtime.settings.db_startup_timeout
+    delay = 0.5
+    try:
+        while True:
+            try:
+                await upgrade(database.engine)
+                return await current_revision(database.engine)
+            except Exception as exc:
+                if not is_db_unavailable(exc):
+                    raise
+                if time.monotonic() + delay > deadline:
+                    raise ConfigError(
+                        f"cannot reach the database at {runtime.database.safe()} "
+                        f"after {runtime.settings.db_startup_timeout:g} s ({type(exc).__name__}); "
+                        "check DATABASE_URL and that the server is up"
+                    ) from None
+                log.warning("database not reachable yet (%s); retrying in %.1f s",
+                            type(exc).__name__, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+    finally:
+        await database.dispose()
+
+
+def _migrate(runtime: RuntimeConfig) -> str | None:
+    try:
+        return run(migrate_with_retry(runtime))
+    except ConfigError as exc:
+        fail(str(exc))
+
+
+@app.command()
+def migrate() -> None:
+    """Upgrade the database schema to the latest revision."""
+    runtime = load_runtime()
+    revision = _migrate(runtime)
+    out.print(f"database at revision {revision} ({runtime.database.safe()})", highlight=False)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address [env HOST, default 127.0.0.1]")] = None,
+    port: Annotated[int | None, typer.Option(help="Port [env PORT, default 8000]", min=1, max=65535)] = None,
+    workers: Annotated[int, typer.Option(help="Worker processes", min=1, max=64)] = 1,
+    reload: Annotated[bool, typer.Option(help="Reload on code changes (development)")] = False,
+) -> None:
+    """Run migrations, then serve the API."""
+    import uvicorn
+
+    runtime = load_runtime()
+    settings = runtime.settings
+    _migrate(runtime)
+    bind_host = host or settings.host
+    bind_port = port or settings.port
+    log.info("serving on http://%s:%s (database %s, data %s)",
+             bind_host, bind_port, runtime.database.safe(), runtime.data_dir)
+    uvicorn.run(
+        "doable.app:create_app",
+        factory=True,
+        host=bind_host,
+        port=bind_port,
+        workers=None if reload else workers,
+        reload=reload,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+        access_log=False,
+        log_config=None,
+        server_header=False,
+    )
+
+
+@app.command()
+def check() -> None:
+    """Print the configuration (secrets masked) and test the database connection."""
+    from doable.migrations import current_revision, head_revision
+
+    runtime = load_runtime()
+    s = runtime.settings
+    table = Table("setting", "value", title="Doable configuration")
+    table.add_row("DATABASE_URL", runtime.database.safe())
+    table.add_row("DOABLE_DATA_DIR", str(runtime.data_dir))
+    table.add_row("SECRET_KEY", "set" if s.secret_key else f"generated, kept in {runtime.data_dir / 'secret_key'}")
+    for name, value in s.model_dump(exclude={"database_url", "data_dir", "secret_key"}).items():
+        table.add_row(name.upper(), str(value))
+    out.print(table)
+
+    async def probe() -> str | None:
+        database = Database(runtime.database)
+        try:
+            return await current_revision(database.engine)
+        finally:
+            await database.dispose()
+
+    try:
+        revision = run(probe())
+    except Exception as exc:
+        fail(f"database unreachable: {type(exc).__name__}")
+    head = head_revision()
+    state = "at head" if revision == head else f"needs `doable migrate` (head is {head})"
+    out.print(f"database: reachable, revision {revision or 'none'}, {state}", highlight=False)
+
+
+def _read_password(password_stdin: bool, confirm: bool = True) -> str:
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    value: str = typer.prompt("Password", hide_input=True, confirmation_prompt=confirm)
+    return value
+
+
+def _validate_password(password: str) -> str:
+    from doable.auth.schemas import PasswordChangeIn
+
+    try:
+        PasswordChangeIn(current_password="x", new_password=password)
+    except ValidationError as exc:
+        fail(f"password {exc.errors()[0]['msg'].lower()}")
+    return password
+
+
+def _with_session(fn: Callable[..., Awaitable[T]], runtime: RuntimeConfig) -> T:
+    from doable.state import AppState
+
+    async def go() -> T:
+        database = Database(runtime.database)
+        try:
+            async with database.write_sessions() as session:
+                result = await fn(session, AppState.build(runtime))
+                await session.commit()
+                return result
+        finally:
+            await database.dispose()
+
+    return run(go())
+
+
+@users_app.command("create")
+def users_create(
+    email: str,
+    name: Annotated[str, typer.Option(help="Display name")] = "",
+    password_stdin: Annotated[bool, typer.Option(help="Read the password from standard input")] = False,
+) -> None:
+    """Create an account."""
+    from doable.auth import service
+    from doable.auth.schemas import SignupIn
+    from doable.errors import DoableError
+
+    runtime = load_runtime()
+    password = _validate_password(_read_password(password_stdin))
+    try:
+        data = SignupIn(email=email, password=password, name=name)
+    except ValidationError as exc:
+        e = exc.errors()[0]
+        fail(f"{'.'.join(map(str, e['loc']))}: {e['msg']}")
+    _migrate(runtime)
+    try:
+        user = _with_session(
+            lambda s, st: service.create_user(s, st, email=data.email, password=password, name=data.name),
+            runtime,
+        )
+    except DoableError as exc:
+        fail(exc.detail)
+    out.print(f"created {user.email} ({user.id})", highlight=False)
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """List accounts."""
+    from doable.auth import service
+
+    runtime = load_runtime()
+    users = _with_session(lambda s, st: service.list_users(s), runtime)
+    table = Table("id", "email", "name", "created")
+    for u in users:
+        table.add_row(str(u.id), u.email, u.name, u.created_at.isoformat(timespec="seconds"))
+    out.print(table)
+
+
+@users_app.command("set-password")
+def users_set_password(
+    email: str,
+    password_stdin: Annotated[bool, typer.Option(help="Read the password from standard input")] = False,
+) -> None:
+    """Set an account's password; signs it out everywhere."""
+    from doable.auth import service
+
+    runtime = load_runtime()
+    password = _validate_password(_read_password(password_stdin))
+
+    async def go(session, state) -> bool:  # type: ignore[no-untyped-def]
+        user = await service.get_by_email(session, email)
+        if user is None:
+            return False
+        await service.set_password(session, state, user, password)
+        return True
+
+    if not _with_session(go, runtime):
+        fail(f"no account with email {email}")
+    out.print(f"password changed for {email.strip().lower()}", highlight=False)
+
+
+@users_app.command("delete")
+def users_delete(
+    email: str,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation")] = False,
+) -> None:
+    """Delete an account and all its data."""
+    from doable.auth import service
+
+    runtime = load_runtime()
+    if not yes:
+        typer.confirm(f"Delete {email} and all its tasks?", abort=True)
+
+    async def go(session, state) -> bool:  # type: ignore[no-untyped-def]
+        user = await service.get_by_email(session, email)
+        if user is None:
+            return False
+        await service.delete_user(session, user.id)
+        return True
+
+    if not _with_session(go, runtime):
+        fail(f"no account with email {email}")
+    out.print(f"deleted {email.strip().lower()}", highlight=False)

@@ -1,0 +1,250 @@
+"""Settings: one object read from the environment and `.env`, plus database URL normalisation."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import ssl
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+log = logging.getLogger("doable.config")
+
+MIN_SECRET_BYTES = 32
+
+
+class ConfigError(Exception):
+    """A setting is unusable. The message is one line, safe to print (no secrets)."""
+
+
+class Settings(BaseSettings):
+    """Every setting Doable reads. Each field's env name is documented in the README."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
+
+    database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
+    data_dir: Path = Field(default=Path("./data"), validation_alias="DOABLE_DATA_DIR")
+    data_dir_fallback: Path | None = Field(
+        default=None, validation_alias="DOABLE_DATA_DIR_FALLBACK"
+    )
+    secret_key: str | None = Field(default=None, validation_alias="SECRET_KEY", repr=False)
+    host: str = Field(default="127.0.0.1", validation_alias="HOST")
+    port: int = Field(default=8000, ge=1, le=65535, validation_alias="PORT")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias="CORS_ORIGINS"
+    )
+    access_token_minutes: int = Field(default=15, ge=1, le=1440, validation_alias="ACCESS_TOKEN_MINUTES")
+    refresh_token_days: int = Field(default=30, ge=1, le=365, validation_alias="REFRESH_TOKEN_DAYS")
+    log_format: Literal["console", "json"] = Field(default="console", validation_alias="LOG_FORMAT")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", validation_alias="LOG_LEVEL"
+    )
+    docs_enabled: bool = Field(default=True, validation_alias="DOCS_ENABLED")
+    jwt_issuer: str = Field(default="doable", validation_alias="JWT_ISSUER")
+    jwt_audience: str = Field(default="doable-api", validation_alias="JWT_AUDIENCE")
+    auth_ip_rate_limit: str = Field(default="30/minute", validation_alias="AUTH_IP_RATE_LIMIT")
+    auth_account_rate_limit: str = Field(
+        default="10/minute", validation_alias="AUTH_ACCOUNT_RATE_LIMIT"
+    )
+    argon2_time_cost: int = Field(default=3, ge=1, le=20, validation_alias="ARGON2_TIME_COST")
+    argon2_memory_kib: int = Field(
+        default=65536, ge=1024, le=4 * 1024 * 1024, validation_alias="ARGON2_MEMORY_KIB"
+    )
+    argon2_parallelism: int = Field(default=4, ge=1, le=16, validation_alias="ARGON2_PARALLELISM")
+    hash_concurrency: int = Field(default=2, ge=1, le=64, validation_alias="HASH_CONCURRENCY")
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024, validation_alias="MAX_BODY_BYTES")
+    db_startup_timeout: float = Field(default=30.0, ge=0, validation_alias="DB_STARTUP_TIMEOUT")
+    db_pool_size: int = Field(default=5, ge=1, le=100, validation_alias="DB_POOL_SIZE")
+    forwarded_allow_ips: str = Field(default="127.0.0.1", validation_alias="FORWARDED_ALLOW_IPS")
+
+    @field_validator("database_url", "secret_key", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [o.strip().rstrip("/") for o in value.split(",") if o.strip()]
+        return value
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    """A normalised database target: async driver URL plus driver connect arguments."""
+
+    url: URL
+    connect_args: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def backend(self) -> Literal["sqlite", "postgresql", "mysql"]:
+        name = self.url.get_backend_name()
+        if name == "sqlite":
+            return "sqlite"
+        if name == "postgresql":
+            return "postgresql"
+        return "mysql"
+
+    def safe(self) -> str:
+        """The URL with its password masked, fit for logs and `doable check`."""
+        return self.url.render_as_string(hide_password=True)
+
+
+_PG_SSLMODES = {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}
+# libpq parameters asyncpg does not accept as server settings; dropped with their meaning kept
+# where it matters (sslmode becomes the `ssl` connect argument).
+_PG_DROPPED = {"sslmode", "channel_binding", "sslrootcert", "sslcert", "sslkey", "gssencmode",
+               "connect_timeout", "target_session_attrs", "application_name", "options"}
+
+
+def _malformed(reason: str) -> ConfigError:
+    return ConfigError(f"DATABASE_URL is malformed: {reason}")
+
+
+def normalize_database_url(raw: str | None, data_dir: Path) -> DatabaseConfig:
+    """Map whatever URL a user pasted onto the async driver we use, with TLS arguments.
+
+    Never includes the raw URL (or its password) in an error message.
+    """
+    if raw is None:
+        path = (data_dir / "doable.db").resolve()
+        return DatabaseConfig(URL.create("sqlite+aiosqlite", database=str(path)))
+    raw = raw.strip()
+    if "://" not in raw:
+        raise _malformed("expected scheme://… (postgresql://, mysql://, sqlite:///…)")
+    try:
+        url = make_url(raw)
+    except (ArgumentError, ValueError) as exc:
+        raise _malformed("it could not be parsed") from exc
+    try:
+        port = url.port
+    except ValueError as exc:  # pragma: no cover - make_url already validates ports
+        raise _malformed("the port is not a number") from exc
+    if port is not None and not 0 < port < 65536:
+        raise _malformed("the port is out of range")
+    backend = url.get_backend_name()
+    query = dict(url.query)
+    connect_args: dict[str, Any] = {}
+    if backend in {"postgres", "postgresql"}:
+        if not url.host and "host" not in query:
+            raise _malformed("a PostgreSQL URL needs a host")
+        sslmode = query.get("sslmode") or query.get("ssl")
+        if isinstance(sslmode, tuple):
+            sslmode = sslmode[-1]
+        if sslmode is not None:
+            if sslmode in {"true", "1"}:
+                sslmode = "require"
+            if sslmode not in _PG_SSLMODES:
+                raise _malformed(f"sslmode must be one of {', '.join(sorted(_PG_SSLMODES))}")
+            connect_args["ssl"] = sslmode
+        for key in [*_PG_DROPPED, "ssl"]:
+            query.pop(key, None)
+        url = url.set(drivername="postgresql+asyncpg", query=query)
+    elif backend in {"mysql", "mariadb"}:
+        if not url.host and "unix_socket" not in query:
+            raise _malformed("a MySQL/MariaDB URL needs a host")
+        ssl_mode = query.pop("ssl-mode", None) or query.pop("ssl_mode", None) or query.pop("ssl", None)
+        if isinstance(ssl_mode, tuple):
+            ssl_mode = ssl_mode[-1]
+        if ssl_mode is not None:
+            mode = str(ssl_mode).lower()
+            if mode in {"required", "require", "true", "1", "verify_ca", "verify_identity"}:
+                ctx = ssl.create_default_context()
+                if mode in {"required", "require", "true", "1"}:
+                    ctx.check_hostname = False
+                    ctx.verify_mode = ssl.CERT_NONE
+                connect_args["ssl"] = ctx
+            elif mode not in {"disabled", "false", "0", "preferred"}:
+                raise _malformed("ssl-mode must be DISABLED, PREFERRED, REQUIRED, VERIFY_CA or VERIFY_IDENTITY")
+        query["charset"] = "utf8mb4"
+        url = url.set(drivername="mysql+asyncmy", query=query)
+    elif backend == "sqlite":
+        if url.database in (None, "", ":memory:"):
+            raise _malformed("an SQLite URL needs a file path (sqlite:///path/to/doable.db)")
+        url = url.set(drivername="sqlite+aiosqlite")
+    else:
+        raise _malformed(f"unsupported scheme {backend!r}; use postgresql://, mysql:// or sqlite:///")
+    return DatabaseConfig(url, connect_args)
+
+
+def ensure_data_dir(settings: Settings) -> Path:
+    """Create the data folder, falling back (loudly) when the configured one is not writable."""
+    for candidate in (settings.data_dir, settings.data_dir_fallback):
+        if candidate is None:
+            continue
+        try:
+            candidate.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            continue
+        if os.access(candidate, os.W_OK | os.X_OK):
+            if candidate != settings.data_dir:
+                log.warning(
+                    "DATA IS NOT PERSISTENT: %s is not writable, using %s instead. "
+                    "Everything stored there is lost when the container restarts. "
+                    "Attach persistent storage at %s to keep your data.",
+                    settings.data_dir, candidate, settings.data_dir,
+                )
+            return candidate.resolve()
+    raise ConfigError(
+        f"DOABLE_DATA_DIR {str(settings.data_dir)!r} is not writable and no usable fallback was given"
+    )
+
+
+def resolve_secret_key(settings: Settings, data_dir: Path) -> bytes:
+    """Return the signing key: SECRET_KEY if given, else one generated once and kept on disk."""
+    if settings.secret_key is not None:
+        key = settings.secret_key.encode()
+        if len(key) < MIN_SECRET_BYTES:
+            raise ConfigError(
+                f"SECRET_KEY is too short: it needs at least {MIN_SECRET_BYTES} bytes "
+                f"(generate one with: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+            )
+        return key
+    path = data_dir / "secret_key"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        key = path.read_bytes().strip()
+        if len(key) < MIN_SECRET_BYTES:
+            raise ConfigError(f"the stored secret key at {path} is too short; delete it to regenerate") from None
+        return key
+    except OSError as exc:
+        raise ConfigError(f"cannot create the secret key file at {path}: {exc.strerror}") from None
+    key = secrets.token_urlsafe(48).encode()
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(key + b"\n")
+    log.info("generated a new secret key at %s", path)
+    return key
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    """Settings resolved against the machine: data folder, database target and signing key."""
+
+    settings: Settings
+    data_dir: Path
+    database: DatabaseConfig
+    secret_key: bytes
+
+
+def resolve(settings: Settings | None = None) -> RuntimeConfig:
+    """Validate settings once at start; raises ConfigError with a one-line, secret-free message."""
+    settings = settings or Settings()
+    database = normalize_database_url(settings.database_url, settings.data_dir)
+    data_dir = ensure_data_dir(settings)
+    if settings.database_url is None:
+        database = normalize_database_url(None, data_dir)
+    secret_key = resolve_secret_key(settings, data_dir)
+    return RuntimeConfig(settings, data_dir, database, secret_key)

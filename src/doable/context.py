@@ -1,0 +1,5 @@
+"""Per-request context variables shared by logging, errors and middleware."""
+
+from contextvars import ContextVar
+
+request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)

@@ -1,0 +1,160 @@
+"""Engines, sessions, the per-request unit of work, SQLite pragmas and shared column types."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy import DateTime, MetaData, String, event
+from sqlalchemy.dialects import mysql
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.types import TypeDecorator
+
+from doable.config import DatabaseConfig
+from doable.errors import DoableError
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# Every MySQL/MariaDB table is utf8mb4 so emoji round-trip.
+MYSQL_TABLE_KW: dict[str, Any] = {
+    "mysql_engine": "InnoDB",
+    "mysql_charset": "utf8mb4",
+    "mysql_collate": "utf8mb4_unicode_ci",
+}
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores naive UTC (microsecond precision everywhere), returns aware UTC datetimes."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        if dialect.name in {"mysql", "mariadb"}:
+            return dialect.type_descriptor(mysql.DATETIME(fsp=6))
+        return dialect.type_descriptor(DateTime(timezone=False))
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC)
+
+
+def key_string(length: int) -> Any:
+    """A string column compared byte-for-byte (binary collation on MySQL), for unique keys."""
+    return String(length).with_variant(
+        mysql.VARCHAR(length, charset="utf8mb4", collation="utf8mb4_bin"), "mysql", "mariadb"
+    )
+
+
+def new_id() -> uuid.UUID:
+    return uuid.uuid4()
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+    # Let SQLAlchemy's begin event own transaction control (pysqlite's own is broken for this).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _sqlite_on_begin(conn: Any) -> None:
+    # Writers take the write lock up front, so concurrent writers wait (busy_timeout)
+    # instead of failing with "database is locked" when a read upgrades to a write.
+    mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+    conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def create_engine(config: DatabaseConfig, *, pool_size: int = 5) -> AsyncEngine:
+    """Build the async engine for a normalised database target."""
+    kwargs: dict[str, Any] = {"connect_args": dict(config.connect_args)}
+    if config.backend == "sqlite":
+        kwargs["connect_args"].setdefault("timeout", SQLITE_BUSY_TIMEOUT_MS / 1000)
+    else:
+        kwargs.update(pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size * 2,
+                      pool_recycle=1800)
+    if config.backend == "postgresql":
+        kwargs["connect_args"].setdefault("timeout", 10)
+        kwargs["connect_args"].setdefault("server_settings", {"application_name": "doable"})
+    if config.backend == "mysql":
+        kwargs["connect_args"].setdefault("connect_timeout", 10)
+    engine = create_async_engine(config.url, **kwargs)
+    if config.backend == "sqlite":
+        event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
+        event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
+    return engine
+
+
+class Database:
+    """Owns the engine and two session factories: one for reads, one for writes."""
+
+    def __init__(self, config: DatabaseConfig, *, pool_size: int = 5) -> None:
+        self.config = config
+        self.engine = create_engine(config, pool_size=pool_size)
+        write_engine = self.engine
+        if config.backend == "sqlite":
+            write_engine = self.engine.execution_options(sqlite_begin="IMMEDIATE")
+        self.read_sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.write_sessions = async_sessionmaker(write_engine, expire_on_commit=False)
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+async def unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
+    """One session per request; commits when the route returns, rolls back on error."""
+    database: Database = request.app.state.database
+    factory = database.read_sessions if request.method in SAFE_METHODS else database.write_sessions
+    async with factory() as session:
+        try:
+            yield session
+        except DoableError as exc:
+            if exc.commit_session:
+                await session.commit()
+            else:
+                await session.rollback()
+            raise
+        except BaseException:
+            await session.rollback()
+            raise
+        else:
+            await session.commit()
+
+
+SessionDep = Annotated[AsyncSession, Depends(unit_of_work, scope="function")]

@@ -1,0 +1,193 @@
+"""The one error family: DoableError subclasses carry an HTTP status and render as RFC 9457 problems."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, ClassVar
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import InterfaceError as SAInterfaceError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from doable.context import request_id_var
+
+log = logging.getLogger("doable.errors")
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_BASE = "https://doable.dev/problems/"
+
+
+class DoableError(Exception):
+    """Base of every error a service may raise on purpose."""
+
+    status: ClassVar[int] = 400
+    title: ClassVar[str] = "Bad request"
+    slug: ClassVar[str] = "bad-request"
+    # When True the request's unit of work commits before the error is rendered: the error
+    # reports a decision that must stick (e.g. revoking a token family on refresh reuse).
+    commit_session: ClassVar[bool] = False
+
+    def __init__(self, detail: str | None = None, *, headers: dict[str, str] | None = None) -> None:
+        self.detail = detail or self.title
+        self.headers = headers or {}
+        super().__init__(self.detail)
+
+
+class NotFound(DoableError):
+    status, title, slug = 404, "Not found", "not-found"
+
+
+class Unauthorized(DoableError):
+    status, title, slug = 401, "Not authenticated", "unauthorized"
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+class Forbidden(DoableError):
+    status, title, slug = 403, "Forbidden", "forbidden"
+
+
+class Conflict(DoableError):
+    status, title, slug = 409, "Conflict", "conflict"
+
+
+class PreconditionFailed(DoableError):
+    status, title, slug = 412, "Precondition failed", "precondition-failed"
+
+
+class PayloadTooLarge(DoableError):
+    status, title, slug = 413, "Payload too large", "payload-too-large"
+
+
+class InvalidInput(DoableError):
+    status, title, slug = 422, "Invalid input", "validation-error"
+
+    def __init__(self, detail: str, *, loc: list[str | int] | None = None) -> None:
+        super().__init__(detail)
+        self.errors = [{"loc": loc or [], "msg": detail, "type": "value_error"}]
+
+
+class RateLimited(DoableError):
+    status, title, slug = 429, "Too many requests", "rate-limited"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            f"Too many attempts; try again in {retry_after} s",
+            headers={"Retry-After": str(retry_after)},
+        )
+
+
+class ServiceUnavailable(DoableError):
+    status, title, slug = 503, "Service unavailable", "service-unavailable"
+
+
+def problem(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    slug: str,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    """Build an RFC 9457 problem+json response."""
+    body: dict[str, Any] = {
+        "type": TYPE_BASE + slug,
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    rid = request_id_var.get()
+    if rid:
+        body["request_id"] = rid
+    body.update(extra)
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
+
+
+def _clean_errors(errors: list[Any]) -> list[dict[str, Any]]:
+    out = []
+    for err in errors:
+        loc = [p for p in err.get("loc", ()) if isinstance(p, (str, int))]
+        out.append({"loc": loc, "msg": str(err.get("msg", "")), "type": str(err.get("type", ""))})
+    return out
+
+
+def _status_title(status: int) -> tuple[str, str]:
+    titles = {
+        400: ("Bad request", "bad-request"),
+        401: ("Not authenticated", "unauthorized"),
+        403: ("Forbidden", "forbidden"),
+        404: ("Not found", "not-found"),
+        405: ("Method not allowed", "method-not-allowed"),
+        406: ("Not acceptable", "not-acceptable"),
+        413: ("Payload too large", "payload-too-large"),
+        415: ("Unsupported media type", "unsupported-media-type"),
+    }
+    return titles.get(status, ("Error", "error"))
+
+
+def is_db_unavailable(exc: BaseException) -> bool:
+    """True when an exception means the database cannot be reached (not a bad query)."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, (OperationalError, SAInterfaceError)):
+        return True
+    return isinstance(exc, (ConnectionError, TimeoutError, OSError)) and not isinstance(
+        exc, FileNotFoundError
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the renderers that turn every error into a problem response."""
+
+    @app.exception_handler(DoableError)
+    async def _doable(request: Request, exc: DoableError) -> JSONResponse:
+        extra: dict[str, Any] = {}
+        if isinstance(exc, InvalidInput):
+            extra["errors"] = exc.errors
+        return problem(exc.status, exc.title, exc.detail, slug=exc.slug, headers=exc.headers, **extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return problem(
+            422,
+            "Invalid input",
+            "The request did not validate; see `errors`.",
+            slug="validation-error",
+            errors=_clean_errors(list(exc.errors())),
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        title, slug = _status_title(exc.status_code)
+        detail = exc.detail if isinstance(exc.detail, str) else title
+        return problem(exc.status_code, title, detail, slug=slug, headers=dict(exc.headers or {}))
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity(request: Request, exc: IntegrityError) -> JSONResponse:
+        log.info("integrity error: %s", type(exc.orig).__name__)
+        return problem(409, "Conflict", "The change conflicts with stored data.", slug="conflict")
+
+    @app.exception_handler(DBAPIError)
+    async def _dbapi(request: Request, exc: DBAPIError) -> JSONResponse:
+        if is_db_unavailable(exc):
+            log.warning("database unavailable: %s", type(exc.orig).__name__ if exc.orig else exc)
+            return problem(
+                503, "Service unavailable", "The database is unavailable; try again shortly.",
+                slug="service-unavailable", headers={"Retry-After": "5"},
+            )
+        raise exc
+
+    @app.exception_handler(OSError)
+    async def _oserror(request: Request, exc: OSError) -> JSONResponse:
+        if is_db_unavailable(exc):
+            log.warning("database unavailable: %s", type(exc).__name__)
+            return problem(
+                503, "Service unavailable", "The database is unavailable; try again shortly.",
+                slug="service-unavailable", headers={"Retry-After": "5"},
+            )
+        raise exc

@@ -1,0 +1,128 @@
+"""Pure ASGI middleware: request ids, access log, body-size limit, last-resort 500 problems."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from doable.context import request_id_var
+from doable.errors import PROBLEM_JSON, TYPE_BASE
+
+access_log = logging.getLogger("doable.access")
+error_log = logging.getLogger("doable.errors")
+
+_VALID_RID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+def _problem_bytes(status: int, title: str, detail: str, slug: str, rid: str) -> bytes:
+    return json.dumps(
+        {"type": TYPE_BASE + slug, "title": title, "status": status, "detail": detail,
+         "request_id": rid}
+    ).encode()
+
+
+class RequestContextMiddleware:
+    """Outermost app middleware. Every response gets X-Request-ID; nothing leaks a traceback."""
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        rid = incoming if _VALID_RID.fullmatch(incoming) else uuid.uuid4().hex
+        token = request_id_var.set(rid)
+        started = time.perf_counter()
+        status_holder = {"status": 500, "started": False}
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+                status_holder["started"] = True
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"]
+                headers.append((b"x-request-id", rid.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            length = dict(scope["headers"]).get(b"content-length")
+            if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
+                await self._send_problem(
+                    send_wrapper, 413, "Payload too large",
+                    f"The request body is larger than {self.max_body_bytes} bytes.",
+                    "payload-too-large", rid,
+                )
+                return
+            await self.app(scope, self._limited(receive), send_wrapper)
+        except BodyTooLarge:
+            if not status_holder["started"]:
+                await self._send_problem(
+                    send_wrapper, 413, "Payload too large",
+                    f"The request body is larger than {self.max_body_bytes} bytes.",
+                    "payload-too-large", rid,
+                )
+        except Exception:
+            error_log.exception("unhandled error in %s %s", scope.get("method"), scope.get("path"))
+            if not status_holder["started"]:
+                await self._send_problem(
+                    send_wrapper, 500, "Internal server error",
+                    f"Something went wrong on our side. Quote request id {rid} when reporting it.",
+                    "internal-error", rid,
+                )
+        finally:
+            access_log.info(
+                "%s %s %s",
+                scope.get("method"),
+                scope.get("path"),
+                status_holder["status"],
+                extra={
+                    "http_method": scope.get("method"),
+                    "http_path": scope.get("path"),
+                    "http_status": status_holder["status"],
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "client": (scope.get("client") or ("-",))[0],
+                },
+            )
+            request_id_var.reset(token)
+
+    def _limited(self, receive: Receive) -> Receive:
+        seen = 0
+        limit = self.max_body_bytes
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise BodyTooLarge()
+            return message
+
+        return limited_receive
+
+    @staticmethod
+    async def _send_problem(
+        send: Send, status: int, title: str, detail: str, slug: str, rid: str
+    ) -> None:
+        body = _problem_bytes(status, title, detail, slug, rid)
+        headers: list[tuple[bytes, bytes]] = [
+            (b"content-type", PROBLEM_JSON.encode()),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+

@@ -1,0 +1,65 @@
+"""Process-wide objects the app builds once and hands to routes through dependencies."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Annotated
+
+import limits
+from fastapi import Depends, Request
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+
+from doable.auth.security import PasswordHasher, TokenSigner
+from doable.config import RuntimeConfig
+from doable.errors import RateLimited
+
+
+class AuthRateLimiter:
+    """Per-IP and per-account limits for login and signup (in memory, per process)."""
+
+    def __init__(self, per_ip: str, per_account: str) -> None:
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._per_ip = limits.parse(per_ip)
+        self._per_account = limits.parse(per_account)
+
+    def _hit(self, item: limits.RateLimitItem, key: str) -> None:
+        if not self._limiter.hit(item, key):
+            stats = self._limiter.get_window_stats(item, key)
+            raise RateLimited(max(1, math.ceil(stats.reset_time - time.time())))
+
+    def check_ip(self, ip: str) -> None:
+        self._hit(self._per_ip, f"ip:{ip}")
+
+    def check_account(self, email: str) -> None:
+        self._hit(self._per_account, f"account:{email}")
+
+
+@dataclass
+class AppState:
+    runtime: RuntimeConfig
+    hasher: PasswordHasher
+    signer: TokenSigner
+    rate_limiter: AuthRateLimiter
+
+    @classmethod
+    def build(cls, runtime: RuntimeConfig) -> AppState:
+        settings = runtime.settings
+        return cls(
+            runtime=runtime,
+            hasher=PasswordHasher(settings),
+            signer=TokenSigner(runtime.secret_key, settings),
+            rate_limiter=AuthRateLimiter(
+                settings.auth_ip_rate_limit, settings.auth_account_rate_limit
+            ),
+        )
+
+
+def get_state(request: Request) -> AppState:
+    state: AppState = request.app.state.doable
+    return state
+
+
+StateDep = Annotated[AppState, Depends(get_state)]

@@ -1,0 +1,64 @@
+"""Opaque keyset cursors: the last row's sort key, signed so a client cannot forge one."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from doable.errors import InvalidInput
+
+
+@dataclass(frozen=True)
+class CursorKey:
+    sort: str
+    order: str
+    value: Any
+    id: uuid.UUID
+
+
+def _sign(key: bytes, payload: bytes) -> str:
+    digest = hmac.new(key, b"cursor:" + payload, hashlib.sha256).digest()[:16]
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def _b64decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def encode(key: bytes, cursor: CursorKey) -> str:
+    value = cursor.value.isoformat() if isinstance(cursor.value, datetime) else cursor.value
+    payload = json.dumps(
+        [cursor.sort, cursor.order, value, cursor.id.hex], separators=(",", ":")
+    ).encode()
+    return base64.urlsafe_b64encode(payload).decode().rstrip("=") + "." + _sign(key, payload)
+
+
+def _bad() -> InvalidInput:
+    return InvalidInput("The cursor is invalid; start again without it", loc=["query", "cursor"])
+
+
+def decode(key: bytes, text: str, *, sort: str, order: str, datetime_value: bool) -> CursorKey:
+    try:
+        body, sig = text.split(".", 1)
+        payload = _b64decode(body)
+        if not hmac.compare_digest(sig, _sign(key, payload)):
+            raise _bad()
+        c_sort, c_order, value, id_hex = json.loads(payload)
+        if (c_sort, c_order) != (sort, order):
+            raise InvalidInput(
+                "The cursor belongs to another sort order; keep sort and order unchanged",
+                loc=["query", "cursor"],
+            )
+        if datetime_value:
+            value = datetime.fromisoformat(value)
+        return CursorKey(c_sort, c_order, value, uuid.UUID(hex=id_hex))
+    except InvalidInput:
+        raise
+    except (ValueError, TypeError, UnicodeDecodeError):
+        raise _bad() from None

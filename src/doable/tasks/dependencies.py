@@ -1,0 +1,33 @@
+"""Dependencies that load a task or tag by id, scoped to the current user."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import Depends, Path
+
+from doable.auth.dependencies import CurrentUser
+from doable.db import SessionDep
+from doable.tasks import service
+from doable.tasks.models import Tag, Task
+
+
+async def owned_task(
+    task_id: Annotated[uuid.UUID, Path(description="Task id")],
+    user: CurrentUser,
+    session: SessionDep,
+) -> Task:
+    return await service.get_task(session, user.id, task_id)
+
+
+async def owned_tag(
+    tag_id: Annotated[uuid.UUID, Path(description="Tag id")],
+    user: CurrentUser,
+    session: SessionDep,
+) -> Tag:
+    return await service.get_tag(session, user.id, tag_id)
+
+
+OwnedTask = Annotated[Task, Depends(owned_task)]
+OwnedTag = Annotated[Tag, Depends(owned_tag)]

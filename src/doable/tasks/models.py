@@ -1,0 +1,83 @@
+"""Task, tag and task-tag tables."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    Uuid,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from doable.db import MYSQL_TABLE_KW, Base, UTCDateTime, key_string, new_id, utcnow
+
+# Tasks without a due date sort after every real one, so the keyset column is never NULL.
+NO_DUE = datetime(9999, 12, 31, tzinfo=UTC)
+
+task_tags = Table(
+    "task_tags",
+    Base.metadata,
+    Column("task_id", Uuid, ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag_id", Uuid, ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True),
+    Index("ix_task_tags_tag_id", "tag_id"),
+    **MYSQL_TABLE_KW,
+)
+
+
+class Tag(Base):
+    __tablename__ = "tags"
+    __table_args__ = (
+        Index("uq_tags_owner_id_name_key", "owner_id", "name_key", unique=True),
+        MYSQL_TABLE_KW,
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    owner_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(50))
+    # casefold()ed name: uniqueness per owner regardless of case.
+    name_key: Mapped[str] = mapped_column(key_string(200))
+    color: Mapped[str | None] = mapped_column(String(7), default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Task(Base):
+    __tablename__ = "tasks"
+    __table_args__ = (
+        Index("ix_tasks_owner_created", "owner_id", "created_at", "id"),
+        Index("ix_tasks_owner_updated", "owner_id", "updated_at", "id"),
+        Index("ix_tasks_owner_due", "owner_id", "due_sort", "id"),
+        Index("ix_tasks_owner_priority", "owner_id", "priority", "id"),
+        Index("ix_tasks_owner_completed", "owner_id", "completed"),
+        MYSQL_TABLE_KW,
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    owner_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("users.id", ondelete="CASCADE"))
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    completed: Mapped[bool] = mapped_column(Boolean, default=False)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # 0 none, 1 low, 2 medium, 3 high, 4 urgent: stored as a number so it sorts.
+    priority: Mapped[int] = mapped_column(SmallInteger, default=0)
+    due_date: Mapped[date | None] = mapped_column(Date, default=None)
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # Sort/filter key for `due`: the instant, or the start of an all-day date in the owner's zone.
+    due_sort: Mapped[datetime] = mapped_column(UTCDateTime)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    tags: Mapped[list[Tag]] = relationship(secondary=task_tags, lazy="raise", order_by=Tag.name_key)
+
+    __mapper_args__ = {"version_id_col": version}

@@ -1,0 +1,142 @@
+"""/api/v1/tasks and /api/v1/tags: thin routes over tasks.service."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request, Response, status
+from pydantic import AfterValidator, StringConstraints
+
+from doable.auth.dependencies import CurrentUser
+from doable.db import SessionDep
+from doable.state import StateDep
+from doable.tasks import service
+from doable.tasks.dependencies import OwnedTag, OwnedTask
+from doable.tasks.schemas import (
+    DueIn,
+    Priority,
+    TagOut,
+    TagPatch,
+    TaskCreate,
+    TaskOut,
+    TaskPage,
+    TaskPatch,
+    TaskReplace,
+)
+from doable.types import NoNulStr
+
+tasks_router = APIRouter(prefix="/tasks", tags=["tasks"])
+tags_router = APIRouter(prefix="/tags", tags=["tags"])
+
+COMMON: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Not authenticated"},
+    404: {"description": "Not found (also for another user's object)"},
+}
+IfMatch = Annotated[
+    str | None,
+    Header(description="ETag from a previous read; a stale one gets 412", max_length=1000),
+]
+SearchText = Annotated[NoNulStr, StringConstraints(max_length=200), AfterValidator(str.strip)]
+TagFilter = Annotated[NoNulStr, StringConstraints(min_length=1, max_length=50)]
+CursorParam = Annotated[NoNulStr, StringConstraints(max_length=1000)]
+
+
+def _with_etag(response: Response, task_out: TaskOut, version: int) -> TaskOut:
+    response.headers["ETag"] = f'"{version}"'
+    return task_out
+
+
+@tasks_router.get("", response_model=TaskPage, responses=COMMON)
+async def list_tasks(
+    user: CurrentUser,
+    session: SessionDep,
+    state: StateDep,
+    status_: Annotated[service.StatusFilter, Query(alias="status")] = "all",
+    q: Annotated[SearchText | None, Query(description="Substring of title or description")] = None,
+    priority: Annotated[list[Priority] | None, Query()] = None,
+    tag: Annotated[list[TagFilter] | None, Query(description="Repeatable; all must match")] = None,
+    due_before: Annotated[DueIn, Query()] = None,
+    due_after: Annotated[DueIn, Query()] = None,
+    sort: service.SortField = "created",
+    order: Annotated[service.Order | None, Query(description="Default: desc for created/updated/priority, asc for due/title")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[CursorParam | None, Query(description="next_cursor of the previous page")] = None,
+) -> TaskPage:
+    query = service.TaskQuery(
+        status=status_, q=q or None, priority=list(priority or []), tag=list(tag or []),
+        due_before=due_before, due_after=due_after, sort=sort, order=order, limit=limit,
+        cursor=cursor,
+    )
+    tasks, next_cursor = await service.list_tasks(
+        session, user, query, cursor_key=state.runtime.secret_key
+    )
+    return TaskPage(items=[TaskOut.from_task(t) for t in tasks], next_cursor=next_cursor)
+
+
+@tasks_router.post("", status_code=status.HTTP_201_CREATED, response_model=TaskOut, responses=COMMON)
+async def create_task(
+    data: TaskCreate, user: CurrentUser, session: SessionDep, request: Request, response: Response
+) -> TaskOut:
+    task = await service.create_task(session, user, data)
+    response.headers["Location"] = str(request.url_for("get_task", task_id=str(task.id)).path)
+    return _with_etag(response, TaskOut.from_task(task), task.version)
+
+
+@tasks_router.get("/{task_id}", response_model=TaskOut, responses=COMMON)
+async def get_task(task: OwnedTask, response: Response) -> TaskOut:
+    return _with_etag(response, TaskOut.from_task(task), task.version)
+
+
+@tasks_router.patch("/{task_id}", response_model=TaskOut, responses={**COMMON, 412: {"description": "Stale If-Match"}})
+async def update_task(
+    data: TaskPatch, task: OwnedTask, user: CurrentUser, session: SessionDep,
+    response: Response, if_match: IfMatch = None,
+) -> TaskOut:
+    service.check_if_match(task, if_match)
+    task = await service.update_task(session, user, task, data)
+    return _with_etag(response, TaskOut.from_task(task), task.version)
+
+
+@tasks_router.put("/{task_id}", response_model=TaskOut, responses={**COMMON, 412: {"description": "Stale If-Match"}})
+async def replace_task(
+    data: TaskReplace, task: OwnedTask, user: CurrentUser, session: SessionDep,
+    response: Response, if_match: IfMatch = None,
+) -> TaskOut:
+    service.check_if_match(task, if_match)
+    task = await service.replace_task(session, user, task, data)
+    return _with_etag(response, TaskOut.from_task(task), task.version)
+
+
+@tasks_router.delete("/{task_id}", status_code=status.HTTP_204_NO_CONTENT, responses=COMMON)
+async def delete_task(task: OwnedTask, session: SessionDep, if_match: IfMatch = None) -> Response:
+    service.check_if_match(task, if_match)
+    await service.delete_task(session, task)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@tasks_router.post("/{task_id}/complete", response_model=TaskOut, responses=COMMON)
+async def complete_task(task: OwnedTask, session: SessionDep, response: Response) -> TaskOut:
+    task = await service.set_completed(session, task, True)
+    return _with_etag(response, TaskOut.from_task(task), task.version)
+
+
+@tasks_router.post("/{task_id}/reopen", response_model=TaskOut, responses=COMMON)
+async def reopen_task(task: OwnedTask, session: SessionDep, response: Response) -> TaskOut:
+    task = await service.set_completed(session, task, False)
+    return _with_etag(response, TaskOut.from_task(task), task.version)
+
+
+@tags_router.get("", response_model=list[TagOut], responses=COMMON)
+async def list_tags(user: CurrentUser, session: SessionDep) -> list[TagOut]:
+    return await service.list_tags(session, user.id)
+
+
+@tags_router.patch("/{tag_id}", response_model=TagOut, responses=COMMON)
+async def update_tag(data: TagPatch, tag: OwnedTag, session: SessionDep) -> TagOut:
+    return await service.update_tag(session, tag, data)
+
+
+@tags_router.delete("/{tag_id}", status_code=status.HTTP_204_NO_CONTENT, responses=COMMON)
+async def delete_tag(tag: OwnedTag, session: SessionDep) -> Response:
+    await service.delete_tag(session, tag)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

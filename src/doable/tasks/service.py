@@ -1,0 +1,379 @@
+"""Task and tag logic. Every query is scoped to its owner; nothing here commits."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, and_, delete, func, insert, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.exc import StaleDataError
+
+from doable.auth.models import User
+from doable.db import utcnow
+from doable.errors import InvalidInput, NotFound, PreconditionFailed
+from doable.tasks import cursor as cursors
+from doable.tasks.models import NO_DUE, Tag, Task, task_tags
+from doable.tasks.schemas import PRIORITY_LEVELS, TagOut, TagPatch, TaskCreate, TaskPatch
+
+SortField = Literal["created", "updated", "due", "priority", "title"]
+Order = Literal["asc", "desc"]
+StatusFilter = Literal["all", "pending", "completed"]
+
+SORT_COLUMNS = {
+    "created": Task.created_at,
+    "updated": Task.updated_at,
+    "due": Task.due_sort,
+    "priority": Task.priority,
+    "title": Task.title,
+}
+DEFAULT_ORDER: dict[str, Order] = {
+    "created": "desc", "updated": "desc", "due": "asc", "priority": "desc", "title": "asc",
+}
+
+
+class TaskNotFound(NotFound):
+    def __init__(self) -> None:
+        super().__init__("No task with this id")
+
+
+class TagNotFound(NotFound):
+    def __init__(self) -> None:
+        super().__init__("No tag with this id")
+
+
+def tag_key(name: str) -> str:
+    return name.casefold()
+
+
+def _zone(user: User) -> ZoneInfo:
+    return ZoneInfo(user.timezone)
+
+
+def to_instant(value: date | datetime, user: User) -> datetime:
+    """A filter or due value as a UTC instant: dates start at midnight in the user's zone."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=_zone(user))
+        return value.astimezone(UTC)
+    return datetime.combine(value, time(0), tzinfo=_zone(user)).astimezone(UTC)
+
+
+def _apply_due(task: Task, due: date | datetime | None, user: User) -> None:
+    if due is None:
+        task.due_date, task.due_at, task.due_sort = None, None, NO_DUE
+    elif isinstance(due, datetime):
+        task.due_date, task.due_at = None, to_instant(due, user)
+        task.due_sort = task.due_at
+    else:
+        task.due_date, task.due_at, task.due_sort = due, None, to_instant(due, user)
+
+
+async def _resolve_tags(session: AsyncSession, owner_id: uuid.UUID, names: Sequence[str]) -> list[Tag]:
+    """Find or create the owner's tags by name, case-insensitively, keeping first spellings."""
+    wanted: dict[str, str] = {}
+    for name in names:
+        wanted.setdefault(tag_key(name), name)
+    if not wanted:
+        return []
+    existing = {
+        tag.name_key: tag
+        for tag in (
+            await session.execute(
+                select(Tag).where(Tag.owner_id == owner_id, Tag.name_key.in_(list(wanted)))
+            )
+        ).scalars()
+    }
+    tags = []
+    for key, name in wanted.items():
+        tag = existing.get(key)
+        if tag is None:
+            tag = Tag(owner_id=owner_id, name=name, name_key=key)
+            session.add(tag)
+        tags.append(tag)
+    return sorted(tags, key=lambda t: t.name_key)
+
+
+def _owned(owner_id: uuid.UUID) -> Any:
+    return select(Task).where(Task.owner_id == owner_id).options(selectinload(Task.tags))
+
+
+async def get_task(session: AsyncSession, owner_id: uuid.UUID, task_id: uuid.UUID) -> Task:
+    task = (await session.execute(_owned(owner_id).where(Task.id == task_id))).scalar_one_or_none()
+    if task is None:
+        raise TaskNotFound()
+    return task
+
+
+def etag(task: Task) -> str:
+    return f'"{task.version}"'
+
+
+def check_if_match(task: Task, if_match: str | None) -> None:
+    """412 unless `If-Match` is absent, `*`, or lists the task's current ETag."""
+    if if_match is None:
+        return
+    tags = [t.strip().removeprefix("W/") for t in if_match.split(",")]
+    if "*" in tags or etag(task) in tags:
+        return
+    raise PreconditionFailed("The task changed since you read it; fetch it again")
+
+
+async def _flush(session: AsyncSession) -> None:
+    try:
+        await session.flush()
+    except StaleDataError:
+        raise PreconditionFailed("The task was changed by another request; fetch it again") from None
+
+
+async def create_task(session: AsyncSession, user: User, data: TaskCreate) -> Task:
+    now = utcnow()
+    task = Task(
+        owner_id=user.id,
+        title=data.title,
+        description=data.description,
+        priority=PRIORITY_LEVELS[data.priority],
+        completed=data.completed,
+        completed_at=now if data.completed else None,
+        created_at=now,
+        updated_at=now,
+        tags=await _resolve_tags(session, user.id, data.tags),
+    )
+    _apply_due(task, data.due, user)
+    session.add(task)
+    await session.flush()
+    return task
+
+
+def _set_completed(task: Task, completed: bool, now: datetime) -> None:
+    if completed and not task.completed:
+        task.completed, task.completed_at = True, now
+    elif not completed and task.completed:
+        task.completed, task.completed_at = False, None
+
+
+NOT_NULLABLE = ("title", "description", "priority", "tags", "completed")
+
+
+async def update_task(session: AsyncSession, user: User, task: Task, data: TaskPatch) -> Task:
+    """Apply the fields the client sent; bumps the version when anything changes."""
+    given = data.model_fields_set
+    for name in NOT_NULLABLE:
+        if name in given and getattr(data, name) is None:
+            raise InvalidInput(f"{name} cannot be null", loc=["body", name])
+    now = utcnow()
+    if data.title is not None:
+        task.title = data.title
+    if data.description is not None:
+        task.description = data.description
+    if data.priority is not None:
+        task.priority = PRIORITY_LEVELS[data.priority]
+    if "due" in given:
+        _apply_due(task, data.due, user)
+    if data.tags is not None:
+        task.tags = await _resolve_tags(session, user.id, data.tags)
+    if data.completed is not None:
+        _set_completed(task, data.completed, now)
+    task.updated_at = now
+    await _flush(session)
+    return task
+
+
+async def replace_task(session: AsyncSession, user: User, task: Task, data: TaskCreate) -> Task:
+    now = utcnow()
+    task.title = data.title
+    task.description = data.description
+    task.priority = PRIORITY_LEVELS[data.priority]
+    _apply_due(task, data.due, user)
+    task.tags = await _resolve_tags(session, user.id, data.tags)
+    _set_completed(task, data.completed, now)
+    task.updated_at = now
+    await _flush(session)
+    return task
+
+
+async def set_completed(session: AsyncSession, task: Task, completed: bool) -> Task:
+    """Complete or reopen; repeating it changes nothing (same version, same completed_at)."""
+    if task.completed == completed:
+        return task
+    now = utcnow()
+    _set_completed(task, completed, now)
+    task.updated_at = now
+    await _flush(session)
+    return task
+
+
+async def delete_task(session: AsyncSession, task: Task) -> None:
+    await session.execute(delete(task_tags).where(task_tags.c.task_id == task.id))
+    await session.execute(delete(Task).where(Task.id == task.id, Task.owner_id == task.owner_id))
+
+
+@dataclass
+class TaskQuery:
+    status: StatusFilter = "all"
+    q: str | None = None
+    priority: list[str] = field(default_factory=list)
+    tag: list[str] = field(default_factory=list)
+    due_before: date | datetime | None = None
+    due_after: date | datetime | None = None
+    sort: SortField = "created"
+    order: Order | None = None
+    limit: int = 50
+    cursor: str | None = None
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+async def list_tasks(
+    session: AsyncSession, user: User, query: TaskQuery, *, cursor_key: bytes
+) -> tuple[list[Task], str | None]:
+    """One page of the user's tasks by keyset (never OFFSET); tags come in one more query."""
+    order: Order = query.order or DEFAULT_ORDER[query.sort]
+    column = SORT_COLUMNS[query.sort]
+    conditions: list[ColumnElement[bool]] = [Task.owner_id == user.id]
+    if query.status == "pending":
+        conditions.append(Task.completed.is_(False))
+    elif query.status == "completed":
+        conditions.append(Task.completed.is_(True))
+    if query.q:
+        pattern = f"%{_escape_like(query.q.lower())}%"
+        conditions.append(
+            or_(
+                func.lower(Task.title).like(pattern, escape="\\"),
+                func.lower(Task.description).like(pattern, escape="\\"),
+            )
+        )
+    if query.priority:
+        conditions.append(Task.priority.in_([PRIORITY_LEVELS[p] for p in query.priority]))
+    for name in dict.fromkeys(tag_key(t) for t in query.tag):
+        conditions.append(
+            Task.id.in_(
+                select(task_tags.c.task_id)
+                .join(Tag, Tag.id == task_tags.c.tag_id)
+                .where(Tag.owner_id == user.id, Tag.name_key == name)
+            )
+        )
+    if query.due_before is not None:
+        conditions.append(Task.due_sort < to_instant(query.due_before, user))
+    if query.due_after is not None:
+        conditions.append(Task.due_sort >= to_instant(query.due_after, user))
+        conditions.append(Task.due_sort != NO_DUE)
+    if query.cursor:
+        key = cursors.decode(
+            cursor_key, query.cursor, sort=query.sort, order=order,
+            datetime_value=query.sort in {"created", "updated", "due"},
+        )
+        if order == "asc":
+            conditions.append(or_(column > key.value, and_(column == key.value, Task.id > key.id)))
+        else:
+            conditions.append(or_(column < key.value, and_(column == key.value, Task.id < key.id)))
+    ordering = [column.asc(), Task.id.asc()] if order == "asc" else [column.desc(), Task.id.desc()]
+    stmt = (
+        select(Task)
+        .where(*conditions)
+        .order_by(*ordering)
+        .limit(query.limit + 1)
+        .options(selectinload(Task.tags))
+    )
+    tasks = list((await session.execute(stmt)).scalars())
+    next_cursor = None
+    if len(tasks) > query.limit:
+        tasks = tasks[: query.limit]
+        last = tasks[-1]
+        value = {
+            "created": last.created_at, "updated": last.updated_at, "due": last.due_sort,
+            "priority": last.priority, "title": last.title,
+        }[query.sort]
+        next_cursor = cursors.encode(
+            cursor_key, cursors.CursorKey(query.sort, order, value, last.id)
+        )
+    return tasks, next_cursor
+
+
+async def delete_all_for_owner(session: AsyncSession, owner_id: uuid.UUID) -> None:
+    task_ids = select(Task.id).where(Task.owner_id == owner_id)
+    await session.execute(delete(task_tags).where(task_tags.c.task_id.in_(task_ids)))
+    await session.execute(delete(Task).where(Task.owner_id == owner_id))
+    await session.execute(delete(Tag).where(Tag.owner_id == owner_id))
+
+
+# Tags
+
+
+async def _tag_counts(session: AsyncSession, owner_id: uuid.UUID, tag_ids: list[uuid.UUID] | None = None) -> list[TagOut]:
+    stmt = (
+        select(Tag, func.count(task_tags.c.task_id))
+        .outerjoin(task_tags, task_tags.c.tag_id == Tag.id)
+        .where(Tag.owner_id == owner_id)
+        .group_by(Tag.id, Tag.owner_id, Tag.name, Tag.name_key, Tag.color, Tag.created_at)
+        .order_by(Tag.name_key)
+    )
+    if tag_ids is not None:
+        stmt = stmt.where(Tag.id.in_(tag_ids))
+    rows = (await session.execute(stmt)).all()
+    return [TagOut(id=t.id, name=t.name, color=t.color, task_count=n) for t, n in rows]
+
+
+async def list_tags(session: AsyncSession, owner_id: uuid.UUID) -> list[TagOut]:
+    return await _tag_counts(session, owner_id)
+
+
+async def get_tag(session: AsyncSession, owner_id: uuid.UUID, tag_id: uuid.UUID) -> Tag:
+    tag = (
+        await session.execute(select(Tag).where(Tag.owner_id == owner_id, Tag.id == tag_id))
+    ).scalar_one_or_none()
+    if tag is None:
+        raise TagNotFound()
+    return tag
+
+
+async def update_tag(session: AsyncSession, tag: Tag, data: TagPatch) -> TagOut:
+    """Rename or recolour; renaming onto another tag of the owner merges this one into it."""
+    target = tag
+    if data.name is not None and tag_key(data.name) != tag.name_key:
+        other = (
+            await session.execute(
+                select(Tag).where(Tag.owner_id == tag.owner_id, Tag.name_key == tag_key(data.name))
+            )
+        ).scalar_one_or_none()
+        if other is not None:
+            await _merge_tags(session, source=tag, target=other)
+            target = other
+        else:
+            tag.name, tag.name_key = data.name, tag_key(data.name)
+    elif data.name is not None:
+        tag.name = data.name  # same key, new spelling
+    if data.color is not None:
+        target.color = data.color.lower()
+    await session.flush()
+    (out,) = await _tag_counts(session, target.owner_id, [target.id])
+    return out
+
+
+async def _merge_tags(session: AsyncSession, *, source: Tag, target: Tag) -> None:
+    source_tasks = set((await session.execute(
+        select(task_tags.c.task_id).where(task_tags.c.tag_id == source.id)
+    )).scalars())
+    target_tasks = set((await session.execute(
+        select(task_tags.c.task_id).where(task_tags.c.tag_id == target.id)
+    )).scalars())
+    missing = source_tasks - target_tasks
+    if missing:
+        await session.execute(
+            insert(task_tags), [{"task_id": t, "tag_id": target.id} for t in sorted(missing)]
+        )
+    await session.execute(delete(task_tags).where(task_tags.c.tag_id == source.id))
+    await session.execute(delete(Tag).where(Tag.id == source.id, Tag.owner_id == source.owner_id))
+    session.expunge(source)
+
+
+async def delete_tag(session: AsyncSession, tag: Tag) -> None:
+    await session.execute(delete(task_tags).where(task_tags.c.tag_id == tag.id))
+    await session.execute(delete(Tag).where(Tag.id == tag.id, Tag.owner_id == tag.owner_id))

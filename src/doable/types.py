@@ -1,0 +1,47 @@
+"""Annotated string types shared by schemas: trimmed, length-checked, and never containing NUL."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from pydantic import AfterValidator, BeforeValidator, StringConstraints
+
+
+def _no_nul(value: str) -> str:
+    # PostgreSQL cannot store NUL in text; refuse it everywhere so backends agree.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+def _strip(value: object) -> object:
+    return value.strip() if isinstance(value, str) else value
+
+
+NoNulStr = Annotated[str, AfterValidator(_no_nul)]
+
+
+# Trimmed of surrounding whitespace before length checks; add StringConstraints where used.
+Trimmed = Annotated[str, BeforeValidator(_strip), AfterValidator(_no_nul)]
+
+
+_ZONES: frozenset[str] | None = None
+
+
+def _check_timezone(value: str) -> str:
+    global _ZONES
+    if _ZONES is None:
+        _ZONES = frozenset(available_timezones())
+    if value not in _ZONES and value != "UTC":
+        raise ValueError("must be an IANA time zone name such as Europe/Paris")
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError("must be an IANA time zone name such as Europe/Paris") from exc
+    return value
+
+
+TimeZoneName = Annotated[
+    str, StringConstraints(min_length=1, max_length=64), AfterValidator(_check_timezone)
+]
