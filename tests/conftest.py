@@ -1,0 +1,136 @@
+"""Fixtures: one migrated database per backend, a fresh app per test, tables emptied after each."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import inspect, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from doable.app import create_app
+from doable.config import RuntimeConfig, Settings, normalize_database_url
+from doable.db import Base, Database
+from doable.migrations import upgrade
+
+TEST_SECRET = b"test-secret-key-that-is-long-enough-0123456789"
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+BACKEND_ENV = {"postgresql": "DOABLE_TEST_POSTGRES_URL", "mariadb": "DOABLE_TEST_MARIADB_URL"}
+
+
+def fast_settings(data_dir: Path, **overrides: Any) -> Settings:
+    """Settings for tests: cheap argon2 and generous rate limits; never read from .env."""
+    values: dict[str, Any] = {
+        "DOABLE_DATA_DIR": str(data_dir),
+        "SECRET_KEY": TEST_SECRET.decode(),
+        "ARGON2_TIME_COST": 1,
+        "ARGON2_MEMORY_KIB": 1024,
+        "ARGON2_PARALLELISM": 1,
+        "AUTH_IP_RATE_LIMIT": "100000/minute",
+        "AUTH_ACCOUNT_RATE_LIMIT": "100000/minute",
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+def backend_params() -> list[Any]:
+    params: list[Any] = [pytest.param("sqlite", id="sqlite")]
+    for name, env in BACKEND_ENV.items():
+        if os.environ.get(env) or IN_CI:
+            params.append(pytest.param(name, id=name))
+        else:
+            params.append(
+                pytest.param(name, id=name, marks=pytest.mark.skip(reason=f"{env} is not set"))
+            )
+    return params
+
+
+def backend_url(name: str, tmp_dir: Path) -> str:
+    if name == "sqlite":
+        return f"sqlite:///{tmp_dir / 'test.db'}"
+    url = os.environ.get(BACKEND_ENV[name])
+    if not url:
+        pytest.fail(f"{BACKEND_ENV[name]} must be set in CI: an unreachable backend is a failure")
+    return url
+
+
+async def drop_everything(engine: AsyncEngine) -> None:
+    """Remove every table (ours and alembic's) so the migrations build the schema from nothing."""
+
+    def _drop(sync_conn: Any) -> None:
+        names = inspect(sync_conn).get_table_names()
+        if sync_conn.dialect.name in {"mysql", "mariadb"}:
+            sync_conn.execute(text("SET FOREIGN_KEY_CHECKS=0"))
+            for name in names:
+                sync_conn.execute(text(f"DROP TABLE IF EXISTS `{name}`"))
+            sync_conn.execute(text("SET FOREIGN_KEY_CHECKS=1"))
+        elif sync_conn.dialect.name == "postgresql":
+            for name in names:
+                sync_conn.execute(text(f'DROP TABLE IF EXISTS "{name}" CASCADE'))
+        else:
+            for name in names:
+                sync_conn.execute(text(f'DROP TABLE IF EXISTS "{name}"'))
+
+    async with engine.begin() as conn:
+        await conn.run_sync(_drop)
+
+
+async def truncate_all(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        for table in reversed(Base.metadata.sorted_tables):
+            await conn.execute(table.delete())
+
+
+@pytest.fixture(scope="session", params=backend_params())
+async def database(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Database]:
+    """One database per backend for the whole session, built by `alembic upgrade head`."""
+    tmp_dir = tmp_path_factory.mktemp(f"db-{request.param}")
+    config = normalize_database_url(backend_url(request.param, tmp_dir), tmp_dir)
+    db = Database(config)
+    try:
+        await drop_everything(db.engine)
+    except Exception as exc:
+        pytest.fail(f"{request.param} is unreachable ({type(exc).__name__}: {exc})")
+    await upgrade(db.engine)
+    yield db
+    await db.dispose()
+
+
+@pytest.fixture
+def backend(database: Database) -> str:
+    return database.config.backend
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "data"
+    path.mkdir()
+    return path
+
+
+def runtime_for(database: Database, data_dir: Path, **overrides: Any) -> RuntimeConfig:
+    return RuntimeConfig(fast_settings(data_dir, **overrides), data_dir, database.config, TEST_SECRET)
+
+
+@pytest.fixture
+async def app(database: Database, data_dir: Path) -> AsyncIterator[FastAPI]:
+    yield create_app(runtime_for(database, data_dir), database)
+    await truncate_all(database.engine)
+
+
+def make_client(app: FastAPI) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with make_client(app) as c:
+        yield c
