@@ -9,6 +9,7 @@ import time
 import uuid
 
 
+from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from doable.context import request_id_var
@@ -20,8 +21,11 @@ error_log = logging.getLogger("doable.errors")
 _VALID_RID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
-class BodyTooLarge(Exception):
-    pass
+class BodyTooLarge(HTTPException):
+    """Raised while the body streams in; FastAPI re-raises HTTPExceptions from body parsing."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"The request body is larger than {limit} bytes.")
 
 
 def _problem_bytes(status: int, title: str, detail: str, slug: str, rid: str) -> bytes:
@@ -108,7 +112,7 @@ class RequestContextMiddleware:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
-                    raise BodyTooLarge()
+                    raise BodyTooLarge(limit)
             return message
 
         return limited_receive
