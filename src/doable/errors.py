@@ -8,8 +8,7 @@ from typing import Any, ClassVar
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
-from sqlalchemy.exc import InterfaceError as SAInterfaceError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from doable.context import request_id_var
@@ -130,15 +129,45 @@ def _status_title(status: int) -> tuple[str, str]:
     return titles.get(status, ("Error", "error"))
 
 
+_MYSQL_CONNECTION_CODES = {2002, 2003, 2005, 2006, 2013, 2055}
+_CONNECTION_ERROR_NAMES = {
+    "ConnectionDoesNotExistError", "CannotConnectNowError", "ConnectionFailureError",
+    "ConnectionRejectionError", "TooManyConnectionsError", "AdminShutdownError",
+    "CrashShutdownError", "InterfaceError", "InternalClientError",
+}
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        item = todo.pop()
+        if item is None or any(item is s for s in seen) or len(seen) > 20:
+            continue
+        seen.append(item)
+        todo.extend([getattr(item, "orig", None), item.__cause__, item.__context__])
+    return seen
+
+
 def is_db_unavailable(exc: BaseException) -> bool:
     """True when an exception means the database cannot be reached (not a bad query)."""
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
-    if isinstance(exc, (OperationalError, SAInterfaceError)):
-        return True
-    return isinstance(exc, (ConnectionError, TimeoutError, OSError)) and not isinstance(
-        exc, FileNotFoundError
-    )
+    for item in _chain(exc):
+        if isinstance(item, (ConnectionError, TimeoutError)):
+            return True
+        if isinstance(item, OSError) and not isinstance(item, FileNotFoundError):
+            return True
+        if type(item).__name__ in _CONNECTION_ERROR_NAMES and type(item).__module__.startswith(
+            ("asyncpg", "asyncmy")
+        ):
+            return True
+        args = getattr(item, "args", ())
+        if args and isinstance(args[0], int) and args[0] in _MYSQL_CONNECTION_CODES:
+            return True
+        if "unable to open database file" in str(item):
+            return True
+    return False
 
 
 def install_error_handlers(app: FastAPI) -> None:

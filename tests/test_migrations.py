@@ -1,0 +1,55 @@
+"""The migrations build the same schema as the models on every backend, and run both ways."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect, text
+
+from doable.db import Base, Database
+from doable.migrations import current_revision, downgrade, head_revision, upgrade
+
+
+async def _diff(database: Database) -> list[Any]:
+    def compare(sync_conn: Any) -> list[Any]:
+        context = MigrationContext.configure(sync_conn, opts={"compare_type": True})
+        return list(compare_metadata(context, Base.metadata))
+
+    async with database.engine.connect() as conn:
+        return await conn.run_sync(compare)
+
+
+async def _tables(database: Database) -> set[str]:
+    async with database.engine.connect() as conn:
+        return set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
+
+
+async def test_upgrade_matches_models_and_round_trips(database: Database) -> None:
+    assert await current_revision(database.engine) == head_revision() == "0001"
+    assert await _diff(database) == []
+    expected = {"users", "refresh_tokens", "tasks", "tags", "task_tags", "alembic_version"}
+    assert await _tables(database) == expected
+
+    await downgrade(database.engine, "base")
+    assert await _tables(database) <= {"alembic_version"}
+    assert await current_revision(database.engine) is None
+
+    await upgrade(database.engine)
+    assert await _tables(database) == expected
+    assert await _diff(database) == []
+
+
+async def test_mysql_tables_are_utf8mb4(database: Database) -> None:
+    if database.config.backend != "mysql":
+        pytest.skip("MySQL/MariaDB only")
+    async with database.engine.connect() as conn:
+        rows = (await conn.execute(text(
+            "SELECT table_name, table_collation FROM information_schema.tables "
+            "WHERE table_schema = DATABASE() AND table_name <> 'alembic_version'"
+        ))).all()
+    assert {r[1] for r in rows} == {"utf8mb4_unicode_ci"}
+    assert len(rows) == 5
