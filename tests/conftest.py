@@ -116,7 +116,9 @@ def data_dir(tmp_path: Path) -> Path:
 
 
 def runtime_for(database: Database, data_dir: Path, **overrides: Any) -> RuntimeConfig:
-    return RuntimeConfig(fast_settings(data_dir, **overrides), data_dir, database.config, TEST_SECRET)
+    return RuntimeConfig(
+        fast_settings(data_dir, **overrides), data_dir, database.config, TEST_SECRET
+    )
 
 
 @pytest.fixture

@@ -30,11 +30,18 @@ async def make_account(
     client: httpx.AsyncClient, *, email: str | None = None, password: str = PASSWORD, **extra: Any
 ) -> Account:
     email = email or f"user{next(_counter)}-{uuid.uuid4().hex[:6]}@example.com"
-    r = await client.post("/api/v1/auth/signup", json={"email": email, "password": password, **extra})
+    r = await client.post(
+        "/api/v1/auth/signup", json={"email": email, "password": password, **extra}
+    )
     assert r.status_code == 201, r.text
     body = r.json()
-    return Account(body["user"]["id"], body["user"]["email"], password, body["access_token"],
-                   body["refresh_token"])
+    return Account(
+        body["user"]["id"],
+        body["user"]["email"],
+        password,
+        body["access_token"],
+        body["refresh_token"],
+    )
 
 
 async def make_task(client: httpx.AsyncClient, account: Account, **fields: Any) -> dict[str, Any]:

@@ -51,17 +51,28 @@ async def test_duplicate_email_any_case_is_409(client: httpx.AsyncClient) -> Non
 
 @pytest.mark.parametrize(
     ("password", "fragment"),
-    [("short", "at least 8"), ("password", "too common"), ("12345678", "too common"),
-     ("Password1", "too common"), ("x" * 257, "at most 256")],
+    [
+        ("short", "at least 8"),
+        ("password", "too common"),
+        ("12345678", "too common"),
+        ("Password1", "too common"),
+        ("x" * 257, "at most 256"),
+    ],
 )
-async def test_weak_password_is_422(client: httpx.AsyncClient, password: str, fragment: str) -> None:
-    r = await client.post(f"{AUTH}/signup", json={"email": "weak@example.com", "password": password})
+async def test_weak_password_is_422(
+    client: httpx.AsyncClient, password: str, fragment: str
+) -> None:
+    r = await client.post(
+        f"{AUTH}/signup", json={"email": "weak@example.com", "password": password}
+    )
     body = assert_problem(r, 422)
     assert body["errors"][0]["loc"] == ["body", "password"]
     assert fragment in body["errors"][0]["msg"]
 
 
-@pytest.mark.parametrize("email", ["not-an-email", "", "a@", "a" * 250 + "@example.com", "a\x00@example.com"])
+@pytest.mark.parametrize(
+    "email", ["not-an-email", "", "a@", "a" * 250 + "@example.com", "a\x00@example.com"]
+)
 async def test_bad_email_is_422(client: httpx.AsyncClient, email: str) -> None:
     r = await client.post(f"{AUTH}/signup", json={"email": email, "password": PASSWORD})
     assert_problem(r, 422)
@@ -69,20 +80,30 @@ async def test_bad_email_is_422(client: httpx.AsyncClient, email: str) -> None:
 
 async def test_login_json_and_oauth2_form(client: httpx.AsyncClient) -> None:
     acct = await make_account(client, email="carol@example.com")
-    r = await client.post(f"{AUTH}/login", json={"email": "CAROL@example.com", "password": PASSWORD})
+    r = await client.post(
+        f"{AUTH}/login", json={"email": "CAROL@example.com", "password": PASSWORD}
+    )
     assert r.status_code == 200
     assert r.json()["user"]["id"] == acct.id
-    r = await client.post(f"{AUTH}/login", data={"username": "carol@example.com", "password": PASSWORD})
+    r = await client.post(
+        f"{AUTH}/login", data={"username": "carol@example.com", "password": PASSWORD}
+    )
     assert r.status_code == 200
     assert r.json()["token_type"] == "bearer"
-    me = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {r.json()['access_token']}"})
+    me = await client.get(
+        "/api/v1/me", headers={"Authorization": f"Bearer {r.json()['access_token']}"}
+    )
     assert me.json()["id"] == acct.id
 
 
 async def test_wrong_password_and_unknown_email_look_the_same(client: httpx.AsyncClient) -> None:
     await make_account(client, email="dave@example.com")
-    wrong = await client.post(f"{AUTH}/login", json={"email": "dave@example.com", "password": "nope-nope-nope"})
-    unknown = await client.post(f"{AUTH}/login", json={"email": "nobody@example.com", "password": "nope-nope-nope"})
+    wrong = await client.post(
+        f"{AUTH}/login", json={"email": "dave@example.com", "password": "nope-nope-nope"}
+    )
+    unknown = await client.post(
+        f"{AUTH}/login", json={"email": "nobody@example.com", "password": "nope-nope-nope"}
+    )
     a, b = assert_problem(wrong, 401), assert_problem(unknown, 401)
     a.pop("request_id"), b.pop("request_id")
     assert a == b
@@ -91,23 +112,31 @@ async def test_wrong_password_and_unknown_email_look_the_same(client: httpx.Asyn
 
 @pytest.mark.parametrize(
     ("content", "headers"),
-    [("{not json", {"content-type": "application/json"}),
-     ("email=a", {"content-type": "text/plain"}),
-     ('{"email": "a@b.co"}', {"content-type": "application/json"}),
-     ('{"email": 5, "password": []}', {"content-type": "application/json"})],
+    [
+        ("{not json", {"content-type": "application/json"}),
+        ("email=a", {"content-type": "text/plain"}),
+        ('{"email": "a@b.co"}', {"content-type": "application/json"}),
+        ('{"email": 5, "password": []}', {"content-type": "application/json"}),
+    ],
 )
-async def test_login_bad_bodies_are_422(client: httpx.AsyncClient, content: str, headers: dict[str, str]) -> None:
+async def test_login_bad_bodies_are_422(
+    client: httpx.AsyncClient, content: str, headers: dict[str, str]
+) -> None:
     assert_problem(await client.post(f"{AUTH}/login", content=content, headers=headers), 422)
 
 
-async def test_refresh_rotates_and_reuse_revokes_family(client: httpx.AsyncClient, database: Database) -> None:
+async def test_refresh_rotates_and_reuse_revokes_family(
+    client: httpx.AsyncClient, database: Database
+) -> None:
     acct = await make_account(client)
     r1 = await client.post(f"{AUTH}/refresh", json={"refresh_token": acct.refresh_token})
     assert r1.status_code == 200
     second = r1.json()["refresh_token"]
     assert second != acct.refresh_token
     # Reusing the rotated token: 401, and the family (including `second`) is revoked.
-    assert_problem(await client.post(f"{AUTH}/refresh", json={"refresh_token": acct.refresh_token}), 401)
+    assert_problem(
+        await client.post(f"{AUTH}/refresh", json={"refresh_token": acct.refresh_token}), 401
+    )
     assert_problem(await client.post(f"{AUTH}/refresh", json={"refresh_token": second}), 401)
     async with database.read_sessions() as s:
         live = await s.scalar(
@@ -124,44 +153,79 @@ async def test_logout_revokes_refresh_token(client: httpx.AsyncClient) -> None:
     acct = await make_account(client)
     r = await client.post(f"{AUTH}/logout", json={"refresh_token": acct.refresh_token})
     assert r.status_code == 204
-    assert_problem(await client.post(f"{AUTH}/refresh", json={"refresh_token": acct.refresh_token}), 401)
+    assert_problem(
+        await client.post(f"{AUTH}/refresh", json={"refresh_token": acct.refresh_token}), 401
+    )
 
 
 async def test_patch_me_validates_timezone(client: httpx.AsyncClient) -> None:
     acct = await make_account(client)
-    r = await client.patch("/api/v1/me", json={"name": "  Eve ", "timezone": "Europe/Paris"}, headers=acct.headers)
+    r = await client.patch(
+        "/api/v1/me", json={"name": "  Eve ", "timezone": "Europe/Paris"}, headers=acct.headers
+    )
     assert r.status_code == 200
     assert (r.json()["name"], r.json()["timezone"]) == ("Eve", "Europe/Paris")
     for bad in ["Mars/Olympus", "", "../../etc/passwd", "Europe/Paris\x00"]:
-        assert_problem(await client.patch("/api/v1/me", json={"timezone": bad}, headers=acct.headers), 422)
-    assert_problem(await client.patch("/api/v1/me", json={"email": "x@y.z"}, headers=acct.headers), 422)
-    assert (await client.get("/api/v1/me", headers=acct.headers)).json()["timezone"] == "Europe/Paris"
+        assert_problem(
+            await client.patch("/api/v1/me", json={"timezone": bad}, headers=acct.headers), 422
+        )
+    assert_problem(
+        await client.patch("/api/v1/me", json={"email": "x@y.z"}, headers=acct.headers), 422
+    )
+    assert (await client.get("/api/v1/me", headers=acct.headers)).json()[
+        "timezone"
+    ] == "Europe/Paris"
 
 
 async def test_password_change_revokes_every_earlier_token(client: httpx.AsyncClient) -> None:
     acct = await make_account(client)
     other = await client.post(f"{AUTH}/login", json={"email": acct.email, "password": PASSWORD})
     other_access = other.json()["access_token"]
-    wrong = await client.post("/api/v1/me/password", json={"current_password": "wrong-password", "new_password": "a brand new secret"}, headers=acct.headers)
+    wrong = await client.post(
+        "/api/v1/me/password",
+        json={"current_password": "wrong-password", "new_password": "a brand new secret"},
+        headers=acct.headers,
+    )
     assert_problem(wrong, 403)
-    r = await client.post("/api/v1/me/password", json={"current_password": PASSWORD, "new_password": "a brand new secret"}, headers=acct.headers)
+    r = await client.post(
+        "/api/v1/me/password",
+        json={"current_password": PASSWORD, "new_password": "a brand new secret"},
+        headers=acct.headers,
+    )
     assert r.status_code == 204
     for token in (acct.access_token, other_access):
-        assert_problem(await client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}), 401)
-    assert_problem(await client.post(f"{AUTH}/refresh", json={"refresh_token": acct.refresh_token}), 401)
-    assert_problem(await client.post(f"{AUTH}/login", json={"email": acct.email, "password": PASSWORD}), 401)
-    fresh = await client.post(f"{AUTH}/login", json={"email": acct.email, "password": "a brand new secret"})
+        assert_problem(
+            await client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}), 401
+        )
+    assert_problem(
+        await client.post(f"{AUTH}/refresh", json={"refresh_token": acct.refresh_token}), 401
+    )
+    assert_problem(
+        await client.post(f"{AUTH}/login", json={"email": acct.email, "password": PASSWORD}), 401
+    )
+    fresh = await client.post(
+        f"{AUTH}/login", json={"email": acct.email, "password": "a brand new secret"}
+    )
     assert fresh.status_code == 200
 
 
-async def test_delete_account_needs_password_and_removes_data(client: httpx.AsyncClient, database: Database) -> None:
+async def test_delete_account_needs_password_and_removes_data(
+    client: httpx.AsyncClient, database: Database
+) -> None:
     acct = await make_account(client)
     keeper = await make_account(client)
     await make_task(client, acct, tags=["x"])
     kept = await make_task(client, keeper, tags=["x"])
-    assert_problem(await client.request("DELETE", "/api/v1/me", json={"password": "wrong-pass"}, headers=acct.headers), 403)
+    assert_problem(
+        await client.request(
+            "DELETE", "/api/v1/me", json={"password": "wrong-pass"}, headers=acct.headers
+        ),
+        403,
+    )
     assert_problem(await client.request("DELETE", "/api/v1/me", headers=acct.headers), 422)
-    r = await client.request("DELETE", "/api/v1/me", json={"password": PASSWORD}, headers=acct.headers)
+    r = await client.request(
+        "DELETE", "/api/v1/me", json={"password": PASSWORD}, headers=acct.headers
+    )
     assert r.status_code == 204
     assert_problem(await client.get("/api/v1/me", headers=acct.headers), 401)
     async with database.read_sessions() as s:
@@ -176,8 +240,16 @@ def _forge(claims: dict[str, object], key: bytes = TEST_SECRET, alg: str = "HS25
 
 def _claims(acct: Account, **overrides: object) -> dict[str, object]:
     now = int(time.time())
-    claims: dict[str, object] = {"sub": acct.id, "iat": now, "nbf": now, "exp": now + 600,
-                                 "iss": "doable", "aud": "doable-api", "typ": "access", "ver": 0}
+    claims: dict[str, object] = {
+        "sub": acct.id,
+        "iat": now,
+        "nbf": now,
+        "exp": now + 600,
+        "iss": "doable",
+        "aud": "doable-api",
+        "typ": "access",
+        "ver": 0,
+    }
     claims.update(overrides)
     return {k: v for k, v in claims.items() if v is not None}
 
@@ -196,15 +268,29 @@ def _hs256_empty_key(claims: dict[str, object]) -> str:
 async def test_forged_tokens_are_401(client: httpx.AsyncClient) -> None:
     acct = await make_account(client)
     ok = _forge(_claims(acct))
-    assert (await client.get("/api/v1/me", headers={"Authorization": f"Bearer {ok}"})).status_code == 200
+    assert (
+        await client.get("/api/v1/me", headers={"Authorization": f"Bearer {ok}"})
+    ).status_code == 200
     header, payload, sig = acct.access_token.split(".")
-    tampered_payload = _b64({**json.loads(base64.urlsafe_b64decode(payload + "==")), "sub": "00000000-0000-0000-0000-000000000000"})
+    tampered_payload = _b64(
+        {
+            **json.loads(base64.urlsafe_b64decode(payload + "==")),
+            "sub": "00000000-0000-0000-0000-000000000000",
+        }
+    )
     bad_tokens = {
         "alg none": _b64({"alg": "none", "typ": "JWT"}) + "." + _b64(_claims(acct)) + ".",
         "empty key": _hs256_empty_key(_claims(acct)),
         "other key": _forge(_claims(acct), key=b"another-secret-key-that-is-long-enough!"),
         "tampered": f"{header}.{tampered_payload}.{sig}",
-        "expired": _forge(_claims(acct, iat=int(time.time()) - 7200, nbf=int(time.time()) - 7200, exp=int(time.time()) - 3600)),
+        "expired": _forge(
+            _claims(
+                acct,
+                iat=int(time.time()) - 7200,
+                nbf=int(time.time()) - 7200,
+                exp=int(time.time()) - 3600,
+            )
+        ),
         "not yet valid": _forge(_claims(acct, nbf=int(time.time()) + 3600)),
         "wrong iss": _forge(_claims(acct, iss="evil")),
         "wrong aud": _forge(_claims(acct, aud="other")),
@@ -225,12 +311,22 @@ async def test_forged_tokens_are_401(client: httpx.AsyncClient) -> None:
         assert r.status_code == 401, name
         assert_problem(r, 401)
         assert r.headers["www-authenticate"] == "Bearer", name
-    for header_value in ["Basic dXNlcjpwYXNz", "Bearer", acct.access_token, f"Token {acct.access_token}"]:
+    for header_value in [
+        "Basic dXNlcjpwYXNz",
+        "Bearer",
+        acct.access_token,
+        f"Token {acct.access_token}",
+    ]:
         assert_problem(await client.get("/api/v1/me", headers={"Authorization": header_value}), 401)
 
 
 async def test_rate_limit_gives_429_with_retry_after(database: Database, data_dir: Path) -> None:
-    app = create_app(runtime_for(database, data_dir, AUTH_IP_RATE_LIMIT="100/minute", AUTH_ACCOUNT_RATE_LIMIT="3/minute"), database)
+    app = create_app(
+        runtime_for(
+            database, data_dir, AUTH_IP_RATE_LIMIT="100/minute", AUTH_ACCOUNT_RATE_LIMIT="3/minute"
+        ),
+        database,
+    )
     try:
         async with make_client(app) as c:
             acct = await make_account(c, email="frank@example.com")
@@ -241,12 +337,16 @@ async def test_rate_limit_gives_429_with_retry_after(database: Database, data_di
             assert 1 <= int(r.headers["retry-after"]) <= 60
             # Another account from the same IP is not blocked by frank's limit.
             other = await make_account(c)
-            assert (await c.post(f"{AUTH}/login", json={"email": other.email, "password": PASSWORD})).status_code == 200
+            assert (
+                await c.post(f"{AUTH}/login", json={"email": other.email, "password": PASSWORD})
+            ).status_code == 200
         app2 = create_app(runtime_for(database, data_dir, AUTH_IP_RATE_LIMIT="2/minute"), database)
         async with make_client(app2) as c:
             await make_account(c)
             await make_account(c)
-            r = await c.post(f"{AUTH}/signup", json={"email": "g@example.com", "password": PASSWORD})
+            r = await c.post(
+                f"{AUTH}/signup", json={"email": "g@example.com", "password": PASSWORD}
+            )
             assert_problem(r, 429)
             assert int(r.headers["retry-after"]) >= 1
     finally:
@@ -255,7 +355,9 @@ async def test_rate_limit_gives_429_with_retry_after(database: Database, data_di
 
 async def test_login_rehashes_when_parameters_change(database: Database, data_dir: Path) -> None:
     weak = create_app(runtime_for(database, data_dir), database)
-    strong = create_app(runtime_for(database, data_dir, ARGON2_MEMORY_KIB=2048, ARGON2_TIME_COST=2), database)
+    strong = create_app(
+        runtime_for(database, data_dir, ARGON2_MEMORY_KIB=2048, ARGON2_TIME_COST=2), database
+    )
     try:
         async with make_client(weak) as c:
             acct = await make_account(c)
@@ -263,7 +365,9 @@ async def test_login_rehashes_when_parameters_change(database: Database, data_di
             before = await s.scalar(select(User.password_hash).where(User.id == acct_uuid(acct)))
         assert before is not None and before.startswith("$argon2id$") and "m=1024,t=1" in before
         async with make_client(strong) as c:
-            assert (await c.post(f"{AUTH}/login", json={"email": acct.email, "password": PASSWORD})).status_code == 200
+            assert (
+                await c.post(f"{AUTH}/login", json={"email": acct.email, "password": PASSWORD})
+            ).status_code == 200
         async with database.read_sessions() as s:
             after = await s.scalar(select(User.password_hash).where(User.id == acct_uuid(acct)))
         assert after is not None and "m=2048,t=2" in after
@@ -283,5 +387,7 @@ async def test_access_token_claims_are_pinned(client: httpx.AsyncClient) -> None
     assert header["alg"] == "HS256"
     claims = jwt.decode(acct.access_token, TEST_SECRET, algorithms=["HS256"], audience="doable-api")
     assert claims["sub"] == acct.id and claims["iss"] == "doable"
-    lifetime = datetime.fromtimestamp(claims["exp"], UTC) - datetime.fromtimestamp(claims["iat"], UTC)
+    lifetime = datetime.fromtimestamp(claims["exp"], UTC) - datetime.fromtimestamp(
+        claims["iat"], UTC
+    )
     assert lifetime == timedelta(minutes=15)

@@ -48,7 +48,9 @@ BAD_BODIES: list[tuple[str, Any]] = [
 
 
 @pytest.mark.parametrize(("name", "body"), BAD_BODIES, ids=[b[0] for b in BAD_BODIES])
-async def test_bad_create_and_update_bodies(client: httpx.AsyncClient, name: str, body: Any) -> None:
+async def test_bad_create_and_update_bodies(
+    client: httpx.AsyncClient, name: str, body: Any
+) -> None:
     acct = await make_account(client)
     task = await make_task(client, acct, title="keep me", tags=["keep"])
     before = await _snapshot(client, acct)
@@ -71,7 +73,9 @@ async def test_bad_create_and_update_bodies(client: httpx.AsyncClient, name: str
         (b"", "application/json"),
     ],
 )
-async def test_malformed_or_mistyped_bodies(client: httpx.AsyncClient, content: bytes, content_type: str | None) -> None:
+async def test_malformed_or_mistyped_bodies(
+    client: httpx.AsyncClient, content: bytes, content_type: str | None
+) -> None:
     acct = await make_account(client)
     headers = dict(acct.headers)
     if content_type:
@@ -83,10 +87,23 @@ async def test_malformed_or_mistyped_bodies(client: httpx.AsyncClient, content: 
 
 @pytest.mark.parametrize(
     "params",
-    [{"limit": "0"}, {"limit": "201"}, {"limit": "1e6"}, {"limit": "-1"}, {"limit": "abc"},
-     {"status": "done"}, {"sort": "owner_id"}, {"order": "sideways"}, {"priority": "extreme"},
-     {"due_before": "soon"}, {"q": "a\x00"}, {"q": "x" * 201}, {"tag": "a\x00"},
-     {"cursor": "\x00"}, {"cursor": "x" * 1001}],
+    [
+        {"limit": "0"},
+        {"limit": "201"},
+        {"limit": "1e6"},
+        {"limit": "-1"},
+        {"limit": "abc"},
+        {"status": "done"},
+        {"sort": "owner_id"},
+        {"order": "sideways"},
+        {"priority": "extreme"},
+        {"due_before": "soon"},
+        {"q": "a\x00"},
+        {"q": "x" * 201},
+        {"tag": "a\x00"},
+        {"cursor": "\x00"},
+        {"cursor": "x" * 1001},
+    ],
 )
 async def test_bad_query_parameters(client: httpx.AsyncClient, params: dict[str, str]) -> None:
     acct = await make_account(client)
@@ -106,7 +123,12 @@ async def test_bad_path_ids(client: httpx.AsyncClient, task_id: str) -> None:
 async def test_body_over_one_mib_is_413(client: httpx.AsyncClient) -> None:
     acct = await make_account(client)
     big = b'{"title": "ok", "description": "' + b"x" * (1024 * 1024) + b'"}'
-    assert_problem(await client.post(TASKS, content=big, headers={**acct.headers, "content-type": "application/json"}), 413)
+    assert_problem(
+        await client.post(
+            TASKS, content=big, headers={**acct.headers, "content-type": "application/json"}
+        ),
+        413,
+    )
 
     async def chunks() -> Any:
         yield b'{"title": "ok", "description": "'
@@ -115,7 +137,9 @@ async def test_body_over_one_mib_is_413(client: httpx.AsyncClient) -> None:
         yield b'"}'
 
     # Streamed without Content-Length: counted as it arrives.
-    r = await client.post(TASKS, content=chunks(), headers={**acct.headers, "content-type": "application/json"})
+    r = await client.post(
+        TASKS, content=chunks(), headers={**acct.headers, "content-type": "application/json"}
+    )
     assert_problem(r, 413)
     assert (await _snapshot(client, acct))[0]["items"] == []
 
@@ -139,7 +163,9 @@ async def test_literals_round_trip(client: httpx.AsyncClient, text: str) -> None
     assert (got["title"], got["description"], got["tags"]) == (text, text, [text[:50]])
     found = (await client.get(TASKS, params={"q": text}, headers=acct.headers)).json()["items"]
     assert [t["id"] for t in found] == [task["id"]]
-    by_tag = (await client.get(TASKS, params={"tag": text[:50]}, headers=acct.headers)).json()["items"]
+    by_tag = (await client.get(TASKS, params={"tag": text[:50]}, headers=acct.headers)).json()[
+        "items"
+    ]
     assert [t["id"] for t in by_tag] == [task["id"]]
 
 
@@ -152,6 +178,14 @@ async def test_emoji_tags_stay_distinct(client: httpx.AsyncClient) -> None:
 
 async def test_duplicate_signup_and_weak_password_change_nothing(client: httpx.AsyncClient) -> None:
     acct = await make_account(client)
-    assert_problem(await client.post("/api/v1/auth/signup", json={"email": acct.email.upper(), "password": "another-good-one"}), 409)
-    r = await client.post("/api/v1/auth/login", json={"email": acct.email, "password": acct.password})
+    assert_problem(
+        await client.post(
+            "/api/v1/auth/signup",
+            json={"email": acct.email.upper(), "password": "another-good-one"},
+        ),
+        409,
+    )
+    r = await client.post(
+        "/api/v1/auth/login", json={"email": acct.email, "password": acct.password}
+    )
     assert r.status_code == 200

@@ -1,4 +1,4 @@
-"""Settings: database URL normalisation, secret keys, data folders, and the CLI's one-line errors."""
+"""Settings: database URLs, secret keys, data folders, and the CLI one-line errors."""
 
 from __future__ import annotations
 
@@ -24,8 +24,16 @@ DOABLE = str(Path(sys.executable).parent / "doable")
         ("postgresql://u:p@db.example.com:5433/app", "postgresql+asyncpg", {}),
         ("postgresql+psycopg://u:p@db.example.com/app", "postgresql+asyncpg", {}),
         ("postgresql+psycopg2://u:p@db.example.com/app", "postgresql+asyncpg", {}),
-        ("postgresql://u:p@ep-x.neon.tech/app?sslmode=require&channel_binding=require", "postgresql+asyncpg", {"ssl": "require"}),
-        ("postgresql://u:p@h/app?sslmode=verify-full", "postgresql+asyncpg", {"ssl": "verify-full"}),
+        (
+            "postgresql://u:p@ep-x.neon.tech/app?sslmode=require&channel_binding=require",
+            "postgresql+asyncpg",
+            {"ssl": "require"},
+        ),
+        (
+            "postgresql://u:p@h/app?sslmode=verify-full",
+            "postgresql+asyncpg",
+            {"ssl": "verify-full"},
+        ),
         ("mysql://u:p@db.example.com/app", "mysql+asyncmy", {}),
         ("mariadb://u:p@db.example.com:3307/app", "mysql+asyncmy", {}),
         ("mysql+pymysql://u:p@db.example.com/app", "mysql+asyncmy", {}),
@@ -33,7 +41,9 @@ DOABLE = str(Path(sys.executable).parent / "doable")
         ("sqlite:///relative.db", "sqlite+aiosqlite", {}),
     ],
 )
-def test_database_urls_users_paste(raw: str, driver: str, connect_args: dict[str, object], tmp_path: Path) -> None:
+def test_database_urls_users_paste(
+    raw: str, driver: str, connect_args: dict[str, object], tmp_path: Path
+) -> None:
     config = normalize_database_url(raw, tmp_path)
     assert config.url.drivername == driver
     assert config.connect_args == connect_args
@@ -64,7 +74,9 @@ def test_mysql_ssl_mode_required_builds_a_tls_context(tmp_path: Path) -> None:
         "://bob:hunter2secret@host",
     ],
 )
-def test_malformed_database_url_names_the_setting_and_hides_the_password(raw: str, tmp_path: Path) -> None:
+def test_malformed_database_url_names_the_setting_and_hides_the_password(
+    raw: str, tmp_path: Path
+) -> None:
     with pytest.raises(ConfigError) as info:
         normalize_database_url(raw, tmp_path)
     message = str(info.value)
@@ -105,18 +117,28 @@ def test_settings_have_no_default_secret() -> None:
     assert Settings.model_fields["secret_key"].default is None
 
 
-def _cli(*args: str, env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def _cli(
+    *args: str, env: dict[str, str], stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "SECRET_KEY"}}
     return subprocess.run(
-        [DOABLE, *args], env={**base, "ARGON2_MEMORY_KIB": "1024", "ARGON2_TIME_COST": "1", **env},
-        input=stdin, capture_output=True, text=True, timeout=60, check=False,
+        [DOABLE, *args],
+        env={**base, "ARGON2_MEMORY_KIB": "1024", "ARGON2_TIME_COST": "1", **env},
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
 @pytest.mark.parametrize(
     ("env", "fragment"),
     [
-        ({"DATABASE_URL": "postgresql://bob:hunter2secret@host:notaport/db"}, "DATABASE_URL is malformed"),
+        (
+            {"DATABASE_URL": "postgresql://bob:hunter2secret@host:notaport/db"},
+            "DATABASE_URL is malformed",
+        ),
         ({"DATABASE_URL": "nonsense"}, "DATABASE_URL is malformed"),
         ({"SECRET_KEY": "short"}, "SECRET_KEY is too short"),
         ({"PORT": "eighty"}, "PORT is invalid"),
@@ -124,7 +146,9 @@ def _cli(*args: str, env: dict[str, str], stdin: str | None = None) -> subproces
     ],
 )
 @pytest.mark.parametrize("command", ["serve", "check", "migrate"])
-def test_cli_config_errors_are_one_line(tmp_path: Path, env: dict[str, str], fragment: str, command: str) -> None:
+def test_cli_config_errors_are_one_line(
+    tmp_path: Path, env: dict[str, str], fragment: str, command: str
+) -> None:
     result = _cli(command, env={"DOABLE_DATA_DIR": str(tmp_path), **env})
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line.strip()]
@@ -143,16 +167,27 @@ def test_cli_version_migrate_check_and_users(tmp_path: Path) -> None:
     check = _cli("check", env={**env, "DATABASE_URL": f"sqlite:///{tmp_path / 'doable.db'}"})
     assert check.returncode == 0, check.stderr
     assert "reachable, revision 0001, at head" in check.stdout
-    created = _cli("users", "create", "Zoe@Example.com", "--password-stdin", env=env, stdin="a long password\n")
+    created = _cli(
+        "users", "create", "Zoe@Example.com", "--password-stdin", env=env, stdin="a long password\n"
+    )
     assert created.returncode == 0, created.stderr
     assert "created zoe@example.com" in created.stdout
-    dup = _cli("users", "create", "zoe@example.com", "--password-stdin", env=env, stdin="a long password\n")
+    dup = _cli(
+        "users", "create", "zoe@example.com", "--password-stdin", env=env, stdin="a long password\n"
+    )
     assert dup.returncode == 1 and "already exists" in dup.stderr
     weak = _cli("users", "create", "y@example.com", "--password-stdin", env=env, stdin="password\n")
     assert weak.returncode == 1 and "too common" in weak.stderr
     listed = _cli("users", "list", env=env)
     assert "zoe@example.com" in listed.stdout and "y@example.com" not in listed.stdout
-    changed = _cli("users", "set-password", "zoe@example.com", "--password-stdin", env=env, stdin="another long one\n")
+    changed = _cli(
+        "users",
+        "set-password",
+        "zoe@example.com",
+        "--password-stdin",
+        env=env,
+        stdin="another long one\n",
+    )
     assert changed.returncode == 0, changed.stderr
     missing = _cli("users", "delete", "nobody@example.com", "--yes", env=env)
     assert missing.returncode == 1 and "no account" in missing.stderr
@@ -162,7 +197,13 @@ def test_cli_version_migrate_check_and_users(tmp_path: Path) -> None:
 
 
 def test_cli_check_reports_unreachable_database_without_password(tmp_path: Path) -> None:
-    result = _cli("check", env={"DOABLE_DATA_DIR": str(tmp_path), "DATABASE_URL": "postgresql://u:hunter2secret@127.0.0.1:1/x"})
+    result = _cli(
+        "check",
+        env={
+            "DOABLE_DATA_DIR": str(tmp_path),
+            "DATABASE_URL": "postgresql://u:hunter2secret@127.0.0.1:1/x",
+        },
+    )
     assert result.returncode == 1
     assert "database unreachable" in result.stderr
     assert "hunter2secret" not in result.stdout + result.stderr

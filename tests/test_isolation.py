@@ -1,4 +1,4 @@
-"""Permission matrix: anonymous → 401, owner → 2xx, another user → 404, for every route with an id."""
+"""Permission matrix for every route with an id: anonymous 401, owner 2xx, other user 404."""
 
 from __future__ import annotations
 
@@ -33,9 +33,12 @@ AUTHED: dict[tuple[str, str], dict[str, Any] | None] = {
     ("POST", "/api/v1/me/password"): {"current_password": "a", "new_password": "b brand new"},
 }
 PUBLIC = {
-    ("POST", "/api/v1/auth/signup"), ("POST", "/api/v1/auth/login"),
-    ("POST", "/api/v1/auth/refresh"), ("POST", "/api/v1/auth/logout"),
-    ("GET", "/healthz"), ("GET", "/readyz"),
+    ("POST", "/api/v1/auth/signup"),
+    ("POST", "/api/v1/auth/login"),
+    ("POST", "/api/v1/auth/refresh"),
+    ("POST", "/api/v1/auth/logout"),
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
 }
 
 
@@ -103,5 +106,7 @@ async def test_lists_only_show_own_objects(client: httpx.AsyncClient) -> None:
     assert [t["id"] for t in tasks] == [mine["id"]]
     tags = (await client.get("/api/v1/tags", headers=alice.headers)).json()
     assert [(t["name"], t["task_count"]) for t in tags] == [("shared-name", 1)]
-    filtered = (await client.get("/api/v1/tasks", params={"tag": "shared-name"}, headers=alice.headers)).json()
+    filtered = (
+        await client.get("/api/v1/tasks", params={"tag": "shared-name"}, headers=alice.headers)
+    ).json()
     assert [t["id"] for t in filtered["items"]] == [mine["id"]]

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
@@ -47,9 +46,13 @@ async def test_mysql_tables_are_utf8mb4(database: Database) -> None:
     if database.config.backend != "mysql":
         pytest.skip("MySQL/MariaDB only")
     async with database.engine.connect() as conn:
-        rows = (await conn.execute(text(
-            "SELECT table_name, table_collation FROM information_schema.tables "
-            "WHERE table_schema = DATABASE() AND table_name <> 'alembic_version'"
-        ))).all()
+        rows = (
+            await conn.execute(
+                text(
+                    "SELECT table_name, table_collation FROM information_schema.tables "
+                    "WHERE table_schema = DATABASE() AND table_name <> 'alembic_version'"
+                )
+            )
+        ).all()
     assert {r[1] for r in rows} == {"utf8mb4_unicode_ci"}
     assert len(rows) == 5

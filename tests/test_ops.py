@@ -44,7 +44,9 @@ async def test_readyz_and_requests_are_503_when_database_is_unreachable(data_dir
         async with make_client(app) as c:
             body = assert_problem(await c.get("/readyz"), 503)
             assert body["detail"] == "database unreachable"
-            r = await c.post("/api/v1/auth/signup", json={"email": "a@b.co", "password": "long enough pw"})
+            r = await c.post(
+                "/api/v1/auth/signup", json={"email": "a@b.co", "password": "long enough pw"}
+            )
             body = assert_problem(r, 503)
             assert "hunter2pass" not in r.text
             assert r.headers["retry-after"] == "5"
@@ -72,14 +74,26 @@ async def test_docs_can_be_disabled(database: Database, data_dir: Path) -> None:
 
 
 async def test_cors_preflight_for_configured_origins(database: Database, data_dir: Path) -> None:
-    app = create_app(runtime_for(database, data_dir, CORS_ORIGINS="https://app.example.com, https://b.example.com/"), database)
-    preflight = {"Access-Control-Request-Method": "PATCH", "Access-Control-Request-Headers": "authorization,content-type,if-match"}
+    app = create_app(
+        runtime_for(
+            database, data_dir, CORS_ORIGINS="https://app.example.com, https://b.example.com/"
+        ),
+        database,
+    )
+    preflight = {
+        "Access-Control-Request-Method": "PATCH",
+        "Access-Control-Request-Headers": "authorization,content-type,if-match",
+    }
     async with make_client(app) as c:
-        r = await c.options("/api/v1/tasks/x", headers={"Origin": "https://b.example.com", **preflight})
+        r = await c.options(
+            "/api/v1/tasks/x", headers={"Origin": "https://b.example.com", **preflight}
+        )
         assert r.status_code == 200
         assert r.headers["access-control-allow-origin"] == "https://b.example.com"
         assert "PATCH" in r.headers["access-control-allow-methods"]
-        r = await c.options("/api/v1/tasks", headers={"Origin": "https://evil.example.com", **preflight})
+        r = await c.options(
+            "/api/v1/tasks", headers={"Origin": "https://evil.example.com", **preflight}
+        )
         assert r.status_code == 400
         assert "access-control-allow-origin" not in r.headers
         r = await c.get("/healthz", headers={"Origin": "https://app.example.com"})

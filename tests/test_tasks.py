@@ -20,8 +20,13 @@ async def test_create_returns_201_location_etag(client: httpx.AsyncClient) -> No
     acct = await make_account(client)
     r = await client.post(
         TASKS,
-        json={"title": "  Write report  ", "description": "Q4", "priority": "high",
-              "due": "2026-12-01", "tags": ["Work", "work", "urgent"]},
+        json={
+            "title": "  Write report  ",
+            "description": "Q4",
+            "priority": "high",
+            "due": "2026-12-01",
+            "tags": ["Work", "work", "urgent"],
+        },
         headers=acct.headers,
     )
     assert r.status_code == 201
@@ -44,19 +49,31 @@ async def test_patch_put_and_if_match(client: httpx.AsyncClient) -> None:
     r = await client.patch(url, json={"title": "two"}, headers={**acct.headers, "If-Match": '"1"'})
     assert r.status_code == 200 and r.headers["etag"] == '"2"'
     assert (r.json()["title"], r.json()["tags"], r.json()["priority"]) == ("two", ["a"], "low")
-    stale = await client.patch(url, json={"title": "three"}, headers={**acct.headers, "If-Match": '"1"'})
+    stale = await client.patch(
+        url, json={"title": "three"}, headers={**acct.headers, "If-Match": '"1"'}
+    )
     assert_problem(stale, 412)
-    assert_problem(await client.put(url, json={"title": "x"}, headers={**acct.headers, "If-Match": '"1"'}), 412)
+    assert_problem(
+        await client.put(url, json={"title": "x"}, headers={**acct.headers, "If-Match": '"1"'}), 412
+    )
     assert_problem(await client.delete(url, headers={**acct.headers, "If-Match": '"1"'}), 412)
     assert (await client.get(url, headers=acct.headers)).json()["title"] == "two"
     # Weak and list forms, and `*`, are accepted.
-    r = await client.patch(url, json={"priority": "urgent"}, headers={**acct.headers, "If-Match": 'W/"2", "9"'})
+    r = await client.patch(
+        url, json={"priority": "urgent"}, headers={**acct.headers, "If-Match": 'W/"2", "9"'}
+    )
     assert r.status_code == 200 and r.headers["etag"] == '"3"'
     # PUT replaces: fields not sent go back to their defaults.
     r = await client.put(url, json={"title": "replaced"}, headers={**acct.headers, "If-Match": "*"})
     assert r.status_code == 200
     body = r.json()
-    assert (body["title"], body["priority"], body["tags"], body["description"], body["due"]) == ("replaced", "none", [], "", None)
+    assert (body["title"], body["priority"], body["tags"], body["description"], body["due"]) == (
+        "replaced",
+        "none",
+        [],
+        "",
+        None,
+    )
     # Without If-Match the write is accepted.
     r = await client.patch(url, json={"description": "d"}, headers=acct.headers)
     assert r.status_code == 200 and r.headers["etag"] == '"5"'
@@ -115,11 +132,15 @@ async def test_delete(client: httpx.AsyncClient) -> None:
         ("UTC", "2026-12-01T09:30:00.123456Z", "2026-12-01T09:30:00.123456Z"),
     ],
 )
-async def test_due_round_trips(client: httpx.AsyncClient, tz: str, sent: str, returned: str) -> None:
+async def test_due_round_trips(
+    client: httpx.AsyncClient, tz: str, sent: str, returned: str
+) -> None:
     acct = await make_account(client, timezone=tz)
     task = await make_task(client, acct, due=sent)
     assert task["due"] == returned
-    assert (await client.get(f"{TASKS}/{task['id']}", headers=acct.headers)).json()["due"] == returned
+    assert (await client.get(f"{TASKS}/{task['id']}", headers=acct.headers)).json()[
+        "due"
+    ] == returned
 
 
 async def _ids(client: httpx.AsyncClient, acct: Account, **params: Any) -> list[str]:
@@ -130,8 +151,18 @@ async def _ids(client: httpx.AsyncClient, acct: Account, **params: Any) -> list[
 
 async def test_filters(client: httpx.AsyncClient) -> None:
     acct = await make_account(client, timezone="Europe/Paris")
-    a = await make_task(client, acct, title="Buy MILK", priority="high", tags=["home", "shop"], due="2026-12-01")
-    b = await make_task(client, acct, title="Call bob", description="about the 100% discount", priority="low", tags=["home"], due="2026-12-03T10:00:00")
+    a = await make_task(
+        client, acct, title="Buy MILK", priority="high", tags=["home", "shop"], due="2026-12-01"
+    )
+    b = await make_task(
+        client,
+        acct,
+        title="Call bob",
+        description="about the 100% discount",
+        priority="low",
+        tags=["home"],
+        due="2026-12-03T10:00:00",
+    )
     c = await make_task(client, acct, title="Write_report", priority="high", tags=["work"])
     await client.post(f"{TASKS}/{c['id']}/complete", headers=acct.headers)
     assert set(await _ids(client, acct)) == {a["id"], b["id"], c["id"]}
@@ -149,7 +180,9 @@ async def test_filters(client: httpx.AsyncClient) -> None:
     assert await _ids(client, acct, tag=["home", "nope"]) == []
     assert await _ids(client, acct, due_before="2026-12-02") == [a["id"]]
     assert await _ids(client, acct, due_after="2026-12-02") == [b["id"]]
-    assert await _ids(client, acct, due_after="2026-12-03T10:00:00", due_before="2026-12-03T10:00:01") == [b["id"]]
+    assert await _ids(
+        client, acct, due_after="2026-12-03T10:00:00", due_before="2026-12-03T10:00:01"
+    ) == [b["id"]]
     assert await _ids(client, acct, due_after="2026-12-03T09:00:00Z") == [b["id"]]
     assert await _ids(client, acct, due_after="2026-12-03T09:00:01Z") == []
     assert set(await _ids(client, acct, status="pending", tag="home", priority="low")) == {b["id"]}
@@ -157,10 +190,21 @@ async def test_filters(client: httpx.AsyncClient) -> None:
 
 @pytest.mark.parametrize(
     ("sort", "order"),
-    [("created", "desc"), ("created", "asc"), ("updated", "desc"), ("due", "asc"),
-     ("due", "desc"), ("priority", "desc"), ("priority", "asc"), ("title", "asc"), ("title", "desc")],
+    [
+        ("created", "desc"),
+        ("created", "asc"),
+        ("updated", "desc"),
+        ("due", "asc"),
+        ("due", "desc"),
+        ("priority", "desc"),
+        ("priority", "asc"),
+        ("title", "asc"),
+        ("title", "desc"),
+    ],
 )
-async def test_cursor_pagination_visits_every_task_once_in_order(client: httpx.AsyncClient, sort: str, order: str) -> None:
+async def test_cursor_pagination_visits_every_task_once_in_order(
+    client: httpx.AsyncClient, sort: str, order: str
+) -> None:
     acct = await make_account(client)
     priorities = ["none", "low", "medium", "high", "urgent"]
     created = []
@@ -186,8 +230,10 @@ async def test_cursor_pagination_visits_every_task_once_in_order(client: httpx.A
     assert pages == 5
     assert sorted(t["id"] for t in seen) == sorted(t["id"] for t in created)
     key_of = {
-        "created": lambda t: t["created_at"], "updated": lambda t: t["updated_at"],
-        "priority": lambda t: priorities.index(t["priority"]), "title": lambda t: t["title"],
+        "created": lambda t: t["created_at"],
+        "updated": lambda t: t["updated_at"],
+        "priority": lambda t: priorities.index(t["priority"]),
+        "title": lambda t: t["title"],
         "due": lambda t: t["due"] or "9999",
     }[sort]
     keys = [key_of(t) for t in seen]
@@ -204,7 +250,10 @@ async def test_bad_cursor_is_422(client: httpx.AsyncClient) -> None:
     forged = body[:-2] + ("AA" if body[-2:] != "AA" else "BB") + "." + sig
     for bad in ["garbage", "a.b", forged, cursor + "x", "." * 5, "🙂"]:
         assert_problem(await client.get(TASKS, params={"cursor": bad}, headers=acct.headers), 422)
-    assert_problem(await client.get(TASKS, params={"cursor": cursor, "sort": "title"}, headers=acct.headers), 422)
+    assert_problem(
+        await client.get(TASKS, params={"cursor": cursor, "sort": "title"}, headers=acct.headers),
+        422,
+    )
 
 
 @contextmanager
@@ -212,7 +261,11 @@ def count_statements(database: Database) -> Iterator[list[str]]:
     statements: list[str] = []
 
     def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if not statement.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")):
+        if (
+            not statement.lstrip()
+            .upper()
+            .startswith(("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE"))
+        ):
             statements.append(statement)
 
     event.listen(database.engine.sync_engine, "before_cursor_execute", before)
@@ -223,7 +276,9 @@ def count_statements(database: Database) -> Iterator[list[str]]:
 
 
 @pytest.mark.parametrize("n", [5, 50])
-async def test_list_uses_a_fixed_number_of_queries(client: httpx.AsyncClient, database: Database, n: int) -> None:
+async def test_list_uses_a_fixed_number_of_queries(
+    client: httpx.AsyncClient, database: Database, n: int
+) -> None:
     acct = await make_account(client)
     for i in range(n):
         await make_task(client, acct, tags=[f"tag{i % 4}", f"other{i % 3}"])
@@ -258,28 +313,70 @@ async def test_tags_list_rename_merge_recolour_delete(client: httpx.AsyncClient)
     t3 = await make_task(client, acct, tags=["job", "work"])
     tags = {t["name"]: t for t in (await client.get("/api/v1/tags", headers=acct.headers)).json()}
     assert {n: t["task_count"] for n, t in tags.items()} == {"home": 1, "job": 2, "Work": 2}
-    r = await client.patch(f"/api/v1/tags/{tags['home']['id']}", json={"name": "House", "color": "#AABBCC"}, headers=acct.headers)
+    r = await client.patch(
+        f"/api/v1/tags/{tags['home']['id']}",
+        json={"name": "House", "color": "#AABBCC"},
+        headers=acct.headers,
+    )
     assert r.status_code == 200
-    assert r.json() == {"id": tags["home"]["id"], "name": "House", "color": "#aabbcc", "task_count": 1}
+    assert r.json() == {
+        "id": tags["home"]["id"],
+        "name": "House",
+        "color": "#aabbcc",
+        "task_count": 1,
+    }
     # Renaming "job" onto "work" merges: t2 gains Work, t3 keeps one Work.
-    r = await client.patch(f"/api/v1/tags/{tags['job']['id']}", json={"name": "WORK"}, headers=acct.headers)
+    r = await client.patch(
+        f"/api/v1/tags/{tags['job']['id']}", json={"name": "WORK"}, headers=acct.headers
+    )
     assert r.status_code == 200
-    assert (r.json()["id"], r.json()["name"], r.json()["task_count"]) == (tags["Work"]["id"], "Work", 3)
-    assert (await client.get(f"{TASKS}/{t2['id']}", headers=acct.headers)).json()["tags"] == ["Work"]
-    assert (await client.get(f"{TASKS}/{t3['id']}", headers=acct.headers)).json()["tags"] == ["Work"]
-    assert_problem(await client.patch(f"/api/v1/tags/{tags['job']['id']}", json={"name": "x"}, headers=acct.headers), 404)
-    assert (await client.delete(f"/api/v1/tags/{tags['Work']['id']}", headers=acct.headers)).status_code == 204
-    assert (await client.get(f"{TASKS}/{t1['id']}", headers=acct.headers)).json()["tags"] == ["House"]
+    assert (r.json()["id"], r.json()["name"], r.json()["task_count"]) == (
+        tags["Work"]["id"],
+        "Work",
+        3,
+    )
+    assert (await client.get(f"{TASKS}/{t2['id']}", headers=acct.headers)).json()["tags"] == [
+        "Work"
+    ]
+    assert (await client.get(f"{TASKS}/{t3['id']}", headers=acct.headers)).json()["tags"] == [
+        "Work"
+    ]
+    assert_problem(
+        await client.patch(
+            f"/api/v1/tags/{tags['job']['id']}", json={"name": "x"}, headers=acct.headers
+        ),
+        404,
+    )
+    assert (
+        await client.delete(f"/api/v1/tags/{tags['Work']['id']}", headers=acct.headers)
+    ).status_code == 204
+    assert (await client.get(f"{TASKS}/{t1['id']}", headers=acct.headers)).json()["tags"] == [
+        "House"
+    ]
     names = [t["name"] for t in (await client.get("/api/v1/tags", headers=acct.headers)).json()]
     assert names == ["House"]
     for bad in [{"color": "red"}, {"name": ""}, {"name": "x" * 51}, {"other": 1}]:
-        assert_problem(await client.patch(f"/api/v1/tags/{tags['home']['id']}", json=bad, headers=acct.headers), 422)
+        assert_problem(
+            await client.patch(
+                f"/api/v1/tags/{tags['home']['id']}", json=bad, headers=acct.headers
+            ),
+            422,
+        )
 
 
 async def test_tag_limits(client: httpx.AsyncClient) -> None:
     acct = await make_account(client)
     ok = await make_task(client, acct, tags=[f"t{i}" for i in range(30)])
     assert len(ok["tags"]) == 30
-    assert_problem(await client.post(TASKS, json={"title": "x", "tags": [f"t{i}" for i in range(31)]}, headers=acct.headers), 422)
-    assert_problem(await client.post(TASKS, json={"title": "x", "tags": ["x" * 51]}, headers=acct.headers), 422)
-    assert_problem(await client.post(TASKS, json={"title": "x", "tags": ["  "]}, headers=acct.headers), 422)
+    assert_problem(
+        await client.post(
+            TASKS, json={"title": "x", "tags": [f"t{i}" for i in range(31)]}, headers=acct.headers
+        ),
+        422,
+    )
+    assert_problem(
+        await client.post(TASKS, json={"title": "x", "tags": ["x" * 51]}, headers=acct.headers), 422
+    )
+    assert_problem(
+        await client.post(TASKS, json={"title": "x", "tags": ["  "]}, headers=acct.headers), 422
+    )

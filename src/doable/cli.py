@@ -21,8 +21,11 @@ from doable.errors import is_db_unavailable
 from doable.logging_setup import configure_logging
 
 app = typer.Typer(
-    name="doable", help="Doable: a self-hostable, multi-user task service.",
-    no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
+    name="doable",
+    help="Doable: a self-hostable, multi-user task service.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
 )
 users_app = typer.Typer(help="Manage accounts.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
@@ -97,8 +100,9 @@ async def migrate_with_retry(runtime: RuntimeConfig) -> str | None:
                         f"after {runtime.settings.db_startup_timeout:g} s ({type(exc).__name__}); "
                         "check DATABASE_URL and that the server is up"
                     ) from None
-                log.warning("database not reachable yet (%s); retrying in %.1f s",
-                            type(exc).__name__, delay)
+                log.warning(
+                    "database not reachable yet (%s); retrying in %.1f s", type(exc).__name__, delay
+                )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
     finally:
@@ -122,8 +126,12 @@ def migrate() -> None:
 
 @app.command()
 def serve(
-    host: Annotated[str | None, typer.Option(help="Bind address [env HOST, default 127.0.0.1]")] = None,
-    port: Annotated[int | None, typer.Option(help="Port [env PORT, default 8000]", min=1, max=65535)] = None,
+    host: Annotated[
+        str | None, typer.Option(help="Bind address [env HOST, default 127.0.0.1]")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port [env PORT, default 8000]", min=1, max=65535)
+    ] = None,
     workers: Annotated[int, typer.Option(help="Worker processes", min=1, max=64)] = 1,
     reload: Annotated[bool, typer.Option(help="Reload on code changes (development)")] = False,
 ) -> None:
@@ -135,8 +143,13 @@ def serve(
     _migrate(runtime)
     bind_host = host or settings.host
     bind_port = port or settings.port
-    log.info("serving on http://%s:%s (database %s, data %s)",
-             bind_host, bind_port, runtime.database.safe(), runtime.data_dir)
+    log.info(
+        "serving on http://%s:%s (database %s, data %s)",
+        bind_host,
+        bind_port,
+        runtime.database.safe(),
+        runtime.data_dir,
+    )
     uvicorn.run(
         "doable.app:create_app",
         factory=True,
@@ -162,7 +175,10 @@ def check() -> None:
     table = Table("setting", "value", title="Doable configuration")
     table.add_row("DATABASE_URL", runtime.database.safe())
     table.add_row("DOABLE_DATA_DIR", str(runtime.data_dir))
-    table.add_row("SECRET_KEY", "set" if s.secret_key else f"generated, kept in {runtime.data_dir / 'secret_key'}")
+    table.add_row(
+        "SECRET_KEY",
+        "set" if s.secret_key else f"generated, kept in {runtime.data_dir / 'secret_key'}",
+    )
     for name, value in s.model_dump(exclude={"database_url", "data_dir", "secret_key"}).items():
         table.add_row(name.upper(), str(value))
     out.print(table)
@@ -194,7 +210,7 @@ def _validate_password(password: str) -> str:
     from doable.auth.schemas import PasswordChangeIn
 
     try:
-        PasswordChangeIn(current_password="x", new_password=password)
+        PasswordChangeIn(current_password="unused", new_password=password)  # noqa: S106
     except ValidationError as exc:
         fail(f"password {exc.errors()[0]['msg'].lower()}")
     return password
@@ -220,7 +236,9 @@ def _with_session(fn: Callable[..., Awaitable[T]], runtime: RuntimeConfig) -> T:
 def users_create(
     email: str,
     name: Annotated[str, typer.Option(help="Display name")] = "",
-    password_stdin: Annotated[bool, typer.Option(help="Read the password from standard input")] = False,
+    password_stdin: Annotated[
+        bool, typer.Option(help="Read the password from standard input")
+    ] = False,
 ) -> None:
     """Create an account."""
     from doable.auth import service
@@ -237,7 +255,9 @@ def users_create(
     _migrate(runtime)
     try:
         user = _with_session(
-            lambda s, st: service.create_user(s, st, email=data.email, password=password, name=data.name),
+            lambda s, st: service.create_user(
+                s, st, email=data.email, password=password, name=data.name
+            ),
             runtime,
         )
     except DoableError as exc:
@@ -261,7 +281,9 @@ def users_list() -> None:
 @users_app.command("set-password")
 def users_set_password(
     email: str,
-    password_stdin: Annotated[bool, typer.Option(help="Read the password from standard input")] = False,
+    password_stdin: Annotated[
+        bool, typer.Option(help="Read the password from standard input")
+    ] = False,
 ) -> None:
     """Set an account's password; signs it out everywhere."""
     from doable.auth import service

@@ -42,7 +42,9 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, validation_alias="CORS_ORIGINS"
     )
-    access_token_minutes: int = Field(default=15, ge=1, le=1440, validation_alias="ACCESS_TOKEN_MINUTES")
+    access_token_minutes: int = Field(
+        default=15, ge=1, le=1440, validation_alias="ACCESS_TOKEN_MINUTES"
+    )
     refresh_token_days: int = Field(default=30, ge=1, le=365, validation_alias="REFRESH_TOKEN_DAYS")
     log_format: Literal["console", "json"] = Field(default="console", validation_alias="LOG_FORMAT")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
@@ -105,8 +107,18 @@ class DatabaseConfig:
 _PG_SSLMODES = {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}
 # libpq parameters asyncpg does not accept as server settings; dropped with their meaning kept
 # where it matters (sslmode becomes the `ssl` connect argument).
-_PG_DROPPED = {"sslmode", "channel_binding", "sslrootcert", "sslcert", "sslkey", "gssencmode",
-               "connect_timeout", "target_session_attrs", "application_name", "options"}
+_PG_DROPPED = {
+    "sslmode",
+    "channel_binding",
+    "sslrootcert",
+    "sslcert",
+    "sslkey",
+    "gssencmode",
+    "connect_timeout",
+    "target_session_attrs",
+    "application_name",
+    "options",
+}
 
 
 def _malformed(reason: str) -> ConfigError:
@@ -155,7 +167,9 @@ def normalize_database_url(raw: str | None, data_dir: Path) -> DatabaseConfig:
     elif backend in {"mysql", "mariadb"}:
         if not url.host and "unix_socket" not in query:
             raise _malformed("a MySQL/MariaDB URL needs a host")
-        ssl_mode = query.pop("ssl-mode", None) or query.pop("ssl_mode", None) or query.pop("ssl", None)
+        ssl_mode = (
+            query.pop("ssl-mode", None) or query.pop("ssl_mode", None) or query.pop("ssl", None)
+        )
         if isinstance(ssl_mode, tuple):
             ssl_mode = ssl_mode[-1]
         if ssl_mode is not None:
@@ -167,7 +181,9 @@ def normalize_database_url(raw: str | None, data_dir: Path) -> DatabaseConfig:
                     ctx.verify_mode = ssl.CERT_NONE
                 connect_args["ssl"] = ctx
             elif mode not in {"disabled", "false", "0", "preferred"}:
-                raise _malformed("ssl-mode must be DISABLED, PREFERRED, REQUIRED, VERIFY_CA or VERIFY_IDENTITY")
+                raise _malformed(
+                    "ssl-mode must be DISABLED, PREFERRED, REQUIRED, VERIFY_CA or VERIFY_IDENTITY"
+                )
         query["charset"] = "utf8mb4"
         url = url.set(drivername="mysql+asyncmy", query=query)
     elif backend == "sqlite":
@@ -175,7 +191,9 @@ def normalize_database_url(raw: str | None, data_dir: Path) -> DatabaseConfig:
             raise _malformed("an SQLite URL needs a file path (sqlite:///path/to/doable.db)")
         url = url.set(drivername="sqlite+aiosqlite")
     else:
-        raise _malformed(f"unsupported scheme {backend!r}; use postgresql://, mysql:// or sqlite:///")
+        raise _malformed(
+            f"unsupported scheme {backend!r}; use postgresql://, mysql:// or sqlite:///"
+        )
     return DatabaseConfig(url, connect_args)
 
 
@@ -194,11 +212,14 @@ def ensure_data_dir(settings: Settings) -> Path:
                     "DATA IS NOT PERSISTENT: %s is not writable, using %s instead. "
                     "Everything stored there is lost when the container restarts. "
                     "Attach persistent storage at %s to keep your data.",
-                    settings.data_dir, candidate, settings.data_dir,
+                    settings.data_dir,
+                    candidate,
+                    settings.data_dir,
                 )
             return candidate.resolve()
     raise ConfigError(
-        f"DOABLE_DATA_DIR {str(settings.data_dir)!r} is not writable and no usable fallback was given"
+        f"DOABLE_DATA_DIR {str(settings.data_dir)!r} is not writable "
+        "and no usable fallback was given"
     )
 
 
@@ -218,7 +239,9 @@ def resolve_secret_key(settings: Settings, data_dir: Path) -> bytes:
     except FileExistsError:
         key = path.read_bytes().strip()
         if len(key) < MIN_SECRET_BYTES:
-            raise ConfigError(f"the stored secret key at {path} is too short; delete it to regenerate") from None
+            raise ConfigError(
+                f"the stored secret key at {path} is too short; delete it to regenerate"
+            ) from None
         return key
     except OSError as exc:
         raise ConfigError(f"cannot create the secret key file at {path}: {exc.strerror}") from None

@@ -11,7 +11,12 @@ from fastapi import Depends, Request
 from sqlalchemy import DateTime, MetaData, String, event
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
@@ -104,8 +109,9 @@ def create_engine(config: DatabaseConfig, *, pool_size: int = 5) -> AsyncEngine:
     if config.backend == "sqlite":
         kwargs["connect_args"].setdefault("timeout", SQLITE_BUSY_TIMEOUT_MS / 1000)
     else:
-        kwargs.update(pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size * 2,
-                      pool_recycle=1800)
+        kwargs.update(
+            pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size * 2, pool_recycle=1800
+        )
     if config.backend == "postgresql":
         kwargs["connect_args"].setdefault("timeout", 10)
         kwargs["connect_args"].setdefault("server_settings", {"application_name": "doable"})

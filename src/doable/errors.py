@@ -1,4 +1,4 @@
-"""The one error family: DoableError subclasses carry an HTTP status and render as RFC 9457 problems."""
+"""The one error family: DoableError subclasses carry a status and render as RFC 9457 problems."""
 
 from __future__ import annotations
 
@@ -131,9 +131,15 @@ def _status_title(status: int) -> tuple[str, str]:
 
 _MYSQL_CONNECTION_CODES = {2002, 2003, 2005, 2006, 2013, 2055}
 _CONNECTION_ERROR_NAMES = {
-    "ConnectionDoesNotExistError", "CannotConnectNowError", "ConnectionFailureError",
-    "ConnectionRejectionError", "TooManyConnectionsError", "AdminShutdownError",
-    "CrashShutdownError", "InterfaceError", "InternalClientError",
+    "ConnectionDoesNotExistError",
+    "CannotConnectNowError",
+    "ConnectionFailureError",
+    "ConnectionRejectionError",
+    "TooManyConnectionsError",
+    "AdminShutdownError",
+    "CrashShutdownError",
+    "InterfaceError",
+    "InternalClientError",
 }
 
 
@@ -178,7 +184,9 @@ def install_error_handlers(app: FastAPI) -> None:
         extra: dict[str, Any] = {}
         if isinstance(exc, InvalidInput):
             extra["errors"] = exc.errors
-        return problem(exc.status, exc.title, exc.detail, slug=exc.slug, headers=exc.headers, **extra)
+        return problem(
+            exc.status, exc.title, exc.detail, slug=exc.slug, headers=exc.headers, **extra
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -206,8 +214,11 @@ def install_error_handlers(app: FastAPI) -> None:
         if is_db_unavailable(exc):
             log.warning("database unavailable: %s", type(exc.orig).__name__ if exc.orig else exc)
             return problem(
-                503, "Service unavailable", "The database is unavailable; try again shortly.",
-                slug="service-unavailable", headers={"Retry-After": "5"},
+                503,
+                "Service unavailable",
+                "The database is unavailable; try again shortly.",
+                slug="service-unavailable",
+                headers={"Retry-After": "5"},
             )
         raise exc
 
@@ -216,7 +227,10 @@ def install_error_handlers(app: FastAPI) -> None:
         if is_db_unavailable(exc):
             log.warning("database unavailable: %s", type(exc).__name__)
             return problem(
-                503, "Service unavailable", "The database is unavailable; try again shortly.",
-                slug="service-unavailable", headers={"Retry-After": "5"},
+                503,
+                "Service unavailable",
+                "The database is unavailable; try again shortly.",
+                slug="service-unavailable",
+                headers={"Retry-After": "5"},
             )
         raise exc

@@ -8,7 +8,6 @@ import re
 import time
 import uuid
 
-
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -30,8 +29,13 @@ class BodyTooLarge(HTTPException):
 
 def _problem_bytes(status: int, title: str, detail: str, slug: str, rid: str) -> bytes:
     return json.dumps(
-        {"type": TYPE_BASE + slug, "title": title, "status": status, "detail": detail,
-         "request_id": rid}
+        {
+            "type": TYPE_BASE + slug,
+            "title": title,
+            "status": status,
+            "detail": detail,
+            "request_id": rid,
+        }
     ).encode()
 
 
@@ -56,7 +60,9 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
                 status_holder["started"] = True
-                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"]
+                headers = [
+                    (k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"
+                ]
                 headers.append((b"x-request-id", rid.encode()))
                 message = {**message, "headers": headers}
             await send(message)
@@ -65,26 +71,35 @@ class RequestContextMiddleware:
             length = dict(scope["headers"]).get(b"content-length")
             if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
                 await self._send_problem(
-                    send_wrapper, 413, "Payload too large",
+                    send_wrapper,
+                    413,
+                    "Payload too large",
                     f"The request body is larger than {self.max_body_bytes} bytes.",
-                    "payload-too-large", rid,
+                    "payload-too-large",
+                    rid,
                 )
                 return
             await self.app(scope, self._limited(receive), send_wrapper)
         except BodyTooLarge:
             if not status_holder["started"]:
                 await self._send_problem(
-                    send_wrapper, 413, "Payload too large",
+                    send_wrapper,
+                    413,
+                    "Payload too large",
                     f"The request body is larger than {self.max_body_bytes} bytes.",
-                    "payload-too-large", rid,
+                    "payload-too-large",
+                    rid,
                 )
         except Exception:
             error_log.exception("unhandled error in %s %s", scope.get("method"), scope.get("path"))
             if not status_holder["started"]:
                 await self._send_problem(
-                    send_wrapper, 500, "Internal server error",
+                    send_wrapper,
+                    500,
+                    "Internal server error",
                     f"Something went wrong on our side. Quote request id {rid} when reporting it.",
-                    "internal-error", rid,
+                    "internal-error",
+                    rid,
                 )
         finally:
             access_log.info(
@@ -128,5 +143,3 @@ class RequestContextMiddleware:
         ]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
-
-

@@ -58,7 +58,10 @@ async def signup(data: SignupIn, session: SessionDep, state: StateDep, ip: Clien
 async def _read_login(request: Request) -> LoginIn:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     try:
-        if content_type == "application/x-www-form-urlencoded" or content_type == "multipart/form-data":
+        if (
+            content_type == "application/x-www-form-urlencoded"
+            or content_type == "multipart/form-data"
+        ):
             form = await request.form()
             return LoginIn(
                 email=str(form.get("username") or form.get("email") or ""),
@@ -69,16 +72,19 @@ async def _read_login(request: Request) -> LoginIn:
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = [p for p in first.get("loc", ()) if isinstance(p, (str, int))]
-        raise InvalidInput(f"{'.'.join(map(str, loc)) or 'body'}: {first['msg']}", loc=["body", *loc]) from None
+        raise InvalidInput(
+            f"{'.'.join(map(str, loc)) or 'body'}: {first['msg']}", loc=["body", *loc]
+        ) from None
     raise InvalidInput(
         "Send JSON {email, password} or a form with username and password", loc=["body"]
     )
 
 
-@auth_router.post("/login", response_model=TokenPair, openapi_extra=_LOGIN_BODY,
-                  responses=UNAUTHORIZED)
+@auth_router.post(
+    "/login", response_model=TokenPair, openapi_extra=_LOGIN_BODY, responses=UNAUTHORIZED
+)
 async def login(request: Request, session: SessionDep, state: StateDep, ip: ClientIP) -> TokenPair:
-    """Sign in with JSON `{email, password}` or the OAuth2 password form (`username`, `password`)."""
+    """Sign in with JSON `{email, password}` or the OAuth2 password form (username, password)."""
     data = await _read_login(request)
     state.rate_limiter.check_ip(ip)
     state.rate_limiter.check_account(service.normalize_email(data.email))

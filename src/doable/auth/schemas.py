@@ -60,7 +60,7 @@ class UserOut(BaseModel):
 class TokenPair(BaseModel):
     access_token: str
     refresh_token: str
-    token_type: Literal["bearer"] = "bearer"
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105
     expires_in: int = Field(description="Access-token lifetime in seconds")
     user: UserOut
 

@@ -65,7 +65,11 @@ async def create_user(
 
 async def signup(session: AsyncSession, state: AppState, data: SignupIn) -> TokenPair:
     user = await create_user(
-        session, state, email=data.email, password=data.password, name=data.name,
+        session,
+        state,
+        email=data.email,
+        password=data.password,
+        name=data.name,
         timezone=data.timezone,
     )
     return await issue_pair(session, state, user)
@@ -110,7 +114,9 @@ async def rotate_refresh(session: AsyncSession, state: AppState, token: str) -> 
     """Exchange a refresh token for a new pair; reuse of a rotated one revokes its family."""
     now = utcnow()
     row = (
-        await session.execute(select(RefreshToken).where(RefreshToken.token_hash == hash_token(token)))
+        await session.execute(
+            select(RefreshToken).where(RefreshToken.token_hash == hash_token(token))
+        )
     ).scalar_one_or_none()
     if row is None or row.expires_at <= now:
         raise Unauthorized("The refresh token is invalid or expired")
@@ -160,7 +166,9 @@ async def update_profile(session: AsyncSession, user: User, data: MePatch) -> Us
     return user
 
 
-async def set_password(session: AsyncSession, state: AppState, user: User, new_password: str) -> None:
+async def set_password(
+    session: AsyncSession, state: AppState, user: User, new_password: str
+) -> None:
     """Store a new password and invalidate every token issued before now."""
     user.password_hash = await state.hasher.hash(new_password)
     user.token_version += 1
@@ -200,5 +208,3 @@ async def delete_user(session: AsyncSession, user_id: uuid.UUID) -> None:
 
 async def list_users(session: AsyncSession) -> list[User]:
     return list((await session.execute(select(User).order_by(User.created_at))).scalars())
-
-

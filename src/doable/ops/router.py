@@ -22,6 +22,7 @@ async def readyz(request: Request) -> JSONResponse:
     """200 when the database is reachable and its schema is at head, else 503."""
     ready, detail = await readiness(request.app.state.database)
     if not ready:
-        return problem(503, "Service unavailable", detail, slug="not-ready",
-                       headers={"Retry-After": "5"})
+        return problem(
+            503, "Service unavailable", detail, slug="not-ready", headers={"Retry-After": "5"}
+        )
     return JSONResponse({"status": "ready"})

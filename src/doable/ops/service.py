@@ -11,9 +11,9 @@ from doable.migrations import current_revision, head_revision
 log = logging.getLogger("doable.ops")
 
 
-async def readiness(database: Database, *, timeout: float = 3.0) -> tuple[bool, str]:
+async def readiness(database: Database, *, limit_s: float = 3.0) -> tuple[bool, str]:
     try:
-        current = await asyncio.wait_for(current_revision(database.engine), timeout)
+        current = await asyncio.wait_for(current_revision(database.engine), limit_s)
     except Exception as exc:  # any failure to read the revision means "not ready"
         log.warning("readiness check failed: %s", type(exc).__name__)
         return False, "database unreachable"

@@ -58,13 +58,25 @@ async def list_tasks(
     due_before: Annotated[DueIn, Query()] = None,
     due_after: Annotated[DueIn, Query()] = None,
     sort: service.SortField = "created",
-    order: Annotated[service.Order | None, Query(description="Default: desc for created/updated/priority, asc for due/title")] = None,
+    order: Annotated[
+        service.Order | None,
+        Query(description="Default: desc for created/updated/priority, asc for due/title"),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[CursorParam | None, Query(description="next_cursor of the previous page")] = None,
+    cursor: Annotated[
+        CursorParam | None, Query(description="next_cursor of the previous page")
+    ] = None,
 ) -> TaskPage:
     query = service.TaskQuery(
-        status=status_, q=q or None, priority=list(priority or []), tag=list(tag or []),
-        due_before=due_before, due_after=due_after, sort=sort, order=order, limit=limit,
+        status=status_,
+        q=q or None,
+        priority=list(priority or []),
+        tag=list(tag or []),
+        due_before=due_before,
+        due_after=due_after,
+        sort=sort,
+        order=order,
+        limit=limit,
         cursor=cursor,
     )
     tasks, next_cursor = await service.list_tasks(
@@ -73,7 +85,9 @@ async def list_tasks(
     return TaskPage(items=[TaskOut.from_task(t) for t in tasks], next_cursor=next_cursor)
 
 
-@tasks_router.post("", status_code=status.HTTP_201_CREATED, response_model=TaskOut, responses=COMMON)
+@tasks_router.post(
+    "", status_code=status.HTTP_201_CREATED, response_model=TaskOut, responses=COMMON
+)
 async def create_task(
     data: TaskCreate, user: CurrentUser, session: SessionDep, request: Request, response: Response
 ) -> TaskOut:
@@ -87,20 +101,36 @@ async def get_task(task: OwnedTask, response: Response) -> TaskOut:
     return _with_etag(response, TaskOut.from_task(task), task.version)
 
 
-@tasks_router.patch("/{task_id}", response_model=TaskOut, responses={**COMMON, 412: {"description": "Stale If-Match"}})
+@tasks_router.patch(
+    "/{task_id}",
+    response_model=TaskOut,
+    responses={**COMMON, 412: {"description": "Stale If-Match"}},
+)
 async def update_task(
-    data: TaskPatch, task: OwnedTask, user: CurrentUser, session: SessionDep,
-    response: Response, if_match: IfMatch = None,
+    data: TaskPatch,
+    task: OwnedTask,
+    user: CurrentUser,
+    session: SessionDep,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> TaskOut:
     service.check_if_match(task, if_match)
     task = await service.update_task(session, user, task, data)
     return _with_etag(response, TaskOut.from_task(task), task.version)
 
 
-@tasks_router.put("/{task_id}", response_model=TaskOut, responses={**COMMON, 412: {"description": "Stale If-Match"}})
+@tasks_router.put(
+    "/{task_id}",
+    response_model=TaskOut,
+    responses={**COMMON, 412: {"description": "Stale If-Match"}},
+)
 async def replace_task(
-    data: TaskReplace, task: OwnedTask, user: CurrentUser, session: SessionDep,
-    response: Response, if_match: IfMatch = None,
+    data: TaskReplace,
+    task: OwnedTask,
+    user: CurrentUser,
+    session: SessionDep,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> TaskOut:
     service.check_if_match(task, if_match)
     task = await service.replace_task(session, user, task, data)

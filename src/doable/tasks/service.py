@@ -9,9 +9,9 @@ from datetime import UTC, date, datetime, time
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, delete, func, insert, or_, select
+from sqlalchemy import ColumnElement, Select, and_, delete, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import InstrumentedAttribute, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
 from doable.auth.models import User
@@ -25,7 +25,7 @@ SortField = Literal["created", "updated", "due", "priority", "title"]
 Order = Literal["asc", "desc"]
 StatusFilter = Literal["all", "pending", "completed"]
 
-SORT_COLUMNS = {
+SORT_COLUMNS: dict[str, InstrumentedAttribute[Any]] = {
     "created": Task.created_at,
     "updated": Task.updated_at,
     "due": Task.due_sort,
@@ -33,7 +33,11 @@ SORT_COLUMNS = {
     "title": Task.title,
 }
 DEFAULT_ORDER: dict[str, Order] = {
-    "created": "desc", "updated": "desc", "due": "asc", "priority": "desc", "title": "asc",
+    "created": "desc",
+    "updated": "desc",
+    "due": "asc",
+    "priority": "desc",
+    "title": "asc",
 }
 
 
@@ -74,7 +78,9 @@ def _apply_due(task: Task, due: date | datetime | None, user: User) -> None:
         task.due_date, task.due_at, task.due_sort = due, None, to_instant(due, user)
 
 
-async def _resolve_tags(session: AsyncSession, owner_id: uuid.UUID, names: Sequence[str]) -> list[Tag]:
+async def _resolve_tags(
+    session: AsyncSession, owner_id: uuid.UUID, names: Sequence[str]
+) -> list[Tag]:
     """Find or create the owner's tags by name, case-insensitively, keeping first spellings."""
     wanted: dict[str, str] = {}
     for name in names:
@@ -99,7 +105,7 @@ async def _resolve_tags(session: AsyncSession, owner_id: uuid.UUID, names: Seque
     return sorted(tags, key=lambda t: t.name_key)
 
 
-def _owned(owner_id: uuid.UUID) -> Any:
+def _owned(owner_id: uuid.UUID) -> Select[Task]:
     return select(Task).where(Task.owner_id == owner_id).options(selectinload(Task.tags))
 
 
@@ -128,7 +134,9 @@ async def _flush(session: AsyncSession) -> None:
     try:
         await session.flush()
     except StaleDataError:
-        raise PreconditionFailed("The task was changed by another request; fetch it again") from None
+        raise PreconditionFailed(
+            "The task was changed by another request; fetch it again"
+        ) from None
 
 
 async def create_task(session: AsyncSession, user: User, data: TaskCreate) -> Task:
@@ -267,7 +275,10 @@ async def list_tasks(
         conditions.append(Task.due_sort != NO_DUE)
     if query.cursor:
         key = cursors.decode(
-            cursor_key, query.cursor, sort=query.sort, order=order,
+            cursor_key,
+            query.cursor,
+            sort=query.sort,
+            order=order,
             datetime_value=query.sort in {"created", "updated", "due"},
         )
         if order == "asc":
@@ -288,8 +299,11 @@ async def list_tasks(
         tasks = tasks[: query.limit]
         last = tasks[-1]
         value = {
-            "created": last.created_at, "updated": last.updated_at, "due": last.due_sort,
-            "priority": last.priority, "title": last.title,
+            "created": last.created_at,
+            "updated": last.updated_at,
+            "due": last.due_sort,
+            "priority": last.priority,
+            "title": last.title,
         }[query.sort]
         next_cursor = cursors.encode(
             cursor_key, cursors.CursorKey(query.sort, order, value, last.id)
@@ -307,7 +321,9 @@ async def delete_all_for_owner(session: AsyncSession, owner_id: uuid.UUID) -> No
 # Tags
 
 
-async def _tag_counts(session: AsyncSession, owner_id: uuid.UUID, tag_ids: list[uuid.UUID] | None = None) -> list[TagOut]:
+async def _tag_counts(
+    session: AsyncSession, owner_id: uuid.UUID, tag_ids: list[uuid.UUID] | None = None
+) -> list[TagOut]:
     stmt = (
         select(Tag, func.count(task_tags.c.task_id))
         .outerjoin(task_tags, task_tags.c.tag_id == Tag.id)
@@ -358,12 +374,20 @@ async def update_tag(session: AsyncSession, tag: Tag, data: TagPatch) -> TagOut:
 
 
 async def _merge_tags(session: AsyncSession, *, source: Tag, target: Tag) -> None:
-    source_tasks = set((await session.execute(
-        select(task_tags.c.task_id).where(task_tags.c.tag_id == source.id)
-    )).scalars())
-    target_tasks = set((await session.execute(
-        select(task_tags.c.task_id).where(task_tags.c.tag_id == target.id)
-    )).scalars())
+    source_tasks = set(
+        (
+            await session.execute(
+                select(task_tags.c.task_id).where(task_tags.c.tag_id == source.id)
+            )
+        ).scalars()
+    )
+    target_tasks = set(
+        (
+            await session.execute(
+                select(task_tags.c.task_id).where(task_tags.c.tag_id == target.id)
+            )
+        ).scalars()
+    )
     missing = source_tasks - target_tasks
     if missing:
         await session.execute(

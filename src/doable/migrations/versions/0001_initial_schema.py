@@ -6,6 +6,7 @@ Create Date: 2026-11-27
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -17,12 +18,12 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
-def utc_datetime() -> sa.types.TypeEngine[object]:
+def utc_datetime() -> sa.types.TypeEngine[Any]:
     # Naive UTC with microseconds on every backend (MySQL's DATETIME defaults to seconds).
     return sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 
 
-def key_string(length: int) -> sa.types.TypeEngine[object]:
+def key_string(length: int) -> sa.types.TypeEngine[Any]:
     # Compared byte-for-byte on MySQL/MariaDB, so unique keys tell apart accents and emoji.
     return sa.String(length).with_variant(
         mysql.VARCHAR(length, charset="utf8mb4", collation="utf8mb4_bin"), "mysql", "mariadb"
