@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import Depends, Path
+from fastapi import Depends, Path, Request
 
 from doable.auth.dependencies import CurrentUser
-from doable.db import SessionDep
+from doable.db import SAFE_METHODS, SessionDep
 from doable.tasks import service
 from doable.tasks.models import Tag, Task
 
@@ -17,8 +17,10 @@ async def owned_task(
     task_id: Annotated[uuid.UUID, Path(description="Task id")],
     user: CurrentUser,
     session: SessionDep,
+    request: Request,
 ) -> Task:
-    return await service.get_task(session, user.id, task_id)
+    writing = request.method not in SAFE_METHODS
+    return await service.get_task(session, user.id, task_id, for_update=writing)
 
 
 async def owned_tag(

@@ -10,6 +10,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Select, and_, delete, func, insert, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, selectinload
 from sqlalchemy.orm.exc import StaleDataError
@@ -96,21 +97,45 @@ async def _resolve_tags(
         ).scalars()
     }
     tags = []
-    for key, name in wanted.items():
+    for key in sorted(wanted):  # one global order, so concurrent creators cannot deadlock
         tag = existing.get(key)
         if tag is None:
-            tag = Tag(owner_id=owner_id, name=name, name_key=key)
-            session.add(tag)
+            tag = await _create_tag(session, owner_id, wanted[key], key)
         tags.append(tag)
     return sorted(tags, key=lambda t: t.name_key)
+
+
+async def _create_tag(session: AsyncSession, owner_id: uuid.UUID, name: str, key: str) -> Tag:
+    """Insert a tag; if a concurrent request just created the same one, use theirs."""
+    tag = Tag(owner_id=owner_id, name=name, name_key=key)
+    try:
+        async with session.begin_nested():
+            session.add(tag)
+    except IntegrityError:
+        # A locking read sees the other transaction's committed row even under
+        # MySQL's REPEATABLE READ snapshot.
+        stmt = (
+            select(Tag)
+            .where(Tag.owner_id == owner_id, Tag.name_key == key)
+            .with_for_update(read=True)
+        )
+        return (await session.execute(stmt)).scalar_one()
+    return tag
 
 
 def _owned(owner_id: uuid.UUID) -> Select[Task]:
     return select(Task).where(Task.owner_id == owner_id).options(selectinload(Task.tags))
 
 
-async def get_task(session: AsyncSession, owner_id: uuid.UUID, task_id: uuid.UUID) -> Task:
-    task = (await session.execute(_owned(owner_id).where(Task.id == task_id))).scalar_one_or_none()
+async def get_task(
+    session: AsyncSession, owner_id: uuid.UUID, task_id: uuid.UUID, *, for_update: bool = False
+) -> Task:
+    """Load one of the owner's tasks. `for_update` locks the row so concurrent writers queue
+    (and If-Match is checked against the version they will actually overwrite)."""
+    stmt = _owned(owner_id).where(Task.id == task_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    task = (await session.execute(stmt)).scalar_one_or_none()
     if task is None:
         raise TaskNotFound()
     return task
