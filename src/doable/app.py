@@ -55,6 +55,8 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
     app.include_router(ops_router)
 
     install_error_handlers(app)
+    # Added first, so it sits inside CORS: even last-resort 500s carry CORS headers.
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -64,5 +66,4 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
             expose_headers=["ETag", "Location", "X-Request-ID", "Retry-After"],
             max_age=600,
         )
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     return app

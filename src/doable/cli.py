@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -49,11 +50,11 @@ def load_runtime() -> RuntimeConfig:
         first = exc.errors()[0]
         name = str(first["loc"][0]) if first["loc"] else "setting"
         fail(f"{name.upper()} is invalid: {first['msg']}", 2)
+    configure_logging(settings.log_format, settings.log_level)
     try:
         runtime = resolve(settings)
     except ConfigError as exc:
         fail(str(exc), 2)
-    configure_logging(settings.log_format, settings.log_level)
     return runtime
 
 
@@ -127,10 +128,10 @@ def migrate() -> None:
 @app.command()
 def serve(
     host: Annotated[
-        str | None, typer.Option(help="Bind address [env HOST, default 127.0.0.1]")
+        str | None, typer.Option(help="Bind address (env HOST, default 127.0.0.1)")
     ] = None,
     port: Annotated[
-        int | None, typer.Option(help="Port [env PORT, default 8000]", min=1, max=65535)
+        int | None, typer.Option(help="Port (env PORT, default 8000)", min=1, max=65535)
     ] = None,
     workers: Annotated[int, typer.Option(help="Worker processes", min=1, max=64)] = 1,
     reload: Annotated[bool, typer.Option(help="Reload on code changes (development)")] = False,
@@ -141,6 +142,9 @@ def serve(
     runtime = load_runtime()
     settings = runtime.settings
     _migrate(runtime)
+    # Worker processes build the app from the environment: hand them the folder chosen here
+    # (it may be the fallback), so they neither warn again nor pick another one.
+    os.environ["DOABLE_DATA_DIR"] = str(runtime.data_dir)
     bind_host = host or settings.host
     bind_port = port or settings.port
     log.info(
@@ -180,7 +184,7 @@ def check() -> None:
         "set" if s.secret_key else f"generated, kept in {runtime.data_dir / 'secret_key'}",
     )
     for name, value in s.model_dump(exclude={"database_url", "data_dir", "secret_key"}).items():
-        table.add_row(name.upper(), str(value))
+        table.add_row(str(Settings.model_fields[name].validation_alias), str(value))
     out.print(table)
 
     async def probe() -> str | None:

@@ -85,8 +85,8 @@ async def _read_login(request: Request) -> LoginIn:
 )
 async def login(request: Request, session: SessionDep, state: StateDep, ip: ClientIP) -> TokenPair:
     """Sign in with JSON `{email, password}` or the OAuth2 password form (username, password)."""
-    data = await _read_login(request)
     state.rate_limiter.check_ip(ip)
+    data = await _read_login(request)
     state.rate_limiter.check_account(service.normalize_email(data.email))
     user = await service.authenticate(session, state, data.email, data.password)
     return await service.issue_pair(session, state, user)
