@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 import httpx
@@ -61,9 +62,17 @@ async def test_docs_and_openapi_need_no_token(client: httpx.AsyncClient) -> None
     assert spec["openapi"].startswith("3.1")
     assert "/api/v1/tasks" in spec["paths"]
     assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
-    for path in ("/docs", "/redoc"):
+    for path in ("/docs", "/redoc", "/docs/oauth2-redirect"):
         r = await client.get(path)
         assert r.status_code == 200 and "text/html" in r.headers["content-type"]
+        # Everything the page loads comes from this origin: it works offline.
+        assert "http://" not in r.text and "https://" not in r.text.replace(
+            "https://github.com", ""
+        ), path
+        for asset in re.findall(r'(?:src|href)="(/static/[^"]+)"', r.text):
+            assert (await client.get(asset)).status_code == 200, asset
+    js = await client.get("/static/vendor/swagger-ui/swagger-ui-bundle.js")
+    assert js.status_code == 200 and len(js.content) > 1_000_000
 
 
 async def test_docs_can_be_disabled(database: Database, data_dir: Path) -> None:

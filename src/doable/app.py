@@ -14,6 +14,7 @@ from doable.config import RuntimeConfig, resolve
 from doable.db import Database
 from doable.errors import install_error_handlers
 from doable.middleware import RequestContextMiddleware
+from doable.ops.docs import install_docs
 from doable.ops.router import router as ops_router
 from doable.state import AppState
 from doable.tasks.router import tags_router, tasks_router
@@ -38,8 +39,8 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
         title="Doable",
         version=__version__,
         summary="A self-hostable, multi-user task service.",
-        docs_url="/docs" if settings.docs_enabled else None,
-        redoc_url="/redoc" if settings.docs_enabled else None,
+        docs_url=None,  # served by install_docs from vendored assets
+        redoc_url=None,
         openapi_url="/openapi.json" if settings.docs_enabled else None,
         lifespan=lifespan,
     )
@@ -53,6 +54,8 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
     api.include_router(tags_router)
     app.include_router(api)
     app.include_router(ops_router)
+    if settings.docs_enabled:
+        install_docs(app, openapi_url="/openapi.json")
 
     install_error_handlers(app)
     # Added first, so it sits inside CORS: even last-resort 500s carry CORS headers.

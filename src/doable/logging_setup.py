@@ -25,7 +25,7 @@ class JsonFormatter(logging.Formatter):
         if rid:
             payload["request_id"] = rid
         for key, value in vars(record).items():
-            if key not in _STANDARD and not key.startswith("_"):
+            if key not in _STANDARD and not key.startswith("_") and key != "color_message":
                 payload[key] = value
         if record.exc_info:
             payload["exc_info"] = self.formatException(record.exc_info)
