@@ -203,7 +203,8 @@ def ensure_data_dir(settings: Settings) -> Path:
         if candidate is None:
             continue
         try:
-            candidate.mkdir(parents=True, exist_ok=True)
+            # Private: the folder holds the database (password hashes) and the secret key.
+            candidate.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError:
             continue
         if os.access(candidate, os.W_OK | os.X_OK):
