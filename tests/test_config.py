@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from doable.config import ConfigError, Settings, normalize_database_url, resolve
+from doable.migrations import head_revision
 from tests.conftest import fast_settings
 
 DOABLE = str(Path(sys.executable).parent / "doable")
@@ -163,10 +164,10 @@ def test_cli_version_migrate_check_and_users(tmp_path: Path) -> None:
     version = _cli("--version", env=env)
     assert version.returncode == 0 and version.stdout.startswith("doable ")
     migrated = _cli("migrate", env=env)
-    assert migrated.returncode == 0 and "revision 0001" in migrated.stdout
+    assert migrated.returncode == 0 and f"revision {head_revision()}" in migrated.stdout
     check = _cli("check", env={**env, "DATABASE_URL": f"sqlite:///{tmp_path / 'doable.db'}"})
     assert check.returncode == 0, check.stderr
-    assert "reachable, revision 0001, at head" in check.stdout
+    assert f"reachable, revision {head_revision()}, at head" in check.stdout
     created = _cli(
         "users", "create", "Zoe@Example.com", "--password-stdin", env=env, stdin="a long password\n"
     )

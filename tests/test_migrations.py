@@ -28,9 +28,12 @@ async def _tables(database: Database) -> set[str]:
 
 
 async def test_upgrade_matches_models_and_round_trips(database: Database) -> None:
-    assert await current_revision(database.engine) == head_revision() == "0001"
+    assert await current_revision(database.engine) == head_revision() == "0002"
     assert await _diff(database) == []
-    expected = {"users", "refresh_tokens", "tasks", "tags", "task_tags", "alembic_version"}
+    expected = {
+        *("users", "refresh_tokens", "web_sessions", "tasks", "tags", "task_tags"),
+        "alembic_version",
+    }
     assert await _tables(database) == expected
 
     await downgrade(database.engine, "base")
@@ -55,4 +58,4 @@ async def test_mysql_tables_are_utf8mb4(database: Database) -> None:
             )
         ).all()
     assert {r[1] for r in rows} == {"utf8mb4_unicode_ci"}
-    assert len(rows) == 5
+    assert len(rows) == 6

@@ -13,6 +13,7 @@ from sqlalchemy import text
 from doable.app import create_app
 from doable.config import normalize_database_url
 from doable.db import Database
+from doable.migrations import head_revision
 from tests.conftest import make_client, runtime_for
 from tests.factories import assert_problem
 
@@ -31,7 +32,7 @@ async def test_readyz_is_503_when_schema_is_not_at_head(tmp_path: Path, data_dir
         async with make_client(app) as c:
             r = await c.get("/readyz")
             body = assert_problem(r, 503)
-            assert "expected 0001" in body["detail"]
+            assert f"expected {head_revision()}" in body["detail"]
             assert (await c.get("/healthz")).status_code == 200
     finally:
         await db.dispose()
