@@ -136,19 +136,24 @@ async def test_unhandled_error_is_a_500_problem_without_trace(
     async def explode() -> None:
         raise RuntimeError("secret internal detail")
 
-    app.add_api_route("/explode", explode)
+    app.add_api_route("/api/v1/explode", explode)
+    app.add_api_route("/web-explode", explode)
 
     async def bad_sql() -> None:
         async with database.read_sessions() as s:
             await s.execute(text("SELECT * FROM no_such_table"))
 
-    app.add_api_route("/bad-sql", bad_sql)
+    app.add_api_route("/api/v1/bad-sql", bad_sql)
     async with make_client(app) as c:
         with caplog.at_level(logging.ERROR, logger="doable.errors"):
-            for path in ("/explode", "/bad-sql"):
+            for path in ("/api/v1/explode", "/api/v1/bad-sql"):
                 r = await c.get(path, headers={"X-Request-ID": "boom-1"})
                 body = assert_problem(r, 500)
                 assert body["request_id"] == "boom-1" and "boom-1" in body["detail"]
                 assert "secret internal detail" not in r.text and "no_such_table" not in r.text
                 assert r.headers["x-request-id"] == "boom-1"
+            # A web page gets a friendly HTML page instead, still without the trace.
+            r = await c.get("/web-explode")
+            assert r.status_code == 500 and r.headers["content-type"].startswith("text/html")
+            assert "Something went wrong" in r.text and "secret internal detail" not in r.text
     assert "secret internal detail" in caplog.text and "Traceback" in caplog.text

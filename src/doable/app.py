@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
 
 from doable import __version__
 from doable.auth.router import auth_router, me_router
@@ -14,10 +15,13 @@ from doable.config import RuntimeConfig, resolve
 from doable.db import Database
 from doable.errors import install_error_handlers
 from doable.middleware import RequestContextMiddleware
-from doable.ops.docs import install_docs
+from doable.ops.docs import STATIC_DIR, install_docs
 from doable.ops.router import router as ops_router
 from doable.state import AppState
 from doable.tasks.router import tags_router, tasks_router
+from doable.web.errors import fallback_500_html, render_error
+from doable.web.router import router as web_router
+from doable.web.security import SecurityHeadersMiddleware, frame_ancestors
 
 API_PREFIX = "/api/v1"
 
@@ -54,12 +58,18 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
     api.include_router(tags_router)
     app.include_router(api)
     app.include_router(ops_router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     if settings.docs_enabled:
-        install_docs(app, openapi_url="/openapi.json")
+        install_docs(
+            app, openapi_url="/openapi.json", frame_ancestors=frame_ancestors(settings.embedded)
+        )
 
-    install_error_handlers(app)
+    app.include_router(web_router)
+    install_error_handlers(app, html=render_error)
     # Added first, so it sits inside CORS: even last-resort 500s carry CORS headers.
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        RequestContextMiddleware, max_body_bytes=settings.max_body_bytes, html_500=fallback_500_html
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -69,4 +79,6 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
             expose_headers=["ETag", "Location", "X-Request-ID", "Retry-After"],
             max_age=600,
         )
+    # Outermost: every response, errors included, carries the security headers.
+    app.add_middleware(SecurityHeadersMiddleware, embedded=settings.embedded)
     return app

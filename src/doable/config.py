@@ -67,8 +67,18 @@ class Settings(BaseSettings):
     db_startup_timeout: float = Field(default=30.0, ge=0, validation_alias="DB_STARTUP_TIMEOUT")
     db_pool_size: int = Field(default=5, ge=1, le=100, validation_alias="DB_POOL_SIZE")
     forwarded_allow_ips: str = Field(default="127.0.0.1", validation_alias="FORWARDED_ALLOW_IPS")
+    session_days: int = Field(default=30, ge=1, le=365, validation_alias="SESSION_DAYS")
+    space_id: str | None = Field(default=None, validation_alias="SPACE_ID")
+    embed_mode: bool | None = Field(default=None, validation_alias="EMBED_MODE")
 
-    @field_validator("database_url", "secret_key", mode="before")
+    @property
+    def embedded(self) -> bool:
+        """Embedded in a Hugging Face Space iframe: on with SPACE_ID, unless EMBED_MODE says."""
+        if self.embed_mode is not None:
+            return self.embed_mode
+        return bool(self.space_id)
+
+    @field_validator("database_url", "secret_key", "space_id", "embed_mode", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         if isinstance(value, str) and not value.strip():

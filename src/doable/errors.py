@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -176,61 +177,110 @@ def is_db_unavailable(exc: BaseException) -> bool:
     return False
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    """Register the renderers that turn every error into a problem response."""
+HtmlRenderer = Callable[[Request, int, str, str, Exception | None], Response]
+API_PATHS = ("/api/", "/healthz", "/readyz", "/openapi.json", "/static/", "/docs", "/redoc")
+
+
+def is_api_path(path: str) -> bool:
+    return path.startswith(API_PATHS)
+
+
+def install_error_handlers(app: FastAPI, *, html: HtmlRenderer | None = None) -> None:
+    """Register the renderers: problem+json for the API, HTML (via `html`) for web pages."""
+
+    def render(
+        request: Request,
+        status: int,
+        title: str,
+        detail: str,
+        *,
+        slug: str,
+        exc: Exception | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> Response:
+        if html is not None and not is_api_path(request.url.path):
+            response = html(request, status, title, detail, exc)
+            for key, value in (headers or {}).items():
+                if key.lower() != "www-authenticate":
+                    response.headers.setdefault(key, value)
+            return response
+        return problem(status, title, detail, slug=slug, headers=headers, **extra)
 
     @app.exception_handler(DoableError)
-    async def _doable(request: Request, exc: DoableError) -> JSONResponse:
+    async def _doable(request: Request, exc: DoableError) -> Response:
         extra: dict[str, Any] = {}
         if isinstance(exc, InvalidInput):
             extra["errors"] = exc.errors
-        return problem(
-            exc.status, exc.title, exc.detail, slug=exc.slug, headers=exc.headers, **extra
+        return render(
+            request,
+            exc.status,
+            exc.title,
+            exc.detail,
+            slug=exc.slug,
+            exc=exc,
+            headers=exc.headers,
+            **extra,
         )
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return problem(
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        return render(
+            request,
             422,
             "Invalid input",
             "The request did not validate; see `errors`.",
             slug="validation-error",
+            exc=exc,
             errors=_clean_errors(list(exc.errors())),
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         title, slug = _status_title(exc.status_code)
         detail = exc.detail if isinstance(exc.detail, str) else title
-        return problem(exc.status_code, title, detail, slug=slug, headers=dict(exc.headers or {}))
+        return render(
+            request,
+            exc.status_code,
+            title,
+            detail,
+            slug=slug,
+            exc=exc,
+            headers=dict(exc.headers or {}),
+        )
 
     @app.exception_handler(IntegrityError)
-    async def _integrity(request: Request, exc: IntegrityError) -> JSONResponse:
+    async def _integrity(request: Request, exc: IntegrityError) -> Response:
         log.info("integrity error: %s", type(exc.orig).__name__)
-        return problem(409, "Conflict", "The change conflicts with stored data.", slug="conflict")
+        return render(
+            request,
+            409,
+            "Conflict",
+            "The change conflicts with stored data.",
+            slug="conflict",
+            exc=exc,
+        )
+
+    def _unavailable(request: Request, exc: Exception) -> Response:
+        log.warning("database unavailable: %s", type(exc).__name__)
+        return render(
+            request,
+            503,
+            "Service unavailable",
+            "The database is unavailable; try again shortly.",
+            slug="service-unavailable",
+            exc=exc,
+            headers={"Retry-After": "5"},
+        )
 
     @app.exception_handler(DBAPIError)
-    async def _dbapi(request: Request, exc: DBAPIError) -> JSONResponse:
+    async def _dbapi(request: Request, exc: DBAPIError) -> Response:
         if is_db_unavailable(exc):
-            log.warning("database unavailable: %s", type(exc.orig).__name__ if exc.orig else exc)
-            return problem(
-                503,
-                "Service unavailable",
-                "The database is unavailable; try again shortly.",
-                slug="service-unavailable",
-                headers={"Retry-After": "5"},
-            )
+            return _unavailable(request, exc)
         raise exc
 
     @app.exception_handler(OSError)
-    async def _oserror(request: Request, exc: OSError) -> JSONResponse:
+    async def _oserror(request: Request, exc: OSError) -> Response:
         if is_db_unavailable(exc):
-            log.warning("database unavailable: %s", type(exc).__name__)
-            return problem(
-                503,
-                "Service unavailable",
-                "The database is unavailable; try again shortly.",
-                slug="service-unavailable",
-                headers={"Retry-After": "5"},
-            )
+            return _unavailable(request, exc)
         raise exc

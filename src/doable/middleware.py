@@ -7,12 +7,13 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Callable
 
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from doable.context import request_id_var
-from doable.errors import PROBLEM_JSON, TYPE_BASE
+from doable.errors import PROBLEM_JSON, TYPE_BASE, is_api_path
 
 access_log = logging.getLogger("doable.access")
 error_log = logging.getLogger("doable.errors")
@@ -42,9 +43,16 @@ def _problem_bytes(status: int, title: str, detail: str, slug: str, rid: str) ->
 class RequestContextMiddleware:
     """Outermost app middleware. Every response gets X-Request-ID; nothing leaks a traceback."""
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        html_500: Callable[[str], bytes] | None = None,
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.html_500 = html_500
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -92,7 +100,9 @@ class RequestContextMiddleware:
                 )
         except Exception:
             error_log.exception("unhandled error in %s %s", scope.get("method"), scope.get("path"))
-            if not status_holder["started"]:
+            if not status_holder["started"] and self.html_500 and not is_api_path(scope["path"]):
+                await self._send(send_wrapper, 500, self.html_500(rid), b"text/html; charset=utf-8")
+            elif not status_holder["started"]:
                 await self._send_problem(
                     send_wrapper,
                     500,
@@ -132,13 +142,17 @@ class RequestContextMiddleware:
 
         return limited_receive
 
-    @staticmethod
+    @classmethod
     async def _send_problem(
-        send: Send, status: int, title: str, detail: str, slug: str, rid: str
+        cls, send: Send, status: int, title: str, detail: str, slug: str, rid: str
     ) -> None:
         body = _problem_bytes(status, title, detail, slug, rid)
+        await cls._send(send, status, body, PROBLEM_JSON.encode())
+
+    @staticmethod
+    async def _send(send: Send, status: int, body: bytes, content_type: bytes) -> None:
         headers: list[tuple[bytes, bytes]] = [
-            (b"content-type", PROBLEM_JSON.encode()),
+            (b"content-type", content_type),
             (b"content-length", str(len(body)).encode()),
         ]
         await send({"type": "http.response.start", "status": status, "headers": headers})

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from datetime import timedelta
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from doable.auth.models import RefreshToken, User
+from doable.auth.models import RefreshToken, User, WebSession
 from doable.auth.schemas import MePatch, SignupIn, TokenPair, UserOut
 from doable.auth.security import AccessClaims, hash_token, new_refresh_token
 from doable.db import utcnow
 from doable.errors import Conflict, DoableError, Forbidden, Unauthorized
 from doable.state import AppState
+from doable.tasks import service as tasks_service
 
 
 class InvalidCredentials(Unauthorized):
@@ -169,16 +171,9 @@ async def update_profile(session: AsyncSession, user: User, data: MePatch) -> Us
 async def set_password(
     session: AsyncSession, state: AppState, user: User, new_password: str
 ) -> None:
-    """Store a new password and invalidate every token issued before now."""
+    """Store a new password and invalidate every token and browser session issued before now."""
     user.password_hash = await state.hasher.hash(new_password)
-    user.token_version += 1
-    await session.execute(
-        update(RefreshToken)
-        .where(RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    await session.flush()
+    await sign_out_everywhere(session, user)
 
 
 async def change_password(
@@ -199,12 +194,127 @@ async def delete_account(session: AsyncSession, state: AppState, user: User, pas
 
 async def delete_user(session: AsyncSession, user_id: uuid.UUID) -> None:
     # Children first, so this works even where a backend ignores ON DELETE CASCADE.
-    from doable.tasks.service import delete_all_for_owner
-
-    await delete_all_for_owner(session, user_id)
+    await tasks_service.delete_all_for_owner(session, user_id)
     await session.execute(delete(RefreshToken).where(RefreshToken.user_id == user_id))
+    await session.execute(delete(WebSession).where(WebSession.user_id == user_id))
     await session.execute(delete(User).where(User.id == user_id))
 
 
 async def list_users(session: AsyncSession) -> list[User]:
     return list((await session.execute(select(User).order_by(User.created_at))).scalars())
+
+
+# Browser sessions: the cookie carries a random token; only its SHA-256 is stored.
+
+SESSION_TOUCH_INTERVAL = timedelta(minutes=5)
+
+
+async def create_web_session(
+    session: AsyncSession, state: AppState, user: User, *, user_agent: str, ip: str
+) -> str:
+    raw = secrets.token_urlsafe(32)
+    now = utcnow()
+    session.add(
+        WebSession(
+            user_id=user.id,
+            token_hash=hash_token(raw),
+            user_agent=user_agent[:200],
+            ip=ip[:64],
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + timedelta(days=state.runtime.settings.session_days),
+        )
+    )
+    await session.flush()
+    return raw
+
+
+async def user_for_web_session(session: AsyncSession, raw: str) -> tuple[User, WebSession] | None:
+    """The live session for a cookie value, and its user; sliding expiry, touched at most
+    every few minutes so reads stay reads."""
+    now = utcnow()
+    row = (
+        await session.execute(
+            select(WebSession, User)
+            .join(User, User.id == WebSession.user_id)
+            .where(
+                WebSession.token_hash == hash_token(raw),
+                WebSession.revoked_at.is_(None),
+                WebSession.expires_at > now,
+            )
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    web_session, user = row
+    return user, web_session
+
+
+async def touch_web_session(
+    session: AsyncSession, state: AppState, web_session: WebSession
+) -> None:
+    now = utcnow()
+    if now - web_session.last_seen_at < SESSION_TOUCH_INTERVAL:
+        return
+    await session.execute(
+        update(WebSession)
+        .where(WebSession.id == web_session.id)
+        .values(
+            last_seen_at=now,
+            expires_at=now + timedelta(days=state.runtime.settings.session_days),
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def list_web_sessions(session: AsyncSession, user_id: uuid.UUID) -> list[WebSession]:
+    stmt = (
+        select(WebSession)
+        .where(
+            WebSession.user_id == user_id,
+            WebSession.revoked_at.is_(None),
+            WebSession.expires_at > utcnow(),
+        )
+        .order_by(WebSession.last_seen_at.desc())
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def revoke_web_session(
+    session: AsyncSession, user_id: uuid.UUID, session_id: uuid.UUID
+) -> bool:
+    """Revoke one of the user's own sessions; another user's id changes nothing."""
+    result = await session.execute(
+        update(WebSession)
+        .where(
+            WebSession.id == session_id,
+            WebSession.user_id == user_id,
+            WebSession.revoked_at.is_(None),
+        )
+        .values(revoked_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def revoke_web_session_token(session: AsyncSession, raw: str) -> None:
+    await session.execute(
+        update(WebSession)
+        .where(WebSession.token_hash == hash_token(raw), WebSession.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def sign_out_everywhere(session: AsyncSession, user: User) -> None:
+    """Revoke every browser session, refresh token and access token of the user."""
+    now = utcnow()
+    user.token_version += 1
+    for model in (WebSession, RefreshToken):
+        await session.execute(
+            update(model)
+            .where(model.user_id == user.id, model.revoked_at.is_(None))
+            .values(revoked_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    await session.flush()

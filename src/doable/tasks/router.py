@@ -57,6 +57,9 @@ async def list_tasks(
     tag: Annotated[list[TagFilter] | None, Query(description="Repeatable; all must match")] = None,
     due_before: Annotated[DueIn, Query()] = None,
     due_after: Annotated[DueIn, Query()] = None,
+    has_due: Annotated[
+        bool | None, Query(description="true: only dated tasks; false: only undated")
+    ] = None,
     sort: service.SortField = "created",
     order: Annotated[
         service.Order | None,
@@ -74,6 +77,7 @@ async def list_tasks(
         tag=list(tag or []),
         due_before=due_before,
         due_after=due_after,
+        has_due=has_due,
         sort=sort,
         order=order,
         limit=limit,

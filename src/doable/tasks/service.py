@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, time
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Select, and_, delete, func, insert, or_, select
+from sqlalchemy import ColumnElement, Select, and_, case, delete, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, selectinload
@@ -254,6 +254,7 @@ class TaskQuery:
     tag: list[str] = field(default_factory=list)
     due_before: date | datetime | None = None
     due_after: date | datetime | None = None
+    has_due: bool | None = None
     sort: SortField = "created"
     order: Order | None = None
     limit: int = 50
@@ -298,6 +299,10 @@ async def list_tasks(
     if query.due_after is not None:
         conditions.append(Task.due_sort >= to_instant(query.due_after, user))
         conditions.append(Task.due_sort != NO_DUE)
+    if query.has_due is True:
+        conditions.append(Task.due_sort != NO_DUE)
+    elif query.has_due is False:
+        conditions.append(Task.due_sort == NO_DUE)
     if query.cursor:
         key = cursors.decode(
             cursor_key,
@@ -334,6 +339,89 @@ async def list_tasks(
             cursor_key, cursors.CursorKey(query.sort, order, value, last.id)
         )
     return tasks, next_cursor
+
+
+@dataclass(frozen=True)
+class TaskCounts:
+    all: int
+    pending: int
+    completed: int
+    overdue: int
+    today: int
+
+
+def day_bounds(user: User, now: datetime) -> tuple[datetime, datetime]:
+    """Start of today and of tomorrow in the user's zone, as UTC instants."""
+    local_today = now.astimezone(_zone(user)).date()
+    start = to_instant(local_today, user)
+    end = to_instant(date.fromordinal(local_today.toordinal() + 1), user)
+    return start, end
+
+
+async def count_tasks(session: AsyncSession, user: User, *, now: datetime) -> TaskCounts:
+    """All the sidebar counts in one query, with "today" computed in the user's time zone."""
+    start, end = day_bounds(user, now)
+    pending = Task.completed.is_(False)
+    stmt = select(
+        func.count(),
+        func.coalesce(func.sum(case((pending, 1), else_=0)), 0),
+        func.coalesce(func.sum(case((and_(pending, Task.due_sort < start), 1), else_=0)), 0),
+        func.coalesce(
+            func.sum(
+                case((and_(pending, Task.due_sort >= start, Task.due_sort < end), 1), else_=0)
+            ),
+            0,
+        ),
+    ).where(Task.owner_id == user.id)
+    total, open_, overdue, today = (await session.execute(stmt)).one()
+    return TaskCounts(int(total), int(open_), int(total) - int(open_), int(overdue), int(today))
+
+
+async def restore_task(session: AsyncSession, user: User, snapshot: dict[str, Any]) -> Task:
+    """Re-insert a just-deleted task from a verified snapshot, keeping its id (undo)."""
+    task_id = uuid.UUID(snapshot["id"])
+    exists = await session.scalar(select(func.count()).select_from(Task).where(Task.id == task_id))
+    if exists:
+        return await get_task(session, user.id, task_id)
+    task = Task(
+        id=task_id,
+        owner_id=user.id,
+        title=snapshot["title"],
+        description=snapshot["description"],
+        priority=int(snapshot["priority"]),
+        completed=bool(snapshot["completed"]),
+        completed_at=_parse_dt(snapshot["completed_at"]),
+        due_date=date.fromisoformat(snapshot["due_date"]) if snapshot["due_date"] else None,
+        due_at=_parse_dt(snapshot["due_at"]),
+        due_sort=_parse_dt(snapshot["due_sort"]) or NO_DUE,
+        created_at=_parse_dt(snapshot["created_at"]) or utcnow(),
+        updated_at=utcnow(),
+        tags=await _resolve_tags(session, user.id, snapshot["tags"]),
+    )
+    session.add(task)
+    await session.flush()
+    return task
+
+
+def snapshot_of(task: Task) -> dict[str, Any]:
+    """Everything needed to restore a task exactly (see restore_task)."""
+    return {
+        "id": str(task.id),
+        "title": task.title,
+        "description": task.description,
+        "priority": task.priority,
+        "completed": task.completed,
+        "completed_at": task.completed_at.isoformat() if task.completed_at else None,
+        "due_date": task.due_date.isoformat() if task.due_date else None,
+        "due_at": task.due_at.isoformat() if task.due_at else None,
+        "due_sort": task.due_sort.isoformat(),
+        "created_at": task.created_at.isoformat(),
+        "tags": [t.name for t in task.tags],
+    }
+
+
+def _parse_dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
 
 
 async def delete_all_for_owner(session: AsyncSession, owner_id: uuid.UUID) -> None:

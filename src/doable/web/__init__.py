@@ -1,0 +1,1 @@
+"""The web app: server-rendered pages and htmx fragments over the same services as the API."""

@@ -1,0 +1,642 @@
+"""Web pages and htmx fragments. Thin: every decision is made by the same services as the API."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from functools import cache
+from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
+from zoneinfo import available_timezones
+
+from fastapi import APIRouter, Depends, Form, Path, Query, Request
+from fastapi.responses import RedirectResponse, Response
+from pydantic import BaseModel, ValidationError
+
+from doable.auth import service as auth_service
+from doable.auth.models import User
+from doable.auth.schemas import MePatch, PasswordChangeIn, SignupIn
+from doable.db import SessionDep
+from doable.errors import DoableError, NotFound, RateLimited
+from doable.state import StateDep
+from doable.tasks import service as tasks_service
+from doable.tasks.models import Task
+from doable.tasks.schemas import Priority, TaskCreate, TaskPatch
+from doable.web.dependencies import (
+    CsrfToken,
+    MaybeWebUser,
+    WebUser,
+    csrf_protect,
+    safe_next,
+)
+from doable.web.security import SESSION_COOKIE
+from doable.web.views import (
+    base_context,
+    delete_cookie,
+    is_htmx,
+    now_utc,
+    respond,
+    set_cookie,
+    sign_snapshot,
+    task_view,
+    verify_snapshot,
+)
+
+router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)])
+
+DueFilter = Literal["overdue", "today", "week", "none"]
+PAGE_SIZE = 50
+FORM_FIELDS = {"title", "description", "priority", "due", "tags", "completed"}
+
+
+def _errors(exc: ValidationError) -> dict[str, str]:
+    """Pydantic errors as field -> first message, for showing next to each field."""
+    out: dict[str, str] = {}
+    for err in exc.errors():
+        loc = [str(p) for p in err["loc"] if isinstance(p, str)]
+        field = loc[0] if loc else "form"
+        out.setdefault(field, str(err["msg"]).removeprefix("Value error, "))
+    return out
+
+
+def _see_other(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def _client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+async def _start_session(
+    request: Request, state: Any, session: Any, user: User, target: str
+) -> Response:
+    raw = await auth_service.create_web_session(
+        session,
+        state,
+        user,
+        user_agent=request.headers.get("user-agent", ""),
+        ip=_client_ip(request),
+    )
+    response = _see_other(target)
+    set_cookie(
+        request,
+        state,
+        response,
+        SESSION_COOKIE,
+        raw,
+        max_age=state.runtime.settings.session_days * 86400,
+    )
+    return response
+
+
+# Entry and authentication pages
+
+
+@router.get("/")
+async def home(user: MaybeWebUser) -> Response:
+    return _see_other("/tasks" if user else "/login")
+
+
+@router.get("/login")
+async def login_page(
+    request: Request,
+    state: StateDep,
+    user: MaybeWebUser,
+    csrf: CsrfToken,
+    next: str | None = None,
+) -> Response:
+    if user is not None:
+        return _see_other(safe_next(next))
+    ctx = base_context(request, state, None) | {"next": safe_next(next), "errors": {}, "values": {}}
+    return respond(request, state, "login.html", ctx)
+
+
+@router.post("/login")
+async def login_submit(
+    request: Request,
+    session: SessionDep,
+    state: StateDep,
+    csrf: CsrfToken,
+    email: Annotated[str, Form(max_length=1000)] = "",
+    password: Annotated[str, Form(max_length=1000)] = "",
+    next: Annotated[str, Form(max_length=2000)] = "/tasks",
+) -> Response:
+    ctx = base_context(request, state, None) | {"next": safe_next(next), "values": {"email": email}}
+    try:
+        state.rate_limiter.check_ip(_client_ip(request))
+        state.rate_limiter.check_account(auth_service.normalize_email(email))
+        user = await auth_service.authenticate(session, state, email, password)
+    except RateLimited as exc:
+        ctx["errors"] = {"form": exc.detail}
+        return respond(request, state, "login.html", ctx, status=429, headers=exc.headers)
+    except DoableError:
+        ctx["errors"] = {"form": "Email or password is incorrect"}
+        return respond(request, state, "login.html", ctx, status=401)
+    return await _start_session(request, state, session, user, safe_next(next))
+
+
+@router.get("/signup")
+async def signup_page(
+    request: Request, state: StateDep, user: MaybeWebUser, csrf: CsrfToken
+) -> Response:
+    if user is not None:
+        return _see_other("/tasks")
+    ctx = base_context(request, state, None) | {"errors": {}, "values": {}}
+    return respond(request, state, "signup.html", ctx)
+
+
+@router.post("/signup")
+async def signup_submit(
+    request: Request,
+    session: SessionDep,
+    state: StateDep,
+    csrf: CsrfToken,
+    email: Annotated[str, Form(max_length=1000)] = "",
+    password: Annotated[str, Form(max_length=1000)] = "",
+    name: Annotated[str, Form(max_length=1000)] = "",
+    timezone: Annotated[str, Form(max_length=100)] = "UTC",
+) -> Response:
+    values = {"email": email, "name": name, "timezone": timezone}
+    ctx = base_context(request, state, None) | {"values": values}
+    if timezone not in _zone_set():  # a browser's odd guess must not block signing up
+        timezone = "UTC"
+    try:
+        data = SignupIn(email=email, password=password, name=name, timezone=timezone)
+    except ValidationError as exc:
+        ctx["errors"] = _errors(exc)
+        return respond(request, state, "signup.html", ctx, status=422)
+    try:
+        state.rate_limiter.check_ip(_client_ip(request))
+        user = await auth_service.create_user(
+            session,
+            state,
+            email=data.email,
+            password=data.password,
+            name=data.name,
+            timezone=data.timezone,
+        )
+    except DoableError as exc:
+        field = "email" if exc.status == 409 else "form"
+        ctx["errors"] = {field: exc.detail}
+        return respond(request, state, "signup.html", ctx, status=exc.status, headers=exc.headers)
+    return await _start_session(request, state, session, user, "/tasks")
+
+
+@router.post("/logout")
+async def logout(request: Request, session: SessionDep, state: StateDep) -> Response:
+    raw = request.cookies.get(SESSION_COOKIE)
+    if raw:
+        await auth_service.revoke_web_session_token(session, raw)
+    response = _see_other("/login")
+    delete_cookie(request, state, response, SESSION_COOKIE)
+    return response
+
+
+@router.post("/logout-everywhere")
+async def logout_everywhere(
+    request: Request, user: WebUser, session: SessionDep, state: StateDep
+) -> Response:
+    await auth_service.sign_out_everywhere(session, user)
+    response = _see_other("/login?signed_out=everywhere")
+    delete_cookie(request, state, response, SESSION_COOKIE)
+    return response
+
+
+# The task list
+
+
+class ListFilters(BaseModel):
+    status: tasks_service.StatusFilter = "all"
+    priority: list[Priority] = []
+    tag: list[str] = []
+    due: DueFilter | None = None
+    q: str = ""
+    sort: tasks_service.SortField = "created"
+
+    def query_string(self, **changes: Any) -> str:
+        data = self.model_dump() | changes
+        pairs: list[tuple[str, str]] = []
+        for key, value in data.items():
+            if isinstance(value, list):
+                pairs.extend((key, str(v)) for v in value)
+            elif value not in (None, "", "all") and not (key == "sort" and value == "created"):
+                pairs.append((key, str(value)))
+        return urlencode(pairs)
+
+    @property
+    def active(self) -> bool:
+        return bool(self.status != "all" or self.priority or self.tag or self.due or self.q)
+
+
+def list_filters(
+    status: Annotated[tasks_service.StatusFilter, Query()] = "all",
+    priority: Annotated[list[Priority] | None, Query()] = None,
+    tag: Annotated[list[str] | None, Query(max_length=50)] = None,
+    due: Annotated[DueFilter | None, Query()] = None,
+    q: Annotated[str, Query(max_length=200)] = "",
+    sort: Annotated[tasks_service.SortField, Query()] = "created",
+) -> ListFilters:
+    return ListFilters(
+        status=status,
+        priority=priority or [],
+        tag=[t for t in (tag or []) if t.strip()],
+        due=due,
+        q=q.replace("\x00", "").strip(),
+        sort=sort,
+    )
+
+
+Filters = Annotated[ListFilters, Depends(list_filters)]
+
+
+def _task_query(user: User, filters: ListFilters, cursor: str | None) -> tasks_service.TaskQuery:
+    query = tasks_service.TaskQuery(
+        status=filters.status,
+        q=filters.q or None,
+        priority=list(filters.priority),
+        tag=list(filters.tag),
+        sort=filters.sort,
+        limit=PAGE_SIZE,
+        cursor=cursor,
+    )
+    if filters.due is not None:
+        start, tomorrow = tasks_service.day_bounds(user, now_utc())
+        if filters.due == "overdue":
+            query.due_before = start
+            if query.status == "all":
+                query.status = "pending"
+        elif filters.due == "today":
+            query.due_after, query.due_before = start, tomorrow
+        elif filters.due == "week":
+            query.due_after, query.due_before = start, start + timedelta(days=7)
+        else:
+            query.has_due = False
+    return query
+
+
+async def _page_context(
+    request: Request,
+    state: Any,
+    session: Any,
+    user: User,
+    filters: ListFilters,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    now = now_utc()
+    tasks, next_cursor = await tasks_service.list_tasks(
+        session, user, _task_query(user, filters, cursor), cursor_key=state.runtime.secret_key
+    )
+    counts = await tasks_service.count_tasks(session, user, now=now)
+    tags = await tasks_service.list_tags(session, user.id)
+    return base_context(request, state, user) | {
+        "tasks": [task_view(t, user, now) for t in tasks],
+        "next_cursor": next_cursor,
+        "counts": counts,
+        "tags": tags,
+        "filters": filters,
+        "errors": {},
+        "values": {},
+    }
+
+
+@router.get("/tasks")
+async def tasks_page(
+    request: Request,
+    user: WebUser,
+    session: SessionDep,
+    state: StateDep,
+    csrf: CsrfToken,
+    filters: Filters,
+    cursor: Annotated[str | None, Query(max_length=1000)] = None,
+) -> Response:
+    ctx = await _page_context(request, state, session, user, filters, cursor)
+    if is_htmx(request):
+        target = request.headers.get("hx-target", "")
+        if cursor:
+            return respond(request, state, "tasks.html", ctx, blocks=["more"])
+        if target == "list-region":
+            return respond(request, state, "tasks.html", ctx, blocks=["list_region"])
+        return respond(request, state, "tasks.html", ctx, blocks=["app_region"])
+    return respond(request, state, "tasks.html", ctx)
+
+
+def _form_task_fields(form: dict[str, str]) -> dict[str, Any]:
+    """Form fields as a task body: due from a date and an optional time, tags comma-separated."""
+    body: dict[str, Any] = {}
+    for key in ("title", "description", "priority"):
+        if key in form:
+            body[key] = form[key]
+    if "due_date" in form:
+        day, clock = form["due_date"].strip(), form.get("due_time", "").strip()
+        body["due"] = (f"{day}T{clock}" if clock else day) if day else None
+    if "tags" in form:
+        body["tags"] = [t.strip() for t in form["tags"].split(",") if t.strip()]
+    return body
+
+
+async def _form(request: Request) -> dict[str, str]:
+    form = await request.form()
+    return {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}
+
+
+def _counts_oob(ctx: dict[str, Any]) -> list[str]:
+    return ["counts_oob"] if "counts" in ctx else []
+
+
+@router.post("/tasks")
+async def create_task(
+    request: Request, user: WebUser, session: SessionDep, state: StateDep, csrf: CsrfToken
+) -> Response:
+    form = await _form(request)
+    body = _form_task_fields(form)
+    ctx = base_context(request, state, user) | {"values": form, "errors": {}}
+    try:
+        data = TaskCreate.model_validate(body)
+    except ValidationError as exc:
+        ctx["errors"] = _errors(exc)
+        if not is_htmx(request):
+            page = await _page_context(request, state, session, user, ListFilters())
+            page.update(values=form, errors=ctx["errors"])
+            return respond(request, state, "tasks.html", page, status=422)
+        return respond(
+            request,
+            state,
+            "tasks.html",
+            ctx,
+            blocks=["quick_add"],
+            status=422,
+            headers={"HX-Retarget": "#quick-add", "HX-Reswap": "outerHTML"},
+        )
+    task = await tasks_service.create_task(session, user, data)
+    if not is_htmx(request):
+        return _see_other("/tasks")
+    ctx["task"] = task_view(task, user, now_utc())
+    ctx["counts"] = await tasks_service.count_tasks(session, user, now=now_utc())
+    return respond(request, state, "tasks.html", ctx, blocks=["item", "counts_oob", "empty_oob"])
+
+
+TaskId = Annotated[uuid.UUID, Path()]
+
+
+async def _owned(session: Any, user: User, task_id: uuid.UUID, request: Request) -> Task:
+    return await tasks_service.get_task(
+        session, user.id, task_id, for_update=request.method == "POST"
+    )
+
+
+async def _item_response(
+    request: Request, state: Any, session: Any, user: User, task: Task, *, status: int = 200
+) -> Response:
+    ctx = base_context(request, state, user) | {
+        "task": task_view(task, user, now_utc()),
+        "counts": await tasks_service.count_tasks(session, user, now=now_utc()),
+    }
+    return respond(request, state, "tasks.html", ctx, blocks=["item", "counts_oob"], status=status)
+
+
+@router.get("/tasks/{task_id}")
+async def task_item(
+    request: Request,
+    task_id: TaskId,
+    user: WebUser,
+    session: SessionDep,
+    state: StateDep,
+    csrf: CsrfToken,
+) -> Response:
+    task = await _owned(session, user, task_id, request)
+    if not is_htmx(request):
+        return _see_other("/tasks")
+    return await _item_response(request, state, session, user, task)
+
+
+@router.post("/tasks/{task_id}/toggle")
+async def toggle_task(
+    request: Request,
+    task_id: TaskId,
+    user: WebUser,
+    session: SessionDep,
+    state: StateDep,
+    csrf: CsrfToken,
+) -> Response:
+    task = await _owned(session, user, task_id, request)
+    task = await tasks_service.set_completed(session, task, not task.completed)
+    if not is_htmx(request):
+        return _see_other("/tasks")
+    return await _item_response(request, state, session, user, task)
+
+
+@router.get("/tasks/{task_id}/edit")
+async def edit_form(
+    request: Request,
+    task_id: TaskId,
+    user: WebUser,
+    session: SessionDep,
+    state: StateDep,
+    csrf: CsrfToken,
+) -> Response:
+    task = await _owned(session, user, task_id, request)
+    ctx = base_context(request, state, user) | {
+        "task": task_view(task, user, now_utc()),
+        "errors": {},
+        "values": None,
+    }
+    if is_htmx(request):
+        return respond(request, state, "tasks.html", ctx, blocks=["edit_item"])
+    return respond(request, state, "edit.html", ctx)
+
+
+@router.post("/tasks/{task_id}")
+async def save_edit(
+    request: Request,
+    task_id: TaskId,
+    user: WebUser,
+    session: SessionDep,
+    state: StateDep,
+    csrf: CsrfToken,
+) -> Response:
+    task = await _owned(session, user, task_id, request)
+    form = await _form(request)
+    try:
+        patch = TaskPatch.model_validate(_form_task_fields(form))
+    except ValidationError as exc:
+        ctx = base_context(request, state, user) | {
+            "task": task_view(task, user, now_utc()),
+            "errors": _errors(exc),
+            "values": form,
+        }
+        if is_htmx(request):
+            return respond(request, state, "tasks.html", ctx, blocks=["edit_item"], status=422)
+        return respond(request, state, "edit.html", ctx, status=422)
+    task = await tasks_service.update_task(session, user, task, patch)
+    if not is_htmx(request):
+        return _see_other("/tasks")
+    return await _item_response(request, state, session, user, task)
+
+
+@router.post("/tasks/{task_id}/delete")
+async def delete_task(
+    request: Request,
+    task_id: TaskId,
+    user: WebUser,
+    session: SessionDep,
+    state: StateDep,
+    csrf: CsrfToken,
+) -> Response:
+    task = await _owned(session, user, task_id, request)
+    snapshot = tasks_service.snapshot_of(task)
+    title = task.title
+    await tasks_service.delete_task(session, task)
+    if not is_htmx(request):
+        return _see_other("/tasks")
+    ctx = base_context(request, state, user) | {
+        "undo_token": sign_snapshot(state.runtime.secret_key, snapshot, str(user.id)),
+        "deleted_title": title,
+        "counts": await tasks_service.count_tasks(session, user, now=now_utc()),
+    }
+    return respond(request, state, "tasks.html", ctx, blocks=["deleted", "toast_oob", "counts_oob"])
+
+
+@router.post("/undo")
+async def restore_task(
+    request: Request,
+    user: WebUser,
+    session: SessionDep,
+    state: StateDep,
+    csrf: CsrfToken,
+    undo: Annotated[str, Form(max_length=20_000)] = "",
+) -> Response:
+    snapshot = verify_snapshot(state.runtime.secret_key, undo, str(user.id))
+    if snapshot is None:
+        raise DoableError("This undo has expired")
+    task = await tasks_service.restore_task(session, user, snapshot)
+    if not is_htmx(request):
+        return _see_other("/tasks")
+    return await _item_response(request, state, session, user, task)
+
+
+# Account
+
+
+@cache
+def _zones() -> list[str]:
+    return sorted(available_timezones())
+
+
+@cache
+def _zone_set() -> frozenset[str]:
+    return frozenset(_zones()) | {"UTC"}
+
+
+async def _account_context(
+    request: Request, state: Any, session: Any, user: User, **extra: Any
+) -> dict[str, Any]:
+    sessions = await auth_service.list_web_sessions(session, user.id)
+    return (
+        base_context(request, state, user)
+        | {
+            "sessions": sessions,
+            "current_session": getattr(request.state, "web_session_id", None),
+            "zones": _zones(),
+            "errors": {},
+            "notice": request.query_params.get("saved", ""),
+        }
+        | extra
+    )
+
+
+@router.get("/account")
+async def account_page(
+    request: Request, user: WebUser, session: SessionDep, state: StateDep, csrf: CsrfToken
+) -> Response:
+    return respond(
+        request, state, "account.html", await _account_context(request, state, session, user)
+    )
+
+
+@router.post("/account")
+async def account_save(
+    request: Request,
+    user: WebUser,
+    session: SessionDep,
+    state: StateDep,
+    csrf: CsrfToken,
+    name: Annotated[str, Form(max_length=1000)] = "",
+    timezone: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    try:
+        patch = MePatch(name=name, timezone=timezone or None)
+    except ValidationError as exc:
+        ctx = await _account_context(request, state, session, user, errors=_errors(exc))
+        return respond(request, state, "account.html", ctx, status=422)
+    await auth_service.update_profile(session, user, patch)
+    return _see_other("/account?saved=profile")
+
+
+@router.post("/account/password")
+async def account_password(
+    request: Request,
+    user: WebUser,
+    session: SessionDep,
+    state: StateDep,
+    csrf: CsrfToken,
+    current_password: Annotated[str, Form(max_length=1000)] = "",
+    new_password: Annotated[str, Form(max_length=1000)] = "",
+) -> Response:
+    try:
+        data = PasswordChangeIn(current_password=current_password, new_password=new_password)
+        await auth_service.change_password(
+            session, state, user, data.current_password, data.new_password
+        )
+    except ValidationError as exc:
+        errors = {f"pw_{k}": v for k, v in _errors(exc).items()}
+        ctx = await _account_context(request, state, session, user, errors=errors)
+        return respond(request, state, "account.html", ctx, status=422)
+    except DoableError as exc:
+        ctx = await _account_context(
+            request, state, session, user, errors={"pw_current_password": exc.detail}
+        )
+        return respond(request, state, "account.html", ctx, status=exc.status)
+    # Every session was revoked with the old password; this browser gets a fresh one.
+    return await _start_session(request, state, session, user, "/account?saved=password")
+
+
+@router.post("/account/sessions/{session_id}/revoke")
+async def revoke_session(
+    request: Request,
+    session_id: Annotated[uuid.UUID, Path()],
+    user: WebUser,
+    session: SessionDep,
+    state: StateDep,
+) -> Response:
+    if not await auth_service.revoke_web_session(session, user.id, session_id):
+        raise NotFound("No session with this id")
+    return _see_other("/account?saved=sessions")
+
+
+@router.post("/account/delete")
+async def account_delete(
+    request: Request,
+    user: WebUser,
+    session: SessionDep,
+    state: StateDep,
+    csrf: CsrfToken,
+    password: Annotated[str, Form(max_length=1000)] = "",
+    confirm: Annotated[str, Form(max_length=10)] = "",
+) -> Response:
+    if confirm != "yes":
+        ctx = await _account_context(
+            request,
+            state,
+            session,
+            user,
+            errors={"delete": "Tick the box to confirm that everything will be deleted"},
+        )
+        return respond(request, state, "account.html", ctx, status=422)
+    try:
+        await auth_service.delete_account(session, state, user, password)
+    except DoableError as exc:
+        ctx = await _account_context(request, state, session, user, errors={"delete": exc.detail})
+        return respond(request, state, "account.html", ctx, status=exc.status)
+    response = _see_other("/signup?deleted=1")
+    delete_cookie(request, state, response, SESSION_COOKIE)
+    return response

@@ -1,0 +1,119 @@
+// Doable's own script: theme, keyboard shortcuts, toasts, time zone guess, focus after swaps.
+// Loaded in <head> without defer so the remembered theme applies before first paint.
+(function () {
+  "use strict";
+  var KEY = "doable-theme";
+  var root = document.documentElement;
+  function applyTheme(theme) {
+    if (theme === "light" || theme === "dark") root.dataset.theme = theme;
+    else delete root.dataset.theme;
+  }
+  try { applyTheme(localStorage.getItem(KEY)); } catch (e) { /* storage may be blocked */ }
+
+  function labelTheme(button) {
+    var t = root.dataset.theme || "system";
+    button.setAttribute("aria-label", "Colour theme: " + t);
+    button.textContent = t === "dark" ? "☾" : t === "light" ? "☀" : "◐";
+  }
+
+  function typing(el) {
+    return el && (el.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(el.tagName));
+  }
+
+  function armToasts(scope) {
+    scope.querySelectorAll(".toast[data-timeout]:not([data-armed])").forEach(function (toast) {
+      toast.setAttribute("data-armed", "1");
+      setTimeout(function () { toast.remove(); }, parseInt(toast.dataset.timeout, 10) || 8000);
+    });
+  }
+
+  function toast(text, kind) {
+    var box = document.getElementById("toasts");
+    if (!box) return;
+    var el = document.createElement("div");
+    el.className = "toast" + (kind ? " " + kind : "");
+    el.setAttribute("role", kind === "error" ? "alert" : "status");
+    el.dataset.timeout = "8000";
+    el.textContent = text;
+    box.appendChild(el);
+    armToasts(box);
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var button = document.getElementById("theme-toggle");
+    if (button) {
+      labelTheme(button);
+      button.addEventListener("click", function () {
+        var order = ["system", "light", "dark"];
+        var next = order[(order.indexOf(root.dataset.theme || "system") + 1) % 3];
+        applyTheme(next);
+        try { localStorage.setItem(KEY, next); } catch (e) { /* ignore */ }
+        labelTheme(button);
+      });
+    }
+    var tz = document.querySelector("[data-guess-timezone]");
+    if (tz) {
+      try { tz.value = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC"; } catch (e) { /* keep UTC */ }
+    }
+    armToasts(document);
+  });
+
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape") {
+      var form = event.target.closest && event.target.closest("[data-edit-form]");
+      var cancel = form && form.querySelector("[data-cancel-edit]");
+      if (cancel) { event.preventDefault(); cancel.click(); }
+      return;
+    }
+    if (event.ctrlKey || event.metaKey || event.altKey || typing(event.target)) return;
+    var target = null;
+    if (event.key === "n") target = document.getElementById("quick-title");
+    if (event.key === "/") target = document.getElementById("search");
+    if (target) { event.preventDefault(); target.focus(); }
+  });
+
+  document.addEventListener("htmx:afterSwap", function (event) { armToasts(document); });
+
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var elt = event.detail.elt;
+    if (!event.detail.successful) return;
+    if (elt.id === "quick-add") {
+      elt.reset();
+      var title = document.getElementById("quick-title");
+      if (title) title.focus();
+    }
+  });
+
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var target = event.detail.target;
+    if (!target || !target.classList) return;
+    // After an edit form opens, focus its title; after it closes, focus the Edit button.
+    if (target.classList.contains("editing")) {
+      var input = target.querySelector("input[name=title]");
+      if (input) input.focus();
+    }
+  });
+
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var xhr = event.detail.xhr;
+    if (xhr && xhr.status >= 400 && xhr.status !== 422) {
+      var box = document.createElement("div");
+      box.innerHTML = xhr.responseText;
+      var msg = box.querySelector(".error-box p");
+      toast(msg ? msg.textContent : "Something went wrong. Please try again.", "error");
+    }
+  });
+
+  document.addEventListener("htmx:sendError", function () {
+    toast("Cannot reach the server. Check your connection.", "error");
+  });
+
+  document.addEventListener("click", function (event) {
+    // After Undo, the toast has done its job.
+    var undo = event.target.closest && event.target.closest(".toast form button");
+    if (undo) {
+      var t = undo.closest(".toast");
+      setTimeout(function () { if (t) t.remove(); }, 50);
+    }
+  });
+})();

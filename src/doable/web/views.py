@@ -1,0 +1,187 @@
+"""Rendering: the Jinja environment, view models of tasks, and fragment responses."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2_fragments import render_block, render_blocks
+
+from doable import __version__
+from doable.auth.models import User
+from doable.state import AppState
+from doable.tasks.models import Task
+from doable.tasks.schemas import PRIORITY_NAMES
+from doable.web.security import CSRF_COOKIE
+
+env = Environment(
+    loader=PackageLoader("doable.web", "templates"),
+    autoescape=select_autoescape(default=True, default_for_string=True),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+env.globals["version"] = __version__
+
+UNDO_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class TaskView:
+    id: str
+    title: str
+    description: str
+    completed: bool
+    priority: str
+    due_label: str
+    due_date_value: str
+    due_time_value: str
+    overdue: bool
+    tags: list[str]
+
+
+def task_view(task: Task, user: User, now: datetime) -> TaskView:
+    zone = ZoneInfo(user.timezone)
+    label, date_value, time_value, overdue = "", "", "", False
+    today = now.astimezone(zone).date()
+    if task.due_date is not None:
+        label = _day_label(task.due_date, today)
+        date_value = task.due_date.isoformat()
+        overdue = task.due_date < today
+    elif task.due_at is not None:
+        local = task.due_at.astimezone(zone)
+        label = f"{_day_label(local.date(), today)} {local:%H:%M}"
+        date_value, time_value = local.date().isoformat(), f"{local:%H:%M}"
+        overdue = task.due_at < now
+    return TaskView(
+        id=str(task.id),
+        title=task.title,
+        description=task.description,
+        completed=task.completed,
+        priority=PRIORITY_NAMES.get(task.priority, "none"),
+        due_label=label,
+        due_date_value=date_value,
+        due_time_value=time_value,
+        overdue=overdue and not task.completed,
+        tags=[t.name for t in task.tags],
+    )
+
+
+def _day_label(day: date, today: date) -> str:
+    delta = (day - today).days
+    if delta == 0:
+        return "Today"
+    if delta == 1:
+        return "Tomorrow"
+    if delta == -1:
+        return "Yesterday"
+    if 0 < delta < 7:
+        return f"{day:%a}"
+    return f"{day:%-d %b %Y}" if day.year != today.year else f"{day:%-d %b}"
+
+
+def is_htmx(request: Request) -> bool:
+    return (
+        request.headers.get("hx-request") == "true" and request.headers.get("hx-boosted") != "true"
+    )
+
+
+def base_context(request: Request, state: AppState, user: User | None) -> dict[str, Any]:
+    return {
+        "request": request,
+        "user": user,
+        "csrf_token": getattr(request.state, "csrf_token", ""),
+        "embedded": state.runtime.settings.embedded,
+    }
+
+
+def respond(
+    request: Request,
+    state: AppState,
+    template: str,
+    context: dict[str, Any],
+    *,
+    blocks: list[str] | None = None,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+) -> HTMLResponse:
+    """A full page, or just the named blocks of it for an htmx request."""
+    if blocks:
+        body = (
+            render_block(env, template, blocks[0], **context)
+            if len(blocks) == 1
+            else render_blocks(env, template, blocks, **context)
+        )
+    else:
+        body = env.get_template(template).render(**context)
+    response = HTMLResponse(body, status_code=status, headers=headers)
+    response.headers["Vary"] = "HX-Request"
+    response.headers["Cache-Control"] = "no-store"
+    set_csrf_cookie(request, state, response)
+    return response
+
+
+def set_csrf_cookie(request: Request, state: AppState, response: Any) -> None:
+    nonce = getattr(request.state, "new_csrf_nonce", None)
+    if nonce:
+        set_cookie(request, state, response, CSRF_COOKIE, nonce, max_age=None)
+
+
+def set_cookie(
+    request: Request, state: AppState, response: Any, name: str, value: str, *, max_age: int | None
+) -> None:
+    """HttpOnly always; Secure over HTTPS (also behind a proxy that says so); inside a
+    Hugging Face iframe, SameSite=None + Partitioned so the embed can keep a session."""
+    embedded = state.runtime.settings.embedded
+    secure = embedded or request.url.scheme == "https"
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path="/",
+        httponly=True,
+        secure=secure,
+        samesite="none" if embedded else "lax",
+        partitioned=embedded,
+    )
+
+
+def delete_cookie(request: Request, state: AppState, response: Any, name: str) -> None:
+    set_cookie(request, state, response, name, "", max_age=0)
+
+
+def sign_snapshot(key: bytes, snapshot: dict[str, Any], owner: str) -> str:
+    payload = json.dumps({"s": snapshot, "o": owner, "t": int(time.time())}).encode()
+    body = base64.urlsafe_b64encode(payload).decode()
+    sig = hmac.new(key, b"undo:" + payload, hashlib.sha256).hexdigest()
+    return f"{body}.{sig}"
+
+
+def verify_snapshot(key: bytes, token: str, owner: str) -> dict[str, Any] | None:
+    """The snapshot if the token is ours, for this user, and fresh; otherwise None."""
+    try:
+        body, sig = token.rsplit(".", 1)
+        payload = base64.urlsafe_b64decode(body.encode())
+        expected = hmac.new(key, b"undo:" + payload, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(sig, expected):
+            return None
+        data = json.loads(payload)
+        if data["o"] != owner or time.time() - int(data["t"]) > UNDO_SECONDS:
+            return None
+        snapshot: dict[str, Any] = data["s"]
+        return snapshot
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
