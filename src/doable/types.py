@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from pydantic import AfterValidator, BeforeValidator, StringConstraints
+from pydantic import AfterValidator, StringConstraints
 
 
 def _no_nul(value: str) -> str:
@@ -15,15 +15,12 @@ def _no_nul(value: str) -> str:
     return value
 
 
-def _strip(value: object) -> object:
-    return value.strip() if isinstance(value, str) else value
-
-
 NoNulStr = Annotated[str, AfterValidator(_no_nul)]
 
 
-# Trimmed of surrounding whitespace before length checks; add StringConstraints where used.
-Trimmed = Annotated[str, BeforeValidator(_strip), AfterValidator(_no_nul)]
+# Add to any str Annotated; trimming is StringConstraints(strip_whitespace=True), which runs
+# before its length checks (a separate BeforeValidator would turn them into generic checks).
+NO_NUL = AfterValidator(_no_nul)
 
 
 _ZONES: frozenset[str] | None = None

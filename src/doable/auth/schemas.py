@@ -9,9 +9,9 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
 from doable.auth.security import COMMON_PASSWORDS
-from doable.types import NoNulStr, TimeZoneName, Trimmed
+from doable.types import NO_NUL, NoNulStr, TimeZoneName
 
-Name = Annotated[Trimmed, StringConstraints(max_length=100)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100), NO_NUL]
 
 
 def _strong_password(value: str) -> str:

@@ -10,15 +10,19 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, StringConstraints, WithJsonSchema
 
 from doable.tasks.models import Task
-from doable.types import NoNulStr, Trimmed
+from doable.types import NO_NUL, NoNulStr
 
 Priority = Literal["none", "low", "medium", "high", "urgent"]
 PRIORITY_LEVELS: dict[str, int] = {"none": 0, "low": 1, "medium": 2, "high": 3, "urgent": 4}
 PRIORITY_NAMES: dict[int, Priority] = {0: "none", 1: "low", 2: "medium", 3: "high", 4: "urgent"}
 
-Title = Annotated[Trimmed, StringConstraints(min_length=1, max_length=200)]
+Title = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NO_NUL
+]
 Description = Annotated[NoNulStr, StringConstraints(max_length=10_000)]
-TagName = Annotated[Trimmed, StringConstraints(min_length=1, max_length=50)]
+TagName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50), NO_NUL
+]
 TagColor = Annotated[str, StringConstraints(pattern=r"^#[0-9a-fA-F]{6}$")]
 
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")

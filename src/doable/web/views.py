@@ -143,16 +143,15 @@ def set_cookie(
     Hugging Face iframe, SameSite=None + Partitioned so the embed can keep a session."""
     embedded = state.runtime.settings.embedded
     secure = embedded or request.url.scheme == "https"
-    response.set_cookie(
-        name,
-        value,
-        max_age=max_age,
-        path="/",
-        httponly=True,
-        secure=secure,
-        samesite="none" if embedded else "lax",
-        partitioned=embedded,
-    )
+    # Written by hand: the standard library only learns `Partitioned` in Python 3.14.
+    parts = [f"{name}={value}", "Path=/", "HttpOnly", f"SameSite={'None' if embedded else 'Lax'}"]
+    if max_age is not None:
+        parts.append(f"Max-Age={max_age}")
+    if secure:
+        parts.append("Secure")
+    if embedded:
+        parts.append("Partitioned")
+    response.headers.append("set-cookie", "; ".join(parts))
 
 
 def delete_cookie(request: Request, state: AppState, response: Any, name: str) -> None:
