@@ -750,3 +750,17 @@ def test_record_cold_start_and_idle_rss(tmp_path: Path, home: Path) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "server-metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     print(json.dumps(metrics, indent=2))
+
+
+@pytest.mark.slow
+def test_cookie_is_secure_behind_an_https_proxy(tmp_path: Path) -> None:
+    """Spaces terminate TLS at a proxy that sends X-Forwarded-Proto; loopback is trusted."""
+    env = server_env(tmp_path / "data", tmp_path, AUTH_IP_RATE_LIMIT="1000/minute")
+    with Server(env, logs_dir=tmp_path) as server, server.client() as c:
+        page = c.get("/signup", headers={"X-Forwarded-Proto": "https"})
+        assert page.status_code == 200
+        csrf_cookie = page.headers["set-cookie"]
+        assert "Secure" in csrf_cookie and "HttpOnly" in csrf_cookie
+        assert page.headers["strict-transport-security"] == "max-age=31536000"
+        plain = httpx.get(f"{server.base_url}/signup")
+        assert "Secure" not in plain.headers["set-cookie"]
