@@ -84,14 +84,51 @@
     }
   });
 
+  // Focus stays sensible when a swap removes the focused element: remember where a request
+  // came from (a task and its neighbour, or an undo toast), then put focus back on that task,
+  // on the neighbour if the task was deleted, or on the task that Undo brought back.
+  // (Task items carry no ids on their controls, to keep a page of 50 small.)
+  var origin = null;
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var elt = event.detail.elt;
+    var li = elt.closest && elt.closest("li.task");
+    var near = li && (li.nextElementSibling || li.previousElementSibling);
+    origin = {
+      id: li ? li.id : null,
+      near: near ? near.id : null,
+      undo: !!(elt.closest && elt.closest(".toast")),
+      // The same control after the task is re-rendered; after an edit, its Edit link.
+      control: elt.matches && elt.matches("button.check") ? "button.check" : ".task-actions a"
+    };
+  });
+
+  function focusLost() {
+    var active = document.activeElement;
+    return !active || active === document.body || !!active.closest(".toast");
+  }
+
   document.addEventListener("htmx:afterSettle", function (event) {
-    var target = event.detail.target;
-    if (!target || !target.classList) return;
-    // After an edit form opens, focus its title; after it closes, focus the Edit button.
-    if (target.classList.contains("editing")) {
-      var input = target.querySelector("input[name=title]");
-      if (input) input.focus();
+    var el = event.target;
+    if (!el || !el.classList) return;
+    if (el.classList.contains("editing")) {
+      var input = el.querySelector("input[name=title]");
+      if (input) {
+        input.focus();
+        input.setSelectionRange(input.value.length, input.value.length); // type to append
+      }
+      return;
     }
+    if (!origin || !focusLost()) return;
+    var control = null;
+    if (origin.undo && el.id === "task-list") {
+      control = el.querySelector("li.task button.check"); // restored at the top
+    } else if (origin.id && el.id === origin.id) {
+      control = el.querySelector(origin.control);
+    } else if (origin.id && !document.getElementById(origin.id)) {
+      var near = origin.near && document.getElementById(origin.near);
+      control = near ? near.querySelector("button.check") : document.getElementById("quick-title");
+    }
+    if (control) control.focus();
   });
 
   document.addEventListener("htmx:beforeSwap", function (event) {
