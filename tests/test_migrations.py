@@ -12,10 +12,32 @@ from sqlalchemy import inspect, text
 from doable.db import Base, Database
 from doable.migrations import current_revision, downgrade, head_revision, upgrade
 
+# Search indexes that migration 0003 builds by hand, per backend, outside the models.
+SEARCH_OBJECTS = {
+    "sqlite": {
+        "tasks_fts",
+        "tasks_fts_config",
+        "tasks_fts_data",
+        "tasks_fts_docsize",
+        "tasks_fts_idx",
+    },
+    "postgresql": {"ix_tasks_title_trgm", "ix_tasks_description_trgm"},
+    "mysql": set(),
+}
+
+
+def _is_search_object(name: str | None) -> bool:
+    return bool(name) and any(name in names for names in SEARCH_OBJECTS.values())
+
 
 async def _diff(database: Database) -> list[Any]:
+    def include_name(name: str | None, type_: str, parent: Any) -> bool:
+        return not _is_search_object(name)
+
     def compare(sync_conn: Any) -> list[Any]:
-        context = MigrationContext.configure(sync_conn, opts={"compare_type": True})
+        context = MigrationContext.configure(
+            sync_conn, opts={"compare_type": True, "include_name": include_name}
+        )
         return list(compare_metadata(context, Base.metadata))
 
     async with database.engine.connect() as conn:
@@ -24,17 +46,30 @@ async def _diff(database: Database) -> list[Any]:
 
 async def _tables(database: Database) -> set[str]:
     async with database.engine.connect() as conn:
-        return set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
+        names = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
+    return {n for n in names if not _is_search_object(n)}
+
+
+async def _search_objects(database: Database) -> set[str]:
+    def find(sync_conn: Any) -> set[str]:
+        found = set(inspect(sync_conn).get_table_names())
+        found |= {i["name"] for i in inspect(sync_conn).get_indexes("tasks") if i["name"]}
+        return found & SEARCH_OBJECTS[database.config.backend]
+
+    async with database.engine.connect() as conn:
+        return await conn.run_sync(find)
 
 
 async def test_upgrade_matches_models_and_round_trips(database: Database) -> None:
-    assert await current_revision(database.engine) == head_revision() == "0002"
+    assert await current_revision(database.engine) == head_revision() == "0004"
     assert await _diff(database) == []
     expected = {
         *("users", "refresh_tokens", "web_sessions", "tasks", "tags", "task_tags"),
+        *("api_tokens", "idempotency_keys"),
         "alembic_version",
     }
     assert await _tables(database) == expected
+    assert await _search_objects(database) == SEARCH_OBJECTS[database.config.backend]
 
     await downgrade(database.engine, "base")
     assert await _tables(database) <= {"alembic_version"}
@@ -42,6 +77,7 @@ async def test_upgrade_matches_models_and_round_trips(database: Database) -> Non
 
     await upgrade(database.engine)
     assert await _tables(database) == expected
+    assert await _search_objects(database) == SEARCH_OBJECTS[database.config.backend]
     assert await _diff(database) == []
 
 
@@ -58,4 +94,4 @@ async def test_mysql_tables_are_utf8mb4(database: Database) -> None:
             )
         ).all()
     assert {r[1] for r in rows} == {"utf8mb4_unicode_ci"}
-    assert len(rows) == 6
+    assert len(rows) == 8

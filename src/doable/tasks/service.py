@@ -9,7 +9,20 @@ from datetime import UTC, date, datetime, time
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Select, and_, case, delete, func, insert, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    case,
+    column,
+    delete,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    table,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, selectinload
@@ -265,25 +278,56 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+_TASKS_FTS = table("tasks_fts", column("rowid"))
+# Above this many candidate rows (all owners), scanning the owner's tasks in page order finds a
+# page sooner than fetching every candidate and sorting them.
+FTS_MAX_CANDIDATES = 2_000
+
+
+def _fts_match(text: str) -> ColumnElement[bool]:
+    phrase = '"' + text.replace('"', '""') + '"'
+    return literal_column("tasks_fts").op("MATCH")(phrase)
+
+
+async def _fts_candidates(session: AsyncSession, text: str) -> ColumnElement[bool] | None:
+    """SQLite: narrow a search to the rows whose title or description contains `text` by the
+    trigram index (migration 0003), unless too many rows do. The index folds case at least as
+    widely as the LIKE condition, which stays, so it makes search faster, never different."""
+    probe = select(_TASKS_FTS.c.rowid).where(_fts_match(text)).limit(FTS_MAX_CANDIDATES + 1)
+    found = (await session.execute(select(func.count()).select_from(probe.subquery()))).scalar()
+    if found is None or found > FTS_MAX_CANDIDATES:
+        return None
+    return literal_column("tasks.rowid").in_(select(_TASKS_FTS.c.rowid).where(_fts_match(text)))
+
+
 async def list_tasks(
     session: AsyncSession, user: User, query: TaskQuery, *, cursor_key: bytes
 ) -> tuple[list[Task], str | None]:
     """One page of the user's tasks by keyset (never OFFSET); tags come in one more query."""
     order: Order = query.order or DEFAULT_ORDER[query.sort]
     column = SORT_COLUMNS[query.sort]
-    conditions: list[ColumnElement[bool]] = [Task.owner_id == user.id]
+    owner: ColumnElement[bool] = Task.owner_id == user.id
+    conditions: list[ColumnElement[bool]] = []
     if query.status == "pending":
         conditions.append(Task.completed.is_(False))
     elif query.status == "completed":
         conditions.append(Task.completed.is_(True))
     if query.q:
-        pattern = f"%{_escape_like(query.q.lower())}%"
+        text = query.q.lower()
+        pattern = f"%{_escape_like(text)}%"
         conditions.append(
             or_(
                 func.lower(Task.title).like(pattern, escape="\\"),
                 func.lower(Task.description).like(pattern, escape="\\"),
             )
         )
+        if len(text) >= 3 and session.get_bind().dialect.name == "sqlite":
+            candidates = await _fts_candidates(session, text)
+            if candidates is not None:
+                conditions.append(candidates)
+                # Unary + keeps SQLite from walking the owner's index in page order, so the
+                # few candidates drive the query (https://sqlite.org/optoverview.html#uplus).
+                owner = literal_column("+tasks.owner_id", Task.owner_id.type) == user.id
     if query.priority:
         conditions.append(Task.priority.in_([PRIORITY_LEVELS[p] for p in query.priority]))
     for name in dict.fromkeys(tag_key(t) for t in query.tag):
@@ -318,7 +362,7 @@ async def list_tasks(
     ordering = [column.asc(), Task.id.asc()] if order == "asc" else [column.desc(), Task.id.desc()]
     stmt = (
         select(Task)
-        .where(*conditions)
+        .where(owner, *conditions)
         .order_by(*ordering)
         .limit(query.limit + 1)
         .options(selectinload(Task.tags))

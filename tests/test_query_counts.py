@@ -1,0 +1,124 @@
+"""SQL statements per request for the requests the benchmarks drive, beyond tests/test_tasks.py.
+
+tests/test_tasks.py already pins list (first page), get, create and complete. These pin the
+rest: a deep page, the tag and status filter, PATCH with If-Match, login, and search, whose
+count depends on the backend's search index. A count that grows is an N+1 or a lost index.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import event
+
+from doable.db import Database
+from doable.tasks import service
+from tests.factories import make_account, make_task
+
+TASKS = "/api/v1/tasks"
+
+
+@contextmanager
+def count_statements(database: Database) -> Iterator[list[str]]:
+    """The statements sent to the database, without transaction control."""
+    statements: list[str] = []
+
+    def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        keyword = statement.lstrip().upper()
+        if not keyword.startswith(("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")):
+            statements.append(statement)
+
+    event.listen(database.engine.sync_engine, "before_cursor_execute", before)
+    try:
+        yield statements
+    finally:
+        event.remove(database.engine.sync_engine, "before_cursor_execute", before)
+
+
+async def test_deep_page_and_filters_use_a_fixed_number_of_queries(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    acct = await make_account(client)
+    for i in range(12):
+        await make_task(client, acct, tags=["work"] if i % 2 else ["home", "work"])
+    first = (await client.get(TASKS, params={"limit": 5}, headers=acct.headers)).json()
+    with count_statements(database) as deep:
+        r = await client.get(
+            TASKS, params={"limit": 5, "cursor": first["next_cursor"]}, headers=acct.headers
+        )
+    assert r.status_code == 200 and len(r.json()["items"]) == 5
+    with count_statements(database) as filtered:
+        r = await client.get(
+            TASKS, params={"tag": "work", "status": "pending"}, headers=acct.headers
+        )
+    assert r.status_code == 200 and len(r.json()["items"]) == 12
+    assert len(deep) == 3, deep  # user, page, tags of the page
+    assert len(filtered) == 3, filtered  # the tag filter is a subquery of the page query
+
+
+async def test_update_with_if_match_and_login(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    acct = await make_account(client)
+    task = await make_task(client, acct, tags=["a"])
+    with count_statements(database) as update:
+        r = await client.patch(
+            f"{TASKS}/{task['id']}",
+            json={"title": "renamed", "priority": "high"},
+            headers={**acct.headers, "If-Match": '"1"'},
+        )
+    assert (r.status_code, r.headers["etag"]) == (200, '"2"')
+    with count_statements(database) as login:
+        r = await client.post(
+            "/api/v1/auth/login", json={"email": acct.email, "password": acct.password}
+        )
+    assert r.status_code == 200
+    assert len(update) == 4, update  # user, task (locked), its tags, update
+    # user by email; the same user again after the hash, which runs outside any transaction;
+    # insert the refresh token
+    assert len(login) == 3, login
+
+
+async def test_search_statements_per_backend(
+    client: httpx.AsyncClient, database: Database, backend: str
+) -> None:
+    acct = await make_account(client)
+    await make_task(client, acct, title="Call the plumber")
+    await make_task(client, acct, title="Pay the bill")
+    with count_statements(database) as search:
+        r = await client.get(TASKS, params={"q": "PLUMB"}, headers=acct.headers)
+    assert [t["title"] for t in r.json()["items"]] == ["Call the plumber"]
+    with count_statements(database) as short:
+        r = await client.get(TASKS, params={"q": "pa"}, headers=acct.headers)
+    assert [t["title"] for t in r.json()["items"]] == ["Pay the bill"]
+    # SQLite first asks its trigram index how many rows match (texts of 3+ characters).
+    assert len(search) == (4 if backend == "sqlite" else 3), search
+    assert len(short) == 3, short
+
+
+@pytest.mark.parametrize("limit", [0, service.FTS_MAX_CANDIDATES])
+async def test_search_results_do_not_depend_on_the_index(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, limit: int
+) -> None:
+    """With the limit at 0 every search scans (as on MySQL); the answers are the same."""
+    monkeypatch.setattr(service, "FTS_MAX_CANDIDATES", limit)
+    acct = await make_account(client)
+    titles = ["Ünïcode Straße", "100% done_ish", 'say "hi"', "plain words", "Grüße"]
+    for title in titles:
+        await make_task(client, acct, title=title, description=title.upper())
+    cases = {
+        "straße": ["Ünïcode Straße"],
+        "100%": ["100% done_ish"],
+        "e_i": ["100% done_ish"],
+        '"hi"': ['say "hi"'],
+        "WORDS": ["plain words"],
+        "üße": ["Grüße"],
+        "nothing here": [],
+    }
+    for q, expected in cases.items():
+        r = await client.get(TASKS, params={"q": q}, headers=acct.headers)
+        assert [t["title"] for t in r.json()["items"]] == expected, q
