@@ -62,3 +62,19 @@ def assert_problem(r: httpx.Response, status: int) -> dict[str, Any]:
     assert body["title"] and isinstance(body["detail"], str)
     assert "Traceback" not in r.text
     return body
+
+
+async def make_api_token(
+    client: httpx.AsyncClient, account: Account, *scopes: str, **fields: Any
+) -> dict[str, Any]:
+    """A personal API token of `account` (created with its access token); `token` holds it."""
+    fields.setdefault("name", f"token {next(_counter)}")
+    fields["scopes"] = list(scopes)
+    r = await client.post("/api/v1/tokens", json=fields, headers=account.headers)
+    assert r.status_code == 201, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}

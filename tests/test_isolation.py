@@ -1,4 +1,5 @@
-"""Permission matrix for every route with an id: anonymous 401, owner 2xx, other user 404."""
+"""Permission matrix for every route with an id: anonymous 401, owner 2xx, other user 404
+(or 403 when the path names another user)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,19 @@ CASES: dict[tuple[str, str], tuple[dict[str, Any] | None, int]] = {
     ("POST", "/api/v1/tasks/{task_id}/reopen"): (None, 200),
     ("PATCH", "/api/v1/tags/{tag_id}"): ({"color": "#123456"}, 200),
     ("DELETE", "/api/v1/tags/{tag_id}"): (None, 204),
+    ("DELETE", "/api/v1/tokens/{token_id}"): (None, 204),
+    # Compat routes: `{user_id}` is filled with the requester's own id, so the intruder asks
+    # for the owner's task under their own user id (404); naming another user id is 403
+    # (test_user_path_matrix).
+    ("GET", "/api/{user_id}/tasks/{task_id}"): (None, 200),
+    ("PUT", "/api/{user_id}/tasks/{task_id}"): ({"title": "mine"}, 200),
+    ("DELETE", "/api/{user_id}/tasks/{task_id}"): (None, 204),
+    ("PATCH", "/api/{user_id}/tasks/{task_id}/complete"): (None, 200),
+}
+# Routes whose only path id is the caller's own user id.
+USER_CASES: dict[tuple[str, str], tuple[dict[str, Any] | None, int]] = {
+    ("GET", "/api/{user_id}/tasks"): (None, 200),
+    ("POST", "/api/{user_id}/tasks"): ({"title": "x"}, 201),
 }
 # Routes without an id that still need a credential.
 AUTHED: dict[tuple[str, str], dict[str, Any] | None] = {
@@ -31,6 +45,8 @@ AUTHED: dict[tuple[str, str], dict[str, Any] | None] = {
     ("PATCH", "/api/v1/me"): {"name": "x"},
     ("DELETE", "/api/v1/me"): {"password": "whatever1"},
     ("POST", "/api/v1/me/password"): {"current_password": "a", "new_password": "b brand new"},
+    ("GET", "/api/v1/tokens"): None,
+    ("POST", "/api/v1/tokens"): {"name": "x", "scopes": ["tasks:read"]},
 }
 PUBLIC = {
     ("POST", "/api/v1/auth/signup"),
@@ -53,14 +69,17 @@ def _routes(app: FastAPI) -> set[tuple[str, str]]:
 
 async def test_every_route_is_classified(app: FastAPI) -> None:
     routes = _routes(app)
-    assert {r for r in routes if "{" in r[1]} == set(CASES)
-    assert routes == set(CASES) | set(AUTHED) | PUBLIC
+    assert {r for r in routes if "{" in r[1]} == set(CASES) | set(USER_CASES)
+    assert routes == set(CASES) | set(USER_CASES) | set(AUTHED) | PUBLIC
 
 
 async def _objects(client: httpx.AsyncClient, owner: Account) -> dict[str, str]:
     task = await make_task(client, owner, tags=["secret"])
     tags = (await client.get("/api/v1/tags", headers=owner.headers)).json()
-    return {"task_id": task["id"], "tag_id": tags[0]["id"]}
+    token = await client.post(
+        "/api/v1/tokens", json={"name": "t", "scopes": ["tasks:read"]}, headers=owner.headers
+    )
+    return {"task_id": task["id"], "tag_id": tags[0]["id"], "token_id": token.json()["id"]}
 
 
 @pytest.mark.parametrize(("method", "path"), list(CASES), ids=[f"{m} {p}" for m, p in CASES])
@@ -68,15 +87,17 @@ async def test_matrix(client: httpx.AsyncClient, method: str, path: str) -> None
     owner = await make_account(client)
     intruder = await make_account(client)
     ids = await _objects(client, owner)
-    url = path.format(**ids)
+    url = path.format(user_id=owner.id, **ids)
     body, owner_status = CASES[(method, path)]
     kwargs: dict[str, Any] = {"json": body} if body is not None else {}
 
     assert_problem(await client.request(method, url, **kwargs), 401)
-    r = await client.request(method, url, headers=intruder.headers, **kwargs)
+    intruder_url = path.format(user_id=intruder.id, **ids)
+    r = await client.request(method, intruder_url, headers=intruder.headers, **kwargs)
     assert_problem(r, 404)
     # The intruder's 404 looks exactly like a missing object's.
-    missing = path.format(**{k: "00000000-0000-4000-8000-000000000000" for k in ids})
+    nobody = "00000000-0000-4000-8000-000000000000"
+    missing = path.format(user_id=intruder.id, **{k: nobody for k in ids})
     r_missing = await client.request(method, missing, headers=intruder.headers, **kwargs)
     assert_problem(r_missing, 404)
     assert r.json()["detail"] == r_missing.json()["detail"]
@@ -84,6 +105,35 @@ async def test_matrix(client: httpx.AsyncClient, method: str, path: str) -> None
     task = await client.get(f"/api/v1/tasks/{ids['task_id']}", headers=owner.headers)
     assert task.status_code == 200 and task.headers["etag"] == '"1"'
     assert task.json()["tags"] == ["secret"] and task.json()["completed"] is False
+
+    r = await client.request(method, url, headers=owner.headers, **kwargs)
+    assert r.status_code == owner_status, r.text
+
+
+USER_PATHS = {
+    route: spec for route, spec in {**CASES, **USER_CASES}.items() if "{user_id}" in route[1]
+}
+
+
+@pytest.mark.parametrize(
+    ("method", "path"), list(USER_PATHS), ids=[f"{m} {p}" for m, p in USER_PATHS]
+)
+async def test_user_path_matrix(client: httpx.AsyncClient, method: str, path: str) -> None:
+    """A path that names a user: anonymous 401, any other user's credential 403, owner 2xx."""
+    owner = await make_account(client)
+    intruder = await make_account(client)
+    ids = await _objects(client, owner)
+    url = path.format(user_id=owner.id, **ids)
+    body, owner_status = USER_PATHS[(method, path)]
+    kwargs: dict[str, Any] = {"json": body} if body is not None else {}
+
+    assert_problem(await client.request(method, url, **kwargs), 401)
+    r = await client.request(method, url, headers=intruder.headers, **kwargs)
+    assert_problem(r, 403)
+    task = await client.get(f"/api/v1/tasks/{ids['task_id']}", headers=owner.headers)
+    assert task.headers["etag"] == '"1"' and task.json()["completed"] is False
+    listed = await client.get("/api/v1/tasks", headers=intruder.headers)
+    assert listed.json()["items"] == []
 
     r = await client.request(method, url, headers=owner.headers, **kwargs)
     assert r.status_code == owner_status, r.text

@@ -1,15 +1,16 @@
-"""/api/v1/auth and /api/v1/me: thin routes over auth.service."""
+"""/api/v1/auth, /api/v1/me and /api/v1/tokens: thin routes over auth.service."""
 
 from __future__ import annotations
 
-from typing import Any
+import uuid
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response, status
 from pydantic import ValidationError
 
 from doable.auth import service
-from doable.auth.dependencies import ClientIP, CurrentUser
-from doable.auth.models import User
+from doable.auth.dependencies import ClientIP, CurrentUser, SessionUser, require_scope
+from doable.auth.models import ApiToken, User
 from doable.auth.schemas import (
     DeleteAccountIn,
     LoginIn,
@@ -17,18 +18,31 @@ from doable.auth.schemas import (
     PasswordChangeIn,
     RefreshIn,
     SignupIn,
+    TokenCreate,
+    TokenCreated,
+    TokenOut,
     TokenPair,
     UserOut,
 )
 from doable.db import SessionDep
 from doable.errors import InvalidInput
+from doable.idempotency.route import IdempotentRoute, store_instead
 from doable.state import StateDep
 
+# The /auth routes are not idempotent-capable: they act for nobody yet, and what they
+# return is credentials, which are never stored for replay.
 auth_router = APIRouter(prefix="/auth", tags=["auth"])
-me_router = APIRouter(prefix="/me", tags=["account"])
+me_router = APIRouter(prefix="/me", tags=["account"], route_class=IdempotentRoute)
+tokens_router = APIRouter(prefix="/tokens", tags=["tokens"], route_class=IdempotentRoute)
 
 UNAUTHORIZED: dict[int | str, dict[str, Any]] = {401: {"description": "Not authenticated"}}
+SESSION_ONLY: dict[int | str, dict[str, Any]] = {
+    **UNAUTHORIZED,
+    403: {"description": "Refused to API tokens: sign in and use an access token"},
+}
 
+# The form's fields are validated as LoginIn's (username is the email), so share its schema.
+_LOGIN_FIELDS = LoginIn.model_json_schema()["properties"]
 _LOGIN_BODY = {
     "requestBody": {
         "required": True,
@@ -39,8 +53,8 @@ _LOGIN_BODY = {
                     "type": "object",
                     "required": ["username", "password"],
                     "properties": {
-                        "username": {"type": "string", "description": "Your email"},
-                        "password": {"type": "string"},
+                        "username": {**_LOGIN_FIELDS["email"], "description": "Your email"},
+                        "password": _LOGIN_FIELDS["password"],
                     },
                 }
             },
@@ -62,7 +76,10 @@ async def _read_login(request: Request) -> LoginIn:
             content_type == "application/x-www-form-urlencoded"
             or content_type == "multipart/form-data"
         ):
-            form = await request.form()
+            try:
+                form = await request.form()
+            except HTTPException as exc:  # a malformed form is a bad body, like malformed JSON
+                raise InvalidInput(f"body: {exc.detail}", loc=["body"]) from None
             return LoginIn(
                 email=str(form.get("username") or form.get("email") or ""),
                 password=str(form.get("password") or ""),
@@ -104,29 +121,85 @@ async def logout(data: RefreshIn, session: SessionDep) -> Response:
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@me_router.get("", response_model=UserOut, responses=UNAUTHORIZED)
+@me_router.get(
+    "",
+    response_model=UserOut,
+    responses=UNAUTHORIZED,
+    dependencies=[Depends(require_scope("account:read"))],
+)
 async def read_me(user: CurrentUser) -> User:
+    """The current account. API tokens need the `account:read` scope."""
     return user
 
 
-@me_router.patch("", response_model=UserOut, responses=UNAUTHORIZED)
-async def update_me(data: MePatch, user: CurrentUser, session: SessionDep) -> User:
+@me_router.patch("", response_model=UserOut, responses=SESSION_ONLY)
+async def update_me(data: MePatch, user: SessionUser, session: SessionDep) -> User:
+    """Change the name or time zone. Not with an API token."""
     return await service.update_profile(session, user, data)
 
 
-@me_router.delete("", status_code=status.HTTP_204_NO_CONTENT, responses=UNAUTHORIZED)
+@me_router.delete("", status_code=status.HTTP_204_NO_CONTENT, responses=SESSION_ONLY)
 async def delete_me(
-    data: DeleteAccountIn, user: CurrentUser, session: SessionDep, state: StateDep
+    data: DeleteAccountIn, user: SessionUser, session: SessionDep, state: StateDep
 ) -> Response:
-    """Delete the account and all its data. Needs the password."""
+    """Delete the account and all its data. Needs the password; not with an API token."""
     await service.delete_account(session, state, user, data.password)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@me_router.post("/password", status_code=status.HTTP_204_NO_CONTENT, responses=UNAUTHORIZED)
+@me_router.post("/password", status_code=status.HTTP_204_NO_CONTENT, responses=SESSION_ONLY)
 async def change_password(
-    data: PasswordChangeIn, user: CurrentUser, session: SessionDep, state: StateDep
+    data: PasswordChangeIn, user: SessionUser, session: SessionDep, state: StateDep
 ) -> Response:
-    """Change the password; every refresh token and every earlier access token stops working."""
+    """Change the password; every refresh token, every earlier access token and every API
+    token stops working. Not with an API token."""
     await service.change_password(session, state, user, data.current_password, data.new_password)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+def _token_out(token: ApiToken) -> TokenOut:
+    return TokenOut(
+        id=token.id,
+        name=token.name,
+        scopes=token.scopes.split(),
+        hint=token.hint,
+        created_at=token.created_at,
+        expires_at=token.expires_at,
+        last_used_at=token.last_used_at,
+    )
+
+
+@tokens_router.post(
+    "", status_code=status.HTTP_201_CREATED, response_model=TokenCreated, responses=SESSION_ONLY
+)
+async def create_token(
+    data: TokenCreate, user: SessionUser, session: SessionDep, request: Request
+) -> TokenCreated:
+    """Create a personal API token. The token is in this response only; it is stored hashed.
+    Not with an API token: a token can never make another."""
+    token, raw = await service.create_api_token(session, user, data)
+    out = _token_out(token)
+    # An idempotent replay gets the same answer without the secret, which is never stored.
+    store_instead(request, TokenCreated(**out.model_dump(), token=None))
+    return TokenCreated(**out.model_dump(), token=raw)
+
+
+@tokens_router.get("", response_model=list[TokenOut], responses=SESSION_ONLY)
+async def list_tokens(user: SessionUser, session: SessionDep) -> list[TokenOut]:
+    """Your API tokens that are not revoked (expired ones included), newest first."""
+    return [_token_out(t) for t in await service.list_api_tokens(session, user.id)]
+
+
+@tokens_router.delete(
+    "/{token_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={**SESSION_ONLY, 404: {"description": "Not found (also for another user's token)"}},
+)
+async def revoke_token(
+    token_id: Annotated[uuid.UUID, Path(description="Token id")],
+    user: SessionUser,
+    session: SessionDep,
+) -> Response:
+    """Revoke a token: from now on it gets 401."""
+    await service.revoke_api_token(session, user.id, token_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -8,6 +8,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from importlib import resources
+from typing import Literal, get_args
 
 import anyio
 import jwt
@@ -44,8 +45,9 @@ class PasswordHasher:
     async def verify(self, password: str, stored: str | None) -> tuple[bool, str | None]:
         """Return (valid, new_hash_or_None). Always spends one hash's time."""
         if stored is None:
+            # The same call as below (verify_and_update), so both take the same time.
             await anyio.to_thread.run_sync(
-                self._hash.verify, password, self._dummy, limiter=self._limiter
+                self._hash.verify_and_update, password, self._dummy, limiter=self._limiter
             )
             return False, None
         return await anyio.to_thread.run_sync(
@@ -102,12 +104,30 @@ class TokenSigner:
             raise Unauthorized("The access token is invalid") from None
 
 
+# What an API token may be allowed to do. Access tokens from a login carry every scope.
+Scope = Literal["tasks:read", "tasks:write", "account:read"]
+ALL_SCOPES: frozenset[str] = frozenset(get_args(Scope))
+API_TOKEN_PREFIX = "dbl_pat_"  # noqa: S105 - a prefix, not a secret
+API_TOKEN_HINT_CHARS = 4
+
+
+def new_api_token() -> str:
+    """A personal API token: a recognisable prefix (secret scanners can match it) and 256
+    random bits."""
+    return API_TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def is_api_token(credential: str) -> bool:
+    return credential.startswith(API_TOKEN_PREFIX)
+
+
 def new_refresh_token() -> str:
     return "dr_" + secrets.token_urlsafe(32)
 
 
 def hash_token(token: str) -> str:
-    """Refresh tokens are stored as SHA-256: they are random, so no slow hash is needed."""
+    """Refresh tokens, API tokens and session ids are stored as SHA-256: they are random, so
+    no slow hash is needed."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 

@@ -1,21 +1,35 @@
-"""Account logic: signup, login, token rotation, password changes. Never commits."""
+"""Account logic: signup, login, token rotation, password changes, API tokens. Never commits."""
 
 from __future__ import annotations
 
 import secrets
 import uuid
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from doable.auth.models import RefreshToken, User, WebSession
-from doable.auth.schemas import MePatch, SignupIn, TokenPair, UserOut
-from doable.auth.security import AccessClaims, hash_token, new_refresh_token
-from doable.db import utcnow
-from doable.errors import Conflict, DoableError, Forbidden, Unauthorized
+from doable.auth.models import ApiToken, RefreshToken, User, WebSession
+from doable.auth.schemas import MePatch, SignupIn, TokenCreate, TokenPair, UserOut
+from doable.auth.security import (
+    ALL_SCOPES,
+    API_TOKEN_HINT_CHARS,
+    API_TOKEN_PREFIX,
+    AccessClaims,
+    hash_token,
+    new_api_token,
+    new_refresh_token,
+)
+from doable.db import end_read_transaction, utcnow
+from doable.errors import Conflict, DoableError, Forbidden, NotFound, Unauthorized
+from doable.idempotency import service as idempotency_service
 from doable.state import AppState
 from doable.tasks import service as tasks_service
+
+# No account has this id: what an unknown email is looked up as.
+NOBODY = uuid.UUID(int=0)
 
 
 class InvalidCredentials(Unauthorized):
@@ -55,11 +69,11 @@ async def create_user(
     timezone: str = "UTC",
 ) -> User:
     email = normalize_email(email)
+    # Hashed before the first query, so no transaction (and no SQLite write lock) waits on it.
+    password_hash = await state.hasher.hash(password)
     if await get_by_email(session, email) is not None:
         raise Conflict("An account with this email already exists")
-    user = User(
-        email=email, name=name, timezone=timezone, password_hash=await state.hasher.hash(password)
-    )
+    user = User(email=email, name=name, timezone=timezone, password_hash=password_hash)
     session.add(user)
     await session.flush()
     return user
@@ -80,8 +94,13 @@ async def signup(session: AsyncSession, state: AppState, data: SignupIn) -> Toke
 async def authenticate(session: AsyncSession, state: AppState, email: str, password: str) -> User:
     """Check a password; an unknown email costs the same time and gives the same error."""
     user = await get_by_email(session, email)
-    valid, new_hash = await state.hasher.verify(password, user.password_hash if user else None)
-    if user is None or not valid:
+    user_id, stored = (user.id, user.password_hash) if user else (None, None)
+    await end_read_transaction(session)  # verifying takes a hash's time: hold no lock meanwhile
+    valid, new_hash = await state.hasher.verify(password, stored)
+    # Read again either way (an unknown email reads nobody), so both cost the same.
+    user = await session.get(User, user_id or NOBODY)
+    # Refused too if the password changed while this one was being checked.
+    if user is None or not valid or user.password_hash != stored:
         raise InvalidCredentials()
     if new_hash is not None:  # hash parameters changed since it was stored
         user.password_hash = new_hash
@@ -195,6 +214,8 @@ async def delete_account(session: AsyncSession, state: AppState, user: User, pas
 async def delete_user(session: AsyncSession, user_id: uuid.UUID) -> None:
     # Children first, so this works even where a backend ignores ON DELETE CASCADE.
     await tasks_service.delete_all_for_owner(session, user_id)
+    await idempotency_service.delete_for_user(session, user_id)
+    await session.execute(delete(ApiToken).where(ApiToken.user_id == user_id))
     await session.execute(delete(RefreshToken).where(RefreshToken.user_id == user_id))
     await session.execute(delete(WebSession).where(WebSession.user_id == user_id))
     await session.execute(delete(User).where(User.id == user_id))
@@ -307,10 +328,10 @@ async def revoke_web_session_token(session: AsyncSession, raw: str) -> None:
 
 
 async def sign_out_everywhere(session: AsyncSession, user: User) -> None:
-    """Revoke every browser session, refresh token and access token of the user."""
+    """Revoke every browser session, refresh token, access token and API token of the user."""
     now = utcnow()
     user.token_version += 1
-    for model in (WebSession, RefreshToken):
+    for model in (WebSession, RefreshToken, ApiToken):
         await session.execute(
             update(model)
             .where(model.user_id == user.id, model.revoked_at.is_(None))
@@ -318,3 +339,112 @@ async def sign_out_everywhere(session: AsyncSession, user: User) -> None:
             .execution_options(synchronize_session=False)
         )
     await session.flush()
+
+
+# Who is calling: a login's access token (every scope) or a personal API token (its scopes).
+
+PrincipalKind = Literal["access_token", "api_token"]
+API_TOKEN_TOUCH_INTERVAL = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class Principal:
+    user: User
+    kind: PrincipalKind
+    scopes: frozenset[str]
+    token_id: uuid.UUID | None = None
+
+
+class ApiTokenNotFound(NotFound):
+    def __init__(self) -> None:
+        super().__init__("No API token with this id")
+
+
+async def principal_for_access(session: AsyncSession, claims: AccessClaims) -> Principal:
+    return Principal(await user_for_access(session, claims), "access_token", ALL_SCOPES)
+
+
+async def principal_for_api_token(
+    session: AsyncSession, raw: str, *, now: datetime
+) -> tuple[Principal, ApiToken]:
+    row = (
+        await session.execute(
+            select(ApiToken, User)
+            .join(User, User.id == ApiToken.user_id)
+            .where(ApiToken.token_hash == hash_token(raw))
+        )
+    ).one_or_none()
+    if row is None:
+        raise Unauthorized("The API token is invalid")
+    token, user = row
+    if token.revoked_at is not None:
+        raise Unauthorized("The API token was revoked")
+    if token.expires_at is not None and token.expires_at <= now:
+        raise Unauthorized("The API token has expired")
+    scopes = frozenset(token.scopes.split()) & ALL_SCOPES
+    return Principal(user, "api_token", scopes, token.id), token
+
+
+def needs_touch(token: ApiToken, now: datetime) -> bool:
+    return token.last_used_at is None or now - token.last_used_at >= API_TOKEN_TOUCH_INTERVAL
+
+
+async def touch_api_token(session: AsyncSession, token_id: uuid.UUID, now: datetime) -> None:
+    """Record use, at most once a minute: of concurrent requests only one row update lands."""
+    await session.execute(
+        update(ApiToken)
+        .where(
+            ApiToken.id == token_id,
+            or_(
+                ApiToken.last_used_at.is_(None),
+                ApiToken.last_used_at <= now - API_TOKEN_TOUCH_INTERVAL,
+            ),
+        )
+        .values(last_used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def create_api_token(
+    session: AsyncSession, user: User, data: TokenCreate
+) -> tuple[ApiToken, str]:
+    """Make a token; the raw value is returned once and only its SHA-256 is stored."""
+    raw = new_api_token()
+    token = ApiToken(
+        user_id=user.id,
+        name=data.name,
+        token_hash=hash_token(raw),
+        hint=raw[: len(API_TOKEN_PREFIX) + API_TOKEN_HINT_CHARS],
+        scopes=" ".join(sorted(set(data.scopes))),
+        created_at=utcnow(),
+        expires_at=data.expires_at,
+    )
+    session.add(token)
+    await session.flush()
+    return token, raw
+
+
+async def list_api_tokens(session: AsyncSession, user_id: uuid.UUID) -> list[ApiToken]:
+    """The user's tokens that are not revoked, expired ones included, newest first."""
+    stmt = (
+        select(ApiToken)
+        .where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+        .order_by(ApiToken.created_at.desc(), ApiToken.id)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def revoke_api_token(session: AsyncSession, user_id: uuid.UUID, token_id: uuid.UUID) -> None:
+    """Revoke one of the user's own tokens; another user's id is simply not found."""
+    result = await session.execute(
+        update(ApiToken)
+        .where(
+            ApiToken.id == token_id,
+            ApiToken.user_id == user_id,
+            ApiToken.revoked_at.is_(None),
+        )
+        .values(revoked_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if not result.rowcount:  # type: ignore[attr-defined]
+        raise ApiTokenNotFound()

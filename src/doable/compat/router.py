@@ -1,0 +1,117 @@
+"""/api/{user_id}/tasks: the original spec's routes, thin, over tasks.service.
+
+The path's `{user_id}` must be the caller's own id (else 403). It only matches a UUID, so
+`/api/v1/…` never reaches these routes, and any other value is an unknown route (404).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+
+from doable.auth.dependencies import require_scope_by_method
+from doable.compat.dependencies import PathTask, PathUser
+from doable.compat.schemas import (
+    CompatSort,
+    CompatStatus,
+    CompatTaskCreate,
+    CompatTaskOut,
+    CompatTaskUpdate,
+)
+from doable.db import SessionDep
+from doable.idempotency.route import IdempotentRoute
+from doable.state import StateDep
+from doable.tasks import service as tasks_service
+from doable.tasks.models import Task
+from doable.tasks.schemas import TaskCreate, TaskPatch
+
+router = APIRouter(
+    prefix="/api/{user_id:uuid}/tasks",
+    tags=["compat"],
+    dependencies=[Depends(require_scope_by_method("tasks:read", "tasks:write"))],
+    route_class=IdempotentRoute,
+)
+
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Not authenticated"},
+    403: {"description": "The credential is another user's, or an API token lacks the scope"},
+    404: {"description": "Not found (also for another user's task)"},
+}
+SORTS: dict[str, tasks_service.SortField] = {
+    "created": "created",
+    "title": "title",
+    "due_date": "due",
+}
+PAGE = 500
+
+
+@router.get("", response_model=list[CompatTaskOut], responses=RESPONSES)
+async def list_tasks(
+    user: PathUser,
+    session: SessionDep,
+    state: StateDep,
+    status_: Annotated[CompatStatus, Query(alias="status")] = "all",
+    sort: CompatSort = "created",
+) -> list[CompatTaskOut]:
+    """All your tasks, unpaged: newest first for `created`, A to Z for `title`, soonest first
+    for `due_date` (tasks without one last)."""
+    out: list[CompatTaskOut] = []
+    cursor: str | None = None
+    while True:
+        query = tasks_service.TaskQuery(status=status_, sort=SORTS[sort], limit=PAGE, cursor=cursor)
+        tasks, cursor = await tasks_service.list_tasks(
+            session, user, query, cursor_key=state.runtime.secret_key
+        )
+        out.extend(CompatTaskOut.from_task(t) for t in tasks)
+        if cursor is None:
+            return out
+
+
+@router.post(
+    "", status_code=status.HTTP_201_CREATED, response_model=CompatTaskOut, responses=RESPONSES
+)
+async def create_task(
+    data: CompatTaskCreate,
+    user: PathUser,
+    session: SessionDep,
+    request: Request,
+    response: Response,
+) -> CompatTaskOut:
+    task = await tasks_service.create_task(
+        session,
+        user,
+        TaskCreate(title=data.title, description=data.description, completed=data.completed),
+    )
+    response.headers["Location"] = str(
+        request.url_for("compat_get_task", user_id=user.id, task_id=task.id).path
+    )
+    return CompatTaskOut.from_task(task)
+
+
+@router.get("/{task_id}", response_model=CompatTaskOut, responses=RESPONSES, name="compat_get_task")
+async def get_task(task: PathTask) -> CompatTaskOut:
+    return CompatTaskOut.from_task(task)
+
+
+@router.put("/{task_id}", response_model=CompatTaskOut, responses=RESPONSES)
+async def update_task(
+    data: CompatTaskUpdate, task: PathTask, user: PathUser, session: SessionDep
+) -> CompatTaskOut:
+    """Change the fields given; `title: null` is refused (422)."""
+    patch = TaskPatch(**data.model_dump(exclude_unset=True))
+    task = await tasks_service.update_task(session, user, task, patch)
+    return CompatTaskOut.from_task(task)
+
+
+@router.delete("/{task_id}", status_code=status.HTTP_204_NO_CONTENT, responses=RESPONSES)
+async def delete_task(task: PathTask, session: SessionDep) -> Response:
+    await tasks_service.delete_task(session, task)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.patch("/{task_id}/complete", response_model=CompatTaskOut, responses=RESPONSES)
+async def toggle_complete(task: PathTask, session: SessionDep) -> CompatTaskOut:
+    """Toggle: a pending task becomes completed, a completed one pending."""
+    toggled: Task = await tasks_service.set_completed(session, task, not task.completed)
+    return CompatTaskOut.from_task(toggled)

@@ -1,0 +1,1 @@
+"""Idempotent POSTs: the first response to an `Idempotency-Key` is stored and replayed."""

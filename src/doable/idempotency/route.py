@@ -1,0 +1,130 @@
+"""`IdempotentRoute`: the route class that makes a router's POSTs honour `Idempotency-Key`.
+
+A router opts in with `APIRouter(route_class=IdempotentRoute)`. Each of its POST routes then
+gets the `claim_key` dependency (which documents the header in OpenAPI), and its handler is
+wrapped: after the route has produced its response, and before the request's unit of work
+commits, the response is written into the claimed row. A replay is answered from that row.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Coroutine
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import BackgroundTasks, Depends, Header, Request, Response
+from fastapi.routing import APIRoute
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from doable.auth.dependencies import CurrentPrincipal
+from doable.db import Database, SessionDep, utcnow
+from doable.idempotency import service
+from doable.idempotency.models import IdempotencyKey
+
+log = logging.getLogger("doable.idempotency")
+
+HEADER = "Idempotency-Key"
+SWEEP_INTERVAL = timedelta(hours=1)
+_CLAIM = "doable_idempotency_claim"
+_STORE_INSTEAD = "doable_idempotency_store_instead"
+
+KeyHeader = Annotated[
+    str | None,
+    Header(
+        alias=HEADER,
+        min_length=1,
+        max_length=service.MAX_KEY_LENGTH,
+        # Visible ASCII and spaces: no NUL or other control characters.
+        pattern=r"^[\x20-\x7e]+$",
+        description="Any unique string (a UUID is a good choice), 1-255 printable ASCII "
+        "characters. The first response is stored for 24 h and a retry with the same key and "
+        "the same request gets it back unchanged; the same key with another request gets 422.",
+    ),
+]
+
+
+class _Replay(Exception):
+    def __init__(self, stored: service.StoredResponse) -> None:
+        self.stored = stored
+
+
+async def claim_key(
+    request: Request,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    background: BackgroundTasks,
+    key: KeyHeader = None,
+) -> None:
+    if key is None:
+        return
+    now = utcnow()
+    body = await request.body()
+    fingerprint = service.fingerprint(request.method, request.url.path, request.url.query, body)
+    result = await service.claim(session, principal.user.id, key, fingerprint, now=now)
+    if isinstance(result, service.StoredResponse):
+        raise _Replay(result)
+    setattr(request.state, _CLAIM, (session, result))
+    last: datetime | None = getattr(request.app.state, "idempotency_swept_at", None)
+    if last is None or now - last >= SWEEP_INTERVAL:
+        request.app.state.idempotency_swept_at = now
+        background.add_task(_sweep, request.app.state.database, now)
+
+
+async def _sweep(database: Database, now: datetime) -> None:
+    """Delete expired keys: once an hour per process, after a claiming request's response,
+    in transactions of its own (the request's has committed by then)."""
+    try:
+        while True:
+            async with database.write_sessions() as session:
+                deleted = await service.sweep(session, now=now)
+                await session.commit()
+            if deleted < service.SWEEP_BATCH:
+                return
+    except Exception:  # the next sweep tries again; the request has been answered
+        log.warning("sweeping expired idempotency keys failed", exc_info=True)
+
+
+def store_instead(request: Request, body: BaseModel) -> None:
+    """Store this body for replays instead of the real one (which holds a secret)."""
+    setattr(request.state, _STORE_INSTEAD, body.model_dump_json().encode())
+
+
+def _replay(stored: service.StoredResponse) -> Response:
+    headers = {**stored.headers, "Idempotent-Replayed": "true"}
+    return Response(content=stored.body, status_code=stored.status_code, headers=headers)
+
+
+class IdempotentRoute(APIRoute):
+    """An APIRoute whose POST honours the `Idempotency-Key` header."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        methods = {m.upper() for m in kwargs.get("methods") or ()}
+        if "POST" in methods:
+            kwargs["dependencies"] = [*(kwargs.get("dependencies") or ()), Depends(claim_key)]
+        super().__init__(path, endpoint, **kwargs)
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        if "POST" not in (self.methods or ()):
+            return handler
+
+        async def idempotent_handler(request: Request) -> Response:
+            try:
+                response = await handler(request)
+            except _Replay as replay:
+                return _replay(replay.stored)
+            claimed: tuple[AsyncSession, IdempotencyKey] | None = getattr(
+                request.state, _CLAIM, None
+            )
+            if claimed is not None:
+                session, row = claimed
+                body = getattr(request.state, _STORE_INSTEAD, None)
+                headers = {k.lower(): v for k, v in response.headers.items()}
+                await service.store(
+                    session, row, response.status_code, headers, body or bytes(response.body)
+                )
+            return response
+
+        return idempotent_handler
