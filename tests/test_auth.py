@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,6 +13,7 @@ from sqlalchemy import func, select
 from doable.app import create_app
 from doable.auth.models import RefreshToken, User
 from doable.db import Database
+from tests.attacks import claims_for, forge, forged_tokens
 from tests.conftest import TEST_SECRET, make_client, runtime_for, truncate_all
 from tests.factories import PASSWORD, Account, assert_problem, make_account, make_task
 
@@ -234,78 +230,13 @@ async def test_delete_account_needs_password_and_removes_data(
     assert [t["id"] for t in r.json()["items"]] == [kept["id"]]
 
 
-def _forge(claims: dict[str, object], key: bytes = TEST_SECRET, alg: str = "HS256") -> str:
-    return jwt.encode(claims, key, algorithm=alg)
-
-
-def _claims(acct: Account, **overrides: object) -> dict[str, object]:
-    now = int(time.time())
-    claims: dict[str, object] = {
-        "sub": acct.id,
-        "iat": now,
-        "nbf": now,
-        "exp": now + 600,
-        "iss": "doable",
-        "aud": "doable-api",
-        "typ": "access",
-        "ver": 0,
-    }
-    claims.update(overrides)
-    return {k: v for k, v in claims.items() if v is not None}
-
-
-def _b64(data: dict[str, object]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
-
-
-def _hs256_empty_key(claims: dict[str, object]) -> str:
-    # PyJWT refuses to sign with an empty key, so sign by hand as an attacker would.
-    signing_input = _b64({"alg": "HS256", "typ": "JWT"}) + "." + _b64(claims)
-    sig = hmac.new(b"", signing_input.encode(), hashlib.sha256).digest()
-    return signing_input + "." + base64.urlsafe_b64encode(sig).decode().rstrip("=")
-
-
 async def test_forged_tokens_are_401(client: httpx.AsyncClient) -> None:
     acct = await make_account(client)
-    ok = _forge(_claims(acct))
+    ok = forge(claims_for(acct))
     assert (
         await client.get("/api/v1/me", headers={"Authorization": f"Bearer {ok}"})
     ).status_code == 200
-    header, payload, sig = acct.access_token.split(".")
-    tampered_payload = _b64(
-        {
-            **json.loads(base64.urlsafe_b64decode(payload + "==")),
-            "sub": "00000000-0000-0000-0000-000000000000",
-        }
-    )
-    bad_tokens = {
-        "alg none": _b64({"alg": "none", "typ": "JWT"}) + "." + _b64(_claims(acct)) + ".",
-        "empty key": _hs256_empty_key(_claims(acct)),
-        "other key": _forge(_claims(acct), key=b"another-secret-key-that-is-long-enough!"),
-        "tampered": f"{header}.{tampered_payload}.{sig}",
-        "expired": _forge(
-            _claims(
-                acct,
-                iat=int(time.time()) - 7200,
-                nbf=int(time.time()) - 7200,
-                exp=int(time.time()) - 3600,
-            )
-        ),
-        "not yet valid": _forge(_claims(acct, nbf=int(time.time()) + 3600)),
-        "wrong iss": _forge(_claims(acct, iss="evil")),
-        "wrong aud": _forge(_claims(acct, aud="other")),
-        "no exp": _forge(_claims(acct, exp=None)),
-        "no iat": _forge(_claims(acct, iat=None)),
-        "no aud": _forge(_claims(acct, aud=None)),
-        "no iss": _forge(_claims(acct, iss=None)),
-        "no sub": _forge(_claims(acct, sub=None)),
-        "sub not uuid": _forge(_claims(acct, sub="1 OR 1=1")),
-        "refresh typ": _forge(_claims(acct, typ="refresh")),
-        "old version": _forge(_claims(acct, ver=-1)),
-        "refresh token": acct.refresh_token,
-        "garbage": "abc.def",
-        "empty": "",
-    }
+    bad_tokens = forged_tokens(acct)
     for name, token in bad_tokens.items():
         r = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
         assert r.status_code == 401, name

@@ -1,4 +1,5 @@
-"""Concurrent writers wait for each other instead of failing."""
+"""Concurrent writers wait for each other instead of failing, and races on one row or one
+tag name have exactly one winner."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import asyncio
 
 import httpx
 
-from tests.factories import make_account, make_task
+from tests.factories import assert_problem, make_account, make_task
 
 
 async def test_64_concurrent_writers_all_succeed(client: httpx.AsyncClient) -> None:
@@ -39,3 +40,54 @@ async def test_64_concurrent_writers_all_succeed(client: httpx.AsyncClient) -> N
     assert total == 57
     final = await client.get(f"/api/v1/tasks/{task['id']}", headers=accounts[0].headers)
     assert final.headers["etag"] == '"9"'  # created at 1, then exactly 8 patches
+
+
+async def test_two_patches_with_the_same_if_match_one_wins(client: httpx.AsyncClient) -> None:
+    acct = await make_account(client)
+    for round_ in range(5):
+        task = await make_task(client, acct, title=f"race {round_}")
+        url = f"/api/v1/tasks/{task['id']}"
+        first, second = await asyncio.gather(
+            *(
+                client.patch(url, json={"title": who}, headers={**acct.headers, "If-Match": '"1"'})
+                for who in ("alice", "bob")
+            )
+        )
+        assert sorted([first.status_code, second.status_code]) == [200, 412]
+        winner = first if first.status_code == 200 else second
+        loser = second if winner is first else first
+        assert assert_problem(loser, 412)["title"] == "Precondition failed"
+        r = await client.get(url, headers=acct.headers)
+        assert (r.headers["etag"], r.json()["title"]) == ('"2"', winner.json()["title"])
+
+
+async def test_fifty_parallel_completes_complete_once(client: httpx.AsyncClient) -> None:
+    acct = await make_account(client)
+    task = await make_task(client, acct, title="once")
+    url = f"/api/v1/tasks/{task['id']}/complete"
+    responses = await asyncio.gather(*(client.post(url, headers=acct.headers) for _ in range(50)))
+    assert [r.status_code for r in responses] == [200] * 50
+    stamps = {r.json()["completed_at"] for r in responses}
+    assert len(stamps) == 1 and None not in stamps
+    assert {r.headers["etag"] for r in responses} == {'"2"'}
+    r = await client.get(f"/api/v1/tasks/{task['id']}", headers=acct.headers)
+    assert (r.headers["etag"], r.json()["completed_at"]) == ('"2"', stamps.pop())
+
+
+async def test_concurrent_creates_of_one_tag_make_one_tag(client: httpx.AsyncClient) -> None:
+    acct = await make_account(client)
+    spellings = ["Errands", "errands", "ERRANDS", "Errands "]
+    responses = await asyncio.gather(
+        *(
+            client.post(
+                "/api/v1/tasks",
+                json={"title": f"t{i}", "tags": [spellings[i % 4]]},
+                headers=acct.headers,
+            )
+            for i in range(20)
+        )
+    )
+    assert [r.status_code for r in responses] == [201] * 20
+    tags = (await client.get("/api/v1/tags", headers=acct.headers)).json()
+    assert [(t["name"].casefold(), t["task_count"]) for t in tags] == [("errands", 20)]
+    assert len({r.json()["tags"][0] for r in responses}) == 1

@@ -10,11 +10,13 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from doable import __version__
-from doable.auth.router import auth_router, me_router
+from doable.auth.router import auth_router, me_router, tokens_router
+from doable.compat.router import router as compat_router
 from doable.config import RuntimeConfig, resolve
 from doable.db import Database
 from doable.errors import install_error_handlers
 from doable.middleware import RequestContextMiddleware
+from doable.openapi import install_openapi
 from doable.ops.docs import STATIC_DIR, install_docs
 from doable.ops.router import router as ops_router
 from doable.state import AppState
@@ -54,10 +56,13 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(auth_router)
     api.include_router(me_router)
+    api.include_router(tokens_router)
     api.include_router(tasks_router)
     api.include_router(tags_router)
     app.include_router(api)
+    app.include_router(compat_router)  # after /api/v1, though its {user_id} only matches UUIDs
     app.include_router(ops_router)
+    install_openapi(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     if settings.docs_enabled:
         install_docs(
@@ -75,8 +80,20 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-            allow_headers=["Authorization", "Content-Type", "If-Match", "X-Request-ID"],
-            expose_headers=["ETag", "Location", "X-Request-ID", "Retry-After"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "If-Match",
+                "Idempotency-Key",
+                "X-Request-ID",
+            ],
+            expose_headers=[
+                "ETag",
+                "Location",
+                "X-Request-ID",
+                "Retry-After",
+                "Idempotent-Replayed",
+            ],
             max_age=600,
         )
     # Outermost: every response, errors included, carries the security headers.

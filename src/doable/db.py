@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -20,9 +21,10 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
+from sqlalchemy.util import await_
 
 from doable.config import DatabaseConfig
-from doable.errors import DoableError
+from doable.errors import DoableError, ServiceUnavailable
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -99,8 +101,45 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> N
 def _sqlite_on_begin(conn: Any) -> None:
     # Writers take the write lock up front, so concurrent writers wait (busy_timeout)
     # instead of failing with "database is locked" when a read upgrades to a write.
-    mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
-    conn.exec_driver_sql(f"BEGIN {mode}")
+    options = conn.get_execution_options()
+    mode = options.get("sqlite_begin", "DEFERRED")
+    gate: asyncio.Lock | None = options.get("sqlite_write_gate")
+    if gate is not None:
+        # Writers of this process queue here in arrival order. Left to SQLite's busy handler,
+        # which polls, an unlucky writer can lose every poll under load until its busy timeout
+        # runs out ("database is locked", a 500).
+        try:
+            await_(asyncio.wait_for(gate.acquire(), SQLITE_BUSY_TIMEOUT_MS / 1000))
+        except TimeoutError:
+            raise ServiceUnavailable(
+                "The database is busy; try again shortly.", headers={"Retry-After": "5"}
+            ) from None
+        conn.info[_GATE] = gate
+    try:
+        conn.exec_driver_sql(f"BEGIN {mode}")
+    except BaseException:
+        _open_gate(conn.info)
+        raise
+
+
+_GATE = "doable_sqlite_write_gate"
+
+
+def _open_gate(info: dict[str, Any]) -> None:
+    gate = info.pop(_GATE, None)
+    if gate is not None:
+        gate.release()
+
+
+def _sqlite_on_end(conn: Any) -> None:
+    # Fired as COMMIT or ROLLBACK is sent; the next writer's BEGIN IMMEDIATE waits out the
+    # rest of it in the busy handler, which is short.
+    _open_gate(conn.info)
+
+
+def _sqlite_on_checkin(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+    # A connection back in the pool (or thrown away) never keeps the gate.
+    _open_gate(record.info)
 
 
 def create_engine(config: DatabaseConfig, *, pool_size: int = 5) -> AsyncEngine:
@@ -121,6 +160,10 @@ def create_engine(config: DatabaseConfig, *, pool_size: int = 5) -> AsyncEngine:
     if config.backend == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
         event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
+        event.listen(engine.sync_engine, "commit", _sqlite_on_end)
+        event.listen(engine.sync_engine, "rollback", _sqlite_on_end)
+        event.listen(engine.sync_engine.pool, "checkin", _sqlite_on_checkin)
+        event.listen(engine.sync_engine.pool, "invalidate", _sqlite_on_checkin)
     return engine
 
 
@@ -132,7 +175,9 @@ class Database:
         self.engine = create_engine(config, pool_size=pool_size)
         write_engine = self.engine
         if config.backend == "sqlite":
-            write_engine = self.engine.execution_options(sqlite_begin="IMMEDIATE")
+            write_engine = self.engine.execution_options(
+                sqlite_begin="IMMEDIATE", sqlite_write_gate=asyncio.Lock()
+            )
         self.read_sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self.write_sessions = async_sessionmaker(write_engine, expire_on_commit=False)
 
@@ -141,6 +186,19 @@ class Database:
 
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+async def end_read_transaction(session: AsyncSession) -> None:
+    """End a transaction that has only read, before slow work such as password hashing.
+
+    On SQLite a write session holds the database-wide write lock (BEGIN IMMEDIATE) from its
+    first statement, so a hash computed inside it makes every other writer wait, and past the
+    busy timeout fail with "database is locked". The next statement begins a new transaction;
+    objects read before are expired, so read again what is still needed.
+    """
+    if session.new or session.dirty or session.deleted:
+        raise RuntimeError("end_read_transaction() would discard pending changes")
+    await session.rollback()
 
 
 async def unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:

@@ -116,6 +116,27 @@ def _clean_errors(errors: list[Any]) -> list[dict[str, Any]]:
     return out
 
 
+def _allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path. Starlette's own 405 names only the methods
+    of the first route that matched the path, but `Allow` must list them all (RFC 9110)."""
+    path = request.scope.get("path", "")
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        regex = getattr(route, "path_regex", None)
+        route_methods = getattr(route, "methods", None)
+        if regex is not None and route_methods and regex.match(path):
+            methods |= set(route_methods)
+    return ", ".join(sorted(methods))
+
+
+# Why FastAPI could not read a body (it answers 400 for these, but 422 for other bad JSON).
+_BODY_ERRORS: dict[type[BaseException], str] = {
+    UnicodeDecodeError: "JSON must be UTF-8",
+    RecursionError: "JSON is nested too deeply",
+    ValueError: "JSON has a number too long to read",  # Python's 4300-digit limit
+}
+
+
 def _status_title(status: int) -> tuple[str, str]:
     titles = {
         400: ("Bad request", "bad-request"),
@@ -172,7 +193,7 @@ def is_db_unavailable(exc: BaseException) -> bool:
         args = getattr(item, "args", ())
         if args and isinstance(args[0], int) and args[0] in _MYSQL_CONNECTION_CODES:
             return True
-        if "unable to open database file" in str(item):
+        if "unable to open database file" in str(item) or "database is locked" in str(item):
             return True
     return False
 
@@ -237,17 +258,27 @@ def install_error_handlers(app: FastAPI, *, html: HtmlRenderer | None = None) ->
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        cause = exc.__cause__
+        if exc.status_code == 400 and cause is not None and type(cause) in _BODY_ERRORS:
+            # A body that is not UTF-8, or nested past Python's recursion limit, is malformed
+            # JSON like any other: 422, as for the rest.
+            return render(
+                request,
+                422,
+                "Invalid input",
+                "The request did not validate; see `errors`.",
+                slug="validation-error",
+                exc=exc,
+                errors=[
+                    {"loc": ["body"], "msg": _BODY_ERRORS[type(cause)], "type": "json_invalid"}
+                ],
+            )
         title, slug = _status_title(exc.status_code)
         detail = exc.detail if isinstance(exc.detail, str) else title
-        return render(
-            request,
-            exc.status_code,
-            title,
-            detail,
-            slug=slug,
-            exc=exc,
-            headers=dict(exc.headers or {}),
-        )
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = _allowed_methods(request)
+        return render(request, exc.status_code, title, detail, slug=slug, exc=exc, headers=headers)
 
     @app.exception_handler(IntegrityError)
     async def _integrity(request: Request, exc: IntegrityError) -> Response:

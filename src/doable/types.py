@@ -1,44 +1,107 @@
-"""Annotated string types shared by schemas: trimmed, length-checked, and never containing NUL."""
+"""Annotated string types shared by schemas: no NUL, trimmed, time zones. Each one's JSON Schema
+says exactly what its validator accepts, so the OpenAPI document is a contract clients can test."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from dataclasses import dataclass
+from functools import cache
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from pydantic import AfterValidator, StringConstraints
+from pydantic import AfterValidator, GetCoreSchemaHandler, GetJsonSchemaHandler, StringConstraints
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticCustomError, core_schema
+
+# What str.strip() removes (Python's str.isspace()), spelled out because `\s` in the ECMA-262
+# regular expressions of JSON Schema is a different set.
+_SPACE = (
+    r"\t\n\u000b\u000c\r\u001c-\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+NO_NUL_PATTERN = r"^[^\u0000]*$"
+NOT_BLANK_PATTERN = rf"^[^\u0000]*[^\u0000{_SPACE}][^\u0000]*$"
 
 
-def _no_nul(value: str) -> str:
-    # PostgreSQL cannot store NUL in text; refuse it everywhere so backends agree.
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    return value
+@dataclass(frozen=True)
+class Text:
+    """String rules for an Annotated str, with a JSON Schema `pattern` that says the same.
+
+    Never a NUL (PostgreSQL cannot store one, so every backend refuses it); `strip` trims
+    surrounding whitespace; `blank=False` refuses a value that is only whitespace. Put length
+    constraints before it: they then count what was sent, which is what `maxLength` means.
+    """
+
+    strip: bool = False
+    blank: bool = True
+
+    def validate(self, value: str) -> str:
+        if "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        if not self.blank and not value.strip():
+            # The message pydantic gives an empty string: blank is empty once trimmed.
+            raise PydanticCustomError(
+                "string_too_short",
+                "String should have at least {min_length} character",
+                {"min_length": 1},
+            )
+        return value.strip() if self.strip else value
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        return core_schema.no_info_after_validator_function(self.validate, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        json_schema["pattern"] = NO_NUL_PATTERN if self.blank else NOT_BLANK_PATTERN
+        return json_schema
 
 
-NoNulStr = Annotated[str, AfterValidator(_no_nul)]
+NO_NUL = Text()
+# Trimmed; lengths given before it count what was sent.
+TRIMMED = Text(strip=True)
+# Trimmed, and refused when only whitespace was sent.
+NOT_BLANK = Text(strip=True, blank=False)
+NoNulStr = Annotated[str, NO_NUL]
 
 
-# Add to any str Annotated; trimming is StringConstraints(strip_whitespace=True), which runs
-# before its length checks (a separate BeforeValidator would turn them into generic checks).
-NO_NUL = AfterValidator(_no_nul)
+def _loads(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
 
 
-_ZONES: frozenset[str] | None = None
+@cache
+def time_zone_names() -> frozenset[str]:
+    """The IANA zone names of the installed tz database that `ZoneInfo` loads (once, cached)."""
+    # "localtime" is whatever the host is set to, not a zone.
+    names = {*available_timezones(), "UTC"} - {"localtime"}
+    return frozenset(name for name in names if len(name) <= 64 and _loads(name))
 
 
 def _check_timezone(value: str) -> str:
-    global _ZONES
-    if _ZONES is None:
-        _ZONES = frozenset(available_timezones())
-    if value not in _ZONES and value != "UTC":
+    if value not in time_zone_names():
         raise ValueError("must be an IANA time zone name such as Europe/Paris")
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError("must be an IANA time zone name such as Europe/Paris") from exc
     return value
 
 
+class _TimeZoneEnum:
+    """Lists the accepted names in the JSON Schema (read when the OpenAPI document is built)."""
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        json_schema["enum"] = sorted(time_zone_names())
+        return json_schema
+
+
 TimeZoneName = Annotated[
-    str, StringConstraints(min_length=1, max_length=64), AfterValidator(_check_timezone)
+    str,
+    StringConstraints(min_length=1, max_length=64),
+    AfterValidator(_check_timezone),
+    _TimeZoneEnum(),
 ]

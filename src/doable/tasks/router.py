@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from pydantic import AfterValidator, StringConstraints
 
-from doable.auth.dependencies import CurrentUser
+from doable.auth.dependencies import CurrentUser, require_scope_by_method
 from doable.db import SessionDep
+from doable.errors import InvalidInput
+from doable.idempotency.route import IdempotentRoute
 from doable.state import StateDep
 from doable.tasks import service
 from doable.tasks.dependencies import OwnedTag, OwnedTask
@@ -25,11 +28,19 @@ from doable.tasks.schemas import (
 )
 from doable.types import NoNulStr
 
-tasks_router = APIRouter(prefix="/tasks", tags=["tasks"])
-tags_router = APIRouter(prefix="/tags", tags=["tags"])
+# API tokens need tasks:read for GET and tasks:write for every other method (tags too);
+# POSTs honour Idempotency-Key.
+_TASK_SCOPES = [Depends(require_scope_by_method("tasks:read", "tasks:write"))]
+tasks_router = APIRouter(
+    prefix="/tasks", tags=["tasks"], dependencies=_TASK_SCOPES, route_class=IdempotentRoute
+)
+tags_router = APIRouter(
+    prefix="/tags", tags=["tags"], dependencies=_TASK_SCOPES, route_class=IdempotentRoute
+)
 
 COMMON: dict[int | str, dict[str, Any]] = {
     401: {"description": "Not authenticated"},
+    403: {"description": "An API token without the scope this route needs"},
     404: {"description": "Not found (also for another user's object)"},
 }
 IfMatch = Annotated[
@@ -41,20 +52,41 @@ TagFilter = Annotated[NoNulStr, StringConstraints(min_length=1, max_length=50)]
 CursorParam = Annotated[NoNulStr, StringConstraints(max_length=1000)]
 
 
+def _well_formed_query(request: Request) -> None:
+    """Refuse a query string that is not UTF-8 once decoded (Starlette would put U+FFFD in its
+    place) and a repeated parameter that takes one value (FastAPI would keep the last)."""
+    try:
+        parse_qsl(request.scope["query_string"].decode("latin-1"), errors="strict")
+    except UnicodeDecodeError:
+        raise InvalidInput("The query string must be UTF-8", loc=["query"]) from None
+    names = [name for name, _ in request.query_params.multi_items()]
+    for name in dict.fromkeys(names):
+        if names.count(name) > 1 and name not in REPEATABLE:
+            raise InvalidInput(f"{name} may be given only once", loc=["query", name])
+
+
+REPEATABLE = {"priority", "tag"}
+
+
 def _with_etag(response: Response, task_out: TaskOut, version: int) -> TaskOut:
     response.headers["ETag"] = f'"{version}"'
     return task_out
 
 
-@tasks_router.get("", response_model=TaskPage, responses=COMMON)
+@tasks_router.get(
+    "", response_model=TaskPage, responses=COMMON, dependencies=[Depends(_well_formed_query)]
+)
 async def list_tasks(
     user: CurrentUser,
     session: SessionDep,
     state: StateDep,
     status_: Annotated[service.StatusFilter, Query(alias="status")] = "all",
     q: Annotated[SearchText | None, Query(description="Substring of title or description")] = None,
-    priority: Annotated[list[Priority] | None, Query()] = None,
-    tag: Annotated[list[TagFilter] | None, Query(description="Repeatable; all must match")] = None,
+    # Bounded: each value adds a condition, and SQLite refuses an expression past depth 1000.
+    priority: Annotated[list[Priority] | None, Query(max_length=5)] = None,
+    tag: Annotated[
+        list[TagFilter] | None, Query(description="Repeatable; all must match", max_length=30)
+    ] = None,
     due_before: Annotated[DueIn, Query()] = None,
     due_after: Annotated[DueIn, Query()] = None,
     has_due: Annotated[

@@ -7,25 +7,41 @@ import uuid
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, StringConstraints, WithJsonSchema
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    StrictBool,
+    StringConstraints,
+    WithJsonSchema,
+)
 
 from doable.tasks.models import Task
-from doable.types import NO_NUL, NoNulStr
+from doable.types import NOT_BLANK, NoNulStr
 
 Priority = Literal["none", "low", "medium", "high", "urgent"]
 PRIORITY_LEVELS: dict[str, int] = {"none": 0, "low": 1, "medium": 2, "high": 3, "urgent": 4}
 PRIORITY_NAMES: dict[int, Priority] = {0: "none", 1: "low", 2: "medium", 3: "high", 4: "urgent"}
 
-Title = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NO_NUL
-]
+# Lengths count what was sent; the stored value is trimmed.
+Title = Annotated[str, StringConstraints(min_length=1, max_length=200), NOT_BLANK]
 Description = Annotated[NoNulStr, StringConstraints(max_length=10_000)]
-TagName = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50), NO_NUL
-]
+TagName = Annotated[str, StringConstraints(min_length=1, max_length=50), NOT_BLANK]
 TagColor = Annotated[str, StringConstraints(pattern=r"^#[0-9a-fA-F]{6}$")]
 
-_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# Years 1900 to 9998: 9999-12-31 is the "no due date" sort key (models.NO_DUE).
+_YEAR = "(19[0-9]{2}|[2-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])"
+_DATE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+_TIME = r"[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?"
+_OFFSET = r"([Zz]|[+-][0-9]{2}:[0-9]{2})"
+_DATE_RE = re.compile(f"^{_DATE}$")
+_DATETIME_RE = re.compile(f"^{_DATE}[Tt ]{_TIME}{_OFFSET}?$")
+# The same shape in JSON Schema, with the calendar spelled out so generators make real dates
+# (29 February is allowed in every year here; the validator refuses it outside leap years).
+_MONTH_DAY = "((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-9])|(0[13-9]|1[0-2])-30|(0[13578]|1[02])-31)"
+_CLOCK = r"([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]+)?)?"
+_LOCAL_DATETIME_PATTERN = f"^{_YEAR}-{_MONTH_DAY}[Tt ]{_CLOCK}$"
 _DUE_ERROR = "must be a date (YYYY-MM-DD) or an RFC 3339 datetime (YYYY-MM-DDTHH:MM[:SS][±HH:MM|Z])"
 
 
@@ -38,12 +54,11 @@ def parse_due(value: Any) -> date | datetime | None:
     elif isinstance(value, date):
         result = value
     elif isinstance(value, str):
-        text = value.strip()
         try:
-            if _DATE_RE.fullmatch(text):
-                result = date.fromisoformat(text)
-            elif "T" in text or "t" in text or " " in text:
-                result = datetime.fromisoformat(text.replace("z", "Z"))
+            if _DATE_RE.fullmatch(value):
+                result = date.fromisoformat(value)
+            elif _DATETIME_RE.fullmatch(value):
+                result = datetime.fromisoformat(value.replace("z", "Z"))
             else:
                 raise ValueError(_DUE_ERROR)
         except ValueError:
@@ -61,11 +76,18 @@ DueIn = Annotated[
     WithJsonSchema(
         {
             "anyOf": [
-                {"type": "string", "format": "date"},
-                {"type": "string", "format": "date-time"},
+                {"type": "string", "format": "date", "pattern": f"^{_YEAR}-"},
+                {"type": "string", "format": "date-time", "pattern": f"^{_YEAR}-"},
+                {
+                    "type": "string",
+                    "format": "date-time-local",
+                    "pattern": _LOCAL_DATETIME_PATTERN,
+                    "description": "A local date and time, read in your time zone.",
+                },
                 {"type": "null"},
             ],
-            "description": "All-day date, or an RFC 3339 datetime; no offset = your time zone.",
+            "description": "An all-day date, an RFC 3339 datetime, or a local datetime (read in"
+            " your time zone); years 1900 to 9998.",
         }
     ),
 ]
@@ -83,22 +105,34 @@ class TaskCreate(Strict):
     priority: Priority = "none"
     due: DueIn = None
     tags: TagList = Field(default_factory=list)
-    completed: bool = False
+    # StrictBool: `"completed": 0` or `"yes"` is refused, as `type: boolean` says.
+    completed: StrictBool = False
 
 
 class TaskReplace(TaskCreate):
     """PUT body: every field not given goes back to its default."""
 
 
+def _only_due_is_nullable(schema: dict[str, Any]) -> None:
+    # These fields may be left out, but null is refused for them (service.update_task), so the
+    # schema must not offer it; only `due: null` means something (clear the due date).
+    for name in ("title", "description", "priority", "tags", "completed"):
+        field = schema["properties"][name]
+        (kept,) = [branch for branch in field.pop("anyOf") if branch != {"type": "null"}]
+        field.update(kept)
+
+
 class TaskPatch(Strict):
     """PATCH body: only the fields given change; `due: null` clears the due date."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_only_due_is_nullable)
 
     title: Title | None = None
     description: Description | None = None
     priority: Priority | None = None
     due: DueIn = None
     tags: TagList | None = None
-    completed: bool | None = None
+    completed: StrictBool | None = None
 
 
 class TaskOut(BaseModel):

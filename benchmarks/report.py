@@ -1,0 +1,303 @@
+"""The Markdown table, the targets and the PNG plots, from the saved results."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import BACKENDS, RESULTS
+
+SCENARIO_LABELS = {
+    "list_first": "list, first page",
+    "list_deep": "list, deep page (cursor)",
+    "get": "get one task",
+    "search": "search q= (rare word)",
+    "tag_status": "filter tag + status",
+    "create": "create",
+    "update": "update with If-Match",
+    "complete": "complete",
+    "login": "login (argon2id)",
+}
+SCALE_LABELS = {
+    "list_first": "first page",
+    "list_deep": "deep page (cursor)",
+    "tag_status": "tag + status filter",
+    "search": "search, rare word",
+    "search_common": "search, common word",
+}
+
+
+def latest(folder: Path, *, quick: bool = False) -> dict[str, dict[str, Any]]:
+    """The newest result file of each backend in `folder`."""
+    found: dict[str, dict[str, Any]] = {}
+    for backend in BACKENDS:
+        suffix = "-quick" if quick else ""
+        files = sorted(folder.glob(f"*-{backend}{suffix}.json"))
+        if files:
+            found[backend] = json.loads(files[-1].read_text())
+    return found
+
+
+def _fmt(value: float, digits: int = 1) -> str:
+    return f"{value:,.{digits}f}"
+
+
+def targets(result: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
+    """(target, goal, measured, met) for one backend."""
+    rows: list[tuple[str, str, str, bool | None]] = []
+    sc = result.get("scenarios", {})
+    for name in ("list_first", "list_deep", "get"):
+        if name in sc and "ratio" in sc[name]:
+            r, cpu = sc[name]["ratio"], sc[name].get("cpu_ratio", float("nan"))
+            measured = f"{r:.2f}x (by CPU per request: {cpu:.2f}x)"
+            rows.append((f"{SCENARIO_LABELS[name]} ÷ baseline", "≥ 0.6x", measured, r >= 0.6))
+    if "deep_over_first" in result:
+        size = max(int(s) for s in result["scale"]["list_first"])
+        r = result["deep_over_first"]
+        rows.append(
+            (f"deep page ÷ first page p50 at {size:,} tasks", "≤ 1.5", f"{r:.2f}", r <= 1.5)
+        )
+    if "scale" in result:
+        size = str(max(int(s) for s in result["scale"]["search"]))
+        p50 = result["scale"]["search"][size]["p50_ms"]
+        rows.append(
+            (
+                f"search p50 at {int(size):,} tasks (rare word)",
+                "≤ 50 ms",
+                f"{_fmt(p50)} ms",
+                p50 <= 50,
+            )
+        )
+        common = result["scale"].get("search_common", {}).get(size)
+        if common:
+            rows.append(
+                (
+                    f"search p50 at {int(size):,} tasks (common word)",
+                    "≤ 50 ms",
+                    f"{_fmt(common['p50_ms'])} ms",
+                    common["p50_ms"] <= 50,
+                )
+            )
+    if "writers" in result:
+        w = result["writers"]
+        ok = w["errors"] == 0 and w["locked"] == 0
+        rows.append(
+            (
+                f"{w['connections']} concurrent writers",
+                "0 errors, 0 locked",
+                f"{w['errors']} errors, {w['locked']} locked ({w['requests']:,} requests)",
+                ok,
+            )
+        )
+    if "login_storm" in result:
+        r = result["login_storm"]["ratio"]
+        rows.append(("login storm: list p99 with ÷ without", "≤ 3", f"{r:.2f}", r <= 3))
+    if "idle_rss_mb" in result:
+        v = result["idle_rss_mb"]["median"]
+        rows.append(("idle RSS", "≤ 120 MB", f"{v:.0f} MB", v <= 120))
+    if "cold_start_s" in result:
+        v = result["cold_start_s"]["median"]
+        rows.append(("cold start to first /readyz 200", "≤ 1.5 s", f"{v:.2f} s", v <= 1.5))
+    return rows
+
+
+def markdown(results: dict[str, dict[str, Any]]) -> str:
+    if not results:
+        return "No results yet.\n"
+    first = next(iter(results.values()))
+    m = first["machine"]
+    t = first["timing"]
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Run {first['date']} on revision `{first['revision']}`. Machine: {m['cores']} cores "
+        f"({m['cpu']}), {m['memory_gb']} GB RAM, Linux {m['kernel']}; Python "
+        f"{m['versions']['python']}, SQLite {m['versions']['sqlite']}, "
+        f"{m['versions'].get('postgresql', '')}, {m['versions'].get('mariadb', '')}.",
+        "",
+        f"The server (Doable or the baseline) is pinned to core 0 and wrk to core 1. Every "
+        f"throughput figure is the median of {t['repeats']} runs of {t['duration']} s "
+        f"({t['connections']} connections, after a {t['warmup']} s warm-up); scale "
+        f"latencies are medians of {t['repeats']} runs of {t['scale_duration']} s on one "
+        f"connection.",
+        "",
+        "## Targets",
+        "",
+        "| Backend | Target | Goal | Measured | |",
+        "|---|---|---|---|---|",
+    ]
+    for backend, result in results.items():
+        for name, goal, measured, met in targets(result):
+            mark = "met" if met else "**missed**"
+            lines.append(f"| {backend} | {name} | {goal} | {measured} | {mark} |")
+    lines += [
+        "",
+        "## Throughput per scenario",
+        "",
+        "| Backend | Scenario | Doable req/s | p50 ms | p99 ms | errors | CPU ms/req | "
+        "Baseline req/s | Baseline CPU ms/req | Doable ÷ baseline (req/s, CPU) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for backend, result in results.items():
+        for name, entry in result.get("scenarios", {}).items():
+            d = entry["doable"]
+            base = entry.get("baseline")
+            cpu_ratio = entry.get("cpu_ratio", float("nan"))
+            ratio = f"{entry['ratio']:.2f}x, {cpu_ratio:.2f}x" if base else "-"
+            lines.append(
+                f"| {backend} | {SCENARIO_LABELS.get(name, name)} | {_fmt(d['rps'], 0)} | "
+                f"{_fmt(d['p50_ms'])} | {_fmt(d['p99_ms'])} | {d['errors']} | "
+                f"{_fmt(d.get('cpu_ms_per_request', float('nan')), 2)} | "
+                f"{_fmt(base['rps'], 0) if base else '-'} | "
+                f"{_fmt(base.get('cpu_ms_per_request', float('nan')), 2) if base else '-'} | "
+                f"{ratio} |"
+            )
+    lines += [
+        "",
+        "## Latency against data size (one connection)",
+        "",
+        "| Backend | Query | "
+        + " | ".join(
+            f"{int(s):,} p50 / p99 ms"
+            for s in sorted(
+                {int(s) for r in results.values() for s in r.get("scale", {}).get("list_first", {})}
+            )
+        )
+        + " |",
+    ]
+    sizes = sorted(
+        {int(s) for r in results.values() for s in r.get("scale", {}).get("list_first", {})}
+    )
+    lines.append("|---|---|" + "---:|" * len(sizes))
+    for backend, result in results.items():
+        for name, by_size in result.get("scale", {}).items():
+            cells = []
+            for s in sizes:
+                v = by_size.get(str(s))
+                cells.append(f"{_fmt(v['p50_ms'])} / {_fmt(v['p99_ms'])}" if v else "-")
+            lines.append(
+                f"| {backend} | {SCALE_LABELS.get(name, name)} | " + " | ".join(cells) + " |"
+            )
+    lines += ["", "## Login storm, writers and footprint", ""]
+    lines += ["| Backend | Measure | Value |", "|---|---|---|"]
+    for backend, result in results.items():
+        if "login_storm" in result:
+            ls = result["login_storm"]
+            lines.append(
+                f"| {backend} | list p99 alone / with 20 clients logging in | "
+                f"{_fmt(ls['alone']['p99_ms'])} ms / {_fmt(ls['storm']['p99_ms'])} ms "
+                f"(logins served: {_fmt(ls['logins']['rps'])}/s) |"
+            )
+        if "writers" in result:
+            w = result["writers"]
+            lines.append(
+                f"| {backend} | {w['connections']} writers (create, complete, PATCH) | "
+                f"{_fmt(w['rps'], 0)} req/s, p99 {_fmt(w['p99_ms'])} ms, {w['errors']} errors, "
+                f"{w['locked']} 'database is locked' |"
+            )
+        if "idle_rss_mb" in result:
+            lines.append(
+                f"| {backend} | RSS idle / under load (peak) | "
+                f"{result['idle_rss_mb']['median']:.0f} MB / "
+                f"{result.get('load_rss_mb', {}).get('median', float('nan')):.0f} MB "
+                f"({result.get('load_rss_mb', {}).get('peak', float('nan')):.0f} MB) |"
+            )
+        if "cold_start_s" in result:
+            runs = ", ".join(f"{v:.2f}" for v in result["cold_start_s"]["runs"])
+            lines.append(
+                f"| {backend} | cold start to /readyz 200 | "
+                f"{result['cold_start_s']['median']:.2f} s (runs: {runs}) |"
+            )
+    pkg = first.get("package")
+    if pkg:
+        lines.append(
+            f"| all | wheel / installed (doable alone, with dependencies) | "
+            f"{pkg['wheel_kb']:.0f} KB / {pkg['installed_doable_mb']:.1f} MB, "
+            f"{pkg['installed_total_mb']:.0f} MB |"
+        )
+    lines += [
+        "",
+        "![Throughput](throughput.png)",
+        "",
+        "![Latency against data size](scale.png)",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def plot_throughput(results: dict[str, dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    backends = [b for b in results if "scenarios" in results[b]]
+    if not backends:
+        return
+    names = list(results[backends[0]]["scenarios"])
+    fig, axes = plt.subplots(1, len(backends), figsize=(5.5 * len(backends), 4.2), squeeze=False)
+    for ax, backend in zip(axes[0], backends, strict=True):
+        sc = results[backend]["scenarios"]
+        ys = range(len(names))
+        doable = [sc[n]["doable"]["rps"] if n in sc else 0 for n in names]
+        base = [sc[n]["baseline"]["rps"] if n in sc and "baseline" in sc[n] else 0 for n in names]
+        ax.barh([y + 0.2 for y in ys], doable, height=0.4, label="Doable", color="#2a9d8f")
+        ax.barh(
+            [y - 0.2 for y in ys],
+            base,
+            height=0.4,
+            label="baseline (Starlette, no ORM)",
+            color="#bbbbbb",
+        )
+        ax.set_yticks(list(ys), [SCENARIO_LABELS.get(n, n) for n in names], fontsize=8)
+        ax.invert_yaxis()
+        ax.set_xscale("log")
+        ax.set_xlabel("requests per second (log scale)")
+        ax.set_title(backend)
+        ax.grid(axis="x", alpha=0.3)
+        ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def plot_scale(results: dict[str, dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    backends = [b for b in results if "scale" in results[b]]
+    if not backends:
+        return
+    fig, axes = plt.subplots(1, len(backends), figsize=(5.5 * len(backends), 4.2), squeeze=False)
+    for ax, backend in zip(axes[0], backends, strict=True):
+        for name, by_size in results[backend]["scale"].items():
+            sizes = sorted(int(s) for s in by_size)
+            p50 = [by_size[str(s)]["p50_ms"] for s in sizes]
+            p99 = [by_size[str(s)]["p99_ms"] for s in sizes]
+            (line,) = ax.plot(sizes, p50, marker="o", label=f"{SCALE_LABELS.get(name, name)} p50")
+            ax.plot(sizes, p99, linestyle=":", color=line.get_color(), alpha=0.7)
+        ax.axhline(50, color="red", linewidth=0.8, linestyle="--")
+        ax.text(sizes[0], 55, "50 ms", color="red", fontsize=7)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("tasks of the user (100 other users hold data too)")
+        ax.set_ylabel("latency, ms (solid p50, dotted p99)")
+        ax.set_title(backend)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def write_all(folder: Path = RESULTS, *, quick: bool = False) -> None:
+    source = folder.parent if quick else folder
+    results = latest(source, quick=quick)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "latest.md").write_text(markdown(results))
+    plot_throughput(results, folder / "throughput.png")
+    plot_scale(results, folder / "scale.png")
+    print(f"wrote {folder / 'latest.md'} and plots")

@@ -1,0 +1,462 @@
+"""Run every benchmark and write results, the Markdown table and the plots.
+
+uv run --group bench python -m benchmarks run            # full: about 15 min per backend
+uv run --group bench python -m benchmarks run --quick    # smoke check: small data, short runs
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from benchmarks import plan as plans
+from benchmarks import report, seed, servers
+from benchmarks.common import (
+    BACKENDS,
+    QUICK_SPEC,
+    QUICK_TIMING,
+    RAW,
+    RESULTS,
+    Spec,
+    Timing,
+    doable_bin,
+    git_revision,
+)
+from benchmarks.load import Requests, finish, wrk
+
+READ_SCENARIOS = ("list_first", "list_deep", "get", "search", "tag_status")
+BASELINE_SCENARIOS = ("list_first", "list_deep", "get")
+SCALE_QUERIES = ("list_first", "list_deep", "tag_status", "search", "search_common")
+STORM_LIST_CONNECTIONS = 4
+STORM_LOGIN_CONNECTIONS = 20
+WRITERS = 64
+
+
+def log(message: str) -> None:
+    print(f"[{datetime.now():%H:%M:%S}] {message}", flush=True)
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def wait_idle(server: servers.Process, timeout: float = 30.0) -> None:
+    """Wait until the server has finished the requests still queued from the last run
+    (SQLite writers wait for the lock, logins for a hashing thread), so they neither overlap
+    the next run nor race its setup."""
+    deadline = time.monotonic() + timeout
+    last = server.cpu_seconds()
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = server.cpu_seconds()
+        if now - last < 0.05:  # under 10 % of a core
+            return
+        last = now
+
+
+def measured(server: servers.Process, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """One wrk run, plus the server's CPU time per request and the machine's load average:
+    CPU per request does not change when other processes share the machine, req/s does."""
+    before = server.cpu_seconds()
+    result = run()
+    cpu = server.cpu_seconds() - before
+    result["cpu_ms_per_request"] = cpu * 1000 / result["requests"] if result["requests"] else 0
+    result["loadavg_1m"] = os.getloadavg()[0]
+    return result
+
+
+def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Medians over repeated runs, plus every run's raw numbers."""
+    return {
+        "cpu_ms_per_request": median([r.get("cpu_ms_per_request", float("nan")) for r in runs]),
+        "loadavg_1m": median([r.get("loadavg_1m", float("nan")) for r in runs]),
+        "rps": median([r["rps"] for r in runs]),
+        "p50_ms": median([r["p50_ms"] for r in runs]),
+        "p99_ms": median([r["p99_ms"] for r in runs]),
+        "errors": sum(r["errors"] for r in runs),
+        "requests": sum(r["requests"] for r in runs),
+        "runs": runs,
+    }
+
+
+class Bench:
+    def __init__(self, backend: str, spec: Spec, timing: Timing, stamp: str) -> None:
+        self.backend = backend
+        self.spec = spec
+        self.timing = timing
+        self.logs = RAW / backend / stamp
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.plan = plans.build(backend, spec)
+        self.result: dict[str, Any] = {"backend": backend}
+
+    def load(
+        self,
+        server: servers.Process,
+        requests: Requests,
+        *,
+        connections: int | None = None,
+        duration: int | None = None,
+        before: Callable[[], None] | None = None,
+        build: Callable[[], Requests] | None = None,
+        repeats: int | None = None,
+        warmup: bool = True,
+    ) -> dict[str, Any]:
+        """Warm up once, then `repeats` runs; `before` runs ahead of each (e.g. a reset)."""
+        c = connections or self.timing.connections
+        d = duration or self.timing.duration
+        folder = self.logs / "requests"
+        if warmup and self.timing.warmup:
+            if before:
+                before()
+            wrk(
+                server.base_url,
+                build() if build else requests,
+                folder=folder,
+                duration=self.timing.warmup,
+                connections=c,
+            )
+        runs = []
+        for _ in range(repeats or self.timing.repeats):
+            wait_idle(server)
+            if before:
+                before()
+            payload = build() if build else requests
+            run = partial(wrk, server.base_url, payload, folder=folder, duration=d, connections=c)
+            runs.append(measured(server, run))
+        wait_idle(server)
+        return summarize(runs)
+
+    # Phases
+
+    def footprint_cold(self) -> None:
+        starts, idle, idle_peak = [], [], []
+        for i in range(max(2, self.timing.repeats + 2)):
+            with servers.doable(self.backend, self.logs, name=f"cold-{i}") as server:
+                starts.append(server.ready_after)
+                time.sleep(1.0)
+                rss, peak = server.rss_mb()
+                idle.append(rss)
+                idle_peak.append(peak)
+        self.result["cold_start_s"] = {"median": median(starts), "runs": starts}
+        self.result["idle_rss_mb"] = {"median": median(idle), "runs": idle, "peak": idle_peak}
+        log(f"cold start {median(starts):.2f} s, idle RSS {median(idle):.0f} MB")
+
+    def throughput(self, doable: servers.Process, baseline: servers.Process) -> None:
+        p = self.plan
+        builders: dict[str, Callable[[], Requests]] = {
+            "list_first": lambda: plans.list_first(p),
+            "list_deep": lambda: plans.list_deep(p),
+            "get": lambda: plans.get_one(p),
+            "search": lambda: plans.search(p),
+            "tag_status": lambda: plans.filtered(p),
+        }
+        scenarios: dict[str, Any] = {}
+        under_load = []
+        for name, make in builders.items():
+            entry: dict[str, Any] = {"doable": self.load(doable, make())}
+            under_load.append(doable.rss_mb()[0])
+            if name in BASELINE_SCENARIOS:
+                entry["baseline"] = self.load(baseline, make())
+                entry["ratio"] = entry["doable"]["rps"] / entry["baseline"]["rps"]
+                entry["cpu_ratio"] = (
+                    entry["baseline"]["cpu_ms_per_request"] / entry["doable"]["cpu_ms_per_request"]
+                )
+            scenarios[name] = entry
+            log(self._line(name, entry))
+        # Writes: each run starts from the database's current state.
+        scenarios["create"] = {"doable": self.load(doable, plans.create(p))}
+        log(self._line("create", scenarios["create"]))
+        scenarios["update"] = {
+            "doable": self.load(
+                doable,
+                plans.create(p),
+                build=lambda: plans.update_if_match(p, plans.versions(self.backend, p)),
+            )
+        }
+        log(self._line("update", scenarios["update"]))
+        scenarios["complete"] = {
+            "doable": self.load(
+                doable, plans.complete(p), before=lambda: plans.reset_pending(self.backend, p)
+            )
+        }
+        log(self._line("complete", scenarios["complete"]))
+        scenarios["login"] = {"doable": self.load(doable, plans.login(p))}
+        under_load.append(doable.rss_mb()[0])
+        log(self._line("login", scenarios["login"]))
+        self.result["scenarios"] = scenarios
+        self.result["load_rss_mb"] = {"median": median(under_load), "peak": doable.rss_mb()[1]}
+
+    def _line(self, name: str, entry: dict[str, Any]) -> str:
+        d = entry["doable"]
+        text = f"{name:<11} doable {d['rps']:7.0f} rps p50 {d['p50_ms']:7.1f} ms"
+        text += f" p99 {d['p99_ms']:7.1f} ms errors {d['errors']}"
+        if "baseline" in entry:
+            text += f" | baseline {entry['baseline']['rps']:7.0f} rps → {entry['ratio']:.2f}x"
+            text += f" (CPU per request: {entry['cpu_ratio']:.2f}x)"
+        return text
+
+    def login_storm(self, doable: servers.Process) -> None:
+        p = self.plan
+        alone, stormy, logins = [], [], []
+        folder = self.logs / "requests"
+        d = self.timing.duration
+        for _ in range(self.timing.repeats):
+            wait_idle(doable)
+            run = partial(
+                wrk,
+                doable.base_url,
+                plans.list_first(p),
+                folder=folder,
+                duration=d,
+                connections=STORM_LIST_CONNECTIONS,
+            )
+            alone.append(measured(doable, run))
+            wait_idle(doable)
+            storm = wrk(
+                doable.base_url,
+                plans.login(p),
+                folder=folder,
+                duration=d + 2,
+                connections=STORM_LOGIN_CONNECTIONS,
+                background=True,
+            )
+            time.sleep(1.0)  # the logins are under way before the list requests start
+            stormy.append(measured(doable, run))
+            logins.append(finish(storm, d + 2))
+        a, s = summarize(alone), summarize(stormy)
+        self.result["login_storm"] = {
+            "alone": a,
+            "storm": s,
+            "logins": summarize(logins),
+            "ratio": s["p99_ms"] / a["p99_ms"],
+        }
+        log(
+            f"login storm: list p99 {a['p99_ms']:.1f} ms alone, {s['p99_ms']:.1f} ms with 20 "
+            f"clients logging in → {s['p99_ms'] / a['p99_ms']:.2f}x"
+        )
+
+    def scale(self, doable: servers.Process) -> None:
+        p = self.plan
+        makers = {
+            "list_first": plans.list_first,
+            "list_deep": plans.list_deep,
+            "tag_status": plans.filtered,
+            "search": plans.search,
+            "search_common": plans.search_common,
+        }
+        curve: dict[str, dict[str, Any]] = {}
+        for size in self.spec.sizes:
+            for name in SCALE_QUERIES:
+                s = self.load(
+                    doable,
+                    makers[name](p, size),
+                    connections=1,
+                    duration=self.timing.scale_duration,
+                )
+                curve.setdefault(name, {})[str(size)] = s
+                log(
+                    f"scale {size:>9,} {name:<13} p50 {s['p50_ms']:8.1f} ms  "
+                    f"p99 {s['p99_ms']:8.1f} ms ({s['requests']} requests)"
+                )
+        largest = str(max(self.spec.sizes))
+        self.result["scale"] = curve
+        self.result["deep_over_first"] = (
+            curve["list_deep"][largest]["p50_ms"] / curve["list_first"][largest]["p50_ms"]
+        )
+
+    def writers(self, doable: servers.Process) -> None:
+        stderr = self.logs / f"{doable.name}.stderr"
+        before = stderr.read_text(errors="replace").count("database is locked")
+        s = self.load(
+            doable,
+            plans.mixed_writes(self.plan),
+            connections=WRITERS,
+            before=lambda: plans.reset_pending(self.backend, self.plan),
+            warmup=False,
+        )
+        locked = stderr.read_text(errors="replace").count("database is locked") - before
+        self.result["writers"] = {**s, "locked": locked, "connections": WRITERS}
+        log(
+            f"{WRITERS} writers: {s['rps']:.0f} rps, {s['errors']} errors, "
+            f"{locked} 'database is locked'"
+        )
+
+    def run(self, phases: set[str]) -> dict[str, Any]:
+        if "footprint" in phases:
+            self.footprint_cold()
+        with (
+            servers.doable(self.backend, self.logs) as doable,
+            servers.baseline(self.backend, self.logs) as baseline,
+        ):
+            if "throughput" in phases:
+                self.throughput(doable, baseline)
+            if "storm" in phases:
+                self.login_storm(doable)
+            if "scale" in phases:
+                self.scale(doable)
+            if "writers" in phases:
+                self.writers(doable)
+        return self.result
+
+
+def machine() -> dict[str, Any]:
+    cpu = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
+    versions = {"python": platform.python_version(), "sqlite": sqlite3.sqlite_version}
+    for name, cmd in {
+        "postgresql": ["psql", "--version"],
+        "mariadb": ["mariadb", "--version"],
+        "wrk": ["wrk", "-v"],
+    }.items():
+        try:
+            out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            versions[name] = (out.stdout or out.stderr).splitlines()[0].strip()
+        except (OSError, IndexError):
+            versions[name] = "not found"
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gb": round(mem_kb / 1024 / 1024, 1),
+        "kernel": platform.release(),
+        "versions": versions,
+    }
+
+
+def package_size() -> dict[str, float]:
+    """Size of the wheel, and of a fresh virtualenv with it installed (uv's cache, no network
+    if the dependencies were installed here before)."""
+    project = doable_bin().resolve().parents[2]
+    out = RAW / "size"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    subprocess.run(
+        ["uv", "build", "--wheel", "--out-dir", str(out / "dist")],
+        cwd=project,
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = (out / "dist").glob("doable-*.whl")
+    venv = out / "venv"
+    subprocess.run(
+        ["uv", "venv", "--python", sys.executable, str(venv)], check=True, capture_output=True
+    )
+    subprocess.run(
+        ["uv", "pip", "install", "--python", str(venv / "bin" / "python"), str(wheel)],
+        check=True,
+        capture_output=True,
+    )
+
+    def du(path: Path) -> float:
+        return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1024 / 1024
+
+    (site,) = (venv / "lib").glob("python*/site-packages")
+    return {
+        "wheel_kb": wheel.stat().st_size / 1024,
+        "installed_doable_mb": du(site / "doable"),
+        "installed_total_mb": du(site),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    run_p = sub.add_parser("run", help="seed if needed, run the benchmarks, write results")
+    run_p.add_argument("--quick", action="store_true", help="small data and short runs")
+    run_p.add_argument(
+        "--backend",
+        default="sqlite,postgresql,mariadb",
+        help="comma-separated: sqlite, postgresql, mariadb (default: %(default)s)",
+    )
+    run_p.add_argument(
+        "--phases",
+        default="footprint,throughput,storm,scale,writers,size",
+        help="comma-separated subset (default: %(default)s)",
+    )
+    run_p.add_argument("--reseed", action="store_true", help="rebuild the data even if present")
+    run_p.add_argument(
+        "--sizes", default="", help="override the scale sizes, e.g. 1000,10000,100000"
+    )
+    sub.add_parser("report", help="redraw the table and plots from the saved results")
+    compare_p = sub.add_parser("compare", help="the same loads against two builds, back to back")
+    compare_p.add_argument("--before", required=True, help="the other build's `doable` script")
+    compare_p.add_argument("--after", help="default: this environment's `doable`")
+    compare_p.add_argument("--backend", default="sqlite", help="comma-separated backends")
+    args = parser.parse_args(argv)
+
+    if args.command == "report":
+        report.write_all(RESULTS)
+        return 0
+    if args.command == "compare":
+        from benchmarks import compare
+
+        compare.main(args.backend.split(","), args.before, args.after)
+        return 0
+
+    spec = QUICK_SPEC if args.quick else Spec()
+    if args.sizes:
+        spec = Spec(**{**spec.asdict(), "sizes": tuple(int(s) for s in args.sizes.split(","))})
+    timing = QUICK_TIMING if args.quick else Timing()
+    phases = set(args.phases.split(","))
+    backends = [b.strip() for b in args.backend.split(",") if b.strip()]
+    for b in backends:
+        if b not in BACKENDS:
+            parser.error(f"unknown backend {b!r}")
+    for tool in ("wrk", "taskset"):
+        if shutil.which(tool) is None:
+            parser.error(f"{tool} is not installed (apt-get install -y wrk util-linux)")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d")
+    common = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "revision": git_revision(),
+        "quick": args.quick,
+        "machine": machine(),
+        "spec": spec.asdict(),
+        "timing": {k: v for k, v in vars(timing).items() if k != "extra"},
+    }
+    if "size" in phases:
+        log("building the wheel and a fresh install")
+        common["package"] = package_size()
+    for backend in backends:
+        log(f"{backend}: seeding (skipped when the data is already there)")
+        started = time.monotonic()
+        backend_spec = spec
+        saved = seed.saved_spec(backend)
+        if args.quick and not args.reseed and saved is not None and saved.covers(spec):
+            # Reuse the full data set rather than replace it with the small one.
+            backend_spec = Spec(**{**saved.asdict(), "sizes": spec.sizes})
+            seeded = False
+        else:
+            seeded = seed.seed(backend, spec, force=args.reseed)
+        log(
+            f"{backend}: data ready ({'seeded' if seeded else 'reused'}, "
+            f"{time.monotonic() - started:.0f} s)"
+        )
+        bench = Bench(backend, backend_spec, timing, stamp)
+        result = {**common, "spec": backend_spec.asdict(), **bench.run(phases)}
+        name = f"{stamp}-{backend}{'-quick' if args.quick else ''}.json"
+        folder = RAW if args.quick else RESULTS
+        (folder / name).write_text(json.dumps(result, indent=1, default=str))
+        log(f"{backend}: wrote {folder / name}")
+    report.write_all(RAW / "quick" if args.quick else RESULTS, quick=args.quick)
+    return 0

@@ -1,0 +1,235 @@
+"""Schemathesis over the whole OpenAPI document: in-process, signed in through the real API."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, MutableMapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import schemathesis
+from anyio.from_thread import start_blocking_portal
+from fastapi import FastAPI
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from schemathesis.python import asgi
+from schemathesis.python.asgi import ASGIClient
+
+from doable.app import create_app
+from doable.config import DatabaseConfig
+from doable.db import Database
+from doable.tasks.service import DEFAULT_ORDER
+from tests.conftest import TEST_SECRET, runtime_for, truncate_all
+from tests.server import PROJECT_ROOT
+
+ARTIFACTS = PROJECT_ROOT / "test-artifacts"
+MAX_EXAMPLES = int(os.environ.get("DOABLE_FUZZ_EXAMPLES", "30"))
+STATEFUL_SCENARIOS = int(os.environ.get("DOABLE_FUZZ_SCENARIOS", "40"))
+PASSWORD = "fuzzing horse battery"
+TASKS = "/api/v1/tasks"
+
+# The API's one non-standard format: a datetime without an offset, read in the user's zone.
+schemathesis.openapi.format(
+    "date-time-local",
+    st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(9998, 12, 31)).map(
+        lambda d: d.isoformat()
+    ),
+)
+
+
+async def _open_database(config: DatabaseConfig) -> Database:
+    return Database(config)
+
+
+# Markers of a password hash, a stored token hash or the signing key: none may ever be sent.
+LEAKS = ("$argon2", "password_hash", "token_hash", TEST_SECRET.decode())
+
+
+@schemathesis.check
+def no_secrets(ctx: Any, response: Any, case: Any) -> bool | None:
+    """Every response, of every fuzzed request: no secret in the body or the headers."""
+    seen = response.content.decode("utf-8", "replace") + json.dumps(dict(response.headers))
+    for marker in LEAKS:
+        if marker in seen:
+            raise AssertionError(f"the response carries {marker[:12]!r}")
+    return None
+
+
+class Fuzz:
+    """One backend's run: the app, a signed-in account with some tasks, and what was sent."""
+
+    def __init__(self, app: FastAPI, database: Database) -> None:
+        self.app = app
+        self.backend = database.config.backend
+        # Our own engine for resetting, on our own event-loop thread (the app's engine lives on
+        # schemathesis' one, and the session's on pytest's).
+        self._portal_cm = start_blocking_portal()
+        self._portal = self._portal_cm.__enter__()
+        self._database = self._portal.call(_open_database, database.config)
+        self.cases: Counter[str] = Counter()
+        self.statuses: Counter[int] = Counter()
+        # The account requests are signed in as; each stateful scenario switches to a new one.
+        self.headers = self.account()
+
+    def account(self) -> dict[str, str]:
+        """Sign up through the real API, add three tasks, and return the Authorization header."""
+        with ASGIClient(self.app) as client:
+            r = client.post(
+                "/api/v1/auth/signup",
+                json={"email": f"fuzz-{uuid.uuid4().hex}@example.com", "password": PASSWORD},
+            )
+            assert r.status_code == 201, r.text
+            headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
+            for n in range(3):
+                r = client.post(
+                    TASKS,
+                    json={"title": f"seed {n}", "tags": ["seed"], "due": f"2030-01-0{n + 1}"},
+                    headers=headers,
+                )
+                assert r.status_code == 201, r.text
+        return headers
+
+    def cursor(self, sort: str, order: str, headers: dict[str, str]) -> str:
+        """A cursor the server issued for this sort and order (a valid one cannot be made up)."""
+        with ASGIClient(self.app) as client:
+            r = client.get(
+                TASKS, params={"sort": sort, "order": order, "limit": 1}, headers=headers
+            )
+        assert r.status_code == 200, r.text
+        cursor: str = r.json()["next_cursor"]
+        return cursor
+
+    def reset(self) -> None:
+        """Empty the database and sign up a new account: each stateful scenario starts alike,
+        which Hypothesis needs to replay one (a signup of the same email must answer the same)."""
+        self._portal.call(truncate_all, self._database.engine)
+        self.headers = self.account()
+
+    def prepare(self, case: Any, headers: dict[str, str]) -> None:
+        """Give positive cases the values a schema cannot describe: a cursor the server signed,
+        the task's current ETag as `If-Match`, a fresh `Idempotency-Key`, and an API token
+        expiry in the future.
+
+        A made-up cursor is refused (422), a stale ETag fails the precondition (412), a reused
+        key answers for the request it was first used with, and a past expiry is refused, all
+        by design and tested elsewhere. Negative cases keep what was generated.
+        """
+        if case.meta is None or not case.meta.generation.mode.is_positive:
+            return
+        query = case.query if isinstance(case.query, MutableMapping) else {}
+        if case.method == "GET" and case.path == TASKS and query.get("cursor"):
+            sort = query.get("sort") or "created"
+            order = query.get("order") or DEFAULT_ORDER[sort]
+            query["cursor"] = self.cursor(sort, order, headers)
+        headers = case.headers if isinstance(case.headers, MutableMapping) else {}
+        for name in headers:
+            if name.lower() == "idempotency-key":  # a reused key answers the first request
+                headers[name] = uuid.uuid4().hex
+        body = case.body if isinstance(case.body, MutableMapping) else {}
+        if case.path == "/api/v1/tokens" and body.get("expires_at"):
+            body["expires_at"] = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+        if_match = next((name for name in headers if name.lower() == "if-match"), None)
+        task_id = (case.path_parameters or {}).get("task_id")
+        if if_match is not None and task_id is not None:
+            with ASGIClient(self.app) as client:
+                r = client.get(f"{TASKS}/{task_id}", headers=headers)
+            if r.status_code == 200:
+                headers[if_match] = r.headers["etag"]
+
+    def close(self) -> None:
+        self._portal.call(self._database.dispose)
+        self._portal_cm.__exit__(None, None, None)
+
+    def record(self, phase: str, status: int) -> None:
+        self.cases[phase] += 1
+        self.statuses[status] += 1
+
+
+@pytest.fixture(scope="module")
+async def fuzz(database: Database, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Fuzz]:
+    # The app owns its engine, so its connections live on schemathesis' event-loop thread.
+    app = create_app(runtime_for(database, tmp_path_factory.mktemp("fuzz-data")))
+    state = Fuzz(app, database)
+    yield state
+    state.close()
+    asgi.shutdown_lifespans()
+    await truncate_all(database.engine)
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / f"fuzz-{state.backend}.json").write_text(
+        json.dumps(
+            {
+                "backend": state.backend,
+                "cases": dict(state.cases),
+                "total": sum(state.cases.values()),
+                "statuses": {str(k): v for k, v in sorted(state.statuses.items())},
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+
+
+@pytest.fixture(scope="module")
+def api_schema(fuzz: Fuzz) -> Any:
+    schema = schemathesis.openapi.from_asgi("/openapi.json", fuzz.app)
+
+    # Registered as schemathesis auth, so it knows the credentials are real: it leaves them
+    # out of cases that test a missing one, and `ignored_auth` retries without and with bad ones.
+    @schema.auth(refresh_interval=None)
+    class CurrentAccount:
+        def get(self, case: Any, context: Any) -> str:
+            return fuzz.headers["Authorization"]
+
+        def set(self, case: Any, data: str, context: Any) -> None:
+            case.headers = {**(case.headers or {}), "Authorization": data}
+
+    return schema
+
+
+schema = schemathesis.pytest.from_fixture("api_schema")
+
+
+@pytest.fixture(autouse=True)
+def _node_id_for_schemathesis(request: pytest.FixtureRequest) -> None:
+    # schemathesis 4.32 renames the test node through `_nodeid`, which pytest 9.2 no longer has.
+    if not hasattr(request.node, "_nodeid"):
+        request.node._nodeid = request.node.nodeid
+
+
+@schema.parametrize()
+@settings(
+    max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None
+)
+def test_every_operation(case: Any, fuzz: Fuzz) -> None:
+    fuzz.prepare(case, fuzz.headers)
+    response = case.call()
+    fuzz.record(case.meta.phase.name.value if case.meta else "explicit", response.status_code)
+    case.validate_response(response)
+
+
+def test_stateful_links(api_schema: Any, fuzz: Fuzz) -> None:
+    base = api_schema.as_state_machine()
+
+    class Workflow(base):  # type: ignore[misc,valid-type]
+        def setup(self) -> None:
+            fuzz.reset()
+
+        def before_call(self, case: Any) -> None:
+            fuzz.prepare(case, fuzz.headers)
+
+        def after_call(self, response: Any, case: Any) -> None:
+            super().after_call(response, case)
+            fuzz.record("stateful", response.status_code)
+
+    Workflow.run(
+        settings=settings(
+            Workflow.TestCase.settings,
+            max_examples=STATEFUL_SCENARIOS,
+            stateful_step_count=6,
+            database=None,
+        )
+    )
