@@ -57,7 +57,7 @@ class AppState:
         )
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:  # async: no thread hop per request
     state: AppState = request.app.state.doable
     return state
 

@@ -332,11 +332,13 @@ async def list_tasks(
         conditions.append(Task.priority.in_([PRIORITY_LEVELS[p] for p in query.priority]))
     for name in dict.fromkeys(tag_key(t) for t in query.tag):
         conditions.append(
-            Task.id.in_(
-                select(task_tags.c.task_id)
-                .join(Tag, Tag.id == task_tags.c.tag_id)
-                .where(Tag.owner_id == user.id, Tag.name_key == name)
-            )
+            # EXISTS per row (a primary-key probe) lets the page stop after `limit` matches
+            # instead of first collecting every task that has the tag.
+            select(task_tags.c.task_id)
+            .join(Tag, Tag.id == task_tags.c.tag_id)
+            .where(task_tags.c.task_id == Task.id, Tag.owner_id == user.id, Tag.name_key == name)
+            .offset(0)  # keeps PostgreSQL from flattening it back into a semi-join
+            .exists()
         )
     if query.due_before is not None:
         conditions.append(Task.due_sort < to_instant(query.due_before, user))
@@ -355,9 +357,12 @@ async def list_tasks(
             order=order,
             datetime_value=query.sort in {"created", "updated", "due"},
         )
+        # The plain bound is implied by the OR, but only it lets SQLite seek the index.
         if order == "asc":
+            conditions.append(column >= key.value)
             conditions.append(or_(column > key.value, and_(column == key.value, Task.id > key.id)))
         else:
+            conditions.append(column <= key.value)
             conditions.append(or_(column < key.value, and_(column == key.value, Task.id < key.id)))
     ordering = [column.asc(), Task.id.asc()] if order == "asc" else [column.desc(), Task.id.desc()]
     stmt = (
