@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,18 @@ def _fmt(value: float, digits: int = 1) -> str:
     return f"{value:,.{digits}f}"
 
 
+def _latency(entry: dict[str, Any], key: str = "p50_ms") -> str:
+    """A latency cell; a run in which no request finished shows its length as a lower bound."""
+    if not entry["requests"]:
+        seconds = entry["runs"][0]["duration_us"] / 1e6 if entry.get("runs") else 0
+        return f"> {seconds:,.0f} s"
+    return f"{_fmt(entry[key])} ms"
+
+
+def _slow(entry: dict[str, Any], limit_ms: float) -> bool:
+    return not entry["requests"] or entry["p50_ms"] > limit_ms
+
+
 def targets(result: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
     """(target, goal, measured, met) for one backend."""
     rows: list[tuple[str, str, str, bool | None]] = []
@@ -54,31 +67,19 @@ def targets(result: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
             rows.append((f"{SCENARIO_LABELS[name]} ÷ baseline", "≥ 0.6x", measured, r >= 0.6))
     if "deep_over_first" in result:
         size = max(int(s) for s in result["scale"]["list_first"])
+        deep = result["scale"]["list_deep"][str(size)]
+        first = result["scale"]["list_first"][str(size)]
         r = result["deep_over_first"]
-        rows.append(
-            (f"deep page ÷ first page p50 at {size:,} tasks", "≤ 1.5", f"{r:.2f}", r <= 1.5)
-        )
+        text = f"{r:.2f} ({_latency(deep)} ÷ {_latency(first)})"
+        met = bool(deep["requests"]) and r <= 1.5
+        rows.append((f"deep page ÷ first page p50 at {size:,} tasks", "≤ 1.5", text, met))
     if "scale" in result:
         size = str(max(int(s) for s in result["scale"]["search"]))
-        p50 = result["scale"]["search"][size]["p50_ms"]
-        rows.append(
-            (
-                f"search p50 at {int(size):,} tasks (rare word)",
-                "≤ 50 ms",
-                f"{_fmt(p50)} ms",
-                p50 <= 50,
-            )
-        )
-        common = result["scale"].get("search_common", {}).get(size)
-        if common:
-            rows.append(
-                (
-                    f"search p50 at {int(size):,} tasks (common word)",
-                    "≤ 50 ms",
-                    f"{_fmt(common['p50_ms'])} ms",
-                    common["p50_ms"] <= 50,
-                )
-            )
+        for name, label in (("search", "rare word"), ("search_common", "common word")):
+            entry = result["scale"].get(name, {}).get(size)
+            if entry:
+                target = f"search p50 at {int(size):,} tasks ({label})"
+                rows.append((target, "≤ 50 ms", _latency(entry), not _slow(entry, 50)))
     if "writers" in result:
         w = result["writers"]
         ok = w["errors"] == 0 and w["locked"] == 0
@@ -102,6 +103,38 @@ def targets(result: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
     return rows
 
 
+def _runs_line(results: dict[str, dict[str, Any]]) -> str:
+    """When and on which revision each backend ran (one line if they all match)."""
+    runs = {(r["date"][:16], r["revision"]) for r in results.values()}
+    if len(runs) == 1:
+        ((date, revision),) = runs
+        return f"Run {date} on revision `{revision}`."
+    parts = [f"{b}: {r['date'][:16]} on `{r['revision']}`" for b, r in results.items()]
+    return "Runs (" + "; ".join(parts) + ")."
+
+
+def _load_line(results: dict[str, dict[str, Any]]) -> str:
+    """The machine was shared: say how busy it was while each backend ran."""
+    parts = []
+    for backend, result in results.items():
+        loads = [
+            run["loadavg_1m"]
+            for entry in result.get("scenarios", {}).values()
+            for side in ("doable", "baseline")
+            if side in entry
+            for run in entry[side]["runs"]
+            if "loadavg_1m" in run
+        ]
+        if loads:
+            parts.append(f"{backend} {statistics.median(loads):.1f}")
+    if not parts:
+        return ""
+    return (
+        "Median 1-minute load average at the end of the throughput runs (2 cores; the benchmark "
+        "itself accounts for about 2): " + ", ".join(parts) + "."
+    )
+
+
 def markdown(results: dict[str, dict[str, Any]]) -> str:
     if not results:
         return "No results yet.\n"
@@ -111,7 +144,7 @@ def markdown(results: dict[str, dict[str, Any]]) -> str:
     lines = [
         "# Benchmark results",
         "",
-        f"Run {first['date']} on revision `{first['revision']}`. Machine: {m['cores']} cores "
+        f"{_runs_line(results)} Machine: {m['cores']} cores "
         f"({m['cpu']}), {m['memory_gb']} GB RAM, Linux {m['kernel']}; Python "
         f"{m['versions']['python']}, SQLite {m['versions']['sqlite']}, "
         f"{m['versions'].get('postgresql', '')}, {m['versions'].get('mariadb', '')}.",
@@ -121,6 +154,8 @@ def markdown(results: dict[str, dict[str, Any]]) -> str:
         f"({t['connections']} connections, after a {t['warmup']} s warm-up); scale "
         f"latencies are medians of {t['repeats']} runs of {t['scale_duration']} s on one "
         f"connection.",
+        "",
+        _load_line(results),
         "",
         "## Targets",
         "",
@@ -175,7 +210,12 @@ def markdown(results: dict[str, dict[str, Any]]) -> str:
             cells = []
             for s in sizes:
                 v = by_size.get(str(s))
-                cells.append(f"{_fmt(v['p50_ms'])} / {_fmt(v['p99_ms'])}" if v else "-")
+                if not v:
+                    cells.append("-")
+                elif not v["requests"]:
+                    cells.append(_latency(v))
+                else:
+                    cells.append(f"{_fmt(v['p50_ms'])} / {_fmt(v['p99_ms'])}")
             lines.append(
                 f"| {backend} | {SCALE_LABELS.get(name, name)} | " + " | ".join(cells) + " |"
             )
@@ -274,7 +314,8 @@ def plot_scale(results: dict[str, dict[str, Any]], path: Path) -> None:
     fig, axes = plt.subplots(1, len(backends), figsize=(5.5 * len(backends), 4.2), squeeze=False)
     for ax, backend in zip(axes[0], backends, strict=True):
         for name, by_size in results[backend]["scale"].items():
-            sizes = sorted(int(s) for s in by_size)
+            # A size at which no request finished within a run has no point.
+            sizes = sorted(int(s) for s in by_size if by_size[s]["requests"])
             p50 = [by_size[str(s)]["p50_ms"] for s in sizes]
             p99 = [by_size[str(s)]["p99_ms"] for s in sizes]
             (line,) = ax.plot(sizes, p50, marker="o", label=f"{SCALE_LABELS.get(name, name)} p50")
