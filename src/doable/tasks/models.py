@@ -74,6 +74,9 @@ class Task(Base):
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     # Sort/filter key for `due`: the instant, or the start of an all-day date in the owner's zone.
     due_sort: Mapped[datetime] = mapped_column(UTCDateTime)
+    # RFC 5545 RRULE value (canonical, see tasks/recurrence.py) and from_due | from_completion.
+    rrule: Mapped[str | None] = mapped_column(String(500), default=None)
+    recurrence_mode: Mapped[str | None] = mapped_column(String(16), default=None)
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -81,3 +84,21 @@ class Task(Base):
     tags: Mapped[list[Tag]] = relationship(secondary=task_tags, lazy="raise", order_by=Tag.name_key)
 
     __mapper_args__ = {"version_id_col": version}
+
+
+class TaskCompletion(Base):
+    """One completed occurrence of a recurring task: when, and which due it was for."""
+
+    __tablename__ = "task_completions"
+    __table_args__ = (
+        Index("ix_task_completions_task_completed", "task_id", "completed_at", "id"),
+        MYSQL_TABLE_KW,
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    task_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("tasks.id", ondelete="CASCADE"))
+    owner_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("users.id", ondelete="CASCADE"))
+    # The due this completion was for: a date (all-day) or an instant, like Task.due_*.
+    occurrence_date: Mapped[date | None] = mapped_column(Date, default=None)
+    occurrence_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    completed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -16,6 +16,8 @@ from doable.state import StateDep
 from doable.tasks import service
 from doable.tasks.dependencies import OwnedTag, OwnedTask
 from doable.tasks.schemas import (
+    CompletionOut,
+    CompletionPage,
     DueIn,
     Priority,
     TagOut,
@@ -92,6 +94,13 @@ async def list_tasks(
     has_due: Annotated[
         bool | None, Query(description="true: only dated tasks; false: only undated")
     ] = None,
+    when: Annotated[
+        service.WhenFilter | None,
+        Query(
+            description="In your time zone: `today` (due today), `overdue` (open, due before"
+            " today), `upcoming` (due in the 7 days after today)"
+        ),
+    ] = None,
     sort: service.SortField = "created",
     order: Annotated[
         service.Order | None,
@@ -110,6 +119,7 @@ async def list_tasks(
         due_before=due_before,
         due_after=due_after,
         has_due=has_due,
+        when=when,
         sort=sort,
         order=order,
         limit=limit,
@@ -190,6 +200,41 @@ async def complete_task(task: OwnedTask, session: SessionDep, response: Response
 async def reopen_task(task: OwnedTask, session: SessionDep, response: Response) -> TaskOut:
     task = await service.set_completed(session, task, False)
     return _with_etag(response, TaskOut.from_task(task), task.version)
+
+
+@tasks_router.post(
+    "/{task_id}/skip",
+    response_model=TaskOut,
+    responses={**COMMON, 409: {"description": "The task does not repeat, or its series ended"}},
+)
+async def skip_task(
+    task: OwnedTask, user: CurrentUser, session: SessionDep, response: Response
+) -> TaskOut:
+    """Move a recurring task to its next occurrence without recording a completion."""
+    task = await service.skip(session, user, task)
+    return _with_etag(response, TaskOut.from_task(task), task.version)
+
+
+@tasks_router.get(
+    "/{task_id}/completions",
+    response_model=CompletionPage,
+    responses=COMMON,
+    dependencies=[Depends(_well_formed_query)],
+)
+async def list_completions(
+    task: OwnedTask,
+    session: SessionDep,
+    state: StateDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[
+        CursorParam | None, Query(description="next_cursor of the previous page")
+    ] = None,
+) -> CompletionPage:
+    """The task's completed occurrences, newest first."""
+    rows, next_cursor = await service.list_completions(
+        session, task, limit=limit, cursor=cursor, cursor_key=state.runtime.secret_key
+    )
+    return CompletionPage(items=[CompletionOut.from_row(r) for r in rows], next_cursor=next_cursor)
 
 
 @tags_router.get("", response_model=list[TagOut], responses=COMMON)

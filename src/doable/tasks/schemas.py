@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -17,7 +18,8 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from doable.tasks.models import Task
+from doable.tasks import recurrence
+from doable.tasks.models import Task, TaskCompletion
 from doable.types import NOT_BLANK, NoNulStr
 
 Priority = Literal["none", "low", "medium", "high", "urgent"]
@@ -95,8 +97,42 @@ DueIn = Annotated[
 TagList = Annotated[list[TagName], Field(max_length=30)]
 
 
+def _canonical_rule(value: str) -> str:
+    try:
+        return recurrence.parse(value).text
+    except recurrence.RuleError as exc:
+        raise ValueError(str(exc)) from None
+
+
+RuleText = Annotated[
+    NoNulStr,
+    StringConstraints(min_length=1, max_length=recurrence.MAX_RULE_LENGTH),
+    AfterValidator(_canonical_rule),
+]
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class RecurrenceIn(Strict):
+    """A repeat rule: an RFC 5545 RRULE value (no DTSTART; a leading `RRULE:` is dropped)."""
+
+    rule: RuleText = Field(
+        description="RRULE value, e.g. FREQ=WEEKLY;BYDAY=MO,TH (see docs/scheduling.md)",
+        examples=["FREQ=WEEKLY;BYDAY=MO,TH"],
+    )
+    mode: recurrence.Mode = Field(
+        "from_due",
+        description="from_due: the next due follows the previous due; from_completion: it"
+        " counts from the day the task was completed",
+    )
+
+
+class RecurrenceOut(BaseModel):
+    rule: str
+    mode: recurrence.Mode
+    text: str = Field(description='The rule in words, e.g. "every week on Mon, Thu"')
 
 
 class TaskCreate(Strict):
@@ -107,6 +143,7 @@ class TaskCreate(Strict):
     tags: TagList = Field(default_factory=list)
     # StrictBool: `"completed": 0` or `"yes"` is refused, as `type: boolean` says.
     completed: StrictBool = False
+    recurrence: RecurrenceIn | None = None
 
 
 class TaskReplace(TaskCreate):
@@ -115,7 +152,8 @@ class TaskReplace(TaskCreate):
 
 def _only_due_is_nullable(schema: dict[str, Any]) -> None:
     # These fields may be left out, but null is refused for them (service.update_task), so the
-    # schema must not offer it; only `due: null` means something (clear the due date).
+    # schema must not offer it; only `due: null` (clear the due date) and `recurrence: null`
+    # (stop repeating) mean something.
     for name in ("title", "description", "priority", "tags", "completed"):
         field = schema["properties"][name]
         (kept,) = [branch for branch in field.pop("anyOf") if branch != {"type": "null"}]
@@ -123,7 +161,8 @@ def _only_due_is_nullable(schema: dict[str, Any]) -> None:
 
 
 class TaskPatch(Strict):
-    """PATCH body: only the fields given change; `due: null` clears the due date."""
+    """PATCH body: only the fields given change; `due: null` clears the due date and
+    `recurrence: null` stops the task repeating."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra=_only_due_is_nullable)
 
@@ -133,6 +172,7 @@ class TaskPatch(Strict):
     due: DueIn = None
     tags: TagList | None = None
     completed: StrictBool | None = None
+    recurrence: RecurrenceIn | None = None
 
 
 class TaskOut(BaseModel):
@@ -146,6 +186,7 @@ class TaskOut(BaseModel):
         description="A date for all-day tasks, else a UTC datetime."
     )
     tags: list[str]
+    recurrence: RecurrenceOut | None
     created_at: datetime
     updated_at: datetime
 
@@ -163,9 +204,43 @@ class TaskOut(BaseModel):
             priority=PRIORITY_NAMES.get(task.priority, "none"),
             due=due,
             tags=[tag.name for tag in task.tags],
+            recurrence=recurrence_out(task),
             created_at=task.created_at,
             updated_at=task.updated_at,
         )
+
+
+def recurrence_out(task: Task) -> RecurrenceOut | None:
+    if task.rrule is None:
+        return None
+    mode: recurrence.Mode = (
+        "from_completion" if task.recurrence_mode == "from_completion" else "from_due"
+    )
+    return RecurrenceOut(
+        rule=task.rrule, mode=mode, text=recurrence.describe(recurrence.parse(task.rrule))
+    )
+
+
+class CompletionOut(BaseModel):
+    id: uuid.UUID
+    occurrence: date | datetime | None = Field(
+        description="The due this completion was for: a date for all-day tasks, else a UTC datetime"
+    )
+    completed_at: datetime
+
+    @classmethod
+    def from_row(cls, row: TaskCompletion) -> CompletionOut:
+        occurrence: date | datetime | None = row.occurrence_date
+        if row.occurrence_at is not None:
+            occurrence = row.occurrence_at.astimezone(UTC)
+        return cls(id=row.id, occurrence=occurrence, completed_at=row.completed_at)
+
+
+class CompletionPage(BaseModel):
+    items: list[CompletionOut]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next (older) page; null at the end."
+    )
 
 
 class TaskPage(BaseModel):

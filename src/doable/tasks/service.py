@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import (
     ColumnElement,
@@ -30,14 +30,24 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from doable.auth.models import User
 from doable.db import utcnow
-from doable.errors import InvalidInput, NotFound, PreconditionFailed
+from doable.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
 from doable.tasks import cursor as cursors
-from doable.tasks.models import NO_DUE, Tag, Task, task_tags
-from doable.tasks.schemas import PRIORITY_LEVELS, TagOut, TagPatch, TaskCreate, TaskPatch
+from doable.tasks import recurrence
+from doable.tasks.models import NO_DUE, Tag, Task, TaskCompletion, task_tags
+from doable.tasks.schemas import (
+    PRIORITY_LEVELS,
+    RecurrenceIn,
+    TagOut,
+    TagPatch,
+    TaskCreate,
+    TaskPatch,
+)
 
 SortField = Literal["created", "updated", "due", "priority", "title"]
 Order = Literal["asc", "desc"]
 StatusFilter = Literal["all", "pending", "completed"]
+WhenFilter = Literal["today", "overdue", "upcoming"]
+UPCOMING_DAYS = 7
 
 SORT_COLUMNS: dict[str, InstrumentedAttribute[Any]] = {
     "created": Task.created_at,
@@ -69,27 +79,75 @@ def tag_key(name: str) -> str:
     return name.casefold()
 
 
+def zone_of(name: str) -> ZoneInfo:
+    """The zone by IANA name. Names are checked when a user sets them (types.TimeZoneName), so
+    an unknown one can only come from outside the API (a tz database update that dropped it,
+    a hand-edited row); it reads as UTC rather than failing every request of that user."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
 def _zone(user: User) -> ZoneInfo:
-    return ZoneInfo(user.timezone)
+    return zone_of(user.timezone)
+
+
+def _to_instant(value: date | datetime, zone: ZoneInfo) -> datetime:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            # Gap and overlap rule: see recurrence.to_instant and docs/scheduling.md.
+            return recurrence.to_instant(value, zone)
+        return value.astimezone(UTC)
+    return recurrence.to_instant(datetime.combine(value, time(0)), zone)
 
 
 def to_instant(value: date | datetime, user: User) -> datetime:
-    """A filter or due value as a UTC instant: dates start at midnight in the user's zone."""
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=_zone(user))
-        return value.astimezone(UTC)
-    return datetime.combine(value, time(0), tzinfo=_zone(user)).astimezone(UTC)
+    """A filter or due value as a UTC instant: dates start at midnight in the user's zone, and
+    an offset-less datetime is read in the user's zone (docs/scheduling.md: DST gaps and
+    overlaps)."""
+    return _to_instant(value, _zone(user))
 
 
-def _apply_due(task: Task, due: date | datetime | None, user: User) -> None:
+def _apply_due(task: Task, due: date | datetime | None, zone: ZoneInfo) -> None:
     if due is None:
         task.due_date, task.due_at, task.due_sort = None, None, NO_DUE
     elif isinstance(due, datetime):
-        task.due_date, task.due_at = None, to_instant(due, user)
+        task.due_date, task.due_at = None, _to_instant(due, zone)
         task.due_sort = task.due_at
     else:
-        task.due_date, task.due_at, task.due_sort = due, None, to_instant(due, user)
+        task.due_date, task.due_at, task.due_sort = due, None, _to_instant(due, zone)
+
+
+def _due_of(task: Task) -> date | datetime | None:
+    return task.due_at if task.due_at is not None else task.due_date
+
+
+def _rule_error(exc: recurrence.RuleError) -> InvalidInput:
+    return InvalidInput(str(exc), loc=["body", "recurrence", "rule"])
+
+
+def _set_recurrence(task: Task, value: RecurrenceIn | None) -> None:
+    if value is None:
+        task.rrule, task.recurrence_mode = None, None
+    else:
+        task.rrule, task.recurrence_mode = value.rule, value.mode
+
+
+def _settle_recurrence(task: Task, zone: ZoneInfo, now: datetime) -> None:
+    """After a write that set the rule or the due: a recurring task without a due gets its
+    first occurrence from today (all-day); a rule with no occurrence from the due is refused."""
+    if task.rrule is None:
+        return
+    try:
+        rule = recurrence.parse(task.rrule)
+        due = _due_of(task)
+        if due is None:
+            _apply_due(task, recurrence.first_due(rule, now.astimezone(zone).date(), zone), zone)
+        else:
+            recurrence.check(rule, due, zone)
+    except recurrence.RuleError as exc:
+        raise _rule_error(exc) from None
 
 
 async def _resolve_tags(
@@ -190,7 +248,10 @@ async def create_task(session: AsyncSession, user: User, data: TaskCreate) -> Ta
         updated_at=now,
         tags=await _resolve_tags(session, user.id, data.tags),
     )
-    _apply_due(task, data.due, user)
+    zone = _zone(user)
+    _apply_due(task, data.due, zone)
+    _set_recurrence(task, data.recurrence)
+    _settle_recurrence(task, zone, now)
     session.add(task)
     await session.flush()
     return task
@@ -206,6 +267,17 @@ def _set_completed(task: Task, completed: bool, now: datetime) -> None:
 NOT_NULLABLE = ("title", "description", "priority", "tags", "completed")
 
 
+async def _set_completed_or_advance(
+    session: AsyncSession, task: Task, completed: bool, zone: ZoneInfo, now: datetime
+) -> None:
+    """Completing an open recurring task advances it (see `advance`); anything else sets the
+    flag."""
+    if completed and not task.completed and task.rrule is not None:
+        await advance(session, task, zone, record=True, now=now)
+    else:
+        _set_completed(task, completed, now)
+
+
 async def update_task(session: AsyncSession, user: User, task: Task, data: TaskPatch) -> Task:
     """Apply the fields the client sent; bumps the version when anything changes."""
     given = data.model_fields_set
@@ -213,6 +285,7 @@ async def update_task(session: AsyncSession, user: User, task: Task, data: TaskP
         if name in given and getattr(data, name) is None:
             raise InvalidInput(f"{name} cannot be null", loc=["body", name])
     now = utcnow()
+    zone = _zone(user)
     if data.title is not None:
         task.title = data.title
     if data.description is not None:
@@ -220,11 +293,15 @@ async def update_task(session: AsyncSession, user: User, task: Task, data: TaskP
     if data.priority is not None:
         task.priority = PRIORITY_LEVELS[data.priority]
     if "due" in given:
-        _apply_due(task, data.due, user)
+        _apply_due(task, data.due, zone)
+    if "recurrence" in given:
+        _set_recurrence(task, data.recurrence)
+    if "due" in given or "recurrence" in given:
+        _settle_recurrence(task, zone, now)
     if data.tags is not None:
         task.tags = await _resolve_tags(session, user.id, data.tags)
     if data.completed is not None:
-        _set_completed(task, data.completed, now)
+        await _set_completed_or_advance(session, task, data.completed, zone, now)
     task.updated_at = now
     await _flush(session)
     return task
@@ -232,30 +309,155 @@ async def update_task(session: AsyncSession, user: User, task: Task, data: TaskP
 
 async def replace_task(session: AsyncSession, user: User, task: Task, data: TaskCreate) -> Task:
     now = utcnow()
+    zone = _zone(user)
     task.title = data.title
     task.description = data.description
     task.priority = PRIORITY_LEVELS[data.priority]
-    _apply_due(task, data.due, user)
+    _apply_due(task, data.due, zone)
+    _set_recurrence(task, data.recurrence)
+    _settle_recurrence(task, zone, now)
     task.tags = await _resolve_tags(session, user.id, data.tags)
-    _set_completed(task, data.completed, now)
+    await _set_completed_or_advance(session, task, data.completed, zone, now)
     task.updated_at = now
     await _flush(session)
     return task
 
 
+async def _owner_zone(session: AsyncSession, owner_id: uuid.UUID) -> ZoneInfo:
+    name = await session.scalar(select(User.timezone).where(User.id == owner_id))
+    return zone_of(name or "UTC")
+
+
 async def set_completed(session: AsyncSession, task: Task, completed: bool) -> Task:
-    """Complete or reopen; repeating it changes nothing (same version, same completed_at)."""
+    """Complete or reopen; repeating it changes nothing (same version, same completed_at).
+
+    Completing an open recurring task records the completion and moves it to its next
+    occurrence instead, leaving it open (or completes it for good when the series ends)."""
     if task.completed == completed:
         return task
     now = utcnow()
+    if completed and task.rrule is not None:
+        await advance(
+            session, task, await _owner_zone(session, task.owner_id), record=True, now=now
+        )
+        return task
     _set_completed(task, completed, now)
     task.updated_at = now
     await _flush(session)
     return task
 
 
+def due_changed(task: Task) -> None:
+    """HOOK(reminders): called whenever `advance` moves a task's due to its next occurrence.
+    Relative reminders follow the new due from here (wired in when reminders land)."""
+
+
+async def advance(
+    session: AsyncSession,
+    task: Task,
+    zone: ZoneInfo,
+    *,
+    record: bool,
+    now: datetime | None = None,
+) -> Task:
+    """Move a recurring task past its current occurrence: the one place that does it.
+
+    `record` (completing) adds a TaskCompletion for the current due; skipping does not. The
+    due moves to the next occurrence (docs/scheduling.md) and the task stays open; when the
+    series has no next occurrence (COUNT or UNTIL), the task is completed for good."""
+    if task.rrule is None:
+        raise Conflict("This task does not repeat")
+    now = now or utcnow()
+    rule = recurrence.parse(task.rrule)
+    mode: recurrence.Mode = (
+        "from_completion" if task.recurrence_mode == "from_completion" else "from_due"
+    )
+    due = _due_of(task)
+    if due is None:  # not made by the API (which always gives a recurring task a due)
+        due = recurrence.first_due(rule, now.astimezone(zone).date(), zone)
+    if record:
+        session.add(
+            TaskCompletion(
+                task_id=task.id,
+                owner_id=task.owner_id,
+                occurrence_date=task.due_date,
+                occurrence_at=task.due_at,
+                completed_at=now,
+            )
+        )
+    step = recurrence.next_due(rule, due, zone, mode=mode, now=now)
+    task.rrule = step.rule.text
+    if step.due is None:
+        task.completed, task.completed_at = True, now
+    else:
+        _apply_due(task, step.due, zone)
+        task.completed, task.completed_at = False, None
+        due_changed(task)  # HOOK(reminders): the due moved
+    task.updated_at = now
+    await _flush(session)
+    return task
+
+
+async def skip(session: AsyncSession, user: User, task: Task) -> Task:
+    """Advance a recurring task without recording a completion (409 if it does not repeat)."""
+    if task.rrule is None:
+        raise Conflict("This task does not repeat, so there is no occurrence to skip")
+    if task.completed:
+        raise Conflict("This task's series has ended; reopen it or change its rule first")
+    return await advance(session, task, _zone(user), record=False)
+
+
+COMPLETIONS_PAGE = 50
+
+
+async def list_completions(
+    session: AsyncSession,
+    task: Task,
+    *,
+    limit: int = COMPLETIONS_PAGE,
+    cursor: str | None,
+    cursor_key: bytes,
+) -> tuple[list[TaskCompletion], str | None]:
+    """A task's completions, newest first, by keyset on (completed_at, id)."""
+    conditions: list[ColumnElement[bool]] = [
+        TaskCompletion.task_id == task.id,
+        TaskCompletion.owner_id == task.owner_id,
+    ]
+    if cursor:
+        key = cursors.decode(
+            cursor_key, cursor, sort="completions", order="desc", datetime_value=True
+        )
+        conditions.append(TaskCompletion.completed_at <= key.value)
+        conditions.append(
+            or_(
+                TaskCompletion.completed_at < key.value,
+                and_(TaskCompletion.completed_at == key.value, TaskCompletion.id < key.id),
+            )
+        )
+    stmt = (
+        select(TaskCompletion)
+        .where(*conditions)
+        .order_by(TaskCompletion.completed_at.desc(), TaskCompletion.id.desc())
+        .limit(limit + 1)
+    )
+    rows = list((await session.execute(stmt)).scalars())
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        next_cursor = cursors.encode(
+            cursor_key, cursors.CursorKey("completions", "desc", last.completed_at, last.id)
+        )
+    return rows, next_cursor
+
+
 async def delete_task(session: AsyncSession, task: Task) -> None:
     await session.execute(delete(task_tags).where(task_tags.c.task_id == task.id))
+    await session.execute(
+        delete(TaskCompletion).where(
+            TaskCompletion.task_id == task.id, TaskCompletion.owner_id == task.owner_id
+        )
+    )
     await session.execute(delete(Task).where(Task.id == task.id, Task.owner_id == task.owner_id))
 
 
@@ -268,6 +470,9 @@ class TaskQuery:
     due_before: date | datetime | None = None
     due_after: date | datetime | None = None
     has_due: bool | None = None
+    # today / overdue / upcoming in the user's zone (docs/scheduling.md); `now` for tests.
+    when: WhenFilter | None = None
+    now: datetime | None = None
     sort: SortField = "created"
     order: Order | None = None
     limit: int = 50
@@ -345,6 +550,8 @@ async def list_tasks(
     if query.due_after is not None:
         conditions.append(Task.due_sort >= to_instant(query.due_after, user))
         conditions.append(Task.due_sort != NO_DUE)
+    if query.when is not None:
+        conditions.extend(_when_conditions(user, query.when, query.now or utcnow()))
     if query.has_due is True:
         conditions.append(Task.due_sort != NO_DUE)
     elif query.has_due is False:
@@ -399,6 +606,21 @@ class TaskCounts:
     today: int
 
 
+def _when_conditions(user: User, when: WhenFilter, now: datetime) -> list[ColumnElement[bool]]:
+    """today: due today (local), any status; overdue: open and due before today;
+    upcoming: due in the UPCOMING_DAYS days after today, any status."""
+    local_today = now.astimezone(_zone(user)).date()
+
+    def day_start(offset: int) -> datetime:
+        return to_instant(date.fromordinal(local_today.toordinal() + offset), user)
+
+    if when == "today":
+        return [Task.due_sort >= day_start(0), Task.due_sort < day_start(1)]
+    if when == "overdue":
+        return [Task.completed.is_(False), Task.due_sort < day_start(0)]
+    return [Task.due_sort >= day_start(1), Task.due_sort < day_start(1 + UPCOMING_DAYS)]
+
+
 def day_bounds(user: User, now: datetime) -> tuple[datetime, datetime]:
     """Start of today and of tomorrow in the user's zone, as UTC instants."""
     local_today = now.astimezone(_zone(user)).date()
@@ -446,6 +668,8 @@ async def restore_task(session: AsyncSession, user: User, snapshot: dict[str, An
         created_at=_parse_dt(snapshot["created_at"]) or utcnow(),
         updated_at=utcnow(),
         tags=await _resolve_tags(session, user.id, snapshot["tags"]),
+        rrule=snapshot.get("rrule"),
+        recurrence_mode=snapshot.get("recurrence_mode"),
     )
     session.add(task)
     await session.flush()
@@ -466,6 +690,8 @@ def snapshot_of(task: Task) -> dict[str, Any]:
         "due_sort": task.due_sort.isoformat(),
         "created_at": task.created_at.isoformat(),
         "tags": [t.name for t in task.tags],
+        "rrule": task.rrule,
+        "recurrence_mode": task.recurrence_mode,
     }
 
 
@@ -475,6 +701,7 @@ def _parse_dt(value: str | None) -> datetime | None:
 
 async def delete_all_for_owner(session: AsyncSession, owner_id: uuid.UUID) -> None:
     task_ids = select(Task.id).where(Task.owner_id == owner_id)
+    await session.execute(delete(TaskCompletion).where(TaskCompletion.owner_id == owner_id))
     await session.execute(delete(task_tags).where(task_tags.c.task_id.in_(task_ids)))
     await session.execute(delete(Task).where(Task.owner_id == owner_id))
     await session.execute(delete(Tag).where(Tag.owner_id == owner_id))
