@@ -20,6 +20,10 @@ CASES: dict[tuple[str, str], tuple[dict[str, Any] | None, int]] = {
     ("DELETE", "/api/v1/tasks/{task_id}"): (None, 204),
     ("POST", "/api/v1/tasks/{task_id}/complete"): (None, 200),
     ("POST", "/api/v1/tasks/{task_id}/reopen"): (None, 200),
+    # The matrix's task does not repeat, so its owner's skip is a 409 (test_recurrence covers
+    # the 200); the intruder still gets the same 404 as for a missing task.
+    ("POST", "/api/v1/tasks/{task_id}/skip"): (None, 409),
+    ("GET", "/api/v1/tasks/{task_id}/completions"): (None, 200),
     ("PATCH", "/api/v1/tags/{tag_id}"): ({"color": "#123456"}, 200),
     ("DELETE", "/api/v1/tags/{tag_id}"): (None, 204),
     ("DELETE", "/api/v1/tokens/{token_id}"): (None, 204),

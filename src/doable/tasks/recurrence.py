@@ -28,6 +28,7 @@ HORIZON_YEARS = 100
 # The Gregorian calendar (leap years and weekdays) repeats exactly every 400 years.
 _CYCLE_YEARS = 400
 _MAX_YEAR = 9999
+_LAST_DUE_YEAR = 9998
 
 FREQS = {"DAILY": du.DAILY, "WEEKLY": du.WEEKLY, "MONTHLY": du.MONTHLY, "YEARLY": du.YEARLY}
 _FREQ_NAMES = {v: k for k, v in FREQS.items()}
@@ -292,6 +293,8 @@ def _expand(
         kwargs["wkst"] = WEEKDAYS.index(rule.wkst)
     found = du.rrule(FREQS[rule.freq], **kwargs).after(_shift(after, years), inc=inclusive)  # type: ignore[arg-type]
     if found is None:
+        return None
+    if found.year - years > _LAST_DUE_YEAR:  # dues stop at 9998 (9999 sorts "no due")
         return None
     result = _shift(found, -years)
     return result if result < horizon else None

@@ -17,7 +17,7 @@ from doable.auth import service as auth_service
 from doable.auth.models import User
 from doable.auth.schemas import MePatch, PasswordChangeIn, SignupIn
 from doable.db import SessionDep
-from doable.errors import DoableError, NotFound, RateLimited
+from doable.errors import DoableError, InvalidInput, NotFound, RateLimited
 from doable.state import StateDep
 from doable.tasks import service as tasks_service
 from doable.tasks.models import Task
@@ -331,6 +331,10 @@ def _form_task_fields(form: dict[str, str]) -> dict[str, Any]:
         body["due"] = (f"{day}T{clock}" if clock else day) if day else None
     if "tags" in form:
         body["tags"] = [t.strip() for t in form["tags"].split(",") if t.strip()]
+    if "repeat" in form:
+        rule = form["repeat"].strip()
+        mode = form.get("repeat_mode", "from_due")
+        body["recurrence"] = {"rule": rule, "mode": mode} if rule else None
     return body
 
 
@@ -456,18 +460,27 @@ async def save_edit(
 ) -> Response:
     task = await _owned(session, user, task_id, request)
     form = await _form(request)
+    errors: dict[str, str] = {}
     try:
         patch = TaskPatch.model_validate(_form_task_fields(form))
+        task = await tasks_service.update_task(session, user, task, patch)
     except ValidationError as exc:
+        errors = _errors(exc)
+    except InvalidInput as exc:
+        # E.g. a rule that parses but never happens from the due. The service refuses it
+        # before flushing, so detaching the half-changed task keeps it out of the commit.
+        session.expunge(task)
+        loc = [str(p) for p in exc.errors[0]["loc"]]
+        errors = {loc[1] if len(loc) > 1 else "form": exc.detail}
+    if errors:
         ctx = base_context(request, state, user) | {
             "task": task_view(task, user, now_utc()),
-            "errors": _errors(exc),
+            "errors": errors,
             "values": form,
         }
         if is_htmx(request):
             return respond(request, state, "tasks.html", ctx, blocks=["edit_item"], status=422)
         return respond(request, state, "edit.html", ctx, status=422)
-    task = await tasks_service.update_task(session, user, task, patch)
     if not is_htmx(request):
         return _see_other("/tasks")
     return await _item_response(request, state, session, user, task)

@@ -10,7 +10,6 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -20,6 +19,8 @@ from jinja2_fragments import render_block, render_blocks
 from doable import __version__
 from doable.auth.models import User
 from doable.state import AppState
+from doable.tasks import recurrence
+from doable.tasks import service as tasks_service
 from doable.tasks.models import Task
 from doable.tasks.schemas import PRIORITY_NAMES
 from doable.web.security import CSRF_COOKIE
@@ -47,10 +48,26 @@ class TaskView:
     due_time_value: str
     overdue: bool
     tags: list[str]
+    repeat_rule: str = ""
+    repeat_mode: str = "from_due"
+    repeat_label: str = ""
+
+
+# Offered in the edit form's Repeat field (a datalist: any other RRULE can be typed).
+REPEAT_PRESETS = (
+    ("FREQ=DAILY", "every day"),
+    ("FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR", "every weekday"),
+    ("FREQ=WEEKLY", "every week"),
+    ("FREQ=WEEKLY;INTERVAL=2", "every 2 weeks"),
+    ("FREQ=MONTHLY", "every month"),
+    ("FREQ=MONTHLY;BYMONTHDAY=-1", "every month on the last day"),
+    ("FREQ=YEARLY", "every year"),
+)
+env.globals["repeat_presets"] = REPEAT_PRESETS
 
 
 def task_view(task: Task, user: User, now: datetime) -> TaskView:
-    zone = ZoneInfo(user.timezone)
+    zone = tasks_service.zone_of(user.timezone)
     label, date_value, time_value, overdue = "", "", "", False
     today = now.astimezone(zone).date()
     if task.due_date is not None:
@@ -73,7 +90,17 @@ def task_view(task: Task, user: User, now: datetime) -> TaskView:
         due_time_value=time_value,
         overdue=overdue and not task.completed,
         tags=[t.name for t in task.tags],
+        repeat_rule=task.rrule or "",
+        repeat_mode=task.recurrence_mode or "from_due",
+        repeat_label=_repeat_label(task),
     )
+
+
+def _repeat_label(task: Task) -> str:
+    if task.rrule is None:
+        return ""
+    text = recurrence.describe(recurrence.parse(task.rrule))
+    return text + (" after completion" if task.recurrence_mode == "from_completion" else "")
 
 
 def _day_label(day: date, today: date) -> str:
