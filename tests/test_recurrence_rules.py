@@ -91,6 +91,14 @@ def test_accepted_rules_are_canonical(text: str, canonical: str) -> None:
         ),
         ("FREQ=MONTHLY;BYSETPOS=1", "BYSETPOS needs BYDAY, BYMONTHDAY or BYMONTH to pick from"),
         (
+            "FREQ=WEEKLY;BYDAY=MO;BYSETPOS=2",
+            "BYSETPOS picks past the end of each period's set (at most 1)",
+        ),
+        (
+            "FREQ=MONTHLY;BYDAY=MO;BYSETPOS=-32",
+            "BYSETPOS picks past the end of each period's set (at most 31)",
+        ),
+        (
             "FREQ=YEARLY;BYMONTHDAY=31;BYMONTH=2",
             "This rule never happens: none of its months has that day",
         ),

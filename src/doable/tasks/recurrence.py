@@ -219,6 +219,11 @@ def parse(text: str) -> Rule:
         raise RuleError("BYSETPOS cannot be used with FREQ=DAILY: each day is a set of one")
     if bysetpos and not (bymonth or bymonthday or byday):
         raise RuleError("BYSETPOS needs BYDAY, BYMONTHDAY or BYMONTH to pick from")
+    if bysetpos:
+        # Each period's set has at most this many days; a position past it never matches.
+        most = {"WEEKLY": len({d for _, d in byday}) or 1, "MONTHLY": 31, "YEARLY": 366}[freq]
+        if any(abs(p) > most for p in bysetpos):
+            raise RuleError(f"BYSETPOS picks past the end of each period's set (at most {most})")
     wkst = raw.get("WKST")
     if wkst is not None and wkst not in WEEKDAYS:
         raise RuleError(f"WKST must be one of {', '.join(WEEKDAYS)}, not {wkst}")
