@@ -347,8 +347,9 @@ async def set_completed(session: AsyncSession, task: Task, completed: bool) -> T
     return task
 
 
-def due_changed(task: Task) -> None:
-    """HOOK(reminders): called whenever `advance` moves a task's due to its next occurrence.
+async def due_changed(session: AsyncSession, task: Task) -> None:
+    """HOOK(reminders): awaited whenever `advance` moves a task's due to its next occurrence
+    (task.due_at / due_date / due_sort already hold the new due; nothing is flushed yet).
     Relative reminders follow the new due from here (wired in when reminders land)."""
 
 
@@ -392,7 +393,7 @@ async def advance(
     else:
         _apply_due(task, step.due, zone)
         task.completed, task.completed_at = False, None
-        due_changed(task)  # HOOK(reminders): the due moved
+        await due_changed(session, task)  # HOOK(reminders): the due moved
     task.updated_at = now
     await _flush(session)
     return task
