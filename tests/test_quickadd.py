@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -12,6 +13,7 @@ import pytest
 
 from doable.tasks.quickadd import NO_TITLE, QuickParse, parse
 from tests.factories import assert_problem, bearer, make_account, make_api_token
+from tests.webclient import WebClient
 
 # Friday 27 November 2026, 10:30 in Berlin (CET, +01:00).
 NOW = datetime(2026, 11, 27, 9, 30, tzinfo=UTC)
@@ -623,3 +625,102 @@ async def test_bad_bodies_are_422(
     r = await client.post(path, content=raw, headers=headers)
     assert_problem(r, 422)
     assert (await client.get(TASKS, headers=acct.headers)).json()["items"] == []
+
+
+# The web app's quick-add box: live preview (htmx) and the form, with and without JavaScript
+
+
+@pytest.fixture
+async def web(client: httpx.AsyncClient) -> WebClient:
+    return WebClient(client)
+
+
+async def test_web_preview_marks_the_tokens(web: WebClient) -> None:
+    await web.signup(timezone="Europe/Berlin")
+    text = "Party <b>now</b> 2031-12-05 at 17:30 #fun !2 every year"
+    r = await web.post("/tasks/preview", {"title": text}, htmx=True)
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("text/html")
+    marks = re.findall(r'<mark class="token token-(\w+)" title="\w+">([^<]*)</mark>', r.text)
+    assert marks == [
+        ("date", "2031-12-05"),
+        ("time", "at 17:30"),
+        ("tag", "#fun"),
+        ("priority", "!2"),
+        ("recurrence", "every year"),
+    ]
+    assert '<dd class="preview-title">Party &lt;b&gt;now&lt;/b&gt;</dd>' in r.text
+    assert "<b>now" not in r.text
+    assert '<dd class="preview-due">Fri 5 Dec 2031, 17:30 (Europe/Berlin)</dd>' in r.text
+    assert '<dd class="preview-repeats">every year</dd>' in r.text
+    assert '<span class="badge prio-high">high</span>' in r.text
+    assert '<span class="chip">#fun</span>' in r.text
+    r = await web.post("/tasks/preview", {"title": "#home tomorrow"}, htmx=True)
+    assert '<span class="muted">(none yet)</span>' in r.text
+    assert f'<p class="preview-warning">{NO_TITLE_WARNING}</p>' in r.text
+    r = await web.post("/tasks/preview", {"title": "   "}, htmx=True)
+    assert (r.status_code, r.text.strip()) == (200, "")
+    page = await web.get("/tasks")
+    assert '<li id="task-' not in page.text  # previews create nothing
+
+
+async def test_web_quick_add_without_javascript(web: WebClient) -> None:
+    await web.signup(timezone="Europe/Berlin")
+    page = await web.get("/tasks")
+    assert 'action="/tasks/quick"' in page.text and 'hx-post="/tasks/preview"' in page.text
+    form = {"priority": "none", "due_date": "", "due_time": "", "tags": ""}
+    r = await web.post("/tasks/quick", {**form, "title": "Water plants 2031-01-02 #home !high"})
+    assert (r.status_code, r.headers["location"]) == (303, "/tasks")
+    page = await web.get("/tasks")
+    item = re.search(r'<li id="task-[^"]+".*?</li>', page.text, re.DOTALL)
+    assert item is not None
+    assert '<p class="title">Water plants</p>' in item.group()
+    assert '<span class="badge prio-high">high</span>' in item.group()
+    assert '<span class="due">2 Jan 2031</span>' in item.group()
+    assert ">#home</a>" in item.group()
+    # The "Priority, due date, tags" fields win over the text; tags add up.
+    r = await web.post(
+        "/tasks/quick",
+        {
+            "title": "Rake leaves 2031-01-02 at 9am #garden !high",
+            "priority": "low",
+            "due_date": "2031-03-04",
+            "due_time": "",
+            "tags": "outside",
+        },
+    )
+    assert r.status_code == 303
+    page = await web.get("/tasks")
+    item = re.search(r'<li id="task-[^"]+".*?</li>', page.text, re.DOTALL)
+    assert item is not None and '<p class="title">Rake leaves</p>' in item.group()
+    assert '<span class="badge prio-low">low</span>' in item.group()
+    assert '<span class="due">4 Mar 2031</span>' in item.group()
+    assert ">#garden</a>" in item.group() and ">#outside</a>" in item.group()
+
+
+async def test_web_quick_add_errors(web: WebClient) -> None:
+    await web.signup()
+    r = await web.post("/tasks/quick", {"title": "#home tomorrow !1"})
+    assert r.status_code == 422
+    assert f'<p class="field-error" id="quick-title-error">{NO_TITLE}</p>' in r.text
+    assert 'value="#home tomorrow !1"' in r.text  # kept for fixing
+    r = await web.post("/tasks/quick", {"title": "   "}, htmx=True)
+    assert (r.status_code, r.headers["hx-retarget"]) == (422, "#quick-add")
+    assert "String should have at least 1 character" in r.text
+    r = await web.post("/tasks/quick", {"title": "x" * 201 + " tomorrow"}, htmx=True)
+    assert r.status_code == 422 and "at most 200 characters" in r.text
+    r = await web.post("/tasks/quick", {"title": "x" * 10_000}, htmx=True)
+    assert r.status_code == 422 and "at most 2000 characters" in r.text
+    r = await web.post("/tasks/quick", {"title": "ok", "due_date": "2031-02-30"}, htmx=True)
+    assert r.status_code == 422
+    page = await web.get("/tasks")
+    assert '<li id="task-' not in page.text
+
+
+async def test_web_quick_add_with_htmx_clears_the_preview(web: WebClient) -> None:
+    await web.signup(timezone="America/New_York")
+    r = await web.post("/tasks/quick", {"title": "Call mum 2031-06-01 at 6pm"}, htmx=True)
+    assert r.status_code == 200, r.text
+    assert '<p class="title">Call mum</p>' in r.text
+    assert '<span class="due">1 Jun 2031 18:00</span>' in r.text  # local time
+    assert '<div id="quick-preview" hx-swap-oob="innerHTML"></div>' in r.text

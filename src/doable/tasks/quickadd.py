@@ -769,22 +769,27 @@ NO_TITLE = (
 )
 
 
-def task_create(parsed: QuickParse) -> TaskCreate:
-    """The task a parse stands for, validated like a POST /tasks body (InvalidInput if not)."""
-    if not parsed.title:
-        raise InvalidInput(NO_TITLE, loc=["body", "text"])
+def create_body(parsed: QuickParse) -> dict[str, Any]:
+    """The POST /tasks body a parse stands for (not validated yet)."""
     body: dict[str, Any] = {
         "title": parsed.title,
         "priority": parsed.priority,
-        "tags": parsed.tags,
+        "tags": list(parsed.tags),
         "due": parsed.due,
     }
     # The repeat rule is stored from the day TaskCreate has a `recurrence` field (the
     # recurring-tasks work adds it); until then it is shown by the parse and not stored.
     if parsed.recurrence is not None and "recurrence" in TaskCreate.model_fields:
         body["recurrence"] = {"rule": parsed.recurrence.rule, "mode": parsed.recurrence.mode}
+    return body
+
+
+def task_create(parsed: QuickParse) -> TaskCreate:
+    """The task a parse stands for, validated like a POST /tasks body (InvalidInput if not)."""
+    if not parsed.title:
+        raise InvalidInput(NO_TITLE, loc=["body", "text"])
     try:
-        return TaskCreate.model_validate(body)
+        return TaskCreate.model_validate(create_body(parsed))
     except ValidationError as exc:
         error = exc.errors()[0]
         where = ".".join(str(part) for part in error["loc"])
