@@ -723,4 +723,4 @@ async def test_web_quick_add_with_htmx_clears_the_preview(web: WebClient) -> Non
     assert r.status_code == 200, r.text
     assert '<p class="title">Call mum</p>' in r.text
     assert '<span class="due">1 Jun 2031 18:00</span>' in r.text  # local time
-    assert '<div id="quick-preview" hx-swap-oob="innerHTML"></div>' in r.text
+    assert '<div id="quick-preview" aria-live="polite" hx-swap-oob="true"></div>' in r.text
