@@ -141,6 +141,10 @@ async def create_task(
     return _with_etag(response, TaskOut.from_task(task), task.version)
 
 
+# The one-segment task routes match only a UUID (`{task_id:uuid}`), so that another method on
+# /tasks/parse or /tasks/quick answers 405 instead of reaching them as a malformed id (422).
+
+
 def _quick_parse(text: str, user: User) -> quickadd.QuickParse:
     return quickadd.parse(text, zone=ZoneInfo(user.timezone), now=utcnow())
 
@@ -166,13 +170,13 @@ async def quick_add_task(
     return _with_etag(response, TaskOut.from_task(task), task.version)
 
 
-@tasks_router.get("/{task_id}", response_model=TaskOut, responses=COMMON)
+@tasks_router.get("/{task_id:uuid}", response_model=TaskOut, responses=COMMON)
 async def get_task(task: OwnedTask, response: Response) -> TaskOut:
     return _with_etag(response, TaskOut.from_task(task), task.version)
 
 
 @tasks_router.patch(
-    "/{task_id}",
+    "/{task_id:uuid}",
     response_model=TaskOut,
     responses={**COMMON, 412: {"description": "Stale If-Match"}},
 )
@@ -190,7 +194,7 @@ async def update_task(
 
 
 @tasks_router.put(
-    "/{task_id}",
+    "/{task_id:uuid}",
     response_model=TaskOut,
     responses={**COMMON, 412: {"description": "Stale If-Match"}},
 )
@@ -207,7 +211,7 @@ async def replace_task(
     return _with_etag(response, TaskOut.from_task(task), task.version)
 
 
-@tasks_router.delete("/{task_id}", status_code=status.HTTP_204_NO_CONTENT, responses=COMMON)
+@tasks_router.delete("/{task_id:uuid}", status_code=status.HTTP_204_NO_CONTENT, responses=COMMON)
 async def delete_task(task: OwnedTask, session: SessionDep, if_match: IfMatch = None) -> Response:
     service.check_if_match(task, if_match)
     await service.delete_task(session, task)
