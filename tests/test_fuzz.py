@@ -117,7 +117,10 @@ class Fuzz:
 
         A made-up cursor is refused (422), a stale ETag fails the precondition (412), a reused
         key answers for the request it was first used with, and a past expiry is refused, all
-        by design and tested elsewhere. Negative cases keep what was generated.
+        by design and tested elsewhere. Quick-add text must leave a title of at most 200
+        characters and at most 30 tags once its tokens are read (else 422, tested in
+        test_quickadd), so a positive case's text gets a first word and is cut to 80
+        characters. Negative cases keep what was generated.
         """
         if case.meta is None or not case.meta.generation.mode.is_positive:
             return
@@ -138,6 +141,8 @@ class Fuzz:
         for name in headers:
             if name.lower() == "idempotency-key":  # a reused key answers the first request
                 headers[name] = uuid.uuid4().hex
+        if case.path == f"{TASKS}/quick" and isinstance(body.get("text"), str):
+            body["text"] = "Fuzzed " + body["text"][:80]
         if case.path == "/api/v1/tokens" and body.get("expires_at"):
             body["expires_at"] = (datetime.now(UTC) + timedelta(days=1)).isoformat()
         if_match = next((name for name in headers if name.lower() == "if-match"), None)

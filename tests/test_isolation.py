@@ -44,6 +44,8 @@ USER_CASES: dict[tuple[str, str], tuple[dict[str, Any] | None, int]] = {
 AUTHED: dict[tuple[str, str], dict[str, Any] | None] = {
     ("GET", "/api/v1/tasks"): None,
     ("POST", "/api/v1/tasks"): {"title": "x"},
+    ("POST", "/api/v1/tasks/parse"): {"text": "x tomorrow"},
+    ("POST", "/api/v1/tasks/quick"): {"text": "x tomorrow"},
     ("GET", "/api/v1/tags"): None,
     ("GET", "/api/v1/me"): None,
     ("PATCH", "/api/v1/me"): {"name": "x"},

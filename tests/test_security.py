@@ -98,6 +98,7 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
     "DeleteAccountIn": {"password": PASSWORD},
     "PasswordChangeIn": {"current_password": PASSWORD, "new_password": NEW_PASSWORD},
     "TaskCreate": {"title": "forged"},
+    "QuickAddIn": {"text": "forged tomorrow #forged"},
     "TaskReplace": {"title": "forged"},
     "TaskPatch": {"title": "forged"},
     "TagPatch": {"name": "forged"},
@@ -292,6 +293,9 @@ async def test_no_response_leaks_a_secret(
         ("POST", "/api/v1/tasks/{task_id}/reopen", None),
     ]:
         await call(method, path, ids, json=body, headers=auth)
+    await call("POST", "/api/v1/tasks/parse", json={"text": "q tomorrow #x"}, headers=auth)
+    r = await call("POST", "/api/v1/tasks/quick", json={"text": "q tomorrow #x"}, headers=auth)
+    await call("DELETE", "/api/v1/tasks/{task_id}", {"task_id": r.json()["id"]}, headers=auth)
     tags = (await call("GET", "/api/v1/tags", headers=auth)).json()
     ids["tag_id"] = tags[0]["id"]
     await call("PATCH", "/api/v1/tags/{tag_id}", ids, json={"color": "#abcdef"}, headers=auth)

@@ -55,6 +55,9 @@ RULES: dict[tuple[str, str], str] = {
     ("GET", "/api/{user_id}/tasks"): "tasks:read",
     ("GET", "/api/{user_id}/tasks/{task_id}"): "tasks:read",
     ("POST", "/api/v1/tasks"): "tasks:write",
+    # Parsing writes nothing: reading is enough.
+    ("POST", "/api/v1/tasks/parse"): "tasks:read",
+    ("POST", "/api/v1/tasks/quick"): "tasks:write",
     ("PATCH", "/api/v1/tasks/{task_id}"): "tasks:write",
     ("PUT", "/api/v1/tasks/{task_id}"): "tasks:write",
     ("DELETE", "/api/v1/tasks/{task_id}"): "tasks:write",
@@ -76,6 +79,8 @@ ALLOWED: dict[tuple[str, str], tuple[dict[str, Any] | None, int]] = {
     ("GET", "/api/{user_id}/tasks"): (None, 200),
     ("GET", "/api/{user_id}/tasks/{task_id}"): (None, 200),
     ("POST", "/api/v1/tasks"): ({"title": "by token"}, 201),
+    ("POST", "/api/v1/tasks/parse"): ({"text": "by token tomorrow #t"}, 200),
+    ("POST", "/api/v1/tasks/quick"): ({"text": "by token tomorrow #t"}, 201),
     ("PATCH", "/api/v1/tasks/{task_id}"): ({"title": "patched"}, 200),
     ("PUT", "/api/v1/tasks/{task_id}"): ({"title": "replaced"}, 200),
     ("DELETE", "/api/v1/tasks/{task_id}"): (None, 204),

@@ -314,6 +314,8 @@ PUBLIC = {
 NEEDS_LOGIN = {
     ("GET", "/tasks"),
     ("POST", "/tasks"),
+    ("POST", "/tasks/quick"),
+    ("POST", "/tasks/preview"),
     ("POST", "/undo"),
     ("GET", "/account"),
     ("POST", "/account"),

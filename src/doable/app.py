@@ -21,7 +21,7 @@ from doable.openapi import install_openapi
 from doable.ops.docs import STATIC_DIR, install_docs
 from doable.ops.router import router as ops_router
 from doable.state import AppState
-from doable.tasks.router import tags_router, tasks_router
+from doable.tasks.router import parse_router, tags_router, tasks_router
 from doable.web.errors import fallback_500_html, render_error
 from doable.web.router import router as web_router
 from doable.web.security import SecurityHeadersMiddleware, frame_ancestors
@@ -62,6 +62,7 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
     api.include_router(auth_router)
     api.include_router(me_router)
     api.include_router(tokens_router)
+    api.include_router(parse_router)  # before tasks_router's /tasks/{task_id}
     api.include_router(tasks_router)
     api.include_router(tags_router)
     app.include_router(api)

@@ -126,6 +126,7 @@ def _token_links() -> dict[str, Any]:
 # Responses that carry the task's version.
 ETAG_RESPONSES = {
     ("post", f"{API}/tasks", "201"),
+    ("post", f"{API}/tasks/quick", "201"),
     ("get", TASK, "200"),
     ("patch", TASK, "200"),
     ("put", TASK, "200"),
@@ -135,6 +136,7 @@ ETAG_RESPONSES = {
 # (method, path, status) → links from that response to other operations.
 LINKS: dict[tuple[str, str, str], dict[str, Any]] = {
     ("post", f"{API}/tasks", "201"): _task_links(),
+    ("post", f"{API}/tasks/quick", "201"): _task_links(),
     ("get", TASK, "200"): _task_links(),
     ("patch", TASK, "200"): _task_links(),
     ("put", TASK, "200"): _task_links(),
@@ -241,7 +243,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
                     response["links"] = _links(ids, links)
                 if (method, path, status) in ETAG_RESPONSES:
                     response["headers"] = dict(ETAG)
-            if method == "post" and path == f"{API}/tasks":
+            if method == "post" and path in {f"{API}/tasks", f"{API}/tasks/quick"}:
                 responses["201"].setdefault("headers", {})["Location"] = {
                     "description": "Where the new task lives.",
                     "required": True,

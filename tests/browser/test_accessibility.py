@@ -87,6 +87,11 @@ def visit_states(page: Page) -> list[tuple[str, Callable[[], None]]]:
         shared["id"] = seed_demo_tasks(page)
         page.goto("/tasks")
 
+    def quick_preview() -> None:
+        page.locator("#quick-title").fill("Pay rent every month on the 1st at 9am #home !high x")
+        expect(page.locator("#quick-preview mark")).to_have_count(4)
+        settled(page)
+
     def tasks_filtered() -> None:
         filter_link(page, "Open").click()
         expect(page).to_have_url(re.compile(r"status=pending"))
@@ -132,6 +137,7 @@ def visit_states(page: Page) -> list[tuple[str, Callable[[], None]]]:
         ("signup-errors", signup_errors),
         ("tasks-empty", tasks_empty),
         ("tasks", tasks),
+        ("quick-preview", quick_preview),
         ("tasks-filtered", tasks_filtered),
         ("tasks-no-match", no_match),
         ("edit-open", edit_open),

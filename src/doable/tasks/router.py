@@ -4,22 +4,26 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from pydantic import AfterValidator, StringConstraints
 
-from doable.auth.dependencies import CurrentUser, require_scope_by_method
-from doable.db import SessionDep
+from doable.auth.dependencies import CurrentUser, require_scope, require_scope_by_method
+from doable.auth.models import User
+from doable.db import SessionDep, utcnow
 from doable.errors import InvalidInput
 from doable.idempotency.route import IdempotentRoute
 from doable.state import StateDep
-from doable.tasks import service
+from doable.tasks import quickadd, service
 from doable.tasks.dependencies import OwnedTag, OwnedTask
 from doable.tasks.schemas import (
     CompletionOut,
     CompletionPage,
     DueIn,
     Priority,
+    QuickAddIn,
+    QuickParseOut,
     TagOut,
     TagPatch,
     TaskCreate,
@@ -38,6 +42,11 @@ tasks_router = APIRouter(
 )
 tags_router = APIRouter(
     prefix="/tags", tags=["tags"], dependencies=_TASK_SCOPES, route_class=IdempotentRoute
+)
+# POST /tasks/parse writes nothing, so tasks:read is enough, and there is nothing for an
+# Idempotency-Key to replay. Included before tasks_router.
+parse_router = APIRouter(
+    prefix="/tasks", tags=["tasks"], dependencies=[Depends(require_scope("tasks:read"))]
 )
 
 COMMON: dict[int | str, dict[str, Any]] = {
@@ -142,13 +151,42 @@ async def create_task(
     return _with_etag(response, TaskOut.from_task(task), task.version)
 
 
-@tasks_router.get("/{task_id}", response_model=TaskOut, responses=COMMON)
+# The one-segment task routes match only a UUID (`{task_id:uuid}`), so that another method on
+# /tasks/parse or /tasks/quick answers 405 instead of reaching them as a malformed id (422).
+
+
+def _quick_parse(text: str, user: User) -> quickadd.QuickParse:
+    return quickadd.parse(text, zone=ZoneInfo(user.timezone), now=utcnow())
+
+
+@parse_router.post("/parse", response_model=QuickParseOut, responses=COMMON)
+async def parse_quick_add(data: QuickAddIn, user: CurrentUser) -> QuickParseOut:
+    """Read quick-add text into task fields, in your time zone, without creating anything."""
+    return quickadd.parse_out(_quick_parse(data.text, user))
+
+
+@tasks_router.post(
+    "/quick", status_code=status.HTTP_201_CREATED, response_model=TaskOut, responses=COMMON
+)
+async def quick_add_task(
+    data: QuickAddIn, user: CurrentUser, session: SessionDep, request: Request, response: Response
+) -> TaskOut:
+    """Create a task from quick-add text (what POST /tasks/parse shows). 422 when the text has
+    no title left once its dates, tags and other tokens are taken out."""
+    task = await service.create_task(
+        session, user, quickadd.task_create(_quick_parse(data.text, user))
+    )
+    response.headers["Location"] = str(request.url_for("get_task", task_id=str(task.id)).path)
+    return _with_etag(response, TaskOut.from_task(task), task.version)
+
+
+@tasks_router.get("/{task_id:uuid}", response_model=TaskOut, responses=COMMON)
 async def get_task(task: OwnedTask, response: Response) -> TaskOut:
     return _with_etag(response, TaskOut.from_task(task), task.version)
 
 
 @tasks_router.patch(
-    "/{task_id}",
+    "/{task_id:uuid}",
     response_model=TaskOut,
     responses={**COMMON, 412: {"description": "Stale If-Match"}},
 )
@@ -166,7 +204,7 @@ async def update_task(
 
 
 @tasks_router.put(
-    "/{task_id}",
+    "/{task_id:uuid}",
     response_model=TaskOut,
     responses={**COMMON, 412: {"description": "Stale If-Match"}},
 )
@@ -183,7 +221,7 @@ async def replace_task(
     return _with_etag(response, TaskOut.from_task(task), task.version)
 
 
-@tasks_router.delete("/{task_id}", status_code=status.HTTP_204_NO_CONTENT, responses=COMMON)
+@tasks_router.delete("/{task_id:uuid}", status_code=status.HTTP_204_NO_CONTENT, responses=COMMON)
 async def delete_task(task: OwnedTask, session: SessionDep, if_match: IfMatch = None) -> Response:
     service.check_if_match(task, if_match)
     await service.delete_task(session, task)

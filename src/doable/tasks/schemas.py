@@ -20,7 +20,7 @@ from pydantic import (
 
 from doable.tasks import recurrence
 from doable.tasks.models import Task, TaskCompletion
-from doable.types import NOT_BLANK, NoNulStr
+from doable.types import NOT_BLANK, NoNulStr, Text
 
 Priority = Literal["none", "low", "medium", "high", "urgent"]
 PRIORITY_LEVELS: dict[str, int] = {"none": 0, "low": 1, "medium": 2, "high": 3, "urgent": 4}
@@ -262,3 +262,38 @@ class TagPatch(Strict):
 
     name: TagName | None = None
     color: TagColor | None = None
+
+
+# Quick add. The text is not trimmed, so token offsets index exactly what was sent.
+QUICK_TEXT_MAX = 2000
+QuickText = Annotated[
+    str, StringConstraints(min_length=1, max_length=QUICK_TEXT_MAX), Text(blank=False)
+]
+
+
+class QuickAddIn(Strict):
+    text: QuickText = Field(
+        description="Quick-add text such as `Water plants every 3 days at 8am #home`;"
+        " the grammar is in docs/quick-add.md."
+    )
+
+
+class QuickTokenOut(BaseModel):
+    kind: Literal["tag", "priority", "date", "time", "recurrence"]
+    start: int = Field(description="Offset of the first character, in code points.")
+    end: int = Field(description="Offset after the last character (exclusive), in code points.")
+    text: str
+    utf16_start: int = Field(description="`start` in UTF-16 code units (JavaScript indices).")
+    utf16_end: int = Field(description="`end` in UTF-16 code units (JavaScript indices).")
+
+
+class QuickParseOut(BaseModel):
+    title: str
+    priority: Priority
+    tags: list[str]
+    due: date | datetime | None = Field(
+        description="A date for all-day, or a datetime with your time zone's offset."
+    )
+    recurrence: RecurrenceOut | None
+    tokens: list[QuickTokenOut]
+    warnings: list[str]

@@ -7,7 +7,7 @@ from datetime import timedelta
 from functools import cache
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
-from zoneinfo import available_timezones
+from zoneinfo import ZoneInfo, available_timezones
 
 from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
@@ -19,9 +19,10 @@ from doable.auth.schemas import MePatch, PasswordChangeIn, SignupIn
 from doable.db import SessionDep
 from doable.errors import DoableError, InvalidInput, NotFound, RateLimited
 from doable.state import StateDep
+from doable.tasks import quickadd
 from doable.tasks import service as tasks_service
 from doable.tasks.models import Task
-from doable.tasks.schemas import Priority, TaskCreate, TaskPatch
+from doable.tasks.schemas import QUICK_TEXT_MAX, Priority, TaskCreate, TaskPatch
 from doable.web.dependencies import (
     CsrfToken,
     MaybeWebUser,
@@ -35,6 +36,7 @@ from doable.web.views import (
     delete_cookie,
     is_htmx,
     now_utc,
+    quick_preview,
     respond,
     set_cookie,
     sign_snapshot,
@@ -377,6 +379,91 @@ async def create_task(
     ctx["task"] = task_view(task, user, now_utc())
     ctx["counts"] = await tasks_service.count_tasks(session, user, now=now_utc())
     return respond(request, state, "tasks.html", ctx, blocks=["item", "counts_oob", "empty_oob"])
+
+
+def _quick_body(form: dict[str, str], user: User) -> tuple[dict[str, Any], str | None]:
+    """The task body for the quick-add box: its text read by the quick-add parser, then the
+    "Priority, due date, tags" fields on top (a priority or due date given there wins; tags
+    add up). Also the error to show on the text field, if any."""
+    text = form.get("title", "")
+    if len(text) > QUICK_TEXT_MAX:
+        return {}, f"String should have at most {QUICK_TEXT_MAX} characters"
+    parsed = quickadd.parse(text, zone=ZoneInfo(user.timezone), now=now_utc())
+    body = quickadd.create_body(parsed)
+    explicit = _form_task_fields({k: v for k, v in form.items() if k != "title"})
+    if explicit.get("priority", "none") != "none":
+        body["priority"] = explicit["priority"]
+    if explicit.get("due"):
+        body["due"] = explicit["due"]
+    body["tags"] = [*body["tags"], *explicit.get("tags", [])]
+    if explicit.get("description"):
+        body["description"] = explicit["description"]
+    if not text.strip():
+        return body, "String should have at least 1 character"
+    if not parsed.title:
+        return body, quickadd.NO_TITLE
+    return body, None
+
+
+@router.post("/tasks/quick")
+async def quick_add(
+    request: Request, user: WebUser, session: SessionDep, state: StateDep, csrf: CsrfToken
+) -> Response:
+    """The quick-add box: the same as POST /tasks, with the text read for dates, tags and the
+    rest. Without JavaScript it is a plain form post answered with a redirect."""
+    form = await _form(request)
+    body, text_error = _quick_body(form, user)
+    ctx = base_context(request, state, user) | {"values": form, "errors": {}}
+    data = None
+    if text_error:
+        ctx["errors"] = {"title": text_error}
+    else:
+        try:
+            data = TaskCreate.model_validate(body)
+        except ValidationError as exc:
+            ctx["errors"] = _errors(exc)
+    if data is None:
+        if not is_htmx(request):
+            page = await _page_context(request, state, session, user, ListFilters())
+            page.update(values=form, errors=ctx["errors"])
+            return respond(request, state, "tasks.html", page, status=422)
+        return respond(
+            request,
+            state,
+            "tasks.html",
+            ctx,
+            blocks=["quick_add"],
+            status=422,
+            headers={"HX-Retarget": "#quick-add", "HX-Reswap": "outerHTML"},
+        )
+    task = await tasks_service.create_task(session, user, data)
+    if not is_htmx(request):
+        return _see_other("/tasks")
+    ctx["task"] = task_view(task, user, now_utc())
+    ctx["counts"] = await tasks_service.count_tasks(session, user, now=now_utc())
+    return respond(
+        request,
+        state,
+        "tasks.html",
+        ctx,
+        blocks=["item", "counts_oob", "empty_oob", "preview_oob"],
+    )
+
+
+@router.post("/tasks/preview")
+async def quick_preview_fragment(
+    request: Request, user: WebUser, state: StateDep, csrf: CsrfToken
+) -> Response:
+    """The live preview under the quick-add box (htmx, as the user types): the text with its
+    recognised tokens marked, and the fields the task would get. Creates nothing."""
+    form = await _form(request)
+    text = form.get("title", "")[:QUICK_TEXT_MAX]
+    preview = None
+    if text.strip():
+        zone = ZoneInfo(user.timezone)
+        preview = quick_preview(text, quickadd.parse(text, zone=zone, now=now_utc()), zone)
+    ctx = base_context(request, state, user) | {"preview": preview}
+    return respond(request, state, "tasks.html", ctx, blocks=["quick_preview"])
 
 
 TaskId = Annotated[uuid.UUID, Path()]

@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -22,6 +23,7 @@ from doable.state import AppState
 from doable.tasks import recurrence
 from doable.tasks import service as tasks_service
 from doable.tasks.models import Task
+from doable.tasks.quickadd import QuickParse
 from doable.tasks.schemas import PRIORITY_NAMES
 from doable.web.security import CSRF_COOKIE
 
@@ -101,6 +103,53 @@ def _repeat_label(task: Task) -> str:
         return ""
     text = recurrence.describe(recurrence.parse(task.rrule))
     return text + (" after completion" if task.recurrence_mode == "from_completion" else "")
+
+
+@dataclass(frozen=True)
+class PreviewPart:
+    text: str
+    kind: str  # "" for words that stay in the title, else the token's kind
+
+
+@dataclass(frozen=True)
+class QuickPreview:
+    """What the quick-add box will create, for the live preview under it."""
+
+    parts: list[PreviewPart]
+    title: str
+    due_label: str
+    priority: str
+    tags: list[str]
+    repeats: str
+    warnings: list[str]
+
+
+def quick_preview(text: str, parsed: QuickParse, zone: ZoneInfo) -> QuickPreview:
+    parts: list[PreviewPart] = []
+    at = 0
+    for token in parsed.tokens:
+        if token.start > at:
+            parts.append(PreviewPart(text[at : token.start], ""))
+        parts.append(PreviewPart(token.text, token.kind))
+        at = token.end
+    if at < len(text):
+        parts.append(PreviewPart(text[at:], ""))
+    due = parsed.due
+    label = ""
+    if isinstance(due, datetime):
+        local = due.astimezone(zone)
+        label = f"{local:%a %-d %b %Y, %H:%M} ({zone.key})"
+    elif due is not None:
+        label = f"{due:%a %-d %b %Y} (all day)"
+    return QuickPreview(
+        parts=parts,
+        title=parsed.title,
+        due_label=label,
+        priority=parsed.priority,
+        tags=parsed.tags,
+        repeats=parsed.recurrence.description if parsed.recurrence else "",
+        warnings=parsed.warnings,
+    )
 
 
 def _day_label(day: date, today: date) -> str:

@@ -141,6 +141,20 @@
     }
   });
 
+  // The quick-add preview answers for the text it was sent. Requests queue one behind the
+  // other (no aborts); an answer for text the box no longer holds (typed on, or emptied by
+  // adding the task) is dropped.
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var elt = event.detail.elt;
+    if (elt.id === "quick-title") elt.dataset.previewOf = elt.value;
+  });
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var elt = event.detail.elt;
+    if (elt.id === "quick-title" && elt.value !== elt.dataset.previewOf) {
+      event.detail.shouldSwap = false;
+    }
+  });
+
   document.addEventListener("htmx:sendError", function () {
     toast("Cannot reach the server. Check your connection.", "error");
   });
