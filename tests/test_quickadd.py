@@ -418,7 +418,7 @@ async def test_parse_answers_the_fields_and_creates_nothing(client: httpx.AsyncC
         "priority": "high",
         "tags": ["fun"],
         "due": "2031-12-05T17:30:00+01:00",
-        "recurrence": {"rule": "FREQ=YEARLY", "mode": "from_due", "description": "every year"},
+        "recurrence": {"rule": "FREQ=YEARLY", "mode": "from_due", "text": "every year"},
         "tokens": [
             {"kind": kind, "start": a, "end": b, "text": text, "utf16_start": a, "utf16_end": b}
             for kind, a, b, text in [
