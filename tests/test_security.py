@@ -292,6 +292,11 @@ async def test_no_response_leaks_a_secret(
         ("POST", "/api/v1/tasks/{task_id}/reopen", None),
     ]:
         await call(method, path, ids, json=body, headers=auth)
+    repeat = {"recurrence": {"rule": "FREQ=DAILY"}}
+    await call("PATCH", "/api/v1/tasks/{task_id}", ids, json=repeat, headers=auth)
+    await call("POST", "/api/v1/tasks/{task_id}/complete", ids, headers=auth)
+    await call("POST", "/api/v1/tasks/{task_id}/skip", ids, headers=auth)
+    await call("GET", "/api/v1/tasks/{task_id}/completions", ids, headers=auth)
     tags = (await call("GET", "/api/v1/tags", headers=auth)).json()
     ids["tag_id"] = tags[0]["id"]
     await call("PATCH", "/api/v1/tags/{tag_id}", ids, json={"color": "#abcdef"}, headers=auth)
