@@ -293,6 +293,11 @@ async def test_no_response_leaks_a_secret(
         ("POST", "/api/v1/tasks/{task_id}/reopen", None),
     ]:
         await call(method, path, ids, json=body, headers=auth)
+    repeat = {"recurrence": {"rule": "FREQ=DAILY"}}
+    await call("PATCH", "/api/v1/tasks/{task_id}", ids, json=repeat, headers=auth)
+    await call("POST", "/api/v1/tasks/{task_id}/complete", ids, headers=auth)
+    await call("POST", "/api/v1/tasks/{task_id}/skip", ids, headers=auth)
+    await call("GET", "/api/v1/tasks/{task_id}/completions", ids, headers=auth)
     await call("POST", "/api/v1/tasks/parse", json={"text": "q tomorrow #x"}, headers=auth)
     r = await call("POST", "/api/v1/tasks/quick", json={"text": "q tomorrow #x"}, headers=auth)
     await call("DELETE", "/api/v1/tasks/{task_id}", {"task_id": r.json()["id"]}, headers=auth)

@@ -63,6 +63,8 @@ RULES: dict[tuple[str, str], str] = {
     ("DELETE", "/api/v1/tasks/{task_id}"): "tasks:write",
     ("POST", "/api/v1/tasks/{task_id}/complete"): "tasks:write",
     ("POST", "/api/v1/tasks/{task_id}/reopen"): "tasks:write",
+    ("POST", "/api/v1/tasks/{task_id}/skip"): "tasks:write",
+    ("GET", "/api/v1/tasks/{task_id}/completions"): "tasks:read",
     ("PATCH", "/api/v1/tags/{tag_id}"): "tasks:write",
     ("DELETE", "/api/v1/tags/{tag_id}"): "tasks:write",
     ("POST", "/api/{user_id}/tasks"): "tasks:write",
@@ -86,6 +88,9 @@ ALLOWED: dict[tuple[str, str], tuple[dict[str, Any] | None, int]] = {
     ("DELETE", "/api/v1/tasks/{task_id}"): (None, 204),
     ("POST", "/api/v1/tasks/{task_id}/complete"): (None, 200),
     ("POST", "/api/v1/tasks/{task_id}/reopen"): (None, 200),
+    # The task here does not repeat: with the scope, skip gets past the scope check to 409.
+    ("POST", "/api/v1/tasks/{task_id}/skip"): (None, 409),
+    ("GET", "/api/v1/tasks/{task_id}/completions"): (None, 200),
     ("PATCH", "/api/v1/tags/{tag_id}"): ({"color": "#abcdef"}, 200),
     ("DELETE", "/api/v1/tags/{tag_id}"): (None, 204),
     ("POST", "/api/{user_id}/tasks"): ({"title": "by token"}, 201),
