@@ -214,10 +214,9 @@ class ExternalVerifier:
         )
 
     async def _refresh(self) -> None:
-        if not self._may_fetch():
-            return
+        # Requests that arrive during a fetch wait for it and use its keys (one fetch for all).
         async with self._lock:
-            if not self._may_fetch():  # another request fetched while this one waited
+            if not self._may_fetch():
                 return
             self._attempted_at = self._clock()
             try:
