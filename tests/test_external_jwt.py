@@ -11,6 +11,9 @@ import base64
 import hashlib
 import hmac
 import json
+import os
+import re
+import subprocess
 import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -41,7 +44,7 @@ from doable.config import (
 from doable.db import Database
 from tests.conftest import TEST_SECRET, fast_settings, make_client, runtime_for, truncate_all
 from tests.factories import assert_problem, bearer, make_account
-from tests.server import Server, server_env
+from tests.server import DOABLE, Server, server_env
 
 ISSUER = "https://app.example.com"
 AUDIENCE = "https://app.example.com"
@@ -802,6 +805,48 @@ def test_the_secret_is_never_shown(tmp_path: Path) -> None:
 
 def test_no_external_settings_means_no_external_issuer(tmp_path: Path) -> None:
     assert external_auth(_settings(tmp_path)) is None
+
+
+def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("AUTH_", "DATABASE_URL"))}
+    return subprocess.run(
+        [str(DOABLE), *args],
+        env={**base, "ARGON2_MEMORY_KIB": "1024", "ARGON2_TIME_COST": "1", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("command", ["serve", "check"])
+def test_the_cli_refuses_bad_external_settings_in_one_line(tmp_path: Path, command: str) -> None:
+    env = {
+        "DOABLE_DATA_DIR": str(tmp_path),
+        "AUTH_JWKS_URL": "https://app.example.com/api/auth/jwks",
+        "AUTH_JWT_SECRET": SHARED_SECRET,
+        **external_settings(),
+    }
+    result = _cli(command, env=env)
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert "AUTH_JWKS_URL and AUTH_JWT_SECRET are mutually exclusive" in lines[0]
+    assert SHARED_SECRET not in result.stderr + result.stdout
+
+
+def test_doable_check_masks_the_shared_secret(tmp_path: Path) -> None:
+    env = {
+        "DOABLE_DATA_DIR": str(tmp_path),
+        "AUTH_JWT_SECRET": SHARED_SECRET,
+        "COLUMNS": "200",
+        **external_settings(),
+    }
+    result = _cli("check", env=env)
+    assert result.returncode == 0, result.stderr
+    assert SHARED_SECRET not in result.stdout + result.stderr
+    assert re.search(r"AUTH_JWT_SECRET\s*│\s*set\s", result.stdout), result.stdout
+    assert re.search(r"AUTH_JWT_ISSUER\s*│\s*https://app.example.com", result.stdout)
 
 
 # A real server process, as the issue's "done when" says

@@ -401,9 +401,9 @@ def resolve(settings: Settings | None = None) -> RuntimeConfig:
     """Validate settings once at start; raises ConfigError with a one-line, secret-free message."""
     settings = settings or Settings()
     database = normalize_database_url(settings.database_url, settings.data_dir)
+    external_auth(settings)  # refused at start, before anything is created, not on a token
     data_dir = ensure_data_dir(settings)
     if settings.database_url is None:
         database = normalize_database_url(None, data_dir)
     secret_key = resolve_secret_key(settings, data_dir)
-    external_auth(settings)  # refused here, at start, rather than on the first token
     return RuntimeConfig(settings, data_dir, database, secret_key)
