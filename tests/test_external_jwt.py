@@ -336,13 +336,11 @@ async def test_a_provisioned_user_has_no_password(jwks: JwksServer, external_cli
     async with external_client(**external_settings(jwks)) as client:
         token = key.sign(claims("u_nopass", email="nopass@example.com"))
         assert (await client.get("/api/v1/me", headers=bearer(token))).status_code == 200
-        for password in ["!external", "", "correct horse battery"]:
+        for password in ["!external", "external", "correct horse battery"]:
             r = await client.post(
                 "/api/v1/auth/login", json={"email": "nopass@example.com", "password": password}
             )
-            assert r.status_code in (401, 422)
-            if password:
-                assert assert_problem(r, 401)["detail"] == "Email or password is incorrect"
+            assert assert_problem(r, 401)["detail"] == "Email or password is incorrect"
 
 
 async def test_an_external_token_cannot_manage_credentials_or_the_account(
@@ -715,10 +713,9 @@ async def test_garbage_user_ids_are_unknown_routes(
     async with external_client(**external_settings(jwks)) as client:
         for headers in ({}, bearer(key.sign(claims(user_id)))):
             r = await client.get(f"/api/{user_id}/tasks", headers=headers)
-            assert r.status_code in (404, 405)
-            assert "Traceback" not in r.text
+            assert_problem(r, 404)
             r = await client.post(f"/api/{user_id}/tasks", json={"title": "x"}, headers=headers)
-            assert r.status_code in (401, 404, 405) and "Traceback" not in r.text
+            assert_problem(r, 404)
 
 
 async def test_v1_routes_are_never_shadowed(jwks: JwksServer, external_client: Any) -> None:
