@@ -583,10 +583,11 @@ def _in(seconds: int) -> int:
     return int((datetime.now(UTC) + timedelta(seconds=seconds)).timestamp())
 
 
+# Times are offsets from the moment the test runs (a module-level timestamp would go stale).
 INVALID_CLAIMS: dict[str, tuple[dict[str, Any], str]] = {
-    "expired": ({"exp": _in(-120)}, "The access token has expired"),
-    "not-yet-valid": ({"nbf": _in(300)}, "The access token is invalid"),
-    "issued-in-the-future": ({"iat": _in(300)}, "The access token is invalid"),
+    "expired": ({"exp": -120}, "The access token has expired"),
+    "not-yet-valid": ({"nbf": 300}, "The access token is invalid"),
+    "issued-in-the-future": ({"iat": 300}, "The access token is invalid"),
     "wrong-audience": ({"aud": "https://other.example.com"}, "The access token is invalid"),
     "wrong-issuer": ({"iss": "https://evil.example.com"}, "The access token is invalid"),
     "no-exp": ({"exp": None}, "The access token is invalid"),
@@ -605,7 +606,8 @@ async def test_invalid_claims_are_401(
     key = signing_key("ed25519")
     jwks.publish(key)
     changes, detail = INVALID_CLAIMS[name]
-    body = {**claims("u_claims"), **changes}
+    times = {k: _in(v) for k, v in changes.items() if k in {"exp", "nbf", "iat"}}
+    body = {**claims("u_claims"), **changes, **times}
     token = key.sign({k: v for k, v in body.items() if v is not None})
     async with external_client(**external_settings(jwks)) as client:
         r = await client.get("/api/v1/tasks", headers=bearer(token))
