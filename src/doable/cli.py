@@ -183,7 +183,9 @@ def check() -> None:
         "SECRET_KEY",
         "set" if s.secret_key else f"generated, kept in {runtime.data_dir / 'secret_key'}",
     )
-    for name, value in s.model_dump(exclude={"database_url", "data_dir", "secret_key"}).items():
+    table.add_row("AUTH_JWT_SECRET", "set" if s.auth_jwt_secret else "(unset)")
+    masked = {"database_url", "data_dir", "secret_key", "auth_jwt_secret"}
+    for name, value in s.model_dump(exclude=masked).items():
         table.add_row(str(Settings.model_fields[name].validation_alias), str(value))
     out.print(table)
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import httpx
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
@@ -70,6 +71,28 @@ class Settings(BaseSettings):
     session_days: int = Field(default=30, ge=1, le=365, validation_alias="SESSION_DAYS")
     space_id: str | None = Field(default=None, validation_alias="SPACE_ID")
     embed_mode: bool | None = Field(default=None, validation_alias="EMBED_MODE")
+    # External JWT issuer (e.g. Better Auth): see external_auth() for how these combine.
+    auth_jwks_url: str | None = Field(default=None, validation_alias="AUTH_JWKS_URL")
+    auth_jwt_secret: str | None = Field(
+        default=None, validation_alias="AUTH_JWT_SECRET", repr=False
+    )
+    auth_jwt_issuer: str | None = Field(default=None, validation_alias="AUTH_JWT_ISSUER")
+    auth_jwt_audience: str | None = Field(default=None, validation_alias="AUTH_JWT_AUDIENCE")
+    auth_jwt_user_id_claim: str = Field(
+        default="sub", min_length=1, max_length=100, validation_alias="AUTH_JWT_USER_ID_CLAIM"
+    )
+    auth_jwt_email_claim: str = Field(
+        default="email", min_length=1, max_length=100, validation_alias="AUTH_JWT_EMAIL_CLAIM"
+    )
+    auth_jwt_leeway_seconds: int = Field(
+        default=30, ge=0, le=300, validation_alias="AUTH_JWT_LEEWAY_SECONDS"
+    )
+    auth_jwks_cache_seconds: int = Field(
+        default=300, ge=1, le=86400, validation_alias="AUTH_JWKS_CACHE_SECONDS"
+    )
+    auth_jwks_refetch_seconds: float = Field(
+        default=30.0, ge=0, le=3600, validation_alias="AUTH_JWKS_REFETCH_SECONDS"
+    )
 
     @property
     def embedded(self) -> bool:
@@ -78,7 +101,17 @@ class Settings(BaseSettings):
             return self.embed_mode
         return bool(self.space_id)
 
-    @field_validator("database_url", "secret_key", "space_id", "embed_mode", mode="before")
+    @field_validator(
+        "database_url",
+        "secret_key",
+        "space_id",
+        "embed_mode",
+        "auth_jwks_url",
+        "auth_jwt_secret",
+        "auth_jwt_issuer",
+        "auth_jwt_audience",
+        mode="before",
+    )
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         if isinstance(value, str) and not value.strip():
@@ -264,6 +297,97 @@ def resolve_secret_key(settings: Settings, data_dir: Path) -> bytes:
 
 
 @dataclass(frozen=True)
+class ExternalAuthConfig:
+    """A validated external JWT issuer: exactly one of `jwks_url` and `secret` is set."""
+
+    issuer: str
+    audience: str
+    jwks_url: str | None
+    secret: bytes | None = field(repr=False)
+    user_id_claim: str
+    email_claim: str
+    leeway: int
+    cache_seconds: int
+    refetch_seconds: float
+
+
+def external_auth(settings: Settings) -> ExternalAuthConfig | None:
+    """The external issuer the settings describe, or None; ConfigError when they are unusable.
+
+    AUTH_JWKS_URL and AUTH_JWT_SECRET are mutually exclusive: one issuer, one kind of key, so a
+    token's header can never choose between a shared secret and a public key.
+    """
+    s = settings
+    if s.auth_jwks_url is None and s.auth_jwt_secret is None:
+        stray = [
+            name
+            for name, value in (
+                ("AUTH_JWT_ISSUER", s.auth_jwt_issuer),
+                ("AUTH_JWT_AUDIENCE", s.auth_jwt_audience),
+            )
+            if value is not None
+        ]
+        if stray:
+            raise ConfigError(
+                f"{' and '.join(stray)} set without AUTH_JWKS_URL or AUTH_JWT_SECRET: "
+                "set one of them to accept an external issuer's tokens"
+            )
+        return None
+    if s.auth_jwks_url is not None and s.auth_jwt_secret is not None:
+        raise ConfigError(
+            "AUTH_JWKS_URL and AUTH_JWT_SECRET are mutually exclusive: set only one "
+            "(AUTH_JWKS_URL for EdDSA/ES256/RS256 keys, AUTH_JWT_SECRET for HS256)"
+        )
+    for name, value in (
+        ("AUTH_JWT_ISSUER", s.auth_jwt_issuer),
+        ("AUTH_JWT_AUDIENCE", s.auth_jwt_audience),
+    ):
+        if value is None:
+            raise ConfigError(
+                f"{name} is required with AUTH_JWKS_URL or AUTH_JWT_SECRET: "
+                "tokens are only accepted for the expected issuer and audience"
+            )
+    assert s.auth_jwt_issuer is not None and s.auth_jwt_audience is not None
+    if s.auth_jwt_issuer == s.jwt_issuer:
+        raise ConfigError(
+            "AUTH_JWT_ISSUER must differ from JWT_ISSUER: the issuer tells Doable's own access "
+            "tokens from the external issuer's"
+        )
+    secret: bytes | None = None
+    if s.auth_jwt_secret is not None:
+        secret = s.auth_jwt_secret.encode()
+        if len(secret) < MIN_SECRET_BYTES:
+            raise ConfigError(
+                f"AUTH_JWT_SECRET is too short: it needs at least {MIN_SECRET_BYTES} bytes"
+            )
+    url = s.auth_jwks_url.strip() if s.auth_jwks_url is not None else None
+    if url is not None:
+        try:
+            parsed = httpx.URL(url)
+        except httpx.InvalidURL:
+            raise ConfigError("AUTH_JWKS_URL is malformed: it could not be parsed") from None
+        if parsed.scheme not in {"http", "https"} or not parsed.host:
+            raise ConfigError("AUTH_JWKS_URL must be an http:// or https:// URL with a host")
+        if parsed.scheme == "http" and parsed.host not in {"localhost", "127.0.0.1", "::1"}:
+            log.warning(
+                "AUTH_JWKS_URL uses plain http to %s: anyone on the path can swap the keys; "
+                "use https unless the network is private",
+                parsed.host,
+            )
+    return ExternalAuthConfig(
+        issuer=s.auth_jwt_issuer,
+        audience=s.auth_jwt_audience,
+        jwks_url=url,
+        secret=secret,
+        user_id_claim=s.auth_jwt_user_id_claim,
+        email_claim=s.auth_jwt_email_claim,
+        leeway=s.auth_jwt_leeway_seconds,
+        cache_seconds=s.auth_jwks_cache_seconds,
+        refetch_seconds=s.auth_jwks_refetch_seconds,
+    )
+
+
+@dataclass(frozen=True)
 class RuntimeConfig:
     """Settings resolved against the machine: data folder, database target and signing key."""
 
@@ -277,6 +401,7 @@ def resolve(settings: Settings | None = None) -> RuntimeConfig:
     """Validate settings once at start; raises ConfigError with a one-line, secret-free message."""
     settings = settings or Settings()
     database = normalize_database_url(settings.database_url, settings.data_dir)
+    external_auth(settings)  # refused at start, before anything is created, not on a token
     data_dir = ensure_data_dir(settings)
     if settings.database_url is None:
         database = normalize_database_url(None, data_dir)

@@ -12,8 +12,9 @@ from fastapi import Depends, Request
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
+from doable.auth.external import ExternalVerifier
 from doable.auth.security import PasswordHasher, TokenSigner
-from doable.config import RuntimeConfig
+from doable.config import RuntimeConfig, external_auth
 from doable.errors import RateLimited
 
 
@@ -43,10 +44,13 @@ class AppState:
     hasher: PasswordHasher
     signer: TokenSigner
     rate_limiter: AuthRateLimiter
+    # Checks an external issuer's tokens (AUTH_JWKS_URL or AUTH_JWT_SECRET); None when unset.
+    external: ExternalVerifier | None
 
     @classmethod
     def build(cls, runtime: RuntimeConfig) -> AppState:
         settings = runtime.settings
+        external = external_auth(settings)
         return cls(
             runtime=runtime,
             hasher=PasswordHasher(settings),
@@ -54,6 +58,7 @@ class AppState:
             rate_limiter=AuthRateLimiter(
                 settings.auth_ip_rate_limit, settings.auth_account_rate_limit
             ),
+            external=ExternalVerifier(external) if external is not None else None,
         )
 
 

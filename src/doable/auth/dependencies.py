@@ -1,11 +1,13 @@
 """Dependencies that say what a route needs: a principal, a scope, a session, the client IP.
 
-A request is made by a principal: a login's access token (every scope) or a personal API
-token (the scopes it was given). Routes declare what they allow:
+A request is made by a principal: a login's access token (every scope), a personal API
+token (the scopes it was given), or a token from the external issuer when one is configured
+(every task scope, but no account management). Routes declare what they allow:
 
 - `require_scope("tasks:read")` or `require_scope_by_method(read, write)` as a router or
   route dependency: an access token passes, an API token needs the scope (else 403).
-- `SessionUser`: access tokens only. An API token gets 403, whatever its scopes.
+- `SessionUser`: access tokens only. An API token or an external token gets 403.
+- `ProfileUser`: access tokens and external tokens (name and time zone).
 - `CurrentUser`: the user behind either kind. An API token only gets through when a scope
   requirement already ran for this request, so a route that forgets to declare one fails
   closed (403) instead of letting every token in.
@@ -13,18 +15,23 @@ token (the scopes it was given). Routes declare what they allow:
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
+import jwt
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from doable.auth import service
+from doable.auth.external import ExternalClaims, ExternalVerifier
 from doable.auth.models import User
 from doable.auth.security import Scope, is_api_token
 from doable.auth.service import Principal
-from doable.db import SAFE_METHODS, Database, SessionDep, utcnow
-from doable.errors import DoableError, Forbidden, Unauthorized
+from doable.db import SAFE_METHODS, Database, SessionDep, end_read_transaction, utcnow
+from doable.errors import DoableError, Forbidden, ServiceUnavailable, Unauthorized
 from doable.state import StateDep
 
 bearer = HTTPBearer(
@@ -49,10 +56,13 @@ class InsufficientScope(Forbidden):
 class SessionRequired(Forbidden):
     slug = "session-required"
 
-    def __init__(self) -> None:
+    def __init__(self, kind: str = "api_token") -> None:
         DoableError.__init__(
             self,
-            "API tokens cannot be used here; sign in with your password and use the "
+            "Tokens from the external sign-in provider cannot be used here; manage the "
+            "account there"
+            if kind == "external"
+            else "API tokens cannot be used here; sign in with your password and use the "
             "access token instead",
         )
 
@@ -69,6 +79,54 @@ async def _touch_api_token(request: Request, principal: Principal) -> None:
         await side.commit()
 
 
+def _issued_by_us(raw: str, issuer: str) -> bool:
+    """Whether a JWT claims our own issuer (its signature is checked afterwards, by whichever
+    verifier this picks). Unreadable tokens count as ours and get our 401."""
+    try:
+        claims = jwt.decode(raw, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return True
+    return bool(claims.get("iss") == issuer)
+
+
+PROVISION_ATTEMPTS = 3
+
+
+async def _provision(request: Request, claims: ExternalClaims) -> uuid.UUID:
+    """Create (or find) the external user in a short transaction of its own, committed at once,
+    so the user exists even when this request fails later. Two first requests at once: the
+    loser's insert hits the unique (issuer, subject) and its retry finds the winner's user."""
+    database: Database = request.app.state.database
+    for attempt in range(PROVISION_ATTEMPTS):
+        async with database.write_sessions() as side:
+            try:
+                user_id = await service.provision_external(
+                    side, claims, use_claimed_email=attempt == 0
+                )
+                await side.commit()
+                return user_id
+            except IntegrityError:
+                await side.rollback()
+    raise ServiceUnavailable(
+        "Could not set up the account; try again shortly", headers={"Retry-After": "1"}
+    )
+
+
+async def _external_principal(
+    request: Request, session: AsyncSession, verifier: ExternalVerifier, raw: str
+) -> Principal:
+    claims = await verifier.verify(raw)
+    user = await service.user_for_external(session, claims)
+    if user is None:
+        # Nothing is pending yet. Ending the transaction releases SQLite's write lock for the
+        # provisioning transaction, and the next read sees what it committed (a new snapshot).
+        await end_read_transaction(session)
+        user = await session.get(User, await _provision(request, claims))
+        if user is None:  # pragma: no cover - deleted in the instant between
+            raise Unauthorized("The account was just deleted")
+    return service.principal_for_external(user, claims)
+
+
 async def current_principal(
     request: Request,
     session: SessionDep,
@@ -81,6 +139,8 @@ async def current_principal(
     if len(raw) > MAX_CREDENTIAL_LENGTH:
         raise Unauthorized("The access token is invalid")
     if not is_api_token(raw):
+        if state.external is not None and not _issued_by_us(raw, state.signer.issuer):
+            return await _external_principal(request, session, state.external, raw)
         return await service.principal_for_access(session, state.signer.verify(raw))
     now = utcnow()
     principal, token = await service.principal_for_api_token(session, raw, now=now)
@@ -131,12 +191,20 @@ async def current_user(request: Request, principal: CurrentPrincipal) -> User:
 async def session_user(principal: CurrentPrincipal) -> User:
     """Access tokens only: creating tokens, changing the password or the account, deleting it."""
     if principal.kind != "access_token":
-        raise SessionRequired()
+        raise SessionRequired(principal.kind)
+    return principal.user
+
+
+async def profile_user(principal: CurrentPrincipal) -> User:
+    """Access tokens and external tokens: the name and time zone, which are not credentials."""
+    if principal.kind == "api_token":
+        raise SessionRequired(principal.kind)
     return principal.user
 
 
 CurrentUser = Annotated[User, Depends(current_user)]
 SessionUser = Annotated[User, Depends(session_user)]
+ProfileUser = Annotated[User, Depends(profile_user)]
 
 
 def client_ip(request: Request) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Uuid
+from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from doable.db import MYSQL_TABLE_KW, Base, UTCDateTime, key_string, new_id, utcnow
@@ -80,3 +80,24 @@ class ApiToken(Base):
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+
+class ExternalIdentity(Base):
+    """A user provisioned by an external issuer's token: (issuer, subject) names them there.
+
+    Only a token from that issuer with that subject acts as this user; an email never links an
+    external identity to an existing account.
+    """
+
+    __tablename__ = "external_identities"
+    __table_args__ = (
+        UniqueConstraint("issuer", "subject"),
+        Index("ix_external_identities_user_id", "user_id"),
+        MYSQL_TABLE_KW,
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("users.id", ondelete="CASCADE"))
+    issuer: Mapped[str] = mapped_column(key_string(255))
+    subject: Mapped[str] = mapped_column(key_string(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

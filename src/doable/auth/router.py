@@ -9,7 +9,13 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response, 
 from pydantic import ValidationError
 
 from doable.auth import service
-from doable.auth.dependencies import ClientIP, CurrentUser, SessionUser, require_scope
+from doable.auth.dependencies import (
+    ClientIP,
+    CurrentUser,
+    ProfileUser,
+    SessionUser,
+    require_scope,
+)
 from doable.auth.models import ApiToken, User
 from doable.auth.schemas import (
     DeleteAccountIn,
@@ -133,8 +139,8 @@ async def read_me(user: CurrentUser) -> User:
 
 
 @me_router.patch("", response_model=UserOut, responses=SESSION_ONLY)
-async def update_me(data: MePatch, user: SessionUser, session: SessionDep) -> User:
-    """Change the name or time zone. Not with an API token."""
+async def update_me(data: MePatch, user: ProfileUser, session: SessionDep) -> User:
+    """Change the name or time zone. Not with an API token (an external issuer's token may)."""
     return await service.update_profile(session, user, data)
 
 

@@ -19,6 +19,9 @@ from doable.config import Settings
 from doable.errors import Unauthorized
 
 JWT_ALGORITHM = "HS256"
+# The password hash of accounts that have no password (provisioned by an external issuer):
+# no argon2 hash starts with "!", so no password ever matches it.
+UNUSABLE_PASSWORD = "!external"  # noqa: S105 - a marker, not a secret
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "iss", "aud"]
 
 
@@ -44,7 +47,7 @@ class PasswordHasher:
 
     async def verify(self, password: str, stored: str | None) -> tuple[bool, str | None]:
         """Return (valid, new_hash_or_None). Always spends one hash's time."""
-        if stored is None:
+        if stored is None or stored.startswith("!"):
             # The same call as below (verify_and_update), so both take the same time.
             await anyio.to_thread.run_sync(
                 self._hash.verify_and_update, password, self._dummy, limiter=self._limiter
@@ -66,7 +69,7 @@ class TokenSigner:
 
     def __init__(self, key: bytes, settings: Settings) -> None:
         self._key = key
-        self._issuer = settings.jwt_issuer
+        self.issuer = settings.jwt_issuer
         self._audience = settings.jwt_audience
         self.lifetime = timedelta(minutes=settings.access_token_minutes)
 
@@ -76,7 +79,7 @@ class TokenSigner:
             "iat": int(now.timestamp()),
             "nbf": int(now.timestamp()),
             "exp": int((now + self.lifetime).timestamp()),
-            "iss": self._issuer,
+            "iss": self.issuer,
             "aud": self._audience,
             "typ": "access",
             "ver": token_version,
@@ -91,7 +94,7 @@ class TokenSigner:
                 self._key,
                 algorithms=[JWT_ALGORITHM],
                 audience=self._audience,
-                issuer=self._issuer,
+                issuer=self.issuer,
                 options={"require": REQUIRED_CLAIMS},
                 leeway=5,
             )

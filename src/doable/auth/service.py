@@ -11,18 +11,20 @@ from typing import Literal
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from doable.auth.models import ApiToken, RefreshToken, User, WebSession
+from doable.auth.external import ExternalClaims
+from doable.auth.models import ApiToken, ExternalIdentity, RefreshToken, User, WebSession
 from doable.auth.schemas import MePatch, SignupIn, TokenCreate, TokenPair, UserOut
 from doable.auth.security import (
     ALL_SCOPES,
     API_TOKEN_HINT_CHARS,
     API_TOKEN_PREFIX,
+    UNUSABLE_PASSWORD,
     AccessClaims,
     hash_token,
     new_api_token,
     new_refresh_token,
 )
-from doable.db import end_read_transaction, utcnow
+from doable.db import end_read_transaction, new_id, utcnow
 from doable.errors import Conflict, DoableError, Forbidden, NotFound, Unauthorized
 from doable.idempotency import service as idempotency_service
 from doable.state import AppState
@@ -216,6 +218,7 @@ async def delete_user(session: AsyncSession, user_id: uuid.UUID) -> None:
     await tasks_service.delete_all_for_owner(session, user_id)
     await idempotency_service.delete_for_user(session, user_id)
     await session.execute(delete(ApiToken).where(ApiToken.user_id == user_id))
+    await session.execute(delete(ExternalIdentity).where(ExternalIdentity.user_id == user_id))
     await session.execute(delete(RefreshToken).where(RefreshToken.user_id == user_id))
     await session.execute(delete(WebSession).where(WebSession.user_id == user_id))
     await session.execute(delete(User).where(User.id == user_id))
@@ -343,7 +346,10 @@ async def sign_out_everywhere(session: AsyncSession, user: User) -> None:
 
 # Who is calling: a login's access token (every scope) or a personal API token (its scopes).
 
-PrincipalKind = Literal["access_token", "api_token"]
+# "external": a token from the external issuer (AUTH_JWKS_URL / AUTH_JWT_SECRET). It carries
+# every task scope like an access token, but is no password sign-in: it cannot manage tokens,
+# the password, the email or the account's existence (see dependencies.session_user).
+PrincipalKind = Literal["access_token", "api_token", "external"]
 API_TOKEN_TOUCH_INTERVAL = timedelta(minutes=1)
 
 
@@ -353,6 +359,8 @@ class Principal:
     kind: PrincipalKind
     scopes: frozenset[str]
     token_id: uuid.UUID | None = None
+    # For "external": the issuer's id for the user (the token's user-id claim).
+    external_subject: str | None = None
 
 
 class ApiTokenNotFound(NotFound):
@@ -448,3 +456,69 @@ async def revoke_api_token(session: AsyncSession, user_id: uuid.UUID, token_id: 
     )
     if not result.rowcount:  # type: ignore[attr-defined]
         raise ApiTokenNotFound()
+
+
+# Users of an external issuer: found by (issuer, subject), provisioned on their first token.
+
+EMAIL_PLACEHOLDER_DOMAIN = "external.invalid"
+
+
+async def user_for_external(session: AsyncSession, claims: ExternalClaims) -> User | None:
+    stmt = (
+        select(User)
+        .join(ExternalIdentity, ExternalIdentity.user_id == User.id)
+        .where(
+            ExternalIdentity.issuer == claims.issuer,
+            ExternalIdentity.subject == claims.subject,
+        )
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+def _plausible_email(value: str | None) -> str | None:
+    if value is None:
+        return None
+    email = normalize_email(value)
+    local, _, domain = email.partition("@")
+    if not local or "." not in domain or len(email) > 254 or not email.isprintable():
+        return None
+    if any(c.isspace() for c in email) or email.count("@") != 1:
+        return None
+    return email
+
+
+async def provision_external(
+    session: AsyncSession, claims: ExternalClaims, *, use_claimed_email: bool = True
+) -> uuid.UUID:
+    """The user linked to (issuer, subject), created with its identity when there is none.
+
+    The claimed email is kept only when no account has it: an external token never takes over
+    a local account by matching its email. Otherwise (or with no email claim) the account gets
+    a unique placeholder address. The account has no usable password. Flushes, never commits;
+    a concurrent first sign-in surfaces as IntegrityError on flush or commit, and the caller
+    retries (then finds the identity the other request made).
+    """
+    existing = await session.scalar(
+        select(ExternalIdentity.user_id).where(
+            ExternalIdentity.issuer == claims.issuer,
+            ExternalIdentity.subject == claims.subject,
+        )
+    )
+    if existing is not None:
+        return existing
+    user_id = new_id()
+    email = _plausible_email(claims.email) if use_claimed_email else None
+    if email is not None and await get_by_email(session, email) is not None:
+        email = None
+    if email is None:
+        email = f"{user_id.hex}@{EMAIL_PLACEHOLDER_DOMAIN}"
+    user = User(id=user_id, email=email, name=claims.name, password_hash=UNUSABLE_PASSWORD)
+    session.add(user)
+    await session.flush()
+    session.add(ExternalIdentity(user_id=user_id, issuer=claims.issuer, subject=claims.subject))
+    await session.flush()
+    return user_id
+
+
+def principal_for_external(user: User, claims: ExternalClaims) -> Principal:
+    return Principal(user, "external", ALL_SCOPES, external_subject=claims.subject)

@@ -1,7 +1,8 @@
 """/api/{user_id}/tasks: the original spec's routes, thin, over tasks.service.
 
-The path's `{user_id}` must be the caller's own id (else 403). It only matches a UUID, so
-`/api/v1/…` never reaches these routes, and any other value is an unknown route (404).
+The path's `{user_id}` must be the caller's own id (else 403): our UUID, or the external
+issuer's id for them. It never matches `v1`, so `/api/v1/…` never reaches these routes; see
+compat.dependencies for what it matches.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from doable.auth.dependencies import require_scope_by_method
-from doable.compat.dependencies import PathTask, PathUser
+from doable.compat.dependencies import PathTask, PathUser, known_user_id
 from doable.compat.schemas import (
     CompatSort,
     CompatStatus,
@@ -27,9 +28,12 @@ from doable.tasks.models import Task
 from doable.tasks.schemas import TaskCreate, TaskPatch
 
 router = APIRouter(
-    prefix="/api/{user_id:uuid}/tasks",
+    prefix="/api/{user_id:compat_user_id}/tasks",
     tags=["compat"],
-    dependencies=[Depends(require_scope_by_method("tasks:read", "tasks:write"))],
+    dependencies=[
+        Depends(known_user_id),
+        Depends(require_scope_by_method("tasks:read", "tasks:write")),
+    ],
     route_class=IdempotentRoute,
 )
 
@@ -48,7 +52,7 @@ PAGE = 500
 
 @router.get("", response_model=list[CompatTaskOut], responses=RESPONSES)
 async def list_tasks(
-    user: PathUser,
+    owner: PathUser,
     session: SessionDep,
     state: StateDep,
     status_: Annotated[CompatStatus, Query(alias="status")] = "all",
@@ -61,9 +65,9 @@ async def list_tasks(
     while True:
         query = tasks_service.TaskQuery(status=status_, sort=SORTS[sort], limit=PAGE, cursor=cursor)
         tasks, cursor = await tasks_service.list_tasks(
-            session, user, query, cursor_key=state.runtime.secret_key
+            session, owner.user, query, cursor_key=state.runtime.secret_key
         )
-        out.extend(CompatTaskOut.from_task(t) for t in tasks)
+        out.extend(CompatTaskOut.from_task(t, owner.user_id) for t in tasks)
         if cursor is None:
             return out
 
@@ -73,35 +77,35 @@ async def list_tasks(
 )
 async def create_task(
     data: CompatTaskCreate,
-    user: PathUser,
+    owner: PathUser,
     session: SessionDep,
     request: Request,
     response: Response,
 ) -> CompatTaskOut:
     task = await tasks_service.create_task(
         session,
-        user,
+        owner.user,
         TaskCreate(title=data.title, description=data.description, completed=data.completed),
     )
     response.headers["Location"] = str(
-        request.url_for("compat_get_task", user_id=user.id, task_id=task.id).path
+        request.url_for("compat_get_task", user_id=owner.user_id, task_id=task.id).path
     )
-    return CompatTaskOut.from_task(task)
+    return CompatTaskOut.from_task(task, owner.user_id)
 
 
 @router.get("/{task_id}", response_model=CompatTaskOut, responses=RESPONSES, name="compat_get_task")
-async def get_task(task: PathTask) -> CompatTaskOut:
-    return CompatTaskOut.from_task(task)
+async def get_task(task: PathTask, owner: PathUser) -> CompatTaskOut:
+    return CompatTaskOut.from_task(task, owner.user_id)
 
 
 @router.put("/{task_id}", response_model=CompatTaskOut, responses=RESPONSES)
 async def update_task(
-    data: CompatTaskUpdate, task: PathTask, user: PathUser, session: SessionDep
+    data: CompatTaskUpdate, task: PathTask, owner: PathUser, session: SessionDep
 ) -> CompatTaskOut:
     """Change the fields given; `title: null` is refused (422)."""
     patch = TaskPatch(**data.model_dump(exclude_unset=True))
-    task = await tasks_service.update_task(session, user, task, patch)
-    return CompatTaskOut.from_task(task)
+    task = await tasks_service.update_task(session, owner.user, task, patch)
+    return CompatTaskOut.from_task(task, owner.user_id)
 
 
 @router.delete("/{task_id}", status_code=status.HTTP_204_NO_CONTENT, responses=RESPONSES)
@@ -111,7 +115,7 @@ async def delete_task(task: PathTask, session: SessionDep) -> Response:
 
 
 @router.patch("/{task_id}/complete", response_model=CompatTaskOut, responses=RESPONSES)
-async def toggle_complete(task: PathTask, session: SessionDep) -> CompatTaskOut:
+async def toggle_complete(task: PathTask, owner: PathUser, session: SessionDep) -> CompatTaskOut:
     """Toggle: a pending task becomes completed, a completed one pending."""
     toggled: Task = await tasks_service.set_completed(session, task, not task.completed)
-    return CompatTaskOut.from_task(toggled)
+    return CompatTaskOut.from_task(toggled, owner.user_id)

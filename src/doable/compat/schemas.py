@@ -39,7 +39,8 @@ class CompatTaskUpdate(Lenient):
 
 class CompatTaskOut(BaseModel):
     id: uuid.UUID
-    user_id: uuid.UUID
+    # The id the caller named themselves by in the path: our UUID, or the external issuer's.
+    user_id: str
     title: str
     description: str
     completed: bool
@@ -47,10 +48,10 @@ class CompatTaskOut(BaseModel):
     updated_at: datetime
 
     @classmethod
-    def from_task(cls, task: Task) -> CompatTaskOut:
+    def from_task(cls, task: Task, user_id: str) -> CompatTaskOut:
         return cls(
             id=task.id,
-            user_id=task.owner_id,
+            user_id=user_id,
             title=task.title,
             description=task.description,
             completed=task.completed,
