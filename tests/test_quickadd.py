@@ -401,7 +401,7 @@ def test_ten_thousand_characters_parse_quickly(text: str) -> None:
     started = time.perf_counter()
     parsed = parse(text, zone=BERLIN, now=NOW)
     elapsed = time.perf_counter() - started
-    assert elapsed < 0.5, elapsed  # about 0.05 s on the CI box; 10x for a busy machine
+    assert elapsed < 2.0, elapsed  # at most about 0.07 s on an idle box; room for a busy one
     _check_tokens(text, parsed)
 
 

@@ -117,6 +117,15 @@ ARTICLES = {"the", "a", "an"}
 # Absorbed into the date that follows them ("call mum on friday" → "call mum").
 DATE_PREPOSITIONS = {"on", "by", "due"}
 
+# Every token starts with one of these characters or words (a fast path past the others).
+_TOKEN_FIRST_CHARS = frozenset("0123456789#!")
+_TOKEN_FIRST_WORDS = frozenset(
+    {"today", "tomorrow", "next", "this", "in", "at", "every", "every!"}
+    | set(WEEKDAYS)
+    | set(MONTHS)
+    | DATE_PREPOSITIONS
+)
+
 _DIGITS = re.compile(r"[0-9]{1,4}")
 _ORDINAL = re.compile(r"([0-9]{1,2})(st|nd|rd|th)")
 _DAY = re.compile(r"([0-9]{1,2})(st|nd|rd|th)?")
@@ -214,6 +223,11 @@ class _Reader:
     def read(self) -> None:
         i = 0
         while i < len(self.words):
+            word = self.words[i].low
+            if word[0] not in _TOKEN_FIRST_CHARS and word not in _TOKEN_FIRST_WORDS:
+                self.kept.append(self.words[i].text)  # cannot start a token: the common case
+                i += 1
+                continue
             used = (
                 self.recurrence_at(i)
                 or self.date_at(i)
