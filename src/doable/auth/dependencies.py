@@ -18,6 +18,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from doable.auth import service
 from doable.auth.models import User
@@ -25,7 +26,7 @@ from doable.auth.security import Scope, is_api_token
 from doable.auth.service import Principal
 from doable.db import SAFE_METHODS, Database, SessionDep, utcnow
 from doable.errors import DoableError, Forbidden, Unauthorized
-from doable.state import StateDep
+from doable.state import AppState, StateDep
 
 bearer = HTTPBearer(
     auto_error=False,
@@ -57,24 +58,30 @@ class SessionRequired(Forbidden):
         )
 
 
-async def _touch_api_token(request: Request, principal: Principal) -> None:
-    """Record that a token was used. A read request's transaction stays read-only (on SQLite
-    a read that turns into a write can fail under load), so it writes in its own short one;
-    a write request writes in its own transaction."""
+async def _touch_api_token(database: Database, principal: Principal) -> None:
+    """Record that a token was used, in its own short transaction. A read request's
+    transaction stays read-only (on SQLite a read that turns into a write can fail under
+    load)."""
     assert principal.token_id is not None
     now = utcnow()
-    database: Database = request.app.state.database
     async with database.write_sessions() as side:
         await service.touch_api_token(side, principal.token_id, now)
         await side.commit()
 
 
-async def current_principal(
-    request: Request,
-    session: SessionDep,
-    state: StateDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+async def authenticate(
+    session: AsyncSession,
+    state: AppState,
+    database: Database,
+    credentials: HTTPAuthorizationCredentials | None,
+    *,
+    read_only: bool,
 ) -> Principal:
+    """Who sends this Bearer credential: an access token or an API token, else `Unauthorized`.
+
+    The one place credentials are checked, for the REST API and the MCP server alike. With
+    `read_only`, an API token's use is recorded in a side transaction so `session` only reads.
+    """
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("A Bearer access token or API token is required")
     raw = credentials.credentials
@@ -85,19 +92,39 @@ async def current_principal(
     now = utcnow()
     principal, token = await service.principal_for_api_token(session, raw, now=now)
     if service.needs_touch(token, now):
-        if request.method in SAFE_METHODS:
-            await _touch_api_token(request, principal)
+        if read_only:
+            await _touch_api_token(database, principal)
         else:
             await service.touch_api_token(session, token.id, now)
     return principal
+
+
+async def current_principal(
+    request: Request,
+    session: SessionDep,
+    state: StateDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal:
+    return await authenticate(
+        session,
+        state,
+        request.app.state.database,
+        credentials,
+        read_only=request.method in SAFE_METHODS,
+    )
+
+
+def check_scope(principal: Principal, scope: Scope) -> None:
+    """An API token needs `scope` (else `InsufficientScope`); an access token has every scope."""
+    if principal.kind == "api_token" and scope not in principal.scopes:
+        raise InsufficientScope(scope)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
 def _allow(request: Request, principal: Principal, scope: Scope) -> Principal:
-    if principal.kind == "api_token" and scope not in principal.scopes:
-        raise InsufficientScope(scope)
+    check_scope(principal, scope)
     setattr(request.state, _SCOPE_CHECKED, True)
     return principal
 
