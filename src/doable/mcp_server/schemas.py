@@ -6,7 +6,6 @@ import uuid
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -17,7 +16,7 @@ from pydantic import (
 
 from doable.tasks import service as tasks_service
 from doable.tasks.schemas import DueIn, Priority, TagOut, TaskCreate, TaskOut, TaskPatch
-from doable.types import NoNulStr
+from doable.types import NO_NUL, Text
 
 TaskId = Annotated[
     uuid.UUID, Field(description="The task's id (a UUID), as returned by add_task or list_tasks.")
@@ -27,8 +26,10 @@ DryRun = Annotated[
     Field(description="true: report what would change (before and after) and change nothing."),
 ]
 # The same limits as GET /api/v1/tasks.
-SearchText = Annotated[NoNulStr, StringConstraints(max_length=200), AfterValidator(str.strip)]
-TagFilter = Annotated[NoNulStr, StringConstraints(min_length=1, max_length=50)]
+# Lengths first, so they count what was sent; then the NUL check (and trimming).
+SearchText = Annotated[str, StringConstraints(max_length=200), Text(strip=True)]
+TagFilter = Annotated[str, StringConstraints(min_length=1, max_length=50), NO_NUL]
+Cursor = Annotated[str, StringConstraints(max_length=1000), NO_NUL]
 
 
 def _one_or_many(value: Any) -> Any:
@@ -89,7 +90,7 @@ class ListTasksArgs(Args):
         None, description="Default: desc for created, updated and priority; asc for due, title."
     )
     limit: int = Field(50, ge=1, le=200, strict=True, description="Tasks per page, 1 to 200.")
-    cursor: Annotated[NoNulStr, StringConstraints(max_length=1000)] | None = Field(
+    cursor: Cursor | None = Field(
         None, description="next_cursor from the previous page, with the same filters and sort."
     )
 

@@ -37,7 +37,7 @@ from doable.auth.dependencies import authenticate, bearer, check_scope
 from doable.auth.service import Principal
 from doable.context import request_id_var
 from doable.db import Database
-from doable.errors import DoableError, ServiceUnavailable, is_db_unavailable
+from doable.errors import DoableError, ServiceUnavailable, is_db_unavailable, problem
 from doable.mcp_server.schemas import describe
 from doable.mcp_server.tools import TOOLS, ToolContext, ToolSpec
 from doable.state import AppState
@@ -136,6 +136,18 @@ class McpEndpoint:
                 "The MCP server is starting or stopping; try again shortly.",
                 headers={"Retry-After": "5"},
             )
+        if request.method != "POST":
+            # Stateless: no session to DELETE and no stream to GET (which would otherwise
+            # hold a connection open for nothing). The spec's answer is 405.
+            response = problem(
+                405,
+                "Method not allowed",
+                "The MCP endpoint takes JSON-RPC messages by POST only (stateless).",
+                slug="method-not-allowed",
+                headers={"Allow": "POST"},
+            )
+            await response(scope, receive, send)
+            return
         scope[PRINCIPAL_KEY] = principal
         scope[REQUEST_ID_KEY] = request_id_var.get()
         await self.manager.handle_request(scope, receive, send)
