@@ -727,6 +727,16 @@ async def test_not_running_is_503(app: FastAPI, client: httpx.AsyncClient) -> No
     assert r.headers["retry-after"] == "5"
 
 
+async def test_lifespan_can_run_again(app: FastAPI, client: httpx.AsyncClient) -> None:
+    """Test clients enter an app's lifespan once per client; each run gets a fresh transport."""
+    alice = await make_account(client)
+    for _ in range(2):
+        async with app.router.lifespan_context(app), connect(app, alice.access_token) as mcp:
+            assert await call(mcp, "list_tags", {}) == {"tags": []}
+        r = await client.post("/mcp", json=INITIALIZE, headers={**MCP_HEADERS, **alice.headers})
+        assert_problem(r, 503)
+
+
 # A real server process, on each backend
 
 URL_ENV = {"postgresql": BACKEND_ENV["postgresql"], "mysql": BACKEND_ENV["mariadb"]}

@@ -103,25 +103,28 @@ class McpEndpoint:
             on_list_tools=self._list_tools,
             on_call_tool=self._call_tool,
         )
+        self.max_body_bytes = max_body_bytes
+        self.manager: StreamableHTTPSessionManager | None = None
+
+    @asynccontextmanager
+    async def run(self) -> AsyncIterator[None]:
+        """Run the transport for the app's lifespan. A session manager runs only once, and a
+        lifespan may be entered again (test clients do), so each run gets a new one."""
         # No DNS-rebinding (Host/Origin) checks: every request needs a Bearer credential,
         # which a page on another origin cannot send for the user, unlike a cookie.
-        self.manager = StreamableHTTPSessionManager(
+        manager = StreamableHTTPSessionManager(
             app=self.server,
             json_response=True,
             stateless=True,
             security_settings=None,
-            max_request_body_size=max_body_bytes,
+            max_request_body_size=self.max_body_bytes,
         )
-        self.running = False
-
-    @asynccontextmanager
-    async def run(self) -> AsyncIterator[None]:
-        async with self.manager.run():
-            self.running = True
+        async with manager.run():
+            self.manager = manager
             try:
                 yield
             finally:
-                self.running = False
+                self.manager = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
@@ -131,7 +134,8 @@ class McpEndpoint:
             principal = await authenticate(
                 session, self.state, self.database, await bearer(request), read_only=True
             )
-        if not self.running:
+        manager = self.manager
+        if manager is None:
             raise ServiceUnavailable(
                 "The MCP server is starting or stopping; try again shortly.",
                 headers={"Retry-After": "5"},
@@ -150,7 +154,7 @@ class McpEndpoint:
             return
         scope[PRINCIPAL_KEY] = principal
         scope[REQUEST_ID_KEY] = request_id_var.get()
-        await self.manager.handle_request(scope, receive, send)
+        await manager.handle_request(scope, receive, send)
 
     # MCP handlers
 
