@@ -8,6 +8,8 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from starlette.routing import Mount, Route
 
 from tests.factories import Account, assert_problem, make_account, make_task
 
@@ -64,6 +66,15 @@ PUBLIC = {
 }
 
 
+# Plain ASGI routes and mounts, outside the OpenAPI document: who may call them. /mcp is the
+# MCP server (tests/test_mcp.py has its own matrix: tools, scopes, other users' ids).
+PLAIN: dict[str, str] = {
+    "/openapi.json": "public",
+    "/static": "public",
+    "/mcp": "credential",
+}
+
+
 def _routes(app: FastAPI) -> set[tuple[str, str]]:
     return {
         (method.upper(), path)
@@ -77,6 +88,22 @@ async def test_every_route_is_classified(app: FastAPI) -> None:
     routes = _routes(app)
     assert {r for r in routes if "{" in r[1]} == set(CASES) | set(USER_CASES)
     assert routes == set(CASES) | set(USER_CASES) | set(AUTHED) | PUBLIC
+
+
+async def test_every_plain_route_is_classified(app: FastAPI) -> None:
+    plain = {
+        route.path
+        for route in app.routes
+        if isinstance(route, (Route, Mount)) and not isinstance(route, APIRoute)
+    }
+    assert plain == set(PLAIN)
+
+
+@pytest.mark.parametrize("method", ["POST", "GET", "DELETE"])
+async def test_mcp_anonymous_is_401(client: httpx.AsyncClient, method: str) -> None:
+    r = await client.request(method, "/mcp", headers={"Accept": "application/json"})
+    assert_problem(r, 401)
+    assert r.headers["www-authenticate"] == "Bearer"
 
 
 async def _objects(client: httpx.AsyncClient, owner: Account) -> dict[str, str]:

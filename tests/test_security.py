@@ -37,7 +37,9 @@ DOCS = {
     ("GET", "/docs/oauth2-redirect"),
     ("GET", "/redoc"),
 }
-MOUNTS = {"/static"}
+# Plain ASGI apps that answer every method. /mcp (the MCP server) has its own matrix in
+# tests/test_mcp.py (credentials, scopes, other users' ids) and test_isolation (anonymous 401).
+MOUNTS = {"/static", "/mcp"}
 
 
 def openapi_operations(app: FastAPI) -> dict[tuple[str, str], dict[str, Any]]:

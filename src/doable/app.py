@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
+from starlette.routing import Route
 
 from doable import __version__
 from doable.auth.router import auth_router, me_router, tokens_router
@@ -16,6 +17,7 @@ from doable.compat.router import router as compat_router
 from doable.config import RuntimeConfig, resolve
 from doable.db import Database
 from doable.errors import install_error_handlers
+from doable.mcp_server.server import McpEndpoint
 from doable.middleware import RequestContextMiddleware
 from doable.openapi import install_openapi
 from doable.ops.docs import STATIC_DIR, install_docs
@@ -35,6 +37,8 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
     settings = runtime.settings
     owns_database = database is None
     db = database or Database(runtime.database, pool_size=settings.db_pool_size)
+    state = AppState.build(runtime)
+    mcp = McpEndpoint(database=db, state=state, max_body_bytes=settings.max_body_bytes)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -42,7 +46,8 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
         # full passes, which otherwise stall a request now and then.
         gc.collect()
         gc.freeze()
-        yield
+        async with mcp.run():  # the MCP transport's task group lives as long as the app
+            yield
         if owns_database:
             await db.dispose()
 
@@ -56,7 +61,7 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
         lifespan=lifespan,
     )
     app.state.database = db
-    app.state.doable = AppState.build(runtime)
+    app.state.doable = state
 
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(auth_router)
@@ -68,6 +73,8 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
     app.include_router(api)
     app.include_router(compat_router)  # after /api/v1, though its {user_id} only matches UUIDs
     app.include_router(ops_router)
+    # The MCP server (streamable HTTP): a plain ASGI route, outside the OpenAPI document.
+    app.router.routes.append(Route("/mcp", endpoint=mcp, name="mcp", include_in_schema=False))
     install_openapi(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     if settings.docs_enabled:
@@ -92,6 +99,10 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
                 "If-Match",
                 "Idempotency-Key",
                 "X-Request-ID",
+                "Mcp-Protocol-Version",
+                "Mcp-Session-Id",
+                "Mcp-Method",
+                "Mcp-Name",
             ],
             expose_headers=[
                 "ETag",

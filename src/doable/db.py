@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -181,6 +182,28 @@ class Database:
         self.read_sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self.write_sessions = async_sessionmaker(write_engine, expire_on_commit=False)
 
+    @asynccontextmanager
+    async def unit_of_work(self, *, write: bool) -> AsyncIterator[AsyncSession]:
+        """One session that commits when the block ends, or rolls back if it raised.
+
+        A `DoableError` marked `commit_session` commits before it propagates. HTTP requests
+        get theirs through `SessionDep`; MCP tool calls open one per call."""
+        factory = self.write_sessions if write else self.read_sessions
+        async with factory() as session:
+            try:
+                yield session
+            except DoableError as exc:
+                if exc.commit_session:
+                    await session.commit()
+                else:
+                    await session.rollback()
+                raise
+            except BaseException:
+                await session.rollback()
+                raise
+            else:
+                await session.commit()
+
     async def dispose(self) -> None:
         await self.engine.dispose()
 
@@ -204,21 +227,8 @@ async def end_read_transaction(session: AsyncSession) -> None:
 async def unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
     """One session per request; commits when the route returns, rolls back on error."""
     database: Database = request.app.state.database
-    factory = database.read_sessions if request.method in SAFE_METHODS else database.write_sessions
-    async with factory() as session:
-        try:
-            yield session
-        except DoableError as exc:
-            if exc.commit_session:
-                await session.commit()
-            else:
-                await session.rollback()
-            raise
-        except BaseException:
-            await session.rollback()
-            raise
-        else:
-            await session.commit()
+    async with database.unit_of_work(write=request.method not in SAFE_METHODS) as session:
+        yield session
 
 
 SessionDep = Annotated[AsyncSession, Depends(unit_of_work, scope="function")]

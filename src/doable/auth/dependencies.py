@@ -32,7 +32,7 @@ from doable.auth.security import Scope, is_api_token
 from doable.auth.service import Principal
 from doable.db import SAFE_METHODS, Database, SessionDep, end_read_transaction, utcnow
 from doable.errors import DoableError, Forbidden, ServiceUnavailable, Unauthorized
-from doable.state import StateDep
+from doable.state import AppState, StateDep
 
 bearer = HTTPBearer(
     auto_error=False,
@@ -67,13 +67,12 @@ class SessionRequired(Forbidden):
         )
 
 
-async def _touch_api_token(request: Request, principal: Principal) -> None:
-    """Record that a token was used. A read request's transaction stays read-only (on SQLite
-    a read that turns into a write can fail under load), so it writes in its own short one;
-    a write request writes in its own transaction."""
+async def _touch_api_token(database: Database, principal: Principal) -> None:
+    """Record that a token was used, in its own short transaction. A read request's
+    transaction stays read-only (on SQLite a read that turns into a write can fail under
+    load)."""
     assert principal.token_id is not None
     now = utcnow()
-    database: Database = request.app.state.database
     async with database.write_sessions() as side:
         await service.touch_api_token(side, principal.token_id, now)
         await side.commit()
@@ -92,11 +91,10 @@ def _issued_by_us(raw: str, issuer: str) -> bool:
 PROVISION_ATTEMPTS = 3
 
 
-async def _provision(request: Request, claims: ExternalClaims) -> uuid.UUID:
+async def _provision(database: Database, claims: ExternalClaims) -> uuid.UUID:
     """Create (or find) the external user in a short transaction of its own, committed at once,
     so the user exists even when this request fails later. Two first requests at once: the
     loser's insert hits the unique (issuer, subject) and its retry finds the winner's user."""
-    database: Database = request.app.state.database
     for attempt in range(PROVISION_ATTEMPTS):
         async with database.write_sessions() as side:
             try:
@@ -113,7 +111,7 @@ async def _provision(request: Request, claims: ExternalClaims) -> uuid.UUID:
 
 
 async def _external_principal(
-    request: Request, session: AsyncSession, verifier: ExternalVerifier, raw: str
+    database: Database, session: AsyncSession, verifier: ExternalVerifier, raw: str
 ) -> Principal:
     claims = await verifier.verify(raw)
     user = await service.user_for_external(session, claims)
@@ -121,10 +119,43 @@ async def _external_principal(
         # Nothing is pending yet. Ending the transaction releases SQLite's write lock for the
         # provisioning transaction, and the next read sees what it committed (a new snapshot).
         await end_read_transaction(session)
-        user = await session.get(User, await _provision(request, claims))
+        user = await session.get(User, await _provision(database, claims))
         if user is None:  # pragma: no cover - deleted in the instant between
             raise Unauthorized("The account was just deleted")
     return service.principal_for_external(user, claims)
+
+
+async def authenticate(
+    session: AsyncSession,
+    state: AppState,
+    database: Database,
+    credentials: HTTPAuthorizationCredentials | None,
+    *,
+    read_only: bool,
+) -> Principal:
+    """Who sends this Bearer credential: an access token, an API token or the external
+    issuer's token, else `Unauthorized`.
+
+    The one place credentials are checked, for the REST API and the MCP server alike. With
+    `read_only`, an API token's use is recorded in a side transaction so `session` only reads.
+    """
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized("A Bearer access token or API token is required")
+    raw = credentials.credentials
+    if len(raw) > MAX_CREDENTIAL_LENGTH:
+        raise Unauthorized("The access token is invalid")
+    if not is_api_token(raw):
+        if state.external is not None and not _issued_by_us(raw, state.signer.issuer):
+            return await _external_principal(database, session, state.external, raw)
+        return await service.principal_for_access(session, state.signer.verify(raw))
+    now = utcnow()
+    principal, token = await service.principal_for_api_token(session, raw, now=now)
+    if service.needs_touch(token, now):
+        if read_only:
+            await _touch_api_token(database, principal)
+        else:
+            await service.touch_api_token(session, token.id, now)
+    return principal
 
 
 async def current_principal(
@@ -133,31 +164,26 @@ async def current_principal(
     state: StateDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise Unauthorized("A Bearer access token or API token is required")
-    raw = credentials.credentials
-    if len(raw) > MAX_CREDENTIAL_LENGTH:
-        raise Unauthorized("The access token is invalid")
-    if not is_api_token(raw):
-        if state.external is not None and not _issued_by_us(raw, state.signer.issuer):
-            return await _external_principal(request, session, state.external, raw)
-        return await service.principal_for_access(session, state.signer.verify(raw))
-    now = utcnow()
-    principal, token = await service.principal_for_api_token(session, raw, now=now)
-    if service.needs_touch(token, now):
-        if request.method in SAFE_METHODS:
-            await _touch_api_token(request, principal)
-        else:
-            await service.touch_api_token(session, token.id, now)
-    return principal
+    return await authenticate(
+        session,
+        state,
+        request.app.state.database,
+        credentials,
+        read_only=request.method in SAFE_METHODS,
+    )
+
+
+def check_scope(principal: Principal, scope: Scope) -> None:
+    """An API token needs `scope` (else `InsufficientScope`); an access token has every scope."""
+    if principal.kind == "api_token" and scope not in principal.scopes:
+        raise InsufficientScope(scope)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
 def _allow(request: Request, principal: Principal, scope: Scope) -> Principal:
-    if principal.kind == "api_token" and scope not in principal.scopes:
-        raise InsufficientScope(scope)
+    check_scope(principal, scope)
     setattr(request.state, _SCOPE_CHECKED, True)
     return principal
 

@@ -756,9 +756,7 @@ def parse_out(parsed: QuickParse) -> QuickParseOut:
         tags=parsed.tags,
         due=parsed.due,
         recurrence=(
-            RecurrenceOut(
-                rule=recurrence.rule, mode=recurrence.mode, text=recurrence.description
-            )
+            RecurrenceOut(rule=recurrence.rule, mode=recurrence.mode, text=recurrence.description)
             if recurrence
             else None
         ),
