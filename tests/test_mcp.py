@@ -41,6 +41,7 @@ TOOL_NAMES = [
     "reopen_task",
     "delete_task",
     "list_tags",
+    "parse_quick_add",
 ]
 WRITE_TOOLS = ["add_task", "update_task", "complete_task", "reopen_task", "delete_task"]
 NOBODY = "00000000-0000-4000-8000-000000000000"
@@ -127,6 +128,7 @@ def task_shape(task: dict[str, Any], **fields: Any) -> dict[str, Any]:
         "completed_at": None,
         "priority": "none",
         "due": None,
+        "recurrence": None,
         "tags": [],
         "created_at": task["created_at"],
         "updated_at": task["updated_at"],
@@ -157,7 +159,9 @@ async def test_tools_are_listed_with_descriptions_and_schemas(
             assert prop.get("description"), (t.name, name)
         assert t.output_schema is not None and t.output_schema["type"] == "object"
         assert t.annotations is not None
-        assert t.annotations.read_only_hint is (t.name in {"list_tasks", "get_task", "list_tags"})
+        assert t.annotations.read_only_hint is (
+            t.name in {"list_tasks", "get_task", "list_tags", "parse_quick_add"}
+        )
     by_name = {t.name: t for t in tools}
     add = by_name["add_task"].input_schema
     assert add["required"] == ["title"]
@@ -314,6 +318,37 @@ async def test_every_tool(running_app: FastAPI, client: httpx.AsyncClient, mode:
         assert await fail(mcp, "delete_task", {"task_id": task["id"]}) == NOT_FOUND
         remaining = await call(mcp, "list_tasks", {})
         assert [t["id"] for t in remaining["items"]] == [milk["task_id"]]
+
+        parsed = await call(mcp, "parse_quick_add", {"text": "Water plants every 3 days #home"})
+        assert (parsed["title"], parsed["tags"], parsed["priority"]) == (
+            "Water plants",
+            ["home"],
+            "none",
+        )
+        assert parsed["recurrence"] == {
+            "rule": "FREQ=DAILY;INTERVAL=3",
+            "mode": "from_due",
+            "text": "every 3 days",
+        }
+        assert [(t["kind"], t["text"]) for t in parsed["tokens"]] == [
+            ("recurrence", "every 3 days"),
+            ("tag", "#home"),
+        ]
+        assert [t["id"] for t in (await call(mcp, "list_tasks", {}))["items"]] == [
+            milk["task_id"]
+        ]  # parsing created nothing
+        repeating = await call(
+            mcp,
+            "add_task",
+            {
+                "title": parsed["title"],
+                "due": "2031-05-17",
+                "recurrence": {"rule": parsed["recurrence"]["rule"], "mode": "from_due"},
+            },
+        )
+        done = await call(mcp, "complete_task", {"task_id": repeating["task_id"]})
+        # A repeating task records the completion and moves on, still open.
+        assert (done["task"]["completed"], done["task"]["due"]) == (False, "2031-05-20")
 
 
 async def test_text_content_carries_the_same_json(

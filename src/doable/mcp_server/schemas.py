@@ -15,7 +15,15 @@ from pydantic import (
 )
 
 from doable.tasks import service as tasks_service
-from doable.tasks.schemas import DueIn, Priority, TagOut, TaskCreate, TaskOut, TaskPatch
+from doable.tasks.schemas import (
+    DueIn,
+    Priority,
+    QuickText,
+    TagOut,
+    TaskCreate,
+    TaskOut,
+    TaskPatch,
+)
 from doable.types import NO_NUL, Text
 
 TaskId = Annotated[
@@ -44,6 +52,17 @@ class Args(BaseModel):
 
 class NoArgs(Args):
     pass
+
+
+class ParseQuickAddArgs(Args):
+    text: QuickText = Field(
+        description="Quick-add text, e.g. 'Water plants every 3 days at 8am #home !high'."
+        " Recognised: #tag; !low|!medium|!high|!urgent or !1 (urgent) to !4 (low); dates (today,"
+        " tomorrow, friday, next friday, in 3 days, dec 5, 2026-12-05); times (at 5pm, 17:30);"
+        " repeats (every day, every weekday, every 2 weeks on mon, thu, every month on the 1st,"
+        " every last friday, every year; every! counts from completion). Other words are the"
+        " title. Dates and times are read in the user's time zone."
+    )
 
 
 class AddTaskArgs(TaskCreate):

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from doable.auth.models import User
 from doable.auth.security import Scope
+from doable.db import utcnow
 from doable.errors import InvalidInput
 from doable.mcp_server.schemas import (
     AddTaskArgs,
@@ -26,6 +27,7 @@ from doable.mcp_server.schemas import (
     FieldChange,
     ListTasksArgs,
     NoArgs,
+    ParseQuickAddArgs,
     ResultStatus,
     TagList,
     TaskList,
@@ -34,9 +36,10 @@ from doable.mcp_server.schemas import (
     UpdateResult,
     UpdateTaskArgs,
 )
+from doable.tasks import quickadd
 from doable.tasks import service as tasks_service
 from doable.tasks.models import Task
-from doable.tasks.schemas import TaskOut, TaskPatch
+from doable.tasks.schemas import QuickParseOut, TaskOut, TaskPatch
 
 
 @dataclass
@@ -211,7 +214,9 @@ async def update_task(ctx: ToolContext, args: UpdateTaskArgs) -> UpdateResult:
 
 @tool(title="Complete a task", scope="tasks:write", idempotent=True)
 async def complete_task(ctx: ToolContext, args: TaskRef) -> TaskResult:
-    """Mark a task as done. Completing a completed task changes nothing."""
+    """Mark a task as done. Completing a completed task changes nothing. A repeating task
+    (one with `recurrence`) records the completion and moves to its next due date instead,
+    staying open, until its series ends."""
     task = await tasks_service.get_task(ctx.session, ctx.user.id, args.task_id, for_update=True)
     task = await tasks_service.set_completed(ctx.session, task, True)
     return _result(task, "completed")
@@ -246,3 +251,14 @@ async def delete_task(ctx: ToolContext, args: DeleteTaskArgs) -> TaskResult:
 async def list_tags(ctx: ToolContext, args: NoArgs) -> TagList:
     """List the user's tags by name, each with its id, colour and number of tasks."""
     return TagList(tags=await tasks_service.list_tags(ctx.session, ctx.user.id))
+
+
+@tool(title="Parse quick-add text", scope="tasks:read", read_only=True, idempotent=True)
+async def parse_quick_add(ctx: ToolContext, args: ParseQuickAddArgs) -> QuickParseOut:
+    """Read natural-language task text the way Doable's quick-add box does, and return the
+    title, due (a date for all-day, else a datetime with the user's offset), priority, tags,
+    repeat rule (RRULE, mode and words), the character range of each recognised token, and
+    warnings. Creates nothing: pass the fields to add_task (recurrence as {rule, mode}) to
+    create the task."""
+    zone = tasks_service.zone_of(ctx.user.timezone)
+    return quickadd.parse_out(quickadd.parse(args.text, zone=zone, now=utcnow()))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from pydantic import AfterValidator, StringConstraints
@@ -156,7 +155,7 @@ async def create_task(
 
 
 def _quick_parse(text: str, user: User) -> quickadd.QuickParse:
-    return quickadd.parse(text, zone=ZoneInfo(user.timezone), now=utcnow())
+    return quickadd.parse(text, zone=service.zone_of(user.timezone), now=utcnow())
 
 
 @parse_router.post("/parse", response_model=QuickParseOut, responses=COMMON)

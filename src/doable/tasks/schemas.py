@@ -143,7 +143,11 @@ class TaskCreate(Strict):
     tags: TagList = Field(default_factory=list)
     # StrictBool: `"completed": 0` or `"yes"` is refused, as `type: boolean` says.
     completed: StrictBool = False
-    recurrence: RecurrenceIn | None = None
+    recurrence: RecurrenceIn | None = Field(
+        None,
+        description="Repeat the task: an RRULE such as FREQ=WEEKLY;BYDAY=MO and a mode"
+        " (docs/scheduling.md); null for a one-off task.",
+    )
 
 
 class TaskReplace(TaskCreate):
@@ -172,7 +176,11 @@ class TaskPatch(Strict):
     due: DueIn = None
     tags: TagList | None = None
     completed: StrictBool | None = None
-    recurrence: RecurrenceIn | None = None
+    recurrence: RecurrenceIn | None = Field(
+        None,
+        description="Repeat the task: an RRULE such as FREQ=WEEKLY;BYDAY=MO and a mode"
+        " (docs/scheduling.md); null for a one-off task.",
+    )
 
 
 class TaskOut(BaseModel):
