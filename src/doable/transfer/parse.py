@@ -375,15 +375,16 @@ _YEAR_WORD = re.compile(r"\b(19|2\d)\d{2}\b")
 
 def _sentinel_parse(text: str, dayfirst: bool) -> tuple[datetime, bool] | None:
     """dateutil, twice with different defaults: a part that changes with the default was not
-    in the text. Only dates with a day, a month and a year count; the time is optional."""
+    in the text. Only dates with a day, a month and a year count; the time is optional (an
+    hour alone, "5pm", means minute 0)."""
     try:
         a = dateparser.parse(text, default=datetime(2000, 1, 1, 0, 0, 0), dayfirst=dayfirst)
-        b = dateparser.parse(text, default=datetime(2001, 2, 2, 1, 1, 1), dayfirst=dayfirst)
+        b = dateparser.parse(text, default=datetime(2001, 2, 2, 1, 0, 0), dayfirst=dayfirst)
     except (ValueError, OverflowError):
         return None
     if a is None or b is None or a.date() != b.date() or a.tzinfo is not None:
         return None
-    return a, a.time() == b.time()
+    return a, a.hour == b.hour
 
 
 def parse_todoist_date(text: str, zone: str, lang: str = "en") -> date | datetime | None:

@@ -14,7 +14,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal, cast
 
 from sqlalchemy import Row, Table, and_, insert, or_, select, update
@@ -314,8 +314,12 @@ def _due_columns(due: date | datetime | None, user: User) -> dict[str, Any]:
     return {"due_date": due, "due_at": None, "due_sort": instant}
 
 
-def _task_row(record: TaskRecord, task_id: uuid.UUID, user: User, now: datetime) -> dict[str, Any]:
-    created = record.created_at or now
+def _task_row(
+    record: TaskRecord, task_id: uuid.UUID, user: User, now: datetime, index: int
+) -> dict[str, Any]:
+    # Without a creation time, a microsecond apart each: lists sorted by creation keep the
+    # file's order.
+    created = record.created_at or now + timedelta(microseconds=index)
     completed_at = (record.completed_at or record.updated_at or now) if record.completed else None
     return {
         "id": task_id,
@@ -408,9 +412,9 @@ async def apply_import(
         link_rows: list[dict[str, Any]] = []
         completions: list[dict[str, Any]] = []
         reminders: list[dict[str, Any]] = []
-        for record in records:
+        for index, record in enumerate(records, start):
             task_id = uuid.uuid4()
-            task_rows.append(_task_row(record, task_id, user, now))
+            task_rows.append(_task_row(record, task_id, user, now, index))
             keys = dict.fromkeys(tag_key(name) for name in record.tags)
             link_rows.extend({"task_id": task_id, "tag_id": tag_ids[k]} for k in keys)
             completions.extend(completion_rows(task_id, record))
