@@ -140,19 +140,24 @@ async def count_tasks(session: AsyncSession, owner_id: uuid.UUID) -> int:
 
 
 async def _task_chunks(
-    session: AsyncSession, owner_id: uuid.UUID
+    session: AsyncSession, owner_id: uuid.UUID, tags: Sequence[Tag]
 ) -> AsyncIterator[list[tuple[Row[Any], list[str], TaskExtras]]]:
     """The owner's tasks oldest first, CHUNK at a time by keyset on (created_at, id), each with
-    its tag names (one query per chunk). Plain rows, so the session keeps no objects."""
+    its tag names. Plain rows, so the session keeps no objects. The links are read by task id
+    alone (primary-key probes): the ids come from the owner's tasks, and every tag of the owner
+    is in `tags`."""
+    tag_names = {tag.id: (tag.name_key, tag.name) for tag in tags}
     after: tuple[datetime, uuid.UUID] | None = None
     while True:
         stmt = select(*_TASK_COLUMNS).where(Task.owner_id == owner_id)
         if after is not None:
+            # The plain bound is implied by the OR, but only it lets SQLite seek the index.
             stmt = stmt.where(
+                Task.created_at >= after[0],
                 or_(
                     Task.created_at > after[0],
                     and_(Task.created_at == after[0], Task.id > after[1]),
-                )
+                ),
             )
         rows = list(
             (await session.execute(stmt.order_by(Task.created_at, Task.id).limit(CHUNK))).all()
@@ -160,22 +165,21 @@ async def _task_chunks(
         if not rows:
             return
         ids = [row.id for row in rows]
-        names: dict[uuid.UUID, list[str]] = {}
-        tag_stmt = (
-            select(task_tags.c.task_id, Tag.name)
-            .join(Tag, Tag.id == task_tags.c.tag_id)
-            .where(Tag.owner_id == owner_id)
-            .order_by(Tag.name_key)
-        )
+        links: dict[uuid.UUID, list[tuple[str, str]]] = {}
         for start in range(0, len(ids), IN_CHUNK):
             part = ids[start : start + IN_CHUNK]
-            for task_id, name in await session.execute(
-                tag_stmt.where(task_tags.c.task_id.in_(part))
-            ):
-                names.setdefault(task_id, []).append(name)
+            link_stmt = select(task_tags.c.task_id, task_tags.c.tag_id).where(
+                task_tags.c.task_id.in_(part)
+            )
+            for task_id, tag_id in await session.execute(link_stmt):
+                links.setdefault(task_id, []).append(tag_names[tag_id])
         extras = await load_task_extras(session, owner_id, ids)
         yield [
-            (cast(Row[Any], row), names.get(row.id, []), extras.get(row.id, TaskExtras()))
+            (
+                cast(Row[Any], row),
+                [name for _, name in sorted(links.get(row.id, []))],
+                extras.get(row.id, TaskExtras()),
+            )
             for row in rows
         ]
         if len(rows) < CHUNK:
@@ -199,17 +203,18 @@ async def export_json(
     progress: Callable[[int], None] | None = None,
 ) -> AsyncIterator[str]:
     """The export document as text pieces: the head, then one line per task."""
+    tags = await _tags(session, owner.id)
     head = {
         "format": FORMAT_NAME,
         "version": FORMAT_VERSION,
         "exported_at": timestamp(now),
         "account": account_section(owner),
-        "tags": [tag_record(t) for t in await _tags(session, owner.id)],
+        "tags": [tag_record(t) for t in tags],
     }
     text = json.dumps(head, ensure_ascii=False, indent=1)
     yield text[: text.rindex("}")].rstrip() + ',\n "tasks": ['
     separator = "\n  "
-    async for chunk in _task_chunks(session, owner.id):
+    async for chunk in _task_chunks(session, owner.id, tags):
         pieces = [json.dumps(task_record(*item), ensure_ascii=False) for item in chunk]
         yield separator + ",\n  ".join(pieces)
         separator = ",\n  "
@@ -231,7 +236,7 @@ async def export_csv(
     """One row per task (docs/export-format.md lists the columns), RFC 4180 with CRLF."""
     buffer = io.StringIO()
     yield _csv_line(buffer, list(csvtext.COLUMNS))
-    async for chunk in _task_chunks(session, owner.id):
+    async for chunk in _task_chunks(session, owner.id, await _tags(session, owner.id)):
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\r\n")
         for row, tags, _extras in chunk:
