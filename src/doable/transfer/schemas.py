@@ -6,7 +6,7 @@ import validates a file against them. docs/export-format.md describes every fiel
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -15,11 +15,22 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainValidator,
     StrictBool,
     StringConstraints,
+    WithJsonSchema,
 )
 
-from doable.tasks.schemas import Description, DueIn, Priority, TagColor, TagList, TagName, Title
+from doable.tasks.schemas import (
+    Description,
+    DueIn,
+    Priority,
+    TagColor,
+    TagList,
+    TagName,
+    Title,
+    parse_due,
+)
 from doable.types import TRIMMED, NoNulStr, TimeZoneName
 
 FORMAT_NAME = "doable.export"
@@ -46,6 +57,39 @@ Timestamp = Annotated[
     Field(
         json_schema_extra={"pattern": f"^{_YEAR}-"},
         description="RFC 3339 with an offset (the export writes UTC, `Z`).",
+    ),
+]
+
+
+# The API takes due times in years 1900 to 9998 as the client wrote them; in UTC, which the
+# export writes, such a time can fall on 1899-12-31 or 9999-01-01. An import takes those back.
+_EDGE_DAYS = ("1899-12-31T", "9999-01-01T")
+
+
+def _export_due(value: Any) -> date | datetime | None:
+    if isinstance(value, str) and value.startswith(_EDGE_DAYS):
+        try:
+            result = datetime.fromisoformat(value.replace("z", "Z"))
+        except ValueError:
+            result = None
+        if result is None or result.tzinfo is None:
+            raise ValueError("a due time on 1899-12-31 or 9999-01-01 needs an offset")
+        return result
+    return parse_due(value)
+
+
+ExportDue = Annotated[
+    date | datetime | None,
+    PlainValidator(_export_due),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                *DueIn.__metadata__[1].json_schema["anyOf"],
+                {"type": "string", "format": "date-time", "pattern": "^(1899-12-31|9999-01-01)T"},
+            ],
+            "description": "An all-day date or an RFC 3339 time (the export writes UTC); a time "
+            "without an offset is read in the importing account's time zone.",
+        }
     ),
 ]
 
@@ -78,7 +122,7 @@ class TaskRecord(Strict):
     title: Title
     description: Description = ""
     priority: Priority = "none"
-    due: DueIn = None
+    due: ExportDue = None
     completed: StrictBool = False
     completed_at: Timestamp | None = None
     created_at: Timestamp | None = None
