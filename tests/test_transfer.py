@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import codecs
 import csv
+import http.client
 import io
 import json
 import os
 import re
+import socket
 import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,7 +23,7 @@ from sqlalchemy import func, select
 from doable.db import Database
 from doable.tasks.models import Tag, Task
 from doable.transfer.schemas import MAX_IMPORT_TASKS, ExportDocument
-from tests.conftest import TEST_SECRET
+from tests.conftest import BACKEND_ENV, TEST_SECRET, truncate_all
 from tests.factories import (
     Account,
     assert_problem,
@@ -30,7 +32,7 @@ from tests.factories import (
     make_api_token,
     make_task,
 )
-from tests.server import DOABLE
+from tests.server import DOABLE, Server, server_env
 from tests.test_security import snapshot
 
 EXPORT = "/api/v1/export"
@@ -822,3 +824,67 @@ async def test_cli_errors_are_clear_and_change_nothing(
     unknown = _cli(database, data_dir, "import", "--user", "nobody@example.com", str(bad))
     assert unknown.stderr.decode().strip() == "error: no account with email nobody@example.com"
     assert await _counts(database) == before
+
+
+# A real server process
+
+
+@pytest.fixture
+async def server_database_url(database: Database) -> AsyncIterator[str | None]:
+    """DATABASE_URL for a server process on this backend (None: SQLite in its data folder);
+    its rows are removed afterwards."""
+    backend = database.config.backend
+    env = {"postgresql": BACKEND_ENV["postgresql"], "mysql": BACKEND_ENV["mariadb"]}
+    try:
+        yield None if backend == "sqlite" else os.environ[env[backend]]
+    finally:
+        await truncate_all(database.engine)
+
+
+@pytest.mark.slow
+async def test_round_trip_and_size_limit_against_a_real_server(
+    server_database_url: str | None, tmp_path: Path
+) -> None:
+    """What a new user would do: export, import into a fresh account, compare; and a 50 MB
+    upload is answered 413 while its body has barely started."""
+    data_dir, home = tmp_path / "data", tmp_path / "home"
+    home.mkdir()
+    settings = {"DATABASE_URL": server_database_url} if server_database_url else {}
+    env = server_env(data_dir, home, **settings)
+    with Server(env, logs_dir=tmp_path, cwd=home) as server, server.client() as c:
+        accounts = []
+        for email in ("source@example.com", "target@example.com"):
+            r = c.post(
+                "/api/v1/auth/signup", json={"email": email, "password": "correct horse battery"}
+            )
+            assert r.status_code == 201, r.text
+            accounts.append({"Authorization": f"Bearer {r.json()['access_token']}"})
+        source, target = accounts
+        for body in (
+            {"title": "Dentist 🦷", "due": "2026-12-24", "tags": ["Health"], "priority": "high"},
+            {"title": "Call", "due": "2026-12-24T09:30:00Z", "completed": True},
+        ):
+            assert c.post("/api/v1/tasks", json=body, headers=source).status_code == 201
+        first = c.get(EXPORT, headers=source)
+        assert first.status_code == 200, first.text
+        r = c.post(IMPORT, content=first.content, headers={**target, **JSON})
+        assert r.status_code == 200, r.text
+        assert r.json()["imported"] == {"tasks": 2, "tags": 1}
+        second = c.get(EXPORT, headers=target).json()
+        assert comparable(second)["tasks"] == comparable(first.json())["tasks"]
+
+        token = target["Authorization"]
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            sock.sendall(
+                (
+                    f"POST {IMPORT} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {token}\r\n"
+                    f"Content-Type: application/json\r\nContent-Length: {50 * 1024 * 1024}\r\n\r\n"
+                ).encode()
+                + b" " * 65536
+            )
+            reply = http.client.HTTPResponse(sock)
+            reply.begin()
+            problem = json.loads(reply.read())
+        assert reply.status == 413
+        assert problem["detail"] == "The request body is larger than 20971520 bytes."
+    assert "Traceback" not in server.stderr
