@@ -3,6 +3,7 @@ change nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import codecs
 import csv
 import http.client
@@ -888,3 +889,30 @@ async def test_round_trip_and_size_limit_against_a_real_server(
         assert reply.status == 413
         assert problem["detail"] == "The request body is larger than 20971520 bytes."
     assert "Traceback" not in server.stderr
+
+
+async def test_a_slow_upload_does_not_hold_up_other_writes(client: httpx.AsyncClient) -> None:
+    """On SQLite a write transaction holds the database's write lock: the import ends the one
+    authentication began before it reads the upload, so other writes go on meanwhile."""
+    acct = await make_account(client)
+    release = asyncio.Event()
+    body = _doc({"title": "slow upload"})
+
+    async def slow_body() -> AsyncIterator[bytes]:
+        yield body[:10]
+        await release.wait()
+        yield body[10:]
+
+    headers = {**acct.headers, **JSON}
+    upload = asyncio.create_task(client.post(IMPORT, content=slow_body(), headers=headers))
+    await asyncio.sleep(0.5)  # authenticated, now waiting for the rest of the body
+    assert not upload.done()
+    r = await asyncio.wait_for(
+        client.post("/api/v1/tasks", json={"title": "meanwhile"}, headers=acct.headers), 5
+    )
+    assert r.status_code == 201, r.text
+    release.set()
+    r = await upload
+    assert r.status_code == 200, r.text
+    titles = [t["title"] for t in (await export(client, acct)).json()["tasks"]]
+    assert titles == ["meanwhile", "slow upload"]

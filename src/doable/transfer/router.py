@@ -17,6 +17,7 @@ from doable.auth.dependencies import (
     require_scope,
 )
 from doable.db import Database, SessionDep, utcnow
+from doable.idempotency import route as idempotency
 from doable.idempotency.route import IdempotentRoute
 from doable.transfer import service
 from doable.transfer.parse import parse_upload
@@ -126,6 +127,12 @@ async def import_data(
     transaction. Size limit: `IMPORT_MAX_BYTES`."""
     if apply_settings and principal.kind != "access_token":
         raise SessionRequired()
+    if not idempotency.claimed(request):
+        # End the transaction authentication began before the upload is read and parsed: on
+        # SQLite it holds the database's write lock, which a slow client must not keep. It has
+        # written at most the API token's last use. (With an Idempotency-Key, the key's row
+        # keeps it open, and the body was read already.)
+        await session.commit()
     body = await request.body()
     parse = partial(parse_upload, body, request.headers.get("content-type"), timezone=user.timezone)
     plan = await anyio.to_thread.run_sync(parse, limiter=_limiter(request))
