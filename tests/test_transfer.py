@@ -680,7 +680,7 @@ async def test_many_errors_are_listed_up_to_a_hundred(client: httpx.AsyncClient)
     assert problem["errors"][99]["pointer"] == "/tasks/99/title"
     assert problem["detail"] == (
         "The file was not imported: /tasks/0/title: String should have at least 1 character "
-        "(149 more problems in `errors`)"
+        "(149 more problems; `errors` lists the first 100)"
     )
 
 
@@ -916,3 +916,21 @@ async def test_a_slow_upload_does_not_hold_up_other_writes(client: httpx.AsyncCl
     assert r.status_code == 200, r.text
     titles = [t["title"] for t in (await export(client, acct)).json()["tasks"]]
     assert titles == ["meanwhile", "slow upload"]
+
+
+async def test_warnings_are_listed_up_to_a_hundred(client: httpx.AsyncClient) -> None:
+    acct = await make_account(client)
+    rows = "".join(f"task,Task {n},,1,1,every day\r\n" for n in range(150))
+    body = ("TYPE,CONTENT,DESCRIPTION,PRIORITY,INDENT,DATE\r\n" + rows).encode()
+    r = await import_file(client, acct, body, "text/csv")
+    assert r.status_code == 200, r.text
+    warnings = r.json()["warnings"]
+    assert r.json()["imported"] == {"tasks": 150, "tags": 0}
+    assert len(warnings) == 100
+    assert warnings[98]["line"] == 100
+    assert warnings[99] == {
+        "loc": ["body"],
+        "msg": "51 more warnings are not listed",
+        "line": None,
+        "pointer": None,
+    }

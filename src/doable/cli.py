@@ -424,7 +424,7 @@ def import_command(
     from doable.auth import service as auth_service
     from doable.errors import DoableError
     from doable.transfer import service
-    from doable.transfer.parse import parse_upload
+    from doable.transfer.parse import capped, parse_upload
 
     runtime = load_runtime()
     try:
@@ -483,7 +483,7 @@ def import_command(
         raise
     if outcome is None:
         fail(f"no account with email {user}")
-    for warning in outcome.warnings:
+    for warning in capped(outcome.warnings):
         place = warning.pointer or (f"line {warning.line}" if warning.line else "")
         err.print(f"warning: {place + ': ' if place else ''}{warning.msg}", highlight=False)
     out.print(

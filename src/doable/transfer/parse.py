@@ -52,11 +52,12 @@ class ImportInvalid(InvalidInput):
         total = len(notes) if total is None else total
         first = notes[0]
         where = _where(first)
-        more = (
-            f" ({total - 1} more problem{'s' if total > 2 else ''} in `errors`)"
-            if total > 1
-            else ""
-        )
+        if total > MAX_REPORTED:
+            more = f" ({total - 1} more problems; `errors` lists the first {MAX_REPORTED})"
+        elif total > 1:
+            more = f" ({total - 1} more problem{'s' if total > 2 else ''} in `errors`)"
+        else:
+            more = ""
         super().__init__(f"The file was not imported: {where}{first.msg}{more}")
         self.errors = [
             {"type": "import_error", **note.model_dump(exclude_none=True)}
@@ -77,6 +78,17 @@ def _where(note: ImportNote) -> str:
     if note.pointer:
         return f"{note.pointer}: "
     return ""
+
+
+def capped(notes: list[ImportNote]) -> list[ImportNote]:
+    """At most MAX_REPORTED notes, the last one saying how many were left out."""
+    if len(notes) <= MAX_REPORTED:
+        return notes
+    left_out = len(notes) - MAX_REPORTED + 1
+    return [
+        *notes[: MAX_REPORTED - 1],
+        ImportNote(loc=["body"], msg=f"{left_out} more warnings are not listed"),
+    ]
 
 
 def _fail(

@@ -20,7 +20,7 @@ from doable.db import Database, SessionDep, utcnow
 from doable.idempotency import route as idempotency
 from doable.idempotency.route import IdempotentRoute
 from doable.transfer import service
-from doable.transfer.parse import parse_upload
+from doable.transfer.parse import capped, parse_upload
 from doable.transfer.schemas import ImportResult
 
 router = APIRouter(tags=["export and import"], route_class=IdempotentRoute)
@@ -141,5 +141,5 @@ async def import_data(
         source=plan.source,
         imported=outcome.counts,
         settings_applied=outcome.settings_applied,
-        warnings=outcome.warnings[:100],
+        warnings=capped(outcome.warnings),
     )
