@@ -934,3 +934,14 @@ async def test_warnings_are_listed_up_to_a_hundred(client: httpx.AsyncClient) ->
         "line": None,
         "pointer": None,
     }
+
+
+async def test_an_empty_account_exports_an_empty_document(client: httpx.AsyncClient) -> None:
+    acct = await make_account(client)
+    document = (await export(client, acct)).json()
+    assert (document["tags"], document["tasks"]) == ([], [])
+    assert (await export(client, acct, "csv")).text == (
+        "id,title,description,priority,due,completed,completed_at,created_at,updated_at,tags\r\n"
+    )
+    r = await import_file(client, acct, json.dumps(document).encode())
+    assert r.json()["imported"] == {"tasks": 0, "tags": 0}

@@ -16,8 +16,9 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal, cast
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import Row, Table, and_, insert, or_, select, update
+from sqlalchemy import Row, Table, and_, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from doable.auth.models import User
@@ -133,8 +134,6 @@ def task_record(row: Row[Any], tags: list[str], extras: TaskExtras) -> dict[str,
 
 
 async def count_tasks(session: AsyncSession, owner_id: uuid.UUID) -> int:
-    from sqlalchemy import func
-
     stmt = select(func.count()).select_from(Task).where(Task.owner_id == owner_id)
     return int((await session.execute(stmt)).scalar_one())
 
@@ -223,19 +222,11 @@ async def export_json(
     yield "\n ]\n}\n"
 
 
-def _csv_line(writer_buffer: io.StringIO, cells: list[str]) -> str:
-    writer_buffer.seek(0)
-    writer_buffer.truncate()
-    csv.writer(writer_buffer, lineterminator="\r\n").writerow(cells)
-    return writer_buffer.getvalue()
-
-
 async def export_csv(
     session: AsyncSession, owner: Owner, *, progress: Callable[[int], None] | None = None
 ) -> AsyncIterator[str]:
     """One row per task (docs/export-format.md lists the columns), RFC 4180 with CRLF."""
-    buffer = io.StringIO()
-    yield _csv_line(buffer, list(csvtext.COLUMNS))
+    yield ",".join(csvtext.COLUMNS) + "\r\n"
     async for chunk in _task_chunks(session, owner.id, await _tags(session, owner.id)):
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\r\n")
@@ -280,8 +271,7 @@ def export_chunks(
 
 
 def filename(owner_timezone: str, fmt: ExportFormat, now: datetime) -> str:
-    from zoneinfo import ZoneInfo
-
+    """`doable-export-YYYY-MM-DD.json|csv`, dated in the account's time zone."""
     return f"doable-export-{now.astimezone(ZoneInfo(owner_timezone)).date().isoformat()}.{fmt}"
 
 
