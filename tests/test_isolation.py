@@ -55,6 +55,10 @@ AUTHED: dict[tuple[str, str], dict[str, Any] | None] = {
     ("POST", "/api/v1/me/password"): {"current_password": "a", "new_password": "b brand new"},
     ("GET", "/api/v1/tokens"): None,
     ("POST", "/api/v1/tokens"): {"name": "x", "scopes": ["tasks:read"]},
+    # Export and import act on the caller's own data only (test_transfer: an export holds
+    # only the caller's data).
+    ("GET", "/api/v1/export"): None,
+    ("POST", "/api/v1/import"): {"format": "doable.export", "version": 1},
 }
 PUBLIC = {
     ("POST", "/api/v1/auth/signup"),

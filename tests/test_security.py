@@ -107,6 +107,7 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
     "TokenCreate": {"name": "forged", "scopes": ["tasks:read"]},
     "CompatTaskCreate": {"title": "forged"},
     "CompatTaskUpdate": {"title": "forged"},
+    "ExportDocument": {"format": "doable.export", "version": 1, "tasks": [{"title": "forged"}]},
 }
 # Bodies that ignore unknown fields on purpose: the compat API's clients send whole tasks back
 # (id, user_id, timestamps). There, such fields must be without effect instead of refused.
@@ -308,6 +309,9 @@ async def test_no_response_leaks_a_secret(
     await call("PATCH", "/api/v1/tags/{tag_id}", ids, json={"color": "#abcdef"}, headers=auth)
     await call("DELETE", "/api/v1/tags/{tag_id}", ids, headers=auth)
     await call("DELETE", "/api/v1/tasks/{task_id}", ids, headers=auth)
+    await call("GET", "/api/v1/export", headers=auth)
+    document = {"format": "doable.export", "version": 1, "tasks": [{"title": "imported"}]}
+    await call("POST", "/api/v1/import", json=document, headers=auth)
     await call("GET", "/healthz")
     await call("GET", "/readyz")
     operations = set(openapi_operations(app))

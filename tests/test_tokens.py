@@ -71,6 +71,9 @@ RULES: dict[tuple[str, str], str] = {
     ("PUT", "/api/{user_id}/tasks/{task_id}"): "tasks:write",
     ("DELETE", "/api/{user_id}/tasks/{task_id}"): "tasks:write",
     ("PATCH", "/api/{user_id}/tasks/{task_id}/complete"): "tasks:write",
+    # The export holds the account's settings too: it needs both scopes.
+    ("GET", "/api/v1/export"): "tasks:read+account:read",
+    ("POST", "/api/v1/import"): "tasks:write",
 }
 # A body that succeeds, and the success status, for the routes a token may use.
 ALLOWED: dict[tuple[str, str], tuple[dict[str, Any] | None, int]] = {
@@ -97,6 +100,8 @@ ALLOWED: dict[tuple[str, str], tuple[dict[str, Any] | None, int]] = {
     ("PUT", "/api/{user_id}/tasks/{task_id}"): ({"title": "replaced"}, 200),
     ("DELETE", "/api/{user_id}/tasks/{task_id}"): (None, 204),
     ("PATCH", "/api/{user_id}/tasks/{task_id}/complete"): (None, 200),
+    ("GET", "/api/v1/export"): (None, 200),
+    ("POST", "/api/v1/import"): ({"format": "doable.export", "version": 1}, 200),
 }
 SESSION_ONLY: dict[tuple[str, str], dict[str, Any] | None] = {
     ("PATCH", "/api/v1/me"): {"name": "renamed"},
@@ -361,21 +366,23 @@ async def test_each_route_needs_its_scope(
     acct = await make_account(client)
     ids = await _objects(client, acct)
     url = path.format(user_id=acct.id, **ids)
-    scope = RULES[(method, path)]
+    needed = RULES[(method, path)].split("+")
     body, status = ALLOWED[(method, path)]
     kwargs: dict[str, Any] = {"json": body} if body is not None else {}
-    others = [s for s in ALL if s != scope]
-    lacking = await make_api_token(client, acct, *others)
-    exact = await make_api_token(client, acct, scope)
+    for scope in needed:
+        others = [s for s in ALL if s != scope]
+        lacking = await make_api_token(client, acct, *others)
+        r = await client.request(method, url, headers=bearer(lacking["token"]), **kwargs)
+        problem = assert_problem(r, 403)
+        assert problem["type"].endswith("/insufficient-scope")
+        assert problem["detail"] == f"This API token lacks the {scope} scope"
+        assert (
+            r.headers["www-authenticate"] == f'Bearer error="insufficient_scope", scope="{scope}"'
+        )
+        task = await client.get(f"/api/v1/tasks/{ids['task_id']}", headers=acct.headers)
+        assert task.headers["etag"] == '"1"'  # the refused write changed nothing
 
-    r = await client.request(method, url, headers=bearer(lacking["token"]), **kwargs)
-    problem = assert_problem(r, 403)
-    assert problem["type"].endswith("/insufficient-scope")
-    assert problem["detail"] == f"This API token lacks the {scope} scope"
-    assert r.headers["www-authenticate"] == f'Bearer error="insufficient_scope", scope="{scope}"'
-    task = await client.get(f"/api/v1/tasks/{ids['task_id']}", headers=acct.headers)
-    assert task.headers["etag"] == '"1"'  # the refused write changed nothing
-
+    exact = await make_api_token(client, acct, *needed)
     r = await client.request(method, url, headers=bearer(exact["token"]), **kwargs)
     assert r.status_code == status, r.text
 

@@ -24,6 +24,7 @@ from doable.ops.docs import STATIC_DIR, install_docs
 from doable.ops.router import router as ops_router
 from doable.state import AppState
 from doable.tasks.router import parse_router, tags_router, tasks_router
+from doable.transfer.router import router as transfer_router
 from doable.web.errors import fallback_500_html, render_error
 from doable.web.router import router as web_router
 from doable.web.security import SecurityHeadersMiddleware, frame_ancestors
@@ -70,6 +71,7 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
     api.include_router(parse_router)  # before tasks_router's /tasks/{task_id}
     api.include_router(tasks_router)
     api.include_router(tags_router)
+    api.include_router(transfer_router)
     app.include_router(api)
     app.include_router(compat_router)  # after /api/v1, though its {user_id} only matches UUIDs
     app.include_router(ops_router)
@@ -86,7 +88,10 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
     install_error_handlers(app, html=render_error)
     # Added first, so it sits inside CORS: even last-resort 500s carry CORS headers.
     app.add_middleware(
-        RequestContextMiddleware, max_body_bytes=settings.max_body_bytes, html_500=fallback_500_html
+        RequestContextMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        body_limits={f"{API_PREFIX}/import": settings.import_max_bytes},
+        html_500=fallback_500_html,
     )
     if settings.cors_origins:
         app.add_middleware(

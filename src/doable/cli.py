@@ -1,4 +1,4 @@
-"""`doable …` commands: serve, migrate, check, users."""
+"""`doable …` commands: serve, migrate, check, users, export, import."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from typing import Annotated, NoReturn, TypeVar
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from doable import __version__
@@ -331,3 +333,163 @@ def users_delete(
     if not _with_session(go, runtime):
         fail(f"no account with email {email}")
     out.print(f"deleted {email.strip().lower()}", highlight=False)
+
+
+# Export and import
+
+
+def _progress() -> Progress:
+    """A progress bar on stderr, so stdout carries only the export."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
+
+
+@app.command("export")
+def export_command(
+    user: Annotated[str, typer.Option("--user", help="Email of the account to export")],
+    fmt: Annotated[str, typer.Option("--format", help="json (everything) or csv")] = "json",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here instead of stdout")
+    ] = None,
+) -> None:
+    """Export an account's data (docs/export-format.md) to stdout or a file."""
+    from doable.auth import service as auth_service
+    from doable.db import utcnow
+    from doable.transfer import service
+
+    if fmt not in ("json", "csv"):
+        fail("--format must be json or csv")
+    export_format: service.ExportFormat = "csv" if fmt == "csv" else "json"
+    runtime = load_runtime()
+
+    async def go() -> bool:
+        database = Database(runtime.database)
+        try:
+            async with database.read_sessions() as session:
+                await service.begin_snapshot(session)
+                account = await auth_service.get_by_email(session, user)
+                if account is None:
+                    return False
+                owner = service.Owner.of(account)
+                total = await service.count_tasks(session, owner.id)
+                stream = output.open("wb") if output is not None else sys.stdout.buffer
+                try:
+                    with _progress() as progress:
+                        bar = progress.add_task("exporting", total=total)
+                        async for piece in service.export_chunks(
+                            session,
+                            owner,
+                            export_format,
+                            now=utcnow(),
+                            progress=lambda n: progress.advance(bar, n),
+                        ):
+                            stream.write(piece.encode())
+                finally:
+                    stream.flush()
+                    if output is not None:
+                        stream.close()
+                err.print(f"exported {total} tasks of {owner.email}", highlight=False)
+                return True
+        finally:
+            await database.dispose()
+
+    try:
+        found = run(go())
+    except OSError as exc:
+        fail(f"cannot write the export: {exc.strerror or exc}")
+    except Exception as exc:
+        if is_db_unavailable(exc):
+            fail(f"database unreachable: {type(exc).__name__}")
+        raise
+    if not found:
+        fail(f"no account with email {user}")
+
+
+_MEDIA_TYPES = {".json": "application/json", ".csv": "text/csv"}
+
+
+@app.command("import")
+def import_command(
+    file: Annotated[Path, typer.Argument(help="A JSON or CSV export, or a Todoist project CSV")],
+    user: Annotated[str, typer.Option("--user", help="Email of the account to import into")],
+    apply_settings: Annotated[
+        bool, typer.Option(help="Also set the account's name and time zone from a JSON export")
+    ] = False,
+) -> None:
+    """Import a file into an account, all or nothing (the same checks as POST /api/v1/import)."""
+    from doable.auth import service as auth_service
+    from doable.errors import DoableError
+    from doable.transfer import service
+    from doable.transfer.parse import capped, parse_upload
+
+    runtime = load_runtime()
+    try:
+        body = file.read_bytes()
+    except OSError as exc:
+        fail(f"cannot read {file}: {exc.strerror or exc}")
+
+    async def timezone_of() -> str | None:
+        database = Database(runtime.database)
+        try:
+            async with database.read_sessions() as session:
+                account = await auth_service.get_by_email(session, user)
+                return account.timezone if account is not None else None
+        finally:
+            await database.dispose()
+
+    async def go(plan: Any) -> service.ImportOutcome | None:
+        database = Database(runtime.database)
+        try:
+            async with database.write_sessions() as session:
+                account = await auth_service.get_by_email(session, user)
+                if account is None:
+                    return None
+                with _progress() as progress:
+                    bar = progress.add_task("importing", total=len(plan.tasks))
+                    outcome = await service.apply_import(
+                        session,
+                        account,
+                        plan,
+                        apply_settings=apply_settings,
+                        progress=lambda n: progress.advance(bar, n),
+                    )
+                await session.commit()
+                return outcome
+        finally:
+            await database.dispose()
+
+    try:
+        timezone = run(timezone_of())
+        if timezone is None:
+            fail(f"no account with email {user}")
+        with err.status("reading and validating the file"):
+            plan = parse_upload(body, _MEDIA_TYPES.get(file.suffix.lower()), timezone=timezone)
+        outcome = run(go(plan))
+    except DoableError as exc:
+        err.print(f"[bold red]error:[/] {exc.detail}", highlight=False, markup=True)
+        for problem in getattr(exc, "errors", [])[1:]:
+            place = problem.get("pointer") or (
+                f"line {problem['line']}" if problem.get("line") else ""
+            )
+            err.print(f"  {place}: {problem['msg']}", highlight=False, markup=False)
+        raise typer.Exit(1) from None
+    except Exception as exc:
+        if is_db_unavailable(exc):
+            fail(f"database unreachable: {type(exc).__name__}")
+        raise
+    if outcome is None:
+        fail(f"no account with email {user}")
+    for warning in capped(outcome.warnings):
+        place = warning.pointer or (f"line {warning.line}" if warning.line else "")
+        err.print(f"warning: {place + ': ' if place else ''}{warning.msg}", highlight=False)
+    out.print(
+        f"imported {outcome.counts.tasks} tasks and {outcome.counts.tags} new tags into "
+        f"{user.strip().lower()}",
+        highlight=False,
+    )

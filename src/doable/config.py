@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     argon2_parallelism: int = Field(default=4, ge=1, le=16, validation_alias="ARGON2_PARALLELISM")
     hash_concurrency: int = Field(default=2, ge=1, le=64, validation_alias="HASH_CONCURRENCY")
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, validation_alias="MAX_BODY_BYTES")
+    import_max_bytes: int = Field(
+        default=20 * 1024 * 1024, ge=1024, validation_alias="IMPORT_MAX_BYTES"
+    )
     db_startup_timeout: float = Field(default=30.0, ge=0, validation_alias="DB_STARTUP_TIMEOUT")
     db_pool_size: int = Field(default=5, ge=1, le=100, validation_alias="DB_POOL_SIZE")
     forwarded_allow_ips: str = Field(default="127.0.0.1", validation_alias="FORWARDED_ALLOW_IPS")

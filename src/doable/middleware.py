@@ -7,7 +7,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -48,10 +48,13 @@ class RequestContextMiddleware:
         app: ASGIApp,
         *,
         max_body_bytes: int,
+        body_limits: Mapping[str, int] | None = None,
         html_500: Callable[[str], bytes] | None = None,
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        # Paths with a limit of their own (the import takes whole files): exact path → bytes.
+        self.body_limits = dict(body_limits or {})
         self.html_500 = html_500
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -75,26 +78,28 @@ class RequestContextMiddleware:
                 message = {**message, "headers": headers}
             await send(message)
 
+        limit = self.body_limits.get(scope["path"], self.max_body_bytes)
         try:
             length = dict(scope["headers"]).get(b"content-length")
-            if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
+            if length is not None and (not length.isdigit() or int(length) > limit):
+                # Refused before a byte of the body is read.
                 await self._send_problem(
                     send_wrapper,
                     413,
                     "Payload too large",
-                    f"The request body is larger than {self.max_body_bytes} bytes.",
+                    f"The request body is larger than {limit} bytes.",
                     "payload-too-large",
                     rid,
                 )
                 return
-            await self.app(scope, self._limited(receive), send_wrapper)
+            await self.app(scope, self._limited(receive, limit), send_wrapper)
         except BodyTooLarge:
             if not status_holder["started"]:
                 await self._send_problem(
                     send_wrapper,
                     413,
                     "Payload too large",
-                    f"The request body is larger than {self.max_body_bytes} bytes.",
+                    f"The request body is larger than {limit} bytes.",
                     "payload-too-large",
                     rid,
                 )
@@ -127,9 +132,8 @@ class RequestContextMiddleware:
             )
             request_id_var.reset(token)
 
-    def _limited(self, receive: Receive) -> Receive:
+    def _limited(self, receive: Receive, limit: int) -> Receive:
         seen = 0
-        limit = self.max_body_bytes
 
         async def limited_receive() -> Message:
             nonlocal seen

@@ -11,6 +11,7 @@ from fastapi.openapi.utils import get_openapi
 
 from doable.auth.schemas import LoginIn
 from doable.errors import PROBLEM_JSON
+from doable.transfer.schemas import ExportDocument
 
 API = "/api/v1"
 TASK = f"{API}/tasks/{{task_id}}"
@@ -76,14 +77,15 @@ DESCRIPTIONS = {
     "404": "No such object (also another user's object).",
     "409": "The change conflicts with stored data.",
     "412": "The task changed since the `If-Match` version was read.",
-    "413": "The request body is larger than `MAX_BODY_BYTES`.",
+    "413": "The request body is larger than `MAX_BODY_BYTES` (`IMPORT_MAX_BYTES` for imports).",
+    "415": "The body is in a format this operation does not read.",
     "422": "The request did not validate (`errors` says where), or cannot be processed.",
     "429": "Too many attempts; wait `Retry-After` seconds.",
     "503": "The database is unavailable; try again shortly.",
 }
 # Models that routes reading their own body (login takes JSON or a form) name by $ref in their
 # openapi_extra; FastAPI only lists the models of declared parameters.
-REFERENCED_MODELS = (LoginIn,)
+REFERENCED_MODELS = (LoginIn, ExportDocument)
 # Statuses that depend on what an operation does, beyond what its shape already tells.
 EXTRA_STATUSES: dict[tuple[str, str], tuple[str, ...]] = {
     ("post", f"{API}/auth/signup"): ("409", "429"),
@@ -97,6 +99,7 @@ EXTRA_STATUSES: dict[tuple[str, str], tuple[str, ...]] = {
     ("post", f"{TASK}/complete"): ("412",),
     ("post", f"{TASK}/reopen"): ("412",),
     ("patch", TAG): ("409",),
+    ("post", f"{API}/import"): ("409", "415"),
 }
 # Operations that never touch the database, so never answer 503 for it.
 NO_DATABASE = {("get", "/healthz")}
@@ -224,9 +227,10 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     schemas["Problem"] = PROBLEM
     schemas["ValidationProblem"] = VALIDATION_PROBLEM
     for model in REFERENCED_MODELS:
-        schemas.setdefault(
-            model.__name__, model.model_json_schema(ref_template="#/components/schemas/{model}")
-        )
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        for name, nested in schema.pop("$defs", {}).items():
+            schemas.setdefault(name, nested)
+        schemas.setdefault(model.__name__, schema)
     paths: dict[str, Any] = document.get("paths", {})
     ids = _operation_ids(paths)
     for method, path, _status in LINKS:

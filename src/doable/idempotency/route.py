@@ -86,6 +86,12 @@ async def _sweep(database: Database, now: datetime) -> None:
         log.warning("sweeping expired idempotency keys failed", exc_info=True)
 
 
+def claimed(request: Request) -> bool:
+    """Whether this request claimed an Idempotency-Key: its row is then part of the request's
+    transaction, which must not end before the response is stored."""
+    return getattr(request.state, _CLAIM, None) is not None
+
+
 def store_instead(request: Request, body: BaseModel) -> None:
     """Store this body for replays instead of the real one (which holds a secret)."""
     setattr(request.state, _STORE_INSTEAD, body.model_dump_json().encode())

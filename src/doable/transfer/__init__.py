@@ -1,0 +1,1 @@
+"""Export and import: the versioned JSON document, our CSV, and Todoist's project CSV."""

@@ -1,0 +1,145 @@
+"""GET /api/v1/export and POST /api/v1/import: thin routes over transfer.parse and .service."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from functools import partial
+from typing import Annotated, Any, Literal
+
+import anyio
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import StreamingResponse
+
+from doable.auth.dependencies import (
+    CurrentPrincipal,
+    CurrentUser,
+    SessionRequired,
+    require_scope,
+)
+from doable.db import Database, SessionDep, utcnow
+from doable.idempotency import route as idempotency
+from doable.idempotency.route import IdempotentRoute
+from doable.transfer import service
+from doable.transfer.parse import capped, parse_upload
+from doable.transfer.schemas import ImportResult
+
+router = APIRouter(tags=["export and import"], route_class=IdempotentRoute)
+
+# Parsing and validating a big file is CPU work: in a worker thread, one import at a time per
+# process, so the event loop keeps serving other requests meanwhile.
+_LIMITER = "doable_import_limiter"
+
+_EXPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The export, as an attachment (`doable-export-YYYY-MM-DD.json|csv`).",
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/ExportDocument"}},
+            "text/csv": {"schema": {"type": "string"}},
+        },
+    },
+    403: {"description": "An API token without tasks:read and account:read"},
+}
+_IMPORT_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "Our JSON export, our CSV export, or a Todoist project CSV export. "
+        "`text/plain`, `application/octet-stream` or no type: detected from the content.",
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/ExportDocument"}},
+            "text/csv": {"schema": {"type": "string"}},
+        },
+    }
+}
+
+
+@router.get(
+    "/export",
+    response_class=StreamingResponse,
+    responses=_EXPORT_RESPONSES,
+    dependencies=[Depends(require_scope("tasks:read")), Depends(require_scope("account:read"))],
+)
+async def export(
+    request: Request,
+    user: CurrentUser,
+    fmt: Annotated[
+        service.ExportFormat,
+        Query(alias="format", description="`json` (everything) or `csv` (one row per task)"),
+    ] = "json",
+) -> StreamingResponse:
+    """Everything of the account: settings, tags and tasks (docs/export-format.md).
+
+    Streamed in chunks read from one consistent snapshot, so memory stays flat however big
+    the account is."""
+    database: Database = request.app.state.database
+    owner = service.Owner.of(user)
+    now = utcnow()
+
+    async def body() -> AsyncIterator[bytes]:
+        async with database.read_sessions() as session:
+            await service.begin_snapshot(session)
+            async for piece in service.export_chunks(session, owner, fmt, now=now):
+                yield piece.encode()
+
+    name = service.filename(owner.timezone, fmt, now)
+    return StreamingResponse(
+        body(),
+        media_type="text/csv; charset=utf-8" if fmt == "csv" else "application/json",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+def _limiter(request: Request) -> anyio.CapacityLimiter:
+    limiter: anyio.CapacityLimiter | None = getattr(request.app.state, _LIMITER, None)
+    if limiter is None:
+        limiter = anyio.CapacityLimiter(1)
+        setattr(request.app.state, _LIMITER, limiter)
+    return limiter
+
+
+@router.post(
+    "/import",
+    response_model=ImportResult,
+    openapi_extra=_IMPORT_BODY,
+    dependencies=[Depends(require_scope("tasks:write"))],
+    responses={
+        403: {"description": "An API token without tasks:write, or with apply_settings"},
+        415: {"description": "Neither JSON nor CSV"},
+    },
+)
+async def import_data(
+    request: Request,
+    principal: CurrentPrincipal,
+    user: CurrentUser,
+    session: SessionDep,
+    mode: Annotated[
+        Literal["merge"], Query(description="`merge`: add alongside the existing data")
+    ] = "merge",
+    apply_settings: Annotated[
+        bool,
+        Query(
+            description="Also set the account's name and time zone from a JSON export "
+            "(access tokens only)"
+        ),
+    ] = False,
+) -> ImportResult:
+    """Import a file, all or nothing: every record is validated first (422 lists each problem
+    with its line or JSON pointer), then everything is inserted in this request's
+    transaction. Size limit: `IMPORT_MAX_BYTES`."""
+    if apply_settings and principal.kind != "access_token":
+        raise SessionRequired()
+    if not idempotency.claimed(request):
+        # End the transaction authentication began before the upload is read and parsed: on
+        # SQLite it holds the database's write lock, which a slow client must not keep. It has
+        # written at most the API token's last use. (With an Idempotency-Key, the key's row
+        # keeps it open, and the body was read already.)
+        await session.commit()
+    body = await request.body()
+    parse = partial(parse_upload, body, request.headers.get("content-type"), timezone=user.timezone)
+    plan = await anyio.to_thread.run_sync(parse, limiter=_limiter(request))
+    outcome = await service.apply_import(session, user, plan, apply_settings=apply_settings)
+    return ImportResult(
+        source=plan.source,
+        imported=outcome.counts,
+        settings_applied=outcome.settings_applied,
+        warnings=capped(outcome.warnings),
+    )

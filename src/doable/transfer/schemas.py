@@ -1,0 +1,173 @@
+"""The export document (format `doable.export`, version 1), read back by the import.
+
+One set of models serves both directions: the export writes what these models accept, and an
+import validates a file against them. docs/export-format.md describes every field.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    StrictBool,
+    StringConstraints,
+    WithJsonSchema,
+)
+
+from doable.tasks.schemas import (
+    Description,
+    DueIn,
+    Priority,
+    TagColor,
+    TagList,
+    TagName,
+    Title,
+    parse_due,
+)
+from doable.types import TRIMMED, NoNulStr, TimeZoneName
+
+FORMAT_NAME = "doable.export"
+FORMAT_VERSION = 1
+# An import is one transaction; past this many tasks, split the file.
+MAX_IMPORT_TASKS = 100_000
+MAX_IMPORT_TAGS = 10_000
+# The sections other features fill in (recurrence, completions, reminders): bounded per task.
+MAX_TASK_ENTRIES = 1_000
+
+# Years 1900 to 9998, like due dates: every backend stores them, and 9999 is the no-due key.
+_YEAR = "(19[0-9]{2}|[2-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])"
+
+
+def _in_range(value: datetime) -> datetime:
+    if not 1900 <= value.year <= 9998:
+        raise ValueError("must be between the years 1900 and 9998")
+    return value
+
+
+Timestamp = Annotated[
+    AwareDatetime,
+    AfterValidator(_in_range),
+    Field(
+        json_schema_extra={"pattern": f"^{_YEAR}-"},
+        description="RFC 3339 with an offset (the export writes UTC, `Z`).",
+    ),
+]
+
+
+# The API takes due times in years 1900 to 9998 as the client wrote them; in UTC, which the
+# export writes, such a time can fall on 1899-12-31 or 9999-01-01. An import takes those back.
+_EDGE_DAYS = ("1899-12-31T", "9999-01-01T")
+
+
+def _export_due(value: Any) -> date | datetime | None:
+    if isinstance(value, str) and value.startswith(_EDGE_DAYS):
+        try:
+            result = datetime.fromisoformat(value.replace("z", "Z"))
+        except ValueError:
+            result = None
+        if result is None or result.tzinfo is None:
+            raise ValueError("a due time on 1899-12-31 or 9999-01-01 needs an offset")
+        return result
+    return parse_due(value)
+
+
+ExportDue = Annotated[
+    date | datetime | None,
+    PlainValidator(_export_due),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                *DueIn.__metadata__[1].json_schema["anyOf"],
+                {"type": "string", "format": "date-time", "pattern": "^(1899-12-31|9999-01-01)T"},
+            ],
+            "description": "An all-day date or an RFC 3339 time (the export writes UTC); a time "
+            "without an offset is read in the importing account's time zone.",
+        }
+    ),
+]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AccountSection(Strict):
+    """The exporting account's settings. `email` is informational: an import never changes it."""
+
+    email: Annotated[NoNulStr, StringConstraints(max_length=254)] | None = None
+    name: Annotated[str, StringConstraints(max_length=100), TRIMMED] = ""
+    timezone: TimeZoneName = "UTC"
+
+
+class TagRecord(Strict):
+    name: TagName
+    color: TagColor | None = None
+
+
+class TaskRecord(Strict):
+    """One task. `recurrence`, `completions` and `reminders` are reserved for the features that
+    store them: version 1 exports null / [] / [], and an import that finds them filled on a
+    server without those features imports the task and warns that they were left out."""
+
+    id: Annotated[NoNulStr, StringConstraints(max_length=100)] | None = Field(
+        default=None, description="The id on the exporting server; ignored by an import."
+    )
+    title: Title
+    description: Description = ""
+    priority: Priority = "none"
+    due: ExportDue = None
+    completed: StrictBool = False
+    completed_at: Timestamp | None = None
+    created_at: Timestamp | None = None
+    updated_at: Timestamp | None = None
+    tags: TagList = Field(default_factory=list)
+    recurrence: dict[str, Any] | None = None
+    completions: Annotated[list[dict[str, Any]], Field(max_length=MAX_TASK_ENTRIES)] = Field(
+        default_factory=list
+    )
+    reminders: Annotated[list[dict[str, Any]], Field(max_length=MAX_TASK_ENTRIES)] = Field(
+        default_factory=list
+    )
+
+
+class ExportDocument(Strict):
+    """A whole export. Only `format` and `version` are required to import one."""
+
+    format: Literal["doable.export"]
+    version: Literal[1]
+    exported_at: Timestamp | None = None
+    account: AccountSection | None = None
+    tags: Annotated[list[TagRecord], Field(max_length=MAX_IMPORT_TAGS)] = Field(
+        default_factory=list
+    )
+    tasks: Annotated[list[TaskRecord], Field(max_length=MAX_IMPORT_TASKS)] = Field(
+        default_factory=list
+    )
+
+
+class ImportCounts(BaseModel):
+    tasks: int = Field(description="Tasks created.")
+    tags: int = Field(description="Tags created (tags that already existed are reused).")
+
+
+class ImportNote(BaseModel):
+    """A warning or an error, with where it is: `line` for CSV, `pointer` (RFC 6901) for JSON."""
+
+    loc: list[str | int]
+    msg: str
+    line: int | None = None
+    pointer: str | None = None
+
+
+class ImportResult(BaseModel):
+    source: Literal["doable-json", "doable-csv", "todoist-csv"]
+    imported: ImportCounts
+    settings_applied: bool
+    warnings: list[ImportNote]

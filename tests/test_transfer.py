@@ -1,0 +1,947 @@
+"""Export and import over HTTP (and the CLI): round trips, Todoist's CSV, and bad files that
+change nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import csv
+import http.client
+import io
+import json
+import os
+import re
+import socket
+import subprocess
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from doable.db import Database
+from doable.tasks.models import Tag, Task
+from doable.transfer.schemas import MAX_IMPORT_TASKS, ExportDocument
+from tests.conftest import BACKEND_ENV, TEST_SECRET, truncate_all
+from tests.factories import (
+    Account,
+    assert_problem,
+    bearer,
+    make_account,
+    make_api_token,
+    make_task,
+)
+from tests.server import DOABLE, Server, server_env
+from tests.test_security import snapshot
+
+EXPORT = "/api/v1/export"
+IMPORT = "/api/v1/import"
+DATA = Path(__file__).parent / "data"
+TASK_KEYS = {
+    "id",
+    "title",
+    "description",
+    "priority",
+    "due",
+    "completed",
+    "completed_at",
+    "created_at",
+    "updated_at",
+    "tags",
+    "recurrence",
+    "completions",
+    "reminders",
+}
+JSON = {"Content-Type": "application/json"}
+CSV = {"Content-Type": "text/csv"}
+
+
+async def export(client: httpx.AsyncClient, acct: Account, fmt: str = "json") -> httpx.Response:
+    r = await client.get(EXPORT, params={"format": fmt}, headers=acct.headers)
+    assert r.status_code == 200, r.text
+    return r
+
+
+async def import_file(
+    client: httpx.AsyncClient,
+    acct: Account,
+    content: bytes,
+    content_type: str | None = "application/json",
+    **params: Any,
+) -> httpx.Response:
+    headers = dict(acct.headers)
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    return await client.post(IMPORT, content=content, headers=headers, params=params)
+
+
+def comparable(document: dict[str, Any]) -> dict[str, Any]:
+    """An export without what differs between two accounts holding the same data: the time of
+    the export, the account's email and the tasks' ids (new rows get new ids)."""
+    document = json.loads(json.dumps(document))
+    del document["exported_at"]
+    del document["account"]["email"]
+    for task in document["tasks"]:
+        del task["id"]
+    return document
+
+
+async def _tag_ids(client: httpx.AsyncClient, acct: Account) -> dict[str, str]:
+    r = await client.get("/api/v1/tags", headers=acct.headers)
+    return {t["name"]: t["id"] for t in r.json()}
+
+
+async def varied_account(client: httpx.AsyncClient) -> Account:
+    """Every kind of value the format carries."""
+    acct = await make_account(client, name="Zoë Ünïcode", timezone="Asia/Kolkata")
+    await make_task(
+        client, acct, title="All-day dentist", due="2026-12-24", priority="high", tags=["Health"]
+    )
+    await make_task(
+        client,
+        acct,
+        title="Timed call ☎️",
+        due="2026-12-24T09:30:00+05:30",
+        priority="urgent",
+        tags=["Work", "calls"],
+    )
+    await make_task(
+        client, acct, title="Ünïcödé 日本語 🎉", description="ü" * 10_000, priority="low"
+    )
+    await make_task(client, acct, title="Done thing", completed=True, tags=["Work"])
+    await make_task(
+        client,
+        acct,
+        title="Medium with an emoji tag",
+        priority="medium",
+        tags=["🔥 hot"],
+        description='line one\nline two, "quoted"',
+        due="2027-02-28T23:59:59",  # local (Asia/Kolkata)
+    )
+    await make_task(client, acct, title="Nothing set")
+    orphan = await make_task(client, acct, title="to delete", tags=["Orphan"])
+    assert (
+        await client.delete(f"/api/v1/tasks/{orphan['id']}", headers=acct.headers)
+    ).status_code == 204
+    ids = await _tag_ids(client, acct)
+    for name, color in [("Work", "#FF0000"), ("Health", "#00aa00"), ("Orphan", "#123456")]:
+        r = await client.patch(
+            f"/api/v1/tags/{ids[name]}", json={"color": color}, headers=acct.headers
+        )
+        assert r.status_code == 200, r.text
+    return acct
+
+
+# Round trips
+
+
+async def test_json_round_trip_into_a_fresh_account(client: httpx.AsyncClient) -> None:
+    source = await varied_account(client)
+    r = await export(client, source)
+    assert r.headers["content-type"] == "application/json"
+    assert re.fullmatch(
+        r'attachment; filename="doable-export-\d{4}-\d{2}-\d{2}\.json"',
+        r.headers["content-disposition"],
+    )
+    first = r.json()
+    ExportDocument.model_validate(first)
+    assert (first["format"], first["version"]) == ("doable.export", 1)
+    assert first["account"] == {
+        "email": source.email,
+        "name": "Zoë Ünïcode",
+        "timezone": "Asia/Kolkata",
+    }
+    assert first["tags"] == [
+        {"name": "calls", "color": None},
+        {"name": "Health", "color": "#00aa00"},
+        {"name": "Orphan", "color": "#123456"},
+        {"name": "Work", "color": "#ff0000"},
+        {"name": "🔥 hot", "color": None},
+    ]
+    tasks = {t["title"]: t for t in first["tasks"]}
+    assert [t["title"] for t in first["tasks"]] == [
+        "All-day dentist",
+        "Timed call ☎️",
+        "Ünïcödé 日本語 🎉",
+        "Done thing",
+        "Medium with an emoji tag",
+        "Nothing set",
+    ]
+    assert all(set(t) == TASK_KEYS for t in first["tasks"])
+    assert all(
+        (t["recurrence"], t["completions"], t["reminders"]) == (None, [], [])
+        for t in first["tasks"]
+    )
+    assert tasks["All-day dentist"]["due"] == "2026-12-24"
+    assert tasks["Timed call ☎️"]["due"] == "2026-12-24T04:00:00Z"
+    assert tasks["Medium with an emoji tag"]["due"] == "2027-02-28T18:29:59Z"
+    assert tasks["Timed call ☎️"]["tags"] == ["calls", "Work"]
+    assert tasks["Done thing"]["completed"] is True
+    assert tasks["Done thing"]["completed_at"].endswith("Z")
+    assert tasks["Ünïcödé 日本語 🎉"]["description"] == "ü" * 10_000
+    assert tasks["Nothing set"] == {
+        **tasks["Nothing set"],
+        "description": "",
+        "priority": "none",
+        "due": None,
+        "completed": False,
+        "completed_at": None,
+        "tags": [],
+    }
+
+    target = await make_account(client)  # UTC, no name
+    r = await import_file(client, target, r.content, "application/json", apply_settings="true")
+    assert r.status_code == 200, r.text
+    assert r.json() == {
+        "source": "doable-json",
+        "imported": {"tasks": 6, "tags": 5},
+        "settings_applied": True,
+        "warnings": [],
+    }
+    second = (await export(client, target)).json()
+    assert second["account"]["email"] == target.email
+    # Equal apart from ids, the export time and the email; timestamps round-trip exactly.
+    assert comparable(second) == comparable(first)
+    assert {t["id"] for t in second["tasks"]}.isdisjoint({t["id"] for t in first["tasks"]})
+    # What the rest of the API sees agrees.
+    listed = (
+        await client.get("/api/v1/tasks", params={"sort": "due"}, headers=target.headers)
+    ).json()
+    assert [t["title"] for t in listed["items"][:3]] == [
+        "All-day dentist",
+        "Timed call ☎️",
+        "Medium with an emoji tag",
+    ]
+    me = (await client.get("/api/v1/me", headers=target.headers)).json()
+    assert (me["name"], me["timezone"]) == ("Zoë Ünïcode", "Asia/Kolkata")
+
+
+async def test_import_without_apply_settings_keeps_the_account(
+    client: httpx.AsyncClient,
+) -> None:
+    source = await varied_account(client)
+    body = (await export(client, source)).content
+    target = await make_account(client, name="Keep me", timezone="Europe/Paris")
+    r = await import_file(client, target, body)
+    assert r.status_code == 200, r.text
+    assert r.json()["settings_applied"] is False
+    me = (await client.get("/api/v1/me", headers=target.headers)).json()
+    assert (me["name"], me["timezone"]) == ("Keep me", "Europe/Paris")
+    # All-day dates stay dates whatever the zone; instants stay instants.
+    second = (await export(client, target)).json()
+    assert [t["due"] for t in second["tasks"][:2]] == ["2026-12-24", "2026-12-24T04:00:00Z"]
+
+
+CSV_TITLES = ["=SUM(A1:A3)", "'quoted'", "-minus", "@at", "+plus", "plain, with comma"]
+
+
+async def test_csv_round_trip(client: httpx.AsyncClient) -> None:
+    source = await make_account(client, timezone="America/New_York")
+    for n, title in enumerate(CSV_TITLES):
+        await make_task(
+            client,
+            source,
+            title=title,
+            description=f'multi\nline "{n}", ☕' if n % 2 else "",
+            tags=["a,b", "back\\slash", "=formula"] if n == 0 else ["plain"],
+            due="2026-05-0" + str(n + 1) if n % 2 else f"2026-05-0{n + 1}T08:00:00Z",
+            priority=["none", "low", "medium", "high", "urgent", "none"][n],
+            completed=n == 3,
+        )
+    r = await export(client, source, "csv")
+    assert r.headers["content-type"] == "text/csv; charset=utf-8"
+    assert r.headers["content-disposition"].endswith('.csv"')
+    rows = list(csv.reader(io.StringIO(r.text, newline="")))
+    assert rows[0] == [
+        "id",
+        "title",
+        "description",
+        "priority",
+        "due",
+        "completed",
+        "completed_at",
+        "created_at",
+        "updated_at",
+        "tags",
+    ]
+    # Cells a spreadsheet would run as formulas start with a quote.
+    assert [row[1] for row in rows[1:]] == [
+        "'=SUM(A1:A3)",
+        "''quoted'",
+        "'-minus",
+        "'@at",
+        "'+plus",
+        "plain, with comma",
+    ]
+    assert rows[1][9] == "'=formula, a\\,b, back\\\\slash"
+    assert rows[1][4] == "2026-05-01T08:00:00Z" and rows[2][4] == "2026-05-02"
+    assert rows[4][5] == "true" and rows[4][6].endswith("Z")
+
+    target = await make_account(client, timezone="America/New_York")
+    r = await import_file(client, target, r.content, "text/csv")
+    assert r.status_code == 200, r.text
+    assert r.json()["source"] == "doable-csv"
+    assert r.json()["imported"] == {"tasks": 6, "tags": 4}
+    again = list(csv.reader(io.StringIO((await export(client, target, "csv")).text, newline="")))
+    assert [row[1:] for row in again] == [row[1:] for row in rows]
+    titles = [t["title"] for t in (await export(client, target)).json()["tasks"]]
+    assert titles == CSV_TITLES
+
+
+async def test_large_import_crosses_chunks_and_keeps_order(client: httpx.AsyncClient) -> None:
+    acct = await make_account(client)
+    count = 2_345  # more than two export and insert chunks (1 000)
+    document = {
+        "format": "doable.export",
+        "version": 1,
+        "tags": [{"name": "bulk", "color": "#abcdef"}],
+        "tasks": [
+            {"title": f"task {n:05d}", "tags": ["bulk"] if n % 2 else []} for n in range(count)
+        ],
+    }
+    r = await import_file(client, acct, json.dumps(document).encode())
+    assert r.status_code == 200, r.text
+    assert r.json()["imported"] == {"tasks": count, "tags": 1}
+    exported = (await export(client, acct)).json()
+    assert [t["title"] for t in exported["tasks"]] == [f"task {n:05d}" for n in range(count)]
+    assert sum(1 for t in exported["tasks"] if t["tags"] == ["bulk"]) == count // 2
+    tags = (await client.get("/api/v1/tags", headers=acct.headers)).json()
+    assert [(t["name"], t["color"], t["task_count"]) for t in tags] == [
+        ("bulk", "#abcdef", count // 2)
+    ]
+
+
+async def test_merge_reuses_existing_tags_and_adds_alongside(client: httpx.AsyncClient) -> None:
+    acct = await make_account(client)
+    await make_task(client, acct, title="already here", tags=["Work"])
+    document = {
+        "format": "doable.export",
+        "version": 1,
+        "tags": [{"name": "WORK", "color": "#111111"}, {"name": "new", "color": None}],
+        "tasks": [{"title": "imported", "tags": ["work", "New", "new"]}],
+    }
+    r = await import_file(client, acct, json.dumps(document).encode())
+    assert r.status_code == 200, r.text
+    assert r.json()["imported"] == {"tasks": 1, "tags": 1}
+    tags = (await client.get("/api/v1/tags", headers=acct.headers)).json()
+    # The existing spelling stays; a colour fills an empty one.
+    assert [(t["name"], t["color"], t["task_count"]) for t in tags] == [
+        ("new", None, 1),
+        ("Work", "#111111", 2),
+    ]
+    r = await import_file(client, acct, json.dumps(document).encode())
+    assert r.json()["imported"] == {"tasks": 1, "tags": 0}
+    listed = (await client.get("/api/v1/tasks", headers=acct.headers)).json()["items"]
+    assert sorted(t["title"] for t in listed) == ["already here", "imported", "imported"]
+
+
+async def test_utf8_bom_and_sniffed_types_are_accepted(client: httpx.AsyncClient) -> None:
+    acct = await make_account(client)
+    body = codecs.BOM_UTF8 + b"title,tags\r\nWith a BOM,x\r\n"
+    r = await import_file(client, acct, body, "text/csv")
+    assert (r.status_code, r.json()["source"]) == (200, "doable-csv")
+    document = b'{"format": "doable.export", "version": 1, "tasks": [{"title": "sniffed"}]}'
+    for content_type in ("application/octet-stream", "text/plain; charset=utf-8", None):
+        r = await import_file(client, acct, codecs.BOM_UTF8 + document, content_type)
+        assert (r.status_code, r.json()["source"]) == (200, "doable-json"), r.text
+    titles = sorted(t["title"] for t in (await export(client, acct)).json()["tasks"])
+    assert titles == ["With a BOM", "sniffed", "sniffed", "sniffed"]
+
+
+async def test_reserved_sections_are_left_out_with_a_warning(client: httpx.AsyncClient) -> None:
+    acct = await make_account(client)
+    document = {
+        "format": "doable.export",
+        "version": 1,
+        "tasks": [
+            {"title": "plain"},
+            {"title": "weekly", "recurrence": {"rrule": "FREQ=WEEKLY"}},
+            {"title": "reminded", "reminders": [{"at": "2026-01-01T08:00:00Z"}]},
+        ],
+    }
+    r = await import_file(client, acct, json.dumps(document).encode())
+    assert r.status_code == 200, r.text
+    assert r.json()["imported"] == {"tasks": 3, "tags": 0}
+    assert [(w["pointer"], w["msg"]) for w in r.json()["warnings"]] == [
+        (
+            "/tasks/1",
+            "1 task carried recurrence (first at /tasks/1); this server does not store "
+            "recurrence yet, so it was left out",
+        ),
+        (
+            "/tasks/2",
+            "1 task carried reminders (first at /tasks/2); this server does not store "
+            "reminders yet, so it was left out",
+        ),
+    ]
+
+
+# Todoist
+
+
+async def test_todoist_project_csv(client: httpx.AsyncClient) -> None:
+    acct = await make_account(client, timezone="Europe/Paris")
+    body = (DATA / "todoist-project.csv").read_bytes()
+    r = await import_file(client, acct, body, "text/csv")
+    assert r.status_code == 200, r.text
+    result = r.json()
+    assert result["source"] == "todoist-csv"
+    assert result["imported"] == {"tasks": 7, "tags": 5}
+    assert [(w.get("line"), w["msg"]) for w in result["warnings"]] == [
+        (11, "DATE 'every monday' could not be read as a date; the task has no due date"),
+        (15, "DATE '15 janv. 2027' could not be read as a date; the task has no due date"),
+        (None, "1 sub-task was imported as ordinary tasks (Doable has no sub-tasks)"),
+    ]
+    tasks = (await export(client, acct)).json()["tasks"]
+    got = [(t["title"], t["priority"], t["due"], t["tags"], t["description"]) for t in tasks]
+    assert got == [
+        (
+            "Renew passport",
+            "urgent",
+            "2026-12-01",
+            ["admin", "errands"],
+            "Bring the old one and two photos\n\nAppointment reference 7731-A\n\n"
+            "Counter 4 at the town hall",
+        ),
+        ("Buy oat milk", "none", "2026-12-03T16:00:00Z", ["errands", "Groceries"], ""),
+        (
+            "Compare coffee beans",
+            "medium",
+            None,
+            ["Groceries"],
+            "Dark roast, whole beans\nAsk for a sample",
+        ),
+        ("Water the plants", "high", None, ["Groceries"], ""),
+        ("Prepare the Q1 review", "urgent", "2027-01-15T14:30:00Z", ["deep-work", "Work"], ""),
+        ("Café avec Zoë ☕", "none", None, ["Work"], ""),
+        ("Send the invoice", "medium", "2027-01-17", ["Work"], ""),
+    ]
+
+
+# Bad files: a clear 4xx, and nothing changes
+
+
+def _doc(*tasks: Any, **extra: Any) -> bytes:
+    return json.dumps(
+        {"format": "doable.export", "version": 1, "tasks": list(tasks), **extra}
+    ).encode()
+
+
+def _csv_with_long_title_on_row(row: int) -> bytes:
+    lines = ["title,priority"]
+    for n in range(1, 80):
+        lines.append(f"{'x' * 201 if n == row else f'task {n}'},low")
+    return ("\r\n".join(lines) + "\r\n").encode()
+
+
+# name → (body, content type, status, errors as (loc, line or pointer, message))
+BAD: dict[str, tuple[bytes, str | None, int, list[tuple[list[Any], Any, str]]]] = {
+    "malformed json": (
+        b'{"format": "doable.export",\n "version": 1,\n "tasks": [}',
+        "application/json",
+        422,
+        [
+            (
+                ["body", "line", 3],
+                3,
+                "The file is not valid JSON: Expecting value (line 3, column 12)",
+            )
+        ],
+    ),
+    "not an object": (
+        b"[1, 2]",
+        "application/json",
+        422,
+        [(["body"], "", "must be a JSON object with format and version")],
+    ),
+    "wrong format": (
+        b'{"format": "todoist", "version": 1}',
+        "application/json",
+        422,
+        [(["body", "format"], "/format", 'must be "doable.export" (a Doable export)')],
+    ),
+    "wrong version": (
+        b'{"format": "doable.export", "version": 2}',
+        "application/json",
+        422,
+        [
+            (
+                ["body", "version"],
+                "/version",
+                "version 2 is not supported; this server reads version 1",
+            )
+        ],
+    ),
+    "wrong types deep inside": (
+        _doc(
+            {"title": "fine"},
+            {"title": "fine too", "tags": ["ok"]},
+            {"title": "bad", "tags": ["ok", 5], "completed": "yes"},
+            {"title": "due", "due": "next week"},
+            tags=[{"name": "c", "color": "red"}],
+        ),
+        "application/json",
+        422,
+        [
+            (
+                ["body", "tags", 0, "color"],
+                "/tags/0/color",
+                "String should match pattern '^#[0-9a-fA-F]{6}$'",
+            ),
+            (
+                ["body", "tasks", 2, "completed"],
+                "/tasks/2/completed",
+                "Input should be a valid boolean",
+            ),
+            (["body", "tasks", 2, "tags", 1], "/tasks/2/tags/1", "Input should be a valid string"),
+            (
+                ["body", "tasks", 3, "due"],
+                "/tasks/3/due",
+                "Value error, must be a date (YYYY-MM-DD) or an RFC 3339 datetime "
+                "(YYYY-MM-DDTHH:MM[:SS][±HH:MM|Z])",
+            ),
+        ],
+    ),
+    "long title on data row 57": (
+        _csv_with_long_title_on_row(57),
+        "text/csv",
+        422,
+        [(["body", "line", 58, "title"], 58, "String should have at most 200 characters")],
+    ),
+    "duplicate tags differing by case": (
+        _doc({"title": "t"}, tags=[{"name": "Work"}, {"name": "home"}, {"name": "WORK"}]),
+        "application/json",
+        422,
+        [
+            (
+                ["body", "tags", 2, "name"],
+                "/tags/2/name",
+                "duplicates tag 'Work' at /tags/0 (tag names ignore case)",
+            )
+        ],
+    ),
+    "utf-16": (
+        "title\r\nÉté\r\n".encode("utf-16"),
+        "text/csv",
+        422,
+        [(["body"], None, "The file is UTF-16; save it as UTF-8 and import it again")],
+    ),
+    "latin-1": (
+        "title\r\nfine\r\nÉté\r\n".encode("latin-1"),
+        "text/csv",
+        422,
+        [
+            (
+                ["body", "line", 3],
+                3,
+                "The file is not UTF-8 (byte 0xc9 at offset 13 cannot be read); save it as "
+                "UTF-8 and import it again",
+            )
+        ],
+    ),
+    "empty": (b"  \r\n", "text/csv", 422, [(["body"], None, "The file is empty")]),
+    "csv without a header": (
+        b"Buy milk,low\r\nCall mum,high\r\n",
+        "text/csv",
+        422,
+        [
+            (
+                ["body", "line", 1],
+                1,
+                "The first line must be a header: our CSV export's (id,title,…) or a Todoist "
+                "project export's (TYPE,CONTENT,…)",
+            )
+        ],
+    ),
+    "nul byte in csv": (
+        b"title\r\nfine\r\nbad\x00title\r\n",
+        "text/csv",
+        422,
+        [(["body", "line", 3], 3, "The file contains a NUL character")],
+    ),
+    "escaped nul in json": (
+        _doc({"title": "fine"}, {"title": "bad\\u0000"}).replace(b"\\\\u0000", b"\\u0000"),
+        "application/json",
+        422,
+        [
+            (
+                ["body", "tasks", 1, "title"],
+                "/tasks/1/title",
+                "Value error, must not contain NUL characters",
+            )
+        ],
+    ),
+    "unknown csv column": (
+        b"title,colour\r\nx,red\r\n",
+        "text/csv",
+        422,
+        [
+            (
+                ["body", "line", 1],
+                1,
+                "Unknown column 'colour'; the columns are id, title, description, priority, "
+                "due, completed, completed_at, created_at, updated_at, tags",
+            )
+        ],
+    ),
+    "bad todoist priority": (
+        b"TYPE,CONTENT,DESCRIPTION,PRIORITY,INDENT,DATE\r\ntask,ok,,4,1,\r\ntask,bad,,7,1,\r\n",
+        "text/csv",
+        422,
+        [
+            (
+                ["body", "line", 3, "PRIORITY"],
+                3,
+                "Input should be 'none', 'low', 'medium', 'high' or 'urgent'",
+            )
+        ],
+    ),
+    "xml": (b"<tasks/>", "application/xml", 415, []),
+}
+
+
+def _place(error: dict[str, Any]) -> Any:
+    if "line" in error:
+        return error["line"]
+    return error.get("pointer")
+
+
+@pytest.mark.parametrize("case", list(BAD))
+async def test_bad_files_change_nothing(
+    client: httpx.AsyncClient, database: Database, case: str
+) -> None:
+    acct = await make_account(client)
+    await make_task(client, acct, title="before", tags=["kept"])
+    body, content_type, status, errors = BAD[case]
+    before = await snapshot(database)
+    r = await import_file(client, acct, body, content_type)
+    problem = assert_problem(r, status)
+    if status == 422:
+        got = [(e["loc"], _place(e), e["msg"]) for e in problem["errors"]]
+        assert got == [(loc, place, msg) for loc, place, msg in errors]
+        assert problem["detail"].startswith("The file was not imported: ")
+    assert await snapshot(database) == before
+
+
+async def test_a_50_mb_upload_is_refused_before_it_is_read(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    acct = await make_account(client)
+    before = await snapshot(database)
+    r = await import_file(client, acct, b" " * (50 * 1024 * 1024), "application/json")
+    assert assert_problem(r, 413)["detail"] == "The request body is larger than 20971520 bytes."
+    # Streamed without a Content-Length: refused once past the limit, the rest never read.
+    sent = 0
+
+    async def chunks() -> AsyncIterator[bytes]:
+        nonlocal sent
+        for _ in range(50):
+            sent += 1
+            yield b" " * (1024 * 1024)
+
+    headers = {**acct.headers, "Content-Type": "application/json"}
+    r = await client.post(IMPORT, content=chunks(), headers=headers)
+    assert_problem(r, 413)
+    assert sent == 21
+    assert await snapshot(database) == before
+    # Other routes keep MAX_BODY_BYTES (1 MiB).
+    r = await client.post("/api/v1/tasks", content=b" " * (2 * 1024 * 1024), headers=headers)
+    assert assert_problem(r, 413)["detail"] == "The request body is larger than 1048576 bytes."
+
+
+async def test_too_many_tasks(client: httpx.AsyncClient, database: Database) -> None:
+    acct = await make_account(client)
+    before = await snapshot(database)
+    body = _doc(*([{"title": "t"}] * (MAX_IMPORT_TASKS + 1)))
+    r = await import_file(client, acct, body)
+    problem = assert_problem(r, 422)
+    assert problem["errors"] == [
+        {
+            "type": "import_error",
+            "loc": ["body", "tasks"],
+            "pointer": "/tasks",
+            "msg": "The file has 100001 tasks; one import takes at most 100000. Split it into "
+            "several files",
+        }
+    ]
+    lines = "title\r\n" + "t\r\n" * (MAX_IMPORT_TASKS + 1)
+    r = await import_file(client, acct, lines.encode(), "text/csv")
+    assert assert_problem(r, 422)["errors"][0]["line"] == MAX_IMPORT_TASKS + 2
+    assert await snapshot(database) == before
+
+
+async def test_many_errors_are_listed_up_to_a_hundred(client: httpx.AsyncClient) -> None:
+    acct = await make_account(client)
+    r = await import_file(client, acct, _doc(*([{"title": ""}] * 150)))
+    problem = assert_problem(r, 422)
+    assert len(problem["errors"]) == 100
+    assert problem["errors"][99]["pointer"] == "/tasks/99/title"
+    assert problem["detail"] == (
+        "The file was not imported: /tasks/0/title: String should have at least 1 character "
+        "(149 more problems; `errors` lists the first 100)"
+    )
+
+
+# Who may export and import
+
+
+async def test_export_holds_only_the_callers_data(client: httpx.AsyncClient) -> None:
+    alice = await make_account(client)
+    bob = await make_account(client)
+    await make_task(client, alice, title="alice's", tags=["mine"])
+    await make_task(client, bob, title="bob's", tags=["his", "mine"])
+    document = (await export(client, alice)).json()
+    assert [t["title"] for t in document["tasks"]] == ["alice's"]
+    assert document["tags"] == [{"name": "mine", "color": None}]
+    assert bob.email not in json.dumps(document)
+    rows = (await export(client, alice, "csv")).text
+    assert "bob's" not in rows and "his" not in rows
+
+
+async def test_scopes(client: httpx.AsyncClient) -> None:
+    acct = await make_account(client)
+    await make_task(client, acct, title="mine")
+    read = await make_api_token(client, acct, "tasks:read")
+    read_all = await make_api_token(client, acct, "tasks:read", "account:read")
+    write = await make_api_token(client, acct, "tasks:write")
+    r = await client.get(EXPORT, headers=bearer(read["token"]))
+    assert assert_problem(r, 403)["detail"] == "This API token lacks the account:read scope"
+    r = await client.get(EXPORT, headers=bearer(read_all["token"]))
+    assert r.status_code == 200 and [t["title"] for t in r.json()["tasks"]] == ["mine"]
+    r = await client.post(
+        IMPORT, content=_doc({"title": "x"}), headers={**bearer(read_all["token"]), **JSON}
+    )
+    assert assert_problem(r, 403)["detail"] == "This API token lacks the tasks:write scope"
+    r = await client.post(
+        IMPORT, content=_doc({"title": "by token"}), headers={**bearer(write["token"]), **JSON}
+    )
+    assert r.status_code == 200, r.text
+    # Account settings are changed with a password session only, never by a token.
+    r = await client.post(
+        IMPORT,
+        content=_doc({"title": "x"}, account={"name": "Mallory", "timezone": "UTC"}),
+        params={"apply_settings": "true"},
+        headers={**bearer(write["token"]), **JSON},
+    )
+    assert_problem(r, 403)
+    titles = sorted(t["title"] for t in (await export(client, acct)).json()["tasks"])
+    assert titles == ["by token", "mine"]
+    assert_problem(await client.get(EXPORT), 401)
+    assert_problem(await client.post(IMPORT, content=_doc(), headers=JSON), 401)
+
+
+async def test_idempotency_key_replays_the_import(client: httpx.AsyncClient) -> None:
+    acct = await make_account(client)
+    headers = {**acct.headers, **JSON, "Idempotency-Key": "import-1"}
+    body = _doc({"title": "once"}, tags=[{"name": "t"}])
+    r1 = await client.post(IMPORT, content=body, headers=headers)
+    r2 = await client.post(IMPORT, content=body, headers=headers)
+    assert (r1.status_code, r2.status_code) == (200, 200)
+    assert r1.content == r2.content and r2.headers["idempotent-replayed"] == "true"
+    r3 = await client.post(IMPORT, content=_doc({"title": "other"}), headers=headers)
+    assert_problem(r3, 422)
+    titles = [t["title"] for t in (await export(client, acct)).json()["tasks"]]
+    assert titles == ["once"]
+
+
+async def _counts(database: Database) -> tuple[int, int]:
+    async with database.read_sessions() as s:
+        tasks = (await s.execute(select(func.count()).select_from(Task))).scalar_one()
+        tags = (await s.execute(select(func.count()).select_from(Tag))).scalar_one()
+    return int(tasks), int(tags)
+
+
+# CLI
+
+
+def _cli(database: Database, data_dir: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
+    base = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "SECRET_KEY"}}
+    env = {
+        **base,
+        "DATABASE_URL": database.config.url.render_as_string(hide_password=False),
+        "DOABLE_DATA_DIR": str(data_dir),
+        "SECRET_KEY": TEST_SECRET.decode(),
+        "LOG_LEVEL": "WARNING",
+    }
+    return subprocess.run(
+        [str(DOABLE), *args], env=env, capture_output=True, timeout=120, check=False
+    )
+
+
+async def test_cli_export_and_import(
+    client: httpx.AsyncClient, database: Database, data_dir: Path, tmp_path: Path
+) -> None:
+    source = await varied_account(client)
+    target = await make_account(client)
+    result = _cli(database, data_dir, "export", "--user", source.email.upper())
+    assert result.returncode == 0, result.stderr
+    assert b"Traceback" not in result.stderr
+    assert result.stderr.decode().strip().endswith(f"exported 6 tasks of {source.email}")
+    from_cli = json.loads(result.stdout)
+    from_api = (await export(client, source)).json()
+    assert comparable(from_cli) == comparable(from_api)
+
+    path = tmp_path / "export.json"
+    path.write_bytes(result.stdout)
+    result = _cli(database, data_dir, "import", "--user", target.email, str(path))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.decode().strip() == (
+        f"imported 6 tasks and 5 new tags into {target.email}"
+    )
+    mine = (await export(client, target)).json()
+    assert comparable(mine)["tasks"] == comparable(from_api)["tasks"]
+
+    csv_path = tmp_path / "tasks.csv"
+    result = _cli(
+        database, data_dir, "export", "--user", target.email, "--format", "csv", "-o", str(csv_path)
+    )
+    assert result.returncode == 0 and result.stdout == b""
+    assert csv_path.read_text(encoding="utf-8").startswith("id,title,description,")
+
+
+async def test_cli_errors_are_clear_and_change_nothing(
+    client: httpx.AsyncClient, database: Database, data_dir: Path, tmp_path: Path
+) -> None:
+    acct = await make_account(client)
+    await make_task(client, acct, title="kept")
+    before = await _counts(database)
+    result = _cli(database, data_dir, "export", "--user", "nobody@example.com")
+    assert (result.returncode, result.stdout) == (1, b"")
+    assert result.stderr.decode().strip() == "error: no account with email nobody@example.com"
+
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(_csv_with_long_title_on_row(57))
+    result = _cli(database, data_dir, "import", "--user", acct.email, str(bad))
+    assert result.returncode == 1
+    assert result.stderr.decode().strip() == (
+        "error: The file was not imported: line 58, title: String should have at most 200 "
+        "characters"
+    )
+    missing = _cli(database, data_dir, "import", "--user", acct.email, str(tmp_path / "no.json"))
+    assert missing.returncode == 1
+    assert "cannot read" in missing.stderr.decode() and b"Traceback" not in missing.stderr
+    unknown = _cli(database, data_dir, "import", "--user", "nobody@example.com", str(bad))
+    assert unknown.stderr.decode().strip() == "error: no account with email nobody@example.com"
+    assert await _counts(database) == before
+
+
+# A real server process
+
+
+@pytest.fixture
+async def server_database_url(database: Database) -> AsyncIterator[str | None]:
+    """DATABASE_URL for a server process on this backend (None: SQLite in its data folder);
+    its rows are removed afterwards."""
+    backend = database.config.backend
+    env = {"postgresql": BACKEND_ENV["postgresql"], "mysql": BACKEND_ENV["mariadb"]}
+    try:
+        yield None if backend == "sqlite" else os.environ[env[backend]]
+    finally:
+        await truncate_all(database.engine)
+
+
+@pytest.mark.slow
+async def test_round_trip_and_size_limit_against_a_real_server(
+    server_database_url: str | None, tmp_path: Path
+) -> None:
+    """What a new user would do: export, import into a fresh account, compare; and a 50 MB
+    upload is answered 413 while its body has barely started."""
+    data_dir, home = tmp_path / "data", tmp_path / "home"
+    home.mkdir()
+    settings = {"DATABASE_URL": server_database_url} if server_database_url else {}
+    env = server_env(data_dir, home, **settings)
+    with Server(env, logs_dir=tmp_path, cwd=home) as server, server.client() as c:
+        accounts = []
+        for email in ("source@example.com", "target@example.com"):
+            r = c.post(
+                "/api/v1/auth/signup", json={"email": email, "password": "correct horse battery"}
+            )
+            assert r.status_code == 201, r.text
+            accounts.append({"Authorization": f"Bearer {r.json()['access_token']}"})
+        source, target = accounts
+        for body in (
+            {"title": "Dentist 🦷", "due": "2026-12-24", "tags": ["Health"], "priority": "high"},
+            {"title": "Call", "due": "2026-12-24T09:30:00Z", "completed": True},
+        ):
+            assert c.post("/api/v1/tasks", json=body, headers=source).status_code == 201
+        first = c.get(EXPORT, headers=source)
+        assert first.status_code == 200, first.text
+        r = c.post(IMPORT, content=first.content, headers={**target, **JSON})
+        assert r.status_code == 200, r.text
+        assert r.json()["imported"] == {"tasks": 2, "tags": 1}
+        second = c.get(EXPORT, headers=target).json()
+        assert comparable(second)["tasks"] == comparable(first.json())["tasks"]
+
+        token = target["Authorization"]
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            sock.sendall(
+                (
+                    f"POST {IMPORT} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {token}\r\n"
+                    f"Content-Type: application/json\r\nContent-Length: {50 * 1024 * 1024}\r\n\r\n"
+                ).encode()
+                + b" " * 65536
+            )
+            reply = http.client.HTTPResponse(sock)
+            reply.begin()
+            problem = json.loads(reply.read())
+        assert reply.status == 413
+        assert problem["detail"] == "The request body is larger than 20971520 bytes."
+    assert "Traceback" not in server.stderr
+
+
+async def test_a_slow_upload_does_not_hold_up_other_writes(client: httpx.AsyncClient) -> None:
+    """On SQLite a write transaction holds the database's write lock: the import ends the one
+    authentication began before it reads the upload, so other writes go on meanwhile."""
+    acct = await make_account(client)
+    release = asyncio.Event()
+    body = _doc({"title": "slow upload"})
+
+    async def slow_body() -> AsyncIterator[bytes]:
+        yield body[:10]
+        await release.wait()
+        yield body[10:]
+
+    headers = {**acct.headers, **JSON}
+    upload = asyncio.create_task(client.post(IMPORT, content=slow_body(), headers=headers))
+    await asyncio.sleep(0.5)  # authenticated, now waiting for the rest of the body
+    assert not upload.done()
+    r = await asyncio.wait_for(
+        client.post("/api/v1/tasks", json={"title": "meanwhile"}, headers=acct.headers), 5
+    )
+    assert r.status_code == 201, r.text
+    release.set()
+    r = await upload
+    assert r.status_code == 200, r.text
+    titles = [t["title"] for t in (await export(client, acct)).json()["tasks"]]
+    assert titles == ["meanwhile", "slow upload"]
+
+
+async def test_warnings_are_listed_up_to_a_hundred(client: httpx.AsyncClient) -> None:
+    acct = await make_account(client)
+    rows = "".join(f"task,Task {n},,1,1,every day\r\n" for n in range(150))
+    body = ("TYPE,CONTENT,DESCRIPTION,PRIORITY,INDENT,DATE\r\n" + rows).encode()
+    r = await import_file(client, acct, body, "text/csv")
+    assert r.status_code == 200, r.text
+    warnings = r.json()["warnings"]
+    assert r.json()["imported"] == {"tasks": 150, "tags": 0}
+    assert len(warnings) == 100
+    assert warnings[98]["line"] == 100
+    assert warnings[99] == {
+        "loc": ["body"],
+        "msg": "51 more warnings are not listed",
+        "line": None,
+        "pointer": None,
+    }
+
+
+async def test_an_empty_account_exports_an_empty_document(client: httpx.AsyncClient) -> None:
+    acct = await make_account(client)
+    document = (await export(client, acct)).json()
+    assert (document["tags"], document["tasks"]) == ([], [])
+    assert (await export(client, acct, "csv")).text == (
+        "id,title,description,priority,due,completed,completed_at,created_at,updated_at,tags\r\n"
+    )
+    r = await import_file(client, acct, json.dumps(document).encode())
+    assert r.json()["imported"] == {"tasks": 0, "tags": 0}
