@@ -199,7 +199,16 @@ def is_db_unavailable(exc: BaseException) -> bool:
 
 
 HtmlRenderer = Callable[[Request, int, str, str, Exception | None], Response]
-API_PATHS = ("/api/", "/healthz", "/readyz", "/openapi.json", "/static/", "/docs", "/redoc")
+API_PATHS = (
+    "/api/",
+    "/ical/",
+    "/healthz",
+    "/readyz",
+    "/openapi.json",
+    "/static/",
+    "/docs",
+    "/redoc",
+)
 
 
 def is_api_path(path: str) -> bool:
