@@ -61,11 +61,12 @@ async def _search_objects(database: Database) -> set[str]:
 
 
 async def test_upgrade_matches_models_and_round_trips(database: Database) -> None:
-    assert await current_revision(database.engine) == head_revision() == "0004"
+    assert await current_revision(database.engine) == head_revision() == "0008"
     assert await _diff(database) == []
     expected = {
         *("users", "refresh_tokens", "web_sessions", "tasks", "tags", "task_tags"),
         *("api_tokens", "idempotency_keys"),
+        "calendar_feeds",
         "alembic_version",
     }
     assert await _tables(database) == expected
@@ -94,4 +95,4 @@ async def test_mysql_tables_are_utf8mb4(database: Database) -> None:
             )
         ).all()
     assert {r[1] for r in rows} == {"utf8mb4_unicode_ci"}
-    assert len(rows) == 8
+    assert len(rows) == 9
