@@ -28,6 +28,7 @@ from tests.factories import (
     make_task,
 )
 from tests.test_query_counts import count_statements
+from tests.webclient import WebClient
 
 FEEDS = "/api/v1/feeds"
 URL_RE = re.compile(r"^http://testserver/ical/([A-Za-z0-9_-]{43})\.ics$")
@@ -585,3 +586,69 @@ async def test_the_feed_is_not_behind_login_or_csrf(client: httpx.AsyncClient) -
     # Only GET and HEAD.
     r = await client.post(path_of(feed["url"]))
     assert r.status_code == 405
+
+
+# The web app's account page
+
+
+WEB_URL_RE = re.compile(
+    r'id="feed-url" type="text" readonly value="(http://testserver/ical/[^"]+)"'
+)
+
+
+async def test_web_create_copy_rotate_revoke(client: httpx.AsyncClient) -> None:
+    web = WebClient(client)
+    await web.signup()
+    page = await web.get("/account")
+    assert "Calendar feeds" in page.text and 'id="feed-url"' not in page.text
+    r = await web.post(
+        "/account/feeds", {"name": "Work", "kind": "vevent", "tag": "work", "status": "all"}
+    )
+    assert r.status_code == 201 and "shown only once" in r.text
+    assert "location" not in r.headers and r.headers["cache-control"] == "no-store"
+    url = WEB_URL_RE.search(r.text).group(1)  # type: ignore[union-attr]
+    secret = secret_of(url)
+    assert f'href="webcal://testserver/ical/{secret}.ics"' in r.text
+    assert 'data-copy="feed-url"' in r.text and "<script>" not in r.text
+    feed_id = re.search(r'id="feed-([0-9a-f-]{36})"', r.text).group(1)  # type: ignore[union-attr]
+    await web.add("Dated", due_date="2030-01-01", tags="work")
+    events = by_summary(await fetch(client, url), "VEVENT")
+    assert set(events) == {"Dated"}
+
+    # Afterwards the page shows the hint only, never the address.
+    page = await web.get("/account")
+    assert secret not in page.text and f"…/ical/{secret[:4]}…" in page.text
+    assert "Events, all · #work" in page.text
+
+    r = await web.post(f"/account/feeds/{feed_id}/rotate")
+    assert r.status_code == 200
+    new_url = WEB_URL_RE.search(r.text).group(1)  # type: ignore[union-attr]
+    assert new_url != url
+    assert (await client.get(path_of(url))).status_code == 404
+    assert (await client.get(path_of(new_url))).status_code == 200
+
+    r = await web.post(f"/account/feeds/{feed_id}/revoke")
+    assert (r.status_code, r.headers["location"]) == (303, "/account?saved=feed")
+    assert (await client.get(path_of(new_url))).status_code == 404
+    page = await web.get("/account?saved=feed")
+    assert "Feed revoked" in page.text and f'id="feed-{feed_id}"' not in page.text
+
+
+async def test_web_feed_form_errors_and_csrf(client: httpx.AsyncClient, database: Database) -> None:
+    web = WebClient(client)
+    await web.signup()
+    r = await web.post("/account/feeds", {"name": "  "})
+    assert r.status_code == 422 and 'id="feed_name-error"' in r.text
+    r = await web.post("/account/feeds", {"name": "x", "tag": "t" * 51})
+    assert r.status_code == 422 and 'id="feed_tag-error"' in r.text
+    r = await web.post("/account/feeds", {"name": "x", "kind": "vjournal"})
+    assert r.status_code == 422 and 'id="feeds-error"' in r.text
+    # Without the CSRF token, or cross-site: refused, nothing made.
+    r = await client.post(
+        "/account/feeds", data={"name": "x"}, headers={"Sec-Fetch-Site": "same-origin"}
+    )
+    assert r.status_code == 403
+    r = await web.post("/account/feeds", {"name": "x"}, headers={"Sec-Fetch-Site": "cross-site"})
+    assert r.status_code == 403
+    async with database.read_sessions() as s:
+        assert (await s.execute(select(CalendarFeed))).scalars().all() == []
