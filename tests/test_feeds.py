@@ -4,10 +4,13 @@ icalendar), filters, ETag/304, and every way a secret can be wrong."""
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import re
+import socket
 import uuid
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -27,6 +30,7 @@ from tests.factories import (
     make_api_token,
     make_task,
 )
+from tests.server import Server, server_env
 from tests.test_query_counts import count_statements
 from tests.webclient import WebClient
 
@@ -652,3 +656,61 @@ async def test_web_feed_form_errors_and_csrf(client: httpx.AsyncClient, database
     assert r.status_code == 403
     async with database.read_sessions() as s:
         assert (await s.execute(select(CalendarFeed))).scalars().all() == []
+
+
+# A real server process
+
+
+@pytest.mark.slow
+def test_real_server_serves_a_feed_and_logs_no_secret(tmp_path: Path) -> None:
+    data_dir, home = tmp_path / "data", tmp_path / "home"
+    data_dir.mkdir()
+    home.mkdir()
+    env = server_env(data_dir, home, LOG_FORMAT="json")
+    with Server(env, logs_dir=tmp_path, name="feeds", cwd=home) as server, server.client() as c:
+        r = c.post(
+            "/api/v1/auth/signup", json={"email": "cal@example.com", "password": "correct horse b"}
+        )
+        assert r.status_code == 201, r.text
+        headers = bearer(r.json()["access_token"])
+        r = c.post(
+            "/api/v1/tasks", json={"title": "Ünïcode 🎉", "due": "2030-01-01"}, headers=headers
+        )
+        assert r.status_code == 201
+        r = c.post(FEEDS, json={"name": "Real"}, headers=headers)
+        assert r.status_code == 201
+        url = r.json()["url"]
+        assert url == f"{server.base_url}/ical/{url.rsplit('/', 1)[1]}"
+        secret = url.rsplit("/", 1)[1].removesuffix(".ics")
+        r = c.get(url)
+        assert r.status_code == 200 and "SUMMARY:Ünïcode 🎉" in r.text
+        etag = r.headers["etag"]
+        assert c.get(url, headers={"If-None-Match": etag}).status_code == 304
+        head = c.head(url)
+        assert head.status_code == 200 and head.content == b"" and head.headers["etag"] == etag
+        # Raw request lines that no client library would send.
+        host, port = server.base_url.removeprefix("http://").split(":")
+        for target in (
+            b"/ical/../../etc/passwd.ics",
+            b"/ical/%2e%2e%2f%2e%2e%2fetc%2fpasswd.ics",
+            b"/ical/\xff\xfe.ics",
+            b"/ical/" + secret.encode() + b"%00.ics",
+            b"/ical/" + b"A" * 60_000 + b".ics",
+        ):
+            status = _raw_get(host, int(port), target)
+            assert status in (400, 404, 414), (target[:40], status)
+    log = server.stderr
+    assert secret not in log and secret[:8] not in log
+    access = [json.loads(line) for line in log.splitlines() if '"doable.access"' in line]
+    feed_lines = [a for a in access if a["http_path"].startswith("/ical/")]
+    assert [a["http_path"] for a in feed_lines[:3]] == [f"/ical/{secret[:4]}….ics"] * 3
+    assert "Traceback" not in log
+
+
+def _raw_get(host: str, port: int, target: bytes) -> int:
+    with socket.create_connection((host, port), timeout=10) as sock:
+        sock.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    return int(data.split(b" ", 2)[1])
