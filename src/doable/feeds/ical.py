@@ -7,8 +7,10 @@ holds. It is rendered one component at a time, so a large feed streams in chunks
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from icalendar import Calendar, Component, Event, Todo, vDuration, vRecur
 
@@ -24,13 +26,15 @@ EVENT_DURATION = timedelta(minutes=30)
 # and Thunderbird read 1-4 as high, 5 as medium and 6-9 as low.
 ICAL_PRIORITY = {4: 1, 3: 3, 2: 5, 1: 9, 0: 0}
 COMPLETED_MARK = "✓ "
+# Rendered components kept in memory (about 0.5 KB each): enough for a few large feeds.
+COMPONENT_CACHE_SIZE = 20_000
 _END = b"END:VCALENDAR\r\n"
 
 
-def uid(task: FeedTask, feed: CalendarFeed) -> str:
+def uid(task: FeedTask, feed_id: uuid.UUID) -> str:
     """Stable across edits and secret rotation; per feed, so two feeds of the same tasks in one
     calendar app do not fight over one UID."""
-    return f"{task.id}.{feed.id.hex[:8]}@doable"
+    return f"{task.id}.{feed_id.hex[:8]}@doable"
 
 
 def rrule_value(task: FeedTask) -> vRecur | None:
@@ -45,8 +49,8 @@ def rrule_value(task: FeedTask) -> vRecur | None:
         return None
 
 
-def _common(component: Component, task: FeedTask, feed: CalendarFeed) -> None:
-    component.add("UID", uid(task, feed))
+def _common(component: Component, task: FeedTask, feed_id: uuid.UUID) -> None:
+    component.add("UID", uid(task, feed_id))
     component.add("DTSTAMP", task.updated_at)
     component.add("CREATED", task.created_at)
     component.add("LAST-MODIFIED", task.updated_at)
@@ -57,9 +61,9 @@ def _common(component: Component, task: FeedTask, feed: CalendarFeed) -> None:
         component.add("CATEGORIES", list(task.tags))
 
 
-def todo(task: FeedTask, feed: CalendarFeed) -> Todo:
+def todo(task: FeedTask, feed_id: uuid.UUID) -> Todo:
     item = Todo()
-    _common(item, task, feed)
+    _common(item, task, feed_id)
     item.add("SUMMARY", task.title)
     # A date stays a date (DUE;VALUE=DATE); an instant is written in UTC.
     rule = rrule_value(task)
@@ -78,9 +82,9 @@ def todo(task: FeedTask, feed: CalendarFeed) -> Todo:
     return item
 
 
-def event(task: FeedTask, feed: CalendarFeed) -> Event:
+def event(task: FeedTask, feed_id: uuid.UUID) -> Event:
     item = Event()
-    _common(item, task, feed)
+    _common(item, task, feed_id)
     # Events have no status for "done"; the title says it instead.
     item.add("SUMMARY", (COMPLETED_MARK if task.completed else "") + task.title)
     if isinstance(task.due, datetime):
@@ -96,8 +100,8 @@ def event(task: FeedTask, feed: CalendarFeed) -> Event:
     return item
 
 
-def component(task: FeedTask, feed: CalendarFeed) -> Component:
-    return event(task, feed) if feed.kind == "vevent" else todo(task, feed)
+def component(task: FeedTask, feed_id: uuid.UUID, kind: str) -> Component:
+    return event(task, feed_id) if kind == "vevent" else todo(task, feed_id)
 
 
 def header(feed: CalendarFeed) -> bytes:
@@ -120,8 +124,17 @@ def footer() -> bytes:
     return _END
 
 
+@lru_cache(maxsize=COMPONENT_CACHE_SIZE)
+def _rendered(task: FeedTask, feed_id: uuid.UUID, kind: str) -> bytes:
+    ical: bytes = component(task, feed_id, kind).to_ical()
+    return ical
+
+
 def render_chunk(tasks: Iterable[FeedTask], feed: CalendarFeed) -> bytes:
-    return b"".join(component(task, feed).to_ical() for task in tasks)
+    """The components of these tasks. Each is cached by everything it is made of (a FeedTask
+    holds the task's fields, `updated_at` and tag names), so after one edit only that task's
+    component is rendered again: icalendar needs about half a millisecond per component."""
+    return b"".join(_rendered(task, feed.id, feed.kind) for task in tasks)
 
 
 def chunks(tasks: list[FeedTask], size: int) -> Iterator[list[FeedTask]]:

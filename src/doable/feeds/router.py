@@ -163,13 +163,6 @@ FEED_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-@ical_router.api_route(
-    "/{secret}.ics",
-    methods=["GET", "HEAD"],
-    name="ical_feed",
-    response_class=Response,
-    responses=FEED_RESPONSES,
-)
 async def ical_feed(
     request: Request,
     secret: Annotated[str, Path(description="The feed's secret, from its URL")],
@@ -195,3 +188,16 @@ async def ical_feed(
         return StreamingResponse(_nothing(), headers=headers, media_type=ICS_MEDIA_TYPE)
     tasks = await service.feed_tasks(session, feed)
     return StreamingResponse(_stream(feed, tasks), headers=headers, media_type=ICS_MEDIA_TYPE)
+
+
+# GET and HEAD as two routes of one function, so each has its own OpenAPI operation id.
+for _method in ("GET", "HEAD"):
+    ical_router.add_api_route(
+        "/{secret}.ics",
+        ical_feed,
+        methods=[_method],
+        name="ical_feed" if _method == "GET" else "ical_feed_head",
+        operation_id=f"{_method.lower()}_ical_feed",
+        response_class=Response,
+        responses=FEED_RESPONSES,
+    )

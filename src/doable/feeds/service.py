@@ -280,15 +280,31 @@ async def feed_tasks(session: AsyncSession, feed: CalendarFeed) -> list[FeedTask
     """The tasks the feed publishes, due soonest first: at most MAX_FEED_TASKS of them (those
     due last), with their tags in one more query."""
     conditions = _conditions(feed)
-    rows = (
+    # Columns, not ORM objects: thousands of rows load several times faster without the
+    # identity map. `rrule` is selected where the model has it (recurrence is a later branch).
+    columns = [
+        Task.id,
+        Task.title,
+        Task.description,
+        Task.priority,
+        Task.completed,
+        Task.completed_at,
+        Task.due_date,
+        Task.due_at,
+        Task.created_at,
+        Task.updated_at,
+    ]
+    rrule_column = getattr(Task, "rrule", None)
+    if rrule_column is not None:
+        columns.append(rrule_column)
+    tasks = (
         await session.execute(
-            select(Task)
+            select(*columns)
             .where(*conditions)
             .order_by(Task.due_sort.desc(), Task.id.desc())
             .limit(MAX_FEED_TASKS)
         )
-    ).scalars()
-    tasks = list(rows)
+    ).all()
     tags: dict[uuid.UUID, list[str]] = {}
     if tasks:
         # One query for every tag of every matching task (past the cap too: cheaper than an
