@@ -19,8 +19,10 @@ from icalendar import Calendar, Component
 from sqlalchemy import select
 
 from doable.db import Database
+from doable.feeds import ical
 from doable.feeds import service as feeds_service
 from doable.feeds.models import CalendarFeed
+from doable.feeds.service import FeedTask
 from doable.tasks.models import Task
 from tests.factories import (
     Account,
@@ -422,6 +424,53 @@ async def test_recurring_tasks_carry_their_rrule(
         assert weekly["RRULE"].to_ical() == b"FREQ=WEEKLY;BYDAY=MO"
         assert weekly.decoded("DTSTART") == date(2030, 1, 7)
         assert "RRULE" not in items["Once"]
+
+
+def _feed_task(**fields: Any) -> FeedTask:
+    now = datetime(2030, 1, 1, 12, tzinfo=UTC)
+    values: dict[str, Any] = {
+        "id": uuid.UUID(int=1),
+        "title": "Weekly",
+        "description": "",
+        "priority": 0,
+        "completed": False,
+        "completed_at": None,
+        "due": date(2030, 1, 7),
+        "rrule": None,
+        "tags": (),
+        "created_at": now,
+        "updated_at": now,
+    }
+    values.update(fields)
+    return FeedTask(**values)
+
+
+@pytest.mark.parametrize("kind", ["vtodo", "vevent"])
+def test_rrule_rendering(kind: str) -> None:
+    """The rendering half of recurrence, which runs before the model has `rrule`."""
+    feed_id = uuid.UUID(int=2)
+    weekly = _feed_task(rrule="FREQ=WEEKLY;BYDAY=MO")
+    prefixed = _feed_task(id=uuid.UUID(int=3), rrule="RRULE:FREQ=DAILY;COUNT=3")
+    broken = _feed_task(id=uuid.UUID(int=4), rrule="FREQ=SOMETIMES;BYDAY=XX")
+    once = _feed_task(id=uuid.UUID(int=5))
+    for task, expected in (
+        (weekly, b"FREQ=WEEKLY;BYDAY=MO"),
+        (prefixed, b"FREQ=DAILY;COUNT=3"),
+        (broken, None),
+        (once, None),
+    ):
+        parsed = Component.from_ical(ical.component(task, feed_id, kind).to_ical())
+        if expected is None:
+            assert "RRULE" not in parsed
+            assert ("DTSTART" in parsed) == (kind == "vevent")
+        else:
+            assert parsed["RRULE"].to_ical() == expected
+            assert parsed.decoded("DTSTART") == date(2030, 1, 7)
+            if kind == "vtodo":
+                assert parsed.decoded("DUE") == date(2030, 1, 7)
+    assert feeds_service.task_rrule(object()) is None
+    assert feeds_service.task_rrule(type("T", (), {"rrule": "  "})()) is None
+    assert feeds_service.task_rrule(type("T", (), {"rrule": "FREQ=DAILY"})()) == "FREQ=DAILY"
 
 
 # Caching
