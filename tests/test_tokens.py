@@ -66,6 +66,13 @@ RULES: dict[tuple[str, str], str] = {
     ("PUT", "/api/{user_id}/tasks/{task_id}"): "tasks:write",
     ("DELETE", "/api/{user_id}/tasks/{task_id}"): "tasks:write",
     ("PATCH", "/api/{user_id}/tasks/{task_id}/complete"): "tasks:write",
+    ("GET", "/api/v1/feeds"): "tasks:read",
+    # A feed URL outlives the token that made it: making one takes both scopes
+    # (tests/test_feeds.py::test_api_token_scopes).
+    ("POST", "/api/v1/feeds"): "tasks:read+tasks:write",
+    ("POST", "/api/v1/feeds/{feed_id}/rotate"): "tasks:read+tasks:write",
+    ("DELETE", "/api/v1/feeds/{feed_id}"): "tasks:read+tasks:write",
+    ("GET", "/ical/{secret}.ics"): "public",  # gated by the secret in its path
 }
 # A body that succeeds, and the success status, for the routes a token may use.
 ALLOWED: dict[tuple[str, str], tuple[dict[str, Any] | None, int]] = {
@@ -87,6 +94,7 @@ ALLOWED: dict[tuple[str, str], tuple[dict[str, Any] | None, int]] = {
     ("PUT", "/api/{user_id}/tasks/{task_id}"): ({"title": "replaced"}, 200),
     ("DELETE", "/api/{user_id}/tasks/{task_id}"): (None, 204),
     ("PATCH", "/api/{user_id}/tasks/{task_id}/complete"): (None, 200),
+    ("GET", "/api/v1/feeds"): (None, 200),
 }
 SESSION_ONLY: dict[tuple[str, str], dict[str, Any] | None] = {
     ("PATCH", "/api/v1/me"): {"name": "renamed"},
@@ -132,7 +140,8 @@ async def _listed(client: httpx.AsyncClient, acct: Account) -> dict[str, dict[st
 
 async def test_every_route_has_a_rule(app: FastAPI) -> None:
     assert _api_routes(app) == set(RULES)
-    assert {r for r, rule in RULES.items() if rule.startswith(("tasks", "account"))} == set(ALLOWED)
+    single = {r for r, rule in RULES.items() if rule in ALL}
+    assert single == set(ALLOWED)
     assert {r for r, rule in RULES.items() if rule == "session"} == set(SESSION_ONLY)
 
 
