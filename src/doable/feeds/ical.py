@@ -22,8 +22,8 @@ PRODID = "-//Doable//Calendar feed//EN"
 REFRESH_INTERVAL = timedelta(hours=1)
 # How long a timed task lasts as a VEVENT (it has a due instant, not a duration).
 EVENT_DURATION = timedelta(minutes=30)
-# Doable's priorities as RFC 5545 PRIORITY: 1 highest, 9 lowest, 0 undefined. Apple Reminders
-# and Thunderbird read 1-4 as high, 5 as medium and 6-9 as low.
+# Doable's priorities as RFC 5545 PRIORITY: 1 highest, 9 lowest, 0 undefined. Thunderbird and
+# most task apps read 1-4 as high, 5 as medium and 6-9 as low.
 ICAL_PRIORITY = {4: 1, 3: 3, 2: 5, 1: 9, 0: 0}
 COMPLETED_MARK = "✓ "
 # Rendered components kept in memory (about 0.5 KB each): enough for a few large feeds.

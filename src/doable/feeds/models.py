@@ -23,7 +23,7 @@ class CalendarFeed(Base):
     secret_hash: Mapped[str] = mapped_column(key_string(64), unique=True)
     # The secret's first few characters, so a user can tell feeds (and log lines) apart.
     hint: Mapped[str] = mapped_column(String(8))
-    # `vtodo` (task apps, Apple Reminders, Thunderbird) or `vevent` (Google Calendar).
+    # `vtodo` (Thunderbird, task apps) or `vevent` (Google Calendar, Apple Calendar).
     kind: Mapped[str] = mapped_column(String(10))
     # Filters; None or empty means "any". `priorities` holds sorted names, comma-separated.
     tag: Mapped[str | None] = mapped_column(String(50), default=None)

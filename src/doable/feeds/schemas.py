@@ -29,8 +29,8 @@ class FeedCreate(BaseModel):
     name: FeedName = Field(description="Shown as the calendar's name in calendar apps (1-100)")
     kind: FeedKind = Field(
         "vtodo",
-        description="`vtodo`: tasks (Apple Reminders, Thunderbird, task apps). `vevent`: events, "
-        "for calendar apps that ignore tasks, such as Google Calendar.",
+        description="`vtodo`: tasks (Thunderbird, Evolution, task apps). `vevent`: events, for "
+        "calendar apps that ignore tasks, such as Google Calendar and Apple Calendar.",
     )
     tag: TagName | None = Field(None, description="Only tasks with this tag (any case)")
     priority: Annotated[list[Priority] | None, Field(max_length=5), AfterValidator(_distinct)] = (
