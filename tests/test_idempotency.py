@@ -215,6 +215,8 @@ def test_every_post_under_api_v1_declares_the_header(app: FastAPI) -> None:
         "/api/v1/auth/logout": False,
         "/api/v1/me/password": True,
         "/api/v1/tokens": True,
+        "/api/v1/feeds": True,
+        "/api/v1/feeds/{feed_id}/rotate": True,
         "/api/v1/tasks": True,
         "/api/v1/tasks/parse": False,
         "/api/v1/tasks/quick": True,

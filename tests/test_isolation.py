@@ -29,6 +29,8 @@ CASES: dict[tuple[str, str], tuple[dict[str, Any] | None, int]] = {
     ("PATCH", "/api/v1/tags/{tag_id}"): ({"color": "#123456"}, 200),
     ("DELETE", "/api/v1/tags/{tag_id}"): (None, 204),
     ("DELETE", "/api/v1/tokens/{token_id}"): (None, 204),
+    ("POST", "/api/v1/feeds/{feed_id}/rotate"): (None, 200),
+    ("DELETE", "/api/v1/feeds/{feed_id}"): (None, 204),
     # Compat routes: `{user_id}` is filled with the requester's own id, so the intruder asks
     # for the owner's task under their own user id (404); naming another user id is 403
     # (test_user_path_matrix).
@@ -59,7 +61,12 @@ AUTHED: dict[tuple[str, str], dict[str, Any] | None] = {
     # only the caller's data).
     ("GET", "/api/v1/export"): None,
     ("POST", "/api/v1/import"): {"format": "doable.export", "version": 1},
+    ("GET", "/api/v1/feeds"): None,
+    ("POST", "/api/v1/feeds"): {"name": "x"},
 }
+# Public, but gated by a secret in the path instead of a credential: a wrong, revoked or
+# rotated secret is 404 (tests/test_feeds.py).
+SECRET_GATED = {("GET", "/ical/{secret}.ics")}
 PUBLIC = {
     ("POST", "/api/v1/auth/signup"),
     ("POST", "/api/v1/auth/login"),
@@ -90,8 +97,8 @@ def _routes(app: FastAPI) -> set[tuple[str, str]]:
 
 async def test_every_route_is_classified(app: FastAPI) -> None:
     routes = _routes(app)
-    assert {r for r in routes if "{" in r[1]} == set(CASES) | set(USER_CASES)
-    assert routes == set(CASES) | set(USER_CASES) | set(AUTHED) | PUBLIC
+    assert {r for r in routes if "{" in r[1]} == set(CASES) | set(USER_CASES) | SECRET_GATED
+    assert routes == set(CASES) | set(USER_CASES) | set(AUTHED) | PUBLIC | SECRET_GATED
 
 
 async def test_every_plain_route_is_classified(app: FastAPI) -> None:
@@ -116,7 +123,13 @@ async def _objects(client: httpx.AsyncClient, owner: Account) -> dict[str, str]:
     token = await client.post(
         "/api/v1/tokens", json={"name": "t", "scopes": ["tasks:read"]}, headers=owner.headers
     )
-    return {"task_id": task["id"], "tag_id": tags[0]["id"], "token_id": token.json()["id"]}
+    feed = await client.post("/api/v1/feeds", json={"name": "f"}, headers=owner.headers)
+    return {
+        "task_id": task["id"],
+        "tag_id": tags[0]["id"],
+        "token_id": token.json()["id"],
+        "feed_id": feed.json()["id"],
+    }
 
 
 @pytest.mark.parametrize(("method", "path"), list(CASES), ids=[f"{m} {p}" for m, p in CASES])

@@ -64,11 +64,12 @@ async def _search_objects(database: Database) -> set[str]:
 TABLES = {
     *("users", "refresh_tokens", "web_sessions", "tasks", "tags", "task_tags"),
     *("api_tokens", "idempotency_keys", "task_completions", "external_identities"),
+    "calendar_feeds",
 }
 
 
 async def test_upgrade_matches_models_and_round_trips(database: Database) -> None:
-    assert await current_revision(database.engine) == head_revision() == "0007"
+    assert await current_revision(database.engine) == head_revision() == "0008"
     assert await _diff(database) == []
     assert await _tables(database) == {*TABLES, "alembic_version"}
     assert await _search_objects(database) == SEARCH_OBJECTS[database.config.backend]

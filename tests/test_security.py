@@ -105,6 +105,7 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
     "TaskPatch": {"title": "forged"},
     "TagPatch": {"name": "forged"},
     "TokenCreate": {"name": "forged", "scopes": ["tasks:read"]},
+    "FeedCreate": {"name": "forged"},
     "CompatTaskCreate": {"title": "forged"},
     "CompatTaskUpdate": {"title": "forged"},
     "ExportDocument": {"format": "doable.export", "version": 1, "tasks": [{"title": "forged"}]},
@@ -322,6 +323,15 @@ async def test_no_response_leaks_a_secret(
         ids["token_id"] = r.json()["id"]
         await call("GET", "/api/v1/tokens", headers=auth)
         await call("DELETE", "/api/v1/tokens/{token_id}", ids, headers=auth)
+    if ("POST", "/api/v1/feeds") in operations:
+        r = await call("POST", "/api/v1/feeds", json={"name": "f"}, headers=auth)
+        ids["feed_id"] = r.json()["id"]
+        ids["secret"] = r.json()["url"].rsplit("/", 1)[1].removesuffix(".ics")
+        await call("GET", "/api/v1/feeds", headers=auth)
+        await call("GET", "/ical/{secret}.ics", ids)
+        await call("HEAD", "/ical/{secret}.ics", ids)
+        await call("POST", "/api/v1/feeds/{feed_id}/rotate", ids, headers=auth)
+        await call("DELETE", "/api/v1/feeds/{feed_id}", ids, headers=auth)
     if ("POST", "/api/{user_id}/tasks") in operations:
         ids["user_id"] = pair["user"]["id"]
         r = await call("POST", "/api/{user_id}/tasks", ids, json={"title": "c"}, headers=auth)
@@ -350,7 +360,7 @@ async def test_no_response_leaks_a_secret(
         for table, table_rows in rows.items()
         for row in table_rows
         for column, value in zip(Base.metadata.tables[table].columns, row, strict=True)
-        if column.name in {"token_hash", "password_hash"}
+        if column.name in {"token_hash", "password_hash", "secret_hash"}
     }
     await call(
         "POST",
@@ -372,7 +382,7 @@ async def test_no_response_leaks_a_secret(
         seen = r.text + json.dumps(dict(r.headers))
         for secret in secrets:
             assert secret not in seen, (r.request.method, r.request.url, r.status_code)
-        for word in ("$argon2", "password_hash", "token_hash", "secret_key"):
+        for word in ("$argon2", "password_hash", "token_hash", "secret_hash", "secret_key"):
             assert word not in seen, (r.request.method, r.request.url, word)
 
 

@@ -302,6 +302,8 @@ ID_CASES: dict[tuple[str, str], tuple[dict[str, str], int]] = {
     ("POST", "/tasks/{task_id}/toggle"): ({}, 303),
     ("POST", "/tasks/{task_id}/delete"): ({}, 303),
     ("POST", "/account/sessions/{session_id}/revoke"): ({}, 303),
+    ("POST", "/account/feeds/{feed_id}/rotate"): ({}, 200),
+    ("POST", "/account/feeds/{feed_id}/revoke"): ({}, 303),
 }
 PUBLIC = {
     ("GET", "/"),
@@ -321,6 +323,7 @@ NEEDS_LOGIN = {
     ("POST", "/account"),
     ("POST", "/account/password"),
     ("POST", "/account/delete"),
+    ("POST", "/account/feeds"),
     ("POST", "/logout-everywhere"),
 }
 
@@ -332,7 +335,7 @@ async def test_every_web_route_is_classified(app: FastAPI) -> None:
 @pytest.mark.parametrize(("method", "path"), sorted(NEEDS_LOGIN | set(ID_CASES)))
 async def test_anonymous_is_sent_to_login(web: WebClient, method: str, path: str) -> None:
     await web.get("/login")
-    url = path.format(task_id=uuid.uuid4(), session_id=uuid.uuid4())
+    url = path.format(task_id=uuid.uuid4(), session_id=uuid.uuid4(), feed_id=uuid.uuid4())
     r = await (web.get(url) if method == "GET" else web.post(url, {"title": "x"}))
     assert r.status_code == 303, r.text
     assert r.headers["location"].startswith("/login?next=")
@@ -346,9 +349,11 @@ async def test_another_users_ids_are_404(
     task_id = await web.add("private", tags="secret")
     async with database.read_sessions() as s:
         session_id = (await s.execute(select(WebSession.id))).scalar_one()
+    r = await web.post("/account/feeds", {"name": "cal"})
+    feed_id = re.search(r'id="feed-([0-9a-f-]{36})"', r.text).group(1)  # type: ignore[union-attr]
     intruder = await second_client(app)
     await intruder.signup()
-    url = path.format(task_id=task_id, session_id=session_id)
+    url = path.format(task_id=task_id, session_id=session_id, feed_id=feed_id)
     data, owner_status = ID_CASES[(method, path)]
     r = await (intruder.get(url) if method == "GET" else intruder.post(url, data))
     assert r.status_code == 404, r.text

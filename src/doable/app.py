@@ -17,6 +17,7 @@ from doable.compat.router import router as compat_router
 from doable.config import RuntimeConfig, resolve
 from doable.db import Database
 from doable.errors import install_error_handlers
+from doable.feeds.router import feeds_router, ical_router
 from doable.mcp_server.server import McpEndpoint
 from doable.middleware import RequestContextMiddleware
 from doable.openapi import install_openapi
@@ -72,9 +73,11 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
     api.include_router(tasks_router)
     api.include_router(tags_router)
     api.include_router(transfer_router)
+    api.include_router(feeds_router)
     app.include_router(api)
     app.include_router(compat_router)  # after /api/v1, though its {user_id} only matches UUIDs
     app.include_router(ops_router)
+    app.include_router(ical_router)  # public, gated by the secret in its path
     # The MCP server (streamable HTTP): a plain ASGI route, outside the OpenAPI document.
     app.router.routes.append(Route("/mcp", endpoint=mcp, name="mcp", include_in_schema=False))
     install_openapi(app)

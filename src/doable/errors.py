@@ -202,6 +202,7 @@ HtmlRenderer = Callable[[Request, int, str, str, Exception | None], Response]
 API_PATHS = (
     "/api/",
     "/mcp",
+    "/ical/",
     "/healthz",
     "/readyz",
     "/openapi.json",

@@ -19,6 +19,19 @@ access_log = logging.getLogger("doable.access")
 error_log = logging.getLogger("doable.errors")
 
 _VALID_RID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# Paths whose next segment is a bearer secret (calendar feeds): logged as a short hint only.
+_SECRET_PATH = re.compile(r"^(/ical/)([^/]*)(.*)$", re.DOTALL)
+SECRET_HINT_CHARS = 4
+
+
+def redact_path(path: str) -> str:
+    """The path as it may be logged: `/ical/<secret>.ics` becomes `/ical/abcd….ics`."""
+    found = _SECRET_PATH.match(path)
+    if found is None:
+        return path
+    prefix, secret, rest = found.groups()
+    suffix = ".ics" if secret.endswith(".ics") else ""
+    return f"{prefix}{secret[:SECRET_HINT_CHARS]}…{suffix}{'/…' if rest else ''}"
 
 
 class BodyTooLarge(HTTPException):
@@ -104,7 +117,9 @@ class RequestContextMiddleware:
                     rid,
                 )
         except Exception:
-            error_log.exception("unhandled error in %s %s", scope.get("method"), scope.get("path"))
+            error_log.exception(
+                "unhandled error in %s %s", scope.get("method"), redact_path(scope.get("path", ""))
+            )
             if not status_holder["started"] and self.html_500 and not is_api_path(scope["path"]):
                 await self._send(send_wrapper, 500, self.html_500(rid), b"text/html; charset=utf-8")
             elif not status_holder["started"]:
@@ -117,14 +132,15 @@ class RequestContextMiddleware:
                     rid,
                 )
         finally:
+            path = redact_path(scope.get("path", ""))
             access_log.info(
                 "%s %s %s",
                 scope.get("method"),
-                scope.get("path"),
+                path,
                 status_holder["status"],
                 extra={
                     "http_method": scope.get("method"),
-                    "http_path": scope.get("path"),
+                    "http_path": path,
                     "http_status": status_holder["status"],
                     "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                     "client": (scope.get("client") or ("-",))[0],

@@ -100,6 +100,7 @@ EXTRA_STATUSES: dict[tuple[str, str], tuple[str, ...]] = {
     ("post", f"{TASK}/reopen"): ("412",),
     ("patch", TAG): ("409",),
     ("post", f"{API}/import"): ("409", "415"),
+    ("post", f"{API}/feeds"): ("409",),
 }
 # Operations that never touch the database, so never answer 503 for it.
 NO_DATABASE = {("get", "/healthz")}

@@ -125,6 +125,12 @@ def visit_states(page: Page) -> list[tuple[str, Callable[[], None]]]:
     def account() -> None:
         page.goto("/account?saved=profile")
 
+    def account_feed() -> None:
+        page.goto("/account")
+        page.get_by_label("Feed name").fill("Work")
+        page.get_by_role("button", name="Create feed").click()
+        expect(page.locator("#feed-url")).to_be_visible()
+
     def not_found() -> None:
         response = page.goto(f"/tasks/{uuid.uuid4()}/edit")
         assert response is not None
@@ -144,6 +150,7 @@ def visit_states(page: Page) -> list[tuple[str, Callable[[], None]]]:
         ("undo-toast", undo_toast),
         ("edit-page", edit_page),
         ("account", account),
+        ("account-feed", account_feed),
         ("404", not_found),
     ]
 

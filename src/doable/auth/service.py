@@ -26,6 +26,7 @@ from doable.auth.security import (
 )
 from doable.db import end_read_transaction, new_id, utcnow
 from doable.errors import Conflict, DoableError, Forbidden, NotFound, Unauthorized
+from doable.feeds import service as feeds_service
 from doable.idempotency import service as idempotency_service
 from doable.state import AppState
 from doable.tasks import service as tasks_service
@@ -217,6 +218,7 @@ async def delete_user(session: AsyncSession, user_id: uuid.UUID) -> None:
     # Children first, so this works even where a backend ignores ON DELETE CASCADE.
     await tasks_service.delete_all_for_owner(session, user_id)
     await idempotency_service.delete_for_user(session, user_id)
+    await feeds_service.delete_for_owner(session, user_id)
     await session.execute(delete(ApiToken).where(ApiToken.user_id == user_id))
     await session.execute(delete(ExternalIdentity).where(ExternalIdentity.user_id == user_id))
     await session.execute(delete(RefreshToken).where(RefreshToken.user_id == user_id))

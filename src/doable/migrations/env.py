@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 import doable.auth.models
+import doable.feeds.models
 import doable.idempotency.models
 import doable.tasks.models  # noqa: F401  (registers the tables)
 from doable.db import Base

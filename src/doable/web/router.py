@@ -18,6 +18,9 @@ from doable.auth.models import User
 from doable.auth.schemas import MePatch, PasswordChangeIn, SignupIn
 from doable.db import SessionDep
 from doable.errors import DoableError, InvalidInput, NotFound, RateLimited
+from doable.feeds import service as feeds_service
+from doable.feeds.router import feed_url
+from doable.feeds.schemas import FeedCreate
 from doable.state import StateDep
 from doable.tasks import quickadd
 from doable.tasks import service as tasks_service
@@ -631,10 +634,13 @@ async def _account_context(
     request: Request, state: Any, session: Any, user: User, **extra: Any
 ) -> dict[str, Any]:
     sessions = await auth_service.list_web_sessions(session, user.id)
+    feeds = await feeds_service.list_feeds(session, user.id)
     return (
         base_context(request, state, user)
         | {
             "sessions": sessions,
+            "feeds": feeds,
+            "new_feed": None,
             "current_session": getattr(request.state, "web_session_id", None),
             "zones": _zones(),
             "errors": {},
@@ -740,3 +746,74 @@ async def account_delete(
     response = _see_other("/signup?deleted=1")
     delete_cookie(request, state, response, SESSION_COOKIE)
     return response
+
+
+# Calendar feeds: the URL is shown once, in the answer to the form post itself (never in a
+# redirect, whose Location would put the secret in the history and in Referer headers).
+
+
+def _new_feed(request: Request, name: str, secret: str) -> dict[str, str]:
+    url = feed_url(request, secret)
+    return {"name": name, "url": url, "webcal": "webcal://" + url.split("://", 1)[1]}
+
+
+@router.post("/account/feeds")
+async def create_feed(
+    request: Request,
+    user: WebUser,
+    session: SessionDep,
+    state: StateDep,
+    csrf: CsrfToken,
+    name: Annotated[str, Form(max_length=1000)] = "",
+    kind: Annotated[str, Form(max_length=20)] = "vtodo",
+    tag: Annotated[str, Form(max_length=1000)] = "",
+    status: Annotated[str, Form(max_length=20)] = "open",
+) -> Response:
+    try:
+        data = FeedCreate.model_validate(
+            {"name": name, "kind": kind, "tag": tag.strip() or None, "status": status}
+        )
+        feed, secret = await feeds_service.create_feed(session, user, data)
+    except ValidationError as exc:
+        errors: dict[str, str] = {}
+        for field, message in _errors(exc).items():
+            if field in {"name", "tag"}:
+                errors[f"feed_{field}"] = message
+            else:  # only a tampered form sends another kind or status
+                errors.setdefault("feeds", f"{field}: {message}")
+        ctx = await _account_context(request, state, session, user, errors=errors)
+        return respond(request, state, "account.html", ctx, status=422)
+    except DoableError as exc:
+        ctx = await _account_context(request, state, session, user, errors={"feeds": exc.detail})
+        return respond(request, state, "account.html", ctx, status=exc.status)
+    ctx = await _account_context(
+        request, state, session, user, new_feed=_new_feed(request, feed.name, secret)
+    )
+    return respond(request, state, "account.html", ctx, status=201)
+
+
+@router.post("/account/feeds/{feed_id}/rotate")
+async def rotate_feed(
+    request: Request,
+    feed_id: Annotated[uuid.UUID, Path()],
+    user: WebUser,
+    session: SessionDep,
+    state: StateDep,
+    csrf: CsrfToken,
+) -> Response:
+    feed, secret = await feeds_service.rotate_feed(session, user.id, feed_id)
+    ctx = await _account_context(
+        request, state, session, user, new_feed=_new_feed(request, feed.name, secret)
+    )
+    return respond(request, state, "account.html", ctx)
+
+
+@router.post("/account/feeds/{feed_id}/revoke")
+async def revoke_feed(
+    request: Request,
+    feed_id: Annotated[uuid.UUID, Path()],
+    user: WebUser,
+    session: SessionDep,
+) -> Response:
+    await feeds_service.revoke_feed(session, user.id, feed_id)
+    return _see_other("/account?saved=feed")

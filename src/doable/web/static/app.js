@@ -160,6 +160,23 @@
   });
 
   document.addEventListener("click", function (event) {
+    // Copy a feed's address; where the clipboard is unavailable (plain HTTP), select it instead.
+    var copy = event.target.closest && event.target.closest("[data-copy]");
+    if (copy) {
+      var field = document.getElementById(copy.dataset.copy);
+      if (!field) return;
+      field.focus();
+      field.select();
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(field.value).then(
+          function () { toast("Copied to the clipboard."); },
+          function () { toast("Press Ctrl+C (⌘C) to copy the selected address."); }
+        );
+      } else {
+        toast("Press Ctrl+C (⌘C) to copy the selected address.");
+      }
+      return;
+    }
     // After Undo, the toast has done its job.
     var undo = event.target.closest && event.target.closest(".toast form button");
     if (undo) {

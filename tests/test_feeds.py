@@ -1,0 +1,765 @@
+"""iCalendar feeds over HTTP: managing feeds, what a feed publishes (parsed back with
+icalendar), filters, ETag/304, and every way a secret can be wrong."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import socket
+import uuid
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from icalendar import Calendar, Component
+from sqlalchemy import select
+
+from doable.db import Database
+from doable.feeds import ical
+from doable.feeds import service as feeds_service
+from doable.feeds.models import CalendarFeed
+from doable.feeds.service import FeedTask
+from doable.tasks.models import Task
+from tests.factories import (
+    Account,
+    assert_problem,
+    bearer,
+    make_account,
+    make_api_token,
+    make_task,
+)
+from tests.server import Server, server_env
+from tests.test_query_counts import count_statements
+from tests.webclient import WebClient
+
+FEEDS = "/api/v1/feeds"
+URL_RE = re.compile(r"^http://testserver/ical/([A-Za-z0-9_-]{43})\.ics$")
+
+
+async def make_feed(client: httpx.AsyncClient, acct: Account, **fields: Any) -> dict[str, Any]:
+    fields.setdefault("name", "My tasks")
+    r = await client.post(FEEDS, json=fields, headers=acct.headers)
+    assert r.status_code == 201, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+def path_of(url: str) -> str:
+    return httpx.URL(url).path
+
+
+def secret_of(url: str) -> str:
+    found = URL_RE.fullmatch(url)
+    assert found, url
+    return found.group(1)
+
+
+async def fetch(client: httpx.AsyncClient, url: str) -> Calendar:
+    r = await client.get(path_of(url))
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "text/calendar; charset=utf-8"
+    return Calendar.from_ical(r.content)
+
+
+def by_summary(calendar: Calendar, name: str = "VTODO") -> dict[str, Component]:
+    return {str(c["SUMMARY"]): c for c in calendar.walk(name)}
+
+
+def categories(component: Component) -> list[str]:
+    found = component.get("CATEGORIES")
+    if found is None:
+        return []
+    return [str(c) for c in found.cats]
+
+
+# Managing feeds
+
+
+async def test_create_list_rotate_revoke(client: httpx.AsyncClient) -> None:
+    acct = await make_account(client)
+    r = await client.post(
+        FEEDS,
+        json={"name": "  Work  ", "kind": "vevent", "tag": "work", "priority": ["urgent", "high"]},
+        headers=acct.headers,
+    )
+    assert r.status_code == 201, r.text
+    created = r.json()
+    secret = secret_of(created["url"])
+    assert created == {
+        "id": created["id"],
+        "name": "Work",
+        "kind": "vevent",
+        "tag": "work",
+        "priority": ["high", "urgent"],
+        "status": "open",
+        "hint": secret[:4],
+        "created_at": created["created_at"],
+        "last_fetched_at": None,
+        "url": created["url"],
+    }
+    listed = (await client.get(FEEDS, headers=acct.headers)).json()
+    assert listed == [{k: v for k, v in created.items() if k != "url"}]
+    assert secret not in (await client.get(FEEDS, headers=acct.headers)).text
+
+    r = await client.get(path_of(created["url"]))
+    assert r.status_code == 200
+    listed = (await client.get(FEEDS, headers=acct.headers)).json()
+    assert listed[0]["last_fetched_at"] is not None
+
+    r = await client.post(f"{FEEDS}/{created['id']}/rotate", headers=acct.headers)
+    assert r.status_code == 200, r.text
+    rotated = r.json()
+    assert rotated["id"] == created["id"] and rotated["url"] != created["url"]
+    assert rotated["hint"] == secret_of(rotated["url"])[:4]
+    assert_problem(await client.get(path_of(created["url"])), 404)
+    assert (await client.get(path_of(rotated["url"]))).status_code == 200
+
+    r = await client.delete(f"{FEEDS}/{created['id']}", headers=acct.headers)
+    assert r.status_code == 204
+    assert_problem(await client.get(path_of(rotated["url"])), 404)
+    assert (await client.get(FEEDS, headers=acct.headers)).json() == []
+    assert_problem(await client.delete(f"{FEEDS}/{created['id']}", headers=acct.headers), 404)
+    r = await client.post(f"{FEEDS}/{created['id']}/rotate", headers=acct.headers)
+    assert_problem(r, 404)
+
+
+async def test_only_the_hash_of_the_secret_is_stored(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    acct = await make_account(client)
+    feed = await make_feed(client, acct)
+    secret = secret_of(feed["url"])
+    async with database.read_sessions() as s:
+        row = (await s.execute(select(CalendarFeed))).scalar_one()
+    assert row.secret_hash == hashlib.sha256(secret.encode()).hexdigest()
+    assert row.hint == secret[:4] and secret not in repr(vars(row))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"name": ""},
+        {"name": "   "},
+        {"name": "x" * 101},
+        {"name": "x", "kind": "vjournal"},
+        {"name": "x", "status": "pending"},
+        {"name": "x", "priority": ["high", "extreme"]},
+        {"name": "x", "tag": ""},
+        {"name": "x", "tag": "t" * 51},
+        {"name": "x", "secret": "mine"},
+        {"name": "x\u0000"},
+    ],
+)
+async def test_bad_feed_bodies_are_422(client: httpx.AsyncClient, body: dict[str, Any]) -> None:
+    acct = await make_account(client)
+    assert_problem(await client.post(FEEDS, json=body, headers=acct.headers), 422)
+    assert (await client.get(FEEDS, headers=acct.headers)).json() == []
+
+
+async def test_feeds_per_user_are_capped(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(feeds_service, "MAX_FEEDS_PER_USER", 3)
+    acct = await make_account(client)
+    feeds = [await make_feed(client, acct, name=f"f{i}") for i in range(3)]
+    body = assert_problem(await client.post(FEEDS, json={"name": "x"}, headers=acct.headers), 409)
+    assert body["detail"] == "You already have 3 calendar feeds; revoke one to make another"
+    # Revoked feeds do not count; another user has their own allowance.
+    await client.delete(f"{FEEDS}/{feeds[0]['id']}", headers=acct.headers)
+    await make_feed(client, acct, name="again")
+    other = await make_account(client)
+    await make_feed(client, other)
+
+
+async def test_api_token_scopes(client: httpx.AsyncClient) -> None:
+    acct = await make_account(client)
+    feed = await make_feed(client, acct)
+    reader = bearer((await make_api_token(client, acct, "tasks:read"))["token"])
+    writer = bearer((await make_api_token(client, acct, "tasks:write"))["token"])
+    both = bearer((await make_api_token(client, acct, "tasks:read", "tasks:write"))["token"])
+    account = bearer((await make_api_token(client, acct, "account:read"))["token"])
+
+    assert (await client.get(FEEDS, headers=reader)).status_code == 200
+    for headers in (writer, account):
+        assert_problem(await client.get(FEEDS, headers=headers), 403)
+    # A read-only token cannot mint a standing URL (it would outlive the token).
+    for headers in (reader, writer, account):
+        assert_problem(await client.post(FEEDS, json={"name": "x"}, headers=headers), 403)
+        r = await client.post(f"{FEEDS}/{feed['id']}/rotate", headers=headers)
+        assert_problem(r, 403)
+        assert_problem(await client.delete(f"{FEEDS}/{feed['id']}", headers=headers), 403)
+    assert (await client.post(FEEDS, json={"name": "x"}, headers=both)).status_code == 201
+    r = await client.post(f"{FEEDS}/{feed['id']}/rotate", headers=both)
+    assert r.status_code == 200
+    assert (await client.delete(f"{FEEDS}/{feed['id']}", headers=both)).status_code == 204
+
+
+async def test_idempotent_create_replays_without_the_url(client: httpx.AsyncClient) -> None:
+    acct = await make_account(client)
+    headers = {**acct.headers, "Idempotency-Key": "feed-1"}
+    first = await client.post(FEEDS, json={"name": "x"}, headers=headers)
+    again = await client.post(FEEDS, json={"name": "x"}, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json() == {**first.json(), "url": None}
+    assert len((await client.get(FEEDS, headers=acct.headers)).json()) == 1
+
+
+async def test_other_users_feed_is_404(client: httpx.AsyncClient) -> None:
+    owner = await make_account(client)
+    intruder = await make_account(client)
+    feed = await make_feed(client, owner)
+    r = await client.post(f"{FEEDS}/{feed['id']}/rotate", headers=intruder.headers)
+    assert_problem(r, 404)
+    assert_problem(await client.delete(f"{FEEDS}/{feed['id']}", headers=intruder.headers), 404)
+    assert (await client.get(FEEDS, headers=intruder.headers)).json() == []
+    assert (await client.get(path_of(feed["url"]))).status_code == 200
+
+
+async def test_deleting_the_account_kills_its_feeds(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    acct = await make_account(client)
+    feed = await make_feed(client, acct)
+    r = await client.request(
+        "DELETE", "/api/v1/me", json={"password": acct.password}, headers=acct.headers
+    )
+    assert r.status_code == 204
+    assert_problem(await client.get(path_of(feed["url"])), 404)
+    async with database.read_sessions() as s:
+        assert (await s.execute(select(CalendarFeed))).scalars().all() == []
+
+
+# What a feed publishes
+
+
+LONG = "A long description that goes on. " * 20 + "Ünïcödé ✓ end."
+
+
+async def _sample_tasks(client: httpx.AsyncClient, acct: Account) -> dict[str, dict[str, Any]]:
+    made = {
+        "allday": await make_task(
+            client, acct, title="All-day", due="2030-03-01", priority="urgent", tags=["Work"]
+        ),
+        "timed": await make_task(
+            client,
+            acct,
+            title="Timed",
+            due="2030-03-02T09:30:00+02:00",
+            priority="high",
+            description=LONG,
+            tags=["work", "home"],
+        ),
+        "emoji": await make_task(
+            client, acct, title="Café 🎉 " + "ü" * 80, due="2030-03-03", priority="medium"
+        ),
+        "done": await make_task(
+            client, acct, title="Done", due="2030-02-01", priority="low", completed=True
+        ),
+        "undated": await make_task(client, acct, title="No due date", tags=["Work"]),
+    }
+    return made
+
+
+async def test_vtodo_feed_content(client: httpx.AsyncClient) -> None:
+    acct = await make_account(client)
+    made = await _sample_tasks(client, acct)
+    other = await make_account(client)
+    await make_task(client, other, title="Someone else's", due="2030-03-01")
+    feed = await make_feed(client, acct, name="Everything ✓", status="all")
+    r = await client.get(path_of(feed["url"]))
+    # Long lines are folded at 75 octets.
+    assert all(len(line) <= 75 for line in r.content.split(b"\r\n")), r.content
+    assert b"\r\n " in r.content
+    calendar = Calendar.from_ical(r.content)
+    assert str(calendar["X-WR-CALNAME"]) == "Everything ✓"
+    assert calendar["REFRESH-INTERVAL"].dt.total_seconds() == 3600
+    assert str(calendar["VERSION"]) == "2.0" and str(calendar["METHOD"]) == "PUBLISH"
+    todos = by_summary(calendar)
+    emoji_title = "Café 🎉 " + "ü" * 80
+    assert set(todos) == {"All-day", "Timed", emoji_title, "Done"}
+    assert calendar.walk("VEVENT") == []
+
+    allday = todos["All-day"]
+    assert allday.decoded("DUE") == date(2030, 3, 1)
+    assert allday["DUE"].params.get("VALUE") == "DATE"
+    assert int(allday["PRIORITY"]) == 1
+    assert str(allday["STATUS"]) == "NEEDS-ACTION"
+    assert categories(allday) == ["Work"]
+    assert "DTSTART" not in allday and "RRULE" not in allday and "COMPLETED" not in allday
+    assert str(allday["UID"]) == f"{made['allday']['id']}.{uuid.UUID(feed['id']).hex[:8]}@doable"
+    assert "DESCRIPTION" not in allday
+
+    timed = todos["Timed"]
+    assert timed.decoded("DUE") == datetime(2030, 3, 2, 7, 30, tzinfo=UTC)
+    assert int(timed["PRIORITY"]) == 3
+    assert categories(timed) == ["home", "Work"]  # a tag keeps its first spelling
+    assert str(timed["DESCRIPTION"]) == LONG
+    created = datetime.fromisoformat(made["timed"]["created_at"])
+    assert timed.decoded("CREATED") == created.replace(microsecond=0)
+    assert timed.decoded("DTSTAMP") == timed.decoded("LAST-MODIFIED")
+
+    emoji = todos[emoji_title]
+    assert int(emoji["PRIORITY"]) == 5 and emoji.decoded("DUE") == date(2030, 3, 3)
+    assert categories(emoji) == []
+
+    done = todos["Done"]
+    assert str(done["STATUS"]) == "COMPLETED" and int(done["PRIORITY"]) == 9
+    assert int(done["PERCENT-COMPLETE"]) == 100
+    completed_at = datetime.fromisoformat(made["done"]["completed_at"]).replace(microsecond=0)
+    assert done.decoded("COMPLETED") == completed_at
+
+
+async def test_priority_none_is_zero_and_uids_are_stable(client: httpx.AsyncClient) -> None:
+    acct = await make_account(client)
+    task = await make_task(client, acct, title="Plain", due="2030-01-01")
+    feed = await make_feed(client, acct)
+    first = by_summary(await fetch(client, feed["url"]))["Plain"]
+    assert int(first["PRIORITY"]) == 0
+    await client.patch(
+        f"/api/v1/tasks/{task['id']}", json={"title": "Renamed"}, headers=acct.headers
+    )
+    rotated = (await client.post(f"{FEEDS}/{feed['id']}/rotate", headers=acct.headers)).json()
+    second = by_summary(await fetch(client, rotated["url"]))["Renamed"]
+    assert str(second["UID"]) == str(first["UID"])
+
+
+async def test_vevent_feed_content(client: httpx.AsyncClient) -> None:
+    acct = await make_account(client)
+    await _sample_tasks(client, acct)
+    feed = await make_feed(client, acct, kind="vevent", status="all")
+    calendar = await fetch(client, feed["url"])
+    assert calendar.walk("VTODO") == []
+    events = by_summary(calendar, "VEVENT")
+    assert set(events) == {"All-day", "Timed", "Café 🎉 " + "ü" * 80, "✓ Done"}
+    allday = events["All-day"]
+    assert allday.decoded("DTSTART") == date(2030, 3, 1)
+    assert allday["DTSTART"].params.get("VALUE") == "DATE"
+    assert allday.decoded("DTEND") == date(2030, 3, 2)
+    assert int(allday["PRIORITY"]) == 1 and categories(allday) == ["Work"]
+    timed = events["Timed"]
+    assert timed.decoded("DTSTART") == datetime(2030, 3, 2, 7, 30, tzinfo=UTC)
+    assert timed.decoded("DTEND") == datetime(2030, 3, 2, 8, 0, tzinfo=UTC)
+    assert str(timed["TRANSP"]) == "TRANSPARENT" and "STATUS" not in timed
+    assert "DUE" not in timed
+
+
+@pytest.mark.parametrize(
+    ("filters", "expected"),
+    [
+        ({}, {"All-day", "Timed", "emoji"}),
+        ({"status": "completed"}, {"Done"}),
+        ({"status": "all"}, {"All-day", "Timed", "emoji", "Done"}),
+        ({"tag": "WORK"}, {"All-day", "Timed"}),
+        ({"tag": "home", "status": "all"}, {"Timed"}),
+        ({"tag": "nonexistent"}, set()),
+        ({"priority": ["urgent"]}, {"All-day"}),
+        ({"priority": ["low", "medium"], "status": "all"}, {"emoji", "Done"}),
+        ({"priority": ["high"], "tag": "home"}, {"Timed"}),
+        ({"priority": ["none"]}, set()),
+    ],
+)
+async def test_filters(
+    client: httpx.AsyncClient, filters: dict[str, Any], expected: set[str]
+) -> None:
+    acct = await make_account(client)
+    await _sample_tasks(client, acct)
+    feed = await make_feed(client, acct, **filters)
+    titles = {
+        "emoji" if title.startswith("Café") else title
+        for title in by_summary(await fetch(client, feed["url"]))
+    }
+    assert titles == expected
+
+
+async def test_the_newest_due_tasks_are_kept_past_the_cap(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(feeds_service, "MAX_FEED_TASKS", 3)
+    acct = await make_account(client)
+    for day in range(1, 6):
+        await make_task(client, acct, title=f"day {day}", due=f"2030-01-0{day}", tags=["t"])
+    feed = await make_feed(client, acct)
+    calendar = await fetch(client, feed["url"])
+    summaries = [str(c["SUMMARY"]) for c in calendar.walk("VTODO")]
+    assert summaries == ["day 3", "day 4", "day 5"]
+    assert all(categories(c) == ["t"] for c in calendar.walk("VTODO"))
+
+
+async def test_a_feed_reads_a_fixed_number_of_statements(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    acct = await make_account(client)
+    feed = await make_feed(client, acct)
+    await client.get(path_of(feed["url"]))  # the once-a-minute fetch time is written now
+    counts = []
+    for n in (2, 12):
+        while len((await client.get("/api/v1/tasks", headers=acct.headers)).json()["items"]) < n:
+            await make_task(client, acct, due="2030-01-01", tags=["a", "b"])
+        with count_statements(database) as statements:
+            r = await client.get(path_of(feed["url"]))
+        assert r.status_code == 200 and r.text.count("BEGIN:VTODO") == n
+        counts.append(len(statements))
+    # Feed by secret, fingerprint (counts, tags), tasks, their tags.
+    assert counts == [5, 5]
+
+
+@pytest.mark.skipif(not hasattr(Task, "rrule"), reason="tasks have no recurrence on this branch")
+async def test_recurring_tasks_carry_their_rrule(
+    client: httpx.AsyncClient,
+) -> None:  # pragma: no cover - runs once recurrence is merged
+    acct = await make_account(client)
+    await make_task(client, acct, title="Weekly", due="2030-01-07", rrule="FREQ=WEEKLY;BYDAY=MO")
+    await make_task(client, acct, title="Once", due="2030-01-08")
+    for kind in ("vtodo", "vevent"):
+        feed = await make_feed(client, acct, kind=kind)
+        component = "VTODO" if kind == "vtodo" else "VEVENT"
+        items = by_summary(await fetch(client, feed["url"]), component)
+        weekly = items["Weekly"]
+        assert weekly["RRULE"].to_ical() == b"FREQ=WEEKLY;BYDAY=MO"
+        assert weekly.decoded("DTSTART") == date(2030, 1, 7)
+        assert "RRULE" not in items["Once"]
+
+
+def _feed_task(**fields: Any) -> FeedTask:
+    now = datetime(2030, 1, 1, 12, tzinfo=UTC)
+    values: dict[str, Any] = {
+        "id": uuid.UUID(int=1),
+        "title": "Weekly",
+        "description": "",
+        "priority": 0,
+        "completed": False,
+        "completed_at": None,
+        "due": date(2030, 1, 7),
+        "rrule": None,
+        "tags": (),
+        "created_at": now,
+        "updated_at": now,
+    }
+    values.update(fields)
+    return FeedTask(**values)
+
+
+@pytest.mark.parametrize("kind", ["vtodo", "vevent"])
+def test_rrule_rendering(kind: str) -> None:
+    """The rendering half of recurrence, which runs before the model has `rrule`."""
+    feed_id = uuid.UUID(int=2)
+    weekly = _feed_task(rrule="FREQ=WEEKLY;BYDAY=MO")
+    prefixed = _feed_task(id=uuid.UUID(int=3), rrule="RRULE:FREQ=DAILY;COUNT=3")
+    broken = _feed_task(id=uuid.UUID(int=4), rrule="FREQ=SOMETIMES;BYDAY=XX")
+    once = _feed_task(id=uuid.UUID(int=5))
+    for task, expected in (
+        (weekly, b"FREQ=WEEKLY;BYDAY=MO"),
+        (prefixed, b"FREQ=DAILY;COUNT=3"),
+        (broken, None),
+        (once, None),
+    ):
+        parsed = Component.from_ical(ical.component(task, feed_id, kind).to_ical())
+        if expected is None:
+            assert "RRULE" not in parsed
+            assert ("DTSTART" in parsed) == (kind == "vevent")
+        else:
+            assert parsed["RRULE"].to_ical() == expected
+            assert parsed.decoded("DTSTART") == date(2030, 1, 7)
+            if kind == "vtodo":
+                assert parsed.decoded("DUE") == date(2030, 1, 7)
+    assert feeds_service.task_rrule(object()) is None
+    assert feeds_service.task_rrule(type("T", (), {"rrule": "  "})()) is None
+    assert feeds_service.task_rrule(type("T", (), {"rrule": "FREQ=DAILY"})()) == "FREQ=DAILY"
+
+
+# Caching
+
+
+async def test_etag_and_304(client: httpx.AsyncClient) -> None:
+    acct = await make_account(client)
+    task = await make_task(client, acct, title="A", due="2030-01-01", tags=["work"])
+    feed = await make_feed(client, acct)
+    path = path_of(feed["url"])
+    r = await client.get(path)
+    etag = r.headers["etag"]
+    assert re.fullmatch(r'"[0-9a-f]{40}"', etag)
+    assert r.headers["cache-control"] == "private, no-cache"
+    assert r.headers["referrer-policy"] == "no-referrer"
+    assert (await client.get(path)).content == r.content
+
+    r304 = await client.get(path, headers={"If-None-Match": etag})
+    assert r304.status_code == 304 and r304.content == b""
+    assert r304.headers["etag"] == etag
+    r = await client.get(path, headers={"If-None-Match": f'"other", W/{etag}'})
+    assert r.status_code == 304
+    r = await client.get(path, headers={"If-None-Match": '"other"'})
+    assert r.status_code == 200
+
+    head = await client.head(path)
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["etag"] == etag
+    assert head.headers["content-type"] == "text/calendar; charset=utf-8"
+    assert (await client.head(path, headers={"If-None-Match": etag})).status_code == 304
+
+    seen = {etag}
+    changes = [
+        ("PATCH", f"/api/v1/tasks/{task['id']}", {"title": "B"}),
+        ("POST", f"/api/v1/tasks/{task['id']}/complete", None),  # leaves the open-only feed
+        ("POST", f"/api/v1/tasks/{task['id']}/reopen", None),
+        ("POST", "/api/v1/tasks", {"title": "C", "due": "2030-01-02"}),
+    ]
+    for method, url, body in changes:
+        r = await client.request(method, url, json=body, headers=acct.headers)
+        assert r.status_code in (200, 201), r.text
+        new = (await client.get(path)).headers["etag"]
+        assert new not in seen, (method, url)
+        seen.add(new)
+        assert (await client.get(path, headers={"If-None-Match": etag})).status_code == 200
+    # Renaming a tag changes CATEGORIES without touching the task.
+    tags = (await client.get("/api/v1/tags", headers=acct.headers)).json()
+    r = await client.patch(
+        f"/api/v1/tags/{tags[0]['id']}", json={"name": "Job"}, headers=acct.headers
+    )
+    assert r.status_code == 200
+    r = await client.get(path)
+    assert r.headers["etag"] not in seen and b"CATEGORIES:Job" in r.content
+    seen.add(r.headers["etag"])
+    # Deleting a task too; and an undated task does not matter.
+    await make_task(client, acct, title="undated")
+    assert (await client.get(path)).headers["etag"] in seen
+    r = await client.delete(f"/api/v1/tasks/{task['id']}", headers=acct.headers)
+    assert r.status_code == 204
+    assert (await client.get(path)).headers["etag"] not in seen
+
+
+async def test_same_tasks_in_two_feeds_have_different_etags(client: httpx.AsyncClient) -> None:
+    acct = await make_account(client)
+    await make_task(client, acct, due="2030-01-01")
+    one = await make_feed(client, acct, name="one")
+    two = await make_feed(client, acct, name="two")
+    a = (await client.get(path_of(one["url"]))).headers["etag"]
+    b = (await client.get(path_of(two["url"]))).headers["etag"]
+    assert a != b
+
+
+# Secrets
+
+
+async def test_every_bad_secret_is_the_same_404(client: httpx.AsyncClient) -> None:
+    acct = await make_account(client)
+    await make_task(client, acct, due="2030-01-01")
+    revoked = await make_feed(client, acct)
+    await client.delete(f"{FEEDS}/{revoked['id']}", headers=acct.headers)
+    rotated = await make_feed(client, acct)
+    await client.post(f"{FEEDS}/{rotated['id']}/rotate", headers=acct.headers)
+    live = await make_feed(client, acct)
+    live_secret = secret_of(live["url"])
+    candidates = [
+        path_of(revoked["url"]),
+        path_of(rotated["url"]),
+        "/ical/" + "A" * 43 + ".ics",  # well formed, unknown
+        "/ical/" + live_secret[:-1] + ".ics",
+        "/ical/" + live_secret + "x.ics",
+        "/ical/" + live_secret.upper() + ".ics",
+        "/ical/short.ics",
+        "/ical/" + "a" * 10_000 + ".ics",
+        "/ical/" + live_secret + ".ics.ics",
+        "/ical/%00" + live_secret[1:] + ".ics",
+        "/ical/%2e%2e.ics",
+        "/ical/" + "é" * 43 + ".ics",
+        "/ical/" + live_secret[:-1] + "%20.ics",
+    ]
+    details = set()
+    for url in candidates:
+        for method in ("GET", "HEAD"):
+            r = await client.request(method, url)
+            assert r.status_code == 404, (method, url, r.text)
+            assert "text/calendar" not in r.headers["content-type"]
+        body = assert_problem(await client.get(url), 404)
+        details.add(body["detail"])
+    assert details == {"No calendar feed at this address"}
+    assert (await client.get(path_of(live["url"]))).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "raw_path",
+    [
+        b"/ical/../api/v1/me.ics",
+        b"/ical/..%2F..%2Fapi%2Fv1%2Fme.ics",
+        b"/ical/a%2Fb.ics",
+        b"/ical/%2e%2e%2f%2e%2e%2fetc%2fpasswd.ics",
+        b"/ical//x.ics",
+        b"/ical/.ics",
+        b"/ical/x.ics/",
+        b"/ical/%ff%fe.ics",
+    ],
+)
+async def test_path_tricks_are_404_never_500(client: httpx.AsyncClient, raw_path: bytes) -> None:
+    acct = await make_account(client)
+    await make_feed(client, acct)
+    url = httpx.URL("http://testserver/").copy_with(raw_path=raw_path)
+    r = await client.get(url)
+    if r.status_code == 307:  # Starlette drops a trailing slash; the target is then 404
+        assert r.headers["location"] == "http://testserver/ical/x.ics"
+        r = await client.get(r.headers["location"])
+    assert r.status_code == 404, r.text  # never a feed, never a 500
+    assert "text/calendar" not in r.headers["content-type"] and "Traceback" not in r.text
+
+
+async def test_the_secret_is_never_logged(
+    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    acct = await make_account(client)
+    feed = await make_feed(client, acct)
+    secret = secret_of(feed["url"])
+    with caplog.at_level(logging.INFO, logger="doable.access"):
+        assert (await client.get(path_of(feed["url"]))).status_code == 200
+        assert (await client.head(path_of(feed["url"]))).status_code == 200
+        assert (await client.get("/ical/" + secret[:-1] + "Z.ics")).status_code == 404
+    lines = [r for r in caplog.records if r.name == "doable.access"]
+    assert [r.getMessage() for r in lines] == [
+        f"GET /ical/{secret[:4]}….ics 200",
+        f"HEAD /ical/{secret[:4]}….ics 200",
+        f"GET /ical/{secret[:4]}….ics 404",
+    ]
+    assert [r.__dict__["http_path"] for r in lines] == [f"/ical/{secret[:4]}….ics"] * 3
+    assert secret not in caplog.text and secret[:10] not in caplog.text
+
+
+async def test_the_feed_is_not_behind_login_or_csrf(client: httpx.AsyncClient) -> None:
+    """A calendar app has no session cookie, CSRF token or Origin: it still gets the feed."""
+    acct = await make_account(client)
+    feed = await make_feed(client, acct)
+    r = await client.get(
+        path_of(feed["url"]),
+        headers={"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"},
+    )
+    assert r.status_code == 200
+    # Only GET and HEAD.
+    r = await client.post(path_of(feed["url"]))
+    assert r.status_code == 405
+
+
+# The web app's account page
+
+
+WEB_URL_RE = re.compile(
+    r'id="feed-url" type="text" readonly value="(http://testserver/ical/[^"]+)"'
+)
+
+
+async def test_web_create_copy_rotate_revoke(client: httpx.AsyncClient) -> None:
+    web = WebClient(client)
+    await web.signup()
+    page = await web.get("/account")
+    assert "Calendar feeds" in page.text and 'id="feed-url"' not in page.text
+    r = await web.post(
+        "/account/feeds", {"name": "Work", "kind": "vevent", "tag": "work", "status": "all"}
+    )
+    assert r.status_code == 201 and "shown only once" in r.text
+    assert "location" not in r.headers and r.headers["cache-control"] == "no-store"
+    url = WEB_URL_RE.search(r.text).group(1)  # type: ignore[union-attr]
+    secret = secret_of(url)
+    assert f'href="webcal://testserver/ical/{secret}.ics"' in r.text
+    assert 'data-copy="feed-url"' in r.text and "<script>" not in r.text
+    feed_id = re.search(r'id="feed-([0-9a-f-]{36})"', r.text).group(1)  # type: ignore[union-attr]
+    await web.add("Dated", due_date="2030-01-01", tags="work")
+    events = by_summary(await fetch(client, url), "VEVENT")
+    assert set(events) == {"Dated"}
+
+    # Afterwards the page shows the hint only, never the address.
+    page = await web.get("/account")
+    assert secret not in page.text and f"…/ical/{secret[:4]}…" in page.text
+    assert "Events, all · #work" in page.text
+
+    r = await web.post(f"/account/feeds/{feed_id}/rotate")
+    assert r.status_code == 200
+    new_url = WEB_URL_RE.search(r.text).group(1)  # type: ignore[union-attr]
+    assert new_url != url
+    assert (await client.get(path_of(url))).status_code == 404
+    assert (await client.get(path_of(new_url))).status_code == 200
+
+    r = await web.post(f"/account/feeds/{feed_id}/revoke")
+    assert (r.status_code, r.headers["location"]) == (303, "/account?saved=feed")
+    assert (await client.get(path_of(new_url))).status_code == 404
+    page = await web.get("/account?saved=feed")
+    assert "Feed revoked" in page.text and f'id="feed-{feed_id}"' not in page.text
+
+
+async def test_web_feed_form_errors_and_csrf(client: httpx.AsyncClient, database: Database) -> None:
+    web = WebClient(client)
+    await web.signup()
+    r = await web.post("/account/feeds", {"name": "  "})
+    assert r.status_code == 422 and 'id="feed_name-error"' in r.text
+    r = await web.post("/account/feeds", {"name": "x", "tag": "t" * 51})
+    assert r.status_code == 422 and 'id="feed_tag-error"' in r.text
+    r = await web.post("/account/feeds", {"name": "x", "kind": "vjournal"})
+    assert r.status_code == 422 and 'id="feeds-error"' in r.text
+    # Without the CSRF token, or cross-site: refused, nothing made.
+    r = await client.post(
+        "/account/feeds", data={"name": "x"}, headers={"Sec-Fetch-Site": "same-origin"}
+    )
+    assert r.status_code == 403
+    r = await web.post("/account/feeds", {"name": "x"}, headers={"Sec-Fetch-Site": "cross-site"})
+    assert r.status_code == 403
+    async with database.read_sessions() as s:
+        assert (await s.execute(select(CalendarFeed))).scalars().all() == []
+
+
+# A real server process
+
+
+@pytest.mark.slow
+def test_real_server_serves_a_feed_and_logs_no_secret(tmp_path: Path) -> None:
+    data_dir, home = tmp_path / "data", tmp_path / "home"
+    data_dir.mkdir()
+    home.mkdir()
+    env = server_env(data_dir, home, LOG_FORMAT="json")
+    with Server(env, logs_dir=tmp_path, name="feeds", cwd=home) as server, server.client() as c:
+        r = c.post(
+            "/api/v1/auth/signup", json={"email": "cal@example.com", "password": "correct horse b"}
+        )
+        assert r.status_code == 201, r.text
+        headers = bearer(r.json()["access_token"])
+        r = c.post(
+            "/api/v1/tasks", json={"title": "Ünïcode 🎉", "due": "2030-01-01"}, headers=headers
+        )
+        assert r.status_code == 201
+        r = c.post(FEEDS, json={"name": "Real"}, headers=headers)
+        assert r.status_code == 201
+        url = r.json()["url"]
+        assert url == f"{server.base_url}/ical/{url.rsplit('/', 1)[1]}"
+        secret = url.rsplit("/", 1)[1].removesuffix(".ics")
+        r = c.get(url)
+        assert r.status_code == 200 and "SUMMARY:Ünïcode 🎉" in r.text
+        etag = r.headers["etag"]
+        assert c.get(url, headers={"If-None-Match": etag}).status_code == 304
+        head = c.head(url)
+        assert head.status_code == 200 and head.content == b"" and head.headers["etag"] == etag
+        # Raw request lines that no client library would send.
+        host, port = server.base_url.removeprefix("http://").split(":")
+        for target in (
+            b"/ical/../../etc/passwd.ics",
+            b"/ical/%2e%2e%2f%2e%2e%2fetc%2fpasswd.ics",
+            b"/ical/\xff\xfe.ics",
+            b"/ical/" + secret.encode() + b"%00.ics",
+            b"/ical/" + b"A" * 60_000 + b".ics",
+        ):
+            status = _raw_get(host, int(port), target)
+            assert status in (400, 404, 414), (target[:40], status)
+    log = server.stderr
+    assert secret not in log and secret[:8] not in log
+    access = [json.loads(line) for line in log.splitlines() if '"doable.access"' in line]
+    feed_lines = [a for a in access if a["http_path"].startswith("/ical/")]
+    assert [a["http_path"] for a in feed_lines[:3]] == [f"/ical/{secret[:4]}….ics"] * 3
+    assert "Traceback" not in log
+
+
+def _raw_get(host: str, port: int, target: bytes) -> int:
+    with socket.create_connection((host, port), timeout=10) as sock:
+        sock.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    return int(data.split(b" ", 2)[1])
