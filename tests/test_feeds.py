@@ -23,7 +23,6 @@ from doable.feeds import ical
 from doable.feeds import service as feeds_service
 from doable.feeds.models import CalendarFeed
 from doable.feeds.service import FeedTask
-from doable.tasks.models import Task
 from tests.factories import (
     Account,
     assert_problem,
@@ -409,12 +408,15 @@ async def test_a_feed_reads_a_fixed_number_of_statements(
     assert counts == [5, 5]
 
 
-@pytest.mark.skipif(not hasattr(Task, "rrule"), reason="tasks have no recurrence on this branch")
-async def test_recurring_tasks_carry_their_rrule(
-    client: httpx.AsyncClient,
-) -> None:  # pragma: no cover - runs once recurrence is merged
+async def test_recurring_tasks_carry_their_rrule(client: httpx.AsyncClient) -> None:
     acct = await make_account(client)
-    await make_task(client, acct, title="Weekly", due="2030-01-07", rrule="FREQ=WEEKLY;BYDAY=MO")
+    await make_task(
+        client,
+        acct,
+        title="Weekly",
+        due="2030-01-07",
+        recurrence={"rule": "FREQ=WEEKLY;BYDAY=MO"},
+    )
     await make_task(client, acct, title="Once", due="2030-01-08")
     for kind in ("vtodo", "vevent"):
         feed = await make_feed(client, acct, kind=kind)
@@ -447,7 +449,7 @@ def _feed_task(**fields: Any) -> FeedTask:
 
 @pytest.mark.parametrize("kind", ["vtodo", "vevent"])
 def test_rrule_rendering(kind: str) -> None:
-    """The rendering half of recurrence, which runs before the model has `rrule`."""
+    """The rendering half of recurrence, including a stored rule it cannot read."""
     feed_id = uuid.UUID(int=2)
     weekly = _feed_task(rrule="FREQ=WEEKLY;BYDAY=MO")
     prefixed = _feed_task(id=uuid.UUID(int=3), rrule="RRULE:FREQ=DAILY;COUNT=3")

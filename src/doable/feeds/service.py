@@ -208,7 +208,7 @@ class FeedTask:
 
 
 def task_rrule(task: object) -> str | None:
-    """The task's recurrence rule (RRULE value without `RRULE:`), when the model has one."""
+    """The row's recurrence rule (RRULE value without `RRULE:`), or None for a one-off task."""
     value = getattr(task, "rrule", None)
     return value if isinstance(value, str) and value.strip() else None
 
@@ -293,10 +293,8 @@ async def feed_tasks(session: AsyncSession, feed: CalendarFeed) -> list[FeedTask
         Task.due_at,
         Task.created_at,
         Task.updated_at,
+        Task.rrule,
     ]
-    rrule_column = getattr(Task, "rrule", None)
-    if rrule_column is not None:
-        columns.append(rrule_column)
     tasks = (
         await session.execute(
             select(*columns)
