@@ -93,6 +93,36 @@ async def _tag_ids(client: httpx.AsyncClient, acct: Account) -> dict[str, str]:
     return {t["name"]: t["id"] for t in r.json()}
 
 
+# title, due, rule, mode, what is done to it in order (POST /tasks/{id}/…)
+RECURRING = [
+    (
+        "Water plants",
+        "2027-03-01",
+        "FREQ=DAILY;INTERVAL=3",
+        "from_due",
+        ["complete", "skip", "complete"],
+    ),
+    (
+        "Review budget",
+        "2027-06-01T08:00:00+05:30",
+        "FREQ=MONTHLY;INTERVAL=6",
+        "from_completion",
+        ["complete", "complete", "skip"],
+    ),
+    ("Two sessions", "2027-04-01", "FREQ=WEEKLY;COUNT=2", "from_due", ["complete", "complete"]),
+    ("Was weekly", "2027-05-03", "FREQ=WEEKLY", "from_due", ["complete"]),
+]
+TITLES = [
+    "All-day dentist",
+    "Timed call ☎️",
+    "Ünïcödé 日本語 🎉",
+    "Done thing",
+    "Medium with an emoji tag",
+    "Nothing set",
+    *(title for title, *_ in RECURRING),
+]
+
+
 async def varied_account(client: httpx.AsyncClient) -> Account:
     """Every kind of value the format carries."""
     acct = await make_account(client, name="Zoë Ünïcode", timezone="Asia/Kolkata")
@@ -121,6 +151,21 @@ async def varied_account(client: httpx.AsyncClient) -> Account:
         due="2027-02-28T23:59:59",  # local (Asia/Kolkata)
     )
     await make_task(client, acct, title="Nothing set")
+    # Repeating tasks, completed twice and skipped once each: all-day counted from the due,
+    # timed counted from the completion, a series that ended, and a rule that was removed
+    # (its history stays).
+    for title, due, rule, mode, steps in RECURRING:
+        task = await make_task(
+            client, acct, title=title, due=due, recurrence={"rule": rule, "mode": mode}
+        )
+        for step in steps:
+            r = await client.post(f"/api/v1/tasks/{task['id']}/{step}", headers=acct.headers)
+            assert r.status_code == 200, r.text
+        if title == "Was weekly":
+            r = await client.patch(
+                f"/api/v1/tasks/{task['id']}", json={"recurrence": None}, headers=acct.headers
+            )
+            assert r.status_code == 200, r.text
     orphan = await make_task(client, acct, title="to delete", tags=["Orphan"])
     assert (
         await client.delete(f"/api/v1/tasks/{orphan['id']}", headers=acct.headers)
@@ -135,6 +180,39 @@ async def varied_account(client: httpx.AsyncClient) -> Account:
 
 
 # Round trips
+
+
+def _times(completions: list[dict[str, Any]]) -> list[str]:
+    return [c["completed_at"] for c in completions]
+
+
+def assert_recurring(tasks: dict[str, dict[str, Any]]) -> None:
+    """The recurring tasks of `varied_account` as exported: rule and mode, and the completions
+    (the occurrence each was for) oldest first."""
+    water = tasks["Water plants"]
+    assert water["recurrence"] == {"rule": "FREQ=DAILY;INTERVAL=3", "mode": "from_due"}
+    assert (water["due"], water["completed"]) == ("2027-03-10", False)
+    # Completed on the 1st, the 4th skipped, the 7th completed: a skip leaves no record.
+    assert [c["occurrence"] for c in water["completions"]] == ["2027-03-01", "2027-03-07"]
+    review = tasks["Review budget"]
+    assert review["recurrence"] == {"rule": "FREQ=MONTHLY;INTERVAL=6", "mode": "from_completion"}
+    assert review["completions"][0]["occurrence"] == "2027-06-01T02:30:00Z"
+    assert len(review["completions"]) == 2
+    assert review["completions"][1]["occurrence"].endswith("T02:30:00Z")
+    assert review["due"].endswith("T02:30:00Z")
+    ended = tasks["Two sessions"]
+    # COUNT counts what is left; the last completion ended the series for good.
+    assert ended["recurrence"] == {"rule": "FREQ=WEEKLY;COUNT=1", "mode": "from_due"}
+    assert (ended["due"], ended["completed"]) == ("2027-04-08", True)
+    assert [c["occurrence"] for c in ended["completions"]] == ["2027-04-01", "2027-04-08"]
+    assert ended["completed_at"] == ended["completions"][1]["completed_at"]
+    removed = tasks["Was weekly"]
+    assert (removed["recurrence"], removed["due"]) == (None, "2027-05-10")
+    assert [c["occurrence"] for c in removed["completions"]] == ["2027-05-03"]
+    for task in (water, review, ended, removed):
+        assert all(set(c) == {"occurrence", "completed_at"} for c in task["completions"])
+        assert _times(task["completions"]) == sorted(_times(task["completions"]))
+        assert all(t.endswith("Z") for t in _times(task["completions"]))
 
 
 async def test_json_round_trip_into_a_fresh_account(client: httpx.AsyncClient) -> None:
@@ -161,19 +239,13 @@ async def test_json_round_trip_into_a_fresh_account(client: httpx.AsyncClient) -
         {"name": "🔥 hot", "color": None},
     ]
     tasks = {t["title"]: t for t in first["tasks"]}
-    assert [t["title"] for t in first["tasks"]] == [
-        "All-day dentist",
-        "Timed call ☎️",
-        "Ünïcödé 日本語 🎉",
-        "Done thing",
-        "Medium with an emoji tag",
-        "Nothing set",
-    ]
+    assert [t["title"] for t in first["tasks"]] == TITLES
     assert all(set(t) == TASK_KEYS for t in first["tasks"])
     assert all(
         (t["recurrence"], t["completions"], t["reminders"]) == (None, [], [])
-        for t in first["tasks"]
+        for t in first["tasks"][:6]
     )
+    assert_recurring(tasks)
     assert tasks["All-day dentist"]["due"] == "2026-12-24"
     assert tasks["Timed call ☎️"]["due"] == "2026-12-24T04:00:00Z"
     assert tasks["Medium with an emoji tag"]["due"] == "2027-02-28T18:29:59Z"
@@ -196,7 +268,7 @@ async def test_json_round_trip_into_a_fresh_account(client: httpx.AsyncClient) -
     assert r.status_code == 200, r.text
     assert r.json() == {
         "source": "doable-json",
-        "imported": {"tasks": 6, "tags": 5},
+        "imported": {"tasks": 10, "tags": 5},
         "settings_applied": True,
         "warnings": [],
     }

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-# One row per task, in this order. Tag colours, recurrence, completions and reminders live in
-# the JSON export only (docs/export-format.md).
+# One row per task, in this order. Tag colours, completions and reminders live in the JSON
+# export only (docs/export-format.md).
 COLUMNS = (
     "id",
     "title",
@@ -15,6 +15,7 @@ COLUMNS = (
     "created_at",
     "updated_at",
     "tags",
+    "recurrence",
 )
 # What a spreadsheet reads as the start of a formula (CSV injection, OWASP), plus the quote
 # that marks an escaped cell, so that escaping can always be undone.
@@ -54,3 +55,16 @@ def read_tags_cell(cell: str) -> list[str]:
             current.append(char)
     names.append("".join(current))
     return [name.strip() for name in names if name.strip()]
+
+
+def read_recurrence_cell(cell: str) -> dict[str, str] | None:
+    """`RULE` or `RULE;mode=MODE` as the API's `{"rule", "mode"}` (validated by the caller);
+    empty is no recurrence. `mode` is no RRULE part, so it cannot be mistaken for one."""
+    parts = [part.strip() for part in cell.strip().split(";")]
+    if not any(parts):
+        return None
+    modes = [p for p in parts if p.lower().startswith("mode=")]
+    value = {"rule": ";".join(p for p in parts if p and p not in modes)}
+    for part in modes:
+        value["mode"] = part.split("=", 1)[1].strip()
+    return value

@@ -107,6 +107,16 @@ class ImportPlan:
     tags: list[TagRecord] = field(default_factory=list)
     account: AccountSection | None = None
     warnings: list[ImportNote] = field(default_factory=list)
+    # CSV: the line each task starts on (JSON places by pointer instead).
+    lines: list[int] = field(default_factory=list)
+
+    def note(self, index: int, loc: list[str | int], msg: str) -> ImportNote:
+        """A problem found after parsing (e.g. a rule against its due) in task `index`, placed
+        like the parser's own: the line and column in a CSV, the pointer in JSON."""
+        if self.lines:
+            line = self.lines[index]
+            return ImportNote(loc=["body", "line", line, str(loc[0])], msg=msg, line=line)
+        return _json_note(["tasks", index, *loc], msg)
 
 
 # Decoding and detection
@@ -217,7 +227,7 @@ def parse_json(text: str) -> ImportPlan:
         raise ImportInvalid(notes)
     plan = ImportPlan("doable-json", document.tasks, document.tags, document.account)
     plan.warnings = _reserved_warnings(
-        ((_pointer(["tasks", i]), t) for i, t in enumerate(document.tasks)), json_mode=True
+        (_pointer(["tasks", i]), t) for i, t in enumerate(document.tasks)
     )
     return plan
 
@@ -230,19 +240,13 @@ def _too_many(count: int, note: ImportNote) -> ImportNote:
     return note
 
 
-def _reserved_warnings(
-    tasks: Iterator[tuple[str, TaskRecord]], *, json_mode: bool
-) -> list[ImportNote]:
-    """Sections this server does not store yet: the tasks import, the warning says what was
-    left out. (The features that store them replace this with real import code.)"""
-    counts = {"recurrence": 0, "completions": 0, "reminders": 0}
+def _reserved_warnings(tasks: Iterator[tuple[str, TaskRecord]]) -> list[ImportNote]:
+    """Sections this server does not store yet (reminders): the tasks import, the warning says
+    what was left out. (The feature that stores them replaces this with real import code.)"""
+    counts = {"reminders": 0}
     first: dict[str, str] = {}
     for where, task in tasks:
-        for name, filled in (
-            ("recurrence", task.recurrence is not None),
-            ("completions", bool(task.completions)),
-            ("reminders", bool(task.reminders)),
-        ):
+        for name, filled in (("reminders", bool(task.reminders)),):
             if filled:
                 counts[name] += 1
                 first.setdefault(name, where)
@@ -251,7 +255,7 @@ def _reserved_warnings(
             loc=["body", "tasks"],
             msg=f"{n} task{'s' if n > 1 else ''} carried {name} (first at {first[name]}); this "
             f"server does not store {name} yet, so it was left out",
-            pointer=first[name] if json_mode else None,
+            pointer=first[name],
         )
         for name, n in counts.items()
         if n
@@ -295,7 +299,7 @@ def parse_csv(text: str, *, timezone: str = "UTC") -> ImportPlan:
 
 def _validate_rows(
     pending: list[tuple[int, dict[str, Any]]], column_of: Callable[[str], str]
-) -> list[TaskRecord]:
+) -> tuple[list[TaskRecord], list[int]]:
     """Validate every row; raise all problems at once, each at its line and column."""
     if len(pending) > MAX_IMPORT_TASKS:
         line = pending[MAX_IMPORT_TASKS][0]
@@ -318,7 +322,7 @@ def _validate_rows(
                     )
     if notes:
         raise ImportInvalid(notes, total=total)
-    return records
+    return records, [line for line, _ in pending]
 
 
 _TRUE = {"true", "1", "yes", "y"}
@@ -357,6 +361,8 @@ def _parse_doable_csv(
             values["priority"] = row["priority"].strip()
         if "tags" in row:
             values["tags"] = csvtext.read_tags_cell(row["tags"])
+        if "recurrence" in row:
+            values["recurrence"] = csvtext.read_recurrence_cell(row["recurrence"])
         for column in ("due", "completed_at", "created_at", "updated_at"):
             if row.get(column, "").strip():
                 values[column] = row[column].strip()
@@ -368,7 +374,8 @@ def _parse_doable_csv(
         pending.append((line, values))
     if notes:
         raise ImportInvalid(notes)
-    return ImportPlan("doable-csv", _validate_rows(pending, lambda field: field))
+    records, lines = _validate_rows(pending, lambda field: field)
+    return ImportPlan("doable-csv", records, lines=lines)
 
 
 # Todoist's project CSV
@@ -495,4 +502,5 @@ def _parse_todoist(
     def column_of(field_name: str) -> str:
         return TODOIST_COLUMNS.get(field_name, field_name)
 
-    return ImportPlan("todoist-csv", _validate_rows(pending, column_of), warnings=warnings)
+    records, lines = _validate_rows(pending, column_of)
+    return ImportPlan("todoist-csv", records, warnings=warnings, lines=lines)

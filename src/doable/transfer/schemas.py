@@ -25,6 +25,7 @@ from doable.tasks.schemas import (
     Description,
     DueIn,
     Priority,
+    RecurrenceIn,
     TagColor,
     TagList,
     TagName,
@@ -111,10 +112,41 @@ class TagRecord(Strict):
     color: TagColor | None = None
 
 
+def _occurrence(value: Any) -> date | datetime | None:
+    result = _export_due(value)
+    if isinstance(result, datetime) and result.tzinfo is None:
+        raise ValueError("a time needs an offset (the export writes UTC, `Z`)")
+    return result
+
+
+Occurrence = Annotated[
+    date | datetime | None,
+    PlainValidator(_occurrence),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "format": "date"},
+                {"type": "string", "format": "date-time"},
+                {"type": "null"},
+            ],
+            "description": "The due this completion was for: an all-day date, or an RFC 3339 "
+            "time with an offset (the export writes UTC); null when the task had no due.",
+        }
+    ),
+]
+
+
+class CompletionRecord(Strict):
+    """One completed occurrence of a repeating task (GET /api/v1/tasks/{id}/completions)."""
+
+    occurrence: Occurrence = None
+    completed_at: Timestamp
+
+
 class TaskRecord(Strict):
-    """One task. `recurrence`, `completions` and `reminders` are reserved for the features that
-    store them: version 1 exports null / [] / [], and an import that finds them filled on a
-    server without those features imports the task and warns that they were left out."""
+    """One task. `recurrence` and `completions` are the task's repeat rule and its completion
+    history; `reminders` is reserved: an import that finds it filled on a server without
+    reminders imports the task and warns that they were left out."""
 
     id: Annotated[NoNulStr, StringConstraints(max_length=100)] | None = Field(
         default=None, description="The id on the exporting server; ignored by an import."
@@ -128,9 +160,10 @@ class TaskRecord(Strict):
     created_at: Timestamp | None = None
     updated_at: Timestamp | None = None
     tags: TagList = Field(default_factory=list)
-    recurrence: dict[str, Any] | None = None
-    completions: Annotated[list[dict[str, Any]], Field(max_length=MAX_TASK_ENTRIES)] = Field(
-        default_factory=list
+    # The tasks API's own model: the same rules, the same canonical rule text, the same errors.
+    recurrence: RecurrenceIn | None = None
+    completions: Annotated[list[CompletionRecord], Field(max_length=MAX_TASK_ENTRIES)] = Field(
+        default_factory=list, description="Oldest first."
     )
     reminders: Annotated[list[dict[str, Any]], Field(max_length=MAX_TASK_ENTRIES)] = Field(
         default_factory=list

@@ -23,11 +23,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from doable.auth.models import User
 from doable.db import utcnow
-from doable.tasks.models import NO_DUE, Tag, Task, task_tags
+from doable.tasks import recurrence
+from doable.tasks.models import NO_DUE, Tag, Task, TaskCompletion, task_tags
 from doable.tasks.schemas import PRIORITY_LEVELS, PRIORITY_NAMES
-from doable.tasks.service import tag_key, to_instant
+from doable.tasks.service import tag_key, to_instant, zone_of
 from doable.transfer import csvtext
-from doable.transfer.parse import ImportPlan
+from doable.transfer.parse import MAX_REPORTED, ImportInvalid, ImportPlan
 from doable.transfer.schemas import (
     FORMAT_NAME,
     FORMAT_VERSION,
@@ -42,6 +43,7 @@ IN_CHUNK = 500  # values per IN (…) list
 # Core INSERTs (executemany): no ORM objects for 100 000 rows.
 TASKS = cast(Table, Task.__table__)
 TAGS = cast(Table, Tag.__table__)
+COMPLETIONS = cast(Table, TaskCompletion.__table__)
 
 
 @dataclass(frozen=True)
@@ -80,19 +82,42 @@ def tag_record(tag: Tag) -> dict[str, Any]:
 
 @dataclass
 class TaskExtras:
-    """A task's data from other features; the defaults are what version 1 writes without them."""
+    """A task's rows in other tables; the defaults are what a task without them writes. (Its
+    recurrence is on the task row itself: see `task_record`.)"""
 
-    recurrence: dict[str, Any] | None = None
     completions: list[dict[str, Any]] = field(default_factory=list)
     reminders: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _occurrence(on: date | None, at: datetime | None) -> str | None:
+    if at is not None:
+        return timestamp(at)
+    return on.isoformat() if on is not None else None
 
 
 async def load_task_extras(
     session: AsyncSession, owner_id: uuid.UUID, task_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, TaskExtras]:
-    """Recurrence, completions and reminders of one chunk of tasks (one query per section once
-    those features exist; none yet)."""
-    return {}
+    """Completions (and reminders) of one chunk of tasks: one query per section and IN_CHUNK
+    ids, completions oldest first (the index on (task_id, completed_at, id) serves it)."""
+    extras: dict[uuid.UUID, TaskExtras] = {}
+    for start in range(0, len(task_ids), IN_CHUNK):
+        part = task_ids[start : start + IN_CHUNK]
+        stmt = (
+            select(
+                TaskCompletion.task_id,
+                TaskCompletion.occurrence_date,
+                TaskCompletion.occurrence_at,
+                TaskCompletion.completed_at,
+            )
+            .where(TaskCompletion.owner_id == owner_id, TaskCompletion.task_id.in_(part))
+            .order_by(TaskCompletion.task_id, TaskCompletion.completed_at, TaskCompletion.id)
+        )
+        for task_id, on, at, completed_at in await session.execute(stmt):
+            extras.setdefault(task_id, TaskExtras()).completions.append(
+                {"occurrence": _occurrence(on, at), "completed_at": timestamp(completed_at)}
+            )
+    return extras
 
 
 _TASK_COLUMNS = (
@@ -106,6 +131,8 @@ _TASK_COLUMNS = (
     Task.completed_at,
     Task.created_at,
     Task.updated_at,
+    Task.rrule,
+    Task.recurrence_mode,
 )
 
 
@@ -113,6 +140,26 @@ def _due(row: Row[Any]) -> str | None:
     if row.due_at is not None:
         return timestamp(row.due_at)
     return row.due_date.isoformat() if row.due_date is not None else None
+
+
+def _mode(row: Row[Any]) -> str:
+    return "from_completion" if row.recurrence_mode == "from_completion" else "from_due"
+
+
+def _recurrence(row: Row[Any]) -> dict[str, Any] | None:
+    """`{"rule", "mode"}` as the tasks API takes it (its `text` is derived, so left out)."""
+    if row.rrule is None:
+        return None
+    return {"rule": row.rrule, "mode": _mode(row)}
+
+
+def recurrence_cell(row: Row[Any]) -> str:
+    """The CSV's `recurrence`: the rule, with `;mode=from_completion` when it counts from the
+    completion; empty for a one-off task."""
+    if row.rrule is None:
+        return ""
+    mode = _mode(row)
+    return row.rrule if mode == "from_due" else f"{row.rrule};mode={mode}"
 
 
 def task_record(row: Row[Any], tags: list[str], extras: TaskExtras) -> dict[str, Any]:
@@ -127,7 +174,7 @@ def task_record(row: Row[Any], tags: list[str], extras: TaskExtras) -> dict[str,
         "created_at": timestamp(row.created_at),
         "updated_at": timestamp(row.updated_at),
         "tags": tags,
-        "recurrence": extras.recurrence,
+        "recurrence": _recurrence(row),
         "completions": extras.completions,
         "reminders": extras.reminders,
     }
@@ -243,6 +290,7 @@ async def export_csv(
                     timestamp(row.created_at),
                     timestamp(row.updated_at),
                     csvtext.tags_cell(tags),
+                    recurrence_cell(row),
                 ]
             )
         yield out.getvalue()
@@ -279,18 +327,66 @@ def filename(owner_timezone: str, fmt: ExportFormat, now: datetime) -> str:
 
 
 def recurrence_values(record: TaskRecord) -> dict[str, Any]:
-    """Columns of the task row that hold its recurrence (none on this version)."""
-    return {}
+    """Columns of the task row that hold its recurrence (the rule is canonical already: the
+    record validated it with the tasks API's RecurrenceIn)."""
+    if record.recurrence is None:
+        return {"rrule": None, "recurrence_mode": None}
+    return {"rrule": record.recurrence.rule, "recurrence_mode": record.recurrence.mode}
 
 
-def completion_rows(task_id: uuid.UUID, record: TaskRecord) -> list[dict[str, Any]]:
-    """Rows of a completions table for this task (none on this version)."""
-    return []
+def completion_rows(
+    task_id: uuid.UUID, owner_id: uuid.UUID, record: TaskRecord
+) -> list[dict[str, Any]]:
+    """Rows of `task_completions` for this task. A task without recurrence may carry them too:
+    the API keeps a task's history when its rule is removed, so an export can hold such a task."""
+    rows = []
+    for entry in record.completions:
+        occurrence = entry.occurrence
+        at = occurrence.astimezone(UTC) if isinstance(occurrence, datetime) else None
+        rows.append(
+            {
+                "id": uuid.uuid4(),
+                "task_id": task_id,
+                "owner_id": owner_id,
+                "occurrence_date": occurrence if at is None else None,
+                "occurrence_at": at,
+                "completed_at": entry.completed_at,
+            }
+        )
+    return rows
 
 
 def reminder_rows(task_id: uuid.UUID, record: TaskRecord) -> list[dict[str, Any]]:
     """Rows of a reminders table for this task (none on this version)."""
     return []
+
+
+def settle_recurrences(
+    plan: ImportPlan, zone: ZoneInfo, now: datetime
+) -> dict[int, date | datetime | None]:
+    """Every recurring task's due, checked against its rule as the tasks API does on a write
+    (tasks/service.py `_settle_recurrence`): a rule with no occurrence from the due is refused,
+    and a recurring task without a due gets its first occurrence from today, all-day. Returns
+    the dues that were filled in, by task index; raises every problem at once."""
+    filled: dict[int, date | datetime | None] = {}
+    notes: list[ImportNote] = []
+    for index, record in enumerate(plan.tasks):
+        if record.recurrence is None:
+            continue
+        try:
+            rule = recurrence.parse(record.recurrence.rule)
+            due = record.due
+            if due is None:
+                filled[index] = recurrence.first_due(rule, now.astimezone(zone).date(), zone)
+            else:
+                if isinstance(due, datetime) and due.tzinfo is None:
+                    due = recurrence.to_instant(due, zone)
+                recurrence.check(rule, due, zone)
+        except recurrence.RuleError as exc:
+            notes.append(plan.note(index, ["recurrence", "rule"], str(exc)))
+    if notes:
+        raise ImportInvalid(notes[:MAX_REPORTED], total=len(notes))
+    return filled
 
 
 @dataclass
@@ -310,7 +406,12 @@ def _due_columns(due: date | datetime | None, user: User) -> dict[str, Any]:
 
 
 def _task_row(
-    record: TaskRecord, task_id: uuid.UUID, user: User, now: datetime, index: int
+    record: TaskRecord,
+    task_id: uuid.UUID,
+    user: User,
+    now: datetime,
+    index: int,
+    due: date | datetime | None,
 ) -> dict[str, Any]:
     # Without a creation time, a microsecond apart each: lists sorted by creation keep the
     # file's order.
@@ -327,7 +428,7 @@ def _task_row(
         "version": 1,
         "created_at": created,
         "updated_at": record.updated_at or created,
-        **_due_columns(record.due, user),
+        **_due_columns(due, user),
         **recurrence_values(record),
     }
 
@@ -393,6 +494,10 @@ async def apply_import(
     tasks and their tag links CHUNK rows per INSERT. The caller's transaction makes it all or
     nothing."""
     settings_applied = False
+    applying = apply_settings and plan.account is not None
+    # Checked before anything is written, in the zone the tasks will live in.
+    zone = zone_of(plan.account.timezone if plan.account and applying else user.timezone)
+    filled_dues = settle_recurrences(plan, zone, utcnow())
     if apply_settings and plan.account is not None:
         # First: all-day due dates are placed in the account's (new) time zone.
         user.name = plan.account.name
@@ -409,15 +514,18 @@ async def apply_import(
         reminders: list[dict[str, Any]] = []
         for index, record in enumerate(records, start):
             task_id = uuid.uuid4()
-            task_rows.append(_task_row(record, task_id, user, now, index))
+            due = filled_dues.get(index, record.due)
+            task_rows.append(_task_row(record, task_id, user, now, index, due))
             keys = dict.fromkeys(tag_key(name) for name in record.tags)
             link_rows.extend({"task_id": task_id, "tag_id": tag_ids[k]} for k in keys)
-            completions.extend(completion_rows(task_id, record))
+            completions.extend(completion_rows(task_id, user.id, record))
             reminders.extend(reminder_rows(task_id, record))
         await session.execute(insert(TASKS), task_rows)
         if link_rows:
             await session.execute(insert(task_tags), link_rows)
-        # Once their tables exist: insert `completions` and `reminders` here the same way.
+        for part in range(0, len(completions), CHUNK):
+            await session.execute(insert(COMPLETIONS), completions[part : part + CHUNK])
+        # Once its table exists: insert `reminders` here the same way.
         if progress is not None:
             progress(len(records))
     return ImportOutcome(
