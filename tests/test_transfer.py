@@ -14,8 +14,10 @@ import re
 import socket
 import subprocess
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -307,6 +309,14 @@ async def test_import_without_apply_settings_keeps_the_account(
 
 
 CSV_TITLES = ["=SUM(A1:A3)", "'quoted'", "-minus", "@at", "+plus", "plain, with comma"]
+CSV_RULES = [
+    None,
+    {"rule": "FREQ=WEEKLY;BYDAY=MO,TH", "mode": "from_due"},
+    {"rule": "FREQ=DAILY;INTERVAL=3", "mode": "from_completion"},
+    None,
+    None,
+    None,
+]
 
 
 async def test_csv_round_trip(client: httpx.AsyncClient) -> None:
@@ -321,6 +331,7 @@ async def test_csv_round_trip(client: httpx.AsyncClient) -> None:
             due="2026-05-0" + str(n + 1) if n % 2 else f"2026-05-0{n + 1}T08:00:00Z",
             priority=["none", "low", "medium", "high", "urgent", "none"][n],
             completed=n == 3,
+            recurrence=CSV_RULES[n],
         )
     r = await export(client, source, "csv")
     assert r.headers["content-type"] == "text/csv; charset=utf-8"
@@ -337,6 +348,15 @@ async def test_csv_round_trip(client: httpx.AsyncClient) -> None:
         "created_at",
         "updated_at",
         "tags",
+        "recurrence",
+    ]
+    assert [row[10] for row in rows[1:]] == [
+        "",
+        "FREQ=WEEKLY;BYDAY=MO,TH",
+        "FREQ=DAILY;INTERVAL=3;mode=from_completion",
+        "",
+        "",
+        "",
     ]
     # Cells a spreadsheet would run as formulas start with a quote.
     assert [row[1] for row in rows[1:]] == [
@@ -358,8 +378,29 @@ async def test_csv_round_trip(client: httpx.AsyncClient) -> None:
     assert r.json()["imported"] == {"tasks": 6, "tags": 4}
     again = list(csv.reader(io.StringIO((await export(client, target, "csv")).text, newline="")))
     assert [row[1:] for row in again] == [row[1:] for row in rows]
-    titles = [t["title"] for t in (await export(client, target)).json()["tasks"]]
-    assert titles == CSV_TITLES
+    tasks = (await export(client, target)).json()["tasks"]
+    assert [t["title"] for t in tasks] == CSV_TITLES
+    assert [t["recurrence"] for t in tasks] == CSV_RULES
+
+
+async def test_csv_recurrence_cell(client: httpx.AsyncClient) -> None:
+    """The cell is the rule, with `;mode=…` anywhere in it; the rule is made canonical like the
+    API's, and a cell without mode counts from the due."""
+    acct = await make_account(client)
+    body = (
+        b"title,due,recurrence\r\n"
+        b"a,2027-01-04,rrule:freq=weekly;byday=mo\r\n"
+        b"b,2027-01-04, MODE=from_completion ; FREQ=MONTHLY\r\n"
+        b"c,,\r\n"
+    )
+    r = await import_file(client, acct, body, "text/csv")
+    assert r.status_code == 200, r.text
+    tasks = (await export(client, acct)).json()["tasks"]
+    assert [t["recurrence"] for t in tasks] == [
+        {"rule": "FREQ=WEEKLY;BYDAY=MO", "mode": "from_due"},
+        {"rule": "FREQ=MONTHLY", "mode": "from_completion"},
+        None,
+    ]
 
 
 async def test_large_import_crosses_chunks_and_keeps_order(client: httpx.AsyncClient) -> None:
@@ -422,15 +463,15 @@ async def test_utf8_bom_and_sniffed_types_are_accepted(client: httpx.AsyncClient
     assert titles == ["With a BOM", "sniffed", "sniffed", "sniffed"]
 
 
-async def test_reserved_sections_are_left_out_with_a_warning(client: httpx.AsyncClient) -> None:
+async def test_reminders_are_left_out_with_a_warning(client: httpx.AsyncClient) -> None:
     acct = await make_account(client)
     document = {
         "format": "doable.export",
         "version": 1,
         "tasks": [
             {"title": "plain"},
-            {"title": "weekly", "recurrence": {"rrule": "FREQ=WEEKLY"}},
             {"title": "reminded", "reminders": [{"at": "2026-01-01T08:00:00Z"}]},
+            {"title": "reminded too", "reminders": [{"before": "PT1H"}]},
         ],
     }
     r = await import_file(client, acct, json.dumps(document).encode())
@@ -439,14 +480,52 @@ async def test_reserved_sections_are_left_out_with_a_warning(client: httpx.Async
     assert [(w["pointer"], w["msg"]) for w in r.json()["warnings"]] == [
         (
             "/tasks/1",
-            "1 task carried recurrence (first at /tasks/1); this server does not store "
-            "recurrence yet, so it was left out",
-        ),
-        (
-            "/tasks/2",
-            "1 task carried reminders (first at /tasks/2); this server does not store "
+            "2 tasks carried reminders (first at /tasks/1); this server does not store "
             "reminders yet, so it was left out",
         ),
+    ]
+
+
+async def test_recurrence_and_completions_as_a_file_gives_them(client: httpx.AsyncClient) -> None:
+    """Written by hand: a recurring task without a due gets its first occurrence from today
+    (as the API gives it); completions need no rule (a task keeps its history when its rule is
+    removed), and any offset is read as the instant it names."""
+    acct = await make_account(client, timezone="Europe/Paris")
+    document = {
+        "format": "doable.export",
+        "version": 1,
+        "tasks": [
+            {"title": "weekly", "recurrence": {"rule": "RRULE:FREQ=WEEKLY"}},
+            {
+                "title": "history only",
+                "completions": [
+                    {"occurrence": "2026-03-01", "completed_at": "2026-03-01T10:00:00+02:00"},
+                    {
+                        "occurrence": "2026-03-02T09:00:00-05:00",
+                        "completed_at": "2026-03-02T15:00:00Z",
+                    },
+                    {"occurrence": None, "completed_at": "2026-03-03T00:00:00.000001Z"},
+                ],
+            },
+        ],
+    }
+    r = await import_file(client, acct, json.dumps(document).encode())
+    assert r.status_code == 200, r.text
+    assert r.json()["warnings"] == []
+    weekly, history = (await export(client, acct)).json()["tasks"]
+    assert weekly["recurrence"] == {"rule": "FREQ=WEEKLY", "mode": "from_due"}
+    assert weekly["due"] == datetime.now(ZoneInfo("Europe/Paris")).date().isoformat()
+    assert (history["recurrence"], history["due"]) == (None, None)
+    assert history["completions"] == [
+        {"occurrence": "2026-03-01", "completed_at": "2026-03-01T08:00:00Z"},
+        {"occurrence": "2026-03-02T14:00:00Z", "completed_at": "2026-03-02T15:00:00Z"},
+        {"occurrence": None, "completed_at": "2026-03-03T00:00:00.000001Z"},
+    ]
+    listed = await client.get(f"/api/v1/tasks/{history['id']}/completions", headers=acct.headers)
+    assert [c["occurrence"] for c in listed.json()["items"]] == [
+        None,
+        "2026-03-02T14:00:00Z",
+        "2026-03-01",
     ]
 
 
@@ -508,6 +587,7 @@ def _csv_with_long_title_on_row(row: int) -> bytes:
     return ("\r\n".join(lines) + "\r\n").encode()
 
 
+UNTIL_BEFORE_DUE = "UNTIL is before the due date: the series would have no occurrence"
 # name → (body, content type, status, errors as (loc, line or pointer, message))
 BAD: dict[str, tuple[bytes, str | None, int, list[tuple[list[Any], Any, str]]]] = {
     "malformed json": (
@@ -654,7 +734,7 @@ BAD: dict[str, tuple[bytes, str | None, int, list[tuple[list[Any], Any, str]]]] 
                 ["body", "line", 1],
                 1,
                 "Unknown column 'colour'; the columns are id, title, description, priority, "
-                "due, completed, completed_at, created_at, updated_at, tags",
+                "due, completed, completed_at, created_at, updated_at, tags, recurrence",
             )
         ],
     ),
@@ -671,6 +751,102 @@ BAD: dict[str, tuple[bytes, str | None, int, list[tuple[list[Any], Any, str]]]] 
         ],
     ),
     "xml": (b"<tasks/>", "application/xml", 415, []),
+    "bad rule": (
+        _doc(
+            {"title": "fine", "recurrence": {"rule": "FREQ=DAILY"}},
+            {"title": "x", "recurrence": {"rule": "FREQ=HOURLY"}},
+        ),
+        "application/json",
+        422,
+        [
+            (
+                ["body", "tasks", 1, "recurrence", "rule"],
+                "/tasks/1/recurrence/rule",
+                "Value error, FREQ must be DAILY, WEEKLY, MONTHLY or YEARLY, not HOURLY",
+            )
+        ],
+    ),
+    "rule without an occurrence from its due": (
+        _doc(
+            {"title": "x", "due": "2027-01-01", "recurrence": {"rule": "FREQ=DAILY;UNTIL=20261231"}}
+        ),
+        "application/json",
+        422,
+        [
+            (
+                ["body", "tasks", 0, "recurrence", "rule"],
+                "/tasks/0/recurrence/rule",
+                UNTIL_BEFORE_DUE,
+            )
+        ],
+    ),
+    "bad mode": (
+        _doc({"title": "x", "recurrence": {"rule": "FREQ=DAILY", "mode": "sometimes"}}),
+        "application/json",
+        422,
+        [
+            (
+                ["body", "tasks", 0, "recurrence", "mode"],
+                "/tasks/0/recurrence/mode",
+                "Input should be 'from_due' or 'from_completion'",
+            )
+        ],
+    ),
+    "bad completion": (
+        _doc(
+            {
+                "title": "x",
+                "completions": [
+                    {"occurrence": "2026-01-01T10:00", "completed_at": "2026-01-01T10:00:00Z"},
+                    {"occurrence": "2026-01-01"},
+                ],
+            }
+        ),
+        "application/json",
+        422,
+        [
+            (
+                ["body", "tasks", 0, "completions", 0, "occurrence"],
+                "/tasks/0/completions/0/occurrence",
+                "Value error, a time needs an offset (the export writes UTC, `Z`)",
+            ),
+            (
+                ["body", "tasks", 0, "completions", 1, "completed_at"],
+                "/tasks/0/completions/1/completed_at",
+                "Field required",
+            ),
+        ],
+    ),
+    "too many completions": (
+        _doc({"title": "x", "completions": [{"completed_at": "2026-01-01T10:00:00Z"}] * 1001}),
+        "application/json",
+        422,
+        [
+            (
+                ["body", "tasks", 0, "completions"],
+                "/tasks/0/completions",
+                "List should have at most 1000 items after validation, not 1001",
+            )
+        ],
+    ),
+    "bad rule in csv": (
+        b"title,recurrence\r\nfine,FREQ=DAILY\r\nx,FREQ=SOMETIMES;mode=from_due\r\n",
+        "text/csv",
+        422,
+        [
+            (
+                ["body", "line", 3, "recurrence"],
+                3,
+                "Value error, FREQ must be DAILY, WEEKLY, MONTHLY or YEARLY, not SOMETIMES",
+            )
+        ],
+    ),
+    "csv rule without an occurrence from its due": (
+        b"title,due,recurrence\r\nfine,,\r\nx,2027-01-01,FREQ=DAILY;UNTIL=20261231\r\n",
+        "text/csv",
+        422,
+        [(["body", "line", 3, "recurrence"], 3, UNTIL_BEFORE_DUE)],
+    ),
 }
 
 
@@ -850,7 +1026,7 @@ async def test_cli_export_and_import(
     result = _cli(database, data_dir, "export", "--user", source.email.upper())
     assert result.returncode == 0, result.stderr
     assert b"Traceback" not in result.stderr
-    assert result.stderr.decode().strip().endswith(f"exported 6 tasks of {source.email}")
+    assert result.stderr.decode().strip().endswith(f"exported 10 tasks of {source.email}")
     from_cli = json.loads(result.stdout)
     from_api = (await export(client, source)).json()
     assert comparable(from_cli) == comparable(from_api)
@@ -860,7 +1036,7 @@ async def test_cli_export_and_import(
     result = _cli(database, data_dir, "import", "--user", target.email, str(path))
     assert result.returncode == 0, result.stderr
     assert result.stdout.decode().strip() == (
-        f"imported 6 tasks and 5 new tags into {target.email}"
+        f"imported 10 tasks and 5 new tags into {target.email}"
     )
     mine = (await export(client, target)).json()
     assert comparable(mine)["tasks"] == comparable(from_api)["tasks"]
@@ -1013,7 +1189,8 @@ async def test_an_empty_account_exports_an_empty_document(client: httpx.AsyncCli
     document = (await export(client, acct)).json()
     assert (document["tags"], document["tasks"]) == ([], [])
     assert (await export(client, acct, "csv")).text == (
-        "id,title,description,priority,due,completed,completed_at,created_at,updated_at,tags\r\n"
+        "id,title,description,priority,due,completed,completed_at,created_at,updated_at,tags,"
+        "recurrence\r\n"
     )
     r = await import_file(client, acct, json.dumps(document).encode())
     assert r.json()["imported"] == {"tasks": 0, "tags": 0}
