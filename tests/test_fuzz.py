@@ -62,10 +62,16 @@ def no_secrets(ctx: Any, response: Any, case: Any) -> bool | None:
 
 def _valid_import(case: Any, body: MutableMapping[str, Any]) -> None:
     """What the import's schema cannot say: a CSV body is a CSV file (the schema only says
-    `string`), and tag names in `tags` are unique ignoring case."""
+    `string`), tag names in `tags` are unique ignoring case, and a task's repeat rule is one
+    that holds from any due (as for the tasks API, see `Fuzz.prepare`)."""
     if case.media_type == "text/csv":
-        case.body = "title,priority,tags\r\nfuzzed,low,a\r\n"
+        case.body = "title,priority,tags,recurrence\r\nfuzzed,low,a,FREQ=DAILY\r\n"
         return
+    tasks = body.get("tasks")
+    for task in tasks if isinstance(tasks, list) else []:
+        recurrence = task.get("recurrence") if isinstance(task, MutableMapping) else None
+        if isinstance(recurrence, MutableMapping) and "rule" in recurrence:
+            recurrence["rule"] = VALID_RULES[len(str(recurrence["rule"])) % len(VALID_RULES)]
     tags = body.get("tags")
     if isinstance(tags, list):
         seen: set[str] = set()

@@ -125,8 +125,8 @@ Occurrence = Annotated[
     WithJsonSchema(
         {
             "anyOf": [
-                {"type": "string", "format": "date"},
-                {"type": "string", "format": "date-time"},
+                {"type": "string", "format": "date", "pattern": f"^{_YEAR}-"},
+                {"type": "string", "format": "date-time", "pattern": f"^{_YEAR}-"},
                 {"type": "null"},
             ],
             "description": "The due this completion was for: an all-day date, or an RFC 3339 "
