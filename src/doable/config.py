@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     session_days: int = Field(default=30, ge=1, le=365, validation_alias="SESSION_DAYS")
     space_id: str | None = Field(default=None, validation_alias="SPACE_ID")
     embed_mode: bool | None = Field(default=None, validation_alias="EMBED_MODE")
+    scheduler_enabled: bool = Field(default=True, validation_alias="SCHEDULER_ENABLED")
+    reminder_late_seconds: int = Field(
+        default=60, ge=0, le=86400, validation_alias="REMINDER_LATE_SECONDS"
+    )
 
     @property
     def embedded(self) -> bool:

@@ -6,6 +6,7 @@ from alembic import context
 
 import doable.auth.models
 import doable.idempotency.models
+import doable.reminders.models
 import doable.tasks.models  # noqa: F401  (registers the tables)
 from doable.db import Base
 

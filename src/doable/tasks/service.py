@@ -28,9 +28,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
+from doable import events
 from doable.auth.models import User
 from doable.db import utcnow
 from doable.errors import InvalidInput, NotFound, PreconditionFailed
+from doable.reminders import service as reminders_service
 from doable.tasks import cursor as cursors
 from doable.tasks.models import NO_DUE, Tag, Task, task_tags
 from doable.tasks.schemas import PRIORITY_LEVELS, TagOut, TagPatch, TaskCreate, TaskPatch
@@ -227,6 +229,8 @@ async def update_task(session: AsyncSession, user: User, task: Task, data: TaskP
         _set_completed(task, data.completed, now)
     task.updated_at = now
     await _flush(session)
+    if "due" in given:
+        await reminders_service.reschedule_for_task(session, task, now=now)
     return task
 
 
@@ -240,6 +244,7 @@ async def replace_task(session: AsyncSession, user: User, task: Task, data: Task
     _set_completed(task, data.completed, now)
     task.updated_at = now
     await _flush(session)
+    await reminders_service.reschedule_for_task(session, task, now=now)
     return task
 
 
@@ -257,6 +262,7 @@ async def set_completed(session: AsyncSession, task: Task, completed: bool) -> T
 async def delete_task(session: AsyncSession, task: Task) -> None:
     await session.execute(delete(task_tags).where(task_tags.c.task_id == task.id))
     await session.execute(delete(Task).where(Task.id == task.id, Task.owner_id == task.owner_id))
+    events.task_deleted(session, task.owner_id, task.id)
 
 
 @dataclass
