@@ -217,6 +217,9 @@ def test_every_post_under_api_v1_declares_the_header(app: FastAPI) -> None:
         "/api/v1/tasks": True,
         "/api/v1/tasks/{task_id}/complete": True,
         "/api/v1/tasks/{task_id}/reopen": True,
+        "/api/v1/tasks/{task_id}/reminders": True,
+        "/api/v1/notifications/{notification_id}/read": True,
+        "/api/v1/notifications/read-all": True,
         "/api/{user_id}/tasks": True,
     }
 

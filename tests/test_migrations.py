@@ -61,11 +61,11 @@ async def _search_objects(database: Database) -> set[str]:
 
 
 async def test_upgrade_matches_models_and_round_trips(database: Database) -> None:
-    assert await current_revision(database.engine) == head_revision() == "0004"
+    assert await current_revision(database.engine) == head_revision() == "0006"
     assert await _diff(database) == []
     expected = {
         *("users", "refresh_tokens", "web_sessions", "tasks", "tags", "task_tags"),
-        *("api_tokens", "idempotency_keys"),
+        *("api_tokens", "idempotency_keys", "reminders", "notifications"),
         "alembic_version",
     }
     assert await _tables(database) == expected
