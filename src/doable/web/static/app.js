@@ -96,7 +96,10 @@
     var retry = 3000;
     function open() {
       source = new EventSource(url);
-      source.addEventListener("ready", function () { retry = 3000; });
+      source.addEventListener("ready", function () {
+        retry = 3000;
+        document.body.dataset.live = "on"; // the stream is open (also a hook for tests)
+      });
       source.addEventListener("notification", function (event) {
         try { notify(JSON.parse(event.data)); } catch (e) { /* ignore a malformed event */ }
       });
@@ -104,6 +107,7 @@
         document.dispatchEvent(new CustomEvent("doable:task", { detail: event.data }));
       });
       source.onerror = function () {
+        document.body.dataset.live = "off";
         // EventSource retries by itself unless the server refused the stream (signed out,
         // too many tabs, server restarting): then try again later, more slowly each time.
         if (source.readyState === EventSource.CLOSED) {
