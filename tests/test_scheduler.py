@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import insert
+from sqlalchemy.engine import make_url
 
 from doable.config import normalize_database_url
 from doable.db import Database
@@ -30,6 +31,7 @@ from doable.reminders.models import Reminder
 from tests.server import PROJECT_ROOT, Server, server_env
 from tests.test_server import (  # noqa: F401  (fixtures)
     POSTGRES_ONLY,
+    TcpProxy,
     bearer,
     create_task,
     home,
@@ -265,6 +267,37 @@ def test_two_processes_on_postgresql_fire_1000_once_each(
             },
         },
     )
+    assert "Traceback" not in logs
+
+
+@pytest.mark.parametrize("database", POSTGRES_ONLY, indirect=True)
+def test_scheduler_survives_a_database_outage(
+    server_database_url: str | None, tmp_path: Path, home: Path
+) -> None:
+    assert server_database_url is not None
+    real = make_url(server_database_url)
+    proxy = TcpProxy((real.host or "127.0.0.1", real.port or 5432))
+    proxied = real.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    proxy.start()
+    try:
+        env = server_env(tmp_path / "data", home, DATABASE_URL=proxied)
+        with Server(env, logs_dir=tmp_path, name="outage") as server, server.client() as c:
+            token = signup(c, "outage@example.com")["access_token"]
+            task = create_task(c, token, title="Through the outage")
+            due = datetime.now(UTC) + timedelta(seconds=2)
+            reminder = add_reminder(c, token, task["id"], due)
+            proxy.cut()
+            time.sleep(8)  # the reminder falls due while the database is unreachable
+            assert server.process is not None and server.process.poll() is None
+            proxy.start()
+            notes = wait_for_notifications(c, token, 1, timeout=90)
+            logs = server.stderr
+        assert [n["reminder_id"] for n in notes] == [reminder["id"]]
+        assert server.stopped_cleanly, server.output()
+    finally:
+        proxy.cut()
+    retries = logs.count("scheduler: database unavailable")
+    assert 1 <= retries <= 8, logs  # backoff, not a spin
     assert "Traceback" not in logs
 
 
