@@ -3,6 +3,7 @@ follow the due, and firing (the scheduler's fire_due called on the test's clock)
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,7 +12,10 @@ import httpx
 import pytest
 from sqlalchemy import func, select, update
 
+from doable import events
 from doable.db import Database
+from doable.errors import RateLimited
+from doable.reminders import stream
 from doable.reminders.models import Notification, Reminder
 from doable.reminders.scheduler import fire_due
 from tests.factories import Account, assert_problem, make_account, make_api_token, make_task
@@ -372,3 +376,73 @@ async def test_bad_cursor_and_limit(client: httpx.AsyncClient) -> None:
     assert_problem(r, 404)
     r = await client.post("/api/v1/notifications/not-a-uuid/read", headers=acct.headers)
     assert_problem(r, 422)
+
+
+# The event bus and the stream, in-process
+
+
+async def test_task_events_are_published_only_after_commit(client: httpx.AsyncClient) -> None:
+    acct = await make_account(client)
+    sub = events.bus.subscribe(uuid.UUID(acct.id), limit=5)
+    try:
+        task = await make_task(client, acct)
+        url = f"/api/v1/tasks/{task['id']}"
+        # Rolled back (stale If-Match): nothing is published.
+        r = await client.patch(
+            url, json={"title": "x"}, headers={**acct.headers, "If-Match": '"9"'}
+        )
+        assert_problem(r, 412)
+        await client.patch(url, json={"title": "y"}, headers=acct.headers)
+        await client.delete(url, headers=acct.headers)
+        got = []
+        while not sub.queue.empty():
+            item = sub.queue.get_nowait()
+            got.append((item.kind, item.data["action"], item.data["id"]))
+    finally:
+        events.bus.unsubscribe(sub)
+    assert got == [
+        ("task", "created", task["id"]),
+        ("task", "updated", task["id"]),
+        ("task", "deleted", task["id"]),
+    ]
+
+
+async def test_stream_finds_notifications_made_by_another_process(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    """A row inserted straight into the table (as another process would) reaches the stream
+    by its poll, once, however many polls see it."""
+    acct = await make_account(client)
+    owner = uuid.UUID(acct.id)
+    sub = stream.open_subscription(owner)
+    received: list[Any] = []
+
+    async def consume() -> None:
+        async for item in stream.event_stream(database, sub, max_seconds=2.5, poll_seconds=0.2):
+            received.append(item)
+
+    reader = asyncio.create_task(consume())
+    await asyncio.sleep(0.5)
+    now = datetime.now(UTC)
+    async with database.write_sessions() as s:
+        s.add(Notification(owner_id=owner, title="From elsewhere", fire_at=now, created_at=now))
+        await s.commit()
+    await reader
+    assert [(e.event, e.data.get("title")) for e in received] == [
+        ("ready", None),
+        ("notification", "From elsewhere"),
+    ]
+    assert events.bus.streams_of(owner) == 0  # the slot is free again
+
+
+async def test_at_most_five_streams_per_user(client: httpx.AsyncClient) -> None:
+    acct = await make_account(client)
+    owner = uuid.UUID(acct.id)
+    subs = [stream.open_subscription(owner) for _ in range(5)]
+    try:
+        with pytest.raises(RateLimited):
+            stream.open_subscription(owner)
+    finally:
+        for sub in subs:
+            events.bus.unsubscribe(sub)
+    events.bus.unsubscribe(stream.open_subscription(owner))

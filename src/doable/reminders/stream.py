@@ -55,7 +55,11 @@ async def _recent(database: Database, owner_id: uuid.UUID) -> list[Notification]
 
 
 async def event_stream(
-    database: Database, sub: events.Subscription, *, max_seconds: float = MAX_STREAM_SECONDS
+    database: Database,
+    sub: events.Subscription,
+    *,
+    max_seconds: float = MAX_STREAM_SECONDS,
+    poll_seconds: float = POLL_SECONDS,
 ) -> AsyncIterator[ServerSentEvent]:
     owner_id = sub.owner_id
     sent: dict[uuid.UUID, float] = {}
@@ -66,7 +70,7 @@ async def event_stream(
                 sent[n.id] = time.monotonic()
         except Exception as exc:
             log.warning("event stream: cannot read notifications (%s)", type(exc).__name__)
-        yield ServerSentEvent(event="ready", data={"poll_seconds": POLL_SECONDS}, retry=RETRY_MS)
+        yield ServerSentEvent(event="ready", data={"poll_seconds": poll_seconds}, retry=RETRY_MS)
         while not events.bus.stopping:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -75,7 +79,7 @@ async def event_stream(
             items: list[events.Event] = []
             try:
                 items.append(
-                    await asyncio.wait_for(sub.queue.get(), timeout=min(POLL_SECONDS, remaining))
+                    await asyncio.wait_for(sub.queue.get(), timeout=min(poll_seconds, remaining))
                 )
             except TimeoutError:
                 check = True
