@@ -170,9 +170,12 @@ def _publish_pending(session: Session) -> None:
             log.exception("publishing %s failed", item.kind)
 
 
-@event.listens_for(Session, "after_rollback")
-def _drop_pending(session: Session) -> None:
-    session.info.pop(_PENDING, None)
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_pending(session: Session, previous_transaction: Any) -> None:
+    # A savepoint rolled back (say, a tag insert that lost a race) leaves the outer
+    # transaction, and the events it will publish, alive.
+    if not previous_transaction.nested:
+        session.info.pop(_PENDING, None)
 
 
 def task_deleted(session: Any, owner_id: uuid.UUID, task_id: uuid.UUID) -> None:
