@@ -2,8 +2,9 @@
 """The scheduler on a real clock, against real `doable serve` processes: reminders a few seconds
 away fire once each and on time; reminders that fall due while the server is down fire once,
 late, after the restart; a `kill -9` while firing loses nothing and fires nothing twice; two
-processes on one PostgreSQL database fire 1,000 reminders due in the same second exactly once;
-and the event stream delivers a notification live."""
+processes on one PostgreSQL (or MariaDB) database fire 1,000 reminders due in the same second
+exactly once; a database outage is ridden out; and the event stream delivers a notification
+live."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from sqlalchemy.engine import make_url
 from doable.config import normalize_database_url
 from doable.db import Database
 from doable.reminders.models import Reminder
+from tests.conftest import backend_params
 from tests.server import PROJECT_ROOT, Server, server_env
 from tests.test_server import (  # noqa: F401  (fixtures)
     POSTGRES_ONLY,
@@ -220,8 +222,11 @@ def test_kill_9_while_firing_loses_nothing_and_fires_nothing_twice(tmp_path: Pat
     assert set(fired) == ids
 
 
-@pytest.mark.parametrize("database", POSTGRES_ONLY, indirect=True)
-def test_two_processes_on_postgresql_fire_1000_once_each(
+SERVER_BACKENDS = [p for p in backend_params() if p.values != ("sqlite",)]
+
+
+@pytest.mark.parametrize("database", SERVER_BACKENDS, indirect=True)
+def test_two_processes_on_one_database_fire_1000_once_each(
     server_database_url: str | None,
     tmp_path: Path,
     home: Path,
@@ -256,7 +261,7 @@ def test_two_processes_on_postgresql_fire_1000_once_each(
     assert sorted(fired) == sorted(ids)
     late = lateness(notes)
     record(
-        "scheduler-two-processes",
+        f"scheduler-two-processes-{server_database_url.split(':', 1)[0]}",
         {
             "reminders": 1000,
             "median_ms": round(statistics.median(late) * 1000, 1),
