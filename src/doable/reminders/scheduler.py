@@ -21,7 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from doable import events
@@ -135,6 +135,30 @@ async def _claim_batch(
     return Fired(notified=len(rows), skipped=skipped)
 
 
+async def _read_committed(session: AsyncSession, database: Database) -> None:
+    """On MariaDB/MySQL, claim under READ COMMITTED: REPEATABLE READ's gap locks on the
+    (fired_at, fire_at) index make two processes' batches deadlock when each moves its rows."""
+    if database.config.backend == "mysql":
+        await session.connection(execution_options={"isolation_level": "READ COMMITTED"})
+
+
+# Deadlock and lock-timeout errors: the database rolled the batch back; simply try again.
+_RETRY_MYSQL_CODES = {1205, 1213}
+_RETRY_SQLSTATES = {"40001", "40P01"}
+
+
+def is_transient(exc: BaseException) -> bool:
+    if not isinstance(exc, DBAPIError):
+        return False
+    orig = exc.orig
+    args = getattr(orig, "args", ())
+    if args and isinstance(args[0], int) and args[0] in _RETRY_MYSQL_CODES:
+        return True
+    return getattr(orig, "sqlstate", None) in _RETRY_SQLSTATES or (
+        getattr(orig, "pgcode", None) in _RETRY_SQLSTATES
+    )
+
+
 async def fire_due(
     database: Database,
     *,
@@ -147,6 +171,7 @@ async def fire_due(
     while True:
         at = now or utcnow()
         async with database.write_sessions() as session:
+            await _read_committed(session, database)
             try:
                 fired = await _claim_batch(session, at, late_after=late_after, limit=batch_size)
                 await session.commit()
@@ -168,6 +193,7 @@ async def _fire_one_by_one(
     notified = skipped = 0
     for _ in range(batch_size):
         async with database.write_sessions() as session:
+            await _read_committed(session, database)
             try:
                 fired = await _claim_batch(session, now, late_after=late_after, limit=1)
                 await session.commit()
@@ -257,6 +283,10 @@ class Scheduler:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                if is_transient(exc):
+                    log.info("scheduler: %s; trying again", type(exc.__cause__ or exc).__name__)
+                    await self._sleep(random.uniform(0.01, 0.1))  # noqa: S311 (jitter)
+                    continue
                 failures += 1
                 delay = min(MAX_BACKOFF_SECONDS, 0.5 * 2 ** min(failures, 10))
                 delay *= random.uniform(0.8, 1.2)  # noqa: S311 (jitter, not a secret)
