@@ -80,11 +80,11 @@
   function allowButton() {
     var button = document.getElementById("notify-allow");
     if (!button || !("Notification" in window)) return;
-    if (Notification.permission !== "default") { button.hidden = true; return; }
-    button.hidden = false;
+    function refresh() { button.hidden = Notification.permission !== "default"; }
+    refresh();
     button.addEventListener("click", function () {
-      var asked = Notification.requestPermission(function () { allowButton(); });
-      if (asked && asked.then) asked.then(function () { allowButton(); });
+      var asked = Notification.requestPermission(refresh);
+      if (asked && asked.then) asked.then(refresh);
     });
   }
 
