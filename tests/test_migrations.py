@@ -94,4 +94,4 @@ async def test_mysql_tables_are_utf8mb4(database: Database) -> None:
             )
         ).all()
     assert {r[1] for r in rows} == {"utf8mb4_unicode_ci"}
-    assert len(rows) == 8
+    assert len(rows) == 10  # with reminders and notifications (0006)
