@@ -112,7 +112,7 @@ class Fuzz:
     def prepare(self, case: Any, headers: dict[str, str]) -> None:
         """Give positive cases the values a schema cannot describe: a cursor the server signed,
         the task's current ETag as `If-Match`, a fresh `Idempotency-Key`, and an API token
-        expiry in the future.
+        expiry and reminder times in the future.
 
         A made-up cursor is refused (422), a stale ETag fails the precondition (412), a reused
         key answers for the request it was first used with, and a past expiry is refused, all
@@ -135,6 +135,12 @@ class Fuzz:
         body = case.body if isinstance(case.body, MutableMapping) else {}
         if case.path == "/api/v1/tokens" and body.get("expires_at"):
             body["expires_at"] = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+        if case.path.endswith("/reminders") and case.method == "POST":
+            # A reminder must fire in the future (tests/test_reminders.py covers the refusals).
+            if "at" in body:
+                body["at"] = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+            if "before" in body:
+                body["before"] = "PT5M"
         if_match = next((name for name in headers if name.lower() == "if-match"), None)
         task_id = (case.path_parameters or {}).get("task_id")
         if if_match is not None and task_id is not None:

@@ -61,13 +61,32 @@ BeforeIn = Annotated[
 ]
 
 
+def _exactly_one_schema(schema: dict[str, Any]) -> None:
+    # Either field may be left out, never sent as null; and exactly one must be sent.
+    for name in ("at", "before"):
+        field = schema["properties"][name]
+        (kept,) = [branch for branch in field.pop("anyOf") if branch != {"type": "null"}]
+        field.update(kept)
+        field.pop("default", None)
+    schema["oneOf"] = [{"required": ["at"]}, {"required": ["before"]}]
+
+
 class ReminderCreate(BaseModel):
     """Exactly one of `at` (absolute) or `before` (relative to the task's due)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_exactly_one_schema)
 
     at: AtIn | None = None
     before: BeforeIn | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nulls(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for name in ("at", "before"):
+                if name in data and data[name] is None:
+                    raise ValueError(f'"{name}" must not be null; leave it out instead')
+        return data
 
     @model_validator(mode="after")
     def _exactly_one(self) -> ReminderCreate:
