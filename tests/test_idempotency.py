@@ -224,6 +224,9 @@ def test_every_post_under_api_v1_declares_the_header(app: FastAPI) -> None:
         "/api/v1/tasks/{task_id}/reopen": True,
         "/api/v1/tasks/{task_id}/skip": True,
         "/api/v1/import": True,
+        "/api/v1/tasks/{task_id}/reminders": True,
+        "/api/v1/notifications/{notification_id}/read": True,
+        "/api/v1/notifications/read-all": True,
         "/api/{user_id}/tasks": True,
     }
 

@@ -3,14 +3,20 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from sqlalchemy import update
 from starlette.routing import Mount, Route
 
+from doable.db import Database
+from doable.reminders.models import Reminder
+from doable.reminders.scheduler import fire_due
 from tests.factories import Account, assert_problem, make_account, make_task
 
 # Every API route with a path id, and what its owner may send. A new route without a case
@@ -31,6 +37,10 @@ CASES: dict[tuple[str, str], tuple[dict[str, Any] | None, int]] = {
     ("DELETE", "/api/v1/tokens/{token_id}"): (None, 204),
     ("POST", "/api/v1/feeds/{feed_id}/rotate"): (None, 200),
     ("DELETE", "/api/v1/feeds/{feed_id}"): (None, 204),
+    ("GET", "/api/v1/tasks/{task_id}/reminders"): (None, 200),
+    ("POST", "/api/v1/tasks/{task_id}/reminders"): ({"before": "PT5M"}, 201),
+    ("DELETE", "/api/v1/tasks/{task_id}/reminders/{reminder_id}"): (None, 204),
+    ("POST", "/api/v1/notifications/{notification_id}/read"): (None, 200),
     # Compat routes: `{user_id}` is filled with the requester's own id, so the intruder asks
     # for the owner's task under their own user id (404); naming another user id is 403
     # (test_user_path_matrix).
@@ -63,6 +73,10 @@ AUTHED: dict[tuple[str, str], dict[str, Any] | None] = {
     ("POST", "/api/v1/import"): {"format": "doable.export", "version": 1},
     ("GET", "/api/v1/feeds"): None,
     ("POST", "/api/v1/feeds"): {"name": "x"},
+    ("GET", "/api/v1/notifications"): None,
+    ("POST", "/api/v1/notifications/read-all"): None,
+    # A stream: the owner's side is tested over a real server (tests/test_scheduler.py).
+    ("GET", "/api/v1/events"): None,
 }
 # Public, but gated by a secret in the path instead of a credential: a wrong, revoked or
 # rotated secret is 404 (tests/test_feeds.py).
@@ -117,26 +131,43 @@ async def test_mcp_anonymous_is_401(client: httpx.AsyncClient, method: str) -> N
     assert r.headers["www-authenticate"] == "Bearer"
 
 
-async def _objects(client: httpx.AsyncClient, owner: Account) -> dict[str, str]:
+async def _objects(client: httpx.AsyncClient, owner: Account, database: Database) -> dict[str, str]:
     task = await make_task(client, owner, tags=["secret"])
     tags = (await client.get("/api/v1/tags", headers=owner.headers)).json()
     token = await client.post(
         "/api/v1/tokens", json={"name": "t", "scopes": ["tasks:read"]}, headers=owner.headers
     )
     feed = await client.post("/api/v1/feeds", json={"name": "f"}, headers=owner.headers)
+    soon = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    reminders = f"/api/v1/tasks/{task['id']}/reminders"
+    fired = await client.post(reminders, json={"at": soon}, headers=owner.headers)
+    reminder = await client.post(reminders, json={"at": soon}, headers=owner.headers)
+    async with database.write_sessions() as s:
+        await s.execute(
+            update(Reminder)
+            .where(Reminder.id == uuid.UUID(fired.json()["id"]))
+            .values(fire_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
+        await s.commit()
+    await fire_due(database)
+    notes = await client.get("/api/v1/notifications", headers=owner.headers)
     return {
         "task_id": task["id"],
         "tag_id": tags[0]["id"],
         "token_id": token.json()["id"],
         "feed_id": feed.json()["id"],
+        "reminder_id": reminder.json()["id"],
+        "notification_id": notes.json()["items"][0]["id"],
     }
 
 
 @pytest.mark.parametrize(("method", "path"), list(CASES), ids=[f"{m} {p}" for m, p in CASES])
-async def test_matrix(client: httpx.AsyncClient, method: str, path: str) -> None:
+async def test_matrix(
+    client: httpx.AsyncClient, database: Database, method: str, path: str
+) -> None:
     owner = await make_account(client)
     intruder = await make_account(client)
-    ids = await _objects(client, owner)
+    ids = await _objects(client, owner, database)
     url = path.format(user_id=owner.id, **ids)
     body, owner_status = CASES[(method, path)]
     kwargs: dict[str, Any] = {"json": body} if body is not None else {}
@@ -168,11 +199,13 @@ USER_PATHS = {
 @pytest.mark.parametrize(
     ("method", "path"), list(USER_PATHS), ids=[f"{m} {p}" for m, p in USER_PATHS]
 )
-async def test_user_path_matrix(client: httpx.AsyncClient, method: str, path: str) -> None:
+async def test_user_path_matrix(
+    client: httpx.AsyncClient, database: Database, method: str, path: str
+) -> None:
     """A path that names a user: anonymous 401, any other user's credential 403, owner 2xx."""
     owner = await make_account(client)
     intruder = await make_account(client)
-    ids = await _objects(client, owner)
+    ids = await _objects(client, owner, database)
     url = path.format(user_id=owner.id, **ids)
     body, owner_status = USER_PATHS[(method, path)]
     kwargs: dict[str, Any] = {"json": body} if body is not None else {}

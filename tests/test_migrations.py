@@ -64,7 +64,7 @@ async def _search_objects(database: Database) -> set[str]:
 TABLES = {
     *("users", "refresh_tokens", "web_sessions", "tasks", "tags", "task_tags"),
     *("api_tokens", "idempotency_keys", "task_completions", "external_identities"),
-    "calendar_feeds",
+    *("calendar_feeds", "reminders", "notifications"),
 }
 
 

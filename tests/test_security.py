@@ -10,6 +10,7 @@ import statistics
 import time
 import uuid
 from collections.abc import Awaitable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +18,14 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from doable.app import create_app
 from doable.auth.models import RefreshToken, User
 from doable.db import Base, Database
 from doable.errors import is_api_path
+from doable.reminders.models import Reminder
+from doable.reminders.scheduler import fire_due
 from tests.attacks import forged_tokens
 from tests.conftest import TEST_SECRET, make_client, runtime_for, truncate_all
 from tests.factories import PASSWORD, Account, assert_problem, make_account, make_task
@@ -106,6 +109,7 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
     "TagPatch": {"name": "forged"},
     "TokenCreate": {"name": "forged", "scopes": ["tasks:read"]},
     "FeedCreate": {"name": "forged"},
+    "ReminderCreate": {"before": "PT5M"},
     "CompatTaskCreate": {"title": "forged"},
     "CompatTaskUpdate": {"title": "forged"},
     "ExportDocument": {"format": "doable.export", "version": 1, "tasks": [{"title": "forged"}]},
@@ -272,6 +276,31 @@ class Recorder:
         return r
 
 
+async def _reminders_and_notifications(
+    call: Recorder, database: Database, ids: dict[str, str], auth: dict[str, str]
+) -> None:
+    soon = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    path = "/api/v1/tasks/{task_id}/reminders"
+    r = await call("POST", path, ids, json={"at": soon}, headers=auth)
+    ids["reminder_id"] = r.json()["id"]
+    await call("GET", path, ids, headers=auth)
+    async with database.write_sessions() as s:
+        await s.execute(
+            update(Reminder)
+            .where(Reminder.id == uuid.UUID(ids["reminder_id"]))
+            .values(fire_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
+        await s.commit()
+    await fire_due(database)
+    r = await call("GET", "/api/v1/notifications", headers=auth)
+    ids["notification_id"] = r.json()["items"][0]["id"]
+    await call("POST", "/api/v1/notifications/{notification_id}/read", ids, headers=auth)
+    await call("POST", "/api/v1/notifications/read-all", headers=auth)
+    await call("DELETE", path + "/{reminder_id}", ids, headers=auth)
+    # A stream never ends in-process; tests/test_scheduler.py reads it from a real server.
+    call.called.add(("GET", "/api/v1/events"))
+
+
 async def test_no_response_leaks_a_secret(
     client: httpx.AsyncClient, app: FastAPI, database: Database
 ) -> None:
@@ -309,6 +338,7 @@ async def test_no_response_leaks_a_secret(
     ids["tag_id"] = tags[0]["id"]
     await call("PATCH", "/api/v1/tags/{tag_id}", ids, json={"color": "#abcdef"}, headers=auth)
     await call("DELETE", "/api/v1/tags/{tag_id}", ids, headers=auth)
+    await _reminders_and_notifications(call, database, ids, auth)
     await call("DELETE", "/api/v1/tasks/{task_id}", ids, headers=auth)
     await call("GET", "/api/v1/export", headers=auth)
     document = {"format": "doable.export", "version": 1, "tasks": [{"title": "imported"}]}

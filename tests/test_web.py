@@ -17,6 +17,7 @@ from doable.app import create_app
 from doable.auth.models import WebSession
 from doable.db import Database
 from doable.errors import is_api_path
+from doable.reminders.models import Reminder
 from tests.conftest import make_client, runtime_for, truncate_all
 from tests.factories import PASSWORD, make_account
 from tests.webclient import WebClient
@@ -304,6 +305,8 @@ ID_CASES: dict[tuple[str, str], tuple[dict[str, str], int]] = {
     ("POST", "/account/sessions/{session_id}/revoke"): ({}, 303),
     ("POST", "/account/feeds/{feed_id}/rotate"): ({}, 200),
     ("POST", "/account/feeds/{feed_id}/revoke"): ({}, 303),
+    ("POST", "/tasks/{task_id}/reminders"): ({"before": "PT5M"}, 303),
+    ("POST", "/tasks/{task_id}/reminders/{reminder_id}/delete"): ({}, 303),
 }
 PUBLIC = {
     ("GET", "/"),
@@ -325,6 +328,7 @@ NEEDS_LOGIN = {
     ("POST", "/account/delete"),
     ("POST", "/account/feeds"),
     ("POST", "/logout-everywhere"),
+    ("GET", "/events"),  # the owner's stream: tests/browser/test_reminders.py
 }
 
 
@@ -335,7 +339,12 @@ async def test_every_web_route_is_classified(app: FastAPI) -> None:
 @pytest.mark.parametrize(("method", "path"), sorted(NEEDS_LOGIN | set(ID_CASES)))
 async def test_anonymous_is_sent_to_login(web: WebClient, method: str, path: str) -> None:
     await web.get("/login")
-    url = path.format(task_id=uuid.uuid4(), session_id=uuid.uuid4(), feed_id=uuid.uuid4())
+    url = path.format(
+        task_id=uuid.uuid4(),
+        session_id=uuid.uuid4(),
+        feed_id=uuid.uuid4(),
+        reminder_id=uuid.uuid4(),
+    )
     r = await (web.get(url) if method == "GET" else web.post(url, {"title": "x"}))
     assert r.status_code == 303, r.text
     assert r.headers["location"].startswith("/login?next=")
@@ -349,11 +358,16 @@ async def test_another_users_ids_are_404(
     task_id = await web.add("private", tags="secret")
     async with database.read_sessions() as s:
         session_id = (await s.execute(select(WebSession.id))).scalar_one()
+    assert (await web.post(f"/tasks/{task_id}/reminders", {"before": "PT0S"})).status_code == 303
+    async with database.read_sessions() as s:
+        reminder_id = (await s.execute(select(Reminder.id))).scalar_one()
     r = await web.post("/account/feeds", {"name": "cal"})
     feed_id = re.search(r'id="feed-([0-9a-f-]{36})"', r.text).group(1)  # type: ignore[union-attr]
     intruder = await second_client(app)
     await intruder.signup()
-    url = path.format(task_id=task_id, session_id=session_id, feed_id=feed_id)
+    url = path.format(
+        task_id=task_id, session_id=session_id, feed_id=feed_id, reminder_id=reminder_id
+    )
     data, owner_status = ID_CASES[(method, path)]
     r = await (intruder.get(url) if method == "GET" else intruder.post(url, data))
     assert r.status_code == 404, r.text

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -17,12 +18,15 @@ from doable.compat.router import router as compat_router
 from doable.config import RuntimeConfig, resolve
 from doable.db import Database
 from doable.errors import install_error_handlers
+from doable.events import stream_shutdown_on_signals
 from doable.feeds.router import feeds_router, ical_router
 from doable.mcp_server.server import McpEndpoint
 from doable.middleware import RequestContextMiddleware
 from doable.openapi import install_openapi
 from doable.ops.docs import STATIC_DIR, install_docs
 from doable.ops.router import router as ops_router
+from doable.reminders.router import events_router, notifications_router, reminders_router
+from doable.reminders.scheduler import Scheduler
 from doable.state import AppState
 from doable.tasks.router import parse_router, tags_router, tasks_router
 from doable.transfer.router import router as transfer_router
@@ -48,10 +52,21 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
         # full passes, which otherwise stall a request now and then.
         gc.collect()
         gc.freeze()
-        async with mcp.run():  # the MCP transport's task group lives as long as the app
-            yield
-        if owns_database:
-            await db.dispose()
+        scheduler = None
+        if settings.scheduler_enabled:
+            scheduler = Scheduler(db, late_after=timedelta(seconds=settings.reminder_late_seconds))
+            scheduler.start()
+        app.state.scheduler = scheduler
+        try:
+            # The MCP transport's task group lives as long as the app.
+            with stream_shutdown_on_signals():
+                async with mcp.run():
+                    yield
+        finally:
+            if scheduler is not None:
+                await scheduler.stop()
+            if owns_database:
+                await db.dispose()
 
     app = FastAPI(
         title="Doable",
@@ -74,6 +89,9 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
     api.include_router(tags_router)
     api.include_router(transfer_router)
     api.include_router(feeds_router)
+    api.include_router(reminders_router)
+    api.include_router(notifications_router)
+    api.include_router(events_router)
     app.include_router(api)
     app.include_router(compat_router)  # after /api/v1, though its {user_id} only matches UUIDs
     app.include_router(ops_router)

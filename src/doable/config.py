@@ -96,6 +96,10 @@ class Settings(BaseSettings):
     auth_jwks_refetch_seconds: float = Field(
         default=30.0, ge=0, le=3600, validation_alias="AUTH_JWKS_REFETCH_SECONDS"
     )
+    scheduler_enabled: bool = Field(default=True, validation_alias="SCHEDULER_ENABLED")
+    reminder_late_seconds: int = Field(
+        default=60, ge=0, le=86400, validation_alias="REMINDER_LATE_SECONDS"
+    )
 
     @property
     def embedded(self) -> bool:

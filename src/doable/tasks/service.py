@@ -28,9 +28,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
+from doable import events
 from doable.auth.models import User
 from doable.db import utcnow
 from doable.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
+from doable.reminders import service as reminders_service
 from doable.tasks import cursor as cursors
 from doable.tasks import recurrence
 from doable.tasks.models import NO_DUE, Tag, Task, TaskCompletion, task_tags
@@ -304,6 +306,8 @@ async def update_task(session: AsyncSession, user: User, task: Task, data: TaskP
         await _set_completed_or_advance(session, task, data.completed, zone, now)
     task.updated_at = now
     await _flush(session)
+    if "due" in given or "recurrence" in given:  # a new rule can move the due too
+        await reminders_service.reschedule_for_task(session, task, now=now)
     return task
 
 
@@ -320,6 +324,7 @@ async def replace_task(session: AsyncSession, user: User, task: Task, data: Task
     await _set_completed_or_advance(session, task, data.completed, zone, now)
     task.updated_at = now
     await _flush(session)
+    await reminders_service.reschedule_for_task(session, task, now=now)
     return task
 
 
@@ -348,9 +353,9 @@ async def set_completed(session: AsyncSession, task: Task, completed: bool) -> T
 
 
 async def due_changed(session: AsyncSession, task: Task) -> None:
-    """HOOK(reminders): awaited whenever `advance` moves a task's due to its next occurrence
-    (task.due_at / due_date / due_sort already hold the new due; nothing is flushed yet).
-    Relative reminders follow the new due from here (wired in when reminders land)."""
+    """Awaited whenever `advance` moves a task's due to its next occurrence (task.due_at /
+    due_date / due_sort already hold the new due): relative reminders follow the new due."""
+    await reminders_service.reschedule_for_task(session, task)
 
 
 async def advance(
@@ -393,7 +398,7 @@ async def advance(
     else:
         _apply_due(task, step.due, zone)
         task.completed, task.completed_at = False, None
-        await due_changed(session, task)  # HOOK(reminders): the due moved
+        await due_changed(session, task)  # relative reminders follow the due
     task.updated_at = now
     await _flush(session)
     return task
@@ -460,6 +465,7 @@ async def delete_task(session: AsyncSession, task: Task) -> None:
         )
     )
     await session.execute(delete(Task).where(Task.id == task.id, Task.owner_id == task.owner_id))
+    events.task_deleted(session, task.owner_id, task.id)
 
 
 @dataclass

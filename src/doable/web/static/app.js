@@ -1,4 +1,5 @@
-// Doable's own script: theme, keyboard shortcuts, toasts, time zone guess, focus after swaps.
+// Doable's own script: theme, keyboard shortcuts, toasts, time zone guess, focus after swaps,
+// and live events (reminders as browser notifications or toasts).
 // Loaded in <head> without defer so the remembered theme applies before first paint.
 (function () {
   "use strict";
@@ -33,7 +34,7 @@
     var el = document.createElement("div");
     el.className = "toast" + (kind ? " " + kind : "");
     el.setAttribute("role", kind === "error" ? "alert" : "status");
-    el.dataset.timeout = "8000";
+    el.dataset.timeout = kind === "reminder" ? "30000" : "8000";
     el.textContent = text;
     box.appendChild(el);
     armToasts(box);
@@ -56,7 +57,69 @@
       try { tz.value = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC"; } catch (e) { /* keep UTC */ }
     }
     armToasts(document);
+    liveEvents();
   });
+
+  // Live events: the server pushes `notification` (a reminder fired) and `task` (a task
+  // changed elsewhere) over Server-Sent Events while the user is signed in.
+  var shown = {};
+  function notify(data) {
+    if (!data || !data.id || shown[data.id]) return;
+    shown[data.id] = true;
+    var text = data.title + (data.body ? " · " + data.body : "");
+    if ("Notification" in window && Notification.permission === "granted") {
+      try {
+        var n = new Notification(data.title, { body: data.body || "", tag: data.id });
+        n.onclick = function () { window.focus(); n.close(); };
+        return;
+      } catch (e) { /* some browsers only allow notifications from a service worker */ }
+    }
+    toast("⏰ " + text, "reminder");
+  }
+
+  function allowButton() {
+    var button = document.getElementById("notify-allow");
+    if (!button || !("Notification" in window)) return;
+    function refresh() { button.hidden = Notification.permission !== "default"; }
+    refresh();
+    button.addEventListener("click", function () {
+      var asked = Notification.requestPermission(refresh);
+      if (asked && asked.then) asked.then(refresh);
+    });
+  }
+
+  var source = null;
+  function liveEvents() {
+    var url = document.body && document.body.dataset.events;
+    if (!url || !("EventSource" in window)) return;
+    allowButton();
+    var retry = 3000;
+    function open() {
+      source = new EventSource(url);
+      source.addEventListener("ready", function () {
+        retry = 3000;
+        document.body.dataset.live = "on"; // the stream is open (also a hook for tests)
+      });
+      source.addEventListener("notification", function (event) {
+        try { notify(JSON.parse(event.data)); } catch (e) { /* ignore a malformed event */ }
+      });
+      source.addEventListener("task", function (event) {
+        document.dispatchEvent(new CustomEvent("doable:task", { detail: event.data }));
+      });
+      source.onerror = function () {
+        document.body.dataset.live = "off";
+        // EventSource retries by itself unless the server refused the stream (signed out,
+        // too many tabs, server restarting): then try again later, more slowly each time.
+        if (source.readyState === EventSource.CLOSED) {
+          source = null;
+          setTimeout(open, retry);
+          retry = Math.min(retry * 2, 60000);
+        }
+      };
+    }
+    open();
+    window.addEventListener("pagehide", function () { if (source) source.close(); });
+  }
 
   document.addEventListener("keydown", function (event) {
     if (event.key === "Escape") {

@@ -1,0 +1,315 @@
+"""The in-process scheduler: sleeps until the next reminder is due, then fires it, once.
+
+Each process running `doable serve` runs one. They may share a database: a reminder is claimed
+inside a transaction (`SELECT … FOR UPDATE SKIP LOCKED` on PostgreSQL and MariaDB/MySQL; on
+SQLite the writer's `BEGIN IMMEDIATE` serialises the whole transaction), marked fired, and its
+notification inserted, all in that one transaction. A crash before the commit loses nothing (the
+reminder is still unfired) and a commit fires it exactly once; the unique (reminder_id, fire_at)
+on notifications is the last guard should anything else try.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from doable import events
+from doable.auth.models import User
+from doable.db import Database, utcnow
+from doable.errors import is_db_unavailable
+from doable.reminders.models import Notification, Reminder
+from doable.tasks.models import Task
+
+log = logging.getLogger("doable.scheduler")
+
+BATCH_SIZE = 250
+# Even with nothing due, look again this often: other processes may have added reminders.
+MAX_SLEEP_SECONDS = 30.0
+# A reminder found due while another process holds it: look again after this.
+CONTENDED_SLEEP_SECONDS = 0.05
+MAX_BACKOFF_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class Fired:
+    """What one call of fire_due did."""
+
+    notified: int = 0
+    skipped: int = 0  # completed or deleted tasks: marked fired, nobody told
+
+    @property
+    def total(self) -> int:
+        return self.notified + self.skipped
+
+
+def _body(due_at: datetime | None, due_date: date | None, zone: ZoneInfo) -> str:
+    if due_at is not None:
+        return "Due " + due_at.astimezone(zone).strftime("%a %d %b, %H:%M")
+    if due_date is not None:
+        return "Due " + due_date.strftime("%a %d %b")
+    return "Reminder"
+
+
+def _zone(name: str | None) -> ZoneInfo:
+    try:
+        return ZoneInfo(name or "UTC")
+    except (KeyError, ValueError):  # pragma: no cover
+        return ZoneInfo("UTC")
+
+
+async def _claim_batch(
+    session: AsyncSession, now: datetime, *, late_after: timedelta, limit: int
+) -> Fired:
+    due = (
+        select(Reminder.id, Reminder.owner_id, Reminder.task_id, Reminder.fire_at)
+        .where(Reminder.fired_at.is_(None), Reminder.fire_at <= now)
+        .order_by(Reminder.fire_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    claimed = (await session.execute(due)).all()
+    if not claimed:
+        return Fired()
+    ids = [row.id for row in claimed]
+    task_ids = list({row.task_id for row in claimed})
+    tasks = {
+        row.id: row
+        for row in (
+            await session.execute(
+                select(
+                    Task.id, Task.title, Task.completed, Task.due_at, Task.due_date, User.timezone
+                )
+                .join(User, User.id == Task.owner_id)
+                .where(Task.id.in_(task_ids))
+            )
+        ).all()
+    }
+    result = await session.execute(
+        update(Reminder)
+        .where(Reminder.id.in_(ids), Reminder.fired_at.is_(None))
+        .values(fired_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    rowcount = int(getattr(result, "rowcount", -1))
+    if rowcount != len(ids):  # pragma: no cover - the rows are locked (or SQLite is serial)
+        raise RuntimeError(f"claimed {len(ids)} reminders but updated {rowcount}")
+    rows: list[dict[str, Any]] = []
+    skipped = 0
+    for r in claimed:
+        task = tasks.get(r.task_id)
+        if task is None or task.completed:
+            skipped += 1
+            continue
+        rows.append(
+            {
+                "id": uuid.uuid4(),
+                "owner_id": r.owner_id,
+                "task_id": r.task_id,
+                "reminder_id": r.id,
+                "kind": "reminder",
+                "title": task.title,
+                "body": _body(task.due_at, task.due_date, _zone(task.timezone)),
+                "due_at": task.due_at,
+                "due_date": task.due_date,
+                "fire_at": r.fire_at,
+                "late": now - r.fire_at > late_after,
+                "created_at": now,
+                "read_at": None,
+            }
+        )
+    if rows:
+        await session.execute(insert(Notification), rows)
+    for owner_id in {row["owner_id"] for row in rows}:
+        events.publish_after_commit(session, events.Event("notification", owner_id))
+    return Fired(notified=len(rows), skipped=skipped)
+
+
+async def _read_committed(session: AsyncSession, database: Database) -> None:
+    """On MariaDB/MySQL, claim under READ COMMITTED: REPEATABLE READ's gap locks on the
+    (fired_at, fire_at) index make two processes' batches deadlock when each moves its rows."""
+    if database.config.backend == "mysql":
+        await session.connection(execution_options={"isolation_level": "READ COMMITTED"})
+
+
+# Deadlock and lock-timeout errors: the database rolled the batch back; simply try again.
+_RETRY_MYSQL_CODES = {1205, 1213}
+_RETRY_SQLSTATES = {"40001", "40P01"}
+
+
+def is_transient(exc: BaseException) -> bool:
+    if not isinstance(exc, DBAPIError):
+        return False
+    orig = exc.orig
+    args = getattr(orig, "args", ())
+    if args and isinstance(args[0], int) and args[0] in _RETRY_MYSQL_CODES:
+        return True
+    return getattr(orig, "sqlstate", None) in _RETRY_SQLSTATES or (
+        getattr(orig, "pgcode", None) in _RETRY_SQLSTATES
+    )
+
+
+async def fire_due(
+    database: Database,
+    *,
+    now: datetime | None = None,
+    late_after: timedelta = timedelta(seconds=60),
+    batch_size: int = BATCH_SIZE,
+) -> Fired:
+    """Fire every reminder due at `now` (default: the clock), a batch per transaction."""
+    notified = skipped = 0
+    while True:
+        at = now or utcnow()
+        async with database.write_sessions() as session:
+            await _read_committed(session, database)
+            try:
+                fired = await _claim_batch(session, at, late_after=late_after, limit=batch_size)
+                await session.commit()
+            except IntegrityError:
+                # Only the unique (reminder_id, fire_at) can fail here: some reminder already
+                # has its notification for this fire time. Never fire it twice: mark that
+                # batch fired one by one, skipping the ones already notified.
+                await session.rollback()
+                fired = await _fire_one_by_one(database, at, late_after, batch_size)
+        notified += fired.notified
+        skipped += fired.skipped
+        if fired.total < batch_size:
+            return Fired(notified, skipped)
+
+
+async def _fire_one_by_one(
+    database: Database, now: datetime, late_after: timedelta, batch_size: int
+) -> Fired:
+    notified = skipped = 0
+    for _ in range(batch_size):
+        async with database.write_sessions() as session:
+            await _read_committed(session, database)
+            try:
+                fired = await _claim_batch(session, now, late_after=late_after, limit=1)
+                await session.commit()
+            except IntegrityError:
+                await session.rollback()
+                async with database.write_sessions() as retry:
+                    stuck = await retry.scalar(
+                        select(Reminder.id)
+                        .where(Reminder.fired_at.is_(None), Reminder.fire_at <= now)
+                        .order_by(Reminder.fire_at)
+                        .limit(1)
+                        .with_for_update(skip_locked=True)
+                    )
+                    if stuck is not None:
+                        await retry.execute(
+                            update(Reminder).where(Reminder.id == stuck).values(fired_at=now)
+                        )
+                    await retry.commit()
+                log.warning("reminder %s already had its notification; not fired again", stuck)
+                skipped += 1
+                continue
+        if fired.total == 0:
+            break
+        notified += fired.notified
+        skipped += fired.skipped
+    return Fired(notified, skipped)
+
+
+async def next_fire_at(database: Database) -> datetime | None:
+    async with database.read_sessions() as session:
+        return await session.scalar(
+            select(func.min(Reminder.fire_at)).where(Reminder.fired_at.is_(None))
+        )
+
+
+class Scheduler:
+    """The loop: fire what is due, sleep until the next fire time (or a wake-up), repeat."""
+
+    def __init__(
+        self,
+        database: Database,
+        *,
+        late_after: timedelta = timedelta(seconds=60),
+        max_sleep: float = MAX_SLEEP_SECONDS,
+    ) -> None:
+        self.database = database
+        self.late_after = late_after
+        self.max_sleep = max_sleep
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self.fired_total = 0
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+
+        def wake_threadsafe() -> None:
+            loop.call_soon_threadsafe(self._wake.set)
+
+        self._waker = wake_threadsafe
+        events.bus.add_waker(self._waker)
+        self._task = asyncio.create_task(self._run(), name="doable-scheduler")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        events.bus.remove_waker(self._waker)
+        self._wake.set()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=max(0.0, seconds))
+
+    async def _run(self) -> None:
+        failures = 0
+        while not self._stopping:
+            self._wake.clear()  # before looking: a change from now on wakes the next sleep
+            try:
+                fired = await fire_due(self.database, late_after=self.late_after)
+                upcoming = await next_fire_at(self.database)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if is_transient(exc):
+                    log.info("scheduler: %s; trying again", type(exc.__cause__ or exc).__name__)
+                    await self._sleep(random.uniform(0.01, 0.1))  # noqa: S311 (jitter)
+                    continue
+                failures += 1
+                delay = min(MAX_BACKOFF_SECONDS, 0.5 * 2 ** min(failures, 10))
+                delay *= random.uniform(0.8, 1.2)  # noqa: S311 (jitter, not a secret)
+                if is_db_unavailable(exc):
+                    log.warning("scheduler: database unavailable; retrying in %.1f s", delay)
+                else:
+                    log.exception("scheduler: firing failed; retrying in %.1f s", delay)
+                await self._sleep(delay)
+                continue
+            failures = 0
+            if fired.total:
+                self.fired_total += fired.total
+                log.info(
+                    "scheduler: fired %d reminders (%d for finished tasks, not notified)",
+                    fired.total,
+                    fired.skipped,
+                )
+            now = utcnow()
+            if upcoming is None:
+                wait = self.max_sleep
+            else:
+                wait = min(self.max_sleep, (upcoming - now).total_seconds())
+                if wait <= 0:
+                    # Due but not ours to fire yet (another process holds it): look again soon.
+                    wait = CONTENDED_SLEEP_SECONDS
+            await self._sleep(wait)

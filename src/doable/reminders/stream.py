@@ -1,0 +1,119 @@
+"""The live event stream behind `GET /api/v1/events` and the web app's `GET /events`.
+
+A stream carries `notification` events (a reminder fired) and `task` events (a task was
+created, changed or deleted), as Server-Sent Events. Changes made in this process arrive at
+once through the event bus. Notifications made by another process on the same database are
+found by polling the table every few seconds, over a window that looks back a little, because
+another process's row may commit after a later one was already sent; ids already sent are
+remembered so nothing is sent twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+from fastapi.sse import ServerSentEvent
+
+from doable import events
+from doable.db import Database, utcnow
+from doable.errors import RateLimited
+from doable.reminders import service
+from doable.reminders.models import Notification
+from doable.reminders.schemas import NotificationOut
+
+log = logging.getLogger("doable.events")
+
+POLL_SECONDS = 5.0
+LOOKBACK = timedelta(seconds=60)
+# A stream ends after this long; the browser reconnects (and so re-authenticates).
+MAX_STREAM_SECONDS = 900.0
+MAX_STREAMS_PER_USER = 5
+RETRY_MS = 3000
+
+
+def open_subscription(owner_id: uuid.UUID) -> events.Subscription:
+    """A mailbox for one new stream; 429 past MAX_STREAMS_PER_USER open ones."""
+    try:
+        return events.bus.subscribe(owner_id, limit=MAX_STREAMS_PER_USER)
+    except events.TooManyStreams:
+        error = RateLimited(30)
+        error.detail = (
+            f"At most {MAX_STREAMS_PER_USER} event streams may be open per account; "
+            "close a tab or try again later"
+        )
+        raise error from None
+
+
+async def _recent(database: Database, owner_id: uuid.UUID) -> list[Notification]:
+    async with database.read_sessions() as session:
+        return await service.notifications_since(session, owner_id, utcnow() - LOOKBACK, limit=500)
+
+
+async def event_stream(
+    database: Database,
+    sub: events.Subscription,
+    *,
+    max_seconds: float = MAX_STREAM_SECONDS,
+    poll_seconds: float = POLL_SECONDS,
+) -> AsyncIterator[ServerSentEvent]:
+    owner_id = sub.owner_id
+    sent: dict[uuid.UUID, float] = {}
+    deadline = time.monotonic() + max_seconds
+    try:
+        try:
+            for n in await _recent(database, owner_id):
+                sent[n.id] = time.monotonic()
+        except Exception as exc:
+            log.warning("event stream: cannot read notifications (%s)", type(exc).__name__)
+        yield ServerSentEvent(event="ready", data={"poll_seconds": poll_seconds}, retry=RETRY_MS)
+        while not events.bus.stopping:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            check = False
+            items: list[events.Event] = []
+            try:
+                items.append(
+                    await asyncio.wait_for(sub.queue.get(), timeout=min(poll_seconds, remaining))
+                )
+            except TimeoutError:
+                check = True
+            while not sub.queue.empty():
+                items.append(sub.queue.get_nowait())
+            if sub.overflowed:
+                sub.overflowed = False
+                check = True
+                yield ServerSentEvent(event="resync", data={})
+            for item in items:
+                if item.kind == "shutdown":
+                    return
+                if item.kind == "task":
+                    yield ServerSentEvent(event="task", data=item.data)
+                elif item.kind == "notification":
+                    check = True
+            if not check:
+                continue
+            try:
+                rows = await _recent(database, owner_id)
+            except Exception as exc:
+                log.warning("event stream: cannot read notifications (%s)", type(exc).__name__)
+                continue
+            for n in rows:
+                if n.id in sent:
+                    continue
+                sent[n.id] = time.monotonic()
+                yield ServerSentEvent(
+                    event="notification",
+                    id=str(n.id),
+                    data=NotificationOut.from_row(n).model_dump(mode="json"),
+                )
+            horizon = time.monotonic() - 2 * LOOKBACK.total_seconds()
+            for key in [k for k, at in sent.items() if at < horizon]:
+                del sent[key]
+    finally:
+        events.bus.unsubscribe(sub)
