@@ -14,7 +14,7 @@ import re
 import socket
 import subprocess
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -114,6 +114,13 @@ RECURRING = [
     ("Two sessions", "2027-04-01", "FREQ=WEEKLY;COUNT=2", "from_due", ["complete", "complete"]),
     ("Was weekly", "2027-05-03", "FREQ=WEEKLY", "from_due", ["complete"]),
 ]
+REMINDERS = [
+    ("Timed call ☎️", {"before": "PT30M"}),
+    ("Timed call ☎️", {"at": "2026-12-20T13:30:00+05:30"}),
+    ("All-day dentist", {"before": "P1D"}),
+    ("Water plants", {"before": "PT1H"}),
+    ("Nothing set", {"before": "PT5M"}),
+]
 TITLES = [
     "All-day dentist",
     "Timed call ☎️",
@@ -168,6 +175,14 @@ async def varied_account(client: httpx.AsyncClient) -> Account:
                 f"/api/v1/tasks/{task['id']}", json={"recurrence": None}, headers=acct.headers
             )
             assert r.status_code == 200, r.text
+    # Reminders: relative ones on an all-day, a timed, a recurring and a due-less (dormant)
+    # task, and an absolute one.
+    ids = {t["title"]: t["id"] for t in (await export(client, acct)).json()["tasks"]}
+    for title, body in REMINDERS:
+        r = await client.post(
+            f"/api/v1/tasks/{ids[title]}/reminders", json=body, headers=acct.headers
+        )
+        assert r.status_code == 201, r.text
     orphan = await make_task(client, acct, title="to delete", tags=["Orphan"])
     assert (
         await client.delete(f"/api/v1/tasks/{orphan['id']}", headers=acct.headers)
@@ -182,6 +197,28 @@ async def varied_account(client: httpx.AsyncClient) -> Account:
 
 
 # Round trips
+
+
+def _reminders(task: dict[str, Any]) -> list[dict[str, Any]]:
+    """A task's exported reminders without their creation times (checked to be UTC times)."""
+    assert all(r["created_at"].endswith("Z") for r in task["reminders"])
+    return [{k: v for k, v in r.items() if k != "created_at"} for r in task["reminders"]]
+
+
+async def _fire_times(
+    client: httpx.AsyncClient, acct: Account, document: dict[str, Any]
+) -> dict[str, list[str | None]]:
+    """Each task's reminders' `fire_at` as the reminders API lists them, by task title."""
+    times = {}
+    for task in document["tasks"]:
+        r = await client.get(f"/api/v1/tasks/{task['id']}/reminders", headers=acct.headers)
+        assert r.status_code == 200, r.text
+        listed = r.json()
+        items = listed["items"] if isinstance(listed, dict) else listed
+        times[task["title"]] = [
+            None if x["fire_at"] is None else x["fire_at"].replace("+00:00", "Z") for x in items
+        ]
+    return times
 
 
 def _times(completions: list[dict[str, Any]]) -> list[str]:
@@ -243,11 +280,19 @@ async def test_json_round_trip_into_a_fresh_account(client: httpx.AsyncClient) -
     tasks = {t["title"]: t for t in first["tasks"]}
     assert [t["title"] for t in first["tasks"]] == TITLES
     assert all(set(t) == TASK_KEYS for t in first["tasks"])
-    assert all(
-        (t["recurrence"], t["completions"], t["reminders"]) == (None, [], [])
-        for t in first["tasks"][:6]
-    )
+    assert all((t["recurrence"], t["completions"]) == (None, []) for t in first["tasks"][:6])
     assert_recurring(tasks)
+    reminders = {title: _reminders(tasks[title]) for title in tasks}
+    assert reminders == {
+        **{title: [] for title in TITLES},
+        "Timed call ☎️": [
+            {"before": "PT30M", "fired_at": None},
+            {"at": "2026-12-20T08:00:00Z", "fired_at": None},
+        ],
+        "All-day dentist": [{"before": "P1D", "fired_at": None}],
+        "Water plants": [{"before": "PT1H", "fired_at": None}],
+        "Nothing set": [{"before": "PT5M", "fired_at": None}],
+    }
     assert tasks["All-day dentist"]["due"] == "2026-12-24"
     assert tasks["Timed call ☎️"]["due"] == "2026-12-24T04:00:00Z"
     assert tasks["Medium with an emoji tag"]["due"] == "2027-02-28T18:29:59Z"
@@ -276,6 +321,11 @@ async def test_json_round_trip_into_a_fresh_account(client: httpx.AsyncClient) -
     }
     second = (await export(client, target)).json()
     assert second["account"]["email"] == target.email
+    # Fire times are recomputed from the dues, in the account's zone: the same ones.
+    assert await _fire_times(client, target, second) == await _fire_times(client, source, first)
+    assert (await _fire_times(client, target, second))["All-day dentist"] == [
+        "2026-12-23T03:30:00Z"  # 09:00 in Kolkata the day before
+    ]
     # Equal apart from ids, the export time and the email; timestamps round-trip exactly.
     assert comparable(second) == comparable(first)
     assert {t["id"] for t in second["tasks"]}.isdisjoint({t["id"] for t in first["tasks"]})
@@ -306,6 +356,11 @@ async def test_import_without_apply_settings_keeps_the_account(
     # All-day dates stay dates whatever the zone; instants stay instants.
     second = (await export(client, target)).json()
     assert [t["due"] for t in second["tasks"][:2]] == ["2026-12-24", "2026-12-24T04:00:00Z"]
+    # A reminder before an all-day due follows the importing account's zone (09:00 Paris).
+    fire_times = await _fire_times(client, target, second)
+    assert fire_times["All-day dentist"] == ["2026-12-23T08:00:00Z"]
+    assert fire_times["Timed call ☎️"] == ["2026-12-24T03:30:00Z", "2026-12-20T08:00:00Z"]
+    assert fire_times["Nothing set"] == [None]
 
 
 CSV_TITLES = ["=SUM(A1:A3)", "'quoted'", "-minus", "@at", "+plus", "plain, with comma"]
@@ -463,27 +518,61 @@ async def test_utf8_bom_and_sniffed_types_are_accepted(client: httpx.AsyncClient
     assert titles == ["With a BOM", "sniffed", "sniffed", "sniffed"]
 
 
-async def test_reminders_are_left_out_with_a_warning(client: httpx.AsyncClient) -> None:
+async def test_imported_reminders_whose_time_has_passed_do_not_fire(
+    client: httpx.AsyncClient,
+) -> None:
+    """A reminder whose time has passed keeps its `fired_at`, or is passed over (marked fired
+    at the import, no notification) if it never fired; one still ahead waits to fire, whatever
+    the file says; one before a task without a due is dormant."""
     acct = await make_account(client)
     document = {
         "format": "doable.export",
         "version": 1,
         "tasks": [
-            {"title": "plain"},
-            {"title": "reminded", "reminders": [{"at": "2026-01-01T08:00:00Z"}]},
-            {"title": "reminded too", "reminders": [{"before": "PT1H"}]},
+            {
+                "title": "old",
+                "due": "2020-01-01T10:00:00Z",
+                "reminders": [
+                    {"at": "2019-12-31T10:00:00Z", "fired_at": "2019-12-31T10:00:01.5Z"},
+                    {"at": "2019-12-31T11:00:00Z"},
+                    {"before": "PT1H"},
+                    {"at": "2030-01-01T08:00:00"},  # no offset: the account's zone (UTC)
+                ],
+            },
+            {
+                "title": "ahead",
+                "due": "2030-01-01T10:00:00Z",
+                "reminders": [{"before": "pt1h", "fired_at": "2029-06-01T09:00:00Z"}],
+            },
+            {"title": "no due", "reminders": [{"before": "P1W"}]},
         ],
     }
+    before = datetime.now(UTC)
     r = await import_file(client, acct, json.dumps(document).encode())
     assert r.status_code == 200, r.text
-    assert r.json()["imported"] == {"tasks": 3, "tags": 0}
-    assert [(w["pointer"], w["msg"]) for w in r.json()["warnings"]] == [
-        (
-            "/tasks/1",
-            "2 tasks carried reminders (first at /tasks/1); this server does not store "
-            "reminders yet, so it was left out",
-        ),
-    ]
+    assert r.json()["warnings"] == []
+    exported = (await export(client, acct)).json()
+    old, ahead, no_due = (_reminders(t) for t in exported["tasks"])
+    assert old[0] == {"at": "2019-12-31T10:00:00Z", "fired_at": "2019-12-31T10:00:01.500000Z"}
+    passed_over = [old[1]["fired_at"], old[2]["fired_at"]]
+    assert all(before <= datetime.fromisoformat(t) <= datetime.now(UTC) for t in passed_over if t)
+    assert None not in passed_over
+    assert old[3] == {"at": "2030-01-01T08:00:00Z", "fired_at": None}
+    assert ahead == [{"before": "PT1H", "fired_at": None}]
+    assert no_due == [{"before": "P1W", "fired_at": None}]
+    fire_times = await _fire_times(client, acct, exported)
+    assert fire_times == {
+        "old": [
+            "2019-12-31T10:00:00Z",
+            "2019-12-31T11:00:00Z",
+            "2020-01-01T09:00:00Z",
+            "2030-01-01T08:00:00Z",
+        ],
+        "ahead": ["2030-01-01T09:00:00Z"],
+        "no due": [None],
+    }
+    r = await client.get("/api/v1/notifications", headers=acct.headers)
+    assert (r.json()["items"], r.json()["unread_count"]) == ([], 0)
 
 
 async def test_recurrence_and_completions_as_a_file_gives_them(client: httpx.AsyncClient) -> None:
@@ -826,6 +915,62 @@ BAD: dict[str, tuple[bytes, str | None, int, list[tuple[list[Any], Any, str]]]] 
                 ["body", "tasks", 0, "completions"],
                 "/tasks/0/completions",
                 "List should have at most 1000 items after validation, not 1001",
+            )
+        ],
+    ),
+    "too many reminders": (
+        _doc({"title": "x", "reminders": [{"before": "PT1H"}] * 11}),
+        "application/json",
+        422,
+        [
+            (
+                ["body", "tasks", 0, "reminders"],
+                "/tasks/0/reminders",
+                "List should have at most 10 items after validation, not 11",
+            )
+        ],
+    ),
+    "bad reminders": (
+        _doc(
+            {
+                "title": "x",
+                "due": "2027-01-01",
+                "reminders": [
+                    {"at": "2027-01-01T08:00:00Z", "before": "PT1H"},
+                    {"before": "P1M"},
+                    {"at": None},
+                ],
+            },
+        ),
+        "application/json",
+        422,
+        [
+            (
+                ["body", "tasks", 0, "reminders", 0],
+                "/tasks/0/reminders/0",
+                'Value error, give exactly one of "at" (a datetime) or "before" (a duration)',
+            ),
+            (
+                ["body", "tasks", 0, "reminders", 1, "before"],
+                "/tasks/0/reminders/1/before",
+                "Value error, years and months are not supported; use weeks or days",
+            ),
+            (
+                ["body", "tasks", 0, "reminders", 2],
+                "/tasks/0/reminders/2",
+                'Value error, "at" must not be null; leave it out instead',
+            ),
+        ],
+    ),
+    "reminder more than 5 years ahead": (
+        _doc({"title": "y", "reminders": [{"at": "2126-01-01T00:00:00Z"}]}),
+        "application/json",
+        422,
+        [
+            (
+                ["body", "tasks", 0, "reminders", 0, "at"],
+                "/tasks/0/reminders/0/at",
+                "A reminder can be at most 5 years ahead",
             )
         ],
     ),

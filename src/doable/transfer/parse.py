@@ -226,9 +226,6 @@ def parse_json(text: str) -> ImportPlan:
     if notes:
         raise ImportInvalid(notes)
     plan = ImportPlan("doable-json", document.tasks, document.tags, document.account)
-    plan.warnings = _reserved_warnings(
-        (_pointer(["tasks", i]), t) for i, t in enumerate(document.tasks)
-    )
     return plan
 
 
@@ -238,28 +235,6 @@ def _too_many(count: int, note: ImportNote) -> ImportNote:
         "into several files"
     )
     return note
-
-
-def _reserved_warnings(tasks: Iterator[tuple[str, TaskRecord]]) -> list[ImportNote]:
-    """Sections this server does not store yet (reminders): the tasks import, the warning says
-    what was left out. (The feature that stores them replaces this with real import code.)"""
-    counts = {"reminders": 0}
-    first: dict[str, str] = {}
-    for where, task in tasks:
-        for name, filled in (("reminders", bool(task.reminders)),):
-            if filled:
-                counts[name] += 1
-                first.setdefault(name, where)
-    return [
-        ImportNote(
-            loc=["body", "tasks"],
-            msg=f"{n} task{'s' if n > 1 else ''} carried {name} (first at {first[name]}); this "
-            f"server does not store {name} yet, so it was left out",
-            pointer=first[name],
-        )
-        for name, n in counts.items()
-        if n
-    ]
 
 
 # CSV

@@ -21,6 +21,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
+from doable.reminders.schemas import MAX_REMINDERS_PER_TASK, ReminderCreate
 from doable.tasks.schemas import (
     Description,
     DueIn,
@@ -143,10 +144,18 @@ class CompletionRecord(Strict):
     completed_at: Timestamp
 
 
+class ReminderRecord(ReminderCreate):
+    """A reminder as `POST /api/v1/tasks/{id}/reminders` takes it (exactly one of `at` or
+    `before`, same rules), plus what it has done: `fired_at`, and `created_at` (its order)."""
+
+    fired_at: Timestamp | None = Field(
+        default=None, description="When it fired, or was passed over; null while it waits."
+    )
+    created_at: Timestamp | None = None
+
+
 class TaskRecord(Strict):
-    """One task. `recurrence` and `completions` are the task's repeat rule and its completion
-    history; `reminders` is reserved: an import that finds it filled on a server without
-    reminders imports the task and warns that they were left out."""
+    """One task, with its repeat rule, its completion history and its reminders."""
 
     id: Annotated[NoNulStr, StringConstraints(max_length=100)] | None = Field(
         default=None, description="The id on the exporting server; ignored by an import."
@@ -165,8 +174,8 @@ class TaskRecord(Strict):
     completions: Annotated[list[CompletionRecord], Field(max_length=MAX_TASK_ENTRIES)] = Field(
         default_factory=list, description="Oldest first."
     )
-    reminders: Annotated[list[dict[str, Any]], Field(max_length=MAX_TASK_ENTRIES)] = Field(
-        default_factory=list
+    reminders: Annotated[list[ReminderRecord], Field(max_length=MAX_REMINDERS_PER_TASK)] = Field(
+        default_factory=list, description="Oldest first."
     )
 
 

@@ -21,8 +21,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Row, Table, and_, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from doable import events
 from doable.auth.models import User
 from doable.db import utcnow
+from doable.reminders import service as reminder_service
+from doable.reminders.durations import format_duration
+from doable.reminders.models import Reminder
 from doable.tasks import recurrence
 from doable.tasks.models import NO_DUE, Tag, Task, TaskCompletion, task_tags
 from doable.tasks.schemas import PRIORITY_LEVELS, PRIORITY_NAMES
@@ -44,6 +48,7 @@ IN_CHUNK = 500  # values per IN (…) list
 TASKS = cast(Table, Task.__table__)
 TAGS = cast(Table, Tag.__table__)
 COMPLETIONS = cast(Table, TaskCompletion.__table__)
+REMINDERS = cast(Table, Reminder.__table__)
 
 
 @dataclass(frozen=True)
@@ -95,14 +100,45 @@ def _occurrence(on: date | None, at: datetime | None) -> str | None:
     return on.isoformat() if on is not None else None
 
 
+def _reminder(
+    remind_at: datetime | None,
+    offset_seconds: int | None,
+    fired_at: datetime | None,
+    created_at: datetime,
+) -> dict[str, Any]:
+    """As the reminders API takes it: `at` (absolute) or `before` (relative), never both.
+    `fire_at` is left out: an import recomputes it from the task's due."""
+    when: dict[str, Any] = (
+        {"before": format_duration(offset_seconds)}
+        if offset_seconds is not None
+        else {"at": _optional(remind_at)}
+    )
+    return {**when, "fired_at": _optional(fired_at), "created_at": timestamp(created_at)}
+
+
 async def load_task_extras(
     session: AsyncSession, owner_id: uuid.UUID, task_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, TaskExtras]:
-    """Completions (and reminders) of one chunk of tasks: one query per section and IN_CHUNK
-    ids, completions oldest first (the index on (task_id, completed_at, id) serves it)."""
+    """Completions and reminders of one chunk of tasks: one query per section and IN_CHUNK
+    ids, each oldest first (completions by the index on (task_id, completed_at, id))."""
     extras: dict[uuid.UUID, TaskExtras] = {}
     for start in range(0, len(task_ids), IN_CHUNK):
         part = task_ids[start : start + IN_CHUNK]
+        reminder_stmt = (
+            select(
+                Reminder.task_id,
+                Reminder.remind_at,
+                Reminder.offset_seconds,
+                Reminder.fired_at,
+                Reminder.created_at,
+            )
+            .where(Reminder.owner_id == owner_id, Reminder.task_id.in_(part))
+            .order_by(Reminder.task_id, Reminder.created_at, Reminder.id)
+        )
+        for task_id, at, offset, fired_at, created_at in await session.execute(reminder_stmt):
+            extras.setdefault(task_id, TaskExtras()).reminders.append(
+                _reminder(at, offset, fired_at, created_at)
+            )
         stmt = (
             select(
                 TaskCompletion.task_id,
@@ -356,9 +392,52 @@ def completion_rows(
     return rows
 
 
-def reminder_rows(task_id: uuid.UUID, record: TaskRecord) -> list[dict[str, Any]]:
-    """Rows of a reminders table for this task (none on this version)."""
-    return []
+def reminder_rows(
+    task_id: uuid.UUID,
+    owner_id: uuid.UUID,
+    record: TaskRecord,
+    due: dict[str, Any],
+    zone: ZoneInfo,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """Rows of `reminders` for this task. Fire times are computed as the reminders service
+    computes them (`due_instant`, `fire_time`: relative ones from the task's due, in the zone
+    the account will have). A reminder whose time is still ahead waits to fire; one whose time
+    has passed keeps its `fired_at`, or, if it never fired, is passed over (marked fired now,
+    no notification), so importing an old backup never fires a burst of stale reminders."""
+    rows = []
+    for index, entry in enumerate(record.reminders):
+        if entry.before is not None:
+            kind, at, offset = "relative", None, entry.before
+            fire_at = reminder_service.fire_time(
+                reminder_service.due_instant(due["due_at"], due["due_date"], zone), offset, zone
+            )
+        else:
+            assert entry.at is not None  # exactly one of the two (ReminderCreate)
+            kind, at, offset = "absolute", _aware(entry.at, zone), None
+            fire_at = at
+        waiting = fire_at is None or fire_at > now
+        fired_at = None if waiting else entry.fired_at or now
+        rows.append(
+            {
+                "id": uuid.uuid4(),
+                "owner_id": owner_id,
+                "task_id": task_id,
+                "kind": kind,
+                "remind_at": at,
+                "offset_seconds": offset,
+                "fire_at": fire_at,
+                "fired_at": fired_at,
+                # Without one, a microsecond apart: the file's order is the list's order.
+                "created_at": entry.created_at or now + timedelta(microseconds=index),
+            }
+        )
+    return rows
+
+
+def _aware(value: datetime, zone: ZoneInfo) -> datetime:
+    """An `at` as the reminders API reads it: without an offset, in the account's zone."""
+    return (value if value.tzinfo is not None else value.replace(tzinfo=zone)).astimezone(UTC)
 
 
 def settle_recurrences(
@@ -366,8 +445,9 @@ def settle_recurrences(
 ) -> dict[int, date | datetime | None]:
     """Every recurring task's due, checked against its rule as the tasks API does on a write
     (tasks/service.py `_settle_recurrence`): a rule with no occurrence from the due is refused,
-    and a recurring task without a due gets its first occurrence from today, all-day. Returns
-    the dues that were filled in, by task index; raises every problem at once."""
+    and a recurring task without a due gets its first occurrence from today, all-day. An
+    absolute reminder more than 5 years ahead is refused, as by the reminders API. Returns the
+    dues that were filled in, by task index; raises every problem at once."""
     filled: dict[int, date | datetime | None] = {}
     notes: list[ImportNote] = []
     for index, record in enumerate(plan.tasks):
@@ -384,6 +464,12 @@ def settle_recurrences(
                 recurrence.check(rule, due, zone)
         except recurrence.RuleError as exc:
             notes.append(plan.note(index, ["recurrence", "rule"], str(exc)))
+    for index, record in enumerate(plan.tasks):
+        for number, entry in enumerate(record.reminders):
+            # The API's typo guard; a time in the past is history here, not refused.
+            if entry.at is not None and _aware(entry.at, zone) - now > reminder_service.MAX_AHEAD:
+                msg = "A reminder can be at most 5 years ahead"
+                notes.append(plan.note(index, ["reminders", number, "at"], msg))
     if notes:
         raise ImportInvalid(notes[:MAX_REPORTED], total=len(notes))
     return filled
@@ -498,6 +584,7 @@ async def apply_import(
     # Checked before anything is written, in the zone the tasks will live in.
     zone = zone_of(plan.account.timezone if plan.account and applying else user.timezone)
     filled_dues = settle_recurrences(plan, zone, utcnow())
+    inserted_reminders = 0
     if apply_settings and plan.account is not None:
         # First: all-day due dates are placed in the account's (new) time zone.
         user.name = plan.account.name
@@ -514,20 +601,24 @@ async def apply_import(
         reminders: list[dict[str, Any]] = []
         for index, record in enumerate(records, start):
             task_id = uuid.uuid4()
-            due = filled_dues.get(index, record.due)
-            task_rows.append(_task_row(record, task_id, user, now, index, due))
+            row = _task_row(record, task_id, user, now, index, filled_dues.get(index, record.due))
+            task_rows.append(row)
             keys = dict.fromkeys(tag_key(name) for name in record.tags)
             link_rows.extend({"task_id": task_id, "tag_id": tag_ids[k]} for k in keys)
             completions.extend(completion_rows(task_id, user.id, record))
-            reminders.extend(reminder_rows(task_id, record))
+            reminders.extend(reminder_rows(task_id, user.id, record, row, zone, now))
         await session.execute(insert(TASKS), task_rows)
         if link_rows:
             await session.execute(insert(task_tags), link_rows)
         for part in range(0, len(completions), CHUNK):
             await session.execute(insert(COMPLETIONS), completions[part : part + CHUNK])
-        # Once its table exists: insert `reminders` here the same way.
+        for part in range(0, len(reminders), CHUNK):
+            await session.execute(insert(REMINDERS), reminders[part : part + CHUNK])
+        inserted_reminders += len(reminders)
         if progress is not None:
             progress(len(records))
+    if inserted_reminders:
+        events.reminders_changed(session)  # the scheduler picks them up once this commits
     return ImportOutcome(
         ImportCounts(tasks=len(plan.tasks), tags=new_tags), plan.warnings, settings_applied
     )
