@@ -62,8 +62,9 @@ def no_secrets(ctx: Any, response: Any, case: Any) -> bool | None:
 
 def _valid_import(case: Any, body: MutableMapping[str, Any]) -> None:
     """What the import's schema cannot say: a CSV body is a CSV file (the schema only says
-    `string`), tag names in `tags` are unique ignoring case, and a task's repeat rule is one
-    that holds from any due (as for the tasks API, see `Fuzz.prepare`)."""
+    `string`), tag names in `tags` are unique ignoring case, a task's repeat rule is one that
+    holds from any due and its reminders' `at` is near (as for their APIs, see
+    `Fuzz.prepare`)."""
     if case.media_type == "text/csv":
         case.body = "title,priority,tags,recurrence\r\nfuzzed,low,a,FREQ=DAILY\r\n"
         return
@@ -72,6 +73,11 @@ def _valid_import(case: Any, body: MutableMapping[str, Any]) -> None:
         recurrence = task.get("recurrence") if isinstance(task, MutableMapping) else None
         if isinstance(recurrence, MutableMapping) and "rule" in recurrence:
             recurrence["rule"] = VALID_RULES[len(str(recurrence["rule"])) % len(VALID_RULES)]
+        reminders = task.get("reminders") if isinstance(task, MutableMapping) else None
+        for reminder in reminders if isinstance(reminders, list) else []:
+            # At most 5 years ahead, as for the reminders API (the past is history here).
+            if isinstance(reminder, MutableMapping) and isinstance(reminder.get("at"), str):
+                reminder["at"] = (datetime.now(UTC) + timedelta(days=1)).isoformat()
     tags = body.get("tags")
     if isinstance(tags, list):
         seen: set[str] = set()

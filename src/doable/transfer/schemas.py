@@ -40,7 +40,7 @@ FORMAT_VERSION = 1
 # An import is one transaction; past this many tasks, split the file.
 MAX_IMPORT_TASKS = 100_000
 MAX_IMPORT_TAGS = 10_000
-# The sections other features fill in (recurrence, completions, reminders): bounded per task.
+# Completions per task (reminders have their API's own bound, MAX_REMINDERS_PER_TASK).
 MAX_TASK_ENTRIES = 1_000
 
 # Years 1900 to 9998, like due dates: every backend stores them, and 9999 is the no-due key.
