@@ -125,6 +125,55 @@ async def test_relative_reminders_follow_the_due(
     assert (got["fire_at"], got["fired_at"]) == (None, None)
 
 
+async def test_relative_reminders_follow_a_repeating_task(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    """Completing or skipping a recurring task moves its relative reminders with the due, and
+    re-arms one that already fired; an absolute reminder stays where it was."""
+    acct = await make_account(client, timezone="Europe/Berlin")
+    r = await client.post(
+        "/api/v1/tasks",
+        json={
+            "title": "Water plants",
+            "due": "2031-03-29T09:00:00",  # local, the day before Berlin moves to summer time
+            "recurrence": {"rule": "FREQ=DAILY;INTERVAL=3"},
+        },
+        headers=acct.headers,
+    )
+    assert r.status_code == 201, r.text
+    task = r.json()
+    relative = (await add(client, acct, task, {"before": "PT30M"})).json()
+    at = datetime(2031, 3, 29, 12, tzinfo=UTC)
+    absolute = (await add(client, acct, task, {"at": iso(at)})).json()
+    assert relative["fire_at"] == "2031-03-29T07:30:00Z"  # 08:30 CET
+    async with database.write_sessions() as s:
+        await s.execute(
+            update(Reminder)
+            .where(Reminder.id == uuid.UUID(relative["id"]))
+            .values(fired_at=datetime.now(UTC))
+        )
+        await s.commit()
+
+    r = await client.post(f"/api/v1/tasks/{task['id']}/complete", headers=acct.headers)
+    assert r.status_code == 200, r.text
+    assert (r.json()["due"], r.json()["completed"], r.headers["etag"]) == (
+        "2031-04-01T07:00:00Z",
+        False,
+        '"2"',
+    )
+    got = {g["id"]: g for g in (await client.get(reminders_url(task), headers=acct.headers)).json()}
+    assert (got[relative["id"]]["fire_at"], got[relative["id"]]["fired_at"]) == (
+        "2031-04-01T06:30:00Z",
+        None,
+    )
+    assert got[absolute["id"]]["fire_at"] == "2031-03-29T12:00:00Z"
+
+    r = await client.post(f"/api/v1/tasks/{task['id']}/skip", headers=acct.headers)
+    assert r.json()["due"] == "2031-04-04T07:00:00Z"
+    got = {g["id"]: g for g in (await client.get(reminders_url(task), headers=acct.headers)).json()}
+    assert got[relative["id"]]["fire_at"] == "2031-04-04T06:30:00Z"
+
+
 BAD_BODIES: list[tuple[str, dict[str, Any], list[Any]]] = [
     ("empty", {}, ["body"]),
     ("both", {"at": "2030-01-01T00:00:00Z", "before": "PT5M"}, ["body"]),

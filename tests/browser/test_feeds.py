@@ -52,7 +52,7 @@ def test_create_copy_rotate_revoke_a_feed(contexts: Contexts, width: int) -> Non
     expect(row).to_have_count(1)
     expect(row).to_contain_text("Dentist and co")
 
-    row.get_by_role("button", name="New address for feed: Dentist and co").click()
+    row.get_by_role("button", name="Rotate feed: Dentist and co (new address)").click()
     rotated = page.locator("#feed-url").input_value()
     assert URL.fullmatch(rotated) and rotated != url
     assert page.request.get(url).status == 404

@@ -78,12 +78,12 @@ def test_log_out_everywhere_signs_out_the_other_browser_too(contexts: Contexts) 
     expect(a).to_have_url(re.compile(r"/login\?next=%2Ftasks$"))
 
     # B's next action is a plain form post on the account page: back to login, then back.
-    b.get_by_label("Name").fill("Changed after sign-out")
+    b.get_by_label("Name", exact=True).fill("Changed after sign-out")
     b.get_by_role("button", name="Save profile").click()
     expect(b).to_have_url(re.compile(r"/login\?next=%2Faccount$"))
     log_in(b, email)
     expect(b).to_have_url(re.compile(r"/account$"))
-    expect(b.get_by_label("Name")).to_have_value("Alice")  # the post did not change it
+    expect(b.get_by_label("Name", exact=True)).to_have_value("Alice")  # the post did not change it
     expect(b.locator("table.sessions tbody tr")).to_have_count(1)
 
     b.goto("/tasks")

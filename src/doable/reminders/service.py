@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from doable import events
@@ -22,7 +22,6 @@ from doable.tasks.models import Task
 ALL_DAY_AT = time(9, 0)
 # Further ahead than this, an absolute reminder is refused (a typo, most likely).
 MAX_AHEAD = timedelta(days=5 * 366)
-NOTIFICATION_CURSOR = ("notifications", "desc")
 
 
 class ReminderNotFound(NotFound):
@@ -211,42 +210,22 @@ async def list_notifications(
     cursor_key: bytes,
 ) -> tuple[list[Notification], str | None]:
     """Newest first, by keyset on (created_at, id)."""
-    conditions = [Notification.owner_id == owner_id]
+    conditions: list[ColumnElement[bool]] = [Notification.owner_id == owner_id]
     if unread is True:
         conditions.append(Notification.read_at.is_(None))
     elif unread is False:
         conditions.append(Notification.read_at.is_not(None))
-    if cursor:
-        key = cursors.decode(
-            cursor_key,
-            cursor,
-            sort=NOTIFICATION_CURSOR[0],
-            order=NOTIFICATION_CURSOR[1],
-            datetime_value=True,
-        )
-        conditions.append(Notification.created_at <= key.value)
-        conditions.append(
-            or_(
-                Notification.created_at < key.value,
-                and_(Notification.created_at == key.value, Notification.id < key.id),
-            )
-        )
-    stmt = (
-        select(Notification)
-        .where(*conditions)
-        .order_by(Notification.created_at.desc(), Notification.id.desc())
-        .limit(limit + 1)
+    return await cursors.newest_first_page(
+        session,
+        Notification,
+        time_column=Notification.created_at,
+        id_column=Notification.id,
+        conditions=conditions,
+        sort="notifications",
+        limit=limit,
+        cursor=cursor,
+        cursor_key=cursor_key,
     )
-    rows = list((await session.execute(stmt)).scalars())
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        last = rows[-1]
-        next_cursor = cursors.encode(
-            cursor_key,
-            cursors.CursorKey(*NOTIFICATION_CURSOR, last.created_at, last.id),
-        )
-    return rows, next_cursor
 
 
 async def unread_count(session: AsyncSession, owner_id: uuid.UUID) -> int:

@@ -9,9 +9,15 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
+
+from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from doable.errors import InvalidInput
+
+Row = TypeVar("Row")
 
 
 @dataclass(frozen=True)
@@ -62,3 +68,38 @@ def decode(key: bytes, text: str, *, sort: str, order: str, datetime_value: bool
         raise
     except (ValueError, TypeError, UnicodeDecodeError):
         raise _bad() from None
+
+
+async def newest_first_page(
+    session: AsyncSession,
+    model: type[Row],
+    *,
+    time_column: InstrumentedAttribute[datetime],
+    id_column: InstrumentedAttribute[uuid.UUID],
+    conditions: list[ColumnElement[bool]],
+    sort: str,
+    limit: int,
+    cursor: str | None,
+    cursor_key: bytes,
+) -> tuple[list[Row], str | None]:
+    """One page of `model` rows, newest first by keyset on (time, id), and the next cursor.
+
+    `conditions` must already scope the rows to their owner; `sort` names the cursor kind, so
+    a cursor of one list is refused by another."""
+    where = list(conditions)
+    if cursor:
+        key = decode(cursor_key, cursor, sort=sort, order="desc", datetime_value=True)
+        where.append(time_column <= key.value)  # lets the index bound the scan
+        where.append(
+            or_(time_column < key.value, and_(time_column == key.value, id_column < key.id))
+        )
+    stmt = (
+        select(model).where(*where).order_by(time_column.desc(), id_column.desc()).limit(limit + 1)
+    )
+    rows: list[Row] = list((await session.execute(stmt)).scalars())
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    last = rows[-1]
+    next_key = CursorKey(sort, "desc", getattr(last, time_column.key), getattr(last, id_column.key))
+    return rows, encode(cursor_key, next_key)

@@ -398,9 +398,10 @@ async def advance(
     else:
         _apply_due(task, step.due, zone)
         task.completed, task.completed_at = False, None
-        await due_changed(session, task)  # relative reminders follow the due
     task.updated_at = now
-    await _flush(session)
+    await _flush(session)  # one version bump for the whole step
+    if step.due is not None:
+        await due_changed(session, task)  # relative reminders follow the due
     return task
 
 
@@ -429,32 +430,17 @@ async def list_completions(
         TaskCompletion.task_id == task.id,
         TaskCompletion.owner_id == task.owner_id,
     ]
-    if cursor:
-        key = cursors.decode(
-            cursor_key, cursor, sort="completions", order="desc", datetime_value=True
-        )
-        conditions.append(TaskCompletion.completed_at <= key.value)
-        conditions.append(
-            or_(
-                TaskCompletion.completed_at < key.value,
-                and_(TaskCompletion.completed_at == key.value, TaskCompletion.id < key.id),
-            )
-        )
-    stmt = (
-        select(TaskCompletion)
-        .where(*conditions)
-        .order_by(TaskCompletion.completed_at.desc(), TaskCompletion.id.desc())
-        .limit(limit + 1)
+    return await cursors.newest_first_page(
+        session,
+        TaskCompletion,
+        time_column=TaskCompletion.completed_at,
+        id_column=TaskCompletion.id,
+        conditions=conditions,
+        sort="completions",
+        limit=limit,
+        cursor=cursor,
+        cursor_key=cursor_key,
     )
-    rows = list((await session.execute(stmt)).scalars())
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        last = rows[-1]
-        next_cursor = cursors.encode(
-            cursor_key, cursors.CursorKey("completions", "desc", last.completed_at, last.id)
-        )
-    return rows, next_cursor
 
 
 async def delete_task(session: AsyncSession, task: Task) -> None:
