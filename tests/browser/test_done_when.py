@@ -203,3 +203,33 @@ def test_the_same_phrase_with_a_date_keeps_8am_across_the_dst_change(
     history = api.get(f"/api/v1/tasks/{ident}/completions").json()["items"]
     assert [h["occurrence"] for h in history] == ["2030-03-08T13:00:00Z"]
     shot(page, "dst-completed", DESKTOP["width"])
+
+
+def test_a_second_open_tab_follows_the_completion(contexts: Contexts, server: Server) -> None:
+    """The event stream carries task changes "so open tabs stay in sync": the other tab's list
+    and counts follow a change made in this one, without a reload."""
+    context = contexts.new(timezone_id=NEW_YORK.key, locale="en-US")
+    here = contexts.page(context)
+    sign_up(here, unique_email("done-when-tabs"))
+    settled(here)
+    here.locator("#quick-title").fill("Water plants every 3 days 2030-03-08 at 8am #home")
+    here.get_by_role("button", name="Add", exact=True).click()
+    mine = task_item(here, "Water plants")
+    expect(mine.locator(".due")).to_have_text("8 Mar 2030 08:00")
+    settled(here)
+
+    there = contexts.page(context)
+    there.goto("/tasks")
+    wait_for_stream(there)
+    settled(there)
+    expect(task_item(there, "Water plants").locator(".due")).to_have_text("8 Mar 2030 08:00")
+
+    mine.get_by_role("button", name="Complete: Water plants").click()
+    expect(mine.locator(".due")).to_have_text("11 Mar 2030 08:00")
+    expect(task_item(there, "Water plants").locator(".due")).to_have_text("11 Mar 2030 08:00")
+
+    here.locator("#quick-title").fill("Call the plumber tomorrow")
+    here.get_by_role("button", name="Add", exact=True).click()
+    expect(task_item(there, "Call the plumber")).to_have_count(1)
+    expect(there.locator("#counts div").filter(has_text="Open").locator("dd")).to_have_text("2")
+    shot(there, "other-tab", DESKTOP["width"])
