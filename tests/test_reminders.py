@@ -277,6 +277,17 @@ async def _fire_now(database: Database, *reminder_ids: str) -> None:
     await fire_due(database)
 
 
+async def test_an_all_day_due_is_written_as_the_list_writes_it(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    acct = await make_account(client, timezone="America/New_York")
+    task = await make_task(client, acct, title="Pay rent", due="2030-06-03")
+    rid = (await add(client, acct, task, {"before": "P1D"})).json()["id"]
+    await _fire_now(database, rid)
+    page = (await client.get("/api/v1/notifications", headers=acct.headers)).json()
+    assert [n["body"] for n in page["items"]] == ["Due Mon 3 Jun"]
+
+
 async def test_firing_creates_one_notification_each(
     client: httpx.AsyncClient, database: Database
 ) -> None:
@@ -291,7 +302,7 @@ async def test_firing_creates_one_notification_each(
     assert sorted(n["reminder_id"] for n in notes) == sorted(rids)
     for n in notes:
         assert (n["kind"], n["title"], n["task_id"]) == ("reminder", "Water plants", task["id"])
-        assert n["body"] == "Due Sat 01 Jun, 12:00"  # Paris time
+        assert n["body"] == "Due Sat 1 Jun, 12:00"  # Paris time, the day as the list writes it
         assert n["due"] == "2030-06-01T10:00:00Z"
         assert n["late"] is False and n["read_at"] is None
     reminders = (await client.get(reminders_url(task), headers=acct.headers)).json()

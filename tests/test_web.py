@@ -500,6 +500,8 @@ async def test_filters_search_sort_and_load_more(web: WebClient) -> None:
         "/tasks?q=HAYSTACK", headers={"HX-Request": "true", "HX-Target": "list-region"}
     )
     assert search.text.count('<li id="task-') == 1 and "needle" in search.text
+    # The list region comes with the sidebar counts (open tabs refresh both on a task event).
+    assert '<dl id="counts" class="counts" hx-swap-oob="true">' in search.text
     for query in ["tag=findme", "priority=urgent", "due=overdue", "status=pending&due=overdue"]:
         r = await web.get(
             f"/tasks?{query}", headers={"HX-Request": "true", "HX-Target": "app-region"}

@@ -54,10 +54,12 @@ class Fired:
 
 
 def _body(due_at: datetime | None, due_date: date | None, zone: ZoneInfo) -> str:
+    # Days unpadded ("Thu 3 Dec"), as the task list writes them.
     if due_at is not None:
-        return "Due " + due_at.astimezone(zone).strftime("%a %d %b, %H:%M")
+        local = due_at.astimezone(zone)
+        return f"Due {local:%a} {local.day} {local:%b}, {local:%H:%M}"
     if due_date is not None:
-        return "Due " + due_date.strftime("%a %d %b")
+        return f"Due {due_date:%a} {due_date.day} {due_date:%b}"
     return "Reminder"
 
 

@@ -326,7 +326,7 @@ async def tasks_page(
         if cursor:
             return respond(request, state, "tasks.html", ctx, blocks=["more"])
         if target == "list-region":
-            return respond(request, state, "tasks.html", ctx, blocks=["list_region"])
+            return respond(request, state, "tasks.html", ctx, blocks=["list_region", "counts_oob"])
         return respond(request, state, "tasks.html", ctx, blocks=["app_region"])
     return respond(request, state, "tasks.html", ctx)
 

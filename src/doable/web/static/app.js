@@ -88,6 +88,26 @@
     });
   }
 
+  // A task changed elsewhere (another tab, the API, the scheduler): reload the list and the
+  // counts, as this tab's filters show them. Not for this tab's own changes (its swaps already
+  // show them), and not while a task is being edited here (that would drop the form).
+  var lastOwnRequest = 0;
+  var refreshTimer = null;
+  document.addEventListener("htmx:afterRequest", function (event) {
+    if (event.detail.elt && event.detail.elt.id !== "list-region") lastOwnRequest = Date.now();
+  });
+  function refreshSoon() {
+    if (!window.htmx || !document.getElementById("list-region")) return;
+    clearTimeout(refreshTimer);
+    refreshTimer = setTimeout(function () {
+      if (Date.now() - lastOwnRequest < 1500) return;
+      if (document.querySelector("#task-list .task.editing, .htmx-request")) return;
+      window.htmx.ajax("GET", window.location.pathname + window.location.search, {
+        source: "#list-region", target: "#list-region", swap: "innerHTML"
+      });
+    }, 300);
+  }
+
   var source = null;
   function liveEvents() {
     var url = document.body && document.body.dataset.events;
@@ -105,6 +125,7 @@
       });
       source.addEventListener("task", function (event) {
         document.dispatchEvent(new CustomEvent("doable:task", { detail: event.data }));
+        refreshSoon();
       });
       source.onerror = function () {
         document.body.dataset.live = "off";
