@@ -184,6 +184,7 @@ def test_full_flow_survives_restart(
             "completed_at": None,
             "priority": "high",
             "due": "2031-05-17",
+            "recurrence": None,
             "tags": ["urgent", "Work"],
             "created_at": report["created_at"],
             "updated_at": report["created_at"],
