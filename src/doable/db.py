@@ -6,11 +6,11 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import DateTime, MetaData, String, event
+from sqlalchemy import DateTime, MetaData, String, event, or_, update
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 from sqlalchemy.util import await_
@@ -232,3 +232,22 @@ async def unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 SessionDep = Annotated[AsyncSession, Depends(unit_of_work, scope="function")]
+
+
+async def touch_at_most_every(
+    session: AsyncSession,
+    column: InstrumentedAttribute[datetime | None],
+    row_id: uuid.UUID,
+    now: datetime,
+    interval: timedelta,
+) -> None:
+    """Set a "last used" `column` of the row `row_id` to `now`, unless it was set less than
+    `interval` ago: of concurrent requests only one row update lands, and a busy row is written
+    at most once per interval."""
+    model = column.class_
+    await session.execute(
+        update(model)
+        .where(model.id == row_id, or_(column.is_(None), column <= now - interval))
+        .values({column.key: now})
+        .execution_options(synchronize_session=False)
+    )

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from doable.auth.external import ExternalClaims
@@ -24,7 +24,7 @@ from doable.auth.security import (
     new_api_token,
     new_refresh_token,
 )
-from doable.db import end_read_transaction, new_id, utcnow
+from doable.db import end_read_transaction, new_id, touch_at_most_every, utcnow
 from doable.errors import Conflict, DoableError, Forbidden, NotFound, Unauthorized
 from doable.feeds import service as feeds_service
 from doable.idempotency import service as idempotency_service
@@ -401,17 +401,8 @@ def needs_touch(token: ApiToken, now: datetime) -> bool:
 
 async def touch_api_token(session: AsyncSession, token_id: uuid.UUID, now: datetime) -> None:
     """Record use, at most once a minute: of concurrent requests only one row update lands."""
-    await session.execute(
-        update(ApiToken)
-        .where(
-            ApiToken.id == token_id,
-            or_(
-                ApiToken.last_used_at.is_(None),
-                ApiToken.last_used_at <= now - API_TOKEN_TOUCH_INTERVAL,
-            ),
-        )
-        .values(last_used_at=now)
-        .execution_options(synchronize_session=False)
+    await touch_at_most_every(
+        session, ApiToken.last_used_at, token_id, now, API_TOKEN_TOUCH_INTERVAL
     )
 
 

@@ -10,12 +10,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import ColumnElement, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from doable.auth.models import User
 from doable.auth.security import hash_token
-from doable.db import utcnow
+from doable.db import touch_at_most_every, utcnow
 from doable.errors import Conflict, NotFound
 from doable.feeds.models import CalendarFeed
 from doable.feeds.schemas import FeedCreate
@@ -169,17 +169,8 @@ def needs_touch(feed: CalendarFeed, now: datetime) -> bool:
 
 async def touch_feed(session: AsyncSession, feed_id: uuid.UUID, now: datetime) -> None:
     """Record a fetch, at most once a minute: of concurrent fetches only one update lands."""
-    await session.execute(
-        update(CalendarFeed)
-        .where(
-            CalendarFeed.id == feed_id,
-            or_(
-                CalendarFeed.last_fetched_at.is_(None),
-                CalendarFeed.last_fetched_at <= now - FETCH_TOUCH_INTERVAL,
-            ),
-        )
-        .values(last_fetched_at=now)
-        .execution_options(synchronize_session=False)
+    await touch_at_most_every(
+        session, CalendarFeed.last_fetched_at, feed_id, now, FETCH_TOUCH_INTERVAL
     )
 
 
