@@ -300,7 +300,7 @@ async def test_query_counts_per_request(client: httpx.AsyncClient, database: Dat
         await client.post(f"{url}/complete", headers=acct.headers)
     with count_statements(database) as create_stmts:
         await make_task(client, acct, tags=["a", "b"])
-    assert len(get_stmts) == 3, get_stmts  # user, task, tags
+    assert len(get_stmts) == 2, get_stmts  # user, task joined with its tags
     assert len(complete_stmts) == 4, complete_stmts  # user, task, tags, update
     # user, tag lookup, insert new tag "b", insert task, insert both links
     assert len(create_stmts) == 5, create_stmts

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
-from doable.tasks.models import Task
+from doable.tasks.models import Task, TaskRow
 from doable.tasks.schemas import Title
 from doable.types import NoNulStr
 
@@ -48,7 +48,7 @@ class CompatTaskOut(BaseModel):
     updated_at: datetime
 
     @classmethod
-    def from_task(cls, task: Task, user_id: str) -> CompatTaskOut:
+    def from_task(cls, task: Task | TaskRow, user_id: str) -> CompatTaskOut:
         return cls(
             id=task.id,
             user_id=user_id,

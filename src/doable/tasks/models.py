@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from typing import Any
 
 from sqlalchemy import (
     Boolean,
@@ -84,6 +86,59 @@ class Task(Base):
     tags: Mapped[list[Tag]] = relationship(secondary=task_tags, lazy="raise", order_by=Tag.name_key)
 
     __mapper_args__ = {"version_id_col": version}
+
+    @property
+    def tag_names(self) -> list[str]:
+        return [tag.name for tag in self.tags]
+
+
+@dataclass(slots=True)
+class TaskRow:
+    """A task as read for display, from plain rows: what list and get return.
+
+    Reading rows instead of `Task` objects skips the ORM's identity map, attribute
+    instrumentation and relationship loading, which were most of a read request's time
+    (docs/performance.md). Nothing here can be written back; writes load a `Task`."""
+
+    id: uuid.UUID
+    title: str
+    description: str
+    completed: bool
+    completed_at: datetime | None
+    priority: int
+    due_date: date | None
+    due_at: datetime | None
+    due_sort: datetime
+    rrule: str | None
+    recurrence_mode: str | None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    tag_names: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_row(cls, row: Any) -> TaskRow:
+        """From a row whose first columns are TASK_ROW_COLUMNS."""
+        return cls(*row[: len(TASK_ROW_COLUMNS)])
+
+
+# The columns of a TaskRow, in its field order (tag_names aside).
+TASK_ROW_COLUMNS = (
+    Task.id,
+    Task.title,
+    Task.description,
+    Task.completed,
+    Task.completed_at,
+    Task.priority,
+    Task.due_date,
+    Task.due_at,
+    Task.due_sort,
+    Task.rrule,
+    Task.recurrence_mode,
+    Task.version,
+    Task.created_at,
+    Task.updated_at,
+)
 
 
 class TaskCompletion(Base):

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
 from pydantic import AfterValidator, StringConstraints
 
 from doable.auth.dependencies import CurrentUser, require_scope, require_scope_by_method
@@ -180,7 +181,13 @@ async def quick_add_task(
 
 
 @tasks_router.get("/{task_id:uuid}", response_model=TaskOut, responses=COMMON)
-async def get_task(task: OwnedTask, response: Response) -> TaskOut:
+async def get_task(
+    task_id: Annotated[uuid.UUID, Path(description="Task id")],
+    user: CurrentUser,
+    session: SessionDep,
+    response: Response,
+) -> TaskOut:
+    task = await service.read_task(session, user.id, task_id)
     return _with_etag(response, TaskOut.from_task(task), task.version)
 
 

@@ -19,7 +19,7 @@ from pydantic import (
 )
 
 from doable.tasks import recurrence
-from doable.tasks.models import Task, TaskCompletion
+from doable.tasks.models import Task, TaskCompletion, TaskRow
 from doable.types import NOT_BLANK, NoNulStr, Text
 
 Priority = Literal["none", "low", "medium", "high", "urgent"]
@@ -199,7 +199,7 @@ class TaskOut(BaseModel):
     updated_at: datetime
 
     @classmethod
-    def from_task(cls, task: Task) -> TaskOut:
+    def from_task(cls, task: Task | TaskRow) -> TaskOut:
         due: date | datetime | None = task.due_date
         if task.due_at is not None:
             due = task.due_at.astimezone(UTC)
@@ -211,14 +211,14 @@ class TaskOut(BaseModel):
             completed_at=task.completed_at,
             priority=PRIORITY_NAMES.get(task.priority, "none"),
             due=due,
-            tags=[tag.name for tag in task.tags],
+            tags=task.tag_names,
             recurrence=recurrence_out(task),
             created_at=task.created_at,
             updated_at=task.updated_at,
         )
 
 
-def recurrence_out(task: Task) -> RecurrenceOut | None:
+def recurrence_out(task: Task | TaskRow) -> RecurrenceOut | None:
     if task.rrule is None:
         return None
     mode: recurrence.Mode = (

@@ -35,7 +35,15 @@ from doable.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
 from doable.reminders import service as reminders_service
 from doable.tasks import cursor as cursors
 from doable.tasks import recurrence
-from doable.tasks.models import NO_DUE, Tag, Task, TaskCompletion, task_tags
+from doable.tasks.models import (
+    NO_DUE,
+    TASK_ROW_COLUMNS,
+    Tag,
+    Task,
+    TaskCompletion,
+    TaskRow,
+    task_tags,
+)
 from doable.tasks.schemas import (
     PRIORITY_LEVELS,
     RecurrenceIn,
@@ -500,7 +508,7 @@ async def _fts_candidates(session: AsyncSession, text: str) -> ColumnElement[boo
 
 async def list_tasks(
     session: AsyncSession, user: User, query: TaskQuery, *, cursor_key: bytes
-) -> tuple[list[Task], str | None]:
+) -> tuple[list[TaskRow], str | None]:
     """One page of the user's tasks by keyset (never OFFSET); tags come in one more query."""
     order: Order = query.order or DEFAULT_ORDER[query.sort]
     column = SORT_COLUMNS[query.sort]
@@ -566,13 +574,12 @@ async def list_tasks(
             conditions.append(or_(column < key.value, and_(column == key.value, Task.id < key.id)))
     ordering = [column.asc(), Task.id.asc()] if order == "asc" else [column.desc(), Task.id.desc()]
     stmt = (
-        select(Task)
+        select(*TASK_ROW_COLUMNS)
         .where(owner, *conditions)
         .order_by(*ordering)
         .limit(query.limit + 1)
-        .options(selectinload(Task.tags))
     )
-    tasks = list((await session.execute(stmt)).scalars())
+    tasks = [TaskRow.from_row(row) for row in await session.execute(stmt)]
     next_cursor = None
     if len(tasks) > query.limit:
         tasks = tasks[: query.limit]
@@ -587,7 +594,40 @@ async def list_tasks(
         next_cursor = cursors.encode(
             cursor_key, cursors.CursorKey(query.sort, order, value, last.id)
         )
+    await _fill_tag_names(session, tasks)
     return tasks, next_cursor
+
+
+async def _fill_tag_names(session: AsyncSession, tasks: Sequence[TaskRow]) -> None:
+    """The tags of a page of tasks, in one query."""
+    if not tasks:
+        return
+    by_id = {task.id: task for task in tasks}
+    stmt = (
+        select(task_tags.c.task_id, Tag.name)
+        .join(Tag, Tag.id == task_tags.c.tag_id)
+        .where(task_tags.c.task_id.in_(list(by_id)))
+        .order_by(Tag.name_key)
+    )
+    for task_id, name in await session.execute(stmt):
+        by_id[task_id].tag_names.append(name)
+
+
+async def read_task(session: AsyncSession, owner_id: uuid.UUID, task_id: uuid.UUID) -> TaskRow:
+    """One of the owner's tasks with its tag names, for display: one query (a row per tag)."""
+    stmt = (
+        select(*TASK_ROW_COLUMNS, Tag.name)
+        .outerjoin(task_tags, task_tags.c.task_id == Task.id)
+        .outerjoin(Tag, Tag.id == task_tags.c.tag_id)
+        .where(Task.owner_id == owner_id, Task.id == task_id)
+        .order_by(Tag.name_key)
+    )
+    rows = (await session.execute(stmt)).all()
+    if not rows:
+        raise TaskNotFound()
+    task = TaskRow.from_row(rows[0])
+    task.tag_names = [row[-1] for row in rows if row[-1] is not None]
+    return task
 
 
 @dataclass(frozen=True)
@@ -682,7 +722,7 @@ def snapshot_of(task: Task) -> dict[str, Any]:
         "due_at": task.due_at.isoformat() if task.due_at else None,
         "due_sort": task.due_sort.isoformat(),
         "created_at": task.created_at.isoformat(),
-        "tags": [t.name for t in task.tags],
+        "tags": task.tag_names,
         "rrule": task.rrule,
         "recurrence_mode": task.recurrence_mode,
     }

@@ -22,7 +22,7 @@ from doable.auth.models import User
 from doable.state import AppState
 from doable.tasks import recurrence
 from doable.tasks import service as tasks_service
-from doable.tasks.models import Task
+from doable.tasks.models import Task, TaskRow
 from doable.tasks.quickadd import QuickParse
 from doable.tasks.schemas import PRIORITY_NAMES
 from doable.web.security import CSRF_COOKIE
@@ -68,7 +68,7 @@ REPEAT_PRESETS = (
 env.globals["repeat_presets"] = REPEAT_PRESETS
 
 
-def task_view(task: Task, user: User, now: datetime) -> TaskView:
+def task_view(task: Task | TaskRow, user: User, now: datetime) -> TaskView:
     zone = tasks_service.zone_of(user.timezone)
     label, date_value, time_value, overdue = "", "", "", False
     today = now.astimezone(zone).date()
@@ -91,14 +91,14 @@ def task_view(task: Task, user: User, now: datetime) -> TaskView:
         due_date_value=date_value,
         due_time_value=time_value,
         overdue=overdue and not task.completed,
-        tags=[t.name for t in task.tags],
+        tags=task.tag_names,
         repeat_rule=task.rrule or "",
         repeat_mode=task.recurrence_mode or "from_due",
         repeat_label=_repeat_label(task),
     )
 
 
-def _repeat_label(task: Task) -> str:
+def _repeat_label(task: Task | TaskRow) -> str:
     if task.rrule is None:
         return ""
     text = recurrence.describe(recurrence.parse(task.rrule))
