@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
+import os
 import secrets
+import threading
 import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from importlib import resources
-from typing import Literal, get_args
+from typing import Any, Literal, TypeVar, get_args
 
-import anyio
 import jwt
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
@@ -18,6 +23,7 @@ from pwdlib.hashers.argon2 import Argon2Hasher
 from doable.config import Settings
 from doable.errors import Unauthorized
 
+T = TypeVar("T")
 JWT_ALGORITHM = "HS256"
 # The password hash of accounts that have no password (provisioned by an external issuer):
 # no argon2 hash starts with "!", so no password ever matches it.
@@ -25,8 +31,22 @@ UNUSABLE_PASSWORD = "!external"  # noqa: S105 - a marker, not a secret
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "iss", "aud"]
 
 
+# Hashing threads run at the lowest priority: argon2id is CPU-bound for ~150 ms per hash (and
+# its lane threads inherit the priority), so at normal priority a burst of logins takes the
+# CPU from the event loop and every other request waits behind it (docs/performance.md, the
+# login storm). At nice 19 a hash gets the CPU the requests leave, and all of it when idle.
+HASH_NICENESS = 19
+
+
+def _lower_priority() -> None:
+    """A hashing thread's initializer: nice itself (Linux, where a thread has its own)."""
+    with contextlib.suppress(AttributeError, OSError):  # no setpriority, or not permitted
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASH_NICENESS)
+
+
 class PasswordHasher:
-    """argon2id via pwdlib, run in worker threads behind a small limiter."""
+    """argon2id via pwdlib, off the event loop: in `hash_concurrency` low-priority threads of
+    its own (a request waits for a free one), never in the shared worker threads."""
 
     def __init__(self, settings: Settings) -> None:
         self._hash = PasswordHash(
@@ -38,24 +58,27 @@ class PasswordHasher:
                 ),
             )
         )
-        self._limiter = anyio.CapacityLimiter(settings.hash_concurrency)
+        self._pool = ThreadPoolExecutor(
+            max_workers=settings.hash_concurrency,
+            thread_name_prefix="doable-hash",
+            initializer=_lower_priority,
+        )
         # Verified against when the email is unknown, so timing does not reveal accounts.
         self._dummy = self._hash.hash(secrets.token_urlsafe(16))
 
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
     async def hash(self, password: str) -> str:
-        return await anyio.to_thread.run_sync(self._hash.hash, password, limiter=self._limiter)
+        return await self._run(self._hash.hash, password)
 
     async def verify(self, password: str, stored: str | None) -> tuple[bool, str | None]:
         """Return (valid, new_hash_or_None). Always spends one hash's time."""
         if stored is None or stored.startswith("!"):
             # The same call as below (verify_and_update), so both take the same time.
-            await anyio.to_thread.run_sync(
-                self._hash.verify_and_update, password, self._dummy, limiter=self._limiter
-            )
+            await self._run(self._hash.verify_and_update, password, self._dummy)
             return False, None
-        return await anyio.to_thread.run_sync(
-            self._hash.verify_and_update, password, stored, limiter=self._limiter
-        )
+        return await self._run(self._hash.verify_and_update, password, stored)
 
 
 @dataclass(frozen=True)
