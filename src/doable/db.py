@@ -147,9 +147,12 @@ def _sqlite_on_checkin(_dbapi_connection: Any, record: ConnectionPoolEntry) -> N
 def _sqlite_on_reset(dbapi_connection: Any, _record: Any, state: PoolResetState) -> None:
     # The pool's rollback when a connection comes back, only when a transaction is still open:
     # after a commit there is nothing to undo, and each call costs a trip to aiosqlite's thread.
-    if state.asyncio_safe and not state.terminate_only:
-        if dbapi_connection.driver_connection.in_transaction:
-            dbapi_connection.rollback()
+    if (
+        state.asyncio_safe
+        and not state.terminate_only
+        and dbapi_connection.driver_connection.in_transaction
+    ):
+        dbapi_connection.rollback()
 
 
 def create_engine(config: DatabaseConfig, *, pool_size: int = 5) -> AsyncEngine:

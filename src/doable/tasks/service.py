@@ -13,6 +13,7 @@ from sqlalchemy import (
     ColumnElement,
     Select,
     and_,
+    bindparam,
     case,
     column,
     delete,
@@ -598,31 +599,34 @@ async def list_tasks(
     return tasks, next_cursor
 
 
+# The read statements are built once: building one costs more than running it.
+_TAG_NAMES = (
+    select(task_tags.c.task_id, Tag.name)
+    .join(Tag, Tag.id == task_tags.c.tag_id)
+    .where(task_tags.c.task_id.in_(bindparam("task_ids", expanding=True)))
+    .order_by(Tag.name_key)
+)
+_ONE_TASK = (
+    select(*TASK_ROW_COLUMNS, Tag.name)
+    .outerjoin(task_tags, task_tags.c.task_id == Task.id)
+    .outerjoin(Tag, Tag.id == task_tags.c.tag_id)
+    .where(Task.owner_id == bindparam("owner_id"), Task.id == bindparam("task_id"))
+    .order_by(Tag.name_key)
+)
+
+
 async def _fill_tag_names(session: AsyncSession, tasks: Sequence[TaskRow]) -> None:
     """The tags of a page of tasks, in one query."""
     if not tasks:
         return
     by_id = {task.id: task for task in tasks}
-    stmt = (
-        select(task_tags.c.task_id, Tag.name)
-        .join(Tag, Tag.id == task_tags.c.tag_id)
-        .where(task_tags.c.task_id.in_(list(by_id)))
-        .order_by(Tag.name_key)
-    )
-    for task_id, name in await session.execute(stmt):
+    for task_id, name in await session.execute(_TAG_NAMES, {"task_ids": list(by_id)}):
         by_id[task_id].tag_names.append(name)
 
 
 async def read_task(session: AsyncSession, owner_id: uuid.UUID, task_id: uuid.UUID) -> TaskRow:
     """One of the owner's tasks with its tag names, for display: one query (a row per tag)."""
-    stmt = (
-        select(*TASK_ROW_COLUMNS, Tag.name)
-        .outerjoin(task_tags, task_tags.c.task_id == Task.id)
-        .outerjoin(Tag, Tag.id == task_tags.c.tag_id)
-        .where(Task.owner_id == owner_id, Task.id == task_id)
-        .order_by(Tag.name_key)
-    )
-    rows = (await session.execute(stmt)).all()
+    rows = (await session.execute(_ONE_TASK, {"owner_id": owner_id, "task_id": task_id})).all()
     if not rows:
         raise TaskNotFound()
     task = TaskRow.from_row(rows[0])
