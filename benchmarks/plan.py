@@ -173,6 +173,11 @@ def _get(path: str) -> tuple[str, str, str, str]:
     return ("GET", path, "-", "-")
 
 
+def floor() -> Requests:
+    """`GET /healthz`: FastAPI, the middleware and the access log, with no token and no query."""
+    return Requests("floor", [_get("/healthz")])
+
+
 def list_first(plan: Plan, size: int = THROUGHPUT_SIZE) -> Requests:
     return Requests("list_first", [_get(f"{API}/tasks")], plan.tokens[scale_email(size)])
 

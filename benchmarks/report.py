@@ -19,6 +19,7 @@ SCENARIO_LABELS = {
     "update": "update with If-Match",
     "complete": "complete",
     "login": "login (argon2id)",
+    "floor": "floor: GET /healthz (no auth, no database)",
 }
 SCALE_LABELS = {
     "list_first": "first page",

@@ -22,6 +22,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from benchmarks import plan as plans
 from benchmarks import report, seed, servers
 from benchmarks.common import (
@@ -90,6 +92,31 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "requests": sum(r["requests"] for r in runs),
         "runs": runs,
     }
+
+
+def same_bodies(
+    doable: servers.Process, baseline: servers.Process, scenarios: list[Requests]
+) -> dict[str, bool]:
+    """Whether Doable and the baseline answer each request of these scenarios (the first 20)
+    with the same status and the same JSON: the ceiling must do the same work. Fails the run
+    when they differ."""
+    same: dict[str, bool] = {}
+    for requests in scenarios:
+        headers = {"Authorization": f"Bearer {requests.token}"} if requests.token else {}
+        with (
+            httpx.Client(base_url=doable.base_url, headers=headers) as ours,
+            httpx.Client(base_url=baseline.base_url, headers=headers) as theirs,
+        ):
+            for _method, path, _if_match, _body in requests.rows[:20]:
+                a, b = ours.get(path), theirs.get(path)
+                if (a.status_code, a.json()) != (b.status_code, b.json()):
+                    raise SystemExit(
+                        f"{requests.name}: Doable and the baseline differ on {path}:\n"
+                        f"{a.status_code} {a.text[:500]}\n{b.status_code} {b.text[:500]}"
+                    )
+        same[requests.name] = True
+    log(f"Doable and the baseline answer the same JSON: {', '.join(same)}")
+    return same
 
 
 class Bench:
@@ -162,8 +189,13 @@ class Bench:
             "get": lambda: plans.get_one(p),
             "search": lambda: plans.search(p),
             "tag_status": lambda: plans.filtered(p),
+            # No auth, no database: what the framework and our middleware cost by themselves.
+            "floor": lambda: plans.floor(),
         }
         scenarios: dict[str, Any] = {}
+        self.result["same_bodies"] = same_bodies(
+            doable, baseline, [builders[name]() for name in BASELINE_SCENARIOS]
+        )
         under_load = []
         for name, make in builders.items():
             entry: dict[str, Any] = {"doable": self.load(doable, make())}

@@ -1,8 +1,9 @@
 """The ceiling for Doable's list and get requests: bare Starlette, the same driver and SQL.
 
-It decodes the JWT with the same PyJWT call, runs the statements Doable's ORM emits (user, task
-page, tags of those tasks, inside one transaction) straight on the driver, and answers the same
-JSON shape. There is no FastAPI, no ORM, no validation and no middleware. Configured by the
+It decodes the JWT with the same PyJWT call, runs the statements Doable emits (the user, then
+the task page and the tags of those tasks, or one task joined with its tags, inside one
+transaction) straight on the driver, and answers the same JSON shape. There is no FastAPI, no
+ORM, no validation and no middleware. Configured by the
 environment: BASELINE_BACKEND (sqlite, postgresql, mariadb), BASELINE_DSN, SECRET_KEY.
 """
 
@@ -33,19 +34,28 @@ USER_SQL = (
     "SELECT users.id, users.email, users.name, users.password_hash, users.timezone, "
     "users.token_version, users.created_at, users.updated_at \nFROM users \nWHERE users.id = {u}"
 )
-TASK_COLUMNS = (
-    "SELECT tasks.id, tasks.owner_id, tasks.title, tasks.description, tasks.completed, "
-    "tasks.completed_at, tasks.priority, tasks.due_date, tasks.due_at, tasks.due_sort, "
-    "tasks.version, tasks.created_at, tasks.updated_at \nFROM tasks \n"
+TASK_SELECT = (
+    "SELECT tasks.id, tasks.title, tasks.description, tasks.completed, tasks.completed_at, "
+    "tasks.priority, tasks.due_date, tasks.due_at, tasks.due_sort, tasks.rrule, "
+    "tasks.recurrence_mode, tasks.version, tasks.created_at, tasks.updated_at"
 )
+TASK_COLUMNS = TASK_SELECT + " \nFROM tasks \n"
 PAGE_SQL = TASK_COLUMNS + (
     "WHERE tasks.owner_id = {u}{keyset} ORDER BY tasks.created_at DESC, tasks.id DESC \n LIMIT {i}"
 )
-KEYSET_SQL = " AND (tasks.created_at < {t} OR tasks.created_at = {t} AND tasks.id < {u})"
-ONE_SQL = TASK_COLUMNS + "WHERE tasks.owner_id = {u} AND tasks.id = {u}"
+KEYSET_SQL = (
+    " AND tasks.created_at <= {t}"
+    " AND (tasks.created_at < {t} OR tasks.created_at = {t} AND tasks.id < {u})"
+)
+# One task and its tag names in one statement, a row per tag (as Doable reads it).
+ONE_SQL = TASK_SELECT + (
+    ", tags.name \nFROM tasks LEFT OUTER JOIN task_tags ON task_tags.task_id = tasks.id "
+    "LEFT OUTER JOIN tags ON tags.id = task_tags.tag_id \n"
+    "WHERE tasks.owner_id = {u} AND tasks.id = {u} ORDER BY tags.name_key"
+)
 TAGS_SQL = (
-    "SELECT task_tags.task_id, tags.id, tags.owner_id, tags.name, tags.name_key, tags.color, "
-    "tags.created_at \nFROM task_tags JOIN tags ON tags.id = task_tags.tag_id \n"
+    "SELECT task_tags.task_id, tags.name \n"
+    "FROM task_tags JOIN tags ON tags.id = task_tags.tag_id \n"
     "WHERE task_tags.task_id IN ({ids}) ORDER BY tags.name_key"
 )
 
@@ -305,24 +315,26 @@ def create_app() -> Starlette:
         links = await fetch(tags_sql[n], *[row[0] for row in rows])
         names: dict[Any, list[str]] = {}
         for link in links:
-            names.setdefault(link[0], []).append(link[3])
+            names.setdefault(link[0], []).append(link[1])
         return [task_json(row, names.get(row[0], [])) for row in rows]
 
     def task_json(row: Sequence[Any], tags: list[str]) -> dict[str, Any]:
-        due: str | None = db.read_date(row[7])
-        if row[8] is not None:
-            due = db.read_dt(row[8])
+        due: str | None = db.read_date(row[6])
+        if row[7] is not None:
+            due = db.read_dt(row[7])
         return {
             "id": str(db.read_id(row[0])),
-            "title": row[2],
-            "description": row[3],
-            "completed": bool(row[4]),
-            "completed_at": db.read_dt(row[5]),
-            "priority": PRIORITY_NAMES.get(row[6], "none"),
+            "title": row[1],
+            "description": row[2],
+            "completed": bool(row[3]),
+            "completed_at": db.read_dt(row[4]),
+            "priority": PRIORITY_NAMES.get(row[5], "none"),
             "due": due,
             "tags": tags,
-            "created_at": db.read_dt(row[11]),
-            "updated_at": db.read_dt(row[12]),
+            # The seeded tasks do not repeat; Doable would also describe the rule in words.
+            "recurrence": None if row[9] is None else {"rule": row[9], "mode": row[10]},
+            "created_at": db.read_dt(row[12]),
+            "updated_at": db.read_dt(row[13]),
         }
 
     async def list_tasks(request: Request) -> Response:
@@ -343,12 +355,12 @@ def create_app() -> Starlette:
                 rows = await fetch(page_sql, owner, limit + 1)
             else:
                 when, last_id = db.bind_dt(keyset[0]), db.bind_id(keyset[1])
-                rows = await fetch(keyset_sql, owner, when, when, last_id, limit + 1)
+                rows = await fetch(keyset_sql, owner, when, when, when, last_id, limit + 1)
             items = await with_tags(fetch, rows)
         next_cursor = None
         if len(rows) > limit:
             items, last = items[:limit], rows[limit - 1]
-            created = last[11]
+            created = last[12]
             if isinstance(created, str):
                 created = datetime.fromisoformat(created)
             next_cursor = encode_cursor(key, created, db.read_id(last[0]))
@@ -367,10 +379,10 @@ def create_app() -> Starlette:
             if user is None:
                 return problem(401, "Unauthorized")
             rows = await fetch(one_sql, db.bind_id(claims[0]), db.bind_id(task_id))
-            if not rows:
-                return problem(404, "Not found")
-            (item,) = await with_tags(fetch, rows)
-        return JSONResponse(item, headers={"ETag": f'"{rows[0][10]}"'})
+        if not rows:
+            return problem(404, "Not found")
+        item = task_json(rows[0], [row[14] for row in rows if row[14] is not None])
+        return JSONResponse(item, headers={"ETag": f'"{rows[0][11]}"'})
 
     async def readyz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
