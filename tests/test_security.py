@@ -11,7 +11,8 @@ import statistics
 import threading
 import time
 import uuid
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -439,6 +440,27 @@ async def _login_samples(
     return times
 
 
+@asynccontextmanager
+async def _costly_hashes(
+    database: Database, data_dir: Path, *, memory_kib: int, passes: int
+) -> AsyncIterator[tuple[httpx.AsyncClient, Account]]:
+    """A client of an app whose argon2id costs `memory_kib` and `passes` (one lane), and an
+    account made with it; the tables are emptied afterwards."""
+    runtime = runtime_for(
+        database,
+        data_dir,
+        ARGON2_MEMORY_KIB=memory_kib,
+        ARGON2_TIME_COST=passes,
+        ARGON2_PARALLELISM=1,
+    )
+    app = create_app(runtime, database)
+    try:
+        async with make_client(app) as client:
+            yield client, await make_account(client)
+    finally:
+        await truncate_all(database.engine)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("database", ["sqlite"], indirect=True)
 async def test_unknown_email_takes_as_long_as_a_wrong_password(
@@ -446,21 +468,13 @@ async def test_unknown_email_takes_as_long_as_a_wrong_password(
 ) -> None:
     # A hash of 16 MiB and 2 passes (~25 ms) dwarfs the noise of the request itself; the
     # parameters are the same for the dummy hash an unknown email is checked against.
-    runtime = runtime_for(
-        database, data_dir, ARGON2_MEMORY_KIB=16384, ARGON2_TIME_COST=2, ARGON2_PARALLELISM=1
-    )
-    app = create_app(runtime, database)
-    try:
-        async with make_client(app) as client:
-            acct = await make_account(client)
-            attempts = {
-                "wrong password": {"email": acct.email, "password": "not the password"},
-                "unknown email": {"email": "nobody-here@example.com", "password": "whatever1"},
-            }
-            await _login_samples(client, attempts, 5)  # warm up
-            times = await _login_samples(client, attempts, 200)
-    finally:
-        await truncate_all(database.engine)
+    async with _costly_hashes(database, data_dir, memory_kib=16384, passes=2) as (client, acct):
+        attempts = {
+            "wrong password": {"email": acct.email, "password": "not the password"},
+            "unknown email": {"email": "nobody-here@example.com", "password": "whatever1"},
+        }
+        await _login_samples(client, attempts, 5)  # warm up
+        times = await _login_samples(client, attempts, 200)
     medians = {name: statistics.median(samples) for name, samples in times.items()}
     spread = abs(medians["wrong password"] - medians["unknown email"]) / max(medians.values())
     ARTIFACTS.mkdir(exist_ok=True)
@@ -516,30 +530,22 @@ async def test_password_hashing_runs_off_the_event_loop_at_low_priority(
 ) -> None:
     # A costly hash (64 MiB, 3 passes: the defaults' memory and passes), so a blocked event
     # loop would show: requests made while logins hash must not wait for them.
-    runtime = runtime_for(
-        database, data_dir, ARGON2_MEMORY_KIB=65536, ARGON2_TIME_COST=3, ARGON2_PARALLELISM=1
-    )
-    app = create_app(runtime, database)
-    try:
-        async with make_client(app) as client:
-            acct = await make_account(client)
-            login = {"email": acct.email, "password": acct.password}
-            logins = [
-                asyncio.create_task(client.post("/api/v1/auth/login", json=login)) for _ in range(4)
-            ]
-            await asyncio.sleep(0)  # the logins start hashing
-            served_during: list[bool] = []
-            while not all(t.done() for t in logins):
-                r = await client.get("/api/v1/tasks", headers=acct.headers)
-                assert r.status_code == 200
-                served_during.append(not all(t.done() for t in logins))
-            assert [(await t).status_code for t in logins] == [200] * 4
-            # Four hashes in two threads take two hash times, and the loop kept serving. Had a
-            # hash blocked the loop, at most one request would get in between two hashes.
-            assert sum(served_during) >= 10, served_during
-            hashing = [t for t in threading.enumerate() if t.name.startswith("doable-hash")]
-            assert hashing, "no hashing thread of our own"
-            niceness = {os.getpriority(os.PRIO_PROCESS, t.native_id or 0) for t in hashing}
-            assert niceness == {19}, niceness
-    finally:
-        await truncate_all(database.engine)
+    async with _costly_hashes(database, data_dir, memory_kib=65536, passes=3) as (client, acct):
+        login = {"email": acct.email, "password": acct.password}
+        logins = [
+            asyncio.create_task(client.post("/api/v1/auth/login", json=login)) for _ in range(4)
+        ]
+        await asyncio.sleep(0)  # the logins start hashing
+        served_during: list[bool] = []
+        while not all(t.done() for t in logins):
+            r = await client.get("/api/v1/tasks", headers=acct.headers)
+            assert r.status_code == 200
+            served_during.append(not all(t.done() for t in logins))
+        assert [(await t).status_code for t in logins] == [200] * 4
+        # Four hashes in two threads take two hash times, and the loop kept serving. Had a
+        # hash blocked the loop, at most one request would get in between two hashes.
+        assert sum(served_during) >= 10, served_during
+        hashing = [t for t in threading.enumerate() if t.name.startswith("doable-hash")]
+        assert hashing, "no hashing thread of our own"
+        niceness = {os.getpriority(os.PRIO_PROCESS, t.native_id or 0) for t in hashing}
+        assert niceness == {19}, niceness
