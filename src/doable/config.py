@@ -64,6 +64,7 @@ class Settings(BaseSettings):
     )
     argon2_parallelism: int = Field(default=4, ge=1, le=16, validation_alias="ARGON2_PARALLELISM")
     hash_concurrency: int = Field(default=2, ge=1, le=64, validation_alias="HASH_CONCURRENCY")
+    hash_niceness: int = Field(default=19, ge=0, le=19, validation_alias="HASH_NICENESS")
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, validation_alias="MAX_BODY_BYTES")
     import_max_bytes: int = Field(
         default=20 * 1024 * 1024, ge=1024, validation_alias="IMPORT_MAX_BYTES"

@@ -31,22 +31,22 @@ UNUSABLE_PASSWORD = "!external"  # noqa: S105 - a marker, not a secret
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "iss", "aud"]
 
 
-# Hashing threads run at the lowest priority: argon2id is CPU-bound for ~150 ms per hash (and
-# its lane threads inherit the priority), so at normal priority a burst of logins takes the
-# CPU from the event loop and every other request waits behind it (docs/performance.md, the
-# login storm). At nice 19 a hash gets the CPU the requests leave, and all of it when idle.
-HASH_NICENESS = 19
+# Hashing threads run at a low priority (HASH_NICENESS, 19 by default): argon2id is CPU-bound
+# for ~150 ms per hash (its lane threads inherit the priority), so at normal priority a burst
+# of logins takes the CPU from the event loop and every other request waits behind it
+# (docs/performance.md, the login storm). At nice 19 a hash gets the CPU that requests leave,
+# and all of it when the server is otherwise idle.
 
 
-def _lower_priority() -> None:
+def _lower_priority(niceness: int) -> None:
     """A hashing thread's initializer: nice itself (Linux, where a thread has its own)."""
     with contextlib.suppress(AttributeError, OSError):  # no setpriority, or not permitted
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASH_NICENESS)
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
 
 
 class PasswordHasher:
-    """argon2id via pwdlib, off the event loop: in `hash_concurrency` low-priority threads of
-    its own (a request waits for a free one), never in the shared worker threads."""
+    """argon2id via pwdlib, off the event loop: in `hash_concurrency` threads of its own at
+    `hash_niceness` (a request waits for a free one), never in the shared worker threads."""
 
     def __init__(self, settings: Settings) -> None:
         self._hash = PasswordHash(
@@ -62,6 +62,7 @@ class PasswordHasher:
             max_workers=settings.hash_concurrency,
             thread_name_prefix="doable-hash",
             initializer=_lower_priority,
+            initargs=(settings.hash_niceness,),
         )
         # Verified against when the email is unknown, so timing does not reveal accounts.
         self._dummy = self._hash.hash(secrets.token_urlsafe(16))
