@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -877,3 +879,29 @@ async def test_real_server(server_database_url: str | None, tmp_path: Path) -> N
             assert assert_problem(r, 401)["detail"] == "The API token was revoked"
     assert server.stopped_cleanly, server.output()
     assert " 500" not in server.stderr and "Traceback" not in server.stderr, server.stderr
+
+
+def test_the_sdk_loads_on_the_first_mcp_request_not_at_start(tmp_path: Path) -> None:
+    # The SDK costs ~0.4 s and ~27 MB to import (docs/performance.md: cold start, idle RSS),
+    # so a server that has not been asked for MCP has not loaded it.
+    script = (
+        "import sys, asyncio\n"
+        "from doable.app import create_app\n"
+        "app = create_app()\n"
+        "async def main():\n"
+        "    async with app.router.lifespan_context(app):\n"
+        "        await asyncio.sleep(0.1)\n"
+        "        assert 'mcp' not in sys.modules, 'loaded at start'\n"
+        "asyncio.run(main())\n"
+        "print('lazy')\n"
+    )
+    env = {
+        **os.environ,
+        "SECRET_KEY": "k" * 40,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'lazy.db'}",
+        "DOABLE_DATA_DIR": str(tmp_path),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "lazy", done.stderr[-2000:]

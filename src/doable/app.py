@@ -20,7 +20,7 @@ from doable.db import Database
 from doable.errors import install_error_handlers
 from doable.events import stream_shutdown_on_signals
 from doable.feeds.router import feeds_router, ical_router
-from doable.mcp_server.server import McpEndpoint
+from doable.mcp_server.lazy import LazyMcpEndpoint
 from doable.middleware import RequestContextMiddleware
 from doable.openapi import install_openapi
 from doable.ops.docs import STATIC_DIR, install_docs
@@ -44,7 +44,7 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
     owns_database = database is None
     db = database or Database(runtime.database, pool_size=settings.db_pool_size)
     state = AppState.build(runtime)
-    mcp = McpEndpoint(database=db, state=state, max_body_bytes=settings.max_body_bytes)
+    mcp = LazyMcpEndpoint(database=db, state=state, max_body_bytes=settings.max_body_bytes)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -58,7 +58,7 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
             scheduler.start()
         app.state.scheduler = scheduler
         try:
-            # The MCP transport's task group lives as long as the app.
+            # The MCP transport (started by the first /mcp request) lives as long as the app.
             with stream_shutdown_on_signals():
                 async with mcp.run():
                     yield
