@@ -16,8 +16,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from typing import TYPE_CHECKING
 
+from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
+from doable.auth.dependencies import authenticate, bearer
 from doable.db import Database
 from doable.errors import ServiceUnavailable
 from doable.state import AppState
@@ -85,6 +87,13 @@ class LazyMcpEndpoint:
             current.ready.set()  # waiting requests get a 503 instead of waiting on
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Before anything else: no credential, no MCP (and no SDK loaded for it). A DoableError
+        # raised here is rendered as problem+json by the app's handlers (401 with
+        # WWW-Authenticate).
+        async with self.database.unit_of_work(write=False) as session:
+            principal = await authenticate(
+                session, self.state, self.database, await bearer(Request(scope)), read_only=True
+            )
         current = self._current
         if current is not None and current.endpoint is None:
             current.wanted.set()
@@ -96,4 +105,4 @@ class LazyMcpEndpoint:
                 "The MCP server is starting or stopping; try again shortly.",
                 headers={"Retry-After": "5"},
             )
-        await endpoint(scope, receive, send)
+        await endpoint.handle(scope, receive, send, principal)

@@ -33,7 +33,7 @@ from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
 from doable import __version__
-from doable.auth.dependencies import authenticate, bearer, check_scope
+from doable.auth.dependencies import check_scope
 from doable.auth.service import Principal
 from doable.context import request_id_var
 from doable.db import Database
@@ -126,14 +126,11 @@ class McpEndpoint:
             finally:
                 self.manager = None
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def handle(
+        self, scope: Scope, receive: Receive, send: Send, principal: Principal
+    ) -> None:
+        """Serve one request whose credential `LazyMcpEndpoint` has checked."""
         request = Request(scope, receive)
-        # Before the transport reads anything: no credential, no MCP. A DoableError raised
-        # here is rendered as problem+json by the app's handlers (401 with WWW-Authenticate).
-        async with self.database.unit_of_work(write=False) as session:
-            principal = await authenticate(
-                session, self.state, self.database, await bearer(request), read_only=True
-            )
         manager = self.manager
         if manager is None:
             raise ServiceUnavailable(
