@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from doable.auth.external import ExternalClaims
@@ -174,8 +174,11 @@ async def revoke_refresh(session: AsyncSession, token: str) -> None:
     )
 
 
+_USER_BY_ID = select(User).where(User.id == bindparam("user_id"))
+
+
 async def user_for_access(session: AsyncSession, claims: AccessClaims) -> User:
-    user = await session.get(User, claims.user_id)
+    user = (await session.execute(_USER_BY_ID, {"user_id": claims.user_id})).scalar()
     if user is None or user.token_version != claims.token_version:
         raise Unauthorized("The access token is no longer valid")
     return user
