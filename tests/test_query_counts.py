@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import aiosqlite
 import httpx
 import pytest
 from sqlalchemy import event
@@ -122,3 +123,43 @@ async def test_search_results_do_not_depend_on_the_index(
     for q, expected in cases.items():
         r = await client.get(TASKS, params={"q": q}, headers=acct.headers)
         assert [t["title"] for t in r.json()["items"]] == expected, q
+
+
+@contextmanager
+def count_sqlite_trips(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Each hand-off to aiosqlite's thread (doable.sqlite_driver makes one per statement)."""
+    trips: list[str] = []
+    real = aiosqlite.Connection._execute
+
+    async def counted(self: aiosqlite.Connection, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        trips.append(getattr(fn, "__name__", repr(fn)))
+        return await real(self, fn, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(aiosqlite.Connection, "_execute", counted)
+        yield trips
+
+
+async def test_sqlite_makes_one_trip_to_its_thread_per_statement(
+    client: httpx.AsyncClient, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """BEGIN travels with the first statement and a statement is one trip (execute, fetch and
+    close together): a get is user, task and COMMIT; a page adds its tags. The stock adapter
+    made ten trips for a get."""
+    if backend != "sqlite":
+        pytest.skip("aiosqlite is the SQLite driver")
+    acct = await make_account(client)
+    task = await make_task(client, acct, tags=["a", "b"])
+    await make_task(client, acct)
+    with count_sqlite_trips(monkeypatch) as get:
+        r = await client.get(f"{TASKS}/{task['id']}", headers=acct.headers)
+    assert r.status_code == 200 and r.json()["tags"] == ["a", "b"]
+    with count_sqlite_trips(monkeypatch) as page:
+        r = await client.get(TASKS, headers=acct.headers)
+    assert r.status_code == 200 and len(r.json()["items"]) == 2
+    with count_sqlite_trips(monkeypatch) as create:
+        r = await client.post(TASKS, json={"title": "new", "tags": ["a"]}, headers=acct.headers)
+    assert r.status_code == 201
+    assert get == ["_run", "_run", "commit"], get
+    assert page == ["_run", "_run", "_run", "commit"], page
+    assert create.count("commit") == 1 and "cursor" not in create, create

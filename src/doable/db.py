@@ -24,6 +24,7 @@ from sqlalchemy.pool import ConnectionPoolEntry, PoolResetState
 from sqlalchemy.types import TypeDecorator
 from sqlalchemy.util import await_
 
+from doable import sqlite_driver
 from doable.config import DatabaseConfig
 from doable.errors import DoableError, ServiceUnavailable
 
@@ -116,12 +117,9 @@ def _sqlite_on_begin(conn: Any) -> None:
                 "The database is busy; try again shortly.", headers={"Retry-After": "5"}
             ) from None
         conn.info[_GATE] = gate
-    try:
-        # Straight to aiosqlite: one trip to its thread, where a cursor would take three.
-        await_(conn.connection.driver_connection.execute(f"BEGIN {mode}"))
-    except BaseException:
-        _open_gate(conn.info)
-        raise
+    # Sent with the transaction's first statement, in the same trip to aiosqlite's thread
+    # (sqlite_driver). A BEGIN that fails there ends in a rollback, which opens the gate.
+    conn.connection.dbapi_connection.begin(mode)
 
 
 _GATE = "doable_sqlite_write_gate"
@@ -147,10 +145,11 @@ def _sqlite_on_checkin(_dbapi_connection: Any, record: ConnectionPoolEntry) -> N
 def _sqlite_on_reset(dbapi_connection: Any, _record: Any, state: PoolResetState) -> None:
     # The pool's rollback when a connection comes back, only when a transaction is still open:
     # after a commit there is nothing to undo, and each call costs a trip to aiosqlite's thread.
+    if not state.asyncio_safe or state.terminate_only:
+        return
     if (
-        state.asyncio_safe
-        and not state.terminate_only
-        and dbapi_connection.driver_connection.in_transaction
+        dbapi_connection.pending_begin is not None
+        or dbapi_connection.driver_connection.in_transaction
     ):
         dbapi_connection.rollback()
 
@@ -161,6 +160,7 @@ def create_engine(config: DatabaseConfig, *, pool_size: int = 5) -> AsyncEngine:
     if config.backend == "sqlite":
         kwargs["connect_args"].setdefault("timeout", SQLITE_BUSY_TIMEOUT_MS / 1000)
         kwargs["pool_reset_on_return"] = None  # _sqlite_on_reset does it
+        kwargs["module"] = sqlite_driver.dbapi()
     else:
         kwargs.update(
             pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size * 2, pool_recycle=1800
