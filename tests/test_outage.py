@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from doable import db as db_module
 from doable.db import Database
 from tests.conftest import BACKEND_ENV, IN_CI, backend_params, truncate_all
 from tests.factories import PASSWORD
@@ -200,3 +201,65 @@ def _restart_under_load(env: dict[str, str], tmp_path: Path, home: Path) -> dict
         "recovery_seconds": round(recovery, 3),
         "answers_after_recovery": len(settled),
     }
+
+
+async def _drop_server_connections(database: Database) -> int:
+    """Have the database server close every other connection to the test database, as a
+    restart or an idle timeout would, from a driver connection of our own."""
+    url = database.config.url
+    if database.config.backend == "postgresql":
+        import asyncpg
+
+        conn = await asyncpg.connect(
+            host=url.host, port=url.port, user=url.username, database=url.database
+        )
+        try:
+            dropped = await conn.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        finally:
+            await conn.close()
+        return int(dropped)
+    import asyncmy
+
+    conn = await asyncmy.connect(
+        host=url.host, port=url.port or 3306, user=url.username, password="", db=url.database
+    )
+    try:
+        async with conn.cursor() as cur:
+            await cur.execute(
+                "SELECT id FROM information_schema.processlist"
+                " WHERE db = DATABASE() AND id <> CONNECTION_ID()"
+            )
+            ids = [row[0] for row in await cur.fetchall()]
+            for conn_id in ids:
+                await cur.execute(f"KILL {int(conn_id)}")
+    finally:
+        conn.close()
+    return len(ids)
+
+
+async def test_a_connection_the_server_dropped_costs_one_503_in_use_and_none_when_idle(
+    client: httpx.AsyncClient, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pooled connections are pinged only after PING_AFTER_IDLE_SECONDS idle (a ping on every
+    checkout cost PostgreSQL three round trips per request). One in steady use that the server
+    dropped fails its request with a 503 problem, never a 500, and the pool renews itself."""
+    if database.config.backend == "sqlite":
+        pytest.skip("SQLite has no server to drop connections")
+    from tests.factories import make_account
+
+    acct = await make_account(client)
+    assert (await client.get("/api/v1/tasks", headers=acct.headers)).status_code == 200
+    assert await _drop_server_connections(database) >= 1
+
+    in_use = await client.get("/api/v1/tasks", headers=acct.headers)
+    assert in_use.status_code == 503, in_use.text
+    assert in_use.headers["content-type"].startswith("application/problem+json")
+    assert (await client.get("/api/v1/tasks", headers=acct.headers)).status_code == 200
+
+    monkeypatch.setattr(db_module, "PING_AFTER_IDLE_SECONDS", 0.0)
+    assert await _drop_server_connections(database) >= 1
+    idle = await client.get("/api/v1/tasks", headers=acct.headers)
+    assert idle.status_code == 200, idle.text

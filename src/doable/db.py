@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,6 +14,7 @@ from fastapi import Depends, Request
 from sqlalchemy import DateTime, MetaData, String, event, or_, update
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import InvalidatePoolError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -162,9 +164,7 @@ def create_engine(config: DatabaseConfig, *, pool_size: int = 5) -> AsyncEngine:
         kwargs["pool_reset_on_return"] = None  # _sqlite_on_reset does it
         kwargs["module"] = sqlite_driver.dbapi()
     else:
-        kwargs.update(
-            pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size * 2, pool_recycle=1800
-        )
+        kwargs.update(pool_size=pool_size, max_overflow=pool_size * 2, pool_recycle=1800)
     if config.backend == "postgresql":
         kwargs["connect_args"].setdefault("timeout", 10)
         kwargs["connect_args"].setdefault("server_settings", {"application_name": "doable"})
@@ -179,7 +179,37 @@ def create_engine(config: DatabaseConfig, *, pool_size: int = 5) -> AsyncEngine:
         event.listen(engine.sync_engine.pool, "checkin", _sqlite_on_checkin)
         event.listen(engine.sync_engine.pool, "invalidate", _sqlite_on_checkin)
         event.listen(engine.sync_engine.pool, "reset", _sqlite_on_reset)
+    else:
+        event.listen(engine.sync_engine.pool, "checkin", _note_idle_since)
+        event.listen(engine.sync_engine.pool, "checkout", _pinger(engine.sync_engine.dialect))
     return engine
+
+
+# A pooled connection idle this long is pinged before use. SQLAlchemy's pool_pre_ping pings on
+# every checkout, which on PostgreSQL is three round trips (BEGIN, ";", ROLLBACK): more than
+# the GET it guards. A connection in steady use needs none: if the server went away under it,
+# the statement fails as a disconnect, SQLAlchemy renews the whole pool, and that request
+# gets a 503 like any other while the database is unreachable.
+PING_AFTER_IDLE_SECONDS = 5.0
+_IDLE_SINCE = "doable_idle_since"
+
+
+def _note_idle_since(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+    record.info[_IDLE_SINCE] = time.monotonic()
+
+
+def _pinger(dialect: Dialect) -> Any:
+    def ping_if_idle(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+        idle_since = record.info.get(_IDLE_SINCE)
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+            return  # new, or in steady use
+        try:
+            dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            # The pool renews every connection from before now and retries the checkout.
+            raise InvalidatePoolError() from error
+
+    return ping_if_idle
 
 
 class Database:
