@@ -163,3 +163,31 @@ async def test_sqlite_makes_one_trip_to_its_thread_per_statement(
     assert get == ["_run", "_run", "commit"], get
     assert page == ["_run", "_run", "_run", "commit"], page
     assert create.count("commit") == 1 and "cursor" not in create, create
+
+
+async def test_postgresql_reads_a_get_without_begin_and_commit(
+    client: httpx.AsyncClient, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A GET runs its statements in autocommit on PostgreSQL (READ COMMITTED gives each one a
+    fresh snapshot either way): two round trips fewer. Writes keep their transaction."""
+    if backend != "postgresql":
+        pytest.skip("only PostgreSQL reads in autocommit")
+    import asyncpg
+
+    sent: list[str] = []
+    real = asyncpg.Connection.execute
+
+    async def execute(self: asyncpg.Connection, query: str, *args: Any, **kwargs: Any) -> Any:
+        sent.append(query.strip().rstrip(";").split()[0].upper())
+        return await real(self, query, *args, **kwargs)
+
+    monkeypatch.setattr(asyncpg.Connection, "execute", execute)
+    acct = await make_account(client)
+    task = await make_task(client, acct)
+    sent.clear()
+    assert (await client.get(f"{TASKS}/{task['id']}", headers=acct.headers)).status_code == 200
+    assert (await client.get(TASKS, headers=acct.headers)).status_code == 200
+    assert sent == [], sent
+    r = await client.patch(f"{TASKS}/{task['id']}", json={"title": "x"}, headers=acct.headers)
+    assert r.status_code == 200
+    assert sent == ["BEGIN", "COMMIT"], sent

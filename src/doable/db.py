@@ -213,7 +213,7 @@ def _pinger(dialect: Dialect) -> Any:
 
 
 class Database:
-    """Owns the engine and two session factories: one for reads, one for writes."""
+    """Owns the engine and the session factories: reads, writes, and the reads of a request."""
 
     def __init__(self, config: DatabaseConfig, *, pool_size: int = 5) -> None:
         self.config = config
@@ -225,6 +225,18 @@ class Database:
             )
         self.read_sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self.write_sessions = async_sessionmaker(write_engine, expire_on_commit=False)
+        # What a GET or a read-only tool call runs in. On PostgreSQL, without BEGIN and COMMIT:
+        # two of the four round trips of a GET. Its isolation (READ COMMITTED) gives each
+        # statement a fresh snapshot inside a transaction too, so a reader sees the same; an
+        # export, which needs one snapshot, opens read_sessions with begin_snapshot. Elsewhere
+        # switching costs round trips of its own (MariaDB) or saves nothing (SQLite's BEGIN
+        # already travels with the first statement).
+        self.request_reads = self.read_sessions
+        if config.backend == "postgresql":
+            self.request_reads = async_sessionmaker(
+                self.engine.execution_options(isolation_level="AUTOCOMMIT"),
+                expire_on_commit=False,
+            )
 
     @asynccontextmanager
     async def unit_of_work(self, *, write: bool) -> AsyncIterator[AsyncSession]:
@@ -232,7 +244,7 @@ class Database:
 
         A `DoableError` marked `commit_session` commits before it propagates. HTTP requests
         get theirs through `SessionDep`; MCP tool calls open one per call."""
-        factory = self.write_sessions if write else self.read_sessions
+        factory = self.write_sessions if write else self.request_reads
         async with factory() as session:
             try:
                 yield session
