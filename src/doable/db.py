@@ -107,6 +107,8 @@ def _sqlite_on_begin(conn: Any) -> None:
     # instead of failing with "database is locked" when a read upgrades to a write.
     options = conn.get_execution_options()
     mode = options.get("sqlite_begin", "DEFERRED")
+    if mode is None:
+        return  # autocommit: each statement is its own transaction (Database.request_reads)
     gate: asyncio.Lock | None = options.get("sqlite_write_gate")
     if gate is not None:
         # Writers of this process queue here in arrival order. Left to SQLite's busy handler,
@@ -225,17 +227,21 @@ class Database:
             )
         self.read_sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self.write_sessions = async_sessionmaker(write_engine, expire_on_commit=False)
-        # What a GET or a read-only tool call runs in. On PostgreSQL, without BEGIN and COMMIT:
-        # two of the four round trips of a GET. Its isolation (READ COMMITTED) gives each
-        # statement a fresh snapshot inside a transaction too, so a reader sees the same; an
-        # export, which needs one snapshot, opens read_sessions with begin_snapshot. Elsewhere
-        # switching costs round trips of its own (MariaDB) or saves nothing (SQLite's BEGIN
-        # already travels with the first statement).
+        # What a GET or a read-only tool call runs in: statements in autocommit, each seeing
+        # what was committed before it, as PostgreSQL's READ COMMITTED does inside a
+        # transaction too. That saves BEGIN and COMMIT, two of the four round trips of a GET on
+        # PostgreSQL and the COMMIT trip to aiosqlite's thread on SQLite. An export, which
+        # needs one snapshot, opens read_sessions with begin_snapshot. MariaDB keeps its
+        # transaction: switching autocommit there costs round trips of its own.
         self.request_reads = self.read_sessions
-        if config.backend == "postgresql":
+        if config.backend in {"postgresql", "sqlite"}:
+            autocommit: dict[str, Any] = (
+                {"isolation_level": "AUTOCOMMIT"}
+                if config.backend == "postgresql"
+                else {"sqlite_begin": None}
+            )
             self.request_reads = async_sessionmaker(
-                self.engine.execution_options(isolation_level="AUTOCOMMIT"),
-                expire_on_commit=False,
+                self.engine.execution_options(**autocommit), expire_on_commit=False
             )
 
     @asynccontextmanager

@@ -5,8 +5,8 @@ which costs more than a small indexed query itself (about 50-90 µs on a 2-core 
 adapter makes four per statement (open a cursor, execute, fetch the rows, close it) and one
 for `BEGIN`, so a GET of one task made ten. Here a statement is one trip: the cursor is
 opened, run, read and closed on the thread. `BEGIN` waits for the transaction's first
-statement and travels with it, and a transaction that ran nothing ends without a trip. A GET
-now makes three (see docs/performance.md).
+statement and travels with it, and ending a transaction that ran nothing, or statements run
+in autocommit (a GET's reads), costs no trip. A GET now makes two (see docs/performance.md).
 
 Plugged in with `create_async_engine(..., module=dbapi())`; everything else (the dialect,
 type handling, errors) is SQLAlchemy's own.
@@ -118,17 +118,22 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
         """Start a transaction with the next statement (`_run` sends both in one trip)."""
         self.pending_begin = f"BEGIN {mode}"
 
-    def commit(self) -> None:
-        if self.pending_begin is not None:
-            self.pending_begin = None  # nothing ran: there is no transaction to end
-            return
-        super().commit()
-
-    def rollback(self) -> None:
+    def _in_transaction(self) -> bool:
+        """Whether a transaction is open; clears a BEGIN that never went out (nothing ran)."""
         if self.pending_begin is not None:
             self.pending_begin = None
-            return
-        super().rollback()
+            return False
+        return bool(self._connection.in_transaction)
+
+    def commit(self) -> None:
+        # No trip when there is nothing to end: a transaction that ran nothing, or statements
+        # that ran in autocommit (a GET's reads).
+        if self._in_transaction():
+            super().commit()
+
+    def rollback(self) -> None:
+        if self._in_transaction():
+            super().rollback()
 
 
 class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
