@@ -553,3 +553,32 @@ async def test_password_hashing_runs_off_the_event_loop_at_its_own_priority(
         niceness = {os.getpriority(os.PRIO_PROCESS, t.native_id or 0) for t in hashing}
         assert 17 in niceness, niceness
         assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) != 17
+
+
+def test_a_remembered_access_token_still_expires_and_a_changed_one_is_checked(
+    tmp_path: Path,
+) -> None:
+    """TokenSigner remembers verified tokens (PyJWT is a twentieth of a GET); a remembered
+    token stops counting at its `exp`, and any other string is verified in full."""
+    from doable.auth.security import AccessClaims, TokenSigner
+    from doable.errors import Unauthorized
+    from tests.conftest import fast_settings
+
+    signer = TokenSigner(TEST_SECRET, fast_settings(tmp_path, ACCESS_TOKEN_MINUTES=1))
+    signer.leeway = 0
+    user_id = uuid.uuid4()
+    # Issued so that it expires within 2 s.
+    token = signer.issue(user_id, 3, datetime.now(UTC) - signer.lifetime + timedelta(seconds=2))
+    assert signer.verify(token) == AccessClaims(user_id, 3)
+    assert signer.verify(token) == AccessClaims(user_id, 3)
+    head, payload, signature = token.split(".")
+    for forged in (
+        f"{head}.{payload}.{signature[:-2]}{'AA' if signature[-2:] != 'AA' else 'BB'}",
+        f"{head}.{payload}X.{signature}",
+        token + " ",
+    ):
+        with pytest.raises(Unauthorized):
+            signer.verify(forged)
+    time.sleep(3.1)
+    with pytest.raises(Unauthorized, match="expired"):
+        signer.verify(token)
