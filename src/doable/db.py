@@ -5,15 +5,15 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import DateTime, MetaData, String, event, or_, update
+from sqlalchemy import DateTime, Executable, MetaData, String, event, or_, update
 from sqlalchemy.dialects import mysql
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, Row
 from sqlalchemy.exc import InvalidatePoolError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -296,6 +296,19 @@ async def end_read_transaction(session: AsyncSession) -> None:
     if session.new or session.dirty or session.deleted:
         raise RuntimeError("end_read_transaction() would discard pending changes")
     await session.rollback()
+
+
+async def read_rows(
+    session: AsyncSession, statement: Executable, params: Mapping[str, Any] | None = None
+) -> Sequence[Row[*tuple[Any, ...]]]:
+    """The rows of a SELECT of plain columns, run through Core on the session's connection.
+
+    The ORM's execution path adds about 70 µs a statement (a fifth of a small read) and gives
+    plain columns nothing. Pending changes are flushed first, as the ORM's autoflush would."""
+    if session.new or session.dirty or session.deleted:
+        await session.flush()
+    connection = await session.connection()
+    return (await connection.execute(statement, params)).all()
 
 
 async def unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:

@@ -31,7 +31,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from doable import events
 from doable.auth.models import User
-from doable.db import utcnow
+from doable.db import read_rows, utcnow
 from doable.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
 from doable.reminders import service as reminders_service
 from doable.tasks import cursor as cursors
@@ -580,7 +580,7 @@ async def list_tasks(
         .order_by(*ordering)
         .limit(query.limit + 1)
     )
-    tasks = [TaskRow.from_row(row) for row in await session.execute(stmt)]
+    tasks = [TaskRow.from_row(row) for row in await read_rows(session, stmt)]
     next_cursor = None
     if len(tasks) > query.limit:
         tasks = tasks[: query.limit]
@@ -620,13 +620,13 @@ async def _fill_tag_names(session: AsyncSession, tasks: Sequence[TaskRow]) -> No
     if not tasks:
         return
     by_id = {task.id: task for task in tasks}
-    for task_id, name in await session.execute(_TAG_NAMES, {"task_ids": list(by_id)}):
+    for task_id, name in await read_rows(session, _TAG_NAMES, {"task_ids": list(by_id)}):
         by_id[task_id].tag_names.append(name)
 
 
 async def read_task(session: AsyncSession, owner_id: uuid.UUID, task_id: uuid.UUID) -> TaskRow:
     """One of the owner's tasks with its tag names, for display: one query (a row per tag)."""
-    rows = (await session.execute(_ONE_TASK, {"owner_id": owner_id, "task_id": task_id})).all()
+    rows = await read_rows(session, _ONE_TASK, {"owner_id": owner_id, "task_id": task_id})
     if not rows:
         raise TaskNotFound()
     task = TaskRow.from_row(rows[0])
