@@ -191,3 +191,20 @@ async def test_postgresql_reads_a_get_without_begin_and_commit(
     r = await client.patch(f"{TASKS}/{task['id']}", json={"title": "x"}, headers=acct.headers)
     assert r.status_code == 200
     assert sent == ["BEGIN", "COMMIT"], sent
+
+
+async def test_sqlite_streaming_reads_run_inside_the_transaction(
+    database: Database, backend: str
+) -> None:
+    """A streaming (server-side) cursor is aiosqlite's own and cannot carry the pending BEGIN,
+    so the BEGIN goes first on its own: what is streamed is read inside the transaction."""
+    if backend != "sqlite":
+        pytest.skip("aiosqlite is the SQLite driver")
+    from sqlalchemy import literal, select
+
+    async with database.write_sessions() as session:
+        result = await session.stream(select(literal(7)))
+        assert [row[0] async for row in result] == [7]
+        raw = await (await session.connection()).get_raw_connection()
+        assert raw.driver_connection.in_transaction
+        await session.rollback()

@@ -114,6 +114,16 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
         # "BEGIN DEFERRED" or "BEGIN IMMEDIATE", sent with the next statement.
         self.pending_begin: str | None = None
 
+    def cursor(self, server_side: bool = False) -> Any:
+        if server_side and self.pending_begin is not None:
+            # A streaming cursor is the stock one: its statement cannot carry the BEGIN.
+            begin, self.pending_begin = self.pending_begin, None
+            try:
+                await_(self._connection.execute(begin))
+            except Exception as error:
+                self._handle_exception(error)
+        return super().cursor(server_side)
+
     def begin(self, mode: str) -> None:
         """Start a transaction with the next statement (`_run` sends both in one trip)."""
         self.pending_begin = f"BEGIN {mode}"
