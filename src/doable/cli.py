@@ -371,8 +371,7 @@ def export_command(
     async def go() -> bool:
         database = Database(runtime.database)
         try:
-            async with database.read_sessions() as session:
-                await service.begin_snapshot(session)
+            async with database.snapshot() as session:
                 account = await auth_service.get_by_email(session, user)
                 if account is None:
                     return False

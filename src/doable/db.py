@@ -243,7 +243,7 @@ class Database:
         # what was committed before it, as PostgreSQL's READ COMMITTED does inside a
         # transaction too. That saves BEGIN and COMMIT, two of the four round trips of a GET on
         # PostgreSQL and the COMMIT trip to aiosqlite's thread on SQLite. An export, which
-        # needs one snapshot, opens read_sessions with begin_snapshot. MariaDB keeps its
+        # needs one snapshot, opens `snapshot()`. MariaDB keeps its
         # transaction: switching autocommit there costs round trips of its own.
         self.request_reads = self.read_sessions
         if config.backend in {"postgresql", "sqlite"}:
@@ -255,6 +255,16 @@ class Database:
             self.request_reads = async_sessionmaker(
                 self.engine.execution_options(**autocommit), expire_on_commit=False
             )
+
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[AsyncSession]:
+        """A session whose reads all see one snapshot, for reads that span statements and must
+        agree (an export, an unpaged list). MariaDB's default isolation and SQLite's read
+        transaction give one already; PostgreSQL's default (READ COMMITTED) does not."""
+        async with self.read_sessions() as session:
+            if self.config.backend == "postgresql":
+                await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+            yield session
 
     @asynccontextmanager
     async def unit_of_work(self, *, write: bool) -> AsyncIterator[AsyncSession]:

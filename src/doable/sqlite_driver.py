@@ -51,6 +51,10 @@ def _run(
         cursor.close()
 
 
+def _begin(conn: sqlite3.Connection, begin: str) -> None:
+    conn.execute(begin).close()
+
+
 class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
     """A cursor that holds a finished statement's outcome; no aiosqlite cursor behind it."""
 
@@ -76,6 +80,14 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
     @property
     def lastrowid(self) -> Any:
         return self._outcome[3]
+
+    @property
+    def arraysize(self) -> int:
+        return 1  # the rows are all here already; fetchmany() without a size takes one
+
+    @arraysize.setter
+    def arraysize(self, value: int) -> None:
+        pass
 
     def execute(self, operation: Any, parameters: Any = None) -> Any:
         self._send(operation, () if parameters is None else parameters, many=False)
@@ -119,7 +131,7 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
             # A streaming cursor is the stock one: its statement cannot carry the BEGIN.
             begin, self.pending_begin = self.pending_begin, None
             try:
-                await_(self._connection.execute(begin))
+                await_(self._connection._execute(_begin, self._connection._conn, begin))
             except Exception as error:
                 self._handle_exception(error)
         return super().cursor(server_side)
@@ -133,6 +145,8 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
         if self.pending_begin is not None:
             self.pending_begin = None
             return False
+        if self._connection._connection is None:
+            return False  # closed: nothing to end (and no trip to make)
         return bool(self._connection.in_transaction)
 
     def commit(self) -> None:

@@ -20,7 +20,7 @@ from doable.compat.schemas import (
     CompatTaskOut,
     CompatTaskUpdate,
 )
-from doable.db import SessionDep
+from doable.db import Database, SessionDep
 from doable.idempotency.route import IdempotentRoute
 from doable.state import StateDep
 from doable.tasks import service as tasks_service
@@ -53,7 +53,7 @@ PAGE = 500
 @router.get("", response_model=list[CompatTaskOut], responses=RESPONSES)
 async def list_tasks(
     owner: PathUser,
-    session: SessionDep,
+    request: Request,
     state: StateDep,
     status_: Annotated[CompatStatus, Query(alias="status")] = "all",
     sort: CompatSort = "created",
@@ -62,14 +62,20 @@ async def list_tasks(
     for `due_date` (tasks without one last)."""
     out: list[CompatTaskOut] = []
     cursor: str | None = None
-    while True:
-        query = tasks_service.TaskQuery(status=status_, sort=SORTS[sort], limit=PAGE, cursor=cursor)
-        tasks, cursor = await tasks_service.list_tasks(
-            session, owner.user, query, cursor_key=state.runtime.secret_key
-        )
-        out.extend(CompatTaskOut.from_task(t, owner.user_id) for t in tasks)
-        if cursor is None:
-            return out
+    database: Database = request.app.state.database
+    # Page after page from one snapshot, so a task edited meanwhile is neither missed nor
+    # listed twice.
+    async with database.snapshot() as snapshot:
+        while True:
+            query = tasks_service.TaskQuery(
+                status=status_, sort=SORTS[sort], limit=PAGE, cursor=cursor
+            )
+            tasks, cursor = await tasks_service.list_tasks(
+                snapshot, owner.user, query, cursor_key=state.runtime.secret_key
+            )
+            out.extend(CompatTaskOut.from_task(t, owner.user_id) for t in tasks)
+            if cursor is None:
+                return out
 
 
 @router.post(

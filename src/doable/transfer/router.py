@@ -75,8 +75,7 @@ async def export(
     now = utcnow()
 
     async def body() -> AsyncIterator[bytes]:
-        async with database.read_sessions() as session:
-            await service.begin_snapshot(session)
+        async with database.snapshot() as session:
             async for piece in service.export_chunks(session, owner, fmt, now=now):
                 yield piece.encode()
 

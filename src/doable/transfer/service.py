@@ -334,13 +334,6 @@ async def export_csv(
             progress(len(chunk))
 
 
-async def begin_snapshot(session: AsyncSession) -> None:
-    """Read every chunk of an export from one snapshot. MySQL's default isolation and SQLite's
-    WAL read transaction give one already; PostgreSQL's default (read committed) does not."""
-    if session.get_bind().dialect.name == "postgresql":
-        await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
-
-
 def export_chunks(
     session: AsyncSession,
     owner: Owner,
