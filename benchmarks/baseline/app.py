@@ -1,10 +1,11 @@
 """The ceiling for Doable's list and get requests: bare Starlette, the same driver and SQL.
 
-It decodes the JWT with the same PyJWT call, runs the statements Doable emits (the user, then
-the task page and the tags of those tasks, or one task joined with its tags, inside one
-transaction) straight on the driver, and answers the same JSON shape. There is no FastAPI, no
-ORM, no validation and no middleware. Configured by the
-environment: BASELINE_BACKEND (sqlite, postgresql, mariadb), BASELINE_DSN, SECRET_KEY.
+It decodes the JWT with the same PyJWT call (and remembers it until its exp, as Doable does),
+runs the statements Doable emits (the user, then the task page and the tags of those tasks, or
+one task joined with its tags; in autocommit on SQLite and PostgreSQL, in one transaction on
+MariaDB, as Doable runs a GET) straight on the driver, and answers the same JSON shape. There
+is no FastAPI, no ORM, no validation and no middleware. Configured by the environment:
+BASELINE_BACKEND (sqlite, postgresql, mariadb), BASELINE_DSN, SECRET_KEY.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import hmac
 import json
 import os
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -61,7 +63,7 @@ TAGS_SQL = (
 
 
 class Driver:
-    """Placeholders, id and datetime conversions, and one transaction per request."""
+    """Placeholders, id and datetime conversions, and the reads of one request."""
 
     def param(self, n: int, kind: str) -> str:
         return "?"
@@ -105,7 +107,8 @@ class Driver:
 
 
 class SqliteDriver(Driver):
-    """aiosqlite, five connections with Doable's pragmas; reads run in BEGIN DEFERRED."""
+    """aiosqlite, five connections with Doable's pragmas; reads run in autocommit, as Doable's
+    GETs do, each statement in one trip to aiosqlite's thread (`execute_fetchall`)."""
 
     def __init__(self, path: str, size: int = 5) -> None:
         self.path, self.size = path, size
@@ -132,14 +135,11 @@ class SqliteDriver(Driver):
     async def transaction(self) -> AsyncIterator[Any]:
         conn = await self.pool.get()
         try:
-            await conn.execute("BEGIN DEFERRED")
 
             async def fetch(sql: str, *args: Any) -> Sequence[Any]:
-                async with conn.execute(sql, args) as cursor:
-                    return list(await cursor.fetchall())
+                return list(await conn.execute_fetchall(sql, args))
 
             yield fetch
-            await conn.execute("COMMIT")
         finally:
             self.pool.put_nowait(conn)
 
@@ -149,7 +149,8 @@ class SqliteDriver(Driver):
 
 
 class PostgresDriver(Driver):
-    """asyncpg pool; native uuid and timestamp types, statements prepared and cached."""
+    """asyncpg pool; native uuid and timestamp types, statements prepared and cached; reads
+    run in autocommit, as Doable's GETs do."""
 
     def __init__(self, dsn: str) -> None:
         self.dsn = dsn
@@ -171,7 +172,7 @@ class PostgresDriver(Driver):
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Any]:
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self.pool.acquire() as conn:
 
             async def fetch(sql: str, *args: Any) -> Sequence[Any]:
                 return list(await conn.fetch(sql, *args))
@@ -183,7 +184,8 @@ class PostgresDriver(Driver):
 
 
 class MysqlDriver(Driver):
-    """asyncmy pool; ids are CHAR(32) hex, as Doable's Uuid type stores them there."""
+    """asyncmy pool; ids are CHAR(32) hex, as Doable's Uuid type stores them there; reads run in
+    one transaction, as Doable's GETs do on MariaDB."""
 
     def __init__(self, dsn: str) -> None:
         self.dsn = dsn
@@ -279,11 +281,17 @@ def create_app() -> Starlette:
     keyset_sql = db.sql(PAGE_SQL, keyset=True)
     tags_sql: dict[int, str] = {}
 
+    # Verified tokens until their exp, as Doable's TokenSigner remembers them.
+    verified: dict[str, tuple[tuple[uuid.UUID, int], float]] = {}
+
     def claims_user(request: Request) -> tuple[uuid.UUID, int] | None:
         auth = request.headers.get("authorization", "")
         scheme, _, token = auth.partition(" ")
         if scheme.lower() != "bearer" or not token:
             return None
+        remembered = verified.get(token)
+        if remembered is not None and time.time() < remembered[1]:
+            return remembered[0]
         try:
             claims = jwt.decode(
                 token,
@@ -296,7 +304,9 @@ def create_app() -> Starlette:
             )
             if claims.get("typ") != "access":
                 return None
-            return uuid.UUID(str(claims["sub"])), int(claims.get("ver", -1))
+            found = uuid.UUID(str(claims["sub"])), int(claims.get("ver", -1))
+            verified[token] = (found, float(claims["exp"]))
+            return found
         except (jwt.InvalidTokenError, ValueError, TypeError):
             return None
 
