@@ -32,12 +32,16 @@ from sqlalchemy.util import EMPTY_DICT, await_
 _Outcome = tuple[Any, list[Any] | None, int, int | None]
 
 
+def _begin(conn: sqlite3.Connection, begin: str) -> None:
+    conn.execute(begin).close()
+
+
 def _run(
     conn: sqlite3.Connection, begin: str | None, operation: str, parameters: Any, many: bool
 ) -> _Outcome:
     """On aiosqlite's thread: the pending BEGIN, then the statement, its rows and the close."""
     if begin is not None:
-        conn.execute(begin)
+        _begin(conn, begin)
     cursor = conn.cursor()
     try:
         if many:
@@ -49,10 +53,6 @@ def _run(
         return description, rows, cursor.rowcount, cursor.lastrowid
     finally:
         cursor.close()
-
-
-def _begin(conn: sqlite3.Connection, begin: str) -> None:
-    conn.execute(begin).close()
 
 
 class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
