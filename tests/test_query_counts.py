@@ -7,6 +7,7 @@ count depends on the backend's search index. A count that grows is an N+1 or a l
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import aiosqlite
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import event
 
 from doable.db import Database
@@ -208,3 +210,41 @@ async def test_sqlite_streaming_reads_run_inside_the_transaction(
         raw = await (await session.connection()).get_raw_connection()
         assert raw.driver_connection.in_transaction
         await session.rollback()
+
+
+def _sync_dependencies(app: FastAPI) -> dict[str, set[str]]:
+    """The dependencies FastAPI would run in its thread pool, by name, with their routes."""
+    found: dict[str, set[str]] = {}
+
+    def walk(dependant: Any, path: str) -> None:
+        for sub in dependant.dependencies:
+            call = sub.call
+            runs_on_loop = (
+                inspect.iscoroutinefunction(call)
+                or inspect.isasyncgenfunction(call)
+                or inspect.iscoroutinefunction(type(call).__call__)  # HTTPBearer and the like
+            )
+            if call is not None and not runs_on_loop:
+                found.setdefault(getattr(call, "__qualname__", repr(call)), set()).add(path)
+            walk(sub, path)
+
+    def routes(items: Any) -> Iterator[Any]:
+        for route in items:
+            if hasattr(route, "dependant"):
+                yield route
+            for child in (getattr(route, "routes", None), getattr(route, "original_router", None)):
+                if child is not None:
+                    yield from routes(getattr(child, "routes", child))
+
+    seen = 0
+    for route in routes(app.routes):
+        seen += 1
+        walk(route.dependant, route.path)
+    assert seen > 50, "the walk found too few routes to mean anything"
+    return found
+
+
+async def test_no_dependency_hops_to_a_thread(app: FastAPI) -> None:
+    """A plain `def` dependency costs every request a trip through the thread pool (and a slot
+    of its 40); ours are all `async def`, since none of them blocks."""
+    assert _sync_dependencies(app) == {}

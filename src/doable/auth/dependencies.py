@@ -233,7 +233,7 @@ SessionUser = Annotated[User, Depends(session_user)]
 ProfileUser = Annotated[User, Depends(profile_user)]
 
 
-def client_ip(request: Request) -> str:
+async def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 

@@ -63,7 +63,7 @@ TagFilter = Annotated[NoNulStr, StringConstraints(min_length=1, max_length=50)]
 CursorParam = Annotated[NoNulStr, StringConstraints(max_length=1000)]
 
 
-def _well_formed_query(request: Request) -> None:
+async def _well_formed_query(request: Request) -> None:
     """Refuse a query string that is not UTF-8 once decoded (Starlette would put U+FFFD in its
     place) and a repeated parameter that takes one value (FastAPI would keep the last)."""
     try:

@@ -51,7 +51,7 @@ def login_url(request: Request) -> str:
     return "/login?next=" + quote(safe_next(here), safe="")
 
 
-def ensure_csrf(request: Request, state: StateDep) -> str:
+async def ensure_csrf(request: Request, state: StateDep) -> str:
     """The page's CSRF token; a new cookie nonce is set on first visit (see render)."""
     nonce = request.cookies.get(CSRF_COOKIE)
     if not nonce or len(nonce) > 100:

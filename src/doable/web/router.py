@@ -239,7 +239,7 @@ class ListFilters(BaseModel):
         return bool(self.status != "all" or self.priority or self.tag or self.due or self.q)
 
 
-def list_filters(
+async def list_filters(
     status: Annotated[tasks_service.StatusFilter, Query()] = "all",
     priority: Annotated[list[Priority] | None, Query()] = None,
     tag: Annotated[list[str] | None, Query(max_length=50)] = None,
