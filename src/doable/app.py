@@ -81,12 +81,13 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
     app.state.doable = state
 
     api = APIRouter(prefix=API_PREFIX)
-    api.include_router(auth_router)
-    api.include_router(me_router)
-    api.include_router(tokens_router)
+    # Routes are matched in order, router by router, twice per level: the busiest come first.
     api.include_router(parse_router)  # before tasks_router's /tasks/{task_id}
     api.include_router(tasks_router)
     api.include_router(tags_router)
+    api.include_router(auth_router)
+    api.include_router(me_router)
+    api.include_router(tokens_router)
     api.include_router(transfer_router)
     api.include_router(feeds_router)
     api.include_router(reminders_router)
