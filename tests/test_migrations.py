@@ -10,7 +10,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 
 from doable.db import Base, Database
-from doable.migrations import current_revision, downgrade, head_revision, upgrade
+from doable.migrations import HEAD, current_revision, downgrade, head_revision, upgrade
 
 # Search indexes that migration 0003 builds by hand, per backend, outside the models.
 SEARCH_OBJECTS = {
@@ -68,8 +68,13 @@ TABLES = {
 }
 
 
+async def _alembic_current(database: Database) -> str | None:
+    async with database.engine.connect() as conn:
+        return await conn.run_sync(lambda c: MigrationContext.configure(c).get_current_revision())
+
+
 async def test_upgrade_matches_models_and_round_trips(database: Database) -> None:
-    assert await current_revision(database.engine) == head_revision() == "0008"
+    assert await current_revision(database.engine) == head_revision() == HEAD == "0008"
     assert await _diff(database) == []
     assert await _tables(database) == {*TABLES, "alembic_version"}
     assert await _search_objects(database) == SEARCH_OBJECTS[database.config.backend]
@@ -98,3 +103,22 @@ async def test_mysql_tables_are_utf8mb4(database: Database) -> None:
         ).all()
     assert {r[1] for r in rows} == {"utf8mb4_unicode_ci"}
     assert {r[0] for r in rows} == TABLES
+
+
+async def test_revision_read_without_alembic_agrees_with_alembic(database: Database) -> None:
+    """`current_revision` (what `doable serve` and /readyz read, without importing Alembic)
+    answers what Alembic answers: at head, part of the way, and with no schema at all; and
+    `upgrade` from part of the way still runs the rest."""
+    assert await current_revision(database.engine) == await _alembic_current(database) == HEAD
+    await upgrade(database.engine)  # at head: a no-op
+    assert await current_revision(database.engine) == HEAD
+    await downgrade(database.engine, "0004")
+    assert await current_revision(database.engine) == await _alembic_current(database) == "0004"
+    await upgrade(database.engine)
+    assert await current_revision(database.engine) == await _alembic_current(database) == HEAD
+    assert await _diff(database) == []
+    await downgrade(database.engine, "base")
+    assert await current_revision(database.engine) is None
+    assert await _alembic_current(database) is None
+    await upgrade(database.engine)
+    assert await current_revision(database.engine) == HEAD

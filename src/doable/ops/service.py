@@ -6,7 +6,7 @@ import asyncio
 import logging
 
 from doable.db import Database
-from doable.migrations import current_revision, head_revision
+from doable.migrations import HEAD, current_revision
 
 log = logging.getLogger("doable.ops")
 
@@ -17,7 +17,6 @@ async def readiness(database: Database, *, limit_s: float = 3.0) -> tuple[bool, 
     except Exception as exc:  # any failure to read the revision means "not ready"
         log.warning("readiness check failed: %s", type(exc).__name__)
         return False, "database unreachable"
-    head = head_revision()
-    if current != head:
-        return False, f"database schema at {current or 'nothing'}, expected {head}"
+    if current != HEAD:
+        return False, f"database schema at {current or 'nothing'}, expected {HEAD}"
     return True, "ok"
