@@ -11,7 +11,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from importlib import resources
@@ -66,7 +66,9 @@ class PasswordHasher:
             initargs=(settings.hash_niceness,),
         )
         # Verified against when the email is unknown, so timing does not reveal accounts.
-        self._dummy = self._hash.hash(secrets.token_urlsafe(16))
+        # Hashed in the pool, in the background: at start it would cost a hash's time (a
+        # tenth of the cold start), and the first login with an unknown email waits for it.
+        self._dummy: Future[str] = self._pool.submit(self._hash.hash, secrets.token_urlsafe(16))
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
@@ -78,7 +80,8 @@ class PasswordHasher:
         """Return (valid, new_hash_or_None). Always spends one hash's time."""
         if stored is None or stored.startswith("!"):
             # The same call as below (verify_and_update), so both take the same time.
-            await self._run(self._hash.verify_and_update, password, self._dummy)
+            dummy = await asyncio.wrap_future(self._dummy)
+            await self._run(self._hash.verify_and_update, password, dummy)
             return False, None
         return await self._run(self._hash.verify_and_update, password, stored)
 
