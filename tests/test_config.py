@@ -159,6 +159,39 @@ def test_cli_config_errors_are_one_line(
     assert "Traceback" not in result.stderr
 
 
+# What `doable serve` does before its first /readyz 200, on a database already at head.
+_START = """
+import asyncio, sys
+from doable.cli import load_runtime, migrate_with_retry
+from doable.app import create_app
+from doable.ops.service import readiness
+
+runtime = load_runtime()
+print(asyncio.run(migrate_with_retry(runtime)))
+app = create_app(runtime)
+print(asyncio.run(readiness(app.state.database)))
+print(sorted(m for m in {LAZY} if m in sys.modules))
+"""
+# Imported on first use, not at start: each was a slice of the cold start (docs/performance.md).
+LAZY = ["alembic", "httpx", "icalendar", "rich.progress", "rich.table"]
+
+
+def test_start_at_head_imports_only_what_serving_needs(tmp_path: Path) -> None:
+    env = {"DOABLE_DATA_DIR": str(tmp_path)}
+    assert _cli("migrate", env=env).returncode == 0
+    base = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "SECRET_KEY"}}
+    started = subprocess.run(
+        [sys.executable, "-c", _START.replace("{LAZY}", repr(LAZY))],
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert started.returncode == 0, started.stderr
+    assert started.stdout.splitlines() == [head_revision(), "(True, 'ok')", "[]"]
+
+
 def test_cli_version_migrate_check_and_users(tmp_path: Path) -> None:
     env = {"DOABLE_DATA_DIR": str(tmp_path)}
     version = _cli("--version", env=env)

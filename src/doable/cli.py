@@ -9,19 +9,20 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from doable import __version__
 from doable.config import ConfigError, RuntimeConfig, Settings, resolve
 from doable.db import Database
 from doable.errors import is_db_unavailable
 from doable.logging_setup import configure_logging
+
+if TYPE_CHECKING:  # imported where used: `doable serve` needs neither
+    from rich.progress import Progress
 
 app = typer.Typer(
     name="doable",
@@ -174,6 +175,8 @@ def serve(
 @app.command()
 def check() -> None:
     """Print the configuration (secrets masked) and test the database connection."""
+    from rich.table import Table
+
     from doable.migrations import current_revision, head_revision
 
     runtime = load_runtime()
@@ -276,6 +279,8 @@ def users_create(
 @users_app.command("list")
 def users_list() -> None:
     """List accounts."""
+    from rich.table import Table
+
     from doable.auth import service
 
     runtime = load_runtime()
@@ -340,6 +345,8 @@ def users_delete(
 
 def _progress() -> Progress:
     """A progress bar on stderr, so stdout carries only the export."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import httpx
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
@@ -370,6 +369,8 @@ def external_auth(settings: Settings) -> ExternalAuthConfig | None:
             )
     url = s.auth_jwks_url.strip() if s.auth_jwks_url is not None else None
     if url is not None:
+        import httpx  # only with an external issuer: it is a tenth of a second to import
+
         try:
             parsed = httpx.URL(url)
         except httpx.InvalidURL:

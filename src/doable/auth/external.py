@@ -21,7 +21,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -119,6 +118,8 @@ def parse_jwks(document: bytes) -> dict[str, VerificationKey]:
 
 def _safe_url(url: str) -> str:
     """The URL without credentials or query, fit for logs."""
+    import httpx  # imported on use: most servers have no external issuer
+
     parsed = httpx.URL(url)
     return str(parsed.copy_with(userinfo=b"", query=None, fragment=None))
 
@@ -239,6 +240,8 @@ class ExternalVerifier:
         return self.config.jwks_url
 
     async def _fetch(self) -> dict[str, VerificationKey]:
+        import httpx
+
         body = bytearray()
         try:
             async with (

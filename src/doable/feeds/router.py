@@ -12,7 +12,7 @@ from fastapi.responses import StreamingResponse
 
 from doable.auth.dependencies import CurrentUser, require_scope
 from doable.db import Database, SessionDep, utcnow
-from doable.feeds import ical, service
+from doable.feeds import service
 from doable.feeds.models import CalendarFeed
 from doable.feeds.schemas import FeedCreate, FeedCreated, FeedOut
 from doable.idempotency.route import IdempotentRoute, store_instead
@@ -139,7 +139,10 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
 async def _stream(feed: CalendarFeed, tasks: list[service.FeedTask]) -> AsyncIterator[bytes]:
     """Render in worker threads, a chunk of tasks at a time: a cold 5,000-task feed takes a
     few seconds of CPU (icalendar), which must not stall the event loop. Warm, the component
-    cache makes it a fraction of a second."""
+    cache makes it a fraction of a second. icalendar is imported on the first feed request, not
+    at start."""
+    from doable.feeds import ical
+
     yield ical.header(feed)
     for chunk in ical.chunks(tasks, CHUNK_TASKS):
         yield await anyio.to_thread.run_sync(ical.render_chunk, chunk, feed)
