@@ -109,9 +109,20 @@ def _runs_line(results: dict[str, dict[str, Any]]) -> str:
     runs = {(r["date"][:16], r["revision"]) for r in results.values()}
     if len(runs) == 1:
         ((date, revision),) = runs
-        return f"Run {date} on revision `{revision}`."
-    parts = [f"{b}: {r['date'][:16]} on `{r['revision']}`" for b, r in results.items()]
-    return "Runs (" + "; ".join(parts) + ")."
+        line = f"Run {date} on revision `{revision}`."
+    else:
+        parts = [f"{b}: {r['date'][:16]} on `{r['revision']}`" for b, r in results.items()]
+        line = "Runs (" + "; ".join(parts) + ")."
+    # Phases rerun later with `run --merge`.
+    later = {
+        (phase, run["date"][:16], run["revision"])
+        for r in results.values()
+        for phase, run in r.get("phase_runs", {}).items()
+    }
+    for phase, date, revision in sorted(later):
+        backends = [b for b, r in results.items() if phase in r.get("phase_runs", {})]
+        line += f" The {phase} figures ({', '.join(backends)}) were rerun {date} on `{revision}`."
+    return line
 
 
 def _load_line(results: dict[str, dict[str, Any]]) -> str:

@@ -406,6 +406,31 @@ def package_size() -> dict[str, float]:
     }
 
 
+def merged(earlier: dict[str, Any], new: dict[str, Any], phases: set[str]) -> dict[str, Any]:
+    """The earlier run's results with the figures of `phases` taken from the new one; each
+    phase's revision and date are recorded under `phase_runs` (the report names them)."""
+    out = {**earlier}
+    runs = dict(earlier.get("phase_runs", {}))
+    for phase in sorted(phases):
+        for key in PHASE_KEYS.get(phase, ()):
+            if key in new:
+                out[key] = new[key]
+        runs[phase] = {"revision": new["revision"], "date": new["date"]}
+    out["phase_runs"] = runs
+    return out
+
+
+# The result keys each phase writes.
+PHASE_KEYS = {
+    "footprint": ("cold_start_s", "idle_rss_mb"),
+    "throughput": ("same_bodies", "scenarios", "load_rss_mb"),
+    "storm": ("login_storm",),
+    "scale": ("scale", "deep_over_first"),
+    "writers": ("writers",),
+    "size": ("package",),
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
@@ -426,6 +451,11 @@ def main(argv: list[str] | None = None) -> int:
         help="comma-separated subset (default: %(default)s)",
     )
     run_p.add_argument("--reseed", action="store_true", help="rebuild the data even if present")
+    run_p.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the day's other figures: rerun only --phases and record their revision",
+    )
     run_p.add_argument(
         "--sizes", default="", help="override the scale sizes, e.g. 1000,10000,100000"
     )
@@ -488,6 +518,8 @@ def main(argv: list[str] | None = None) -> int:
         result = {**common, "spec": backend_spec.asdict(), **bench.run(phases)}
         name = f"{stamp}-{backend}{'-quick' if args.quick else ''}.json"
         folder = RAW if args.quick else RESULTS
+        if args.merge and (folder / name).exists():
+            result = merged(json.loads((folder / name).read_text()), result, phases)
         (folder / name).write_text(json.dumps(result, indent=1, default=str))
         log(f"{backend}: wrote {folder / name}")
     report.write_all(RAW / "quick" if args.quick else RESULTS, quick=args.quick)
