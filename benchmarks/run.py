@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import shutil
@@ -81,13 +82,20 @@ def measured(server: servers.Process, run: Callable[[], dict[str, Any]]) -> dict
 
 
 def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Medians over repeated runs, plus every run's raw numbers."""
+    """Medians over repeated runs, plus every run's raw numbers. A run in which no request
+    finished counts as slower than any that did; when most runs finished none, the latencies
+    are None (the report shows the run's length as a lower bound)."""
+
+    def latency(key: str) -> float | None:
+        value = median([r[key] if r["requests"] else math.inf for r in runs])
+        return value if math.isfinite(value) else None
+
     return {
         "cpu_ms_per_request": median([r.get("cpu_ms_per_request", float("nan")) for r in runs]),
         "loadavg_1m": median([r.get("loadavg_1m", float("nan")) for r in runs]),
         "rps": median([r["rps"] for r in runs]),
-        "p50_ms": median([r["p50_ms"] for r in runs]),
-        "p99_ms": median([r["p99_ms"] for r in runs]),
+        "p50_ms": latency("p50_ms"),
+        "p99_ms": latency("p99_ms"),
         "errors": sum(r["errors"] for r in runs),
         "requests": sum(r["requests"] for r in runs),
         "runs": runs,
@@ -305,9 +313,8 @@ class Bench:
                 )
         largest = str(max(self.spec.sizes))
         self.result["scale"] = curve
-        self.result["deep_over_first"] = (
-            curve["list_deep"][largest]["p50_ms"] / curve["list_first"][largest]["p50_ms"]
-        )
+        deep, first = curve["list_deep"][largest]["p50_ms"], curve["list_first"][largest]["p50_ms"]
+        self.result["deep_over_first"] = deep / first if deep and first else float("nan")
 
     def writers(self, doable: servers.Process) -> None:
         stderr = self.logs / f"{doable.name}.stderr"
