@@ -4,7 +4,8 @@
 
 `--after` defaults to this environment's `doable`. Both builds use the seeded database as it is
 (run `python -m benchmarks run` once first), so a build whose migrations differ is compared on
-the schema the database has.
+the schema the database has. It first starts each build 5 times in turn (cold start to the first
+/readyz 200, and idle RSS); `--cold-only` stops there.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from benchmarks import plan as plans
 from benchmarks import seed, servers
 from benchmarks.common import RAW, doable_bin
 from benchmarks.load import finish, wrk
-from benchmarks.run import log, measured, summarize, wait_idle
+from benchmarks.run import log, measured, median, summarize, wait_idle
 
 SCALE = {
     "list_first": plans.list_first,
@@ -78,7 +79,31 @@ def _storm(server: servers.Process, plan: plans.Plan, folder: Path) -> dict[str,
     }
 
 
-def compare(backend: str, builds: dict[str, str]) -> dict[str, Any]:
+def _cold_starts(backend: str, builds: dict[str, str], logs: Path) -> dict[str, Any]:
+    """Start each build in turn, 5 times: the time to its first /readyz 200, and RSS 1 s later.
+    Alternating keeps a machine whose speed drifts from favouring either build."""
+    starts: dict[str, list[float]] = {name: [] for name in builds}
+    idle: dict[str, list[float]] = {name: [] for name in builds}
+    for i in range(COLD_ROUNDS):
+        for name, binary in builds.items():
+            os.environ["DOABLE_BIN"] = binary
+            with servers.doable(backend, logs, name=f"cold-{name}-{i}") as server:
+                starts[name].append(server.ready_after)
+                time.sleep(1.0)
+                idle[name].append(server.rss_mb()[0])
+    return {
+        name: {
+            "cold_start_s": {"median": median(starts[name]), "runs": starts[name]},
+            "idle_rss_mb": {"median": median(idle[name]), "runs": idle[name]},
+        }
+        for name in builds
+    }
+
+
+COLD_ROUNDS = 5
+
+
+def compare(backend: str, builds: dict[str, str], *, loads: bool = True) -> dict[str, Any]:
     spec = seed.saved_spec(backend)
     if spec is None:
         raise SystemExit(f"{backend} is not seeded: run `python -m benchmarks run` first")
@@ -86,10 +111,18 @@ def compare(backend: str, builds: dict[str, str]) -> dict[str, Any]:
     largest = max(spec.sizes)
     logs = RAW / "compare" / backend
     folder = logs / "requests"
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {name: {"doable": binary} for name, binary in builds.items()}
+    for name, footprint in _cold_starts(backend, builds, logs).items():
+        out[name].update(footprint)
+        log(
+            f"{backend} {name}: cold start {footprint['cold_start_s']['median']:.2f} s, "
+            f"idle RSS {footprint['idle_rss_mb']['median']:.0f} MB"
+        )
     for name, binary in builds.items():
+        if not loads:
+            break
         os.environ["DOABLE_BIN"] = binary
-        result: dict[str, Any] = {"doable": binary}
+        result = out[name]
         with servers.doable(backend, logs, name=name) as server:
             result["list_first"] = _runs(
                 server, plans.list_first(plan), folder, connections=16, duration=10
@@ -100,15 +133,14 @@ def compare(backend: str, builds: dict[str, str]) -> dict[str, Any]:
                     server, make(plan, largest), folder, connections=1, duration=5
                 )
             result["login_storm"] = _storm(server, plan, folder)
-        out[name] = result
         log(f"{backend} {name}: {json.dumps(result, default=str)}")
     return out
 
 
-def main(backends: list[str], before: str, after: str | None) -> None:
+def main(backends: list[str], before: str, after: str | None, *, loads: bool = True) -> None:
     builds = {"before": before, "after": after or str(doable_bin())}
     for backend in backends:
-        result = compare(backend, builds)
+        result = compare(backend, builds, loads=loads)
         path = RAW / f"compare-{backend}.json"
         path.write_text(json.dumps(result, indent=1, default=str))
         log(f"wrote {path}")

@@ -471,6 +471,9 @@ def main(argv: list[str] | None = None) -> int:
     compare_p.add_argument("--before", required=True, help="the other build's `doable` script")
     compare_p.add_argument("--after", help="default: this environment's `doable`")
     compare_p.add_argument("--backend", default="sqlite", help="comma-separated backends")
+    compare_p.add_argument(
+        "--cold-only", action="store_true", help="only cold start and idle RSS, not the loads"
+    )
     args = parser.parse_args(argv)
 
     if args.command == "report":
@@ -479,7 +482,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "compare":
         from benchmarks import compare
 
-        compare.main(args.backend.split(","), args.before, args.after)
+        compare.main(args.backend.split(","), args.before, args.after, loads=not args.cold_only)
         return 0
 
     spec = QUICK_SPEC if args.quick else Spec()
