@@ -67,8 +67,14 @@ class PasswordHasher:
         )
         # Verified against when the email is unknown, so timing does not reveal accounts.
         # Hashed in the pool, in the background: at start it would cost a hash's time (a
-        # tenth of the cold start), and the first login with an unknown email waits for it.
+        # tenth of the cold start). It is first in the pool's queue, so a check against it
+        # (also in the pool) waits at most for the rest of it.
         self._dummy: Future[str] = self._pool.submit(self._hash.hash, secrets.token_urlsafe(16))
+
+    def _verify_dummy(self, password: str) -> tuple[bool, str | None]:
+        # In a pool thread: waiting here, not on the event loop, means a cancelled request
+        # cannot cancel the shared future.
+        return self._hash.verify_and_update(password, self._dummy.result())
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
@@ -80,8 +86,7 @@ class PasswordHasher:
         """Return (valid, new_hash_or_None). Always spends one hash's time."""
         if stored is None or stored.startswith("!"):
             # The same call as below (verify_and_update), so both take the same time.
-            dummy = await asyncio.wrap_future(self._dummy)
-            await self._run(self._hash.verify_and_update, password, dummy)
+            await self._run(self._verify_dummy, password)
             return False, None
         return await self._run(self._hash.verify_and_update, password, stored)
 
