@@ -18,8 +18,10 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 HERE = Path(__file__).parent
-# The newest revision in versions/. tests/test_migrations.py checks it against Alembic's head.
-HEAD = "0008"
+# The newest revision: versions/ names each file after its revision ("0008_calendar_feeds.py"
+# holds revision "0008"), so a new migration moves HEAD by itself. tests/test_migrations.py
+# checks it against the head Alembic finds.
+HEAD = max(path.name.partition("_")[0] for path in (HERE / "versions").glob("[0-9]*_*.py"))
 VERSION_TABLE = "alembic_version"
 _READ_VERSION = text("SELECT version_num FROM alembic_version")
 
