@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -140,8 +141,9 @@ async def _stream(feed: CalendarFeed, tasks: list[service.FeedTask]) -> AsyncIte
     """Render in worker threads, a chunk of tasks at a time: a cold 5,000-task feed takes a
     few seconds of CPU (icalendar), which must not stall the event loop. Warm, the component
     cache makes it a fraction of a second. icalendar is imported on the first feed request, not
-    at start."""
-    from doable.feeds import ical
+    at start, and in a worker thread too."""
+    await anyio.to_thread.run_sync(importlib.import_module, "doable.feeds.ical")
+    from doable.feeds import ical  # imported above, off the event loop
 
     yield ical.header(feed)
     for chunk in ical.chunks(tasks, CHUNK_TASKS):
