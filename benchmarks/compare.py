@@ -21,7 +21,7 @@ from benchmarks import plan as plans
 from benchmarks import seed, servers
 from benchmarks.common import RAW, doable_bin
 from benchmarks.load import finish, wrk
-from benchmarks.run import log, measured, median, summarize, wait_idle
+from benchmarks.run import log, measured, median, ratio, summarize, wait_idle
 
 SCALE = {
     "list_first": plans.list_first,
@@ -73,7 +73,7 @@ def _storm(server: servers.Process, plan: plans.Plan, folder: Path) -> dict[str,
     return {
         "alone_p99_ms": a["p99_ms"],
         "storm_p99_ms": s["p99_ms"],
-        "ratio": s["p99_ms"] / a["p99_ms"],
+        "ratio": ratio(s["p99_ms"], a["p99_ms"]),
         "logins_rps": lg["rps"],
         "login_errors": lg["errors"],
     }

@@ -41,8 +41,9 @@ def latest(folder: Path, *, quick: bool = False) -> dict[str, dict[str, Any]]:
     return found
 
 
-def _fmt(value: float, digits: int = 1) -> str:
-    return f"{value:,.{digits}f}"
+def _fmt(value: float | None, digits: int = 1) -> str:
+    """A number for a table; None (no request finished in most runs) is '-'."""
+    return "-" if value is None else f"{value:,.{digits}f}"
 
 
 def _finished(entry: dict[str, Any]) -> bool:
@@ -130,7 +131,12 @@ def _runs_line(results: dict[str, dict[str, Any]]) -> str:
         for phase, run in r.get("phase_runs", {}).items()
     }
     for phase, date, revision in sorted(later):
-        backends = [b for b, r in results.items() if phase in r.get("phase_runs", {})]
+        backends = [
+            b
+            for b, r in results.items()
+            if (run := r.get("phase_runs", {}).get(phase))
+            and (run["date"][:16], run["revision"]) == (date, revision)
+        ]
         line += f" The {phase} figures ({', '.join(backends)}) were rerun {date} on `{revision}`."
     return line
 

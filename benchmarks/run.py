@@ -56,6 +56,16 @@ def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
+def ms(value: float | None, width: int = 7) -> str:
+    """A latency for the log: None (most runs finished no request; see summarize) is '-'."""
+    return "-".rjust(width) if value is None else f"{value:{width}.1f}"
+
+
+def ratio(numerator: float | None, denominator: float | None) -> float:
+    """numerator ÷ denominator, NaN when either is missing (None) or zero."""
+    return numerator / denominator if numerator and denominator else float("nan")
+
+
 def wait_idle(server: servers.Process, timeout: float = 30.0) -> None:
     """Wait until the server has finished the requests still queued from the last run
     (SQLite writers wait for the lock, logins for a hashing thread), so they neither overlap
@@ -241,8 +251,8 @@ class Bench:
 
     def _line(self, name: str, entry: dict[str, Any]) -> str:
         d = entry["doable"]
-        text = f"{name:<11} doable {d['rps']:7.0f} rps p50 {d['p50_ms']:7.1f} ms"
-        text += f" p99 {d['p99_ms']:7.1f} ms errors {d['errors']}"
+        text = f"{name:<11} doable {d['rps']:7.0f} rps p50 {ms(d['p50_ms'])} ms"
+        text += f" p99 {ms(d['p99_ms'])} ms errors {d['errors']}"
         if "baseline" in entry:
             text += f" | baseline {entry['baseline']['rps']:7.0f} rps → {entry['ratio']:.2f}x"
             text += f" (CPU per request: {entry['cpu_ratio']:.2f}x)"
@@ -281,11 +291,11 @@ class Bench:
             "alone": a,
             "storm": s,
             "logins": summarize(logins),
-            "ratio": s["p99_ms"] / a["p99_ms"],
+            "ratio": ratio(s["p99_ms"], a["p99_ms"]),
         }
         log(
-            f"login storm: list p99 {a['p99_ms']:.1f} ms alone, {s['p99_ms']:.1f} ms with 20 "
-            f"clients logging in → {s['p99_ms'] / a['p99_ms']:.2f}x"
+            f"login storm: list p99 {ms(a['p99_ms'], 0)} ms alone, {ms(s['p99_ms'], 0)} ms with"
+            f" 20 clients logging in → {ratio(s['p99_ms'], a['p99_ms']):.2f}x"
         )
 
     def scale(self, doable: servers.Process) -> None:
@@ -308,13 +318,14 @@ class Bench:
                 )
                 curve.setdefault(name, {})[str(size)] = s
                 log(
-                    f"scale {size:>9,} {name:<13} p50 {s['p50_ms']:8.1f} ms  "
-                    f"p99 {s['p99_ms']:8.1f} ms ({s['requests']} requests)"
+                    f"scale {size:>9,} {name:<13} p50 {ms(s['p50_ms'], 8)} ms  "
+                    f"p99 {ms(s['p99_ms'], 8)} ms ({s['requests']} requests)"
                 )
         largest = str(max(self.spec.sizes))
         self.result["scale"] = curve
-        deep, first = curve["list_deep"][largest]["p50_ms"], curve["list_first"][largest]["p50_ms"]
-        self.result["deep_over_first"] = deep / first if deep and first else float("nan")
+        self.result["deep_over_first"] = ratio(
+            curve["list_deep"][largest]["p50_ms"], curve["list_first"][largest]["p50_ms"]
+        )
 
     def writers(self, doable: servers.Process) -> None:
         stderr = self.logs / f"{doable.name}.stderr"
@@ -490,10 +501,18 @@ def main(argv: list[str] | None = None) -> int:
         spec = Spec(**{**spec.asdict(), "sizes": tuple(int(s) for s in args.sizes.split(","))})
     timing = QUICK_TIMING if args.quick else Timing()
     phases = set(args.phases.split(","))
+    if phases - set(PHASE_KEYS):
+        parser.error(f"unknown phases {sorted(phases - set(PHASE_KEYS))}")
     backends = [b.strip() for b in args.backend.split(",") if b.strip()]
     for b in backends:
         if b not in BACKENDS:
             parser.error(f"unknown backend {b!r}")
+    folder = RAW if args.quick else RESULTS
+    suffix = "-quick" if args.quick else ""
+    # --merge updates each backend's newest results (the ones the report shows), whatever day.
+    into = {b: sorted(folder.glob(f"*-{b}{suffix}.json")) for b in backends}
+    if args.merge and not all(into.values()):
+        parser.error("--merge: no earlier results for " + ", ".join(b for b in into if not into[b]))
     for tool in ("wrk", "taskset"):
         if shutil.which(tool) is None:
             parser.error(f"{tool} is not installed (apt-get install -y wrk util-linux)")
@@ -526,11 +545,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         bench = Bench(backend, backend_spec, timing, stamp)
         result = {**common, "spec": backend_spec.asdict(), **bench.run(phases)}
-        name = f"{stamp}-{backend}{'-quick' if args.quick else ''}.json"
-        folder = RAW if args.quick else RESULTS
-        if args.merge and (folder / name).exists():
-            result = merged(json.loads((folder / name).read_text()), result, phases)
-        (folder / name).write_text(json.dumps(result, indent=1, default=str))
-        log(f"{backend}: wrote {folder / name}")
+        path = folder / f"{stamp}-{backend}{suffix}.json"
+        if args.merge:
+            path = into[backend][-1]
+            result = merged(json.loads(path.read_text()), result, phases)
+        path.write_text(json.dumps(result, indent=1, default=str))
+        log(f"{backend}: wrote {path}")
     report.write_all(RAW / "quick" if args.quick else RESULTS, quick=args.quick)
     return 0
