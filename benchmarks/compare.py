@@ -21,7 +21,7 @@ from benchmarks import plan as plans
 from benchmarks import seed, servers
 from benchmarks.common import RAW, doable_bin
 from benchmarks.load import finish, wrk
-from benchmarks.run import log, measured, median, ratio, summarize, wait_idle
+from benchmarks.run import cold_start, log, measured, median, ratio, summarize, wait_idle
 
 SCALE = {
     "list_first": plans.list_first,
@@ -87,10 +87,9 @@ def _cold_starts(backend: str, builds: dict[str, str], logs: Path) -> dict[str, 
     for i in range(COLD_ROUNDS):
         for name, binary in builds.items():
             os.environ["DOABLE_BIN"] = binary
-            with servers.doable(backend, logs, name=f"cold-{name}-{i}") as server:
-                starts[name].append(server.ready_after)
-                time.sleep(1.0)
-                idle[name].append(server.rss_mb()[0])
+            ready, rss, _ = cold_start(backend, logs, f"cold-{name}-{i}")
+            starts[name].append(ready)
+            idle[name].append(rss)
     return {
         name: {
             "cold_start_s": {"median": median(starts[name]), "runs": starts[name]},

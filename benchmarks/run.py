@@ -56,6 +56,16 @@ def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
+def cold_start(backend: str, logs: Path, name: str) -> tuple[float, float, float]:
+    """Start `doable serve` (the build DOABLE_BIN names): seconds to its first /readyz 200,
+    then its RSS and peak RSS in MB 1 s later."""
+    with servers.doable(backend, logs, name=name) as server:
+        ready = server.ready_after
+        time.sleep(1.0)
+        rss, peak = server.rss_mb()
+    return ready, rss, peak
+
+
 def ms(value: float | None, width: int = 7) -> str:
     """A latency for the log: None (most runs finished no request; see summarize) is '-'."""
     return "-".rjust(width) if value is None else f"{value:{width}.1f}"
@@ -189,12 +199,10 @@ class Bench:
     def footprint_cold(self) -> None:
         starts, idle, idle_peak = [], [], []
         for i in range(max(2, self.timing.repeats + 2)):
-            with servers.doable(self.backend, self.logs, name=f"cold-{i}") as server:
-                starts.append(server.ready_after)
-                time.sleep(1.0)
-                rss, peak = server.rss_mb()
-                idle.append(rss)
-                idle_peak.append(peak)
+            ready, rss, peak = cold_start(self.backend, self.logs, f"cold-{i}")
+            starts.append(ready)
+            idle.append(rss)
+            idle_peak.append(peak)
         self.result["cold_start_s"] = {"median": median(starts), "runs": starts}
         self.result["idle_rss_mb"] = {"median": median(idle), "runs": idle, "peak": idle_peak}
         log(f"cold start {median(starts):.2f} s, idle RSS {median(idle):.0f} MB")
