@@ -85,7 +85,7 @@ def main(
 
 async def migrate_with_retry(runtime: RuntimeConfig) -> str | None:
     """Run migrations, retrying with backoff while the database is unreachable."""
-    from doable.migrations import current_revision, upgrade
+    from doable.migrations import upgrade
 
     database = Database(runtime.database)
     deadline = time.monotonic() + runtime.settings.db_startup_timeout
@@ -93,8 +93,7 @@ async def migrate_with_retry(runtime: RuntimeConfig) -> str | None:
     try:
         while True:
             try:
-                await upgrade(database.engine)
-                return await current_revision(database.engine)
+                return await upgrade(database.engine)
             except Exception as exc:
                 if not is_db_unavailable(exc):
                     raise

@@ -65,13 +65,15 @@ async def _run(engine: AsyncEngine, fn: Any, revision: str) -> None:
         await conn.run_sync(lambda sync_conn: fn(alembic_config(sync_conn), revision))
 
 
-async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
-    """Upgrade to `revision`; at `HEAD` already, nothing is imported or run."""
+async def upgrade(engine: AsyncEngine, revision: str = "head") -> str | None:
+    """Upgrade to `revision` and return the revision the database is at; at `HEAD` already,
+    nothing is imported or run."""
     if revision == "head" and await current_revision(engine) == HEAD:
-        return
+        return HEAD
     from alembic import command
 
     await _run(engine, command.upgrade, revision)
+    return await current_revision(engine)
 
 
 async def downgrade(engine: AsyncEngine, revision: str = "base") -> None:
