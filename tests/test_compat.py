@@ -156,15 +156,64 @@ async def test_list_filters_by_status_and_sorts(client: httpx.AsyncClient) -> No
     assert {t["id"] for t in r.json()} == ids
 
 
-async def test_list_returns_every_task_across_pages(
-    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+async def test_list_pages_by_limit_and_offset_and_says_when_it_is_cut(
+    client: httpx.AsyncClient,
 ) -> None:
-    monkeypatch.setattr(compat_router, "PAGE", 2)
     acct = await make_account(client)
     for i in range(5):
         await make_task(client, acct, title=f"t{i}")
-    r = await client.get(tasks_url(acct), params={"sort": "title"}, headers=acct.headers)
+
+    async def page(**params: Any) -> httpx.Response:
+        r = await client.get(tasks_url(acct), params=params, headers=acct.headers)
+        assert r.status_code == 200, r.text
+        return r
+
+    r = await page(sort="title")
     assert [t["title"] for t in r.json()] == ["t0", "t1", "t2", "t3", "t4"]
+    assert (r.headers["x-total-count"], r.headers.get("link")) == ("5", None)
+
+    r = await page(sort="title", limit=2)
+    assert [t["title"] for t in r.json()] == ["t0", "t1"]
+    assert r.headers["x-total-count"] == "5"
+    assert r.headers["link"] == f'<{tasks_url(acct)}?sort=title&limit=2&offset=2>; rel="next"'
+
+    r = await page(sort="title", limit=2, offset=2)
+    assert [t["title"] for t in r.json()] == ["t2", "t3"]
+    assert r.headers["x-total-count"] == "5"
+    assert r.headers["link"] == f'<{tasks_url(acct)}?sort=title&limit=2&offset=4>; rel="next"'
+
+    r = await page(sort="title", limit=2, offset=4)
+    assert [t["title"] for t in r.json()] == ["t4"]
+    assert (r.headers["x-total-count"], r.headers.get("link")) == ("5", None)
+
+    r = await page(sort="title", offset=9)
+    assert r.json() == []
+    assert (r.headers["x-total-count"], r.headers.get("link")) == ("5", None)
+
+    r = await page(status="pending", limit=1, offset=3)
+    assert [t["title"] for t in r.json()] == ["t1"]  # newest first
+    assert r.headers["x-total-count"] == "5"
+    assert r.headers["link"] == (f'<{tasks_url(acct)}?status=pending&limit=1&offset=4>; rel="next"')
+
+
+async def test_list_is_cut_at_the_maximum_page_and_says_so(client: httpx.AsyncClient) -> None:
+    """Without a limit the list stops at MAX_PAGE tasks; the headers say there are more."""
+    acct = await make_account(client)
+    r = await client.post(
+        "/api/v1/import",
+        content="title\n" + "".join(f"t{i:04}\n" for i in range(compat_router.MAX_PAGE + 1)),
+        headers={**acct.headers, "content-type": "text/csv"},
+    )
+    assert r.status_code == 200, r.text
+    r = await client.get(tasks_url(acct), params={"sort": "title"}, headers=acct.headers)
+    assert r.status_code == 200
+    assert len(r.json()) == compat_router.MAX_PAGE == 1000
+    assert r.json()[-1]["title"] == "t0999"
+    assert r.headers["x-total-count"] == "1001"
+    assert r.headers["link"] == f'<{tasks_url(acct)}?sort=title&limit=1000&offset=1000>; rel="next"'
+    r = await client.get(r.headers["link"][1:].split(">")[0], headers=acct.headers)
+    assert [t["title"] for t in r.json()] == ["t1000"]
+    assert (r.headers["x-total-count"], r.headers.get("link")) == ("1001", None)
 
 
 @pytest.mark.parametrize(
@@ -173,6 +222,12 @@ async def test_list_returns_every_task_across_pages(
         ({"status": "done"}, "status"),
         ({"sort": "priority"}, "sort"),
         ({"sort": "due"}, "sort"),
+        ({"limit": "0"}, "limit"),
+        ({"limit": "1001"}, "limit"),
+        ({"limit": "ten"}, "limit"),
+        ({"offset": "-1"}, "offset"),
+        ({"offset": str(2**31)}, "offset"),
+        ({"offset": "1e3"}, "offset"),
     ],
 )
 async def test_bad_list_parameters_are_422(
@@ -311,6 +366,53 @@ async def test_bad_bodies_are_422(client: httpx.AsyncClient, name: str, body: An
     url = tasks_url(acct, task["id"])
     if name != "body is null":  # PUT with an empty body changes nothing and is allowed
         assert_problem(await client.put(url, json=body, headers=acct.headers), 422)
+    assert (await client.get(tasks_url(acct), headers=acct.headers)).json() == [task]
+
+
+async def test_complete_with_a_body_sets_that_state(client: httpx.AsyncClient) -> None:
+    """A spec frontend sends `{"completed": …}`: a double click or a second tab must not flip
+    the task back. Without a body the route still toggles."""
+    acct = await make_account(client)
+    task = await create(client, acct, title="pay rent")
+    url = tasks_url(acct, task["id"]) + "/complete"
+    states = []
+    for body in (True, True, False, False, None, None):
+        kwargs: dict[str, Any] = {} if body is None else {"json": {"completed": body}}
+        r = await client.patch(url, headers=acct.headers, **kwargs)
+        assert r.status_code == 200, r.text
+        states.append(r.json()["completed"])
+    assert states == [True, True, False, False, True, False]
+    # The whole task sent back, as some frontends do: extra fields are ignored.
+    r = await client.patch(url, json={**task, "completed": True}, headers=acct.headers)
+    assert (r.status_code, r.json()["completed"], r.json()["title"]) == (200, True, "pay rent")
+
+
+BAD_COMPLETE_BODIES: list[tuple[str, bytes]] = [
+    ("no completed", b"{}"),
+    ("misspelt", b'{"done": true}'),
+    ("null", b'{"completed": null}'),
+    ("string", b'{"completed": "true"}'),
+    ("number", b'{"completed": 1}'),
+    ("list", b"[true]"),
+    ("bare true", b"true"),
+    ("not JSON", b"{completed: true"),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "body"), BAD_COMPLETE_BODIES, ids=[b[0] for b in BAD_COMPLETE_BODIES]
+)
+async def test_bad_complete_bodies_are_422(
+    client: httpx.AsyncClient, name: str, body: bytes
+) -> None:
+    acct = await make_account(client)
+    task = await create(client, acct, title="keep me")
+    r = await client.patch(
+        tasks_url(acct, task["id"]) + "/complete",
+        content=body,
+        headers={**acct.headers, "content-type": "application/json"},
+    )
+    assert assert_problem(r, 422)["errors"][0]["loc"][0] == "body"
     assert (await client.get(tasks_url(acct), headers=acct.headers)).json() == [task]
 
 

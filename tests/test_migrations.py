@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -9,8 +12,22 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 
+import doable.migrations
+from doable.app import create_app
+from doable.config import normalize_database_url
 from doable.db import Base, Database
-from doable.migrations import HEAD, current_revision, downgrade, head_revision, upgrade
+from doable.migrations import (
+    HEAD,
+    current_revision,
+    downgrade,
+    head_revision,
+    missing_schema,
+    required_columns,
+    upgrade,
+)
+from tests.conftest import BACKEND_ENV, drop_everything, make_client, runtime_for
+from tests.factories import assert_problem
+from tests.server import run_serve, server_env
 
 # Search indexes that migration 0003 builds by hand, per backend, outside the models.
 SEARCH_OBJECTS = {
@@ -122,3 +139,95 @@ async def test_revision_read_without_alembic_agrees_with_alembic(database: Datab
     assert await _alembic_current(database) is None
     await upgrade(database.engine)
     assert await current_revision(database.engine) == HEAD
+
+
+# A database that reads as HEAD but lacks what this build needs (a migration edited after it
+# landed): `doable serve` refuses it with one line, and /readyz says 503.
+
+DAMAGES = {
+    # Built while 0006 had another parent: the revision says HEAD, the later tables are absent.
+    "tables": (
+        f"UPDATE alembic_version SET version_num = '{HEAD}'",
+        "calendar_feeds, external_identities, notifications, reminders",
+    ),
+    "column": ("ALTER TABLE api_tokens DROP COLUMN last_used_at", "api_tokens.last_used_at"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("damage", list(DAMAGES))
+async def test_serve_refuses_a_schema_at_head_that_lacks_tables_or_columns(
+    database: Database, tmp_path: Path, damage: str
+) -> None:
+    backend = database.config.backend
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'damaged.db'}"
+    else:
+        url = os.environ[BACKEND_ENV["postgresql" if backend == "postgresql" else "mariadb"]]
+    target = Database(normalize_database_url(url, tmp_path))
+    statement, missing = DAMAGES[damage]
+    try:
+        await upgrade(target.engine)
+        if damage == "tables":
+            await downgrade(target.engine, "0005")
+        async with target.engine.begin() as conn:
+            await conn.execute(text(statement))
+        assert await current_revision(target.engine) == HEAD
+        line = (
+            f"error: the database schema lacks {missing}, which this version needs, although "
+            f"it reads as revision {HEAD} (a migration changed after it was released); see "
+            '"Never edit a landed migration" in docs/architecture.md'
+        )
+
+        home = tmp_path / "home"
+        home.mkdir()
+        (tmp_path / "data").mkdir()
+        env = server_env(tmp_path / "data", home, DATABASE_URL=url)
+        result = run_serve(env, cwd=home, timeout=30)
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert result.stderr.strip().splitlines()[-1] == line
+        assert [x for x in result.stderr.splitlines() if x.startswith("error:")] == [line]
+        assert "Traceback" not in result.stderr + result.stdout
+
+        data_dir = tmp_path / "app-data"
+        data_dir.mkdir()
+        async with make_client(create_app(runtime_for(target, data_dir), target)) as client:
+            r = await client.get("/readyz")
+        assert assert_problem(r, 503)["detail"] == line.removeprefix("error: ")
+    finally:
+        await target.dispose()
+        if backend != "sqlite":  # rebuild the session's database as the other tests expect
+            await drop_everything(database.engine)
+            await upgrade(database.engine)
+            assert await missing_schema(database.engine) == []
+
+
+async def test_a_schema_at_head_holds_everything_the_models_need(database: Database) -> None:
+    """The check itself on the real schema: nothing missing, and it knows every table."""
+    assert await missing_schema(database.engine) == []
+    assert set(required_columns()) == TABLES
+    assert required_columns()["api_tokens"] >= {"id", "user_id", "last_used_at"}
+
+
+# Never edit a landed migration (docs/architecture.md): each file in versions/ is pinned by its
+# SHA-256. A new migration lands with its line added (`sha256sum` in versions/).
+LANDED = Path(__file__).parent / "data" / "landed_migrations.sha256"
+
+
+def test_landed_migrations_are_unchanged() -> None:
+    versions = Path(doable.migrations.__file__).parent / "versions"
+    pinned = dict(
+        reversed(line.split(maxsplit=1)) for line in LANDED.read_text().splitlines() if line
+    )
+    actual = {
+        path.name: hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(versions.glob("[0-9]*_*.py"))
+    }
+    changed = sorted(name for name in pinned if actual.get(name) != pinned[name])
+    assert changed == [], (
+        f"landed migrations changed or removed: {changed}; never edit a landed migration, "
+        "add a new one (docs/architecture.md)"
+    )
+    unpinned = sorted(set(actual) - set(pinned))
+    assert unpinned == [], f"pin the new migrations in {LANDED.name}: {unpinned}"
+    assert max(actual).partition("_")[0] == HEAD

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from openapi_spec_validator import validate
 from sqlalchemy import text
 
 from doable.app import create_app
@@ -54,6 +55,22 @@ async def test_readyz_and_requests_are_503_when_database_is_unreachable(data_dir
             assert r.headers["retry-after"] == "5"
     finally:
         await db.dispose()
+
+
+async def test_openapi_document_is_valid_3_1(client: httpx.AsyncClient) -> None:
+    """Client generators expect 3.1.0; a 3.2-only field (FastAPI's `itemSchema` on the event
+    stream) would make the document invalid, so it is kept as an x- extension."""
+    spec = (await client.get("/openapi.json")).json()
+    assert spec["openapi"] == "3.1.0"
+    validate(spec)  # openapi-spec-validator: raises on any error
+    stream = spec["paths"]["/api/v1/events"]["get"]["responses"]["200"]["content"]
+    assert list(stream["text/event-stream"]) == ["x-itemSchema"]
+    assert set(stream["text/event-stream"]["x-itemSchema"]["properties"]) == {
+        "data",
+        "event",
+        "id",
+        "retry",
+    }
 
 
 async def test_docs_and_openapi_need_no_token(client: httpx.AsyncClient) -> None:

@@ -84,8 +84,9 @@ def main(
 
 
 async def migrate_with_retry(runtime: RuntimeConfig) -> str | None:
-    """Run migrations, retrying with backoff while the database is unreachable."""
-    from doable.migrations import upgrade
+    """Run migrations, retrying with backoff while the database is unreachable; then make sure
+    the schema holds every table and column this build needs (ConfigError if not)."""
+    from doable.migrations import describe_missing, missing_schema, upgrade
 
     database = Database(runtime.database)
     deadline = time.monotonic() + runtime.settings.db_startup_timeout
@@ -93,7 +94,13 @@ async def migrate_with_retry(runtime: RuntimeConfig) -> str | None:
     try:
         while True:
             try:
-                return await upgrade(database.engine)
+                revision = await upgrade(database.engine)
+                missing = await missing_schema(database.engine)
+                if missing:
+                    raise ConfigError(describe_missing(revision, missing))
+                return revision
+            except ConfigError:
+                raise
             except Exception as exc:
                 if not is_db_unavailable(exc):
                     raise

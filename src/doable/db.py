@@ -259,8 +259,8 @@ class Database:
     @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[AsyncSession]:
         """A session whose reads all see one snapshot, for reads that span statements and must
-        agree (an export, an unpaged list). MariaDB's default isolation and SQLite's read
-        transaction give one already; PostgreSQL's default (READ COMMITTED) does not."""
+        agree (an export, a page and its total count). MariaDB's default isolation and SQLite's
+        read transaction give one already; PostgreSQL's default (READ COMMITTED) does not."""
         async with self.read_sessions() as session:
             if self.config.backend == "postgresql":
                 await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})

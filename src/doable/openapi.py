@@ -213,6 +213,24 @@ def _links(ids: dict[tuple[str, str], str], spec: dict[str, Any]) -> dict[str, A
     return links
 
 
+# Media-type fields that only OpenAPI 3.2 has. FastAPI writes `itemSchema` for a streamed
+# response (/api/v1/events), but the document stays 3.1.0, which client generators expect and
+# which openapi-spec-validator checks (tests/test_ops.py): the field moves to an x- extension.
+OPENAPI_32_MEDIA_FIELDS = ("itemSchema", "itemEncoding", "prefixEncoding")
+
+
+def _keep_to_3_1(paths: dict[str, Any]) -> None:
+    """Move 3.2-only media-type fields to `x-<name>`, where a 3.1 reader may ignore them."""
+    for item in paths.values():
+        for operation in item.values():
+            bodies = [operation.get("requestBody", {}), *operation.get("responses", {}).values()]
+            for body in bodies:
+                for media in body.get("content", {}).values():
+                    for name in OPENAPI_32_MEDIA_FIELDS:
+                        if name in media:
+                            media[f"x-{name}"] = media.pop(name)
+
+
 def build_openapi(app: FastAPI) -> dict[str, Any]:
     """FastAPI's document with every error response described as problem+json, and links."""
     document = get_openapi(
@@ -254,6 +272,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
                     "required": True,
                     "schema": {"type": "string"},
                 }
+    _keep_to_3_1(paths)
     _check_refs(document, schemas)
     return document
 

@@ -8,8 +8,18 @@ opened, run, read and closed on the thread. `BEGIN` waits for the transaction's 
 statement and travels with it, and ending a transaction that ran nothing, or statements run
 in autocommit (a GET's reads), costs no trip. A GET now makes two (see docs/performance.md).
 
-Plugged in with `create_async_engine(..., module=dbapi())`; everything else (the dialect,
-type handling, errors) is SQLAlchemy's own.
+Plugged in with `create_async_engine(..., module=dbapi())` (public); everything else (the
+dialect, type handling, errors) is SQLAlchemy's own.
+
+Neither library has a public way to do this, so it leans on private names, and pyproject pins
+the ranges it was tried on (`.ci/run` installs both ends of each range and runs a smoke subset):
+- SQLAlchemy 2.1 (`>=2.1.0,<2.2`): the aiosqlite adapter classes and their `_cursor_cls`,
+  `_connection`, `_handle_exception`, `_soft_closed_memoized` and `_async_soft_close`;
+  `connectors.asyncio.AsyncIODBAPIConnection` (2.0.42+); `util.await_` and `util.EMPTY_DICT`
+  (2.1; 2.0 calls the first `await_only`).
+- aiosqlite (`>=0.20,<0.23`): `Connection._execute(fn, *args)`, which runs `fn` on the
+  connection's thread, and `Connection._conn`, the sqlite3 connection `fn` is given. Whether a
+  transaction is open, or the connection closed, comes from the public `in_transaction`.
 """
 
 from __future__ import annotations
@@ -145,9 +155,10 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
         if self.pending_begin is not None:
             self.pending_begin = None
             return False
-        if self._connection._connection is None:
-            return False  # closed: nothing to end (and no trip to make)
-        return bool(self._connection.in_transaction)
+        try:
+            return bool(self._connection.in_transaction)
+        except ValueError:  # closed ("no active connection"): nothing to end, no trip to make
+            return False
 
     def commit(self) -> None:
         # No trip when there is nothing to end: a transaction that ran nothing, or statements

@@ -9,18 +9,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Body, Depends, Query, Request, Response, status
 
 from doable.auth.dependencies import require_scope_by_method
 from doable.compat.dependencies import PathTask, PathUser, known_user_id
 from doable.compat.schemas import (
+    CompatComplete,
     CompatSort,
     CompatStatus,
     CompatTaskCreate,
     CompatTaskOut,
     CompatTaskUpdate,
 )
-from doable.db import Database, SessionDep
+from doable.db import Database, SessionDep, utcnow
 from doable.idempotency.route import IdempotentRoute
 from doable.state import StateDep
 from doable.tasks import service as tasks_service
@@ -47,35 +48,51 @@ SORTS: dict[str, tasks_service.SortField] = {
     "title": "title",
     "due_date": "due",
 }
-PAGE = 500
+# The longest list one request returns (README: Compat API). A longer list is cut, and the
+# response says so: X-Total-Count, and a Link to the next page.
+MAX_PAGE = 1000
+MAX_OFFSET = 2**31 - 1
 
 
 @router.get("", response_model=list[CompatTaskOut], responses=RESPONSES)
 async def list_tasks(
     owner: PathUser,
     request: Request,
+    response: Response,
     state: StateDep,
     status_: Annotated[CompatStatus, Query(alias="status")] = "all",
     sort: CompatSort = "created",
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_PAGE, description=f"At most this many tasks (≤ {MAX_PAGE})")
+    ] = MAX_PAGE,
+    offset: Annotated[
+        int, Query(ge=0, le=MAX_OFFSET, description="Skip this many tasks first")
+    ] = 0,
 ) -> list[CompatTaskOut]:
-    """All your tasks, unpaged: newest first for `created`, A to Z for `title`, soonest first
-    for `due_date` (tasks without one last)."""
-    out: list[CompatTaskOut] = []
-    cursor: str | None = None
+    """Your tasks as a plain array: newest first for `created`, A to Z for `title`, soonest
+    first for `due_date` (tasks without one last). `X-Total-Count` gives how many there are in
+    all; when more follow this page, `Link: <…>; rel="next"` points at them."""
     database: Database = request.app.state.database
-    # Page after page from one snapshot, so a task edited meanwhile is neither missed nor
-    # listed twice.
+    query = tasks_service.TaskQuery(status=status_, sort=SORTS[sort], limit=limit, offset=offset)
+    # One snapshot, so the count agrees with the page.
     async with database.snapshot() as snapshot:
-        while True:
-            query = tasks_service.TaskQuery(
-                status=status_, sort=SORTS[sort], limit=PAGE, cursor=cursor
-            )
-            tasks, cursor = await tasks_service.list_tasks(
-                snapshot, owner.user, query, cursor_key=state.runtime.secret_key
-            )
-            out.extend(CompatTaskOut.from_task(t, owner.user_id) for t in tasks)
-            if cursor is None:
-                return out
+        tasks, more = await tasks_service.list_tasks(
+            snapshot, owner.user, query, cursor_key=state.runtime.secret_key
+        )
+        if more is None and (tasks or offset == 0):
+            total = offset + len(tasks)
+        else:
+            counts = await tasks_service.count_tasks(snapshot, owner.user, now=utcnow())
+            total = {"all": counts.all, "pending": counts.pending, "completed": counts.completed}[
+                status_
+            ]
+    response.headers["X-Total-Count"] = str(total)
+    if more is not None:
+        following = request.url.remove_query_params(["limit", "offset"]).include_query_params(
+            limit=limit, offset=offset + len(tasks)
+        )
+        response.headers["Link"] = f'<{following.path}?{following.query}>; rel="next"'
+    return [CompatTaskOut.from_task(t, owner.user_id) for t in tasks]
 
 
 @router.post(
@@ -121,7 +138,14 @@ async def delete_task(task: PathTask, session: SessionDep) -> Response:
 
 
 @router.patch("/{task_id}/complete", response_model=CompatTaskOut, responses=RESPONSES)
-async def toggle_complete(task: PathTask, owner: PathUser, session: SessionDep) -> CompatTaskOut:
-    """Toggle: a pending task becomes completed, a completed one pending."""
-    toggled: Task = await tasks_service.set_completed(session, task, not task.completed)
-    return CompatTaskOut.from_task(toggled, owner.user_id)
+async def toggle_complete(
+    task: PathTask,
+    owner: PathUser,
+    session: SessionDep,
+    data: Annotated[CompatComplete | None, Body()] = None,
+) -> CompatTaskOut:
+    """With `{"completed": true|false}`, set that state (so a repeated call changes nothing);
+    without a body, toggle, as the spec says."""
+    completed = (not task.completed) if data is None else data.completed
+    done: Task = await tasks_service.set_completed(session, task, completed)
+    return CompatTaskOut.from_task(done, owner.user_id)

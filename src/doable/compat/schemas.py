@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, StrictBool, StringConstraints
 
 from doable.tasks.models import Task, TaskRow
 from doable.tasks.schemas import Title
@@ -35,6 +35,13 @@ class CompatTaskUpdate(Lenient):
     title: Title | None = None
     description: CompatDescription | None = None
     completed: bool | None = None
+
+
+class CompatComplete(Lenient):
+    """PATCH …/complete body: the state to set. Without a body the route toggles, as the spec
+    says; a body must say `completed` (true or false), so a typo never flips a task."""
+
+    completed: StrictBool
 
 
 class CompatTaskOut(BaseModel):

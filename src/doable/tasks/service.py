@@ -479,6 +479,8 @@ class TaskQuery:
     order: Order | None = None
     limit: int = 50
     cursor: str | None = None
+    # Rows to skip, for the compat API's spec clients, which page by offset.
+    offset: int = 0
 
 
 def _escape_like(text: str) -> str:
@@ -510,7 +512,10 @@ async def _fts_candidates(session: AsyncSession, text: str) -> ColumnElement[boo
 async def list_tasks(
     session: AsyncSession, user: User, query: TaskQuery, *, cursor_key: bytes
 ) -> tuple[list[TaskRow], str | None]:
-    """One page of the user's tasks by keyset (never OFFSET); tags come in one more query."""
+    """One page of the user's tasks by keyset; tags come in one more query.
+
+    `query.offset` (the compat API's spec paging) skips rows instead; the compat list bounds
+    it by its page size only, so a deep offset costs a longer index walk, never more rows."""
     order: Order = query.order or DEFAULT_ORDER[query.sort]
     column = SORT_COLUMNS[query.sort]
     owner: ColumnElement[bool] = Task.owner_id == user.id
@@ -580,6 +585,8 @@ async def list_tasks(
         .order_by(*ordering)
         .limit(query.limit + 1)
     )
+    if query.offset:
+        stmt = stmt.offset(query.offset)
     tasks = [TaskRow.from_row(row) for row in await read_rows(session, stmt)]
     next_cursor = None
     if len(tasks) > query.limit:
