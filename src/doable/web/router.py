@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterable
-from datetime import timedelta
+from datetime import datetime
 from functools import cache
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
@@ -44,7 +44,6 @@ from doable.web.views import (
     base_context,
     delete_cookie,
     is_htmx,
-    now_utc,
     quick_preview,
     respond,
     set_cookie,
@@ -260,7 +259,15 @@ async def list_filters(
 Filters = Annotated[ListFilters, Depends(list_filters)]
 
 
-def _task_query(user: User, filters: ListFilters, cursor: str | None) -> tasks_service.TaskQuery:
+# The sidebar's due filters are the API's `when` filters ("week" is `upcoming`, 7 days).
+DUE_FILTERS: dict[str, tasks_service.WhenFilter] = {
+    "overdue": "overdue",
+    "today": "today",
+    "week": "upcoming",
+}
+
+
+def _task_query(filters: ListFilters, cursor: str | None, now: datetime) -> tasks_service.TaskQuery:
     query = tasks_service.TaskQuery(
         status=filters.status,
         q=filters.q or None,
@@ -269,19 +276,12 @@ def _task_query(user: User, filters: ListFilters, cursor: str | None) -> tasks_s
         sort=filters.sort,
         limit=PAGE_SIZE,
         cursor=cursor,
+        now=now,
     )
-    if filters.due is not None:
-        start, tomorrow = tasks_service.day_bounds(user, now_utc())
-        if filters.due == "overdue":
-            query.due_before = start
-            if query.status == "all":
-                query.status = "pending"
-        elif filters.due == "today":
-            query.due_after, query.due_before = start, tomorrow
-        elif filters.due == "week":
-            query.due_after, query.due_before = start, start + timedelta(days=7)
-        else:
-            query.has_due = False
+    if filters.due == "none":
+        query.has_due = False
+    elif filters.due is not None:
+        query.when = DUE_FILTERS[filters.due]
     return query
 
 
@@ -293,14 +293,15 @@ async def _page_context(
     filters: ListFilters,
     cursor: str | None = None,
 ) -> dict[str, Any]:
-    now = now_utc()
+    now = state.clock()
     tasks, next_cursor = await tasks_service.list_tasks(
-        session, user, _task_query(user, filters, cursor), cursor_key=state.runtime.secret_key
+        session, user, _task_query(filters, cursor, now), cursor_key=state.runtime.secret_key
     )
     counts = await tasks_service.count_tasks(session, user, now=now)
     tags = await tasks_service.list_tags(session, user.id)
+    today = tasks_service.today_of(user, now)
     return base_context(request, state, user) | {
-        "tasks": [task_view(t, user, now) for t in tasks],
+        "tasks": [task_view(t, user, today) for t in tasks],
         "next_cursor": next_cursor,
         "counts": counts,
         "tags": tags,
@@ -385,19 +386,21 @@ async def create_task(
     task = await tasks_service.create_task(session, user, data)
     if not is_htmx(request):
         return _see_other("/tasks")
-    ctx["task"] = task_view(task, user, now_utc())
-    ctx["counts"] = await tasks_service.count_tasks(session, user, now=now_utc())
+    ctx["task"] = task_view(task, user, _today(state, user))
+    ctx["counts"] = await tasks_service.count_tasks(session, user, now=state.clock())
     return respond(request, state, "tasks.html", ctx, blocks=["item", "counts_oob", "empty_oob"])
 
 
-def _quick_body(form: dict[str, str], user: User) -> tuple[dict[str, Any], str | None]:
+def _quick_body(
+    form: dict[str, str], user: User, now: datetime
+) -> tuple[dict[str, Any], str | None]:
     """The task body for the quick-add box: its text read by the quick-add parser, then the
     "Priority, due date, tags" fields on top (a priority or due date given there wins; tags
     add up). Also the error to show on the text field, if any."""
     text = form.get("title", "")
     if len(text) > QUICK_TEXT_MAX:
         return {}, f"String should have at most {QUICK_TEXT_MAX} characters"
-    parsed = quickadd.parse(text, zone=ZoneInfo(user.timezone), now=now_utc())
+    parsed = quickadd.parse(text, zone=ZoneInfo(user.timezone), now=now)
     body = quickadd.create_body(parsed)
     explicit = _form_task_fields({k: v for k, v in form.items() if k != "title"})
     if explicit.get("priority", "none") != "none":
@@ -421,7 +424,7 @@ async def quick_add(
     """The quick-add box: the same as POST /tasks, with the text read for dates, tags and the
     rest. Without JavaScript it is a plain form post answered with a redirect."""
     form = await _form(request)
-    body, text_error = _quick_body(form, user)
+    body, text_error = _quick_body(form, user, state.clock())
     ctx = base_context(request, state, user) | {"values": form, "errors": {}}
     data = None
     if text_error:
@@ -448,8 +451,8 @@ async def quick_add(
     task = await tasks_service.create_task(session, user, data)
     if not is_htmx(request):
         return _see_other("/tasks")
-    ctx["task"] = task_view(task, user, now_utc())
-    ctx["counts"] = await tasks_service.count_tasks(session, user, now=now_utc())
+    ctx["task"] = task_view(task, user, _today(state, user))
+    ctx["counts"] = await tasks_service.count_tasks(session, user, now=state.clock())
     return respond(
         request,
         state,
@@ -470,12 +473,16 @@ async def quick_preview_fragment(
     preview = None
     if text.strip():
         zone = ZoneInfo(user.timezone)
-        preview = quick_preview(text, quickadd.parse(text, zone=zone, now=now_utc()), zone)
+        preview = quick_preview(text, quickadd.parse(text, zone=zone, now=state.clock()), zone)
     ctx = base_context(request, state, user) | {"preview": preview}
     return respond(request, state, "tasks.html", ctx, blocks=["quick_preview"])
 
 
 TaskId = Annotated[uuid.UUID, Path()]
+
+
+def _today(state: Any, user: User) -> tasks_service.Today:
+    return tasks_service.today_of(user, state.clock())
 
 
 async def _owned(session: Any, user: User, task_id: uuid.UUID, request: Request) -> Task:
@@ -488,8 +495,8 @@ async def _item_response(
     request: Request, state: Any, session: Any, user: User, task: Task, *, status: int = 200
 ) -> Response:
     ctx = base_context(request, state, user) | {
-        "task": task_view(task, user, now_utc()),
-        "counts": await tasks_service.count_tasks(session, user, now=now_utc()),
+        "task": task_view(task, user, _today(state, user)),
+        "counts": await tasks_service.count_tasks(session, user, now=state.clock()),
     }
     return respond(request, state, "tasks.html", ctx, blocks=["item", "counts_oob"], status=status)
 
@@ -536,7 +543,7 @@ async def edit_form(
 ) -> Response:
     task = await _owned(session, user, task_id, request)
     ctx = base_context(request, state, user) | {
-        "task": task_view(task, user, now_utc()),
+        "task": task_view(task, user, _today(state, user)),
         "errors": {},
         "values": None,
     }
@@ -597,7 +604,7 @@ async def add_reminder(
     error = None
     try:
         data = ReminderCreate.model_validate(body)
-        await reminders_service.create_reminder(session, user, task, data, now=now_utc())
+        await reminders_service.create_reminder(session, user, task, data, now=state.clock())
     except ValidationError as exc:
         error = next(iter(_errors(exc).values()), "Invalid reminder")
     except InvalidInput as exc:
@@ -605,7 +612,7 @@ async def add_reminder(
     if error is None:
         return _see_other(f"/tasks/{task.id}/edit")
     ctx = base_context(request, state, user) | {
-        "task": task_view(task, user, now_utc()),
+        "task": task_view(task, user, _today(state, user)),
         "errors": {},
         "values": None,
         "reminders": await _reminder_views(session, user, task),
@@ -669,7 +676,7 @@ async def save_edit(
         errors = {loc[1] if len(loc) > 1 else "form": exc.detail}
     if errors:
         ctx = base_context(request, state, user) | {
-            "task": task_view(task, user, now_utc()),
+            "task": task_view(task, user, _today(state, user)),
             "errors": errors,
             "values": form,
         }
@@ -699,7 +706,7 @@ async def delete_task(
     ctx = base_context(request, state, user) | {
         "undo_token": sign_snapshot(state.runtime.secret_key, snapshot, str(user.id)),
         "deleted_title": title,
-        "counts": await tasks_service.count_tasks(session, user, now=now_utc()),
+        "counts": await tasks_service.count_tasks(session, user, now=state.clock()),
     }
     return respond(request, state, "tasks.html", ctx, blocks=["deleted", "toast_oob", "counts_oob"])
 
