@@ -388,7 +388,13 @@ async def create_task(
         return _see_other("/tasks")
     ctx["task"] = task_view(task, user, _today(state, user))
     ctx["counts"] = await tasks_service.count_tasks(session, user, now=state.clock())
-    return respond(request, state, "tasks.html", ctx, blocks=["item", "counts_oob", "empty_oob"])
+    return respond(
+        request,
+        state,
+        "tasks.html",
+        ctx,
+        blocks=["item", "counts_oob", "empty_oob", "quick_add_oob"],
+    )
 
 
 def _quick_body(
@@ -458,7 +464,7 @@ async def quick_add(
         state,
         "tasks.html",
         ctx,
-        blocks=["item", "counts_oob", "empty_oob", "preview_oob"],
+        blocks=["item", "counts_oob", "empty_oob", "quick_add_oob"],
     )
 
 
