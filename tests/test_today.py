@@ -1,17 +1,20 @@
 """Today, overdue and upcoming at a fixed "now" (the app's clock): one day-based rule for the
-API filter, the web's filters, its counts and its row labels."""
+API filter, the web's filters, its counts and its row labels; and a time given without a date."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import select
 
+from doable.db import Database
+from doable.tasks.models import Task
 from tests.factories import PASSWORD, Account, assert_problem, make_account, make_task
 from tests.webclient import WebClient
 
@@ -185,3 +188,80 @@ async def test_days_is_bounded_and_only_for_upcoming(
     acct = await make_account(client)
     body = assert_problem(await client.get(TASKS, params=params, headers=acct.headers), 422)
     assert body["errors"][0]["loc"] == ["query", "days"]
+
+
+# Item 33: a time without a date in the edit form is today if still ahead, else tomorrow
+
+
+@pytest.mark.parametrize(
+    ("clock", "due_at", "label"),
+    [
+        ("18:00", datetime(2027, 1, 14, 17, 0, tzinfo=UTC), "Today 18:00"),
+        ("10:00", datetime(2027, 1, 15, 9, 0, tzinfo=UTC), "Tomorrow 10:00"),  # now: not ahead
+        ("09:00", datetime(2027, 1, 15, 8, 0, tzinfo=UTC), "Tomorrow 09:00"),
+    ],
+)
+async def test_a_time_without_a_date_is_the_next_such_moment(
+    client: httpx.AsyncClient,
+    database: Database,
+    set_now: SetNow,
+    clock: str,
+    due_at: datetime,
+    label: str,
+) -> None:
+    set_now(datetime(2027, 1, 14, 10, 0, tzinfo=BERLIN))
+    web = WebClient(client)
+    await web.signup(timezone="Europe/Berlin")
+    task_id = await web.add("Call the plumber")
+    form = {"title": "Call the plumber", "due_date": "", "due_time": clock, "priority": "none"}
+    r = await web.post(f"/tasks/{task_id}", form, htmx=True)
+    assert r.status_code == 200, r.text
+    assert rows(r.text)["Call the plumber"] == ("task", "due", label)
+    async with database.read_sessions() as s:
+        stored = (await s.execute(select(Task.due_date, Task.due_at))).one()
+    assert tuple(stored) == (None, due_at)
+
+    # The same in the plain form (no JavaScript) and when adding.
+    r = await web.post(f"/tasks/{task_id}", {**form, "due_time": ""})
+    assert r.status_code == 303
+    r = await web.post(f"/tasks/{task_id}", form)
+    assert r.status_code == 303
+    added = await web.add("Call the electrician", due_date="", due_time=clock)
+    async with database.read_sessions() as s:
+        dues = (await s.execute(select(Task.id, Task.due_at).order_by(Task.title))).all()
+    assert [(str(i), d) for i, d in dues] == [(added, due_at), (task_id, due_at)]
+
+
+async def test_a_time_in_the_quick_add_fields_goes_on_the_texts_date(
+    client: httpx.AsyncClient, database: Database, set_now: SetNow
+) -> None:
+    set_now(datetime(2027, 1, 14, 10, 0, tzinfo=BERLIN))  # a Thursday
+    web = WebClient(client)
+    await web.signup(timezone="Europe/Berlin")
+    for text in ("Call mum saturday", "Call dad"):
+        r = await web.post(
+            "/tasks/quick", {"title": text, "due_date": "", "due_time": "08:30"}, htmx=True
+        )
+        assert r.status_code == 200, r.text
+    async with database.read_sessions() as s:
+        dues = (await s.execute(select(Task.title, Task.due_at).order_by(Task.title))).all()
+    assert [tuple(d) for d in dues] == [
+        ("Call dad", datetime(2027, 1, 15, 7, 30, tzinfo=UTC)),  # 08:30 has passed: tomorrow
+        ("Call mum", datetime(2027, 1, 16, 7, 30, tzinfo=UTC)),
+    ]
+
+
+async def test_a_time_that_is_not_a_time_is_refused_and_nothing_changes(
+    client: httpx.AsyncClient, database: Database, set_now: SetNow
+) -> None:
+    set_now(datetime(2027, 1, 14, 10, 0, tzinfo=BERLIN))
+    web = WebClient(client)
+    await web.signup(timezone="Europe/Berlin")
+    task_id = await web.add("Call the plumber", due_date="2027-01-20")
+    form = {"title": "Renamed", "due_date": "", "due_time": "25:00", "priority": "none"}
+    r = await web.post(f"/tasks/{task_id}", form, htmx=True)
+    assert r.status_code == 422, r.text
+    assert re.search(r'<p class="field-error">[^<]+</p>', r.text)
+    async with database.read_sessions() as s:
+        stored = (await s.execute(select(Task.title, Task.due_date, Task.due_at))).one()
+    assert tuple(stored) == ("Call the plumber", date(2027, 1, 20), None)

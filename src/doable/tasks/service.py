@@ -700,6 +700,14 @@ def _when_conditions(
     return [Task.due_sort >= day.end, Task.due_sort < last]
 
 
+def due_day_for_time(clock: time, user: User, now: datetime) -> date:
+    """The day a time given without a date falls on: today if that moment is still ahead in
+    the user's zone, else tomorrow (as Todoist, and quick add's `at 9am`)."""
+    today = now.astimezone(_zone(user)).date()
+    at = to_instant(datetime.combine(today, clock), user)
+    return today if at > now else today + timedelta(days=1)
+
+
 async def count_tasks(session: AsyncSession, user: User, *, now: datetime) -> TaskCounts:
     """All the sidebar counts in one query, by the same day rules as the `when` filter."""
     day = today_of(user, now)

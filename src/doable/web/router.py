@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterable
-from datetime import datetime
+from datetime import datetime, time
 from functools import cache
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
@@ -332,15 +332,14 @@ async def tasks_page(
     return respond(request, state, "tasks.html", ctx)
 
 
-def _form_task_fields(form: dict[str, str]) -> dict[str, Any]:
+def _form_task_fields(form: dict[str, str], user: User, now: datetime) -> dict[str, Any]:
     """Form fields as a task body: due from a date and an optional time, tags comma-separated."""
     body: dict[str, Any] = {}
     for key in ("title", "description", "priority"):
         if key in form:
             body[key] = form[key]
-    if "due_date" in form:
-        day, clock = form["due_date"].strip(), form.get("due_time", "").strip()
-        body["due"] = (f"{day}T{clock}" if clock else day) if day else None
+    if "due_date" in form or "due_time" in form:
+        body["due"] = _form_due(form.get("due_date", ""), form.get("due_time", ""), user, now)
     if "tags" in form:
         body["tags"] = [t.strip() for t in form["tags"].split(",") if t.strip()]
     if "repeat" in form:
@@ -348,6 +347,21 @@ def _form_task_fields(form: dict[str, str]) -> dict[str, Any]:
         mode = form.get("repeat_mode", "from_due")
         body["recurrence"] = {"rule": rule, "mode": mode} if rule else None
     return body
+
+
+def _form_due(day: str, clock: str, user: User, now: datetime) -> str | None:
+    """The due of a date field and a time field. A time without a date is today if that moment
+    is still ahead in the user's zone, else tomorrow (as Todoist does); never dropped."""
+    day, clock = day.strip(), clock.strip()
+    if clock and not day:
+        try:
+            at = time.fromisoformat(clock)
+        except ValueError:
+            return clock  # not a time: validation answers for the due field
+        day = tasks_service.due_day_for_time(at, user, now).isoformat()
+    if not day:
+        return None
+    return f"{day}T{clock}" if clock else day
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -364,7 +378,7 @@ async def create_task(
     request: Request, user: WebUser, session: SessionDep, state: StateDep, csrf: CsrfToken
 ) -> Response:
     form = await _form(request)
-    body = _form_task_fields(form)
+    body = _form_task_fields(form, user, state.clock())
     ctx = base_context(request, state, user) | {"values": form, "errors": {}}
     try:
         data = TaskCreate.model_validate(body)
@@ -402,16 +416,23 @@ def _quick_body(
 ) -> tuple[dict[str, Any], str | None]:
     """The task body for the quick-add box: its text read by the quick-add parser, then the
     "Priority, due date, tags" fields on top (a priority or due date given there wins; tags
-    add up). Also the error to show on the text field, if any."""
+    add up; a time alone goes on the text's date if it has one). Also the error to show on
+    the text field, if any."""
     text = form.get("title", "")
     if len(text) > QUICK_TEXT_MAX:
         return {}, f"String should have at most {QUICK_TEXT_MAX} characters"
-    parsed = quickadd.parse(text, zone=ZoneInfo(user.timezone), now=now)
+    zone = ZoneInfo(user.timezone)
+    parsed = quickadd.parse(text, zone=zone, now=now)
     body = quickadd.create_body(parsed)
-    explicit = _form_task_fields({k: v for k, v in form.items() if k != "title"})
+    explicit = _form_task_fields({k: v for k, v in form.items() if k != "title"}, user, now)
     if explicit.get("priority", "none") != "none":
         body["priority"] = explicit["priority"]
-    if explicit.get("due"):
+    clock = form.get("due_time", "").strip()
+    if clock and not form.get("due_date", "").strip() and parsed.due is not None:
+        due = parsed.due
+        day = due.astimezone(zone).date() if isinstance(due, datetime) else due
+        body["due"] = f"{day.isoformat()}T{clock}"
+    elif explicit.get("due"):
         body["due"] = explicit["due"]
     body["tags"] = [*body["tags"], *explicit.get("tags", [])]
     if explicit.get("description"):
@@ -670,7 +691,7 @@ async def save_edit(
     form = await _form(request)
     errors: dict[str, str] = {}
     try:
-        patch = TaskPatch.model_validate(_form_task_fields(form))
+        patch = TaskPatch.model_validate(_form_task_fields(form, user, state.clock()))
         task = await tasks_service.update_task(session, user, task, patch)
     except ValidationError as exc:
         errors = _errors(exc)
