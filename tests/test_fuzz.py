@@ -145,12 +145,12 @@ class Fuzz:
         the task's current ETag as `If-Match`, a fresh `Idempotency-Key`, an API token
         expiry and reminder times in the future, and a repeat rule that holds from any due.
 
-        A made-up cursor is refused (422), a stale ETag fails the precondition (412), a reused
-        key answers for the request it was first used with, and a past expiry is refused, all
-        by design and tested elsewhere. Quick-add text must leave a title of at most 200
-        characters and at most 30 tags once its tokens are read (else 422, tested in
-        test_quickadd), so a positive case's text gets a first word and is cut to 80
-        characters. Negative cases keep what was generated.
+        A made-up cursor is refused (422), and so is `days` without `when=upcoming`; a stale
+        ETag fails the precondition (412), a reused key answers for the request it was first
+        used with, and a past expiry is refused, all by design and tested elsewhere. Quick-add
+        text must leave a title of at most 200 characters and at most 30 tags once its tokens
+        are read (else 422, tested in test_quickadd), so a positive case's text gets a first
+        word and is cut to 80 characters. Negative cases keep what was generated.
         """
         if case.meta is None or not case.meta.generation.mode.is_positive:
             return
@@ -159,6 +159,8 @@ class Fuzz:
             sort = query.get("sort") or "created"
             order = query.get("order") or DEFAULT_ORDER[sort]
             query["cursor"] = self.cursor(sort, order, headers)
+        if case.method == "GET" and case.path == TASKS and query.get("days") is not None:
+            query["when"] = "upcoming"  # `days` goes with it only (else 422, test_today)
         if case.path == f"{TASKS}/{{task_id}}/completions" and "cursor" in query:
             del query["cursor"]  # the seed tasks have no history, so no cursor to give
         body = case.body if isinstance(case.body, MutableMapping) else {}

@@ -380,7 +380,7 @@ async def test_today_overdue_upcoming_in_far_off_zones(client: httpx.AsyncClient
             assert r.status_code == 200, r.text
             return [t["title"] for t in r.json()["items"]]
 
-        assert await listed("today") == ["today", "today late"]
+        assert await listed("today") == ["today", "today late", "yesterday"]  # with overdue
         assert await listed("overdue") == ["yesterday"]
         assert await listed("upcoming") == ["in 7 days", "tomorrow"]
     assert_problem(await client.get(TASKS, params={"when": "soon"}, headers=acct.headers), 422)

@@ -416,6 +416,34 @@ async def test_validation_errors_sit_next_to_their_field(app: FastAPI, web: WebC
     await newcomer.http.aclose()
 
 
+def _quick_add_form(html: str) -> str:
+    found = re.search(r'<form id="quick-add".*?</form>', html, re.S)
+    assert found, html
+    return found.group(0)
+
+
+async def test_an_add_after_a_refused_one_gets_an_empty_box_without_the_old_error(
+    web: WebClient,
+) -> None:
+    await web.signup()
+    refused = await web.post("/tasks/quick", {"title": "#garden tomorrow"}, htmx=True)
+    assert refused.status_code == 422 and refused.headers["hx-retarget"] == "#quick-add"
+    form = _quick_add_form(refused.text)
+    assert 'value="#garden tomorrow"' in form and 'id="quick-title-error"' in form
+    # The next add answers with the task and a fresh form in place of the refused one (a
+    # reset would restore the refused text, which that form holds as its default).
+    for text in ("Buy oat milk", "Water the fern"):
+        r = await web.post("/tasks/quick", {"title": text, "due_date": "", "tags": ""}, htmx=True)
+        assert r.status_code == 200, r.text
+        form = _quick_add_form(r.text)
+        assert form.startswith('<form id="quick-add" method="post" action="/tasks/quick"')
+        assert 'hx-swap-oob="true"' in form
+        assert re.search(r'<input id="quick-title"[^>]*value=""', form), form
+        assert "field-error" not in form and "aria-invalid" not in form
+        assert "garden" not in form and text not in form
+        assert '<details class="quick-more">' in form  # closed again
+
+
 async def test_fragments_escape_html(web: WebClient) -> None:
     await web.signup()
     evil = "<script>alert(1)</script><img src=x onerror=alert(2)>"
@@ -507,7 +535,8 @@ async def test_filters_search_sort_and_load_more(web: WebClient) -> None:
             f"/tasks?{query}", headers={"HX-Request": "true", "HX-Target": "app-region"}
         )
         assert r.text.count('<li id="task-') == 1, query
-    assert (await web.get("/tasks?due=today")).text.count('<li id="task-') == 0
+    # Today includes the overdue needle, as in Todoist.
+    assert (await web.get("/tasks?due=today")).text.count('<li id="task-') == 1
     assert (await web.get("/tasks?due=none")).text.count('<li id="task-') == 50
     r = await web.get("/tasks?tag=nope")
     assert "No tasks match" in r.text

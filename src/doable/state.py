@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated
 
 import limits
@@ -15,6 +17,7 @@ from limits.strategies import MovingWindowRateLimiter
 from doable.auth.external import ExternalVerifier
 from doable.auth.security import PasswordHasher, TokenSigner
 from doable.config import RuntimeConfig, external_auth
+from doable.db import utcnow
 from doable.errors import RateLimited
 
 
@@ -46,6 +49,9 @@ class AppState:
     rate_limiter: AuthRateLimiter
     # Checks an external issuer's tokens (AUTH_JWKS_URL or AUTH_JWT_SECRET); None when unset.
     external: ExternalVerifier | None
+    # "Now" for what a request shows and reads by the calendar (today, overdue, a time without
+    # a date); tests set it to a fixed instant instead of waiting for a time of day.
+    clock: Callable[[], datetime] = utcnow
 
     @classmethod
     def build(cls, runtime: RuntimeConfig) -> AppState:

@@ -333,6 +333,6 @@ def test_a_task_due_yesterday_is_overdue(page: Page) -> None:
     late = add_task(page, "Pay the bill", due_date=yesterday)
     expect(late).to_have_class(re.compile(r"\boverdue\b"))
     expect(late.locator(".due")).to_have_text("Overdue · Yesterday")
-    expect_counts(page, open=1, today=0, overdue=1, done=0)
+    expect_counts(page, open=1, today=1, overdue=1, done=0)  # Today includes overdue
     filter_link(page, "Overdue").click()
     expect(titles(page)).to_have_text(["Pay the bill"])

@@ -106,8 +106,17 @@ async def list_tasks(
     when: Annotated[
         service.WhenFilter | None,
         Query(
-            description="In your time zone: `today` (due today), `overdue` (open, due before"
-            " today), `upcoming` (due in the 7 days after today)"
+            description="In your time zone: `today` (due today, or open and overdue),"
+            " `overdue` (open, due before today), `upcoming` (due in the `days` days after"
+            " today)"
+        ),
+    ] = None,
+    days: Annotated[
+        int | None,
+        Query(
+            ge=1,
+            le=service.MAX_UPCOMING_DAYS,
+            description="With `when=upcoming`: how many days after today (default 7)",
         ),
     ] = None,
     sort: service.SortField = "created",
@@ -120,6 +129,8 @@ async def list_tasks(
         CursorParam | None, Query(description="next_cursor of the previous page")
     ] = None,
 ) -> TaskPage:
+    if days is not None and when != "upcoming":
+        raise InvalidInput("days applies only to when=upcoming", loc=["query", "days"])
     query = service.TaskQuery(
         status=status_,
         q=q or None,
@@ -129,6 +140,8 @@ async def list_tasks(
         due_after=due_after,
         has_due=has_due,
         when=when,
+        days=days or service.UPCOMING_DAYS,
+        now=state.clock(),
         sort=sort,
         order=order,
         limit=limit,

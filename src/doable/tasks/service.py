@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -59,6 +59,7 @@ Order = Literal["asc", "desc"]
 StatusFilter = Literal["all", "pending", "completed"]
 WhenFilter = Literal["today", "overdue", "upcoming"]
 UPCOMING_DAYS = 7
+MAX_UPCOMING_DAYS = 366
 
 SORT_COLUMNS: dict[str, InstrumentedAttribute[Any]] = {
     "created": Task.created_at,
@@ -474,6 +475,7 @@ class TaskQuery:
     has_due: bool | None = None
     # today / overdue / upcoming in the user's zone (docs/scheduling.md); `now` for tests.
     when: WhenFilter | None = None
+    days: int = UPCOMING_DAYS  # for when="upcoming"
     now: datetime | None = None
     sort: SortField = "created"
     order: Order | None = None
@@ -558,7 +560,7 @@ async def list_tasks(
         conditions.append(Task.due_sort >= to_instant(query.due_after, user))
         conditions.append(Task.due_sort != NO_DUE)
     if query.when is not None:
-        conditions.extend(_when_conditions(user, query.when, query.now or utcnow()))
+        conditions.extend(_when_conditions(user, query.when, query.now or utcnow(), query.days))
     if query.has_due is True:
         conditions.append(Task.due_sort != NO_DUE)
     elif query.has_due is False:
@@ -647,46 +649,81 @@ class TaskCounts:
     pending: int
     completed: int
     overdue: int
-    today: int
+    today: int  # open tasks due today or overdue, like the "today" filter
 
 
-def _when_conditions(user: User, when: WhenFilter, now: datetime) -> list[ColumnElement[bool]]:
-    """today: due today (local), any status; overdue: open and due before today;
-    upcoming: due in the UPCOMING_DAYS days after today, any status."""
+@dataclass(frozen=True)
+class Today:
+    """The user's calendar day at `now`: where it starts and ends on the time line (UTC).
+
+    "Overdue" is day-based (docs/scheduling.md): an open task whose due day, in the owner's
+    zone, is before today. A time earlier today has passed but is not overdue; it is `late`.
+    The rule is written twice, in Python (`is_overdue`, for labels) and in SQL (`_overdue`,
+    for the filter and the counts), both on `due_sort`, so they cannot disagree."""
+
+    date: date
+    start: datetime
+    end: datetime
+    now: datetime
+
+    def is_overdue(self, task: Task | TaskRow) -> bool:
+        return not task.completed and task.due_sort < self.start
+
+    def is_late(self, task: Task | TaskRow) -> bool:
+        """Open, due at a time of today that has passed."""
+        return (
+            not task.completed and task.due_at is not None and self.start <= task.due_at < self.now
+        )
+
+
+def today_of(user: User, now: datetime) -> Today:
     local_today = now.astimezone(_zone(user)).date()
+    return Today(
+        date=local_today,
+        start=to_instant(local_today, user),
+        end=to_instant(local_today + timedelta(days=1), user),
+        now=now,
+    )
 
-    def day_start(offset: int) -> datetime:
-        return to_instant(date.fromordinal(local_today.toordinal() + offset), user)
 
+def _overdue(day: Today) -> ColumnElement[bool]:
+    """SQL for Today.is_overdue."""
+    return and_(Task.completed.is_(False), Task.due_sort < day.start)
+
+
+def _when_conditions(
+    user: User, when: WhenFilter, now: datetime, days: int = UPCOMING_DAYS
+) -> list[ColumnElement[bool]]:
+    """today: due today (any status) or overdue, as Todoist's Today; overdue: see `Today`;
+    upcoming: due in the `days` days after today, any status. Day bounds are local midnights,
+    so a DST change makes no day an hour short or long."""
+    day = today_of(user, now)
     if when == "today":
-        return [Task.due_sort >= day_start(0), Task.due_sort < day_start(1)]
+        # = (due today) OR overdue, written so that due_sort < end can use the index.
+        return [Task.due_sort < day.end, or_(Task.due_sort >= day.start, _overdue(day))]
     if when == "overdue":
-        return [Task.completed.is_(False), Task.due_sort < day_start(0)]
-    return [Task.due_sort >= day_start(1), Task.due_sort < day_start(1 + UPCOMING_DAYS)]
+        return [_overdue(day)]
+    last = to_instant(day.date + timedelta(days=1 + days), user)
+    return [Task.due_sort >= day.end, Task.due_sort < last]
 
 
-def day_bounds(user: User, now: datetime) -> tuple[datetime, datetime]:
-    """Start of today and of tomorrow in the user's zone, as UTC instants."""
-    local_today = now.astimezone(_zone(user)).date()
-    start = to_instant(local_today, user)
-    end = to_instant(date.fromordinal(local_today.toordinal() + 1), user)
-    return start, end
+def due_day_for_time(clock: time, user: User, now: datetime) -> date:
+    """The day a time given without a date falls on: today if that moment is still ahead in
+    the user's zone, else tomorrow (as Todoist, and quick add's `at 9am`)."""
+    today = now.astimezone(_zone(user)).date()
+    at = to_instant(datetime.combine(today, clock), user)
+    return today if at > now else today + timedelta(days=1)
 
 
 async def count_tasks(session: AsyncSession, user: User, *, now: datetime) -> TaskCounts:
-    """All the sidebar counts in one query, with "today" computed in the user's time zone."""
-    start, end = day_bounds(user, now)
+    """All the sidebar counts in one query, by the same day rules as the `when` filter."""
+    day = today_of(user, now)
     pending = Task.completed.is_(False)
     stmt = select(
         func.count(),
         func.coalesce(func.sum(case((pending, 1), else_=0)), 0),
-        func.coalesce(func.sum(case((and_(pending, Task.due_sort < start), 1), else_=0)), 0),
-        func.coalesce(
-            func.sum(
-                case((and_(pending, Task.due_sort >= start, Task.due_sort < end), 1), else_=0)
-            ),
-            0,
-        ),
+        func.coalesce(func.sum(case((_overdue(day), 1), else_=0)), 0),
+        func.coalesce(func.sum(case((and_(pending, Task.due_sort < day.end), 1), else_=0)), 0),
     ).where(Task.owner_id == user.id)
     total, open_, overdue, today = (await session.execute(stmt)).one()
     return TaskCounts(int(total), int(open_), int(total) - int(open_), int(overdue), int(today))

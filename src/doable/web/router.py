@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterable
-from datetime import timedelta
+from datetime import datetime, time
 from functools import cache
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
@@ -44,7 +44,6 @@ from doable.web.views import (
     base_context,
     delete_cookie,
     is_htmx,
-    now_utc,
     quick_preview,
     respond,
     set_cookie,
@@ -260,7 +259,15 @@ async def list_filters(
 Filters = Annotated[ListFilters, Depends(list_filters)]
 
 
-def _task_query(user: User, filters: ListFilters, cursor: str | None) -> tasks_service.TaskQuery:
+# The sidebar's due filters are the API's `when` filters ("week" is `upcoming`, 7 days).
+DUE_FILTERS: dict[str, tasks_service.WhenFilter] = {
+    "overdue": "overdue",
+    "today": "today",
+    "week": "upcoming",
+}
+
+
+def _task_query(filters: ListFilters, cursor: str | None, now: datetime) -> tasks_service.TaskQuery:
     query = tasks_service.TaskQuery(
         status=filters.status,
         q=filters.q or None,
@@ -269,19 +276,12 @@ def _task_query(user: User, filters: ListFilters, cursor: str | None) -> tasks_s
         sort=filters.sort,
         limit=PAGE_SIZE,
         cursor=cursor,
+        now=now,
     )
-    if filters.due is not None:
-        start, tomorrow = tasks_service.day_bounds(user, now_utc())
-        if filters.due == "overdue":
-            query.due_before = start
-            if query.status == "all":
-                query.status = "pending"
-        elif filters.due == "today":
-            query.due_after, query.due_before = start, tomorrow
-        elif filters.due == "week":
-            query.due_after, query.due_before = start, start + timedelta(days=7)
-        else:
-            query.has_due = False
+    if filters.due == "none":
+        query.has_due = False
+    elif filters.due is not None:
+        query.when = DUE_FILTERS[filters.due]
     return query
 
 
@@ -293,14 +293,15 @@ async def _page_context(
     filters: ListFilters,
     cursor: str | None = None,
 ) -> dict[str, Any]:
-    now = now_utc()
+    now = state.clock()
     tasks, next_cursor = await tasks_service.list_tasks(
-        session, user, _task_query(user, filters, cursor), cursor_key=state.runtime.secret_key
+        session, user, _task_query(filters, cursor, now), cursor_key=state.runtime.secret_key
     )
     counts = await tasks_service.count_tasks(session, user, now=now)
     tags = await tasks_service.list_tags(session, user.id)
+    today = tasks_service.today_of(user, now)
     return base_context(request, state, user) | {
-        "tasks": [task_view(t, user, now) for t in tasks],
+        "tasks": [task_view(t, user, today) for t in tasks],
         "next_cursor": next_cursor,
         "counts": counts,
         "tags": tags,
@@ -331,15 +332,14 @@ async def tasks_page(
     return respond(request, state, "tasks.html", ctx)
 
 
-def _form_task_fields(form: dict[str, str]) -> dict[str, Any]:
+def _form_task_fields(form: dict[str, str], user: User, now: datetime) -> dict[str, Any]:
     """Form fields as a task body: due from a date and an optional time, tags comma-separated."""
     body: dict[str, Any] = {}
     for key in ("title", "description", "priority"):
         if key in form:
             body[key] = form[key]
-    if "due_date" in form:
-        day, clock = form["due_date"].strip(), form.get("due_time", "").strip()
-        body["due"] = (f"{day}T{clock}" if clock else day) if day else None
+    if "due_date" in form or "due_time" in form:
+        body["due"] = _form_due(form.get("due_date", ""), form.get("due_time", ""), user, now)
     if "tags" in form:
         body["tags"] = [t.strip() for t in form["tags"].split(",") if t.strip()]
     if "repeat" in form:
@@ -347,6 +347,21 @@ def _form_task_fields(form: dict[str, str]) -> dict[str, Any]:
         mode = form.get("repeat_mode", "from_due")
         body["recurrence"] = {"rule": rule, "mode": mode} if rule else None
     return body
+
+
+def _form_due(day: str, clock: str, user: User, now: datetime) -> str | None:
+    """The due of a date field and a time field. A time without a date is today if that moment
+    is still ahead in the user's zone, else tomorrow (as Todoist does); never dropped."""
+    day, clock = day.strip(), clock.strip()
+    if clock and not day:
+        try:
+            at = time.fromisoformat(clock)
+        except ValueError:
+            return clock  # not a time: validation answers for the due field
+        day = tasks_service.due_day_for_time(at, user, now).isoformat()
+    if not day:
+        return None
+    return f"{day}T{clock}" if clock else day
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -363,7 +378,7 @@ async def create_task(
     request: Request, user: WebUser, session: SessionDep, state: StateDep, csrf: CsrfToken
 ) -> Response:
     form = await _form(request)
-    body = _form_task_fields(form)
+    body = _form_task_fields(form, user, state.clock())
     ctx = base_context(request, state, user) | {"values": form, "errors": {}}
     try:
         data = TaskCreate.model_validate(body)
@@ -385,24 +400,39 @@ async def create_task(
     task = await tasks_service.create_task(session, user, data)
     if not is_htmx(request):
         return _see_other("/tasks")
-    ctx["task"] = task_view(task, user, now_utc())
-    ctx["counts"] = await tasks_service.count_tasks(session, user, now=now_utc())
-    return respond(request, state, "tasks.html", ctx, blocks=["item", "counts_oob", "empty_oob"])
+    ctx["task"] = task_view(task, user, _today(state, user))
+    ctx["counts"] = await tasks_service.count_tasks(session, user, now=state.clock())
+    return respond(
+        request,
+        state,
+        "tasks.html",
+        ctx,
+        blocks=["item", "counts_oob", "empty_oob", "quick_add_oob"],
+    )
 
 
-def _quick_body(form: dict[str, str], user: User) -> tuple[dict[str, Any], str | None]:
+def _quick_body(
+    form: dict[str, str], user: User, now: datetime
+) -> tuple[dict[str, Any], str | None]:
     """The task body for the quick-add box: its text read by the quick-add parser, then the
     "Priority, due date, tags" fields on top (a priority or due date given there wins; tags
-    add up). Also the error to show on the text field, if any."""
+    add up; a time alone goes on the text's date if it has one). Also the error to show on
+    the text field, if any."""
     text = form.get("title", "")
     if len(text) > QUICK_TEXT_MAX:
         return {}, f"String should have at most {QUICK_TEXT_MAX} characters"
-    parsed = quickadd.parse(text, zone=ZoneInfo(user.timezone), now=now_utc())
+    zone = ZoneInfo(user.timezone)
+    parsed = quickadd.parse(text, zone=zone, now=now)
     body = quickadd.create_body(parsed)
-    explicit = _form_task_fields({k: v for k, v in form.items() if k != "title"})
+    explicit = _form_task_fields({k: v for k, v in form.items() if k != "title"}, user, now)
     if explicit.get("priority", "none") != "none":
         body["priority"] = explicit["priority"]
-    if explicit.get("due"):
+    clock = form.get("due_time", "").strip()
+    if clock and not form.get("due_date", "").strip() and parsed.due is not None:
+        due = parsed.due
+        day = due.astimezone(zone).date() if isinstance(due, datetime) else due
+        body["due"] = f"{day.isoformat()}T{clock}"
+    elif explicit.get("due"):
         body["due"] = explicit["due"]
     body["tags"] = [*body["tags"], *explicit.get("tags", [])]
     if explicit.get("description"):
@@ -421,7 +451,7 @@ async def quick_add(
     """The quick-add box: the same as POST /tasks, with the text read for dates, tags and the
     rest. Without JavaScript it is a plain form post answered with a redirect."""
     form = await _form(request)
-    body, text_error = _quick_body(form, user)
+    body, text_error = _quick_body(form, user, state.clock())
     ctx = base_context(request, state, user) | {"values": form, "errors": {}}
     data = None
     if text_error:
@@ -448,14 +478,14 @@ async def quick_add(
     task = await tasks_service.create_task(session, user, data)
     if not is_htmx(request):
         return _see_other("/tasks")
-    ctx["task"] = task_view(task, user, now_utc())
-    ctx["counts"] = await tasks_service.count_tasks(session, user, now=now_utc())
+    ctx["task"] = task_view(task, user, _today(state, user))
+    ctx["counts"] = await tasks_service.count_tasks(session, user, now=state.clock())
     return respond(
         request,
         state,
         "tasks.html",
         ctx,
-        blocks=["item", "counts_oob", "empty_oob", "preview_oob"],
+        blocks=["item", "counts_oob", "empty_oob", "quick_add_oob"],
     )
 
 
@@ -470,12 +500,16 @@ async def quick_preview_fragment(
     preview = None
     if text.strip():
         zone = ZoneInfo(user.timezone)
-        preview = quick_preview(text, quickadd.parse(text, zone=zone, now=now_utc()), zone)
+        preview = quick_preview(text, quickadd.parse(text, zone=zone, now=state.clock()), zone)
     ctx = base_context(request, state, user) | {"preview": preview}
     return respond(request, state, "tasks.html", ctx, blocks=["quick_preview"])
 
 
 TaskId = Annotated[uuid.UUID, Path()]
+
+
+def _today(state: Any, user: User) -> tasks_service.Today:
+    return tasks_service.today_of(user, state.clock())
 
 
 async def _owned(session: Any, user: User, task_id: uuid.UUID, request: Request) -> Task:
@@ -488,8 +522,8 @@ async def _item_response(
     request: Request, state: Any, session: Any, user: User, task: Task, *, status: int = 200
 ) -> Response:
     ctx = base_context(request, state, user) | {
-        "task": task_view(task, user, now_utc()),
-        "counts": await tasks_service.count_tasks(session, user, now=now_utc()),
+        "task": task_view(task, user, _today(state, user)),
+        "counts": await tasks_service.count_tasks(session, user, now=state.clock()),
     }
     return respond(request, state, "tasks.html", ctx, blocks=["item", "counts_oob"], status=status)
 
@@ -536,7 +570,7 @@ async def edit_form(
 ) -> Response:
     task = await _owned(session, user, task_id, request)
     ctx = base_context(request, state, user) | {
-        "task": task_view(task, user, now_utc()),
+        "task": task_view(task, user, _today(state, user)),
         "errors": {},
         "values": None,
     }
@@ -597,7 +631,7 @@ async def add_reminder(
     error = None
     try:
         data = ReminderCreate.model_validate(body)
-        await reminders_service.create_reminder(session, user, task, data, now=now_utc())
+        await reminders_service.create_reminder(session, user, task, data, now=state.clock())
     except ValidationError as exc:
         error = next(iter(_errors(exc).values()), "Invalid reminder")
     except InvalidInput as exc:
@@ -605,7 +639,7 @@ async def add_reminder(
     if error is None:
         return _see_other(f"/tasks/{task.id}/edit")
     ctx = base_context(request, state, user) | {
-        "task": task_view(task, user, now_utc()),
+        "task": task_view(task, user, _today(state, user)),
         "errors": {},
         "values": None,
         "reminders": await _reminder_views(session, user, task),
@@ -657,7 +691,7 @@ async def save_edit(
     form = await _form(request)
     errors: dict[str, str] = {}
     try:
-        patch = TaskPatch.model_validate(_form_task_fields(form))
+        patch = TaskPatch.model_validate(_form_task_fields(form, user, state.clock()))
         task = await tasks_service.update_task(session, user, task, patch)
     except ValidationError as exc:
         errors = _errors(exc)
@@ -669,7 +703,7 @@ async def save_edit(
         errors = {loc[1] if len(loc) > 1 else "form": exc.detail}
     if errors:
         ctx = base_context(request, state, user) | {
-            "task": task_view(task, user, now_utc()),
+            "task": task_view(task, user, _today(state, user)),
             "errors": errors,
             "values": form,
         }
@@ -699,7 +733,7 @@ async def delete_task(
     ctx = base_context(request, state, user) | {
         "undo_token": sign_snapshot(state.runtime.secret_key, snapshot, str(user.id)),
         "deleted_title": title,
-        "counts": await tasks_service.count_tasks(session, user, now=now_utc()),
+        "counts": await tasks_service.count_tasks(session, user, now=state.clock()),
     }
     return respond(request, state, "tasks.html", ctx, blocks=["deleted", "toast_oob", "counts_oob"])
 

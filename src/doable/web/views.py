@@ -8,7 +8,7 @@ import hmac
 import json
 import time
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -48,7 +48,8 @@ class TaskView:
     due_label: str
     due_date_value: str
     due_time_value: str
-    overdue: bool
+    overdue: bool  # open and due before today (tasks_service.Today)
+    late: bool  # overdue, or due at a time earlier today
     tags: list[str]
     repeat_rule: str = ""
     repeat_mode: str = "from_due"
@@ -68,19 +69,18 @@ REPEAT_PRESETS = (
 env.globals["repeat_presets"] = REPEAT_PRESETS
 
 
-def task_view(task: Task | TaskRow, user: User, now: datetime) -> TaskView:
+def task_view(task: Task | TaskRow, user: User, today: tasks_service.Today) -> TaskView:
+    """`today` from tasks_service.today_of, once per response: it decides overdue and late."""
     zone = tasks_service.zone_of(user.timezone)
-    label, date_value, time_value, overdue = "", "", "", False
-    today = now.astimezone(zone).date()
+    label, date_value, time_value = "", "", ""
     if task.due_date is not None:
-        label = _day_label(task.due_date, today)
+        label = _day_label(task.due_date, today.date)
         date_value = task.due_date.isoformat()
-        overdue = task.due_date < today
     elif task.due_at is not None:
         local = task.due_at.astimezone(zone)
-        label = f"{_day_label(local.date(), today)} {local:%H:%M}"
+        label = f"{_day_label(local.date(), today.date)} {local:%H:%M}"
         date_value, time_value = local.date().isoformat(), f"{local:%H:%M}"
-        overdue = task.due_at < now
+    overdue = today.is_overdue(task)
     return TaskView(
         id=str(task.id),
         title=task.title,
@@ -90,7 +90,8 @@ def task_view(task: Task | TaskRow, user: User, now: datetime) -> TaskView:
         due_label=label,
         due_date_value=date_value,
         due_time_value=time_value,
-        overdue=overdue and not task.completed,
+        overdue=overdue,
+        late=overdue or today.is_late(task),
         tags=task.tag_names,
         repeat_rule=task.rrule or "",
         repeat_mode=task.recurrence_mode or "from_due",
@@ -256,7 +257,3 @@ def verify_snapshot(key: bytes, token: str, owner: str) -> dict[str, Any] | None
         return snapshot
     except (ValueError, KeyError, TypeError):
         return None
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)

@@ -159,10 +159,14 @@
   document.addEventListener("htmx:afterSwap", function (event) { armToasts(document); });
 
   document.addEventListener("htmx:afterRequest", function (event) {
-    var elt = event.detail.elt;
+    // A form the answer replaced gets this event on an ancestor (detail.elt is then that
+    // ancestor); the request's own element is in requestConfig.
+    var config = event.detail.requestConfig;
+    var elt = (config && config.elt) || event.detail.elt;
     if (!event.detail.successful) return;
     if (elt.id === "quick-add") {
-      elt.reset();
+      // The answer replaced the form with an empty one (a reset would bring back the text of
+      // a refused add, which the form's fields hold as their defaults); type the next task.
       var title = document.getElementById("quick-title");
       if (title) title.focus();
     }
