@@ -20,7 +20,10 @@ import httpx
 import pytest
 import recurring_ical_events
 import vobject
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from icalendar import Calendar, Component
+from pydantic import ValidationError
 from sqlalchemy import select, update
 
 from doable.app import create_app
@@ -29,6 +32,7 @@ from doable.feeds import ical
 from doable.feeds import service as feeds_service
 from doable.feeds.cache import ENTRY_OVERHEAD, RenderCache
 from doable.feeds.models import CalendarFeed
+from doable.feeds.schemas import ONE_LINE_PATTERN, FeedCreate
 from doable.feeds.service import FeedTask
 from doable.tasks.models import Tag, Task
 from tests.conftest import IN_CI, make_client, runtime_for
@@ -1126,3 +1130,17 @@ async def test_the_render_cache_is_bounded_by_bytes(database: Database, data_dir
         # Evicted or not, the output is the same.
         assert (await client.get(path_of(feed["url"]))).content == first
         assert cache.weight_now() <= budget
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=12) | st.from_regex(ONE_LINE_PATTERN, fullmatch=True))
+def test_the_name_pattern_says_what_the_validator_accepts(name: str) -> None:
+    """The OpenAPI pattern is a contract: a generated client (and schemathesis) relies on it."""
+    matches = re.fullmatch(ONE_LINE_PATTERN, name) is not None and 1 <= len(name) <= 100
+    try:
+        FeedCreate(name=name)
+    except ValidationError:
+        accepted = False
+    else:
+        accepted = True
+    assert accepted == matches, repr(name)
