@@ -896,10 +896,21 @@ async def test_a_repeating_time_in_utc_needs_no_timezone(client: httpx.AsyncClie
     )
     await make_task(client, acct, title="Once", due="2027-03-02T09:00:00+01:00")
     feed = await make_feed(client, acct)
-    calendar = await fetch(client, feed["url"])
+    r = await client.get(path_of(feed["url"]))
+    calendar = Calendar.from_ical(r.content)
     assert calendar.walk("VTIMEZONE") == []
     todos = by_summary(calendar)
     assert todos["Weekly"].decoded("DTSTART") == datetime(2027, 3, 1, 9, tzinfo=UTC)
+    assert todos["Once"].decoded("DUE") == datetime(2027, 3, 2, 8, tzinfo=UTC)
+    # The owner moves: the same instant is now written in their zone, under a new ETag.
+    await _set_zone(client, acct, "Europe/Berlin")
+    moved = await client.get(path_of(feed["url"]), headers={"If-None-Match": r.headers["etag"]})
+    assert moved.status_code == 200 and moved.headers["etag"] != r.headers["etag"]
+    calendar = Calendar.from_ical(moved.content)
+    assert [str(z["TZID"]) for z in calendar.walk("VTIMEZONE")] == ["Europe/Berlin"]
+    todos = by_summary(calendar)
+    assert b"DTSTART;TZID=Europe/Berlin:20270301T100000" in moved.content
+    assert todos["Weekly"].decoded("DTSTART") == datetime(2027, 3, 1, 10, tzinfo=BERLIN)
     assert todos["Once"].decoded("DUE") == datetime(2027, 3, 2, 8, tzinfo=UTC)
 
 
