@@ -3,26 +3,39 @@ icalendar), filters, ETag/304, and every way a secret can be wrong."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
 import re
 import socket
+import subprocess
 import uuid
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+import recurring_ical_events
+import vobject
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from icalendar import Calendar, Component
-from sqlalchemy import select
+from pydantic import ValidationError
+from sqlalchemy import select, update
 
+from doable.app import create_app
 from doable.db import Database
 from doable.feeds import ical
 from doable.feeds import service as feeds_service
+from doable.feeds.cache import ENTRY_OVERHEAD, RenderCache
 from doable.feeds.models import CalendarFeed
+from doable.feeds.schemas import ONE_LINE_PATTERN, FeedCreate
 from doable.feeds.service import FeedTask
+from doable.tasks.models import Tag, Task
+from tests.conftest import IN_CI, make_client, runtime_for
 from tests.factories import (
     Account,
     assert_problem,
@@ -36,6 +49,7 @@ from tests.test_query_counts import count_statements
 from tests.webclient import WebClient
 
 FEEDS = "/api/v1/feeds"
+BERLIN = ZoneInfo("Europe/Berlin")
 URL_RE = re.compile(r"^http://testserver/ical/([A-Za-z0-9_-]{43})\.ics$")
 
 
@@ -278,7 +292,8 @@ async def test_vtodo_feed_content(client: httpx.AsyncClient) -> None:
     calendar = Calendar.from_ical(r.content)
     assert str(calendar["X-WR-CALNAME"]) == "Everything ✓"
     assert calendar["REFRESH-INTERVAL"].dt.total_seconds() == 3600
-    assert str(calendar["VERSION"]) == "2.0" and str(calendar["METHOD"]) == "PUBLISH"
+    # Not an iTIP message, so no METHOD (libical then wants an ORGANIZER and a DTSTART).
+    assert str(calendar["VERSION"]) == "2.0" and "METHOD" not in calendar
     todos = by_summary(calendar)
     emoji_title = "Café 🎉 " + "ü" * 80
     assert set(todos) == {"All-day", "Timed", emoji_title, "Done"}
@@ -426,6 +441,11 @@ async def test_recurring_tasks_carry_their_rrule(client: httpx.AsyncClient) -> N
         assert weekly["RRULE"].to_ical() == b"FREQ=WEEKLY;BYDAY=MO"
         assert weekly.decoded("DTSTART") == date(2030, 1, 7)
         assert "RRULE" not in items["Once"]
+        # A repeating VTODO has its DTSTART and no DUE (DUE must come after DTSTART).
+        assert "DUE" not in weekly
+        if kind == "vtodo":
+            assert "DTSTART" not in items["Once"]
+            assert items["Once"].decoded("DUE") == date(2030, 1, 8)
 
 
 def _feed_task(**fields: Any) -> FeedTask:
@@ -461,15 +481,15 @@ def test_rrule_rendering(kind: str) -> None:
         (broken, None),
         (once, None),
     ):
-        parsed = Component.from_ical(ical.component(task, feed_id, kind).to_ical())
+        parsed = Component.from_ical(ical.component(task, feed_id, kind, BERLIN).to_ical())
         if expected is None:
             assert "RRULE" not in parsed
             assert ("DTSTART" in parsed) == (kind == "vevent")
+            assert ("DUE" in parsed) == (kind == "vtodo")
         else:
             assert parsed["RRULE"].to_ical() == expected
             assert parsed.decoded("DTSTART") == date(2030, 1, 7)
-            if kind == "vtodo":
-                assert parsed.decoded("DUE") == date(2030, 1, 7)
+            assert "DUE" not in parsed
     assert feeds_service.task_rrule(object()) is None
     assert feeds_service.task_rrule(type("T", (), {"rrule": "  "})()) is None
     assert feeds_service.task_rrule(type("T", (), {"rrule": "FREQ=DAILY"})()) == "FREQ=DAILY"
@@ -765,3 +785,373 @@ def _raw_get(host: str, port: int, target: bytes) -> int:
         while chunk := sock.recv(65536):
             data += chunk
     return int(data.split(b" ", 2)[1])
+
+
+# What real calendar parsers make of a feed
+
+
+async def _set_zone(client: httpx.AsyncClient, acct: Account, zone: str) -> None:
+    r = await client.patch("/api/v1/me", json={"timezone": zone}, headers=acct.headers)
+    assert r.status_code == 200, r.text
+
+
+async def _doable_occurrences(
+    client: httpx.AsyncClient, acct: Account, task: dict[str, Any], until: datetime
+) -> list[datetime]:
+    """The dues Doable itself gives the series: complete the task again and again."""
+    dues = [datetime.fromisoformat(task["due"])]
+    while True:
+        r = await client.post(f"/api/v1/tasks/{task['id']}/complete", headers=acct.headers)
+        assert r.status_code == 200, r.text
+        if r.json()["completed"]:  # the series has ended
+            return dues
+        due = datetime.fromisoformat(r.json()["due"])
+        if due >= until:
+            return dues
+        dues.append(due)
+
+
+@pytest.mark.parametrize("kind", ["vtodo", "vevent"])
+async def test_repeating_times_expand_in_the_owner_zone(
+    client: httpx.AsyncClient, kind: str
+) -> None:
+    """Across Berlin's DST change on 2027-03-28, recurring-ical-events finds the occurrences
+    at the wall-clock times (and on the weekdays) that Doable's own recurrence gives."""
+    acct = await make_account(client)
+    await _set_zone(client, acct, "Europe/Berlin")
+    made = {
+        "Standup": await make_task(
+            client,
+            acct,
+            title="Standup",
+            due="2027-03-01T09:00:00+01:00",
+            recurrence={"rule": "FREQ=WEEKLY;BYDAY=MO,WE"},
+        ),
+        "Night": await make_task(
+            client,
+            acct,
+            title="Night",
+            due="2027-03-01T00:30:00+01:00",
+            recurrence={"rule": "FREQ=WEEKLY;BYDAY=MO"},
+        ),
+        "Until": await make_task(
+            client,
+            acct,
+            title="Until",
+            due="2027-03-24T23:30:00+01:00",
+            recurrence={"rule": "FREQ=DAILY;UNTIL=20270330"},
+        ),
+    }
+    feed = await make_feed(client, acct, kind=kind)
+    r = await client.get(path_of(feed["url"]))
+    calendar = Calendar.from_ical(r.content)
+    component = "VTODO" if kind == "vtodo" else "VEVENT"
+    for item in calendar.walk(component):
+        assert "DTSTART;TZID=Europe/Berlin:" in item.to_ical().decode()
+    [vtimezone] = calendar.walk("VTIMEZONE")
+    assert str(vtimezone["TZID"]) == "Europe/Berlin"
+    feed_zone = vtimezone.to_tz()  # the zone as the feed's own VTIMEZONE describes it
+
+    start, end = datetime(2027, 2, 1, tzinfo=BERLIN), datetime(2027, 5, 1, tzinfo=BERLIN)
+    found: dict[str, list[datetime]] = {}
+    for occurrence in recurring_ical_events.of(calendar, components=[component]).between(
+        start, end
+    ):
+        at = occurrence.decoded("DTSTART")
+        found.setdefault(str(occurrence["SUMMARY"]), []).append(at)
+    expected = {
+        title: await _doable_occurrences(client, acct, task, end) for title, task in made.items()
+    }
+    assert set(found) == set(expected)
+    for title, dues in expected.items():
+        local = [d.astimezone(BERLIN).replace(tzinfo=None) for d in dues]
+        assert [o.astimezone(BERLIN).replace(tzinfo=None) for o in found[title]] == local
+        assert [o.astimezone(UTC) for o in found[title]] == dues
+        for moment in local:  # the VTIMEZONE agrees with the tz database on every one
+            ours = moment.replace(tzinfo=feed_zone).utcoffset()
+            assert ours == moment.replace(tzinfo=BERLIN).utcoffset(), moment
+    standup = [d.astimezone(BERLIN) for d in expected["Standup"]]
+    assert {(d.strftime("%a"), d.hour, d.minute) for d in standup} == {
+        ("Mon", 9, 0),
+        ("Wed", 9, 0),
+    }
+    assert len(standup) == 18 and standup[8] == datetime(2027, 3, 29, 9, tzinfo=BERLIN)
+    night = [d.astimezone(BERLIN) for d in expected["Night"]]
+    assert {(d.strftime("%a"), d.hour, d.minute) for d in night} == {("Mon", 0, 30)}
+    assert len(night) == 9
+    # UNTIL (a date: the whole day, local) covers the 30th's 23:30, written in UTC.
+    until = [d.astimezone(BERLIN).date() for d in expected["Until"]]
+    assert until == [date(2027, 3, day) for day in range(24, 31)]
+    assert b"UNTIL=20270330T215959Z" in r.content
+
+
+async def test_a_repeating_time_in_utc_needs_no_timezone(client: httpx.AsyncClient) -> None:
+    acct = await make_account(client)
+    await make_task(
+        client,
+        acct,
+        title="Weekly",
+        due="2027-03-01T09:00:00Z",
+        recurrence={"rule": "FREQ=WEEKLY;BYDAY=MO"},
+    )
+    await make_task(client, acct, title="Once", due="2027-03-02T09:00:00+01:00")
+    feed = await make_feed(client, acct)
+    r = await client.get(path_of(feed["url"]))
+    calendar = Calendar.from_ical(r.content)
+    assert calendar.walk("VTIMEZONE") == []
+    todos = by_summary(calendar)
+    assert todos["Weekly"].decoded("DTSTART") == datetime(2027, 3, 1, 9, tzinfo=UTC)
+    assert todos["Once"].decoded("DUE") == datetime(2027, 3, 2, 8, tzinfo=UTC)
+    # The owner moves: the same instant is now written in their zone, under a new ETag.
+    await _set_zone(client, acct, "Europe/Berlin")
+    moved = await client.get(path_of(feed["url"]), headers={"If-None-Match": r.headers["etag"]})
+    assert moved.status_code == 200 and moved.headers["etag"] != r.headers["etag"]
+    calendar = Calendar.from_ical(moved.content)
+    assert [str(z["TZID"]) for z in calendar.walk("VTIMEZONE")] == ["Europe/Berlin"]
+    todos = by_summary(calendar)
+    assert b"DTSTART;TZID=Europe/Berlin:20270301T100000" in moved.content
+    assert todos["Weekly"].decoded("DTSTART") == datetime(2027, 3, 1, 10, tzinfo=BERLIN)
+    assert todos["Once"].decoded("DUE") == datetime(2027, 3, 2, 8, tzinfo=UTC)
+
+
+LIBICAL_CHECK = Path(__file__).with_name("libical_check.py")
+DEBIAN_PYTHON = "/usr/bin/python3"
+
+
+def _libical(tmp_path: Path, content: bytes) -> dict[str, Any]:
+    """libical's verdict on the feed, from Debian's python3 with gir1.2-ical-3.0."""
+    probe = subprocess.run(
+        [DEBIAN_PYTHON, "-c", "import gi; gi.require_version('ICalGLib', '3.0')"],
+        capture_output=True,
+        check=False,
+    )
+    if probe.returncode != 0:
+        message = "libical needs Debian's python3-gi and gir1.2-ical-3.0 (see .ci/run)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    path = tmp_path / "feed.ics"
+    path.write_bytes(content)
+    done = subprocess.run(
+        [DEBIAN_PYTHON, str(LIBICAL_CHECK), str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    verdict: dict[str, Any] = json.loads(done.stdout)
+    verdict["exit"] = done.returncode
+    return verdict
+
+
+CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)|(?<!\r)\n")
+
+
+@pytest.mark.parametrize("kind", ["vtodo", "vevent"])
+async def test_the_feed_passes_libical_vobject_and_icalendar(
+    client: httpx.AsyncClient, tmp_path: Path, kind: str
+) -> None:
+    acct = await make_account(client)
+    await _set_zone(client, acct, "America/New_York")
+    await _sample_tasks(client, acct)
+    await make_task(
+        client,
+        acct,
+        title="Repeating timed",
+        due="2027-03-08T21:00:00-05:00",
+        recurrence={"rule": "FREQ=WEEKLY;BYDAY=MO;COUNT=5"},
+        description="line one\nline two",
+    )
+    await make_task(
+        client,
+        acct,
+        title="Repeating day",
+        due="2027-03-31",
+        recurrence={"rule": "FREQ=MONTHLY;BYMONTHDAY=-1;UNTIL=20271231T120000Z"},
+    )
+    feed = await make_feed(client, acct, kind=kind, status="all")
+    r = await client.get(path_of(feed["url"]))
+    assert r.status_code == 200
+    assert CONTROL_BYTES.search(r.content) is None
+
+    verdict = _libical(tmp_path, r.content)
+    component = kind.upper()
+    assert verdict == {
+        "restrictions": True,
+        "errors": [],
+        "counts": {"VCALENDAR": 1, "VTIMEZONE": 1, "STANDARD": 2, "DAYLIGHT": 1, component: 6},
+        "exit": 0,
+    }
+
+    parsed = vobject.readOne(r.content.decode(), validate=True)
+    assert parsed.validate(raiseException=True)
+    items = getattr(parsed, f"{kind}_list")
+    assert len(items) == 6 and not hasattr(parsed, "method")
+
+    calendar = Calendar.from_ical(r.content)
+    assert "METHOD" not in calendar
+    assert len(calendar.walk(component)) == 6
+    for item in calendar.walk(component):
+        assert item.errors == []
+        if "DUE" in item and "DTSTART" in item:  # RFC 5545 3.8.2.3: DUE after DTSTART
+            assert item.decoded("DUE") > item.decoded("DTSTART")
+        if "RRULE" in item:
+            assert "DTSTART" in item and "DUE" not in item
+    repeating = by_summary(calendar, component)["Repeating timed"]
+    assert repeating.decoded("DTSTART") == datetime(
+        2027, 3, 8, 21, tzinfo=ZoneInfo("America/New_York")
+    )
+    assert str(repeating["DESCRIPTION"]) == "line one\nline two"
+
+
+# Line breaks and control characters
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["two\nlines", "carriage\rreturn", "crlf\r\n", "tab\there", "vt\x0b", "nel\x85", "ls\u2028"],
+)
+async def test_feed_names_are_one_line(client: httpx.AsyncClient, name: str) -> None:
+    acct = await make_account(client)
+    r = await client.post(FEEDS, json={"name": name}, headers=acct.headers)
+    body = assert_problem(r, 422)
+    assert body["errors"][0]["loc"] == ["body", "name"]
+    assert (await client.get(FEEDS, headers=acct.headers)).json() == []
+
+
+async def test_web_feed_name_with_a_line_break_is_422(client: httpx.AsyncClient) -> None:
+    web = WebClient(client)
+    await web.signup()
+    r = await web.post("/account/feeds", {"name": "Work\r\nX-INJECTED:1"})
+    assert r.status_code == 422 and 'id="feed_name-error"' in r.text
+
+
+async def test_control_characters_already_stored_never_reach_the_feed(
+    client: httpx.AsyncClient, database: Database, tmp_path: Path
+) -> None:
+    """Rows written before names were checked (or outside the API) still give a valid feed."""
+    acct = await make_account(client)
+    task = await make_task(client, acct, title="placeholder", due="2030-01-01", tags=["t"])
+    repeating = await make_task(
+        client,
+        acct,
+        title="placeholder 2",
+        due="2030-01-02T10:00:00Z",
+        recurrence={"rule": "FREQ=DAILY"},
+    )
+    feed = await make_feed(client, acct, name="placeholder")
+    async with database.write_sessions() as s:
+        await s.execute(update(CalendarFeed).values(name="Bad\r\nname\x0b\x01 here\rX-EVIL:1"))
+        await s.execute(
+            update(Task)
+            .where(Task.id == uuid.UUID(task["id"]))
+            .values(
+                title="Line\rbreak\x0b\x01\x1f end\nX-EVIL:1", description="a\r\nb\rc\x01d\x7fe\tf"
+            )
+        )
+        await s.execute(
+            update(Task).where(Task.id == uuid.UUID(repeating["id"])).values(title="\x0c\x02")
+        )
+        await s.execute(update(Tag).values(name="ta\x0bg"))
+        await s.commit()
+    for kind in ("vtodo", "vevent"):
+        async with database.write_sessions() as s:
+            await s.execute(update(CalendarFeed).values(kind=kind))
+            await s.commit()
+        r = await client.get(path_of(feed["url"]))
+        assert r.status_code == 200 and r.content.endswith(b"END:VCALENDAR\r\n")
+        assert CONTROL_BYTES.search(r.content) is None
+        assert b"\r\nX-EVIL" not in r.content
+        calendar = Calendar.from_ical(r.content)
+        assert str(calendar["X-WR-CALNAME"]) == "Bad name here X-EVIL:1"
+        summaries = sorted(str(c.get("SUMMARY")) for c in calendar.walk(kind.upper()))
+        assert summaries == ["Line break end X-EVIL:1", "None"]  # nothing left: no SUMMARY
+        [item] = [c for c in calendar.walk(kind.upper()) if "SUMMARY" in c]
+        assert str(item["DESCRIPTION"]) == "a\nb\ncde\tf"
+        assert categories(item) == ["tag"]
+        verdict = _libical(tmp_path, r.content)
+        assert (verdict["exit"], verdict["errors"]) == (0, [])
+
+
+# Revoked with the credentials
+
+
+async def test_a_password_change_revokes_every_feed(client: httpx.AsyncClient) -> None:
+    acct = await make_account(client)
+    await make_task(client, acct, due="2030-01-01")
+    feeds = [await make_feed(client, acct, name=f"f{i}") for i in range(2)]
+    other = await make_account(client)
+    others = await make_feed(client, other)
+    r = await client.post(
+        "/api/v1/me/password",
+        json={"current_password": acct.password, "new_password": "another good passphrase"},
+        headers=acct.headers,
+    )
+    assert r.status_code == 204, r.text
+    for feed in feeds:
+        assert_problem(await client.get(path_of(feed["url"])), 404)
+    r = await client.post(
+        "/api/v1/auth/login",
+        json={"email": acct.email, "password": "another good passphrase"},
+    )
+    acct = dataclasses.replace(acct, access_token=r.json()["access_token"])
+    assert (await client.get(FEEDS, headers=acct.headers)).json() == []
+    # A new feed works; another user's feed was never touched.
+    fresh = await make_feed(client, acct)
+    assert (await client.get(path_of(fresh["url"]))).status_code == 200
+    assert (await client.get(path_of(others["url"]))).status_code == 200
+
+
+async def test_log_out_everywhere_revokes_every_feed(client: httpx.AsyncClient) -> None:
+    web = WebClient(client)
+    await web.signup()
+    r = await web.post("/account/feeds", {"name": "Work"})
+    # The account page says so next to the button and with the feeds.
+    assert "revokes your API tokens and calendar feeds" in r.text
+    assert "Changing your password or logging out everywhere revokes every feed." in r.text
+    url = WEB_URL_RE.search(r.text).group(1)  # type: ignore[union-attr]
+    assert (await client.get(path_of(url))).status_code == 200
+    r = await web.post("/logout-everywhere")
+    assert (r.status_code, r.headers["location"]) == (303, "/login?signed_out=everywhere")
+    assert_problem(await client.get(path_of(url)), 404)
+
+
+# The render cache
+
+
+async def test_the_render_cache_is_bounded_by_bytes(database: Database, data_dir: Path) -> None:
+    budget = 100_000
+    app = create_app(runtime_for(database, data_dir, FEED_CACHE_BYTES=budget), database)
+    async with make_client(app) as client:
+        acct = await make_account(client)
+        for n in range(20):
+            await make_task(
+                client, acct, title=f"t{n:02}", due=f"2030-01-{n + 1:02}", description="d" * 10_000
+            )
+        feed = await make_feed(client, acct)
+        first = (await client.get(path_of(feed["url"]))).content
+        cache: RenderCache = app.state.feed_cache
+        # The cache keeps the components rendered last, as many as fit in the budget.
+        components = re.findall(rb"BEGIN:VTODO\r\n.*?END:VTODO\r\n", first, re.DOTALL)
+        assert len(components) == 20
+        weights = [20 + len(c) + ENTRY_OVERHEAD for c in components]
+        kept = next(k for k in range(20, -1, -1) if sum(weights[20 - k :]) <= budget)
+        assert (len(cache), cache.weight_now()) == (kept, sum(weights[20 - kept :]))
+        assert kept == 9 and cache.weight_now() <= budget
+        # Evicted or not, the output is the same.
+        assert (await client.get(path_of(feed["url"]))).content == first
+        assert cache.weight_now() <= budget
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=12) | st.from_regex(ONE_LINE_PATTERN, fullmatch=True))
+def test_the_name_pattern_says_what_the_validator_accepts(name: str) -> None:
+    """The OpenAPI pattern is a contract: a generated client (and schemathesis) relies on it."""
+    matches = re.fullmatch(ONE_LINE_PATTERN, name) is not None and 1 <= len(name) <= 100
+    try:
+        FeedCreate(name=name)
+    except ValidationError:
+        accepted = False
+    else:
+        accepted = True
+    assert accepted == matches, repr(name)

@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     reminder_late_seconds: int = Field(
         default=60, ge=0, le=86400, validation_alias="REMINDER_LATE_SECONDS"
     )
+    feed_cache_bytes: int = Field(
+        default=32 * 1024 * 1024, ge=0, validation_alias="FEED_CACHE_BYTES"
+    )
 
     @property
     def embedded(self) -> bool:

@@ -336,7 +336,8 @@ async def revoke_web_session_token(session: AsyncSession, raw: str) -> None:
 
 
 async def sign_out_everywhere(session: AsyncSession, user: User) -> None:
-    """Revoke every browser session, refresh token, access token and API token of the user."""
+    """Revoke every browser session, refresh token, access token, API token and calendar feed
+    of the user."""
     now = utcnow()
     user.token_version += 1
     for model in (WebSession, RefreshToken, ApiToken):
@@ -346,6 +347,8 @@ async def sign_out_everywhere(session: AsyncSession, user: User) -> None:
             .values(revoked_at=now)
             .execution_options(synchronize_session=False)
         )
+    # A feed URL is a standing read credential too: one minted with a stolen token must die.
+    await feeds_service.revoke_all_for_owner(session, user.id)
     await session.flush()
 
 

@@ -6,6 +6,7 @@ import importlib
 import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import anyio
 from fastapi import APIRouter, Depends, Header, Path, Request, Response, status
@@ -14,6 +15,7 @@ from fastapi.responses import StreamingResponse
 from doable.auth.dependencies import CurrentUser, require_scope
 from doable.db import Database, SessionDep, utcnow
 from doable.feeds import service
+from doable.feeds.cache import RenderCache
 from doable.feeds.models import CalendarFeed
 from doable.feeds.schemas import FeedCreate, FeedCreated, FeedOut
 from doable.idempotency.route import IdempotentRoute, store_instead
@@ -137,17 +139,32 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
     return "*" in tags or etag in tags
 
 
-async def _stream(feed: CalendarFeed, tasks: list[service.FeedTask]) -> AsyncIterator[bytes]:
-    """Render in worker threads, a chunk of tasks at a time: a cold 5,000-task feed takes a
-    few seconds of CPU (icalendar), which must not stall the event loop. Warm, the component
-    cache makes it a fraction of a second. icalendar is imported on the first feed request, not
-    at start, and in a worker thread too."""
+async def _header(feed: CalendarFeed, zone: ZoneInfo, tasks: list[service.FeedTask]) -> bytes:
+    """The calendar's header, rendered before the response starts, so that a failure there is
+    an error response, never a 200 cut short. icalendar is imported on the first feed request,
+    not at start, and in a worker thread, like all rendering."""
     await anyio.to_thread.run_sync(importlib.import_module, "doable.feeds.ical")
     from doable.feeds import ical  # imported above, off the event loop
 
-    yield ical.header(feed)
+    header: bytes = await anyio.to_thread.run_sync(ical.header, feed, zone, tasks)
+    return header
+
+
+async def _stream(
+    header: bytes,
+    feed: CalendarFeed,
+    zone: ZoneInfo,
+    tasks: list[service.FeedTask],
+    cache: RenderCache,
+) -> AsyncIterator[bytes]:
+    """Render in worker threads, a chunk of tasks at a time: a cold 5,000-task feed takes a
+    few seconds of CPU (icalendar), which must not stall the event loop. Warm, the component
+    cache makes it a fraction of a second."""
+    from doable.feeds import ical  # imported by _header, off the event loop
+
+    yield header
     for chunk in ical.chunks(tasks, CHUNK_TASKS):
-        yield await anyio.to_thread.run_sync(ical.render_chunk, chunk, feed)
+        yield await anyio.to_thread.run_sync(ical.render_chunk, chunk, feed, zone, cache)
     yield ical.footer()
 
 
@@ -177,8 +194,8 @@ async def ical_feed(
 ) -> Response:
     """A feed: no credential but the secret in the path. Anything that is not a live feed's
     secret gets the same 404."""
-    feed = await service.feed_for_secret(session, secret)
-    etag = await service.fingerprint(session, feed)
+    feed, zone = await service.feed_for_secret(session, secret)
+    etag = await service.fingerprint(session, feed, zone)
     headers = {
         "ETag": etag,
         # Per user, and always revalidated: a 304 costs two small queries.
@@ -193,7 +210,11 @@ async def ical_feed(
     if request.method != "GET":  # HEAD: the headers a GET would send, without the work
         return StreamingResponse(_nothing(), headers=headers, media_type=ICS_MEDIA_TYPE)
     tasks = await service.feed_tasks(session, feed)
-    return StreamingResponse(_stream(feed, tasks), headers=headers, media_type=ICS_MEDIA_TYPE)
+    header = await _header(feed, zone, tasks)
+    cache: RenderCache = request.app.state.feed_cache
+    return StreamingResponse(
+        _stream(header, feed, zone, tasks, cache), headers=headers, media_type=ICS_MEDIA_TYPE
+    )
 
 
 # GET and HEAD as two routes of one function, so each has its own OpenAPI operation id.

@@ -9,6 +9,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,7 +22,7 @@ from doable.feeds.models import CalendarFeed
 from doable.feeds.schemas import FeedCreate
 from doable.tasks.models import NO_DUE, Tag, Task, task_tags
 from doable.tasks.schemas import PRIORITY_LEVELS
-from doable.tasks.service import tag_key
+from doable.tasks.service import tag_key, zone_of
 
 # Active (not revoked) feeds per user: each is a standing credential, so keep them few.
 MAX_FEEDS_PER_USER = 20
@@ -31,8 +32,8 @@ MAX_FEED_TASKS = 5_000
 SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")
 HINT_CHARS = 4
 FETCH_TOUCH_INTERVAL = timedelta(minutes=1)
-# Bumped whenever the rendering changes, so every ETag changes with it.
-FORMAT_VERSION = "1"
+# Bumped whenever the rendering changes, so every ETag (and cached component) changes with it.
+FORMAT_VERSION = "2"
 
 
 class FeedNotFound(NotFound):
@@ -146,21 +147,23 @@ async def rotate_feed(
     return feed, raw
 
 
-async def feed_for_secret(session: AsyncSession, raw: str) -> CalendarFeed:
-    """The live feed whose secret this is. The secret is compared by its SHA-256 in an index
-    lookup, so timing says nothing about how much of a guess was right."""
+async def feed_for_secret(session: AsyncSession, raw: str) -> tuple[CalendarFeed, ZoneInfo]:
+    """The live feed whose secret this is, with its owner's time zone (repeating times are
+    written in it). The secret is compared by its SHA-256 in an index lookup, so timing says
+    nothing about how much of a guess was right."""
     if not is_well_formed(raw):
         raise FeedSecretNotFound()
-    feed = (
+    found = (
         await session.execute(
-            select(CalendarFeed).where(
-                CalendarFeed.secret_hash == hash_token(raw), CalendarFeed.revoked_at.is_(None)
-            )
+            select(CalendarFeed, User.timezone)
+            .join(User, User.id == CalendarFeed.owner_id)
+            .where(CalendarFeed.secret_hash == hash_token(raw), CalendarFeed.revoked_at.is_(None))
         )
-    ).scalar_one_or_none()
-    if feed is None:
+    ).one_or_none()
+    if found is None:
         raise FeedSecretNotFound()
-    return feed
+    feed, zone_name = found
+    return feed, zone_of(zone_name)
 
 
 def needs_touch(feed: CalendarFeed, now: datetime) -> bool:
@@ -171,6 +174,17 @@ async def touch_feed(session: AsyncSession, feed_id: uuid.UUID, now: datetime) -
     """Record a fetch, at most once a minute: of concurrent fetches only one update lands."""
     await touch_at_most_every(
         session, CalendarFeed.last_fetched_at, feed_id, now, FETCH_TOUCH_INTERVAL
+    )
+
+
+async def revoke_all_for_owner(session: AsyncSession, owner_id: uuid.UUID) -> None:
+    """Revoke every live feed of the user: part of signing out everywhere (and so of a password
+    change), since a feed made with a leaked credential would otherwise keep publishing."""
+    await session.execute(
+        update(CalendarFeed)
+        .where(CalendarFeed.owner_id == owner_id, CalendarFeed.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+        .execution_options(synchronize_session=False)
     )
 
 
@@ -231,11 +245,11 @@ def _conditions(feed: CalendarFeed) -> list[ColumnElement[bool]]:
     return conditions
 
 
-async def fingerprint(session: AsyncSession, feed: CalendarFeed) -> str:
+async def fingerprint(session: AsyncSession, feed: CalendarFeed, zone: ZoneInfo) -> str:
     """A strong ETag that changes whenever the feed's output would, computed without reading
-    the tasks: the feed's settings, how many tasks match with their latest `updated_at` and
-    summed versions (every task change bumps both), and the owner's tag names (a tag rename
-    changes CATEGORIES without touching its tasks)."""
+    the tasks: the feed's settings, the owner's time zone, how many tasks match with their
+    latest `updated_at` and summed versions (every task change bumps both), and the owner's tag
+    names (a tag rename changes CATEGORIES without touching its tasks)."""
     count, latest, versions = (
         await session.execute(
             select(func.count(), func.max(Task.updated_at), func.sum(Task.version)).where(
@@ -257,6 +271,7 @@ async def fingerprint(session: AsyncSession, feed: CalendarFeed) -> str:
         feed.tag or "",
         feed.priorities,
         feed.status,
+        zone.key,
         str(count),
         latest.isoformat() if latest is not None else "",
         str(int(versions or 0)),
