@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from doable.auth.external import ExternalClaims
@@ -95,11 +96,15 @@ async def signup(session: AsyncSession, state: AppState, data: SignupIn) -> Toke
 
 
 async def authenticate(session: AsyncSession, state: AppState, email: str, password: str) -> User:
-    """Check a password; an unknown email costs the same time and gives the same error."""
-    user = await get_by_email(session, email)
-    user_id, stored = (user.id, user.password_hash) if user else (None, None)
-    await end_read_transaction(session)  # verifying takes a hash's time: hold no lock meanwhile
-    valid, new_hash = await state.hasher.verify(password, stored)
+    """Check a password; an unknown email costs the same time and gives the same error.
+    RateLimited, before any hashing, past the account's limit or while another check of the
+    same account is under way."""
+    with state.rate_limiter.password_check(normalize_email(email)):
+        user = await get_by_email(session, email)
+        user_id, stored = (user.id, user.password_hash) if user else (None, None)
+        # Verifying takes a hash's time: hold no lock meanwhile.
+        await end_read_transaction(session)
+        valid, new_hash = await state.hasher.verify(password, stored)
     # Read again either way (an unknown email reads nobody), so both cost the same.
     user = await session.get(User, user_id or NOBODY)
     # Refused too if the password changed while this one was being checked.
@@ -201,19 +206,39 @@ async def set_password(
     await sign_out_everywhere(session, user)
 
 
+async def check_current_password(
+    session: AsyncSession, state: AppState, user: User, password: str
+) -> None:
+    """WrongPassword unless `password` is the user's. Limited like login, and counted in the
+    same per-account budget: RateLimited before any hashing when over it.
+
+    The transaction so far has only read (who is asking; a browser session's sliding expiry,
+    which this request replaces or deletes anyway), and it ends before the hash: on SQLite it
+    would hold the database-wide write lock, so every writer, an honest login included, would
+    wait behind each guess. `user` is read again afterwards.
+    """
+    with state.rate_limiter.password_check(user.email):
+        stored = user.password_hash
+        await end_read_transaction(session)
+        valid, _ = await state.hasher.verify(password, stored)
+    try:
+        await session.refresh(user)
+    except InvalidRequestError:  # deleted meanwhile
+        raise Unauthorized("The account no longer exists") from None
+    # Refused too if the password changed while this one was being checked.
+    if not valid or user.password_hash != stored:
+        raise WrongPassword()
+
+
 async def change_password(
     session: AsyncSession, state: AppState, user: User, current: str, new: str
 ) -> None:
-    valid, _ = await state.hasher.verify(current, user.password_hash)
-    if not valid:
-        raise WrongPassword()
+    await check_current_password(session, state, user, current)
     await set_password(session, state, user, new)
 
 
 async def delete_account(session: AsyncSession, state: AppState, user: User, password: str) -> None:
-    valid, _ = await state.hasher.verify(password, user.password_hash)
-    if not valid:
-        raise WrongPassword()
+    await check_current_password(session, state, user, password)
     await delete_user(session, user.id)
 
 

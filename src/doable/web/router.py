@@ -135,7 +135,6 @@ async def login_submit(
     ctx = base_context(request, state, None) | {"next": safe_next(next), "values": {"email": email}}
     try:
         state.rate_limiter.check_ip(_client_ip(request))
-        state.rate_limiter.check_account(auth_service.normalize_email(email))
         user = await auth_service.authenticate(session, state, email, password)
     except RateLimited as exc:
         ctx["errors"] = {"form": exc.detail}
@@ -806,7 +805,7 @@ async def account_password(
         ctx = await _account_context(
             request, state, session, user, errors={"pw_current_password": exc.detail}
         )
-        return respond(request, state, "account.html", ctx, status=exc.status)
+        return respond(request, state, "account.html", ctx, status=exc.status, headers=exc.headers)
     # Every session was revoked with the old password; this browser gets a fresh one.
     return await _start_session(request, state, session, user, "/account?saved=password")
 
@@ -847,7 +846,7 @@ async def account_delete(
         await auth_service.delete_account(session, state, user, password)
     except DoableError as exc:
         ctx = await _account_context(request, state, session, user, errors={"delete": exc.detail})
-        return respond(request, state, "account.html", ctx, status=exc.status)
+        return respond(request, state, "account.html", ctx, status=exc.status, headers=exc.headers)
     response = _see_other("/signup?deleted=1")
     delete_cookie(request, state, response, SESSION_COOKIE)
     return response
