@@ -20,6 +20,7 @@ from doable.auth.models import User
 from doable.auth.schemas import MePatch, PasswordChangeIn, SignupIn
 from doable.db import SessionDep
 from doable.errors import DoableError, InvalidInput, NotFound, RateLimited
+from doable.events import Credential
 from doable.feeds import service as feeds_service
 from doable.feeds.router import feed_url
 from doable.feeds.schemas import FeedCreate
@@ -629,8 +630,9 @@ async def delete_reminder(
     return _see_other(f"/tasks/{task.id}/edit")
 
 
-async def _web_subscription(user: WebUser) -> Any:
-    return reminders_stream.open_subscription(user.id)
+async def _web_subscription(request: Request, user: WebUser) -> Any:
+    credential = Credential("web_session", request.state.web_session_id)
+    return reminders_stream.open_subscription(user.id, credential)
 
 
 @router.get("/events", response_class=EventSourceResponse)
