@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import DateTime, Executable, MetaData, String, event, or_, update
+from sqlalchemy import DateTime, Executable, MetaData, Select, String, event, or_, select, update
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect, Row
 from sqlalchemy.exc import InvalidatePoolError
@@ -329,6 +329,25 @@ async def unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 SessionDep = Annotated[AsyncSession, Depends(unit_of_work, scope="function")]
+
+
+async def count_locked(session: AsyncSession, rows: Select[Any]) -> int:
+    """How many rows `rows` (a SELECT of a key column) finds, read with FOR UPDATE: the count a
+    cap checks before an insert.
+
+    Call it after locking the row that serialises the capped inserts (the owner, the task).
+    A plain count would read MariaDB's REPEATABLE READ snapshot, taken by the request's first
+    read, before it waited for that lock, and so miss rows that requests ahead of it committed;
+    a locking read sees the latest committed rows. PostgreSQL refuses FOR UPDATE with an
+    aggregate, hence counting the rows here (a cap is small). SQLite has no FOR UPDATE and
+    needs none: its writers run one at a time.
+    """
+    return len((await session.execute(rows.with_for_update())).all())
+
+
+async def lock_row(session: AsyncSession, column: InstrumentedAttribute[Any], key: Any) -> None:
+    """SELECT … FOR UPDATE the row whose `column` (a primary key) is `key`, until commit."""
+    await session.execute(select(column).where(column == key).with_for_update())
 
 
 async def touch_at_most_every(
