@@ -26,7 +26,7 @@ from doable.auth.security import (
     new_api_token,
     new_refresh_token,
 )
-from doable.db import end_read_transaction, new_id, touch_at_most_every, utcnow
+from doable.db import end_read_transaction, has_written, new_id, touch_at_most_every, utcnow
 from doable.errors import Conflict, DoableError, Forbidden, NotFound, Unauthorized
 from doable.events import Credential
 from doable.feeds import service as feeds_service
@@ -228,19 +228,23 @@ async def check_current_password(
     """WrongPassword unless `password` is the user's. Limited like login, and counted in the
     same per-account budget: RateLimited before any hashing when over it.
 
-    The transaction so far has only read (who is asking; a browser session's sliding expiry,
-    which this request replaces or deletes anyway), and it ends before the hash: on SQLite it
-    would hold the database-wide write lock, so every writer, an honest login included, would
-    wait behind each guess. `user` is read again afterwards.
+    When the transaction has only read so far (who is asking), it ends before the hash: on
+    SQLite it would hold the database-wide write lock, so every writer, an honest login
+    included, would wait behind each guess; `user` is read again afterwards. When it has
+    written (an Idempotency-Key's claim, a browser session's "last seen"), the hash runs inside
+    it, which the one-check-per-account rule bounds.
     """
     with state.rate_limiter.password_check(user.email):
         stored = user.password_hash
-        await end_read_transaction(session)
+        ended = not has_written(session)
+        if ended:
+            await end_read_transaction(session)
         valid, _ = await state.hasher.verify(password, stored)
-    try:
-        await session.refresh(user)
-    except InvalidRequestError:  # deleted meanwhile
-        raise Unauthorized("The account no longer exists") from None
+    if ended:
+        try:
+            await session.refresh(user)
+        except InvalidRequestError:  # deleted meanwhile
+            raise Unauthorized("The account no longer exists") from None
     # Refused too if the password changed while this one was being checked.
     if not valid or user.password_hash != stored:
         raise WrongPassword()
