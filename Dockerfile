@@ -35,8 +35,10 @@ ENV HOME=/home/user \
     FORWARDED_ALLOW_IPS="*" \
     PYTHONUNBUFFERED=1
 
-# FORWARDED_ALLOW_IPS="*": a Space is only reachable through its proxy, so trust its
-# X-Forwarded-For; otherwise every visitor would share one per-IP login rate limit.
+# FORWARDED_ALLOW_IPS="*": a Space is only reachable through its proxy, whose address is not
+# known, so any peer counts as that proxy, for one hop: the client is the rightmost
+# X-Forwarded-For entry, the one the proxy appended; what the client sent itself is ignored.
+# Without a proxy in front (compose publishes the port), override it: compose.yaml sets "".
 WORKDIR /home/user
 
 EXPOSE 7860

@@ -4,9 +4,16 @@ tag name have exactly one winner."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 import httpx
+from sqlalchemy import func, select
 
+from doable.db import Database
+from doable.feeds.models import CalendarFeed
+from doable.feeds.service import MAX_FEEDS_PER_USER
+from doable.reminders.models import Reminder
+from doable.reminders.schemas import MAX_REMINDERS_PER_TASK
 from tests.factories import assert_problem, make_account, make_task
 
 
@@ -91,3 +98,49 @@ async def test_concurrent_creates_of_one_tag_make_one_tag(client: httpx.AsyncCli
     tags = (await client.get("/api/v1/tags", headers=acct.headers)).json()
     assert [(t["name"].casefold(), t["task_count"]) for t in tags] == [("errands", 20)]
     assert len({r.json()["tags"][0] for r in responses}) == 1
+
+
+async def test_the_feed_cap_holds_under_concurrent_creates(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    """30 creates at once against a cap of 20: exactly 20 feeds, on every backend (a plain
+    count-then-insert let 24 through on MariaDB)."""
+    acct = await make_account(client)
+    responses = await asyncio.gather(
+        *(
+            client.post("/api/v1/feeds", json={"name": f"f{i}"}, headers=acct.headers)
+            for i in range(30)
+        )
+    )
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [201] * MAX_FEEDS_PER_USER + [409] * (30 - MAX_FEEDS_PER_USER)
+    async with database.read_sessions() as s:
+        stored = await s.scalar(
+            select(func.count()).select_from(CalendarFeed).where(CalendarFeed.revoked_at.is_(None))
+        )
+    assert stored == MAX_FEEDS_PER_USER
+
+
+async def test_the_reminder_cap_holds_under_concurrent_creates(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    """20 reminders at once on one task against a cap of 10: exactly 10 (MariaDB's snapshot
+    read let all 20 through the task-row lock)."""
+    acct = await make_account(client)
+    task = await make_task(client, acct, title="busy")
+    at = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    responses = await asyncio.gather(
+        *(
+            client.post(
+                f"/api/v1/tasks/{task['id']}/reminders",
+                json={"at": at},
+                headers=acct.headers,
+            )
+            for _ in range(20)
+        )
+    )
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [201] * MAX_REMINDERS_PER_TASK + [422] * (20 - MAX_REMINDERS_PER_TASK)
+    async with database.read_sessions() as s:
+        stored = await s.scalar(select(func.count()).select_from(Reminder))
+    assert stored == MAX_REMINDERS_PER_TASK

@@ -43,7 +43,7 @@ from doable.config import (
 )
 from doable.db import Database
 from tests.conftest import TEST_SECRET, fast_settings, make_client, runtime_for, truncate_all
-from tests.factories import assert_problem, bearer, make_account
+from tests.factories import PASSWORD, assert_problem, bearer, make_account
 from tests.server import DOABLE, Server, server_env
 
 ISSUER = "https://app.example.com"
@@ -219,7 +219,7 @@ async def test_a_valid_token_provisions_the_user_and_works_everywhere(
     key = signing_key(kind)
     jwks.publish(key)
     sub = f"u_9xYz{kind}"
-    token = key.sign(claims(sub, email="Ada@Example.com", name="Ada Lovelace"))
+    token = key.sign(claims(sub, email="Ada@Example.com", email_verified=True, name="Ada Lovelace"))
     async with external_client(**external_settings(jwks)) as client:
         r = await client.get("/api/v1/tasks", headers=bearer(token))
         assert r.status_code == 200, r.text
@@ -310,7 +310,8 @@ async def test_an_external_token_never_takes_over_a_local_account_by_email(
     async with external_client(**external_settings(jwks)) as client:
         local = await make_account(client, email="owner@example.com")
         await client.post("/api/v1/tasks", json={"title": "local secret"}, headers=local.headers)
-        token = key.sign(claims("u_intruder", email="OWNER@example.com"))
+        # Even an address the issuer says is verified.
+        token = key.sign(claims("u_intruder", email="OWNER@example.com", email_verified=True))
         r = await client.get("/api/v1/me", headers=bearer(token))
         assert r.status_code == 200
         me = r.json()
@@ -328,6 +329,58 @@ async def test_an_external_token_never_takes_over_a_local_account_by_email(
         r = await client.get("/api/v1/me", headers=bearer(key.sign(claims("u_noemail"))))
         assert r.json()["email"].endswith("@external.invalid")
         assert await count_rows(database, User) == 3
+
+
+@pytest.mark.parametrize(
+    ("verification", "bound"),
+    [
+        ({}, False),
+        ({"email_verified": False}, False),
+        ({"email_verified": "true"}, False),  # a string is not the JSON true the claim means
+        ({"email_verified": 1}, False),
+        ({"email_verified": True}, True),
+        ({"emailVerified": True}, True),  # Better Auth's JWT plugin, default payload
+        ({"emailVerified": False, "email_verified": False}, False),
+    ],
+)
+async def test_only_a_verified_email_is_bound(
+    verification: dict[str, Any], bound: bool, jwks: JwksServer, external_client: Any
+) -> None:
+    """An unverified address could be anyone's: taking it would make its real owner's own
+    signup fail with 409. It is bound only when the issuer marks it verified."""
+    key = signing_key("ec")
+    jwks.publish(key)
+    async with external_client(**external_settings(jwks)) as client:
+        token = key.sign(claims("u_claims", email="Grace@Example.com", **verification))
+        me = (await client.get("/api/v1/me", headers=bearer(token))).json()
+        placeholder = f"{uuid.UUID(me['id']).hex}@external.invalid"
+        assert me["email"] == ("grace@example.com" if bound else placeholder)
+        r = await client.post(
+            "/api/v1/auth/signup", json={"email": "grace@example.com", "password": PASSWORD}
+        )
+        assert r.status_code == (409 if bound else 201)
+
+
+async def test_a_numeric_sub_names_the_same_user_as_its_string(
+    jwks: JwksServer, external_client: Any, database: Database
+) -> None:
+    """RFC 7519 wants a string, but issuers keyed by a serial id send a number: it is taken
+    as its decimal string (PyJWT would refuse it)."""
+    key = signing_key("ed25519")
+    jwks.publish(key)
+    async with external_client(**external_settings(jwks)) as client:
+        numeric = bearer(key.sign({**claims(), "sub": 4242}))
+        r = await client.post("/api/4242/tasks", json={"title": "n"}, headers=numeric)
+        assert r.status_code == 201, r.text
+        assert r.json()["user_id"] == "4242"
+        as_string = bearer(key.sign(claims("4242")))
+        r = await client.get("/api/v1/tasks", headers=as_string)
+        assert [t["title"] for t in r.json()["items"]] == ["n"]
+        assert await count_rows(database, ExternalIdentity, ExternalIdentity.subject == "4242") == 1
+        # A float is refused rather than guessed at.
+        assert_problem(
+            await client.get("/api/v1/me", headers=bearer(key.sign({**claims(), "sub": 1.5}))), 401
+        )
 
 
 async def test_a_provisioned_user_has_no_password(jwks: JwksServer, external_client: Any) -> None:
@@ -594,7 +647,8 @@ INVALID_CLAIMS: dict[str, tuple[dict[str, Any], str]] = {
     "no-aud": ({"aud": None}, "The access token is invalid"),
     "no-user-id": ({"sub": None}, "The access token has no usable sub claim"),
     "empty-user-id": ({"sub": ""}, "The access token has no usable sub claim"),
-    "user-id-not-a-string": ({"sub": ["u_1"]}, "The access token is invalid"),
+    "user-id-not-a-string": ({"sub": ["u_1"]}, "The access token has no usable sub claim"),
+    "user-id-a-boolean": ({"sub": True}, "The access token has no usable sub claim"),
     "too-long-user-id": ({"sub": "u" * 256}, "The access token has no usable sub claim"),
 }
 
@@ -637,7 +691,9 @@ async def test_custom_user_id_and_email_claims(jwks: JwksServer, external_client
     settings = external_settings(
         jwks, AUTH_JWT_USER_ID_CLAIM="user_id", AUTH_JWT_EMAIL_CLAIM="mail"
     )
-    token = key.sign(claims("ignored-sub", user_id=4242, mail="num@example.com"))
+    token = key.sign(
+        claims("ignored-sub", user_id=4242, mail="num@example.com", email_verified=True)
+    )
     async with external_client(**settings) as client:
         r = await client.get("/api/v1/me", headers=bearer(token))
         assert r.status_code == 200 and r.json()["email"] == "num@example.com"

@@ -534,9 +534,13 @@ async def test_password_hashing_runs_off_the_event_loop_at_its_own_priority(
     # An unusual niceness (the default is 19) tells this app's hashing threads from others'.
     costly = _costly_hashes(database, data_dir, memory_kib=65536, passes=3, HASH_NICENESS=17)
     async with costly as (client, acct):
-        login = {"email": acct.email, "password": acct.password}
+        # Four accounts: each account has one password check at a time.
+        accounts = [acct, *[await make_account(client) for _ in range(3)]]
         logins = [
-            asyncio.create_task(client.post("/api/v1/auth/login", json=login)) for _ in range(4)
+            asyncio.create_task(
+                client.post("/api/v1/auth/login", json={"email": a.email, "password": a.password})
+            )
+            for a in accounts
         ]
         await asyncio.sleep(0)  # the logins start hashing
         served_during: list[bool] = []

@@ -26,6 +26,7 @@ from doable.middleware import RequestContextMiddleware
 from doable.openapi import install_openapi
 from doable.ops.docs import STATIC_DIR, install_docs
 from doable.ops.router import router as ops_router
+from doable.proxy import ProxyHeadersMiddleware
 from doable.reminders.router import events_router, notifications_router, reminders_router
 from doable.reminders.scheduler import Scheduler
 from doable.state import AppState
@@ -145,4 +146,6 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
         )
     # Outermost: every response, errors included, carries the security headers.
     app.add_middleware(SecurityHeadersMiddleware, embedded=settings.embedded)
+    # Outside that: the client's address from trusted proxies' headers, before anything reads it.
+    app.add_middleware(ProxyHeadersMiddleware, trusted=settings.forwarded_allow_ips)
     return app

@@ -170,8 +170,10 @@ def serve(
         port=bind_port,
         workers=None if reload else workers,
         reload=reload,
-        proxy_headers=True,
-        forwarded_allow_ips=settings.forwarded_allow_ips,
+        # The app reads X-Forwarded-* itself (doable.proxy): uvicorn's reading of
+        # FORWARDED_ALLOW_IPS="*" takes the leftmost X-Forwarded-For entry, which the client
+        # chooses.
+        proxy_headers=False,
         access_log=False,
         log_config=None,
         server_header=False,

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import DateTime, Executable, MetaData, String, event, or_, update
+from sqlalchemy import DateTime, Executable, MetaData, Select, String, event, or_, select, update
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect, Row
 from sqlalchemy.exc import InvalidatePoolError
@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute
+from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute, ORMExecuteState, Session
 from sqlalchemy.pool import ConnectionPoolEntry, PoolResetState
 from sqlalchemy.types import TypeDecorator
 from sqlalchemy.util import await_
@@ -295,6 +295,38 @@ class Database:
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
+# Set in a session's info once its transaction has written (a flush, or an INSERT, UPDATE or
+# DELETE statement), until it ends: what `has_written` reads.
+_WROTE = "doable_wrote"
+
+
+@event.listens_for(Session, "after_flush")
+def _note_flush(session: Session, _context: Any) -> None:
+    session.info[_WROTE] = True
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _note_statement(state: ORMExecuteState) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        state.session.info[_WROTE] = True
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_writes(session: Session, transaction: Any) -> None:
+    # Only when the outermost transaction ends: "after_commit" fires for a savepoint's
+    # release too.
+    if transaction.parent is None:
+        session.info.pop(_WROTE, None)
+
+
+def has_written(session: AsyncSession) -> bool:
+    """Whether the session's transaction has written anything yet (an idempotency key's
+    claim, a "last seen" touch, pending or flushed changes)."""
+    return bool(
+        session.new or session.dirty or session.deleted or session.sync_session.info.get(_WROTE)
+    )
+
+
 async def end_read_transaction(session: AsyncSession) -> None:
     """End a transaction that has only read, before slow work such as password hashing.
 
@@ -303,8 +335,8 @@ async def end_read_transaction(session: AsyncSession) -> None:
     busy timeout fail with "database is locked". The next statement begins a new transaction;
     objects read before are expired, so read again what is still needed.
     """
-    if session.new or session.dirty or session.deleted:
-        raise RuntimeError("end_read_transaction() would discard pending changes")
+    if has_written(session):
+        raise RuntimeError("end_read_transaction() would discard changes")
     await session.rollback()
 
 
@@ -329,6 +361,25 @@ async def unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 SessionDep = Annotated[AsyncSession, Depends(unit_of_work, scope="function")]
+
+
+async def count_locked(session: AsyncSession, rows: Select[Any]) -> int:
+    """How many rows `rows` (a SELECT of a key column) finds, read with FOR UPDATE: the count a
+    cap checks before an insert.
+
+    Call it after locking the row that serialises the capped inserts (the owner, the task).
+    A plain count would read MariaDB's REPEATABLE READ snapshot, taken by the request's first
+    read, before it waited for that lock, and so miss rows that requests ahead of it committed;
+    a locking read sees the latest committed rows. PostgreSQL refuses FOR UPDATE with an
+    aggregate, hence counting the rows here (a cap is small). SQLite has no FOR UPDATE and
+    needs none: its writers run one at a time.
+    """
+    return len((await session.execute(rows.with_for_update())).all())
+
+
+async def lock_row(session: AsyncSession, column: InstrumentedAttribute[Any], key: Any) -> None:
+    """SELECT … FOR UPDATE the row whose `column` (a primary key) is `key`, until commit."""
+    await session.execute(select(column).where(column == key).with_for_update())
 
 
 async def touch_at_most_every(

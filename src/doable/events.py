@@ -43,13 +43,41 @@ class Event:
     data: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Credential:
+    """What an event stream was opened with, so revoking it can close the stream.
+
+    `kind` is "access_token" (`id`: its refresh-token family, `token_version`: the user's
+    when issued), "api_token" or "web_session" (`id`: the row's), or "external".
+    `expires_at` (Unix time) ends the stream when the credential expires."""
+
+    kind: str
+    id: uuid.UUID | None = None
+    token_version: int | None = None
+    expires_at: float | None = None
+
+
 class Subscription:
     """One open stream's mailbox."""
 
-    def __init__(self, owner_id: uuid.UUID) -> None:
+    def __init__(self, owner_id: uuid.UUID, credential: Credential | None = None) -> None:
         self.owner_id = owner_id
+        self.credential = credential
         self.queue: asyncio.Queue[Event] = asyncio.Queue(QUEUE_SIZE)
         self.overflowed = False
+
+    def revoked_by(self, item: Event) -> bool:
+        """Whether a "revoked" event ends this stream: every credential of the user, or the
+        one it was opened with."""
+        if item.data.get("credential") == "all":
+            return True
+        c = self.credential
+        return (
+            c is not None
+            and c.id is not None
+            and item.data.get("credential") == c.kind
+            and item.data.get("id") == str(c.id)
+        )
 
     def offer(self, item: Event) -> None:
         try:
@@ -72,11 +100,13 @@ class EventBus:
         self._shutdown_callbacks: list[Callable[[], None]] = []
         self.stopping = False
 
-    def subscribe(self, owner_id: uuid.UUID, *, limit: int) -> Subscription:
+    def subscribe(
+        self, owner_id: uuid.UUID, *, limit: int, credential: Credential | None = None
+    ) -> Subscription:
         subs = self._subs.setdefault(owner_id, weakref.WeakSet())
         if len(subs) >= limit:
             raise TooManyStreams()
-        sub = Subscription(owner_id)
+        sub = Subscription(owner_id, credential)
         subs.add(sub)
         return sub
 
@@ -183,6 +213,17 @@ def task_deleted(session: Any, owner_id: uuid.UUID, task_id: uuid.UUID) -> None:
     publish_after_commit(
         session, Event("task", owner_id, {"action": "deleted", "id": str(task_id)})
     )
+
+
+def credentials_revoked(
+    session: Any, owner_id: uuid.UUID, kind: str = "all", credential_id: uuid.UUID | None = None
+) -> None:
+    """Once the revocation commits, end this process's event streams opened with the revoked
+    credential (`kind` and `credential_id` as in `Credential`), or with any of the user's
+    ("all": sign-out everywhere, a password change, the account's deletion). Streams of other
+    processes notice at their next periodic check."""
+    data = {"credential": kind, "id": str(credential_id) if credential_id else None}
+    publish_after_commit(session, Event("revoked", owner_id, data))
 
 
 def reminders_changed(session: Any) -> None:

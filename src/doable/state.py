@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
@@ -22,12 +23,20 @@ from doable.errors import RateLimited
 
 
 class AuthRateLimiter:
-    """Per-IP and per-account limits for login and signup (in memory, per process)."""
+    """Per-IP and per-account limits for every password check (in memory, per process).
+
+    An account's limit counts every guess at its password, whichever route makes it: login
+    (API and web), the password change and the account deletion (API and web). Each account
+    also has at most one check in flight: a guess that arrives while another is being hashed
+    is refused at once, so guesses never pile up in the hashing threads, where every other
+    user's login would wait behind them.
+    """
 
     def __init__(self, per_ip: str, per_account: str) -> None:
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
         self._per_ip = limits.parse(per_ip)
         self._per_account = limits.parse(per_account)
+        self._checking: set[str] = set()
 
     def _hit(self, item: limits.RateLimitItem, key: str) -> None:
         if not self._limiter.hit(item, key):
@@ -37,8 +46,20 @@ class AuthRateLimiter:
     def check_ip(self, ip: str) -> None:
         self._hit(self._per_ip, f"ip:{ip}")
 
-    def check_account(self, email: str) -> None:
-        self._hit(self._per_account, f"account:{email}")
+    @contextmanager
+    def password_check(self, email: str) -> Iterator[None]:
+        """Hold the account's one slot for checking a password (RateLimited when it is
+        taken), then count the guess against the account's limit (RateLimited over it).
+        Both refusals come before any hashing."""
+        key = f"account:{email}"
+        if key in self._checking:
+            raise RateLimited(1)
+        self._checking.add(key)
+        try:
+            self._hit(self._per_account, key)
+            yield
+        finally:
+            self._checking.discard(key)
 
 
 @dataclass

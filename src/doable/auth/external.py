@@ -38,12 +38,20 @@ MIN_RSA_BITS = 2048
 SHARED_SECRET_ALGORITHM = "HS256"  # noqa: S105 - an algorithm name, not a secret
 
 
+# Claims by which an issuer says the email was verified: OpenID Connect's, and the name Better
+# Auth's JWT plugin uses (its default payload is the session's user).
+EMAIL_VERIFIED_CLAIMS = ("email_verified", "emailVerified")
+
+
 @dataclass(frozen=True)
 class ExternalClaims:
     """Who an external token names: the issuer's id for them, and what we keep on first use."""
 
     issuer: str
     subject: str
+    # Only an address the issuer marks verified (`email_verified`, or Better Auth's
+    # `emailVerified`, is JSON true): an unverified one could be anyone's, and taking it would
+    # make the real owner's own signup fail with 409.
     email: str | None
     name: str
 
@@ -167,7 +175,10 @@ class ExternalVerifier:
                 audience=self.config.audience,
                 issuer=self.config.issuer,
                 leeway=self.config.leeway,
-                options={"require": ["exp", "iss", "aud"]},
+                # The user-id claim is checked below, where a numeric `sub` (a serial
+                # primary key, as some issuers send) is accepted as its decimal string; PyJWT
+                # would refuse any `sub` that is not a string.
+                options={"require": ["exp", "iss", "aud"], "verify_sub": False},
             )
         except jwt.ExpiredSignatureError:
             raise Unauthorized("The access token has expired") from None
@@ -187,11 +198,12 @@ class ExternalVerifier:
         ):
             raise Unauthorized(f"The access token has no usable {self.config.user_id_claim} claim")
         email = claims.get(self.config.email_claim)
+        verified = any(claims.get(c) is True for c in EMAIL_VERIFIED_CLAIMS)
         name = claims.get("name")
         return ExternalClaims(
             issuer=self.config.issuer,
             subject=subject,
-            email=email if isinstance(email, str) else None,
+            email=email if isinstance(email, str) and verified else None,
             name=name.strip()[:100] if isinstance(name, str) and name.isprintable() else "",
         )
 

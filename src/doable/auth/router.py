@@ -110,7 +110,6 @@ async def login(request: Request, session: SessionDep, state: StateDep, ip: Clie
     """Sign in with JSON `{email, password}` or the OAuth2 password form (username, password)."""
     state.rate_limiter.check_ip(ip)
     data = await _read_login(request)
-    state.rate_limiter.check_account(service.normalize_email(data.email))
     user = await service.authenticate(session, state, data.email, data.password)
     return await service.issue_pair(session, state, user)
 

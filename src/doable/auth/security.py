@@ -95,6 +95,10 @@ class PasswordHasher:
 class AccessClaims:
     user_id: uuid.UUID
     token_version: int
+    # The refresh-token family the token was issued with (None in tokens from before the
+    # claim), and its expiry (Unix time): an event stream opened with it ends at either's end.
+    family_id: uuid.UUID | None = None
+    expires_at: float | None = None
 
 
 class TokenSigner:
@@ -115,8 +119,14 @@ class TokenSigner:
         self.leeway = 5
         self._verified: dict[str, tuple[AccessClaims, float]] = {}
 
-    def issue(self, user_id: uuid.UUID, token_version: int, now: datetime) -> str:
-        claims = {
+    def issue(
+        self,
+        user_id: uuid.UUID,
+        token_version: int,
+        now: datetime,
+        family_id: uuid.UUID | None = None,
+    ) -> str:
+        claims: dict[str, Any] = {
             "sub": str(user_id),
             "iat": int(now.timestamp()),
             "nbf": int(now.timestamp()),
@@ -127,6 +137,8 @@ class TokenSigner:
             "ver": token_version,
             "jti": secrets.token_urlsafe(8),
         }
+        if family_id is not None:
+            claims["fam"] = str(family_id)
         return jwt.encode(claims, self._key, algorithm=JWT_ALGORITHM)
 
     def verify(self, token: str) -> AccessClaims:
@@ -147,7 +159,13 @@ class TokenSigner:
             )
             if claims.get("typ") != "access":
                 raise Unauthorized("Not an access token")
-            access = AccessClaims(uuid.UUID(str(claims["sub"])), int(claims.get("ver", -1)))
+            family = claims.get("fam")
+            access = AccessClaims(
+                uuid.UUID(str(claims["sub"])),
+                int(claims.get("ver", -1)),
+                uuid.UUID(str(family)) if family is not None else None,
+                float(claims["exp"]),
+            )
             if len(self._verified) >= self.REMEMBERED:
                 del self._verified[next(iter(self._verified))]
             self._verified[token] = (access, float(claims["exp"]))

@@ -6,11 +6,13 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from doable import events
 from doable.auth.external import ExternalClaims
 from doable.auth.models import ApiToken, ExternalIdentity, RefreshToken, User, WebSession
 from doable.auth.schemas import MePatch, SignupIn, TokenCreate, TokenPair, UserOut
@@ -24,8 +26,9 @@ from doable.auth.security import (
     new_api_token,
     new_refresh_token,
 )
-from doable.db import end_read_transaction, new_id, touch_at_most_every, utcnow
+from doable.db import end_read_transaction, has_written, new_id, touch_at_most_every, utcnow
 from doable.errors import Conflict, DoableError, Forbidden, NotFound, Unauthorized
+from doable.events import Credential
 from doable.feeds import service as feeds_service
 from doable.idempotency import service as idempotency_service
 from doable.state import AppState
@@ -95,11 +98,15 @@ async def signup(session: AsyncSession, state: AppState, data: SignupIn) -> Toke
 
 
 async def authenticate(session: AsyncSession, state: AppState, email: str, password: str) -> User:
-    """Check a password; an unknown email costs the same time and gives the same error."""
-    user = await get_by_email(session, email)
-    user_id, stored = (user.id, user.password_hash) if user else (None, None)
-    await end_read_transaction(session)  # verifying takes a hash's time: hold no lock meanwhile
-    valid, new_hash = await state.hasher.verify(password, stored)
+    """Check a password; an unknown email costs the same time and gives the same error.
+    RateLimited, before any hashing, past the account's limit or while another check of the
+    same account is under way."""
+    with state.rate_limiter.password_check(normalize_email(email)):
+        user = await get_by_email(session, email)
+        user_id, stored = (user.id, user.password_hash) if user else (None, None)
+        # Verifying takes a hash's time: hold no lock meanwhile.
+        await end_read_transaction(session)
+        valid, new_hash = await state.hasher.verify(password, stored)
     # Read again either way (an unknown email reads nobody), so both cost the same.
     user = await session.get(User, user_id or NOBODY)
     # Refused too if the password changed while this one was being checked.
@@ -116,10 +123,11 @@ async def issue_pair(
 ) -> TokenPair:
     now = utcnow()
     refresh = new_refresh_token()
+    family_id = family_id or uuid.uuid4()
     session.add(
         RefreshToken(
             user_id=user.id,
-            family_id=family_id or uuid.uuid4(),
+            family_id=family_id,
             token_hash=hash_token(refresh),
             created_at=now,
             expires_at=now + timedelta(days=state.runtime.settings.refresh_token_days),
@@ -127,7 +135,7 @@ async def issue_pair(
     )
     await session.flush()
     return TokenPair(
-        access_token=state.signer.issue(user.id, user.token_version, now),
+        access_token=state.signer.issue(user.id, user.token_version, now, family_id),
         refresh_token=refresh,
         expires_in=int(state.signer.lifetime.total_seconds()),
         user=UserOut.model_validate(user),
@@ -158,6 +166,7 @@ async def rotate_refresh(session: AsyncSession, state: AppState, token: str) -> 
             .values(revoked_at=now)
             .execution_options(synchronize_session=False)
         )
+        events.credentials_revoked(session, row.user_id, "access_token", row.family_id)
         raise RefreshTokenReused()
     user = await session.get(User, row.user_id)
     if user is None:  # pragma: no cover - cascade deletes tokens with their user
@@ -166,12 +175,24 @@ async def rotate_refresh(session: AsyncSession, state: AppState, token: str) -> 
 
 
 async def revoke_refresh(session: AsyncSession, token: str) -> None:
+    """Sign out: revoke the refresh token. Access tokens issued with it keep working until they
+    expire (they are not looked up), but event streams opened with them end now."""
+    row = (
+        await session.execute(
+            select(RefreshToken.id, RefreshToken.user_id, RefreshToken.family_id).where(
+                RefreshToken.token_hash == hash_token(token), RefreshToken.revoked_at.is_(None)
+            )
+        )
+    ).one_or_none()
+    if row is None:
+        return
     await session.execute(
         update(RefreshToken)
-        .where(RefreshToken.token_hash == hash_token(token), RefreshToken.revoked_at.is_(None))
+        .where(RefreshToken.id == row.id, RefreshToken.revoked_at.is_(None))
         .values(revoked_at=utcnow())
         .execution_options(synchronize_session=False)
     )
+    events.credentials_revoked(session, row.user_id, "access_token", row.family_id)
 
 
 _USER_BY_ID = select(User).where(User.id == bindparam("user_id"))
@@ -201,23 +222,48 @@ async def set_password(
     await sign_out_everywhere(session, user)
 
 
+async def check_current_password(
+    session: AsyncSession, state: AppState, user: User, password: str
+) -> None:
+    """WrongPassword unless `password` is the user's. Limited like login, and counted in the
+    same per-account budget: RateLimited before any hashing when over it.
+
+    When the transaction has only read so far (who is asking), it ends before the hash: on
+    SQLite it would hold the database-wide write lock, so every writer, an honest login
+    included, would wait behind each guess; `user` is read again afterwards. When it has
+    written (an Idempotency-Key's claim, a browser session's "last seen"), the hash runs inside
+    it, which the one-check-per-account rule bounds.
+    """
+    with state.rate_limiter.password_check(user.email):
+        stored = user.password_hash
+        ended = not has_written(session)
+        if ended:
+            await end_read_transaction(session)
+        valid, _ = await state.hasher.verify(password, stored)
+    if ended:
+        try:
+            await session.refresh(user)
+        except InvalidRequestError:  # deleted meanwhile
+            raise Unauthorized("The account no longer exists") from None
+    # Refused too if the password changed while this one was being checked.
+    if not valid or user.password_hash != stored:
+        raise WrongPassword()
+
+
 async def change_password(
     session: AsyncSession, state: AppState, user: User, current: str, new: str
 ) -> None:
-    valid, _ = await state.hasher.verify(current, user.password_hash)
-    if not valid:
-        raise WrongPassword()
+    await check_current_password(session, state, user, current)
     await set_password(session, state, user, new)
 
 
 async def delete_account(session: AsyncSession, state: AppState, user: User, password: str) -> None:
-    valid, _ = await state.hasher.verify(password, user.password_hash)
-    if not valid:
-        raise WrongPassword()
+    await check_current_password(session, state, user, password)
     await delete_user(session, user.id)
 
 
 async def delete_user(session: AsyncSession, user_id: uuid.UUID) -> None:
+    events.credentials_revoked(session, user_id)
     # Children first, so this works even where a backend ignores ON DELETE CASCADE.
     await tasks_service.delete_all_for_owner(session, user_id)
     await idempotency_service.delete_for_user(session, user_id)
@@ -323,23 +369,31 @@ async def revoke_web_session(
         .values(revoked_at=utcnow())
         .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    if not result.rowcount:  # type: ignore[attr-defined]
+        return False
+    events.credentials_revoked(session, user_id, "web_session", session_id)
+    return True
 
 
 async def revoke_web_session_token(session: AsyncSession, raw: str) -> None:
-    await session.execute(
-        update(WebSession)
-        .where(WebSession.token_hash == hash_token(raw), WebSession.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
+    """Sign this browser out (the cookie's session)."""
+    row = (
+        await session.execute(
+            select(WebSession.id, WebSession.user_id).where(
+                WebSession.token_hash == hash_token(raw), WebSession.revoked_at.is_(None)
+            )
+        )
+    ).one_or_none()
+    if row is not None:
+        await revoke_web_session(session, row.user_id, row.id)
 
 
 async def sign_out_everywhere(session: AsyncSession, user: User) -> None:
     """Revoke every browser session, refresh token, access token, API token and calendar feed
-    of the user."""
+    of the user, and end the event streams opened with them."""
     now = utcnow()
     user.token_version += 1
+    events.credentials_revoked(session, user.id)
     for model in (WebSession, RefreshToken, ApiToken):
         await session.execute(
             update(model)
@@ -369,6 +423,8 @@ class Principal:
     token_id: uuid.UUID | None = None
     # For "external": the issuer's id for the user (the token's user-id claim).
     external_subject: str | None = None
+    # What it signed in with, for an event stream to end when that is revoked.
+    credential: Credential | None = None
 
 
 class ApiTokenNotFound(NotFound):
@@ -377,7 +433,11 @@ class ApiTokenNotFound(NotFound):
 
 
 async def principal_for_access(session: AsyncSession, claims: AccessClaims) -> Principal:
-    return Principal(await user_for_access(session, claims), "access_token", ALL_SCOPES)
+    credential = Credential(
+        "access_token", claims.family_id, claims.token_version, claims.expires_at
+    )
+    user = await user_for_access(session, claims)
+    return Principal(user, "access_token", ALL_SCOPES, credential=credential)
 
 
 async def principal_for_api_token(
@@ -398,7 +458,9 @@ async def principal_for_api_token(
     if token.expires_at is not None and token.expires_at <= now:
         raise Unauthorized("The API token has expired")
     scopes = frozenset(token.scopes.split()) & ALL_SCOPES
-    return Principal(user, "api_token", scopes, token.id), token
+    expires_at = token.expires_at.timestamp() if token.expires_at is not None else None
+    credential = Credential("api_token", token.id, expires_at=expires_at)
+    return Principal(user, "api_token", scopes, token.id, credential=credential), token
 
 
 def needs_touch(token: ApiToken, now: datetime) -> bool:
@@ -455,6 +517,7 @@ async def revoke_api_token(session: AsyncSession, user_id: uuid.UUID, token_id: 
     )
     if not result.rowcount:  # type: ignore[attr-defined]
         raise ApiTokenNotFound()
+    events.credentials_revoked(session, user_id, "api_token", token_id)
 
 
 # Users of an external issuer: found by (issuer, subject), provisioned on their first token.
@@ -520,4 +583,50 @@ async def provision_external(
 
 
 def principal_for_external(user: User, claims: ExternalClaims) -> Principal:
-    return Principal(user, "external", ALL_SCOPES, external_subject=claims.subject)
+    return Principal(
+        user,
+        "external",
+        ALL_SCOPES,
+        external_subject=claims.subject,
+        credential=Credential("external"),
+    )
+
+
+async def credential_is_live(
+    session: AsyncSession, user_id: uuid.UUID, credential: Credential | None
+) -> bool:
+    """Whether what an event stream was opened with still stands (its periodic check, which
+    also catches revocations made by another process)."""
+    now = utcnow()
+    if credential is None:
+        return True
+    if credential.expires_at is not None and now.timestamp() >= credential.expires_at:
+        return False
+    if credential.kind == "web_session":
+        stmt: Any = select(WebSession.id).where(
+            WebSession.id == credential.id,
+            WebSession.user_id == user_id,
+            WebSession.revoked_at.is_(None),
+            WebSession.expires_at > now,
+        )
+    elif credential.kind == "api_token":
+        stmt = select(ApiToken.id).where(
+            ApiToken.id == credential.id,
+            ApiToken.user_id == user_id,
+            ApiToken.revoked_at.is_(None),
+        )
+    elif credential.kind == "access_token":
+        version = await session.scalar(select(User.token_version).where(User.id == user_id))
+        if version != credential.token_version:
+            return False
+        if credential.id is None:
+            return True
+        # Signed out: no live refresh token is left in its family.
+        stmt = select(RefreshToken.id).where(
+            RefreshToken.family_id == credential.id,
+            RefreshToken.user_id == user_id,
+            RefreshToken.revoked_at.is_(None),
+        )
+    else:
+        stmt = select(User.id).where(User.id == user_id)
+    return (await session.execute(stmt.limit(1))).first() is not None

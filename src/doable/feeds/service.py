@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from doable.auth.models import User
 from doable.auth.security import hash_token
-from doable.db import touch_at_most_every, utcnow
+from doable.db import count_locked, lock_row, touch_at_most_every, utcnow
 from doable.errors import Conflict, NotFound
 from doable.feeds.models import CalendarFeed
 from doable.feeds.schemas import FeedCreate
@@ -70,13 +70,17 @@ def priorities_of(feed: CalendarFeed) -> list[str] | None:
 async def create_feed(
     session: AsyncSession, user: User, data: FeedCreate
 ) -> tuple[CalendarFeed, str]:
-    """Make a feed; the raw secret is returned once and only its SHA-256 is stored."""
-    active = await session.scalar(
-        select(func.count())
-        .select_from(CalendarFeed)
-        .where(CalendarFeed.owner_id == user.id, CalendarFeed.revoked_at.is_(None))
+    """Make a feed; the raw secret is returned once and only its SHA-256 is stored.
+
+    The owner's row is locked first, so concurrent creates count one after another."""
+    await lock_row(session, User.id, user.id)
+    active = await count_locked(
+        session,
+        select(CalendarFeed.id).where(
+            CalendarFeed.owner_id == user.id, CalendarFeed.revoked_at.is_(None)
+        ),
     )
-    if (active or 0) >= MAX_FEEDS_PER_USER:
+    if active >= MAX_FEEDS_PER_USER:
         raise TooManyFeeds()
     raw = new_secret()
     feed = CalendarFeed(

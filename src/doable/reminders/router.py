@@ -12,6 +12,7 @@ from pydantic import StringConstraints
 
 from doable import events
 from doable.auth.dependencies import CurrentUser, require_scope, require_scope_by_method
+from doable.auth.service import Principal
 from doable.db import SessionDep, utcnow
 from doable.idempotency.route import IdempotentRoute
 from doable.reminders import service, stream
@@ -125,9 +126,9 @@ async def read_all_notifications(user: CurrentUser, session: SessionDep) -> Read
 
 
 async def api_subscription(
-    user: Annotated[Any, Depends(require_scope("tasks:read"))], me: CurrentUser
+    principal: Annotated[Principal, Depends(require_scope("tasks:read"))], me: CurrentUser
 ) -> events.Subscription:
-    return stream.open_subscription(me.id)
+    return stream.open_subscription(me.id, principal.credential)
 
 
 Subscription = Annotated[events.Subscription, Depends(api_subscription)]

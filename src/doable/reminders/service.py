@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from doable import events
 from doable.auth.models import User
-from doable.db import utcnow
+from doable.db import count_locked, utcnow
 from doable.errors import InvalidInput, NotFound
 from doable.reminders.models import Notification, Reminder
 from doable.reminders.schemas import MAX_REMINDERS_PER_TASK, ReminderCreate
@@ -89,13 +89,13 @@ def _describe_ago(delta: timedelta) -> str:
 async def create_reminder(
     session: AsyncSession, user: User, task: Task, data: ReminderCreate, *, now: datetime
 ) -> Reminder:
-    """Add a reminder to `task` (locked by the caller, so the count below cannot race)."""
-    count = await session.scalar(
-        select(func.count())
-        .select_from(Reminder)
-        .where(Reminder.owner_id == user.id, Reminder.task_id == task.id)
+    """Add a reminder to `task` (locked by the caller, so the count below cannot race; it is
+    a locking read, which sees what requests ahead of this one committed)."""
+    count = await count_locked(
+        session,
+        select(Reminder.id).where(Reminder.owner_id == user.id, Reminder.task_id == task.id),
     )
-    if (count or 0) >= MAX_REMINDERS_PER_TASK:
+    if count >= MAX_REMINDERS_PER_TASK:
         raise InvalidInput(
             f"A task can have at most {MAX_REMINDERS_PER_TASK} reminders; delete one first",
             loc=["body"],

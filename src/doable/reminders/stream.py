@@ -20,6 +20,7 @@ from datetime import timedelta
 from fastapi.sse import ServerSentEvent
 
 from doable import events
+from doable.auth import service as auth_service
 from doable.db import Database, utcnow
 from doable.errors import RateLimited
 from doable.reminders import service
@@ -33,13 +34,20 @@ LOOKBACK = timedelta(seconds=60)
 # A stream ends after this long; the browser reconnects (and so re-authenticates).
 MAX_STREAM_SECONDS = 900.0
 MAX_STREAMS_PER_USER = 5
+# How often a stream checks that its credential still stands (at most 30 s apart with the
+# 5 s poll): a backstop for revocations made by another process (this process's close the
+# stream at once, through the event bus).
+RECHECK_SECONDS = 25.0
 RETRY_MS = 3000
 
 
-def open_subscription(owner_id: uuid.UUID) -> events.Subscription:
-    """A mailbox for one new stream; 429 past MAX_STREAMS_PER_USER open ones."""
+def open_subscription(
+    owner_id: uuid.UUID, credential: events.Credential | None = None
+) -> events.Subscription:
+    """A mailbox for one new stream, opened with `credential`; 429 past
+    MAX_STREAMS_PER_USER open ones."""
     try:
-        return events.bus.subscribe(owner_id, limit=MAX_STREAMS_PER_USER)
+        return events.bus.subscribe(owner_id, limit=MAX_STREAMS_PER_USER, credential=credential)
     except events.TooManyStreams:
         error = RateLimited(30)
         error.detail = (
@@ -54,16 +62,33 @@ async def _recent(database: Database, owner_id: uuid.UUID) -> list[Notification]
         return await service.notifications_since(session, owner_id, utcnow() - LOOKBACK, limit=500)
 
 
+async def _credential_is_live(database: Database, sub: events.Subscription) -> bool:
+    try:
+        async with database.read_sessions() as session:
+            return await auth_service.credential_is_live(session, sub.owner_id, sub.credential)
+    except Exception as exc:  # the database is away: keep the stream, check again later
+        log.warning("event stream: cannot check its credential (%s)", type(exc).__name__)
+        return True
+
+
 async def event_stream(
     database: Database,
     sub: events.Subscription,
     *,
     max_seconds: float = MAX_STREAM_SECONDS,
     poll_seconds: float = POLL_SECONDS,
+    recheck_seconds: float = RECHECK_SECONDS,
 ) -> AsyncIterator[ServerSentEvent]:
+    """The stream for `sub`. It ends when the credential it was opened with is revoked (at
+    once through the event bus; every `recheck_seconds` by a look at the database, for a
+    revocation made by another process) or expires, and after `max_seconds`."""
     owner_id = sub.owner_id
     sent: dict[uuid.UUID, float] = {}
     deadline = time.monotonic() + max_seconds
+    expires_at = sub.credential.expires_at if sub.credential else None
+    if expires_at is not None:
+        deadline = min(deadline, time.monotonic() + expires_at - time.time())
+    next_recheck = time.monotonic() + recheck_seconds
     try:
         try:
             for n in await _recent(database, owner_id):
@@ -75,6 +100,10 @@ async def event_stream(
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
+            if time.monotonic() >= next_recheck:
+                if not await _credential_is_live(database, sub):
+                    return
+                next_recheck = time.monotonic() + recheck_seconds
             check = False
             items: list[events.Event] = []
             try:
@@ -90,7 +119,7 @@ async def event_stream(
                 check = True
                 yield ServerSentEvent(event="resync", data={})
             for item in items:
-                if item.kind == "shutdown":
+                if item.kind == "shutdown" or (item.kind == "revoked" and sub.revoked_by(item)):
                     return
                 if item.kind == "task":
                     yield ServerSentEvent(event="task", data=item.data)

@@ -20,6 +20,7 @@ from doable.auth.models import User
 from doable.auth.schemas import MePatch, PasswordChangeIn, SignupIn
 from doable.db import SessionDep
 from doable.errors import DoableError, InvalidInput, NotFound, RateLimited
+from doable.events import Credential
 from doable.feeds import service as feeds_service
 from doable.feeds.router import feed_url
 from doable.feeds.schemas import FeedCreate
@@ -134,7 +135,6 @@ async def login_submit(
     ctx = base_context(request, state, None) | {"next": safe_next(next), "values": {"email": email}}
     try:
         state.rate_limiter.check_ip(_client_ip(request))
-        state.rate_limiter.check_account(auth_service.normalize_email(email))
         user = await auth_service.authenticate(session, state, email, password)
     except RateLimited as exc:
         ctx["errors"] = {"form": exc.detail}
@@ -664,8 +664,9 @@ async def delete_reminder(
     return _see_other(f"/tasks/{task.id}/edit")
 
 
-async def _web_subscription(user: WebUser) -> Any:
-    return reminders_stream.open_subscription(user.id)
+async def _web_subscription(request: Request, user: WebUser) -> Any:
+    credential = Credential("web_session", request.state.web_session_id)
+    return reminders_stream.open_subscription(user.id, credential)
 
 
 @router.get("/events", response_class=EventSourceResponse)
@@ -840,7 +841,7 @@ async def account_password(
         ctx = await _account_context(
             request, state, session, user, errors={"pw_current_password": exc.detail}
         )
-        return respond(request, state, "account.html", ctx, status=exc.status)
+        return respond(request, state, "account.html", ctx, status=exc.status, headers=exc.headers)
     # Every session was revoked with the old password; this browser gets a fresh one.
     return await _start_session(request, state, session, user, "/account?saved=password")
 
@@ -881,7 +882,7 @@ async def account_delete(
         await auth_service.delete_account(session, state, user, password)
     except DoableError as exc:
         ctx = await _account_context(request, state, session, user, errors={"delete": exc.detail})
-        return respond(request, state, "account.html", ctx, status=exc.status)
+        return respond(request, state, "account.html", ctx, status=exc.status, headers=exc.headers)
     response = _see_other("/signup?deleted=1")
     delete_cookie(request, state, response, SESSION_COOKIE)
     return response
