@@ -172,7 +172,9 @@ def _sqlite_on_reset(dbapi_connection: Any, _record: Any, state: PoolResetState)
 
 def create_engine(config: DatabaseConfig, *, pool_size: int = 5) -> AsyncEngine:
     """Build the async engine for a normalised database target."""
-    kwargs: dict[str, Any] = {"connect_args": dict(config.connect_args)}
+    # An error's text never carries the values bound to its statement: they hold users' text,
+    # password hashes and token hashes, and errors end up in logs.
+    kwargs: dict[str, Any] = {"connect_args": dict(config.connect_args), "hide_parameters": True}
     if config.backend == "sqlite":
         kwargs["connect_args"].setdefault("timeout", SQLITE_BUSY_TIMEOUT_MS / 1000)
         kwargs["pool_reset_on_return"] = None  # _sqlite_on_reset does it
