@@ -149,12 +149,21 @@ def _open_gate(info: dict[str, Any]) -> None:
 
 def _sqlite_on_end(conn: Any) -> None:
     # Fired as COMMIT or ROLLBACK is sent; the next writer's BEGIN IMMEDIATE waits out the
-    # rest of it in the busy handler, which is short.
-    _open_gate(conn.info)
+    # rest of it in the busy handler, which is short. An invalidated connection (its query
+    # was cancelled) has no info to read: its gate was opened by _sqlite_on_invalidate.
+    if not conn.invalidated:
+        _open_gate(conn.info)
 
 
 def _sqlite_on_checkin(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
     # A connection back in the pool (or thrown away) never keeps the gate.
+    _open_gate(record.info)
+
+
+def _sqlite_on_invalidate(
+    _dbapi_connection: Any, record: ConnectionPoolEntry, _exception: BaseException | None
+) -> None:
+    # A connection thrown away (a cancelled query, a dropped client) never keeps the gate.
     _open_gate(record.info)
 
 
@@ -193,7 +202,7 @@ def create_engine(config: DatabaseConfig, *, pool_size: int = 5) -> AsyncEngine:
         event.listen(engine.sync_engine, "commit", _sqlite_on_end)
         event.listen(engine.sync_engine, "rollback", _sqlite_on_end)
         event.listen(engine.sync_engine.pool, "checkin", _sqlite_on_checkin)
-        event.listen(engine.sync_engine.pool, "invalidate", _sqlite_on_checkin)
+        event.listen(engine.sync_engine.pool, "invalidate", _sqlite_on_invalidate)
         event.listen(engine.sync_engine.pool, "reset", _sqlite_on_reset)
     else:
         event.listen(engine.sync_engine.pool, "checkin", _note_idle_since)
