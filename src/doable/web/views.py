@@ -10,7 +10,6 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -21,11 +20,11 @@ from doable import __version__
 from doable.auth.models import User
 from doable.state import AppState
 from doable.tasks import recurrence
-from doable.tasks import service as tasks_service
 from doable.tasks.models import Task, TaskRow
 from doable.tasks.quickadd import QuickParse
 from doable.tasks.schemas import PRIORITY_NAMES
 from doable.web.security import CSRF_COOKIE
+from doable.zones import Zone, zone_of
 
 env = Environment(
     loader=PackageLoader("doable.web", "templates"),
@@ -69,7 +68,7 @@ env.globals["repeat_presets"] = REPEAT_PRESETS
 
 
 def task_view(task: Task | TaskRow, user: User, now: datetime) -> TaskView:
-    zone = tasks_service.zone_of(user.timezone)
+    zone = zone_of(user.timezone)
     label, date_value, time_value, overdue = "", "", "", False
     today = now.astimezone(zone).date()
     if task.due_date is not None:
@@ -124,7 +123,7 @@ class QuickPreview:
     warnings: list[str]
 
 
-def quick_preview(text: str, parsed: QuickParse, zone: ZoneInfo) -> QuickPreview:
+def quick_preview(text: str, parsed: QuickParse, zone: Zone) -> QuickPreview:
     parts: list[PreviewPart] = []
     at = 0
     for token in parsed.tokens:
