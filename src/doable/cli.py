@@ -18,7 +18,7 @@ from rich.console import Console
 from doable import __version__
 from doable.config import ConfigError, RuntimeConfig, Settings, resolve
 from doable.db import Database
-from doable.errors import is_db_unavailable
+from doable.errors import database_refusal, is_db_unavailable
 from doable.logging_setup import configure_logging
 
 if TYPE_CHECKING:  # imported where used: `doable serve` needs neither
@@ -95,6 +95,9 @@ async def migrate_with_retry(runtime: RuntimeConfig) -> str | None:
             try:
                 return await upgrade(database.engine)
             except Exception as exc:
+                refusal = database_refusal(exc)
+                if refusal is not None:
+                    raise ConfigError(_refused(runtime, refusal)) from None
                 if not is_db_unavailable(exc):
                     raise
                 if time.monotonic() + delay > deadline:
@@ -110,6 +113,11 @@ async def migrate_with_retry(runtime: RuntimeConfig) -> str | None:
                 delay = min(delay * 2, 5.0)
     finally:
         await database.dispose()
+
+
+def _refused(runtime: RuntimeConfig, refusal: str) -> str:
+    # The URL with its password masked: the line names the problem, never the secret.
+    return f"{refusal} ({runtime.database.safe()}); check DATABASE_URL"
 
 
 def _migrate(runtime: RuntimeConfig) -> str | None:
@@ -203,6 +211,9 @@ def check() -> None:
     try:
         revision = run(probe())
     except Exception as exc:
+        refusal = database_refusal(exc)
+        if refusal is not None:
+            fail(_refused(runtime, refusal))
         fail(f"database unreachable: {type(exc).__name__}")
     head = head_revision()
     state = "at head" if revision == head else f"needs `doable migrate` (head is {head})"

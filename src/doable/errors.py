@@ -226,6 +226,33 @@ def loggable_error(exc: BaseException) -> str:
     return "".join(parts).rstrip()
 
 
+# Answers that waiting will not change: the server refused the login, or has no such database.
+_PG_REFUSALS = {
+    "InvalidPasswordError": "the database server refused the password",
+    "InvalidAuthorizationSpecificationError": "the database server refused the login",
+    "InvalidCatalogNameError": "the database does not exist",
+}
+_MYSQL_REFUSALS = {
+    1044: "the database server refused this user access to the database",
+    1045: "the database server refused the user name or password",
+    1698: "the database server refused the login",
+    1049: "the database does not exist",
+}
+
+
+def database_refusal(exc: BaseException) -> str | None:
+    """What a connection error means when the server answered but said no for good (a wrong
+    password, an unknown user or database), in words that never quote the URL; else None."""
+    for item in _chain(exc):
+        name = type(item).__name__
+        if type(item).__module__.startswith("asyncpg") and name in _PG_REFUSALS:
+            return _PG_REFUSALS[name]
+        args = getattr(item, "args", ())
+        if args and isinstance(args[0], int) and args[0] in _MYSQL_REFUSALS:
+            return _MYSQL_REFUSALS[args[0]]
+    return None
+
+
 HtmlRenderer = Callable[[Request, int, str, str, Exception | None], Response]
 API_PATHS = (
     "/api/",
