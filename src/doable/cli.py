@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from doable import __version__
-from doable.config import ConfigError, RuntimeConfig, Settings, resolve
+from doable.config import ConfigError, RuntimeConfig, Settings, redact_url, resolve
 from doable.db import Database
 from doable.errors import database_refusal, is_db_unavailable
 from doable.logging_setup import configure_logging
@@ -196,7 +196,8 @@ def check() -> None:
         "set" if s.secret_key else f"generated, kept in {runtime.data_dir / 'secret_key'}",
     )
     table.add_row("AUTH_JWT_SECRET", "set" if s.auth_jwt_secret else "(unset)")
-    masked = {"database_url", "data_dir", "secret_key", "auth_jwt_secret"}
+    table.add_row("AUTH_JWKS_URL", redact_url(s.auth_jwks_url) if s.auth_jwks_url else "None")
+    masked = {"database_url", "data_dir", "secret_key", "auth_jwt_secret", "auth_jwks_url"}
     for name, value in s.model_dump(exclude=masked).items():
         table.add_row(str(Settings.model_fields[name].validation_alias), str(value))
     out.print(table)

@@ -25,14 +25,25 @@ _SECRET_PATH = re.compile(r"^(/ical/)([^/]*)(.*)$", re.DOTALL)
 SECRET_HINT_CHARS = 4
 
 
+# Control characters (C0, DEL, C1), the Unicode line separators, and the backslash that escapes.
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\\]")
+
+
+def _escape(found: re.Match[str]) -> str:
+    char = found.group()
+    return "\\\\" if char == "\\" else char.encode("unicode_escape").decode("ascii")
+
+
 def redact_path(path: str) -> str:
-    """The path as it may be logged: `/ical/<secret>.ics` becomes `/ical/abcd….ics`."""
+    """The path as it may be logged: `/ical/<secret>.ics` becomes `/ical/abcd….ics`, and a
+    CR, LF or other control character (`%0D%0A` in the URL) is escaped, so a path cannot
+    start a forged line in the console log."""
     found = _SECRET_PATH.match(path)
-    if found is None:
-        return path
-    prefix, secret, rest = found.groups()
-    suffix = ".ics" if secret.endswith(".ics") else ""
-    return f"{prefix}{secret[:SECRET_HINT_CHARS]}…{suffix}{'/…' if rest else ''}"
+    if found is not None:
+        prefix, secret, rest = found.groups()
+        suffix = ".ics" if secret.endswith(".ics") else ""
+        path = f"{prefix}{secret[:SECRET_HINT_CHARS]}…{suffix}{'/…' if rest else ''}"
+    return _UNPRINTABLE.sub(_escape, path)
 
 
 class BodyTooLarge(HTTPException):
