@@ -108,15 +108,22 @@ async def test_a_surrogate_split_across_chunks_is_refused(client: httpx.AsyncCli
 
 async def test_pairs_and_escaped_backslashes_are_kept(client: httpx.AsyncClient) -> None:
     acct = await make_account(client)
-    raw = b'{"title": "\\ud83d\\ude00 smile", "description": "\\\\ud800 is text"}'
+    raw = (
+        b'{"title": "\\ud83d\\ude00 smile \\uD83D\\uDE00\\u0041", '
+        b'"description": "line\\n\\\\ud800 is text \\\\\\\\"}'
+    )
+    for size in (1, 3, 5, 7, 64):  # pairs and escapes cut at every place
 
-    async def chunks() -> AsyncIterator[bytes]:
-        for at in range(0, len(raw), 7):  # pairs and escapes cut at every place
-            yield raw[at : at + 7]
+        async def chunks(size: int = size) -> AsyncIterator[bytes]:
+            for at in range(0, len(raw), size):
+                yield raw[at : at + size]
 
-    r = await client.post(TASKS, content=chunks(), headers={**JSON, **acct.headers})
-    assert r.status_code == 201, r.text
-    assert (r.json()["title"], r.json()["description"]) == ("\U0001f600 smile", "\\ud800 is text")
+        r = await client.post(TASKS, content=chunks(), headers={**JSON, **acct.headers})
+        assert r.status_code == 201, (size, r.text)
+        assert (r.json()["title"], r.json()["description"]) == (
+            "\U0001f600 smile \U0001f600A",
+            "line\n\\ud800 is text \\\\",
+        )
 
 
 @pytest.mark.parametrize(
