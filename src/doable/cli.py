@@ -16,9 +16,9 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from doable import __version__
-from doable.config import ConfigError, RuntimeConfig, Settings, resolve
+from doable.config import ConfigError, RuntimeConfig, Settings, redact_url, resolve
 from doable.db import Database
-from doable.errors import is_db_unavailable
+from doable.errors import database_refusal, is_db_unavailable
 from doable.logging_setup import configure_logging
 
 if TYPE_CHECKING:  # imported where used: `doable serve` needs neither
@@ -102,6 +102,9 @@ async def migrate_with_retry(runtime: RuntimeConfig) -> str | None:
             except ConfigError:
                 raise
             except Exception as exc:
+                refusal = database_refusal(exc)
+                if refusal is not None:
+                    raise ConfigError(_refused(runtime, refusal)) from None
                 if not is_db_unavailable(exc):
                     raise
                 if time.monotonic() + delay > deadline:
@@ -117,6 +120,11 @@ async def migrate_with_retry(runtime: RuntimeConfig) -> str | None:
                 delay = min(delay * 2, 5.0)
     finally:
         await database.dispose()
+
+
+def _refused(runtime: RuntimeConfig, refusal: str) -> str:
+    # The URL with its password masked: the line names the problem, never the secret.
+    return f"{refusal} ({runtime.database.safe()}); check DATABASE_URL"
 
 
 def _migrate(runtime: RuntimeConfig) -> str | None:
@@ -197,7 +205,8 @@ def check() -> None:
         "set" if s.secret_key else f"generated, kept in {runtime.data_dir / 'secret_key'}",
     )
     table.add_row("AUTH_JWT_SECRET", "set" if s.auth_jwt_secret else "(unset)")
-    masked = {"database_url", "data_dir", "secret_key", "auth_jwt_secret"}
+    table.add_row("AUTH_JWKS_URL", redact_url(s.auth_jwks_url) if s.auth_jwks_url else "None")
+    masked = {"database_url", "data_dir", "secret_key", "auth_jwt_secret", "auth_jwks_url"}
     for name, value in s.model_dump(exclude=masked).items():
         table.add_row(str(Settings.model_fields[name].validation_alias), str(value))
     out.print(table)
@@ -212,6 +221,9 @@ def check() -> None:
     try:
         revision = run(probe())
     except Exception as exc:
+        refusal = database_refusal(exc)
+        if refusal is not None:
+            fail(_refused(runtime, refusal))
         fail(f"database unreachable: {type(exc).__name__}")
     head = head_revision()
     state = "at head" if revision == head else f"needs `doable migrate` (head is {head})"

@@ -9,6 +9,7 @@ import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -172,6 +173,20 @@ _PG_DROPPED = {
     "application_name",
     "options",
 }
+
+
+def redact_url(value: str) -> str:
+    """A URL fit for `doable check` and logs: its user, password and query values masked (a
+    JWKS URL may carry credentials or a token in either)."""
+    parts = urlsplit(value)
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, host = netloc.rpartition("@")
+        netloc = ("***:***" if ":" in userinfo else "***") + "@" + host
+    query = "&".join(
+        f"{pair.partition('=')[0]}=***" if pair else "" for pair in parts.query.split("&")
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, "***" if parts.fragment else ""))
 
 
 def _malformed(reason: str) -> ConfigError:

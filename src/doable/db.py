@@ -149,12 +149,21 @@ def _open_gate(info: dict[str, Any]) -> None:
 
 def _sqlite_on_end(conn: Any) -> None:
     # Fired as COMMIT or ROLLBACK is sent; the next writer's BEGIN IMMEDIATE waits out the
-    # rest of it in the busy handler, which is short.
-    _open_gate(conn.info)
+    # rest of it in the busy handler, which is short. An invalidated connection (its query
+    # was cancelled) has no info to read: its gate was opened by _sqlite_on_invalidate.
+    if not conn.invalidated:
+        _open_gate(conn.info)
 
 
 def _sqlite_on_checkin(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
     # A connection back in the pool (or thrown away) never keeps the gate.
+    _open_gate(record.info)
+
+
+def _sqlite_on_invalidate(
+    _dbapi_connection: Any, record: ConnectionPoolEntry, _exception: BaseException | None
+) -> None:
+    # A connection thrown away (a cancelled query, a dropped client) never keeps the gate.
     _open_gate(record.info)
 
 
@@ -172,7 +181,9 @@ def _sqlite_on_reset(dbapi_connection: Any, _record: Any, state: PoolResetState)
 
 def create_engine(config: DatabaseConfig, *, pool_size: int = 5) -> AsyncEngine:
     """Build the async engine for a normalised database target."""
-    kwargs: dict[str, Any] = {"connect_args": dict(config.connect_args)}
+    # An error's text never carries the values bound to its statement: they hold users' text,
+    # password hashes and token hashes, and errors end up in logs.
+    kwargs: dict[str, Any] = {"connect_args": dict(config.connect_args), "hide_parameters": True}
     if config.backend == "sqlite":
         kwargs["connect_args"].setdefault("timeout", SQLITE_BUSY_TIMEOUT_MS / 1000)
         kwargs["pool_reset_on_return"] = None  # _sqlite_on_reset does it
@@ -191,7 +202,7 @@ def create_engine(config: DatabaseConfig, *, pool_size: int = 5) -> AsyncEngine:
         event.listen(engine.sync_engine, "commit", _sqlite_on_end)
         event.listen(engine.sync_engine, "rollback", _sqlite_on_end)
         event.listen(engine.sync_engine.pool, "checkin", _sqlite_on_checkin)
-        event.listen(engine.sync_engine.pool, "invalidate", _sqlite_on_checkin)
+        event.listen(engine.sync_engine.pool, "invalidate", _sqlite_on_invalidate)
         event.listen(engine.sync_engine.pool, "reset", _sqlite_on_reset)
     else:
         event.listen(engine.sync_engine.pool, "checkin", _note_idle_since)

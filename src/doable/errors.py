@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import traceback
 from collections.abc import Callable
 from typing import Any, ClassVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, StatementError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from doable.context import request_id_var
@@ -196,6 +197,60 @@ def is_db_unavailable(exc: BaseException) -> bool:
         if "unable to open database file" in str(item) or "database is locked" in str(item):
             return True
     return False
+
+
+_DRIVER_MODULES = ("asyncpg", "asyncmy", "pymysql", "sqlite3", "aiosqlite", "psycopg")
+
+
+def loggable_error(exc: BaseException) -> str:
+    """The traceback to log for an unexpected error. When the chain holds a database error,
+    each exception shows its type but not its text: a driver's message may quote the values
+    bound to the statement (a task's text, a token hash), whatever `hide_parameters` says."""
+    chain: list[BaseException] = []
+    item: BaseException | None = exc
+    while item is not None and len(chain) < 20 and not any(item is seen for seen in chain):
+        chain.append(item)
+        item = item.__cause__ or (None if item.__suppress_context__ else item.__context__)
+    if not any(
+        isinstance(e, StatementError) or type(e).__module__.startswith(_DRIVER_MODULES)
+        for e in chain
+    ):
+        return "".join(traceback.format_exception(exc)).rstrip()
+    parts: list[str] = []
+    for e in reversed(chain):
+        if parts:
+            parts.append("which led to:\n")
+        parts.append("Traceback (most recent call last):\n")
+        parts.extend(traceback.format_tb(e.__traceback__))
+        parts.append(f"{type(e).__module__}.{type(e).__qualname__} (its text is not logged)\n")
+    return "".join(parts).rstrip()
+
+
+# Answers that waiting will not change: the server refused the login, or has no such database.
+_PG_REFUSALS = {
+    "InvalidPasswordError": "the database server refused the password",
+    "InvalidAuthorizationSpecificationError": "the database server refused the login",
+    "InvalidCatalogNameError": "the database does not exist",
+}
+_MYSQL_REFUSALS = {
+    1044: "the database server refused this user access to the database",
+    1045: "the database server refused the user name or password",
+    1698: "the database server refused the login",
+    1049: "the database does not exist",
+}
+
+
+def database_refusal(exc: BaseException) -> str | None:
+    """What a connection error means when the server answered but said no for good (a wrong
+    password, an unknown user or database), in words that never quote the URL; else None."""
+    for item in _chain(exc):
+        name = type(item).__name__
+        if type(item).__module__.startswith("asyncpg") and name in _PG_REFUSALS:
+            return _PG_REFUSALS[name]
+        args = getattr(item, "args", ())
+        if args and isinstance(args[0], int) and args[0] in _MYSQL_REFUSALS:
+            return _MYSQL_REFUSALS[args[0]]
+    return None
 
 
 HtmlRenderer = Callable[[Request, int, str, str, Exception | None], Response]

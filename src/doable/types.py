@@ -4,13 +4,13 @@ says exactly what its validator accepts, so the OpenAPI document is a contract c
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import AfterValidator, GetCoreSchemaHandler, GetJsonSchemaHandler, StringConstraints
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, PydanticCustomError, core_schema
+
+from doable.zones import is_known, time_zone_names
 
 # What str.strip() removes (Python's str.isspace()), spelled out because `\s` in the ECMA-262
 # regular expressions of JSON Schema is a different set.
@@ -66,24 +66,8 @@ NOT_BLANK = Text(strip=True, blank=False)
 NoNulStr = Annotated[str, NO_NUL]
 
 
-def _loads(name: str) -> bool:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return False
-    return True
-
-
-@cache
-def time_zone_names() -> frozenset[str]:
-    """The IANA zone names of the installed tz database that `ZoneInfo` loads (once, cached)."""
-    # "localtime" is whatever the host is set to, not a zone.
-    names = {*available_timezones(), "UTC"} - {"localtime"}
-    return frozenset(name for name in names if len(name) <= 64 and _loads(name))
-
-
 def _check_timezone(value: str) -> str:
-    if value not in time_zone_names():
+    if not is_known(value):
         raise ValueError("must be an IANA time zone name such as Europe/Paris")
     return value
 

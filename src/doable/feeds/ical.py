@@ -20,7 +20,6 @@ import uuid
 from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
-from zoneinfo import ZoneInfo
 
 from icalendar import Calendar, Component, Event, Timezone, Todo, vDuration, vRecur
 
@@ -28,6 +27,7 @@ from doable.feeds.cache import RenderCache
 from doable.feeds.models import CalendarFeed
 from doable.feeds.service import FORMAT_VERSION, FeedTask
 from doable.tasks import recurrence
+from doable.zones import Zone
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ def rule_of(task: FeedTask) -> recurrence.Rule | None:
     return _parsed(task.rrule) if task.rrule else None
 
 
-def _ical_until(rule: recurrence.Rule, zone: ZoneInfo, *, all_day: bool) -> recurrence.Until:
+def _ical_until(rule: recurrence.Rule, zone: Zone, *, all_day: bool) -> recurrence.Until:
     """UNTIL of the value type RFC 5545 asks for: a date with a DATE DTSTART, else a UTC time,
     meaning what Doable means by it (a date bound is inclusive, in local time)."""
     u = rule.until
@@ -101,21 +101,21 @@ def _ical_until(rule: recurrence.Rule, zone: ZoneInfo, *, all_day: bool) -> recu
     return recurrence.Until(instant.date(), instant.time(), utc=True)
 
 
-def rrule_value(rule: recurrence.Rule, zone: ZoneInfo, *, all_day: bool) -> vRecur:
+def rrule_value(rule: recurrence.Rule, zone: Zone, *, all_day: bool) -> vRecur:
     if rule.until is not None:
         rule = dataclasses.replace(rule, until=_ical_until(rule, zone, all_day=all_day))
     value: vRecur = vRecur.from_ical(rule.text)
     return value
 
 
-def _local(due: datetime, zone: ZoneInfo) -> datetime:
+def _local(due: datetime, zone: Zone) -> datetime:
     """The due as wall-clock time in the zone, written `TZID=<zone>` (or in UTC for UTC)."""
     if zone.key == "UTC":
         return due.astimezone(UTC)
     return recurrence.to_local(due, zone).replace(tzinfo=zone)
 
 
-def _start(task: FeedTask, rule: recurrence.Rule | None, zone: ZoneInfo) -> date | datetime:
+def _start(task: FeedTask, rule: recurrence.Rule | None, zone: Zone) -> date | datetime:
     if isinstance(task.due, datetime) and rule is not None:
         return _local(task.due, zone)
     return task.due
@@ -142,7 +142,7 @@ def _summary(component: Component, title: str) -> None:
         component.add("SUMMARY", title)
 
 
-def todo(task: FeedTask, feed_id: uuid.UUID, zone: ZoneInfo) -> Todo:
+def todo(task: FeedTask, feed_id: uuid.UUID, zone: Zone) -> Todo:
     """A one-off task has a DUE and no DTSTART. A repeating one has DTSTART (where RRULE
     counts from, RFC 5545 3.8.2.4) and no DUE: RFC 5545 wants DUE after DTSTART, and any DUE
     later than the occurrence would move the task."""
@@ -166,7 +166,7 @@ def todo(task: FeedTask, feed_id: uuid.UUID, zone: ZoneInfo) -> Todo:
     return item
 
 
-def event(task: FeedTask, feed_id: uuid.UUID, zone: ZoneInfo) -> Event:
+def event(task: FeedTask, feed_id: uuid.UUID, zone: Zone) -> Event:
     item = Event()
     _common(item, task, feed_id)
     # Events have no status for "done"; the title says it instead.
@@ -184,14 +184,14 @@ def event(task: FeedTask, feed_id: uuid.UUID, zone: ZoneInfo) -> Event:
     return item
 
 
-def component(task: FeedTask, feed_id: uuid.UUID, kind: str, zone: ZoneInfo) -> Component:
+def component(task: FeedTask, feed_id: uuid.UUID, kind: str, zone: Zone) -> Component:
     if kind == "vevent":
         return event(task, feed_id, zone)
     return todo(task, feed_id, zone)
 
 
 @lru_cache(maxsize=64)
-def _vtimezone(zone: ZoneInfo, first_year: int, last_year: int) -> bytes:
+def _vtimezone(zone: Zone, first_year: int, last_year: int) -> bytes:
     vtimezone = Timezone.from_tzinfo(
         zone, zone.key, first_date=date(first_year, 1, 1), last_date=date(last_year, 1, 1)
     )
@@ -201,7 +201,7 @@ def _vtimezone(zone: ZoneInfo, first_year: int, last_year: int) -> bytes:
     return text
 
 
-def vtimezone(zone: ZoneInfo, tasks: Iterable[FeedTask]) -> bytes:
+def vtimezone(zone: Zone, tasks: Iterable[FeedTask]) -> bytes:
     """The zone's VTIMEZONE if some task is written with its TZID, else nothing."""
     if zone.key == "UTC":
         return b""
@@ -212,7 +212,7 @@ def vtimezone(zone: ZoneInfo, tasks: Iterable[FeedTask]) -> bytes:
     return _vtimezone(zone, min(years), last)
 
 
-def header(feed: CalendarFeed, zone: ZoneInfo, tasks: Iterable[FeedTask]) -> bytes:
+def header(feed: CalendarFeed, zone: Zone, tasks: Iterable[FeedTask]) -> bytes:
     """VCALENDAR's own properties and the VTIMEZONE the tasks need, without its END line. No
     METHOD: a published feed is not an iTIP message (RFC 5546), and with METHOD:PUBLISH libical
     wants an ORGANIZER and a DTSTART in every VTODO."""
@@ -237,7 +237,7 @@ def _iso(value: date | datetime | None) -> str:
     return "" if value is None else f"{type(value).__name__}:{value.isoformat()}"
 
 
-def cache_key(task: FeedTask, feed_id: uuid.UUID, kind: str, zone: ZoneInfo) -> bytes:
+def cache_key(task: FeedTask, feed_id: uuid.UUID, kind: str, zone: Zone) -> bytes:
     """A digest of everything the component is made of: a few dozen bytes however long the
     task's text, so the cache's budget goes to rendered output."""
     digest = hashlib.blake2b(digest_size=20)
@@ -265,7 +265,7 @@ def cache_key(task: FeedTask, feed_id: uuid.UUID, kind: str, zone: ZoneInfo) -> 
 
 
 def _rendered(
-    task: FeedTask, feed_id: uuid.UUID, kind: str, zone: ZoneInfo, cache: RenderCache
+    task: FeedTask, feed_id: uuid.UUID, kind: str, zone: Zone, cache: RenderCache
 ) -> bytes:
     key = cache_key(task, feed_id, kind, zone)
     found = cache.get(key)
@@ -284,7 +284,7 @@ def _rendered(
 
 
 def render_chunk(
-    tasks: Iterable[FeedTask], feed: CalendarFeed, zone: ZoneInfo, cache: RenderCache
+    tasks: Iterable[FeedTask], feed: CalendarFeed, zone: Zone, cache: RenderCache
 ) -> bytes:
     """The components of these tasks, each cached by a digest of everything it is made of, so
     after one edit only that task's component is rendered again: icalendar needs about half a
@@ -297,6 +297,6 @@ def chunks(tasks: list[FeedTask], size: int) -> Iterator[list[FeedTask]]:
         yield tasks[start : start + size]
 
 
-def render(feed: CalendarFeed, zone: ZoneInfo, tasks: list[FeedTask], cache: RenderCache) -> bytes:
+def render(feed: CalendarFeed, zone: Zone, tasks: list[FeedTask], cache: RenderCache) -> bytes:
     """The whole feed at once (the route streams the same bytes in chunks)."""
     return header(feed, zone, tasks) + render_chunk(tasks, feed, zone, cache) + footer()

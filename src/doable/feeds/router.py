@@ -6,7 +6,6 @@ import importlib
 import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 import anyio
 from fastapi import APIRouter, Depends, Header, Path, Request, Response, status
@@ -19,6 +18,7 @@ from doable.feeds.cache import RenderCache
 from doable.feeds.models import CalendarFeed
 from doable.feeds.schemas import FeedCreate, FeedCreated, FeedOut
 from doable.idempotency.route import IdempotentRoute, store_instead
+from doable.zones import Zone
 
 # Every route needs tasks:read: a feed publishes tasks, so a token that cannot read them
 # cannot publish them. Creating, rotating and revoking also need tasks:write: a feed URL is a
@@ -139,7 +139,7 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
     return "*" in tags or etag in tags
 
 
-async def _header(feed: CalendarFeed, zone: ZoneInfo, tasks: list[service.FeedTask]) -> bytes:
+async def _header(feed: CalendarFeed, zone: Zone, tasks: list[service.FeedTask]) -> bytes:
     """The calendar's header, rendered before the response starts, so that a failure there is
     an error response, never a 200 cut short. icalendar is imported on the first feed request,
     not at start, and in a worker thread, like all rendering."""
@@ -153,7 +153,7 @@ async def _header(feed: CalendarFeed, zone: ZoneInfo, tasks: list[service.FeedTa
 async def _stream(
     header: bytes,
     feed: CalendarFeed,
-    zone: ZoneInfo,
+    zone: Zone,
     tasks: list[service.FeedTask],
     cache: RenderCache,
 ) -> AsyncIterator[bytes]:

@@ -9,7 +9,6 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,7 +21,8 @@ from doable.feeds.models import CalendarFeed
 from doable.feeds.schemas import FeedCreate
 from doable.tasks.models import NO_DUE, Tag, Task, task_tags
 from doable.tasks.schemas import PRIORITY_LEVELS
-from doable.tasks.service import tag_key, zone_of
+from doable.tasks.service import tag_key
+from doable.zones import Zone, zone_of
 
 # Active (not revoked) feeds per user: each is a standing credential, so keep them few.
 MAX_FEEDS_PER_USER = 20
@@ -151,7 +151,7 @@ async def rotate_feed(
     return feed, raw
 
 
-async def feed_for_secret(session: AsyncSession, raw: str) -> tuple[CalendarFeed, ZoneInfo]:
+async def feed_for_secret(session: AsyncSession, raw: str) -> tuple[CalendarFeed, Zone]:
     """The live feed whose secret this is, with its owner's time zone (repeating times are
     written in it). The secret is compared by its SHA-256 in an index lookup, so timing says
     nothing about how much of a guess was right."""
@@ -249,7 +249,7 @@ def _conditions(feed: CalendarFeed) -> list[ColumnElement[bool]]:
     return conditions
 
 
-async def fingerprint(session: AsyncSession, feed: CalendarFeed, zone: ZoneInfo) -> str:
+async def fingerprint(session: AsyncSession, feed: CalendarFeed, zone: Zone) -> str:
     """A strong ETag that changes whenever the feed's output would, computed without reading
     the tasks: the feed's settings, the owner's time zone, how many tasks match with their
     latest `updated_at` and summed versions (every task change bumps both), and the owner's tag

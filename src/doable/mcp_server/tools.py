@@ -40,6 +40,7 @@ from doable.tasks import quickadd
 from doable.tasks import service as tasks_service
 from doable.tasks.models import Task
 from doable.tasks.schemas import QuickParseOut, TaskOut, TaskPatch
+from doable.zones import zone_of
 
 
 @dataclass
@@ -260,5 +261,5 @@ async def parse_quick_add(ctx: ToolContext, args: ParseQuickAddArgs) -> QuickPar
     repeat rule (RRULE, mode and words), the character range of each recognised token, and
     warnings. Creates nothing: pass the fields to add_task (recurrence as {rule, mode}) to
     create the task."""
-    zone = tasks_service.zone_of(ctx.user.timezone)
+    zone = zone_of(ctx.user.timezone)
     return quickadd.parse_out(quickadd.parse(args.text, zone=zone, now=utcnow()))

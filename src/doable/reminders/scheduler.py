@@ -18,7 +18,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -30,6 +29,7 @@ from doable.db import Database, utcnow
 from doable.errors import is_db_unavailable
 from doable.reminders.models import Notification, Reminder
 from doable.tasks.models import Task
+from doable.zones import Zone, zone_of
 
 log = logging.getLogger("doable.scheduler")
 
@@ -53,7 +53,7 @@ class Fired:
         return self.notified + self.skipped
 
 
-def _body(due_at: datetime | None, due_date: date | None, zone: ZoneInfo) -> str:
+def _body(due_at: datetime | None, due_date: date | None, zone: Zone) -> str:
     # Days unpadded ("Thu 3 Dec"), as the task list writes them.
     if due_at is not None:
         local = due_at.astimezone(zone)
@@ -61,13 +61,6 @@ def _body(due_at: datetime | None, due_date: date | None, zone: ZoneInfo) -> str
     if due_date is not None:
         return f"Due {due_date:%a} {due_date.day} {due_date:%b}"
     return "Reminder"
-
-
-def _zone(name: str | None) -> ZoneInfo:
-    try:
-        return ZoneInfo(name or "UTC")
-    except (KeyError, ValueError):  # pragma: no cover
-        return ZoneInfo("UTC")
 
 
 async def _claim_batch(
@@ -121,7 +114,7 @@ async def _claim_batch(
                 "reminder_id": r.id,
                 "kind": "reminder",
                 "title": task.title,
-                "body": _body(task.due_at, task.due_date, _zone(task.timezone)),
+                "body": _body(task.due_at, task.due_date, zone_of(task.timezone)),
                 "due_at": task.due_at,
                 "due_date": task.due_date,
                 "fire_at": r.fire_at,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,6 +18,8 @@ from doable.tasks import cursor as cursors
 from doable.tasks.models import Task
 
 # An all-day task is "due" at this local time, for reminders relative to it.
+from doable.zones import Zone, zone_of
+
 ALL_DAY_AT = time(9, 0)
 # Further ahead than this, an absolute reminder is refused (a typo, most likely).
 MAX_AHEAD = timedelta(days=5 * 366)
@@ -34,14 +35,7 @@ class NotificationNotFound(NotFound):
         super().__init__("No notification with this id")
 
 
-def _zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (KeyError, ValueError):  # pragma: no cover - time zones are validated on input
-        return ZoneInfo("UTC")
-
-
-def due_instant(due_at: datetime | None, due_date: date | None, zone: ZoneInfo) -> datetime | None:
+def due_instant(due_at: datetime | None, due_date: date | None, zone: Zone) -> datetime | None:
     """The instant relative reminders count back from: the due time, or ALL_DAY_AT local
     on an all-day due date."""
     if due_at is not None:
@@ -51,7 +45,7 @@ def due_instant(due_at: datetime | None, due_date: date | None, zone: ZoneInfo) 
     return None
 
 
-def fire_time(due: datetime | None, offset_seconds: int, zone: ZoneInfo) -> datetime | None:
+def fire_time(due: datetime | None, offset_seconds: int, zone: Zone) -> datetime | None:
     """`offset_seconds` before `due`. Whole days count on the local calendar, so "P1D" before
     09:00 is 09:00 the day before even across a daylight-saving change; the rest is exact."""
     if due is None:
@@ -63,9 +57,9 @@ def fire_time(due: datetime | None, offset_seconds: int, zone: ZoneInfo) -> date
     return wall.astimezone(UTC) - timedelta(seconds=rest)
 
 
-async def _timezone(session: AsyncSession, owner_id: uuid.UUID) -> ZoneInfo:
+async def _timezone(session: AsyncSession, owner_id: uuid.UUID) -> Zone:
     name = await session.scalar(select(User.timezone).where(User.id == owner_id))
-    return _zone(name or "UTC")
+    return zone_of(name)
 
 
 async def list_reminders(session: AsyncSession, task: Task) -> list[Reminder]:
@@ -100,7 +94,7 @@ async def create_reminder(
             f"A task can have at most {MAX_REMINDERS_PER_TASK} reminders; delete one first",
             loc=["body"],
         )
-    zone = _zone(user.timezone)
+    zone = zone_of(user.timezone)
     reminder = Reminder(owner_id=user.id, task_id=task.id, created_at=now)
     if data.at is not None:
         at = data.at if data.at.tzinfo is not None else data.at.replace(tzinfo=zone)

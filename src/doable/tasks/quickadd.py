@@ -14,7 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
 from dateutil.relativedelta import relativedelta
 from dateutil.rrule import rrulestr
@@ -28,6 +27,7 @@ from doable.tasks.schemas import (
     RecurrenceOut,
     TaskCreate,
 )
+from doable.zones import Zone
 
 TokenKind = Literal["tag", "priority", "date", "time", "recurrence"]
 Mode = Literal["from_due", "from_completion"]
@@ -187,7 +187,7 @@ class _DateSpec:
 
 
 class _Reader:
-    def __init__(self, text: str, zone: ZoneInfo, now: datetime) -> None:
+    def __init__(self, text: str, zone: Zone, now: datetime) -> None:
         self.text = text
         self.zone = zone
         self.now = now.astimezone(zone)
@@ -740,7 +740,7 @@ def _utf16_offsets(text: str) -> Callable[[int], int]:
     return lambda i: prefix[i]
 
 
-def parse(text: str, *, zone: ZoneInfo, now: datetime) -> QuickParse:
+def parse(text: str, *, zone: Zone, now: datetime) -> QuickParse:
     """Read quick-add text at `now` (an aware datetime) for a user in `zone`."""
     reader = _Reader(text, zone, now)
     reader.read()

@@ -11,9 +11,10 @@ import re
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time
 from typing import Literal
-from zoneinfo import ZoneInfo
 
 from dateutil import rrule as du
+
+from doable.zones import Zone
 
 Mode = Literal["from_due", "from_completion"]
 MODES: tuple[Mode, ...] = ("from_due", "from_completion")
@@ -305,7 +306,7 @@ def _expand(
     return result if result < horizon else None
 
 
-def _until_local(rule: Rule, zone: ZoneInfo, *, all_day: bool) -> datetime | None:
+def _until_local(rule: Rule, zone: Zone, *, all_day: bool) -> datetime | None:
     """UNTIL as a naive local bound, of the due's kind (dates compare by day, inclusive)."""
     u = rule.until
     if u is None:
@@ -322,7 +323,7 @@ def _until_local(rule: Rule, zone: ZoneInfo, *, all_day: bool) -> datetime | Non
 # Local time and instants
 
 
-def to_instant(local: datetime, zone: ZoneInfo) -> datetime:
+def to_instant(local: datetime, zone: Zone) -> datetime:
     """A wall-clock time in `zone` as a UTC instant, by the rule docs/scheduling.md gives:
     an ambiguous time (clocks going back) is its first instant, and a time that does not exist
     (clocks going forward) is read with the offset before the gap, so it moves forward by the
@@ -330,7 +331,7 @@ def to_instant(local: datetime, zone: ZoneInfo) -> datetime:
     return local.replace(tzinfo=zone, fold=0).astimezone(UTC)
 
 
-def to_local(instant: datetime, zone: ZoneInfo) -> datetime:
+def to_local(instant: datetime, zone: Zone) -> datetime:
     return instant.astimezone(zone).replace(tzinfo=None, fold=0)
 
 
@@ -341,7 +342,7 @@ def _midnight(day: date) -> datetime:
     return datetime.combine(day, time(0))
 
 
-def first_due(rule: Rule, today: date, zone: ZoneInfo) -> date:
+def first_due(rule: Rule, today: date, zone: Zone) -> date:
     """The due a recurring task gets when none was given: its first day on or after today."""
     found = _expand(
         rule,
@@ -355,7 +356,7 @@ def first_due(rule: Rule, today: date, zone: ZoneInfo) -> date:
     return found.date()
 
 
-def check(rule: Rule, due: Due, zone: ZoneInfo) -> None:
+def check(rule: Rule, due: Due, zone: Zone) -> None:
     """Refuse a rule that has no occurrence on or after `due` (within the search horizon)."""
     if isinstance(due, datetime):
         start, all_day = to_local(due, zone), False
@@ -376,7 +377,7 @@ class Advance:
     rule: Rule  # COUNT counts down, so the stored rule changes with each step
 
 
-def next_due(rule: Rule, due: Due, zone: ZoneInfo, *, mode: Mode, now: datetime) -> Advance:
+def next_due(rule: Rule, due: Due, zone: Zone, *, mode: Mode, now: datetime) -> Advance:
     """The occurrence after the current `due`; from_completion counts from `now`'s local day.
 
     COUNT is the number of occurrences left, the current one included, so it counts down;

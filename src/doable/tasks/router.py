@@ -33,6 +33,7 @@ from doable.tasks.schemas import (
     TaskReplace,
 )
 from doable.types import NoNulStr
+from doable.zones import zone_of
 
 # API tokens need tasks:read for GET and tasks:write for every other method (tags too);
 # POSTs honour Idempotency-Key.
@@ -169,7 +170,7 @@ async def create_task(
 
 
 def _quick_parse(text: str, user: User) -> quickadd.QuickParse:
-    return quickadd.parse(text, zone=service.zone_of(user.timezone), now=utcnow())
+    return quickadd.parse(text, zone=zone_of(user.timezone), now=utcnow())
 
 
 @parse_router.post("/parse", response_model=QuickParseOut, responses=COMMON)

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import (
     ColumnElement,
@@ -53,6 +52,7 @@ from doable.tasks.schemas import (
     TaskCreate,
     TaskPatch,
 )
+from doable.zones import Zone, zone_of
 
 SortField = Literal["created", "updated", "due", "priority", "title"]
 Order = Literal["asc", "desc"]
@@ -91,21 +91,11 @@ def tag_key(name: str) -> str:
     return name.casefold()
 
 
-def zone_of(name: str) -> ZoneInfo:
-    """The zone by IANA name. Names are checked when a user sets them (types.TimeZoneName), so
-    an unknown one can only come from outside the API (a tz database update that dropped it,
-    a hand-edited row); it reads as UTC rather than failing every request of that user."""
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
-
-
-def _zone(user: User) -> ZoneInfo:
+def _zone(user: User) -> Zone:
     return zone_of(user.timezone)
 
 
-def _to_instant(value: date | datetime, zone: ZoneInfo) -> datetime:
+def _to_instant(value: date | datetime, zone: Zone) -> datetime:
     if isinstance(value, datetime):
         if value.tzinfo is None:
             # Gap and overlap rule: see recurrence.to_instant and docs/scheduling.md.
@@ -121,7 +111,7 @@ def to_instant(value: date | datetime, user: User) -> datetime:
     return _to_instant(value, _zone(user))
 
 
-def _apply_due(task: Task, due: date | datetime | None, zone: ZoneInfo) -> None:
+def _apply_due(task: Task, due: date | datetime | None, zone: Zone) -> None:
     if due is None:
         task.due_date, task.due_at, task.due_sort = None, None, NO_DUE
     elif isinstance(due, datetime):
@@ -146,7 +136,7 @@ def _set_recurrence(task: Task, value: RecurrenceIn | None) -> None:
         task.rrule, task.recurrence_mode = value.rule, value.mode
 
 
-def _settle_recurrence(task: Task, zone: ZoneInfo, now: datetime) -> None:
+def _settle_recurrence(task: Task, zone: Zone, now: datetime) -> None:
     """After a write that set the rule or the due: a recurring task without a due gets its
     first occurrence from today (all-day); a rule with no occurrence from the due is refused."""
     if task.rrule is None:
@@ -280,7 +270,7 @@ NOT_NULLABLE = ("title", "description", "priority", "tags", "completed")
 
 
 async def _set_completed_or_advance(
-    session: AsyncSession, task: Task, completed: bool, zone: ZoneInfo, now: datetime
+    session: AsyncSession, task: Task, completed: bool, zone: Zone, now: datetime
 ) -> None:
     """Completing an open recurring task advances it (see `advance`); anything else sets the
     flag."""
@@ -338,9 +328,9 @@ async def replace_task(session: AsyncSession, user: User, task: Task, data: Task
     return task
 
 
-async def _owner_zone(session: AsyncSession, owner_id: uuid.UUID) -> ZoneInfo:
+async def _owner_zone(session: AsyncSession, owner_id: uuid.UUID) -> Zone:
     name = await session.scalar(select(User.timezone).where(User.id == owner_id))
-    return zone_of(name or "UTC")
+    return zone_of(name)
 
 
 async def set_completed(session: AsyncSession, task: Task, completed: bool) -> Task:
@@ -371,7 +361,7 @@ async def due_changed(session: AsyncSession, task: Task) -> None:
 async def advance(
     session: AsyncSession,
     task: Task,
-    zone: ZoneInfo,
+    zone: Zone,
     *,
     record: bool,
     now: datetime | None = None,

@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
 from dateutil import parser as dateparser
 from pydantic import ValidationError
@@ -34,7 +33,7 @@ from doable.transfer.schemas import (
     TagRecord,
     TaskRecord,
 )
-from doable.types import time_zone_names
+from doable.zones import time_zone_names, zone_of
 
 Source = Literal["doable-json", "doable-csv", "todoist-csv"]
 MAX_REPORTED = 100  # errors (and warnings) listed in one response; the rest are counted
@@ -395,7 +394,7 @@ def parse_todoist_date(text: str, zone: str, lang: str = "en") -> date | datetim
             value = datetime.fromisoformat(text.replace("z", "Z"))
         except ValueError:
             return None
-        return value if value.tzinfo else value.replace(tzinfo=ZoneInfo(zone))
+        return value if value.tzinfo else value.replace(tzinfo=zone_of(zone))
     if text.lower().startswith("every") or not _YEAR_WORD.search(text):
         return None
     parsed = _sentinel_parse(text, dayfirst=not lang.lower().startswith("en"))
@@ -404,7 +403,7 @@ def parse_todoist_date(text: str, zone: str, lang: str = "en") -> date | datetim
     value, timed = parsed
     if not 1900 <= value.year <= 9998:
         return None
-    return value.replace(tzinfo=ZoneInfo(zone)) if timed else value.date()
+    return value.replace(tzinfo=zone_of(zone)) if timed else value.date()
 
 
 def _parse_todoist(

@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal, cast
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Row, Table, and_, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,7 +29,7 @@ from doable.reminders.models import Reminder
 from doable.tasks import recurrence
 from doable.tasks.models import NO_DUE, Tag, Task, TaskCompletion, task_tags
 from doable.tasks.schemas import PRIORITY_LEVELS, PRIORITY_NAMES
-from doable.tasks.service import tag_key, to_instant, zone_of
+from doable.tasks.service import tag_key, to_instant
 from doable.transfer import csvtext
 from doable.transfer.parse import MAX_REPORTED, ImportInvalid, ImportPlan
 from doable.transfer.schemas import (
@@ -40,6 +39,7 @@ from doable.transfer.schemas import (
     ImportNote,
     TaskRecord,
 )
+from doable.zones import Zone, zone_of
 
 ExportFormat = Literal["json", "csv"]
 CHUNK = 1_000  # rows per query on export, per INSERT batch on import
@@ -349,7 +349,7 @@ def export_chunks(
 
 def filename(owner_timezone: str, fmt: ExportFormat, now: datetime) -> str:
     """`doable-export-YYYY-MM-DD.json|csv`, dated in the account's time zone."""
-    return f"doable-export-{now.astimezone(ZoneInfo(owner_timezone)).date().isoformat()}.{fmt}"
+    return f"doable-export-{now.astimezone(zone_of(owner_timezone)).date().isoformat()}.{fmt}"
 
 
 # Import: one function per section of a task
@@ -390,7 +390,7 @@ def reminder_rows(
     owner_id: uuid.UUID,
     record: TaskRecord,
     due: dict[str, Any],
-    zone: ZoneInfo,
+    zone: Zone,
     now: datetime,
 ) -> list[dict[str, Any]]:
     """Rows of `reminders` for this task. Fire times are computed as the reminders service
@@ -428,13 +428,13 @@ def reminder_rows(
     return rows
 
 
-def _aware(value: datetime, zone: ZoneInfo) -> datetime:
+def _aware(value: datetime, zone: Zone) -> datetime:
     """An `at` as the reminders API reads it: without an offset, in the account's zone."""
     return (value if value.tzinfo is not None else value.replace(tzinfo=zone)).astimezone(UTC)
 
 
 def settle_recurrences(
-    plan: ImportPlan, zone: ZoneInfo, now: datetime
+    plan: ImportPlan, zone: Zone, now: datetime
 ) -> dict[int, date | datetime | None]:
     """Every recurring task's due, checked against its rule as the tasks API does on a write
     (tasks/service.py `_settle_recurrence`): a rule with no occurrence from the due is refused,

@@ -8,7 +8,6 @@ from datetime import datetime, time
 from functools import cache
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo, available_timezones
 
 from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
@@ -52,6 +51,7 @@ from doable.web.views import (
     task_view,
     verify_snapshot,
 )
+from doable.zones import time_zone_names, zone_of
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)])
 
@@ -421,7 +421,7 @@ def _quick_body(
     text = form.get("title", "")
     if len(text) > QUICK_TEXT_MAX:
         return {}, f"String should have at most {QUICK_TEXT_MAX} characters"
-    zone = ZoneInfo(user.timezone)
+    zone = zone_of(user.timezone)
     parsed = quickadd.parse(text, zone=zone, now=now)
     body = quickadd.create_body(parsed)
     explicit = _form_task_fields({k: v for k, v in form.items() if k != "title"}, user, now)
@@ -499,7 +499,7 @@ async def quick_preview_fragment(
     text = form.get("title", "")[:QUICK_TEXT_MAX]
     preview = None
     if text.strip():
-        zone = ZoneInfo(user.timezone)
+        zone = zone_of(user.timezone)
         preview = quick_preview(text, quickadd.parse(text, zone=zone, now=state.clock()), zone)
     ctx = base_context(request, state, user) | {"preview": preview}
     return respond(request, state, "tasks.html", ctx, blocks=["quick_preview"])
@@ -597,7 +597,7 @@ BEFORE_CHOICES = [
 
 
 async def _reminder_views(session: Any, user: User, task: Task) -> list[dict[str, str]]:
-    zone = ZoneInfo(user.timezone)
+    zone = zone_of(user.timezone)
     labels = dict(BEFORE_CHOICES)
     out = []
     for r in await reminders_service.list_reminders(session, task):
@@ -762,7 +762,7 @@ async def restore_task(
 
 @cache
 def _zones() -> list[str]:
-    return sorted(available_timezones())
+    return sorted(time_zone_names())
 
 
 @cache

@@ -10,7 +10,6 @@ import time
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -26,6 +25,7 @@ from doable.tasks.models import Task, TaskRow
 from doable.tasks.quickadd import QuickParse
 from doable.tasks.schemas import PRIORITY_NAMES
 from doable.web.security import CSRF_COOKIE
+from doable.zones import Zone, zone_of
 
 env = Environment(
     loader=PackageLoader("doable.web", "templates"),
@@ -71,7 +71,7 @@ env.globals["repeat_presets"] = REPEAT_PRESETS
 
 def task_view(task: Task | TaskRow, user: User, today: tasks_service.Today) -> TaskView:
     """`today` from tasks_service.today_of, once per response: it decides overdue and late."""
-    zone = tasks_service.zone_of(user.timezone)
+    zone = zone_of(user.timezone)
     label, date_value, time_value = "", "", ""
     if task.due_date is not None:
         label = _day_label(task.due_date, today.date)
@@ -125,7 +125,7 @@ class QuickPreview:
     warnings: list[str]
 
 
-def quick_preview(text: str, parsed: QuickParse, zone: ZoneInfo) -> QuickPreview:
+def quick_preview(text: str, parsed: QuickParse, zone: Zone) -> QuickPreview:
     parts: list[PreviewPart] = []
     at = 0
     for token in parsed.tokens:
