@@ -14,15 +14,15 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
 from dateutil import parser as dateparser
 from pydantic import ValidationError
 
 from doable.errors import DoableError, InvalidInput
-from doable.tasks.service import tag_key
+from doable.tasks import quickadd
+from doable.tasks.service import tag_key, zone_of
 from doable.transfer import csvtext
 from doable.transfer.schemas import (
     FORMAT_NAME,
@@ -147,7 +147,9 @@ def media_type(content_type: str | None) -> str:
     return (content_type or "").split(";", 1)[0].strip().lower()
 
 
-def parse_upload(body: bytes, content_type: str | None, *, timezone: str = "UTC") -> ImportPlan:
+def parse_upload(
+    body: bytes, content_type: str | None, *, timezone: str = "UTC", now: datetime | None = None
+) -> ImportPlan:
     """Read an upload: JSON or CSV by its media type, or by its first character when the media
     type says nothing (`text/plain`, `application/octet-stream`, none)."""
     kind = media_type(content_type)
@@ -156,7 +158,7 @@ def parse_upload(body: bytes, content_type: str | None, *, timezone: str = "UTC"
     text = decode(body)
     if kind in JSON_TYPES or (kind in SNIFFED_TYPES and text.lstrip().startswith(("{", "["))):
         return parse_json(text)
-    return parse_csv(text, timezone=timezone)
+    return parse_csv(text, timezone=timezone, now=now or datetime.now(UTC))
 
 
 # JSON
@@ -254,7 +256,7 @@ def _rows(text: str) -> Iterator[tuple[int, list[str]]]:
         raise _fail(f"The CSV cannot be read: {exc}", line=start) from None
 
 
-def parse_csv(text: str, *, timezone: str = "UTC") -> ImportPlan:
+def parse_csv(text: str, *, timezone: str = "UTC", now: datetime) -> ImportPlan:
     rows = _rows(text)
     header_row = next(rows, None)
     if header_row is None:
@@ -262,7 +264,7 @@ def parse_csv(text: str, *, timezone: str = "UTC") -> ImportPlan:
     line, header = header_row
     names = [h.strip() for h in header]
     if names[:2] == ["TYPE", "CONTENT"]:
-        return _parse_todoist(names, rows, timezone=timezone)
+        return _parse_todoist(names, rows, timezone=timezone, now=now)
     if "title" in names:
         return _parse_doable_csv(line, names, rows)
     raise _fail(
@@ -355,16 +357,23 @@ def _parse_doable_csv(
 
 # Todoist's project CSV
 
-# Todoist's PRIORITY column counts the other way: 4 is p1 (red, urgent), 1 is p4 (none).
-TODOIST_PRIORITY = {"4": "urgent", "3": "high", "2": "medium", "1": "none", "": "none"}
+# Todoist's PRIORITY column (help page "Format a CSV file to import into Todoist"): 1 is p1, the
+# highest (red), and 4 is p4, the lowest, which is no priority.
+TODOIST_PRIORITY = {"1": "urgent", "2": "high", "3": "medium", "4": "none", "": "none"}
 TODOIST_COLUMNS = {"title": "CONTENT", "tags": "CONTENT", "description": "DESCRIPTION"}
-TODOIST_COLUMNS |= {"priority": "PRIORITY", "due": "DATE"}
+TODOIST_COLUMNS |= {"priority": "PRIORITY", "due": "DATE", "recurrence": "DATE"}
+# Doable's own limits (tasks.schemas Title and Description). Todoist allows longer titles (500)
+# and note threads of any length: an import cuts them, says so per line, and loses no text of a
+# title (the whole of it starts the description).
+MAX_TITLE = 200
+MAX_DESCRIPTION = 10_000
 _LABEL = re.compile(r"(?<!\S)@([^\s@]+)")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _ISO_DATETIME = re.compile(
     r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:\d{2})?$"
 )
 _YEAR_WORD = re.compile(r"\b(19|2\d)\d{2}\b")
+_NO_TITLE = "There is no title"  # quick-add's warning for text that is all dates: expected here
 
 
 def _sentinel_parse(text: str, dayfirst: bool) -> tuple[datetime, bool] | None:
@@ -381,10 +390,8 @@ def _sentinel_parse(text: str, dayfirst: bool) -> tuple[datetime, bool] | None:
     return a, a.hour == b.hour
 
 
-def parse_todoist_date(text: str, zone: str, lang: str = "en") -> date | datetime | None:
-    """A Todoist DATE as a date or a local datetime, or None when it cannot be read without
-    guessing (recurring dates, relative words, no year)."""
-    text = text.strip()
+def _full_date(text: str, zone: str, dayfirst: bool) -> date | datetime | None:
+    """An ISO date or time, or a date written out with its year (`Dec 3 2026 5pm`)."""
     if _ISO_DATE.fullmatch(text):
         try:
             return date.fromisoformat(text)
@@ -395,25 +402,150 @@ def parse_todoist_date(text: str, zone: str, lang: str = "en") -> date | datetim
             value = datetime.fromisoformat(text.replace("z", "Z"))
         except ValueError:
             return None
-        return value if value.tzinfo else value.replace(tzinfo=ZoneInfo(zone))
+        return value if value.tzinfo else value.replace(tzinfo=zone_of(zone))
     if text.lower().startswith("every") or not _YEAR_WORD.search(text):
         return None
-    parsed = _sentinel_parse(text, dayfirst=not lang.lower().startswith("en"))
+    parsed = _sentinel_parse(text, dayfirst=dayfirst)
     if parsed is None:
         return None
     value, timed = parsed
     if not 1900 <= value.year <= 9998:
         return None
-    return value.replace(tzinfo=ZoneInfo(zone)) if timed else value.date()
+    return value.replace(tzinfo=zone_of(zone)) if timed else value.date()
+
+
+@dataclass
+class TodoistDate:
+    """What a DATE cell said: a due, a repeat rule (`{"rule", "mode"}`), and what to tell the
+    user about it (`problem`: nothing was taken from the cell)."""
+
+    due: date | datetime | None = None
+    recurrence: dict[str, str] | None = None
+    notes: list[str] = field(default_factory=list)
+    problem: str | None = None
+
+
+def read_todoist_date(text: str, zone: str, lang: str, now: datetime) -> TodoistDate:
+    """A Todoist DATE, read with the quick-add grammar (`every 3 days at 10am`, `tomorrow`) at
+    `now` in `zone`, so a repeat counts from the day of the import in the file's time zone. ISO
+    dates and dates written out with their year are read in any DATE_LANG; other words only in
+    English. A cell read in part is not used at all: `problem` names what was not understood."""
+    text = text.strip()
+    english = lang.strip().lower() in {"", "en"} or lang.strip().lower().startswith("en-")
+    full = _full_date(text, zone, dayfirst=not english)
+    if full is not None:
+        return TodoistDate(due=full)
+    shown = text[:100]
+    if not english:
+        return TodoistDate(
+            problem=f"DATE {shown!r} is in DATE_LANG {lang.strip()[:20]!r}; only English words "
+            "are read (dates in digits are read in any language), so the task has no due date"
+        )
+    parsed = quickadd.parse(text, zone=zone_of(zone), now=now)
+    if parsed.title:
+        return TodoistDate(
+            problem=f"DATE {shown!r} could not be read ({parsed.title[:100]!r} is not understood); "
+            "the task has no due date"
+        )
+    if parsed.tags or parsed.priority != "none" or (parsed.due is None and not parsed.recurrence):
+        return TodoistDate(problem=f"DATE {shown!r} is not a date; the task has no due date")
+    recurrence = parsed.recurrence
+    return TodoistDate(
+        due=parsed.due,
+        recurrence={"rule": recurrence.rule, "mode": recurrence.mode} if recurrence else None,
+        notes=[f"DATE {shown!r}: {w}" for w in parsed.warnings if not w.startswith(_NO_TITLE)],
+    )
+
+
+@dataclass
+class _OpenTask:
+    """A task row whose note rows may still follow: notes are collected, joined once."""
+
+    line: int
+    values: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+    length: int = 0  # of the description with the notes kept so far, separators included
+    left_out: int = 0  # note rows past the description's limit
+
+
+def _close(task: _OpenTask, warn: Callable[[int, str], None]) -> tuple[int, dict[str, Any]]:
+    values = task.values
+    text = values["description"]
+    if task.notes:
+        text = "\n\n".join([text, *task.notes] if text else task.notes)
+    if len(text) > MAX_DESCRIPTION or task.left_out:
+        what = "the description and its notes come" if task.notes else "the description comes"
+        left_out = f", {task.left_out} note rows left out" if task.left_out else ""
+        warn(
+            task.line,
+            f"{what} to more than {MAX_DESCRIPTION} characters: cut to {MAX_DESCRIPTION}"
+            f"{left_out} (Doable has no comments yet)",
+        )
+        text = text[:MAX_DESCRIPTION]
+    values["description"] = text
+    return task.line, values
+
+
+def _add_note(task: _OpenTask, content: str) -> None:
+    if task.left_out or task.length >= MAX_DESCRIPTION:
+        task.left_out += 1
+        return
+    task.length += len(content) + (2 if task.length else 0)
+    task.notes.append(content)
+
+
+def _todoist_task(
+    line: int,
+    row: dict[str, str],
+    section: str | None,
+    timezone: str,
+    now: datetime,
+    warn: Callable[[int, str], None],
+) -> _OpenTask:
+    content = row.get("CONTENT", "")
+    labels = _LABEL.findall(content)
+    title = " ".join(_LABEL.sub(" ", content).split()) or content.strip()
+    description = row.get("DESCRIPTION", "")
+    if len(title) > MAX_TITLE:
+        warn(
+            line,
+            f"the title is {len(title)} characters long; Doable's titles hold {MAX_TITLE}: cut, "
+            "and the whole title starts the description",
+        )
+        description = "\n\n".join(p for p in (title, description) if p)
+        title = title[:MAX_TITLE]
+    tags = list(dict.fromkeys([*([section] if section else []), *labels]))
+    priority_cell = row.get("PRIORITY", "").strip()
+    values: dict[str, Any] = {
+        "title": title,
+        "description": description,
+        "priority": TODOIST_PRIORITY.get(priority_cell, priority_cell),
+        "tags": tags,
+    }
+    date_text = row.get("DATE", "").strip()
+    if date_text:
+        zone = row.get("TIMEZONE", "").strip()
+        zone = zone if zone in time_zone_names() else timezone
+        reading = read_todoist_date(date_text, zone, row.get("DATE_LANG", "en") or "en", now)
+        if reading.problem is not None:
+            warn(line, reading.problem)
+        for note in reading.notes:
+            warn(line, note)
+        values["due"] = reading.due
+        if reading.recurrence is not None:
+            values["recurrence"] = reading.recurrence
+    task = _OpenTask(line, values, length=len(description))
+    return task
 
 
 def _parse_todoist(
-    names: list[str], rows: Iterator[tuple[int, list[str]]], *, timezone: str
+    names: list[str], rows: Iterator[tuple[int, list[str]]], *, timezone: str, now: datetime
 ) -> ImportPlan:
     warnings: list[ImportNote] = []
     pending: list[tuple[int, dict[str, Any]]] = []
     section: str | None = None
     subtasks = 0
+    current: _OpenTask | None = None
 
     def warn(line: int, msg: str) -> None:
         warnings.append(ImportNote(loc=["body", "line", line], msg=msg, line=line))
@@ -424,47 +556,30 @@ def _parse_todoist(
         content = row.get("CONTENT", "")
         if kind == "meta" or not kind:
             continue
+        if kind == "note":
+            if current is None:
+                warn(line, "a project note (no task above it) was left out")
+            else:
+                _add_note(current, content)
+            continue
+        if current is not None:
+            pending.append(_close(current, warn))
+            current = None
         if kind == "section":
             name = content.strip()
             section = name if 0 < len(name) <= 50 else None
             if section is None and name:
                 warn(line, f"section {name[:60]!r} is longer than a tag name (50); not a tag")
             continue
-        if kind == "note":
-            if not pending:
-                warn(line, "a project note (no task above it) was left out")
-                continue
-            task = pending[-1][1]
-            task["description"] = "\n\n".join(p for p in (task["description"], content) if p)
-            continue
         if kind != "task":
             warn(line, f"a row of TYPE {row.get('TYPE', '')!r} was left out")
             continue
-        labels = _LABEL.findall(content)
-        title = " ".join(_LABEL.sub(" ", content).split()) or content.strip()
-        tags = list(dict.fromkeys([*([section] if section else []), *labels]))
         if row.get("INDENT", "1").strip() not in {"", "1"}:
             subtasks += 1
-        priority_cell = row.get("PRIORITY", "").strip()
-        values: dict[str, Any] = {
-            "title": title,
-            "description": row.get("DESCRIPTION", ""),
-            "priority": TODOIST_PRIORITY.get(priority_cell, priority_cell),
-            "tags": tags,
-        }
-        date_text = row.get("DATE", "").strip()
-        if date_text:
-            zone = row.get("TIMEZONE", "").strip()
-            zone = zone if zone in time_zone_names() else timezone
-            due = parse_todoist_date(date_text, zone, row.get("DATE_LANG", "en") or "en")
-            if due is None:
-                warn(
-                    line,
-                    f"DATE {date_text[:100]!r} could not be read as a date; the task "
-                    "has no due date",
-                )
-            values["due"] = due
-        pending.append((line, values))
+        current = _todoist_task(line, row, section, timezone, now, warn)
+    if current is not None:
+        pending.append(_close(current, warn))
+    warnings.sort(key=lambda note: note.line or 0)
     if subtasks:
         warnings.append(
             ImportNote(

@@ -133,7 +133,13 @@ async def import_data(
         # keeps it open, and the body was read already.)
         await session.commit()
     body = await request.body()
-    parse = partial(parse_upload, body, request.headers.get("content-type"), timezone=user.timezone)
+    parse = partial(
+        parse_upload,
+        body,
+        request.headers.get("content-type"),
+        timezone=user.timezone,
+        now=utcnow(),
+    )
     plan = await anyio.to_thread.run_sync(parse, limiter=_limiter(request))
     outcome = await service.apply_import(session, user, plan, apply_settings=apply_settings)
     return ImportResult(
