@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -11,6 +12,7 @@ from sqlalchemy import inspect, text
 
 from doable.db import Base, Database
 from doable.migrations import HEAD, current_revision, downgrade, head_revision, upgrade
+from tests.factories import make_account, make_task
 
 # Search indexes that migration 0003 builds by hand, per backend, outside the models.
 SEARCH_OBJECTS = {
@@ -74,7 +76,7 @@ async def _alembic_current(database: Database) -> str | None:
 
 
 async def test_upgrade_matches_models_and_round_trips(database: Database) -> None:
-    assert await current_revision(database.engine) == head_revision() == HEAD == "0008"
+    assert await current_revision(database.engine) == head_revision() == HEAD == "0009"
     assert await _diff(database) == []
     assert await _tables(database) == {*TABLES, "alembic_version"}
     assert await _search_objects(database) == SEARCH_OBJECTS[database.config.backend]
@@ -122,3 +124,16 @@ async def test_revision_read_without_alembic_agrees_with_alembic(database: Datab
     assert await _alembic_current(database) is None
     await upgrade(database.engine)
     assert await current_revision(database.engine) == HEAD
+
+
+async def test_0009_runs_on_a_populated_database(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    """Adding `tasks.import_batch_id` keeps every existing task visible (NULL), both ways."""
+    acct = await make_account(client)
+    await make_task(client, acct, title="before 0009")
+    await downgrade(database.engine, "0008")
+    await upgrade(database.engine)
+    r = await client.get("/api/v1/tasks", headers=acct.headers)
+    assert [t["title"] for t in r.json()["items"]] == ["before 0009"]
+    assert await _diff(database) == []

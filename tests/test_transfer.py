@@ -13,8 +13,9 @@ import os
 import re
 import socket
 import subprocess
+import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -25,7 +26,8 @@ from sqlalchemy import func, select
 
 from doable.db import Database
 from doable.tasks import quickadd
-from doable.tasks.models import Tag, Task
+from doable.tasks.models import NO_DUE, Tag, Task
+from doable.transfer import importer
 from doable.transfer.schemas import MAX_IMPORT_TASKS, ExportDocument
 from tests.conftest import BACKEND_ENV, TEST_SECRET, truncate_all
 from tests.factories import (
@@ -1455,7 +1457,7 @@ async def test_a_slow_upload_does_not_hold_up_other_writes(client: httpx.AsyncCl
 
 async def test_warnings_are_listed_up_to_a_hundred(client: httpx.AsyncClient) -> None:
     acct = await make_account(client)
-    rows = "".join(f"task,Task {n},,1,1,every day\r\n" for n in range(150))
+    rows = "".join(f"task,Task {n},,1,1,every blue moon\r\n" for n in range(150))
     body = ("TYPE,CONTENT,DESCRIPTION,PRIORITY,INDENT,DATE\r\n" + rows).encode()
     r = await import_file(client, acct, body, "text/csv")
     assert r.status_code == 200, r.text
@@ -1481,3 +1483,120 @@ async def test_an_empty_account_exports_an_empty_document(client: httpx.AsyncCli
     )
     r = await import_file(client, acct, json.dumps(document).encode())
     assert r.json()["imported"] == {"tasks": 0, "tags": 0}
+
+
+# Staging: chunks in short transactions, hidden until the import publishes them at once
+
+
+def _titles_csv(count: int, *, bad_last: bool = False) -> bytes:
+    lines = ["title,priority"]
+    lines += [f"task {n},low" for n in range(count)]
+    if bad_last:
+        lines[-1] = f"task {count - 1},sometimes"
+    return ("\r\n".join(lines) + "\r\n").encode()
+
+
+async def _staged_counts(database: Database, owner_id: str) -> tuple[int, int]:
+    """(visible, hidden) tasks of the owner, read in one statement."""
+    hidden = Task.import_batch_id.is_not(None)
+    async with database.read_sessions() as s:
+        row = (
+            await s.execute(
+                select(
+                    func.count(Task.id).filter(~hidden), func.count(Task.id).filter(hidden)
+                ).where(Task.owner_id == uuid.UUID(owner_id))
+            )
+        ).one()
+    return int(row[0]), int(row[1])
+
+
+async def test_a_large_import_is_staged_hidden_and_shown_at_once(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    acct = await make_account(client)
+    other = await make_account(client)
+    count = 3_500  # four chunks
+    running = asyncio.create_task(import_file(client, acct, _titles_csv(count), "text/csv"))
+    seen: set[tuple[int, int]] = set()
+    other_writes: list[int] = []
+    while not running.done():
+        visible, hidden = await _staged_counts(database, acct.id)
+        seen.add((visible, hidden))
+        if hidden and not visible and not other_writes:
+            # While chunks are staged, the owner's list is empty and others write freely.
+            r = await client.get("/api/v1/tasks", headers=acct.headers)
+            assert r.status_code == 200, r.text
+            assert len(r.json()["items"]) in (0, 50)  # nothing, or the first page of all
+            r = await client.post("/api/v1/tasks", json={"title": "mine"}, headers=other.headers)
+            other_writes.append(r.status_code)
+        await asyncio.sleep(0.002)
+    r = running.result()
+    assert r.status_code == 200, r.text
+    assert r.json()["imported"] == {"tasks": count, "tags": 0}
+    assert other_writes == [201]
+    # Never a part of the file: nothing, or everything.
+    assert {v for v, _ in seen} <= {0, count}
+    assert any(hidden and not visible for visible, hidden in seen)
+    assert await _staged_counts(database, acct.id) == (count, 0)
+
+
+async def test_a_file_bad_after_the_first_chunks_leaves_nothing(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    acct = await make_account(client)
+    before = await snapshot(database)
+    r = await import_file(client, acct, _titles_csv(2_500, bad_last=True), "text/csv")
+    problem = assert_problem(r, 422)
+    assert problem["errors"] == [
+        {
+            "type": "import_error",
+            "loc": ["body", "line", 2_501, "priority"],
+            "line": 2_501,
+            "msg": "Input should be 'none', 'low', 'medium', 'high' or 'urgent'",
+        }
+    ]
+    assert await snapshot(database) == before
+
+
+async def test_a_batch_left_by_a_dead_import_is_removed_by_the_next(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    acct = await make_account(client)
+    now = datetime.now(UTC)
+    old = importer.new_batch_id(now - importer.STALE_AFTER - timedelta(minutes=1))
+    recent = importer.new_batch_id(now)  # another import, still running
+    async with database.write_sessions() as s:
+        for n, batch in enumerate((old, old, recent)):
+            s.add(
+                Task(
+                    owner_id=uuid.UUID(acct.id),
+                    title=f"staged {n}",
+                    due_sort=NO_DUE,
+                    import_batch_id=batch,
+                )
+            )
+        await s.commit()
+    assert await _staged_counts(database, acct.id) == (0, 3)
+    r = await import_file(client, acct, _titles_csv(1), "text/csv")
+    assert r.status_code == 200, r.text
+    assert await _staged_counts(database, acct.id) == (1, 1)
+    titles = [t["title"] for t in (await export(client, acct)).json()["tasks"]]
+    assert titles == ["task 0"]
+
+
+async def test_the_same_key_sent_twice_at_once_imports_once(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    acct = await make_account(client)
+    headers = {**acct.headers, **CSV, "Idempotency-Key": "same-file"}
+    body = _titles_csv(1_500)
+    first, second = await asyncio.gather(
+        client.post(IMPORT, content=body, headers=headers),
+        client.post(IMPORT, content=body, headers=headers),
+    )
+    assert (first.status_code, second.status_code) == (200, 200), (first.text, second.text)
+    assert first.content == second.content
+    replayed = sorted(r.headers.get("idempotent-replayed", "") for r in (first, second))
+    assert replayed == ["", "true"]
+    assert first.json()["imported"] == {"tasks": 1_500, "tags": 0}
+    assert await _staged_counts(database, acct.id) == (1_500, 0)
