@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 
 from doable.db import Database
 from doable.tasks import quickadd
@@ -1503,7 +1503,8 @@ async def _staged_counts(database: Database, owner_id: str) -> tuple[int, int]:
         row = (
             await s.execute(
                 select(
-                    func.count(Task.id).filter(~hidden), func.count(Task.id).filter(hidden)
+                    func.coalesce(func.sum(case((hidden, 0), else_=1)), 0),
+                    func.coalesce(func.sum(case((hidden, 1), else_=0)), 0),
                 ).where(Task.owner_id == uuid.UUID(owner_id))
             )
         ).one()
