@@ -1516,7 +1516,7 @@ async def test_a_large_import_is_staged_hidden_and_shown_at_once(
 ) -> None:
     acct = await make_account(client)
     other = await make_account(client)
-    count = 3_500  # four chunks
+    count = 3_500  # seven chunks
     running = asyncio.create_task(import_file(client, acct, _titles_csv(count), "text/csv"))
     seen: set[tuple[int, int]] = set()
     other_writes: list[int] = []
