@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -26,7 +27,7 @@ from doable.migrations import (
     upgrade,
 )
 from tests.conftest import BACKEND_ENV, drop_everything, make_client, runtime_for
-from tests.factories import assert_problem
+from tests.factories import assert_problem, make_account, make_task
 from tests.server import run_serve, server_env
 
 # Search indexes that migration 0003 builds by hand, per backend, outside the models.
@@ -91,7 +92,7 @@ async def _alembic_current(database: Database) -> str | None:
 
 
 async def test_upgrade_matches_models_and_round_trips(database: Database) -> None:
-    assert await current_revision(database.engine) == head_revision() == HEAD == "0008"
+    assert await current_revision(database.engine) == head_revision() == HEAD == "0009"
     assert await _diff(database) == []
     assert await _tables(database) == {*TABLES, "alembic_version"}
     assert await _search_objects(database) == SEARCH_OBJECTS[database.config.backend]
@@ -148,7 +149,7 @@ DAMAGES = {
     # Built while 0006 had another parent: the revision says HEAD, the later tables are absent.
     "tables": (
         f"UPDATE alembic_version SET version_num = '{HEAD}'",
-        "calendar_feeds, external_identities, notifications, reminders",
+        "calendar_feeds, external_identities, notifications, reminders, tasks.import_batch_id",
     ),
     "column": ("ALTER TABLE api_tokens DROP COLUMN last_used_at", "api_tokens.last_used_at"),
 }
@@ -231,3 +232,16 @@ def test_landed_migrations_are_unchanged() -> None:
     unpinned = sorted(set(actual) - set(pinned))
     assert unpinned == [], f"pin the new migrations in {LANDED.name}: {unpinned}"
     assert max(actual).partition("_")[0] == HEAD
+
+
+async def test_0009_runs_on_a_populated_database(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    """Adding `tasks.import_batch_id` keeps every existing task visible (NULL), both ways."""
+    acct = await make_account(client)
+    await make_task(client, acct, title="before 0009")
+    await downgrade(database.engine, "0008")
+    await upgrade(database.engine)
+    r = await client.get("/api/v1/tasks", headers=acct.headers)
+    assert [t["title"] for t in r.json()["items"]] == ["before 0009"]
+    assert await _diff(database) == []

@@ -13,18 +13,21 @@ import os
 import re
 import socket
 import subprocess
+import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 
 from doable.db import Database
-from doable.tasks.models import Tag, Task
+from doable.tasks import quickadd
+from doable.tasks.models import NO_DUE, Tag, Task
+from doable.transfer import importer
 from doable.transfer.schemas import MAX_IMPORT_TASKS, ExportDocument
 from tests.conftest import BACKEND_ENV, TEST_SECRET, truncate_all
 from tests.factories import (
@@ -624,40 +627,181 @@ async def test_recurrence_and_completions_as_a_file_gives_them(client: httpx.Asy
 async def test_todoist_project_csv(client: httpx.AsyncClient) -> None:
     acct = await make_account(client, timezone="Europe/Paris")
     body = (DATA / "todoist-project.csv").read_bytes()
+    before = datetime.now(UTC)
     r = await import_file(client, acct, body, "text/csv")
     assert r.status_code == 200, r.text
     result = r.json()
     assert result["source"] == "todoist-csv"
     assert result["imported"] == {"tasks": 7, "tags": 5}
     assert [(w.get("line"), w["msg"]) for w in result["warnings"]] == [
-        (11, "DATE 'every monday' could not be read as a date; the task has no due date"),
-        (15, "DATE '15 janv. 2027' could not be read as a date; the task has no due date"),
+        (
+            15,
+            "DATE '15 janv. 2027' is in DATE_LANG 'fr'; only English words are read (dates in "
+            "digits are read in any language), so the task has no due date",
+        ),
         (None, "1 sub-task was imported as ordinary tasks (Doable has no sub-tasks)"),
     ]
     tasks = (await export(client, acct)).json()["tasks"]
     got = [(t["title"], t["priority"], t["due"], t["tags"], t["description"]) for t in tasks]
+    # "every monday" counts from the day of the import, in the row's TIMEZONE.
+    monday = quickadd.parse("every monday", zone=ZoneInfo("Europe/Paris"), now=before).due
+    assert isinstance(monday, date)
     assert got == [
         (
             "Renew passport",
-            "urgent",
+            "none",
             "2026-12-01",
             ["admin", "errands"],
             "Bring the old one and two photos\n\nAppointment reference 7731-A\n\n"
             "Counter 4 at the town hall",
         ),
-        ("Buy oat milk", "none", "2026-12-03T16:00:00Z", ["errands", "Groceries"], ""),
+        ("Buy oat milk", "urgent", "2026-12-03T16:00:00Z", ["errands", "Groceries"], ""),
         (
             "Compare coffee beans",
-            "medium",
+            "high",
             None,
             ["Groceries"],
             "Dark roast, whole beans\nAsk for a sample",
         ),
-        ("Water the plants", "high", None, ["Groceries"], ""),
-        ("Prepare the Q1 review", "urgent", "2027-01-15T14:30:00Z", ["deep-work", "Work"], ""),
-        ("Café avec Zoë ☕", "none", None, ["Work"], ""),
-        ("Send the invoice", "medium", "2027-01-17", ["Work"], ""),
+        ("Water the plants", "medium", monday.isoformat(), ["Groceries"], ""),
+        ("Prepare the Q1 review", "none", "2027-01-15T14:30:00Z", ["deep-work", "Work"], ""),
+        ("Café avec Zoë ☕", "urgent", None, ["Work"], ""),
+        ("Send the invoice", "high", "2027-01-17", ["Work"], ""),
     ]
+    assert [t["recurrence"] for t in tasks] == [
+        None,
+        None,
+        None,
+        {"rule": "FREQ=WEEKLY;BYDAY=MO", "mode": "from_due"},
+        None,
+        None,
+        None,
+    ]
+
+
+def _todoist(*rows: str) -> bytes:
+    header = "TYPE,CONTENT,DESCRIPTION,PRIORITY,INDENT,AUTHOR,RESPONSIBLE,DATE,DATE_LANG,TIMEZONE"
+    return ("\r\n".join([header, *rows]) + "\r\n").encode()
+
+
+@pytest.mark.parametrize(
+    ("cell", "priority"),
+    [("1", "urgent"), ("2", "high"), ("3", "medium"), ("4", "none"), ("", "none")],
+)
+async def test_todoist_priority_1_is_p1_the_highest(
+    client: httpx.AsyncClient, cell: str, priority: str
+) -> None:
+    acct = await make_account(client)
+    r = await import_file(client, acct, _todoist(f"task,Call the bank,,{cell},1,,,,,"), "text/csv")
+    assert r.status_code == 200, r.text
+    tasks = (await export(client, acct)).json()["tasks"]
+    assert [(t["title"], t["priority"]) for t in tasks] == [("Call the bank", priority)]
+
+
+async def test_todoist_title_over_200_is_cut_with_a_warning(client: httpx.AsyncClient) -> None:
+    acct = await make_account(client)
+    long_title = " ".join(f"word{n:03d}" for n in range(63))[:499] + "Z"  # 500, Todoist's most
+    body = _todoist(f"task,{long_title} @home,Details,4,1,,,,,", "task,Short one,,4,1,,,,,")
+    r = await import_file(client, acct, body, "text/csv")
+    assert r.status_code == 200, r.text
+    assert r.json()["warnings"] == [
+        {
+            "loc": ["body", "line", 2],
+            "line": 2,
+            "msg": "the title is 500 characters long; Doable's titles hold 200: cut, and the "
+            "whole title starts the description",
+            "pointer": None,
+        }
+    ]
+    tasks = (await export(client, acct)).json()["tasks"]
+    assert [(t["title"], t["description"], t["tags"]) for t in tasks] == [
+        (long_title[:200].rstrip(), long_title + "\n\nDetails", ["home"]),
+        ("Short one", "", []),
+    ]
+
+
+async def test_todoist_note_thread_past_the_description_limit_is_cut(
+    client: httpx.AsyncClient,
+) -> None:
+    acct = await make_account(client)
+    notes = [f"note,{'n' * 999},,,,,,,," for _ in range(12)]  # 12 notes of 999 characters
+    body = _todoist("task,Long thread,Intro,4,1,,,,,", *notes, "task,Next,,4,1,,,,,")
+    r = await import_file(client, acct, body, "text/csv")
+    assert r.status_code == 200, r.text
+    assert r.json()["warnings"] == [
+        {
+            "loc": ["body", "line", 2],
+            "line": 2,
+            "msg": "the description and its notes come to more than 10000 characters: cut to "
+            "10000, 2 note rows left out (Doable has no comments yet)",
+            "pointer": None,
+        }
+    ]
+    tasks = (await export(client, acct)).json()["tasks"]
+    expected = "\n\n".join(["Intro", *["n" * 999] * 10])[:10_000]
+    assert [(t["title"], t["description"]) for t in tasks] == [
+        ("Long thread", expected),
+        ("Next", ""),
+    ]
+
+
+async def test_todoist_dates_are_read_with_the_quick_add_grammar(
+    client: httpx.AsyncClient,
+) -> None:
+    acct = await make_account(client, timezone="Europe/Paris")
+    body = _todoist(
+        "task,Stretch,,4,1,,,every 3 days at 10am,en,America/New_York",
+        "task,Standup,,4,1,,,every monday,en,Asia/Tokyo",
+        "task,Dentist,,4,1,,,tomorrow at 5pm,en,",
+        "task,Moon,,4,1,,,every blue moon,en,Europe/Paris",
+        "task,Bäcker,,4,1,,,jeden Montag,de,Europe/Berlin",
+        "task,ISO in any language,,4,1,,,2027-02-03,de,Europe/Berlin",
+    )
+    before = datetime.now(UTC)
+    r = await import_file(client, acct, body, "text/csv")
+    assert r.status_code == 200, r.text
+    assert [(w["line"], w["msg"]) for w in r.json()["warnings"]] == [
+        (
+            5,
+            "DATE 'every blue moon' could not be read ('every blue moon' is not understood); "
+            "the task has no due date",
+        ),
+        (
+            6,
+            "DATE 'jeden Montag' is in DATE_LANG 'de'; only English words are read (dates in "
+            "digits are read in any language), so the task has no due date",
+        ),
+    ]
+
+    def quick(text: str, zone: str) -> Any:
+        return quickadd.parse(text, zone=ZoneInfo(zone), now=before).due
+
+    stretch = quick("every 3 days at 10am", "America/New_York")
+    tasks = (await export(client, acct)).json()["tasks"]
+    assert [(t["title"], t["due"], t["recurrence"]) for t in tasks] == [
+        (
+            "Stretch",
+            stretch.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+            {"rule": "FREQ=DAILY;INTERVAL=3", "mode": "from_due"},
+        ),
+        (
+            "Standup",
+            quick("every monday", "Asia/Tokyo").isoformat(),
+            {"rule": "FREQ=WEEKLY;BYDAY=MO", "mode": "from_due"},
+        ),
+        (
+            "Dentist",
+            quick("tomorrow at 5pm", "Europe/Paris")
+            .astimezone(UTC)
+            .isoformat()
+            .replace("+00:00", "Z"),
+            None,
+        ),
+        ("Moon", None, None),
+        ("Bäcker", None, None),
+        ("ISO in any language", "2027-02-03", None),
+    ]
+    assert stretch.astimezone(ZoneInfo("America/New_York")).hour == 10
 
 
 # Bad files: a clear 4xx, and nothing changes
@@ -1313,7 +1457,7 @@ async def test_a_slow_upload_does_not_hold_up_other_writes(client: httpx.AsyncCl
 
 async def test_warnings_are_listed_up_to_a_hundred(client: httpx.AsyncClient) -> None:
     acct = await make_account(client)
-    rows = "".join(f"task,Task {n},,1,1,every day\r\n" for n in range(150))
+    rows = "".join(f"task,Task {n},,1,1,every blue moon\r\n" for n in range(150))
     body = ("TYPE,CONTENT,DESCRIPTION,PRIORITY,INDENT,DATE\r\n" + rows).encode()
     r = await import_file(client, acct, body, "text/csv")
     assert r.status_code == 200, r.text
@@ -1339,3 +1483,121 @@ async def test_an_empty_account_exports_an_empty_document(client: httpx.AsyncCli
     )
     r = await import_file(client, acct, json.dumps(document).encode())
     assert r.json()["imported"] == {"tasks": 0, "tags": 0}
+
+
+# Staging: chunks in short transactions, hidden until the import publishes them at once
+
+
+def _titles_csv(count: int, *, bad_last: bool = False) -> bytes:
+    lines = ["title,priority"]
+    lines += [f"task {n},low" for n in range(count)]
+    if bad_last:
+        lines[-1] = f"task {count - 1},sometimes"
+    return ("\r\n".join(lines) + "\r\n").encode()
+
+
+async def _staged_counts(database: Database, owner_id: str) -> tuple[int, int]:
+    """(visible, hidden) tasks of the owner, read in one statement."""
+    hidden = Task.import_batch_id.is_not(None)
+    async with database.read_sessions() as s:
+        row = (
+            await s.execute(
+                select(
+                    func.coalesce(func.sum(case((hidden, 0), else_=1)), 0),
+                    func.coalesce(func.sum(case((hidden, 1), else_=0)), 0),
+                ).where(Task.owner_id == uuid.UUID(owner_id))
+            )
+        ).one()
+    return int(row[0]), int(row[1])
+
+
+async def test_a_large_import_is_staged_hidden_and_shown_at_once(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    acct = await make_account(client)
+    other = await make_account(client)
+    count = 3_500  # seven chunks
+    running = asyncio.create_task(import_file(client, acct, _titles_csv(count), "text/csv"))
+    seen: set[tuple[int, int]] = set()
+    other_writes: list[int] = []
+    while not running.done():
+        visible, hidden = await _staged_counts(database, acct.id)
+        seen.add((visible, hidden))
+        if hidden and not visible and not other_writes:
+            # While chunks are staged, the owner's list is empty and others write freely.
+            r = await client.get("/api/v1/tasks", headers=acct.headers)
+            assert r.status_code == 200, r.text
+            assert len(r.json()["items"]) in (0, 50)  # nothing, or the first page of all
+            r = await client.post("/api/v1/tasks", json={"title": "mine"}, headers=other.headers)
+            other_writes.append(r.status_code)
+        await asyncio.sleep(0.002)
+    r = running.result()
+    assert r.status_code == 200, r.text
+    assert r.json()["imported"] == {"tasks": count, "tags": 0}
+    assert other_writes == [201]
+    # Never a part of the file: nothing, or everything.
+    assert {v for v, _ in seen} <= {0, count}
+    assert any(hidden and not visible for visible, hidden in seen)
+    assert await _staged_counts(database, acct.id) == (count, 0)
+
+
+async def test_a_file_bad_after_the_first_chunks_leaves_nothing(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    acct = await make_account(client)
+    before = await snapshot(database)
+    r = await import_file(client, acct, _titles_csv(2_500, bad_last=True), "text/csv")
+    problem = assert_problem(r, 422)
+    assert problem["errors"] == [
+        {
+            "type": "import_error",
+            "loc": ["body", "line", 2_501, "priority"],
+            "line": 2_501,
+            "msg": "Input should be 'none', 'low', 'medium', 'high' or 'urgent'",
+        }
+    ]
+    assert await snapshot(database) == before
+
+
+async def test_a_batch_left_by_a_dead_import_is_removed_by_the_next(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    acct = await make_account(client)
+    now = datetime.now(UTC)
+    old = importer.new_batch_id(now - importer.STALE_AFTER - timedelta(minutes=1))
+    recent = importer.new_batch_id(now)  # another import, still running
+    async with database.write_sessions() as s:
+        for n, batch in enumerate((old, old, recent)):
+            s.add(
+                Task(
+                    owner_id=uuid.UUID(acct.id),
+                    title=f"staged {n}",
+                    due_sort=NO_DUE,
+                    import_batch_id=batch,
+                )
+            )
+        await s.commit()
+    assert await _staged_counts(database, acct.id) == (0, 3)
+    r = await import_file(client, acct, _titles_csv(1), "text/csv")
+    assert r.status_code == 200, r.text
+    assert await _staged_counts(database, acct.id) == (1, 1)
+    titles = [t["title"] for t in (await export(client, acct)).json()["tasks"]]
+    assert titles == ["task 0"]
+
+
+async def test_the_same_key_sent_twice_at_once_imports_once(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    acct = await make_account(client)
+    headers = {**acct.headers, **CSV, "Idempotency-Key": "same-file"}
+    body = _titles_csv(1_500)
+    first, second = await asyncio.gather(
+        client.post(IMPORT, content=body, headers=headers),
+        client.post(IMPORT, content=body, headers=headers),
+    )
+    assert (first.status_code, second.status_code) == (200, 200), (first.text, second.text)
+    assert first.content == second.content
+    replayed = sorted(r.headers.get("idempotent-replayed", "") for r in (first, second))
+    assert replayed == ["", "true"]
+    assert first.json()["imported"] == {"tasks": 1_500, "tags": 0}
+    assert await _staged_counts(database, acct.id) == (1_500, 0)

@@ -9,7 +9,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -449,10 +449,14 @@ def import_command(
     ] = False,
 ) -> None:
     """Import a file into an account, all or nothing (the same checks as POST /api/v1/import)."""
+    import anyio
+
     from doable.auth import service as auth_service
+    from doable.db import utcnow
     from doable.errors import DoableError
-    from doable.transfer import service
-    from doable.transfer.parse import capped, parse_upload
+    from doable.transfer import importer
+    from doable.transfer.parse import open_upload
+    from doable.zones import zone_of
 
     runtime = load_runtime()
     try:
@@ -460,43 +464,43 @@ def import_command(
     except OSError as exc:
         fail(f"cannot read {file}: {exc.strerror or exc}")
 
-    async def timezone_of() -> str | None:
+    async def go() -> importer.ImportOutcome | None:
         database = Database(runtime.database)
         try:
             async with database.read_sessions() as session:
                 account = await auth_service.get_by_email(session, user)
-                return account.timezone if account is not None else None
-        finally:
-            await database.dispose()
-
-    async def go(plan: Any) -> service.ImportOutcome | None:
-        database = Database(runtime.database)
-        try:
-            async with database.write_sessions() as session:
-                account = await auth_service.get_by_email(session, user)
                 if account is None:
                     return None
-                with _progress() as progress:
-                    bar = progress.add_task("importing", total=len(plan.tasks))
-                    outcome = await service.apply_import(
-                        session,
-                        account,
-                        plan,
-                        apply_settings=apply_settings,
-                        progress=lambda n: progress.advance(bar, n),
-                    )
-                await session.commit()
-                return outcome
+                account_id, timezone = account.id, account.timezone
+            now = utcnow()
+            with err.status("reading the file"):
+                stream = open_upload(
+                    body, _MEDIA_TYPES.get(file.suffix.lower()), timezone=timezone, now=now
+                )
+            settings = stream.account if apply_settings else None
+            zone = zone_of(settings.timezone if settings is not None else timezone)
+            with _progress() as progress:
+                bar = progress.add_task("validating and staging", total=None)
+                batch = await importer.stage(
+                    database,
+                    account_id,
+                    stream,
+                    zone=zone,
+                    now=now,
+                    offload=anyio.to_thread.run_sync,
+                    progress=lambda n: progress.advance(bar, n),
+                )
+            try:
+                async with database.unit_of_work(write=True) as session:
+                    return await importer.publish(session, batch, stream, settings)
+            except BaseException:
+                await importer.discard(database, batch)
+                raise
         finally:
             await database.dispose()
 
     try:
-        timezone = run(timezone_of())
-        if timezone is None:
-            fail(f"no account with email {user}")
-        with err.status("reading and validating the file"):
-            plan = parse_upload(body, _MEDIA_TYPES.get(file.suffix.lower()), timezone=timezone)
-        outcome = run(go(plan))
+        outcome = run(go())
     except DoableError as exc:
         err.print(f"[bold red]error:[/] {exc.detail}", highlight=False, markup=True)
         for problem in getattr(exc, "errors", [])[1:]:
@@ -511,7 +515,7 @@ def import_command(
         raise
     if outcome is None:
         fail(f"no account with email {user}")
-    for warning in capped(outcome.warnings):
+    for warning in outcome.warnings:
         place = warning.pointer or (f"line {warning.line}" if warning.line else "")
         err.print(f"warning: {place + ': ' if place else ''}{warning.msg}", highlight=False)
     out.print(

@@ -19,7 +19,7 @@ from doable.db import count_locked, lock_row, touch_at_most_every, utcnow
 from doable.errors import Conflict, NotFound
 from doable.feeds.models import CalendarFeed
 from doable.feeds.schemas import FeedCreate
-from doable.tasks.models import NO_DUE, Tag, Task, task_tags
+from doable.tasks.models import NO_DUE, VISIBLE, Tag, Task, task_tags
 from doable.tasks.schemas import PRIORITY_LEVELS
 from doable.tasks.service import tag_key
 from doable.zones import Zone, zone_of
@@ -226,6 +226,7 @@ def _conditions(feed: CalendarFeed) -> list[ColumnElement[bool]]:
     """The feed's filters: the owner's dated tasks, then status, priorities and tag."""
     conditions: list[ColumnElement[bool]] = [
         Task.owner_id == feed.owner_id,
+        VISIBLE,
         Task.due_sort != NO_DUE,
     ]
     if feed.status == "open":

@@ -28,6 +28,7 @@ log = logging.getLogger("doable.idempotency")
 HEADER = "Idempotency-Key"
 SWEEP_INTERVAL = timedelta(hours=1)
 _CLAIM = "doable_idempotency_claim"
+_RELEASED = "doable_idempotency_released"
 _STORE_INSTEAD = "doable_idempotency_store_instead"
 
 KeyHeader = Annotated[
@@ -90,6 +91,36 @@ def claimed(request: Request) -> bool:
     """Whether this request claimed an Idempotency-Key: its row is then part of the request's
     transaction, which must not end before the response is stored."""
     return getattr(request.state, _CLAIM, None) is not None
+
+
+async def release(request: Request) -> bool:
+    """End the request's transaction, and with it its claim on the key, so that long work can
+    run in transactions of its own (an import stages in chunks; on SQLite the claim's
+    transaction holds the write lock). `claim_again` claims it back before the result is
+    written; a retry in between runs too, and whichever claims second is answered with the
+    first one's response. Returns whether a key was claimed."""
+    claimed: tuple[AsyncSession, IdempotencyKey] | None = getattr(request.state, _CLAIM, None)
+    if claimed is None:
+        return False
+    session, row = claimed
+    setattr(request.state, _RELEASED, (row.user_id, row.key, row.fingerprint))
+    setattr(request.state, _CLAIM, None)
+    await session.rollback()
+    return True
+
+
+async def claim_again(request: Request, session: AsyncSession) -> None:
+    """Claim the key `release` gave back, in `session`'s transaction. If another request with
+    it finished meanwhile, its stored response answers this one (the route's work is then
+    undone by the caller's rollback)."""
+    released: tuple[Any, str, str] | None = getattr(request.state, _RELEASED, None)
+    if released is None:
+        return
+    user_id, key, request_fingerprint = released
+    result = await service.claim(session, user_id, key, request_fingerprint, now=utcnow())
+    if isinstance(result, service.StoredResponse):
+        raise _Replay(result)
+    setattr(request.state, _CLAIM, (session, result))
 
 
 def store_instead(request: Request, body: BaseModel) -> None:

@@ -82,6 +82,10 @@ class Task(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Set while an import stages this task (transfer/importer.py): hidden until the import's
+    # last transaction clears it for the whole batch. Lists, counts, feeds and exports read
+    # `VISIBLE` tasks only.
+    import_batch_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, default=None)
 
     tags: Mapped[list[Tag]] = relationship(secondary=task_tags, lazy="raise", order_by=Tag.name_key)
 
@@ -90,6 +94,10 @@ class Task(Base):
     @property
     def tag_names(self) -> list[str]:
         return [tag.name for tag in self.tags]
+
+
+# The tasks a list, a count, a feed or an export shows: not those an import is still staging.
+VISIBLE = Task.import_batch_id.is_(None)
 
 
 @dataclass(slots=True)

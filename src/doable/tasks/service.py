@@ -38,6 +38,7 @@ from doable.tasks import recurrence
 from doable.tasks.models import (
     NO_DUE,
     TASK_ROW_COLUMNS,
+    VISIBLE,
     Tag,
     Task,
     TaskCompletion,
@@ -102,6 +103,12 @@ def _to_instant(value: date | datetime, zone: Zone) -> datetime:
             return recurrence.to_instant(value, zone)
         return value.astimezone(UTC)
     return recurrence.to_instant(datetime.combine(value, time(0)), zone)
+
+
+def instant_in(value: date | datetime, zone: Zone) -> datetime:
+    """`to_instant` for a zone rather than a user (an import places dues in the zone the
+    account will have)."""
+    return _to_instant(value, zone)
 
 
 def to_instant(value: date | datetime, user: User) -> datetime:
@@ -510,7 +517,7 @@ async def list_tasks(
     it by its page size only, so a deep offset costs a longer index walk, never more rows."""
     order: Order = query.order or DEFAULT_ORDER[query.sort]
     column = SORT_COLUMNS[query.sort]
-    owner: ColumnElement[bool] = Task.owner_id == user.id
+    owner: ColumnElement[bool] = and_(Task.owner_id == user.id, VISIBLE)
     conditions: list[ColumnElement[bool]] = []
     if query.status == "pending":
         conditions.append(Task.completed.is_(False))
@@ -714,7 +721,7 @@ async def count_tasks(session: AsyncSession, user: User, *, now: datetime) -> Ta
         func.coalesce(func.sum(case((pending, 1), else_=0)), 0),
         func.coalesce(func.sum(case((_overdue(day), 1), else_=0)), 0),
         func.coalesce(func.sum(case((and_(pending, Task.due_sort < day.end), 1), else_=0)), 0),
-    ).where(Task.owner_id == user.id)
+    ).where(Task.owner_id == user.id, VISIBLE)
     total, open_, overdue, today = (await session.execute(stmt)).one()
     return TaskCounts(int(total), int(open_), int(total) - int(open_), int(overdue), int(today))
 
@@ -785,8 +792,9 @@ async def _tag_counts(
     session: AsyncSession, owner_id: uuid.UUID, tag_ids: list[uuid.UUID] | None = None
 ) -> list[TagOut]:
     stmt = (
-        select(Tag, func.count(task_tags.c.task_id))
+        select(Tag, func.count(Task.id))
         .outerjoin(task_tags, task_tags.c.tag_id == Tag.id)
+        .outerjoin(Task, and_(Task.id == task_tags.c.task_id, VISIBLE))
         .where(Tag.owner_id == owner_id)
         .group_by(Tag.id, Tag.owner_id, Tag.name, Tag.name_key, Tag.color, Tag.created_at)
         .order_by(Tag.name_key)

@@ -1,8 +1,10 @@
-"""Reading an upload into an `ImportPlan`: decode, detect the format, validate every record.
+"""Reading an upload as an `ImportStream`: decode, detect the format, validate every record.
 
-Nothing here touches the database. Every problem in the file is collected with its place
-(`line` for CSV, a JSON pointer for JSON) and raised together as one `ImportInvalid`, so a
-bad file is refused before anything is written.
+Nothing here touches the database. Records come out CHUNK at a time as the file is read, so a
+big file is never held as a list of records. Every problem in the file is collected with its
+place (`line` for CSV, a JSON pointer for JSON); once the stream is read to its end,
+`ImportStream.check` raises them together as one `ImportInvalid`. The importer stages chunks
+hidden and publishes them only after that, so a bad file never shows.
 """
 
 from __future__ import annotations
@@ -14,13 +16,15 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
+from functools import partial
 from typing import Any, Literal
 
 from dateutil import parser as dateparser
 from pydantic import ValidationError
 
 from doable.errors import DoableError, InvalidInput
+from doable.tasks import quickadd
 from doable.tasks.service import tag_key
 from doable.transfer import csvtext
 from doable.transfer.schemas import (
@@ -79,13 +83,26 @@ def _where(note: ImportNote) -> str:
     return ""
 
 
-def capped(notes: list[ImportNote]) -> list[ImportNote]:
+class Notes:
+    """Warnings or errors: the first MAX_REPORTED kept, all of them counted."""
+
+    def __init__(self) -> None:
+        self.listed: list[ImportNote] = []
+        self.total = 0
+
+    def add(self, note: ImportNote) -> None:
+        self.total += 1
+        if len(self.listed) < MAX_REPORTED:
+            self.listed.append(note)
+
+
+def capped(notes: Notes) -> list[ImportNote]:
     """At most MAX_REPORTED notes, the last one saying how many were left out."""
-    if len(notes) <= MAX_REPORTED:
-        return notes
-    left_out = len(notes) - MAX_REPORTED + 1
+    if notes.total <= MAX_REPORTED:
+        return notes.listed
+    left_out = notes.total - MAX_REPORTED + 1
     return [
-        *notes[: MAX_REPORTED - 1],
+        *notes.listed[: MAX_REPORTED - 1],
         ImportNote(loc=["body"], msg=f"{left_out} more warnings are not listed"),
     ]
 
@@ -97,65 +114,103 @@ def _fail(
     return ImportInvalid([ImportNote(loc=loc or where, msg=msg, line=line)])
 
 
+CHUNK = 500  # records per chunk: one staging transaction (on SQLite, well under a second)
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One valid task record and its place: its index among the file's tasks, and for CSV the
+    line it starts on."""
+
+    index: int
+    line: int | None
+    record: TaskRecord
+
+
 @dataclass
-class ImportPlan:
-    """A validated file: what to create, in file order, and what was noticed on the way."""
+class ImportStream:
+    """A file being read: what its head said, and its task records, CHUNK at a time."""
 
     source: Source
-    tasks: list[TaskRecord]
+    chunks: Iterator[list[Entry]]
     tags: list[TagRecord] = field(default_factory=list)
     account: AccountSection | None = None
-    warnings: list[ImportNote] = field(default_factory=list)
-    # CSV: the line each task starts on (JSON places by pointer instead).
-    lines: list[int] = field(default_factory=list)
+    warnings: Notes = field(default_factory=Notes)
+    errors: Notes = field(default_factory=Notes)
 
-    def note(self, index: int, loc: list[str | int], msg: str) -> ImportNote:
-        """A problem found after parsing (e.g. a rule against its due) in task `index`, placed
-        like the parser's own: the line and column in a CSV, the pointer in JSON."""
-        if self.lines:
-            line = self.lines[index]
-            return ImportNote(loc=["body", "line", line, str(loc[0])], msg=msg, line=line)
-        return _json_note(["tasks", index, *loc], msg)
+    def note(self, entry: Entry, loc: list[str | int], msg: str) -> ImportNote:
+        """A problem found after parsing (e.g. a rule against its due), placed like the
+        parser's own: the line and column in a CSV, the pointer in JSON."""
+        if entry.line is not None:
+            where: list[str | int] = ["body", "line", entry.line, str(loc[0])]
+            return ImportNote(loc=where, msg=msg, line=entry.line)
+        return _json_note(["tasks", entry.index, *loc], msg)
+
+    def check(self) -> None:
+        """Raise every problem found, once the stream has been read to its end."""
+        if self.errors.total:
+            raise ImportInvalid(self.errors.listed, total=self.errors.total)
 
 
 # Decoding and detection
 
 
-def decode(body: bytes) -> str:
-    """UTF-8 text (a BOM is dropped); anything else is refused with where it went wrong."""
-    if not body.strip():
+_DECODE_STEP = 1 << 20
+
+
+def check_text(body: bytes) -> None:
+    """Refuse anything but UTF-8 text (a BOM is allowed), saying where it went wrong. Checked
+    a megabyte at a time: the file is read as text only as it is parsed (`text_lines`)."""
+    if not body or body.isspace():
         raise _fail("The file is empty")
     if body.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         raise _fail("The file is UTF-16; save it as UTF-8 and import it again")
+    decoder = codecs.getincrementaldecoder("utf-8")()
     try:
-        text = body.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = body.count(b"\n", 0, exc.start) + 1
-        raise _fail(
-            f"The file is not UTF-8 (byte 0x{body[exc.start]:02x} at offset {exc.start} cannot "
-            "be read); save it as UTF-8 and import it again",
-            line=line,
-        ) from None
-    nul = text.find("\x00")
+        for start in range(0, len(body), _DECODE_STEP):
+            end = start + _DECODE_STEP
+            decoder.decode(body[start:end], final=end >= len(body))
+    except UnicodeDecodeError:
+        try:  # once more, whole, for the offset (a bad file: its size no longer matters)
+            body.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            at = exc.start + (3 if body.startswith(codecs.BOM_UTF8) else 0)
+            raise _fail(
+                f"The file is not UTF-8 (byte 0x{body[at]:02x} at offset {at} cannot "
+                "be read); save it as UTF-8 and import it again",
+                line=body.count(b"\n", 0, at) + 1,
+            ) from None
+    nul = body.find(b"\x00")
     if nul >= 0:
-        raise _fail("The file contains a NUL character", line=text.count("\n", 0, nul) + 1)
-    return text
+        raise _fail("The file contains a NUL character", line=body.count(b"\n", 0, nul) + 1)
+
+
+def text_lines(body: bytes) -> Iterator[str]:
+    """The checked body's lines, decoded as they are read, split as the csv module wants
+    (`newline=""`: \\r\\n, \\r or \\n, kept): never the whole file as one string."""
+    return iter(io.TextIOWrapper(io.BytesIO(body), encoding="utf-8-sig", newline=""))
+
+
+_FIRST = re.compile(rb"(?:\xef\xbb\xbf)?\s*(.)", re.DOTALL)
 
 
 def media_type(content_type: str | None) -> str:
     return (content_type or "").split(";", 1)[0].strip().lower()
 
 
-def parse_upload(body: bytes, content_type: str | None, *, timezone: str = "UTC") -> ImportPlan:
+def open_upload(
+    body: bytes, content_type: str | None, *, timezone: str = "UTC", now: datetime | None = None
+) -> ImportStream:
     """Read an upload: JSON or CSV by its media type, or by its first character when the media
     type says nothing (`text/plain`, `application/octet-stream`, none)."""
     kind = media_type(content_type)
     if kind not in JSON_TYPES | CSV_TYPES | SNIFFED_TYPES:
         raise UnsupportedMediaType(f"Send the file as application/json or text/csv, not {kind}")
-    text = decode(body)
-    if kind in JSON_TYPES or (kind in SNIFFED_TYPES and text.lstrip().startswith(("{", "["))):
-        return parse_json(text)
-    return parse_csv(text, timezone=timezone)
+    check_text(body)
+    first = _FIRST.match(body)
+    if kind in JSON_TYPES or (kind in SNIFFED_TYPES and first and first.group(1) in b"{["):
+        return open_json(body.decode("utf-8-sig"))
+    return open_csv(partial(text_lines, body), timezone=timezone, now=now or datetime.now(UTC))
 
 
 # JSON
@@ -169,7 +224,9 @@ def _json_note(loc: list[str | int], msg: str) -> ImportNote:
     return ImportNote(loc=["body", *loc], msg=msg, pointer=_pointer(loc))
 
 
-def parse_json(text: str) -> ImportPlan:
+def open_json(text: str) -> ImportStream:
+    """The whole document is parsed at once (the standard library has no streaming JSON
+    parser); each task is validated, and its parsed form dropped, as its chunk is read."""
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -187,6 +244,7 @@ def parse_json(text: str) -> ImportPlan:
         raise _fail(
             "The file is not valid JSON: it is nested too deeply or has a huge number"
         ) from None
+    del text
     if not isinstance(data, dict):
         raise ImportInvalid([_json_note([], "must be a JSON object with format and version")])
     if data.get("format") != FORMAT_NAME:
@@ -204,28 +262,53 @@ def parse_json(text: str) -> ImportPlan:
     tasks = data.get("tasks")
     if isinstance(tasks, list) and len(tasks) > MAX_IMPORT_TASKS:
         raise ImportInvalid([_too_many(len(tasks), _json_note(["tasks"], ""))])
+    raw_tasks: list[Any] = tasks if isinstance(tasks, list) else []
+    head = {k: v for k, v in data.items() if k != "tasks" or not isinstance(v, list)}
+    errors = Notes()
+    document: ExportDocument | None = None
     try:
-        document = ExportDocument.model_validate(data)
+        document = ExportDocument.model_validate(head)
     except ValidationError as exc:
-        errors = exc.errors(include_url=False)
-        notes = [_json_note(list(e["loc"]), e["msg"]) for e in errors[:MAX_REPORTED]]
-        raise ImportInvalid(notes, total=len(errors)) from None
-    notes = []
-    seen: dict[str, int] = {}
-    for index, tag in enumerate(document.tags):
-        first = seen.setdefault(tag_key(tag.name), index)
-        if first != index:
-            notes.append(
-                _json_note(
-                    ["tags", index, "name"],
-                    f"duplicates tag {document.tags[first].name!r} at /tags/{first} (tag names "
-                    "ignore case)",
+        for e in exc.errors(include_url=False):
+            errors.add(_json_note(list(e["loc"]), e["msg"]))
+    stream = ImportStream(
+        "doable-json",
+        _json_chunks(raw_tasks, errors),
+        document.tags if document else [],
+        document.account if document else None,
+        errors=errors,
+    )
+    if document is not None:
+        seen: dict[str, int] = {}
+        for index, tag in enumerate(document.tags):
+            first = seen.setdefault(tag_key(tag.name), index)
+            if first != index:
+                errors.add(
+                    _json_note(
+                        ["tags", index, "name"],
+                        f"duplicates tag {document.tags[first].name!r} at /tags/{first} (tag "
+                        "names ignore case)",
+                    )
                 )
-            )
-    if notes:
-        raise ImportInvalid(notes)
-    plan = ImportPlan("doable-json", document.tasks, document.tags, document.account)
-    return plan
+    return stream
+
+
+def _json_chunks(raw_tasks: list[Any], errors: Notes) -> Iterator[list[Entry]]:
+    chunk: list[Entry] = []
+    for index, raw in enumerate(raw_tasks):
+        raw_tasks[index] = None  # what is validated is not kept twice
+        try:
+            record = TaskRecord.model_validate(raw)
+        except ValidationError as exc:
+            for e in exc.errors(include_url=False):
+                errors.add(_json_note(["tasks", index, *e["loc"]], e["msg"]))
+            continue
+        chunk.append(Entry(index, None, record))
+        if len(chunk) == CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def _too_many(count: int, note: ImportNote) -> ImportNote:
@@ -239,31 +322,41 @@ def _too_many(count: int, note: ImportNote) -> ImportNote:
 # CSV
 
 
-def _rows(text: str) -> Iterator[tuple[int, list[str]]]:
+def _rows(lines: Iterator[str]) -> Iterator[tuple[int, list[str]]]:
     """(line where the record starts, cells) for each record, blank lines skipped."""
     csv.field_size_limit(MAX_CSV_FIELD)
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    reader = csv.reader(lines, strict=True)
     start = 1
     try:
         for cells in reader:
-            if any(cell.strip() for cell in cells):
+            # The first cell decides for nearly every row, without a generator per row.
+            if (cells and cells[0].strip()) or any(cell.strip() for cell in cells):
                 yield start, cells
             start = reader.line_num + 1
     except csv.Error as exc:
         raise _fail(f"The CSV cannot be read: {exc}", line=start) from None
 
 
-def parse_csv(text: str, *, timezone: str = "UTC") -> ImportPlan:
-    rows = _rows(text)
+def open_csv(
+    lines: Callable[[], Iterator[str]], *, timezone: str = "UTC", now: datetime
+) -> ImportStream:
+    """`lines()` opens the text afresh: it is read twice, once to count the tasks."""
+    rows = _rows(lines())
     header_row = next(rows, None)
     if header_row is None:
         raise _fail("The file is empty")
     line, header = header_row
     names = [h.strip() for h in header]
+    _count_tasks(lines(), todoist=names[:2] == ["TYPE", "CONTENT"])
     if names[:2] == ["TYPE", "CONTENT"]:
-        return _parse_todoist(names, rows, timezone=timezone)
+        warnings = Notes()
+        tasks = _todoist_rows(names, rows, timezone, now, warnings)
+        return _csv_stream("todoist-csv", tasks, _todoist_column, warnings)
     if "title" in names:
-        return _parse_doable_csv(line, names, rows)
+        errors = Notes()
+        return _csv_stream(
+            "doable-csv", _doable_rows(line, names, rows, errors), str, errors=errors
+        )
     raise _fail(
         "The first line must be a header: our CSV export's (id,title,…) or a Todoist project "
         "export's (TYPE,CONTENT,…)",
@@ -271,41 +364,64 @@ def parse_csv(text: str, *, timezone: str = "UTC") -> ImportPlan:
     )
 
 
-def _validate_rows(
-    pending: list[tuple[int, dict[str, Any]]], column_of: Callable[[str], str]
-) -> tuple[list[TaskRecord], list[int]]:
-    """Validate every row; raise all problems at once, each at its line and column."""
-    if len(pending) > MAX_IMPORT_TASKS:
-        line = pending[MAX_IMPORT_TASKS][0]
-        raise ImportInvalid(
-            [_too_many(len(pending), ImportNote(loc=["body", "line", line], msg="", line=line))]
-        )
-    records: list[TaskRecord] = []
-    notes: list[ImportNote] = []
-    total = 0
-    for line, values in pending:
+def _csv_stream(
+    source: Source,
+    pending: Iterator[tuple[int, dict[str, Any]]],
+    column_of: Callable[[str], str],
+    warnings: Notes | None = None,
+    errors: Notes | None = None,
+) -> ImportStream:
+    errors = errors or Notes()
+    chunks = _validated(pending, column_of, errors)
+    return ImportStream(source, chunks, warnings=warnings or Notes(), errors=errors)
+
+
+def _count_tasks(lines: Iterator[str], *, todoist: bool) -> None:
+    """Refuse a file of more than MAX_IMPORT_TASKS tasks before anything is staged: one quick
+    pass of the CSV reader (a tenth of the time validation takes), counting task rows."""
+    rows = _rows(lines)
+    next(rows, None)  # the header
+    count, over_at = 0, 0
+    for line, cells in rows:
+        if todoist and cells[0].strip().lower() != "task":
+            continue
+        count += 1
+        if count == MAX_IMPORT_TASKS + 1:
+            over_at = line
+    if over_at:
+        note = ImportNote(loc=["body", "line", over_at], msg="", line=over_at)
+        raise ImportInvalid([_too_many(count, note)])
+
+
+def _validated(
+    pending: Iterator[tuple[int, dict[str, Any]]], column_of: Callable[[str], str], errors: Notes
+) -> Iterator[list[Entry]]:
+    """Validate each row as it comes, CHUNK valid records at a time; a problem is noted at its
+    line and column (`_count_tasks` has checked their number)."""
+    chunk: list[Entry] = []
+    for index, (line, values) in enumerate(pending):
         try:
-            records.append(TaskRecord.model_validate(values))
+            record = TaskRecord.model_validate(values)
         except ValidationError as exc:
             for e in exc.errors(include_url=False):
-                total += 1
-                if len(notes) < MAX_REPORTED:
-                    column = column_of(str(e["loc"][0])) if e["loc"] else "row"
-                    notes.append(
-                        ImportNote(loc=["body", "line", line, column], msg=e["msg"], line=line)
-                    )
-    if notes:
-        raise ImportInvalid(notes, total=total)
-    return records, [line for line, _ in pending]
+                column = column_of(str(e["loc"][0])) if e["loc"] else "row"
+                errors.add(ImportNote(loc=["body", "line", line, column], msg=e["msg"], line=line))
+            continue
+        chunk.append(Entry(index, line, record))
+        if len(chunk) == CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 _TRUE = {"true", "1", "yes", "y"}
 _FALSE = {"false", "0", "no", "n", ""}
 
 
-def _parse_doable_csv(
-    header_line: int, names: list[str], rows: Iterator[tuple[int, list[str]]]
-) -> ImportPlan:
+def _doable_rows(
+    header_line: int, names: list[str], rows: Iterator[tuple[int, list[str]]], errors: Notes
+) -> Iterator[tuple[int, dict[str, Any]]]:
     unknown = [n for n in names if n not in csvtext.COLUMNS]
     if unknown:
         raise _fail(
@@ -315,11 +431,15 @@ def _parse_doable_csv(
     duplicated = [n for n in names if names.count(n) > 1]
     if duplicated:
         raise _fail(f"The column {duplicated[0]!r} appears twice", line=header_line)
-    pending: list[tuple[int, dict[str, Any]]] = []
-    notes: list[ImportNote] = []
+    return _doable_values(names, rows, errors)
+
+
+def _doable_values(
+    names: list[str], rows: Iterator[tuple[int, list[str]]], errors: Notes
+) -> Iterator[tuple[int, dict[str, Any]]]:
     for line, cells in rows:
         if len(cells) != len(names):
-            notes.append(
+            errors.add(
                 ImportNote(
                     loc=["body", "line", line],
                     msg=f"has {len(cells)} cells; the header has {len(names)}",
@@ -345,25 +465,28 @@ def _parse_doable_csv(
             values["completed"] = completed in _TRUE
         else:
             values["completed"] = row["completed"]  # refused by validation, at its column
-        pending.append((line, values))
-    if notes:
-        raise ImportInvalid(notes)
-    records, lines = _validate_rows(pending, lambda field: field)
-    return ImportPlan("doable-csv", records, lines=lines)
+        yield line, values
 
 
 # Todoist's project CSV
 
-# Todoist's PRIORITY column counts the other way: 4 is p1 (red, urgent), 1 is p4 (none).
-TODOIST_PRIORITY = {"4": "urgent", "3": "high", "2": "medium", "1": "none", "": "none"}
+# Todoist's PRIORITY column (help page "Format a CSV file to import into Todoist"): 1 is p1, the
+# highest (red), and 4 is p4, the lowest, which is no priority.
+TODOIST_PRIORITY = {"1": "urgent", "2": "high", "3": "medium", "4": "none", "": "none"}
 TODOIST_COLUMNS = {"title": "CONTENT", "tags": "CONTENT", "description": "DESCRIPTION"}
-TODOIST_COLUMNS |= {"priority": "PRIORITY", "due": "DATE"}
+TODOIST_COLUMNS |= {"priority": "PRIORITY", "due": "DATE", "recurrence": "DATE"}
+# Doable's own limits (tasks.schemas Title and Description). Todoist allows longer titles (500)
+# and note threads of any length: an import cuts them, says so per line, and loses no text of a
+# title (the whole of it starts the description).
+MAX_TITLE = 200
+MAX_DESCRIPTION = 10_000
 _LABEL = re.compile(r"(?<!\S)@([^\s@]+)")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _ISO_DATETIME = re.compile(
     r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:\d{2})?$"
 )
 _YEAR_WORD = re.compile(r"\b(19|2\d)\d{2}\b")
+_NO_TITLE = "There is no title"  # quick-add's warning for text that is all dates: expected here
 
 
 def _sentinel_parse(text: str, dayfirst: bool) -> tuple[datetime, bool] | None:
@@ -380,10 +503,8 @@ def _sentinel_parse(text: str, dayfirst: bool) -> tuple[datetime, bool] | None:
     return a, a.hour == b.hour
 
 
-def parse_todoist_date(text: str, zone: str, lang: str = "en") -> date | datetime | None:
-    """A Todoist DATE as a date or a local datetime, or None when it cannot be read without
-    guessing (recurring dates, relative words, no year)."""
-    text = text.strip()
+def _full_date(text: str, zone: str, dayfirst: bool) -> date | datetime | None:
+    """An ISO date or time, or a date written out with its year (`Dec 3 2026 5pm`)."""
     if _ISO_DATE.fullmatch(text):
         try:
             return date.fromisoformat(text)
@@ -397,7 +518,7 @@ def parse_todoist_date(text: str, zone: str, lang: str = "en") -> date | datetim
         return value if value.tzinfo else value.replace(tzinfo=zone_of(zone))
     if text.lower().startswith("every") or not _YEAR_WORD.search(text):
         return None
-    parsed = _sentinel_parse(text, dayfirst=not lang.lower().startswith("en"))
+    parsed = _sentinel_parse(text, dayfirst=dayfirst)
     if parsed is None:
         return None
     value, timed = parsed
@@ -406,75 +527,185 @@ def parse_todoist_date(text: str, zone: str, lang: str = "en") -> date | datetim
     return value.replace(tzinfo=zone_of(zone)) if timed else value.date()
 
 
-def _parse_todoist(
-    names: list[str], rows: Iterator[tuple[int, list[str]]], *, timezone: str
-) -> ImportPlan:
-    warnings: list[ImportNote] = []
-    pending: list[tuple[int, dict[str, Any]]] = []
+@dataclass
+class TodoistDate:
+    """What a DATE cell said: a due, a repeat rule (`{"rule", "mode"}`), and what to tell the
+    user about it (`problem`: nothing was taken from the cell)."""
+
+    due: date | datetime | None = None
+    recurrence: dict[str, str] | None = None
+    notes: list[str] = field(default_factory=list)
+    problem: str | None = None
+
+
+def read_todoist_date(text: str, zone: str, lang: str, now: datetime) -> TodoistDate:
+    """A Todoist DATE, read with the quick-add grammar (`every 3 days at 10am`, `tomorrow`) at
+    `now` in `zone`, so a repeat counts from the day of the import in the file's time zone. ISO
+    dates and dates written out with their year are read in any DATE_LANG; other words only in
+    English. A cell read in part is not used at all: `problem` names what was not understood."""
+    text = text.strip()
+    english = lang.strip().lower() in {"", "en"} or lang.strip().lower().startswith("en-")
+    full = _full_date(text, zone, dayfirst=not english)
+    if full is not None:
+        return TodoistDate(due=full)
+    shown = text[:100]
+    if not english:
+        return TodoistDate(
+            problem=f"DATE {shown!r} is in DATE_LANG {lang.strip()[:20]!r}; only English words "
+            "are read (dates in digits are read in any language), so the task has no due date"
+        )
+    parsed = quickadd.parse(text, zone=zone_of(zone), now=now)
+    if parsed.title:
+        return TodoistDate(
+            problem=f"DATE {shown!r} could not be read ({parsed.title[:100]!r} is not understood); "
+            "the task has no due date"
+        )
+    if parsed.tags or parsed.priority != "none" or (parsed.due is None and not parsed.recurrence):
+        return TodoistDate(problem=f"DATE {shown!r} is not a date; the task has no due date")
+    recurrence = parsed.recurrence
+    return TodoistDate(
+        due=parsed.due,
+        recurrence={"rule": recurrence.rule, "mode": recurrence.mode} if recurrence else None,
+        notes=[f"DATE {shown!r}: {w}" for w in parsed.warnings if not w.startswith(_NO_TITLE)],
+    )
+
+
+@dataclass
+class _OpenTask:
+    """A task row whose note rows may still follow: notes are collected, joined once."""
+
+    line: int
+    values: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+    length: int = 0  # of the description with the notes kept so far, separators included
+    left_out: int = 0  # note rows past the description's limit
+
+
+def _close(task: _OpenTask, warn: Callable[[int, str], None]) -> tuple[int, dict[str, Any]]:
+    values = task.values
+    text = values["description"]
+    if task.notes:
+        text = "\n\n".join([text, *task.notes] if text else task.notes)
+    if len(text) > MAX_DESCRIPTION or task.left_out:
+        what = "the description and its notes come" if task.notes else "the description comes"
+        left_out = f", {task.left_out} note rows left out" if task.left_out else ""
+        warn(
+            task.line,
+            f"{what} to more than {MAX_DESCRIPTION} characters: cut to {MAX_DESCRIPTION}"
+            f"{left_out} (Doable has no comments yet)",
+        )
+        text = text[:MAX_DESCRIPTION]
+    values["description"] = text
+    return task.line, values
+
+
+def _add_note(task: _OpenTask, content: str) -> None:
+    if task.left_out or task.length >= MAX_DESCRIPTION:
+        task.left_out += 1
+        return
+    task.length += len(content) + (2 if task.length else 0)
+    task.notes.append(content)
+
+
+def _todoist_task(
+    line: int,
+    row: dict[str, str],
+    section: str | None,
+    timezone: str,
+    now: datetime,
+    warn: Callable[[int, str], None],
+) -> _OpenTask:
+    content = row.get("CONTENT", "")
+    labels = _LABEL.findall(content)
+    title = " ".join(_LABEL.sub(" ", content).split()) or content.strip()
+    description = row.get("DESCRIPTION", "")
+    if len(title) > MAX_TITLE:
+        warn(
+            line,
+            f"the title is {len(title)} characters long; Doable's titles hold {MAX_TITLE}: cut, "
+            "and the whole title starts the description",
+        )
+        description = "\n\n".join(p for p in (title, description) if p)
+        title = title[:MAX_TITLE]
+    tags = list(dict.fromkeys([*([section] if section else []), *labels]))
+    priority_cell = row.get("PRIORITY", "").strip()
+    values: dict[str, Any] = {
+        "title": title,
+        "description": description,
+        "priority": TODOIST_PRIORITY.get(priority_cell, priority_cell),
+        "tags": tags,
+    }
+    date_text = row.get("DATE", "").strip()
+    if date_text:
+        zone = row.get("TIMEZONE", "").strip()
+        zone = zone if zone in time_zone_names() else timezone
+        reading = read_todoist_date(date_text, zone, row.get("DATE_LANG", "en") or "en", now)
+        if reading.problem is not None:
+            warn(line, reading.problem)
+        for note in reading.notes:
+            warn(line, note)
+        values["due"] = reading.due
+        if reading.recurrence is not None:
+            values["recurrence"] = reading.recurrence
+    task = _OpenTask(line, values, length=len(description))
+    return task
+
+
+def _todoist_column(field_name: str) -> str:
+    return TODOIST_COLUMNS.get(field_name, field_name)
+
+
+def _todoist_rows(
+    names: list[str],
+    rows: Iterator[tuple[int, list[str]]],
+    timezone: str,
+    now: datetime,
+    warnings: Notes,
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Each task row's values, once its note rows (which follow it) have been read."""
     section: str | None = None
     subtasks = 0
+    current: _OpenTask | None = None
 
     def warn(line: int, msg: str) -> None:
-        warnings.append(ImportNote(loc=["body", "line", line], msg=msg, line=line))
+        warnings.add(ImportNote(loc=["body", "line", line], msg=msg, line=line))
 
+    # TYPE and CONTENT are the first two columns (open_csv checked): a note row, of which a
+    # thread can have 100 000s, is read without building a dict.
     for line, cells in rows:
-        row = dict(zip(names, cells, strict=False))
-        kind = row.get("TYPE", "").strip().lower()
-        content = row.get("CONTENT", "")
+        kind = cells[0].strip().lower()
+        if kind == "note":
+            if current is None:
+                warn(line, "a project note (no task above it) was left out")
+            else:
+                _add_note(current, cells[1] if len(cells) > 1 else "")
+            continue
         if kind == "meta" or not kind:
             continue
+        if current is not None:
+            yield _close(current, warn)
+            current = None
+        row = dict(zip(names, cells, strict=False))
+        content = row.get("CONTENT", "")
         if kind == "section":
             name = content.strip()
             section = name if 0 < len(name) <= 50 else None
             if section is None and name:
                 warn(line, f"section {name[:60]!r} is longer than a tag name (50); not a tag")
             continue
-        if kind == "note":
-            if not pending:
-                warn(line, "a project note (no task above it) was left out")
-                continue
-            task = pending[-1][1]
-            task["description"] = "\n\n".join(p for p in (task["description"], content) if p)
-            continue
         if kind != "task":
             warn(line, f"a row of TYPE {row.get('TYPE', '')!r} was left out")
             continue
-        labels = _LABEL.findall(content)
-        title = " ".join(_LABEL.sub(" ", content).split()) or content.strip()
-        tags = list(dict.fromkeys([*([section] if section else []), *labels]))
         if row.get("INDENT", "1").strip() not in {"", "1"}:
             subtasks += 1
-        priority_cell = row.get("PRIORITY", "").strip()
-        values: dict[str, Any] = {
-            "title": title,
-            "description": row.get("DESCRIPTION", ""),
-            "priority": TODOIST_PRIORITY.get(priority_cell, priority_cell),
-            "tags": tags,
-        }
-        date_text = row.get("DATE", "").strip()
-        if date_text:
-            zone = row.get("TIMEZONE", "").strip()
-            zone = zone if zone in time_zone_names() else timezone
-            due = parse_todoist_date(date_text, zone, row.get("DATE_LANG", "en") or "en")
-            if due is None:
-                warn(
-                    line,
-                    f"DATE {date_text[:100]!r} could not be read as a date; the task "
-                    "has no due date",
-                )
-            values["due"] = due
-        pending.append((line, values))
+        current = _todoist_task(line, row, section, timezone, now, warn)
+    if current is not None:
+        yield _close(current, warn)
     if subtasks:
-        warnings.append(
+        warnings.add(
             ImportNote(
                 loc=["body"],
                 msg=f"{subtasks} sub-task{'s were' if subtasks > 1 else ' was'} imported as "
                 "ordinary tasks (Doable has no sub-tasks)",
             )
         )
-
-    def column_of(field_name: str) -> str:
-        return TODOIST_COLUMNS.get(field_name, field_name)
-
-    records, lines = _validate_rows(pending, column_of)
-    return ImportPlan("todoist-csv", records, warnings=warnings, lines=lines)

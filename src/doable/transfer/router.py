@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from functools import partial
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import anyio
 from fastapi import APIRouter, Depends, Query, Request
@@ -19,15 +19,17 @@ from doable.auth.dependencies import (
 from doable.db import Database, SessionDep, utcnow
 from doable.idempotency import route as idempotency
 from doable.idempotency.route import IdempotentRoute
-from doable.transfer import service
-from doable.transfer.parse import capped, parse_upload
+from doable.transfer import importer, service
+from doable.transfer.parse import open_upload
 from doable.transfer.schemas import ImportResult
+from doable.zones import zone_of
 
 router = APIRouter(tags=["export and import"], route_class=IdempotentRoute)
 
-# Parsing and validating a big file is CPU work: in a worker thread, one import at a time per
-# process, so the event loop keeps serving other requests meanwhile.
+# Parsing and validating a big file is CPU work: in a worker thread, one chunk of one import at
+# a time per process, so the event loop keeps serving other requests meanwhile.
 _LIMITER = "doable_import_limiter"
+T = TypeVar("T")
 
 _EXPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
@@ -121,24 +123,45 @@ async def import_data(
         ),
     ] = False,
 ) -> ImportResult:
-    """Import a file, all or nothing: every record is validated first (422 lists each problem
-    with its line or JSON pointer), then everything is inserted in this request's
-    transaction. Size limit: `IMPORT_MAX_BYTES`."""
+    """Import a file, all or nothing: every record is validated (422 lists each problem with
+    its line or JSON pointer) and staged hidden, chunk by chunk, each chunk in a short
+    transaction of its own; then this request's transaction makes it all visible at once. A
+    file with a problem, or an import that fails, leaves nothing. Size limit:
+    `IMPORT_MAX_BYTES`. Sending the same file twice imports it twice, unless both requests
+    carry the same `Idempotency-Key`."""
     if apply_settings and principal.kind != "access_token":
         raise SessionRequired()
-    if not idempotency.claimed(request):
-        # End the transaction authentication began before the upload is read and parsed: on
-        # SQLite it holds the database's write lock, which a slow client must not keep. It has
-        # written at most the API token's last use. (With an Idempotency-Key, the key's row
-        # keeps it open, and the body was read already.)
+    # End the transaction authentication began (and an Idempotency-Key's claim, taken back
+    # before publishing): on SQLite it holds the database's write lock, which neither a slow
+    # client nor the staging transactions may wait on. It has written at most the API token's
+    # last use.
+    user_id, user_zone = user.id, user.timezone  # `user` expires with the transaction
+    if not await idempotency.release(request):
         await session.commit()
+    database: Database = request.app.state.database
     body = await request.body()
-    parse = partial(parse_upload, body, request.headers.get("content-type"), timezone=user.timezone)
-    plan = await anyio.to_thread.run_sync(parse, limiter=_limiter(request))
-    outcome = await service.apply_import(session, user, plan, apply_settings=apply_settings)
+    now = utcnow()
+    limiter = _limiter(request)
+
+    async def offload(work: Callable[[], T]) -> T:
+        return await anyio.to_thread.run_sync(work, limiter=limiter)
+
+    content_type = request.headers.get("content-type")
+    stream = await offload(partial(open_upload, body, content_type, timezone=user_zone, now=now))
+    del body
+    account = stream.account if apply_settings else None
+    zone = zone_of(account.timezone if account is not None else user_zone)
+    batch = await importer.stage(database, user_id, stream, zone=zone, now=now, offload=offload)
+    try:
+        await idempotency.claim_again(request, session)
+        outcome = await importer.publish(session, batch, stream, account)
+    except BaseException:
+        await session.rollback()
+        await importer.discard(database, batch)
+        raise
     return ImportResult(
-        source=plan.source,
+        source=stream.source,
         imported=outcome.counts,
         settings_applied=outcome.settings_applied,
-        warnings=capped(outcome.warnings),
+        warnings=outcome.warnings,
     )

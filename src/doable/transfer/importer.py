@@ -1,0 +1,458 @@
+"""Applying a validated import: staged in chunks, each in a short transaction of its own,
+hidden until one statement publishes the whole batch.
+
+Staged tasks carry the batch's id in `tasks.import_batch_id`, which every list, count, feed and
+export leaves out (`tasks.models.VISIBLE`). So on SQLite no write lock is held for longer than
+one chunk, other users' writes interleave, and a file that turns out to be bad halfway, or an
+import that fails, leaves nothing anyone has seen: its staged rows are deleted, chunk by chunk.
+The import's own transaction then clears the batch id and adds the reminders, all at once.
+
+Never commits the caller's session; staging and clean-up commit their own. Each section of a
+record is read by its own small function (`recurrence_values`, `completion_rows`,
+`reminder_rows`), as on export.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from functools import partial
+from typing import Any, TypeVar, cast
+
+import anyio
+from sqlalchemy import Table, delete, exists, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from doable import events
+from doable.auth.models import User
+from doable.db import Database
+from doable.reminders import service as reminder_service
+from doable.reminders.models import Reminder
+from doable.tasks import recurrence
+from doable.tasks.models import NO_DUE, Tag, Task, TaskCompletion, task_tags
+from doable.tasks.schemas import PRIORITY_LEVELS
+from doable.tasks.service import instant_in, tag_key
+from doable.transfer.parse import CHUNK, Entry, ImportStream, capped
+from doable.transfer.schemas import AccountSection, ImportCounts, ImportNote, TagRecord, TaskRecord
+from doable.zones import Zone
+
+log = logging.getLogger("doable.transfer")
+
+IN_CHUNK = 500  # values per IN (…) list
+# A batch this old was left by a process that died mid-import: the owner's next import
+# deletes it. (An import of the largest file takes minutes, not hours.)
+STALE_AFTER = timedelta(hours=1)
+TASKS = cast(Table, Task.__table__)
+TAGS = cast(Table, Tag.__table__)
+COMPLETIONS = cast(Table, TaskCompletion.__table__)
+REMINDERS = cast(Table, Reminder.__table__)
+T = TypeVar("T")
+Offload = Callable[[Callable[[], T]], Awaitable[T]]
+
+
+def new_batch_id(now: datetime) -> uuid.UUID:
+    """A random id that starts with its time in milliseconds (the UUIDv7 layout), so a batch
+    left behind can be told by its age."""
+    millis = int(now.timestamp() * 1000) & ((1 << 48) - 1)
+    value = (millis << 80) | secrets.randbits(80)
+    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 9562 variant
+    return uuid.UUID(int=value)
+
+
+def batch_started(batch_id: uuid.UUID) -> datetime:
+    return datetime.fromtimestamp((batch_id.int >> 80) / 1000, UTC)
+
+
+def recurrence_values(record: TaskRecord) -> dict[str, Any]:
+    """Columns of the task row that hold its recurrence (the rule is canonical already: the
+    record validated it with the tasks API's RecurrenceIn)."""
+    if record.recurrence is None:
+        return {"rrule": None, "recurrence_mode": None}
+    return {"rrule": record.recurrence.rule, "recurrence_mode": record.recurrence.mode}
+
+
+def completion_rows(
+    task_id: uuid.UUID, owner_id: uuid.UUID, record: TaskRecord
+) -> list[dict[str, Any]]:
+    """Rows of `task_completions` for this task. A task without recurrence may carry them too:
+    the API keeps a task's history when its rule is removed, so an export can hold such a task."""
+    rows = []
+    for entry in record.completions:
+        occurrence = entry.occurrence
+        at = occurrence.astimezone(UTC) if isinstance(occurrence, datetime) else None
+        rows.append(
+            {
+                "id": uuid.uuid4(),
+                "task_id": task_id,
+                "owner_id": owner_id,
+                "occurrence_date": occurrence if at is None else None,
+                "occurrence_at": at,
+                "completed_at": entry.completed_at,
+            }
+        )
+    return rows
+
+
+def reminder_rows(
+    task_id: uuid.UUID,
+    owner_id: uuid.UUID,
+    record: TaskRecord,
+    due: dict[str, Any],
+    zone: Zone,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """Rows of `reminders` for this task. Fire times are computed as the reminders service
+    computes them (`due_instant`, `fire_time`: relative ones from the task's due, in the zone
+    the account will have). A reminder whose time is still ahead waits to fire; one whose time
+    has passed keeps its `fired_at`, or, if it never fired, is passed over (marked fired now,
+    no notification), so importing an old backup never fires a burst of stale reminders."""
+    rows = []
+    for index, entry in enumerate(record.reminders):
+        if entry.before is not None:
+            kind, at, offset = "relative", None, entry.before
+            fire_at = reminder_service.fire_time(
+                reminder_service.due_instant(due["due_at"], due["due_date"], zone), offset, zone
+            )
+        else:
+            assert entry.at is not None  # exactly one of the two (ReminderCreate)
+            kind, at, offset = "absolute", _aware(entry.at, zone), None
+            fire_at = at
+        waiting = fire_at is None or fire_at > now
+        fired_at = None if waiting else entry.fired_at or now
+        rows.append(
+            {
+                "id": uuid.uuid4(),
+                "owner_id": owner_id,
+                "task_id": task_id,
+                "kind": kind,
+                "remind_at": at,
+                "offset_seconds": offset,
+                "fire_at": fire_at,
+                "fired_at": fired_at,
+                # Without one, a microsecond apart: the file's order is the list's order.
+                "created_at": entry.created_at or now + timedelta(microseconds=index),
+            }
+        )
+    return rows
+
+
+def _aware(value: datetime, zone: Zone) -> datetime:
+    """An `at` as the reminders API reads it: without an offset, in the account's zone."""
+    return (value if value.tzinfo is not None else value.replace(tzinfo=zone)).astimezone(UTC)
+
+
+def _due_columns(due: date | datetime | None, zone: Zone) -> dict[str, Any]:
+    if due is None:
+        return {"due_date": None, "due_at": None, "due_sort": NO_DUE}
+    instant = instant_in(due, zone)
+    if isinstance(due, datetime):
+        return {"due_date": None, "due_at": instant, "due_sort": instant}
+    return {"due_date": due, "due_at": None, "due_sort": instant}
+
+
+def _settle(
+    stream: ImportStream, entry: Entry, zone: Zone, now: datetime
+) -> date | datetime | None:
+    """The task's due, checked against its rule as the tasks API does on a write
+    (tasks/service.py `_settle_recurrence`): a rule with no occurrence from the due is an
+    error, and a recurring task without a due gets its first occurrence from today, all-day.
+    An absolute reminder more than 5 years ahead is an error, as in the reminders API."""
+    record = entry.record
+    due = record.due
+    if record.recurrence is not None:
+        try:
+            rule = recurrence.parse(record.recurrence.rule)
+            if due is None:
+                due = recurrence.first_due(rule, now.astimezone(zone).date(), zone)
+            else:
+                checked = due
+                if isinstance(checked, datetime) and checked.tzinfo is None:
+                    checked = recurrence.to_instant(checked, zone)
+                recurrence.check(rule, checked, zone)
+        except recurrence.RuleError as exc:
+            stream.errors.add(stream.note(entry, ["recurrence", "rule"], str(exc)))
+    for number, reminder in enumerate(record.reminders):
+        # The API's typo guard; a time in the past is history here, not refused.
+        if reminder.at is not None and _aware(reminder.at, zone) - now > reminder_service.MAX_AHEAD:
+            msg = "A reminder can be at most 5 years ahead"
+            stream.errors.add(stream.note(entry, ["reminders", number, "at"], msg))
+    return due
+
+
+def _task_row(
+    record: TaskRecord,
+    task_id: uuid.UUID,
+    owner_id: uuid.UUID,
+    batch_id: uuid.UUID,
+    now: datetime,
+    index: int,
+    due: dict[str, Any],
+) -> dict[str, Any]:
+    # Without a creation time, a microsecond apart each: lists sorted by creation keep the
+    # file's order.
+    created = record.created_at or now + timedelta(microseconds=index)
+    completed_at = (record.completed_at or record.updated_at or now) if record.completed else None
+    return {
+        "id": task_id,
+        "owner_id": owner_id,
+        "title": record.title,
+        "description": record.description,
+        "priority": PRIORITY_LEVELS[record.priority],
+        "completed": record.completed,
+        "completed_at": completed_at,
+        "version": 1,
+        "created_at": created,
+        "updated_at": record.updated_at or created,
+        "import_batch_id": batch_id,
+        **due,
+        **recurrence_values(record),
+    }
+
+
+@dataclass
+class Prepared:
+    """One chunk's rows, built in a worker thread; tags by key until staging resolves them."""
+
+    tasks: list[dict[str, Any]] = field(default_factory=list)
+    links: list[tuple[uuid.UUID, str]] = field(default_factory=list)
+    tag_names: dict[str, str] = field(default_factory=dict)
+    completions: list[dict[str, Any]] = field(default_factory=list)
+    reminders: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Batch:
+    """An import being staged: its id, the tags it resolved and created, and the reminders
+    that are added only when it is published (so none fires for a hidden task)."""
+
+    id: uuid.UUID
+    owner_id: uuid.UUID
+    tag_ids: dict[str, uuid.UUID] = field(default_factory=dict)
+    created_tags: list[uuid.UUID] = field(default_factory=list)
+    reminders: list[dict[str, Any]] = field(default_factory=list)
+    tasks: int = 0
+
+
+def prepare(
+    stream: ImportStream, chunk: list[Entry], batch: Batch, zone: Zone, now: datetime
+) -> Prepared:
+    """The rows of one chunk (CPU work: run it off the event loop). Once the file has a
+    problem, nothing more is built: it will not be imported, only its problems listed."""
+    dues = [_settle(stream, entry, zone, now) for entry in chunk]
+    prepared = Prepared()
+    if stream.errors.total:
+        return prepared
+    for entry, due in zip(chunk, dues, strict=True):
+        record = entry.record
+        task_id = uuid.uuid4()
+        columns = _due_columns(due, zone)
+        prepared.tasks.append(
+            _task_row(record, task_id, batch.owner_id, batch.id, now, entry.index, columns)
+        )
+        for name in record.tags:
+            key = tag_key(name)
+            prepared.tag_names.setdefault(key, name)
+            prepared.links.append((task_id, key))
+        prepared.completions.extend(completion_rows(task_id, batch.owner_id, record))
+        prepared.reminders.extend(
+            reminder_rows(task_id, batch.owner_id, record, columns, zone, now)
+        )
+    prepared.links = list(dict.fromkeys(prepared.links))
+    return prepared
+
+
+def _next(stream: ImportStream, batch: Batch, zone: Zone, now: datetime) -> Prepared | None:
+    chunk = next(stream.chunks, None)
+    return None if chunk is None else prepare(stream, chunk, batch, zone, now)
+
+
+async def _resolve_tags(
+    session: AsyncSession, batch: Batch, wanted: dict[str, tuple[str, str | None]], now: datetime
+) -> None:
+    """Find or create the tags in `wanted` (key → name, colour) that the batch has not met
+    yet. The first spelling wins; an existing tag keeps its colour unless it has none."""
+    keys = [key for key in wanted if key not in batch.tag_ids]
+    existing: dict[str, tuple[uuid.UUID, str | None]] = {}
+    for start in range(0, len(keys), IN_CHUNK):
+        stmt = select(Tag.name_key, Tag.id, Tag.color).where(
+            Tag.owner_id == batch.owner_id, Tag.name_key.in_(keys[start : start + IN_CHUNK])
+        )
+        for key, tag_id, color in await session.execute(stmt):
+            existing[key] = (tag_id, color)
+    new_rows = []
+    for key in sorted(keys):
+        name, color = wanted[key]
+        if key in existing:
+            tag_id, old_color = existing[key]
+            batch.tag_ids[key] = tag_id
+            if color is not None and old_color is None:
+                await session.execute(
+                    update(Tag)
+                    .where(Tag.id == tag_id, Tag.owner_id == batch.owner_id)
+                    .values(color=color)
+                )
+            continue
+        batch.tag_ids[key] = uuid.uuid4()
+        batch.created_tags.append(batch.tag_ids[key])
+        new_rows.append(
+            {
+                "id": batch.tag_ids[key],
+                "owner_id": batch.owner_id,
+                "name": name,
+                "name_key": key,
+                "color": color,
+                "created_at": now,
+            }
+        )
+    for start in range(0, len(new_rows), CHUNK):
+        await session.execute(insert(TAGS), new_rows[start : start + CHUNK])
+
+
+async def _stage(
+    database: Database, batch: Batch, prepared: Prepared, tags: list[TagRecord], now: datetime
+) -> None:
+    """One chunk, in one short transaction of its own."""
+    async with database.unit_of_work(write=True) as session:
+        wanted: dict[str, tuple[str, str | None]] = {}
+        for tag in tags:
+            wanted.setdefault(
+                tag_key(tag.name), (tag.name, tag.color.lower() if tag.color else None)
+            )
+        for key, name in prepared.tag_names.items():
+            wanted.setdefault(key, (name, None))
+        await _resolve_tags(session, batch, wanted, now)
+        if prepared.tasks:
+            await session.execute(insert(TASKS), prepared.tasks)
+        links = [{"task_id": t, "tag_id": batch.tag_ids[k]} for t, k in prepared.links]
+        if links:
+            await session.execute(insert(task_tags), links)
+        for part in range(0, len(prepared.completions), CHUNK):
+            await session.execute(insert(COMPLETIONS), prepared.completions[part : part + CHUNK])
+    batch.reminders.extend(prepared.reminders)
+    batch.tasks += len(prepared.tasks)
+
+
+async def stage(
+    database: Database,
+    owner_id: uuid.UUID,
+    stream: ImportStream,
+    *,
+    zone: Zone,
+    now: datetime,
+    offload: Offload[Prepared | None],
+    progress: Callable[[int], None] | None = None,
+) -> Batch:
+    """Read the whole stream and stage its tasks hidden, chunk by chunk; the CPU work of each
+    chunk runs through `offload` (a worker thread). Raises ImportInvalid with every problem of
+    the file, and whatever else went wrong, after deleting what was staged."""
+    batch = Batch(new_batch_id(now), owner_id)
+    await discard_stale(database, owner_id, now)
+    try:
+        tags = stream.tags
+        if tags and not stream.errors.total:
+            await _stage(database, batch, Prepared(), tags, now)
+        while (prepared := await offload(partial(_next, stream, batch, zone, now))) is not None:
+            if stream.errors.total:
+                continue  # read on, only to list every problem
+            await _stage(database, batch, prepared, [], now)
+            if progress is not None:
+                progress(len(prepared.tasks))
+        stream.check()
+    except BaseException:
+        await discard(database, batch)
+        raise
+    return batch
+
+
+@dataclass
+class ImportOutcome:
+    counts: ImportCounts
+    warnings: list[ImportNote]
+    settings_applied: bool
+
+
+async def publish(
+    session: AsyncSession,
+    batch: Batch,
+    stream: ImportStream,
+    account: AccountSection | None = None,
+) -> ImportOutcome:
+    """Make a staged batch visible, at once, in the caller's transaction: one UPDATE of the
+    batch's tasks, then their reminders; and, given `account`, the account's name and zone."""
+    if account is not None:
+        user = await session.get(User, batch.owner_id)
+        if user is not None:
+            user.name = account.name
+            user.timezone = account.timezone
+            await session.flush()
+    await session.execute(
+        update(TASKS)
+        .where(TASKS.c.owner_id == batch.owner_id, TASKS.c.import_batch_id == batch.id)
+        .values(import_batch_id=None)
+    )
+    for part in range(0, len(batch.reminders), CHUNK):
+        await session.execute(insert(REMINDERS), batch.reminders[part : part + CHUNK])
+    if batch.reminders:
+        events.reminders_changed(session)  # the scheduler picks them up once this commits
+    counts = ImportCounts(tasks=batch.tasks, tags=len(batch.created_tags))
+    return ImportOutcome(counts, capped(stream.warnings), account is not None)
+
+
+async def discard(database: Database, batch: Batch) -> None:
+    """Delete a batch's staged rows, a chunk per transaction, and the tags it created that
+    nothing else uses. Shielded from cancellation; a failure is logged, and the owner's next
+    import removes what is left (`discard_stale`)."""
+    with anyio.CancelScope(shield=True):
+        try:
+            await _discard(database, batch)
+        except Exception:
+            log.warning("deleting a failed import's staged tasks failed", exc_info=True)
+
+
+async def _discard(database: Database, batch: Batch) -> None:
+    while True:
+        async with database.unit_of_work(write=True) as session:
+            ids = list(
+                (
+                    await session.execute(
+                        select(Task.id)
+                        .where(Task.owner_id == batch.owner_id, Task.import_batch_id == batch.id)
+                        .limit(CHUNK)
+                    )
+                ).scalars()
+            )
+            for start in range(0, len(ids), IN_CHUNK):
+                part = ids[start : start + IN_CHUNK]
+                await session.execute(
+                    delete(TaskCompletion).where(TaskCompletion.task_id.in_(part))
+                )
+                await session.execute(delete(task_tags).where(task_tags.c.task_id.in_(part)))
+                await session.execute(delete(Task).where(Task.id.in_(part)))
+        if len(ids) < CHUNK:
+            break
+    for start in range(0, len(batch.created_tags), IN_CHUNK):
+        part = batch.created_tags[start : start + IN_CHUNK]
+        async with database.unit_of_work(write=True) as session:
+            used = exists().where(task_tags.c.tag_id == Tag.id)
+            await session.execute(
+                delete(Tag).where(Tag.owner_id == batch.owner_id, Tag.id.in_(part), ~used)
+            )
+
+
+async def discard_stale(database: Database, owner_id: uuid.UUID, now: datetime) -> None:
+    """Delete the batches a dead process left staged for this owner (older than STALE_AFTER)."""
+    async with database.unit_of_work(write=False) as session:
+        stmt = (
+            select(Task.import_batch_id)
+            .where(Task.owner_id == owner_id, Task.import_batch_id.is_not(None))
+            .distinct()
+        )
+        batches = [b for b in (await session.execute(stmt)).scalars() if b is not None]
+    for batch_id in batches:
+        if batch_started(batch_id) < now - STALE_AFTER:
+            await discard(database, Batch(batch_id, owner_id))
