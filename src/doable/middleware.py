@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from doable.context import request_id_var
 from doable.errors import PROBLEM_JSON, TYPE_BASE, is_api_path
+from doable.tasks import occurrences
 
 access_log = logging.getLogger("doable.access")
 error_log = logging.getLogger("doable.errors")
@@ -105,7 +106,8 @@ class RequestContextMiddleware:
                     rid,
                 )
                 return
-            await self.app(scope, self._limited(receive, limit), send_wrapper)
+            with occurrences.budget():  # bounds the repeat-rule searches of one request
+                await self.app(scope, self._limited(receive, limit), send_wrapper)
         except BodyTooLarge:
             if not status_holder["started"]:
                 await self._send_problem(
