@@ -30,7 +30,7 @@ from doable.reminders.models import Reminder
 from doable.tasks import recurrence
 from doable.tasks.models import NO_DUE, Tag, Task, TaskCompletion, task_tags
 from doable.tasks.schemas import PRIORITY_LEVELS, PRIORITY_NAMES
-from doable.tasks.service import tag_key, to_instant, zone_of
+from doable.tasks.service import ensure_room, tag_key, to_instant, zone_of
 from doable.transfer import csvtext
 from doable.transfer.parse import MAX_REPORTED, ImportInvalid, ImportPlan
 from doable.transfer.schemas import (
@@ -584,6 +584,7 @@ async def apply_import(
         user.timezone = plan.account.timezone
         await session.flush()
         settings_applied = True
+    await ensure_room(session, user.id, len(plan.tasks))  # MAX_TASKS_PER_ACCOUNT
     tag_ids, new_tags = await _resolve_tags(session, user, plan)
     now = utcnow()
     for start in range(0, len(plan.tasks), CHUNK):
