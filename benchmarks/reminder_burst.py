@@ -19,7 +19,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 
 from doable.auth.models import User
 from doable.config import normalize_database_url
@@ -29,10 +29,13 @@ from doable.reminders.models import Notification, Reminder
 from doable.reminders.scheduler import Scheduler
 from doable.tasks.models import Task
 
-LEAD_SECONDS = 3.0  # time to start the scheduler before the burst falls due
+LEAD_SECONDS = 5.0  # from setting the fire times to the burst: the UPDATE must be done by then
+PARKED = datetime(2099, 1, 1, tzinfo=UTC)  # fire time while the rows are written
 
 
-async def _fill(database: Database, reminders: int) -> tuple[uuid.UUID, datetime]:
+async def _fill(database: Database, reminders: int) -> uuid.UUID:
+    """Write the reminders parked far ahead (writing 50,000 rows can take longer than any
+    lead time on a loaded machine); `_arm` then sets their fire time in one statement."""
     async with database.write_sessions() as s:
         for table in reversed(Base.metadata.sorted_tables):
             await s.execute(table.delete())
@@ -44,7 +47,6 @@ async def _fill(database: Database, reminders: int) -> tuple[uuid.UUID, datetime
         other = Task(owner_id=users[1].id, title="b", due_sort=far)
         s.add_all([*tasks, other])
         await s.flush()
-        burst = datetime.now(UTC) + timedelta(seconds=LEAD_SECONDS)
 
         def row(owner: uuid.UUID, task: uuid.UUID, at: datetime) -> dict[str, object]:
             return {
@@ -57,21 +59,35 @@ async def _fill(database: Database, reminders: int) -> tuple[uuid.UUID, datetime
                 "created_at": at,
             }
 
-        rows = [row(users[0].id, tasks[n % 100].id, burst) for n in range(reminders)]
+        rows = [row(users[0].id, tasks[n % 100].id, PARKED) for n in range(reminders)]
         for start in range(0, len(rows), 5000):
             await s.execute(insert(Reminder), rows[start : start + 5000])
-        await s.execute(
-            insert(Reminder), [row(users[1].id, other.id, burst + timedelta(seconds=1))]
-        )
+        await s.execute(insert(Reminder), [row(users[1].id, other.id, PARKED)])
         await s.commit()
-        return users[1].id, burst
+        return users[1].id
+
+
+async def _arm(database: Database, other: uuid.UUID) -> datetime:
+    """The burst falls due LEAD_SECONDS from now, the other account's reminder a second later."""
+    burst = datetime.now(UTC) + timedelta(seconds=LEAD_SECONDS)
+    later = burst + timedelta(seconds=1)
+    async with database.write_sessions() as s:
+        mine = Reminder.owner_id == other
+        await s.execute(update(Reminder).where(~mine).values(fire_at=burst, remind_at=burst))
+        await s.execute(update(Reminder).where(mine).values(fire_at=later, remind_at=later))
+        await s.commit()
+    if datetime.now(UTC) > burst:
+        print(f"warning: the fire times were set {datetime.now(UTC) - burst} after the burst")
+    return burst
 
 
 async def _once(database: Database, reminders: int) -> tuple[float, float]:
-    other, burst = await _fill(database, reminders)
+    other = await _fill(database, reminders)
     scheduler = Scheduler(database)
     scheduler.start()
     try:
+        burst = await _arm(database, other)
+        scheduler.wake()
         while True:
             await asyncio.sleep(0.5)
             async with database.read_sessions() as s:
