@@ -74,12 +74,16 @@ def _rows(rec: ModuleType, runs: int) -> Iterator[str]:
         outcome = _check(rec, text)
         yield f"{_median_ms(lambda t=text: _check(rec, t), runs):9.2f} ms  {text}  -> {outcome}"
 
-    def batch() -> None:
-        with _request(rec):
-            for _ in range(150):
-                _check(rec, HOSTILE[0])
+    for size, times in ((150, max(1, runs // 5)), (20_000, 1)):
 
-    yield f"{_median_ms(batch, max(1, runs // 5)):9.2f} ms  150 x {HOSTILE[0]} in one request"
+        def batch(size: int = size) -> None:
+            with _request(rec):
+                for _ in range(size):
+                    _check(rec, HOSTILE[0])
+
+        if size > 150 and not hasattr(rec, "RuleTooComplex"):
+            continue  # before the budget: about 150 times as long as the row above
+        yield f"{_median_ms(batch, times):9.2f} ms  {size} x {HOSTILE[0]} in one request"
 
 
 def main(argv: list[str] | None = None) -> int:

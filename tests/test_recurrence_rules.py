@@ -498,7 +498,7 @@ def test_accepted_rules_expand_as_dateutil_does(text: str, start: datetime) -> N
         for d in theirs.xafter(shifted, count=12, inc=True)
         if d < end
     ]
-    assert _ours(rule, start, 12) == expected
+    assert _ours(rule, start, 12) == expected, (text, start)
 
 
 @pytest.mark.parametrize(

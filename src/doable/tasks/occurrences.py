@@ -199,6 +199,8 @@ def search(
         return None
     clock = start.time()
     budget = _current.get() or Budget()
+    if budget.left <= 0:
+        raise BudgetSpent  # spent: no more free periods either, or 100k rules get 4 each
     for visited, (begin, days) in enumerate(_periods(p, start.date())):
         if datetime.combine(begin, time.min) >= end:
             return None
