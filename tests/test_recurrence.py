@@ -489,3 +489,22 @@ async def test_hostile_rules_are_422_on_create_and_update(
     assert [e["msg"] for e in assert_problem(r, 422)["errors"]] == [message]
     after = await client.get(f"{TASKS}/{plain['id']}", headers=acct.headers)
     assert after.headers["etag"] == '"1"' and after.json()["recurrence"] is None
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        ("FREQ=YEARLY;BYMONTH=12;BYDAY=8FR", "BYDAY=8FR: the number must be 1..5 or -5..-1"),
+        (NEVER, NO_OCCURRENCE),
+    ],
+)
+async def test_web_edit_form_refuses_hostile_rules(web: WebClient, rule: str, message: str) -> None:
+    """The edit form gave a 500 for a rule dateutil tripped on (issue 14, item 15)."""
+    await web.signup(timezone="Europe/Berlin")
+    task_id = await web.add("Water plants", due_date=NEVER_DUE)
+    fields = {"title": "Water plants", "due_date": NEVER_DUE, "due_time": "", "repeat": rule}
+    r = await web.post(f"/tasks/{task_id}", fields, htmx=True)
+    assert r.status_code == 422
+    assert message in r.text
+    page = await web.get("/tasks")
+    assert "Water plants" in page.text and "↻" not in page.text
