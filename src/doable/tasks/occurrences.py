@@ -169,11 +169,15 @@ def _periods(p: Pattern, first: date) -> Iterator[tuple[date, list[date]]]:
     elif p.freq == "WEEKLY":
         start = first - timedelta(days=(first.weekday() - p.wkst) % 7)
         week = timedelta(days=7 * p.interval)
-        while start.year <= _LAST_YEAR:
-            yield start, _pick(_week_of(p, start), p.setpos)
-            if start.toordinal() + week.days > _LAST_ORDINAL:
-                return
+        # As dateutil does, the first week's set begins at `first`, not at the week's start
+        # (it matters to BYSETPOS: FREQ=WEEKLY;BYDAY=SU,MO;BYSETPOS=1 from a Sunday is that
+        # Sunday). Doable has always followed dateutil here.
+        yield start, _pick([d for d in _week_of(p, start) if d >= first], p.setpos)
+        while start.toordinal() + week.days <= _LAST_ORDINAL:
             start += week
+            if start.year > _LAST_YEAR:
+                return
+            yield start, _pick(_week_of(p, start), p.setpos)
     else:
         step = p.interval if p.freq == "MONTHLY" else 1
         index = first.year * 12 + first.month - 1
