@@ -3,11 +3,12 @@ change nothing, and a real server's memory stays put while it refuses them."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from doable.app import create_app
 from doable.db import Database
-from tests.factories import make_account, make_task
+from tests.conftest import make_client, runtime_for, truncate_all
+from tests.factories import assert_problem, make_account, make_task
 from tests.server import PROJECT_ROOT, Server, server_env
 from tests.test_security import snapshot
 
@@ -271,3 +274,61 @@ def test_real_server_refuses_them_and_keeps_its_memory(server: Server) -> None:
         + "\n"
     )
     assert growth_mib <= 50, (baseline, after)
+
+
+# MAX_TASKS_PER_ACCOUNT (issue 14, item 14): one account cannot fill a shared server.
+
+
+@pytest.fixture
+async def quota_client(database: Database, data_dir: Path) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(runtime_for(database, data_dir, max_tasks_per_account=3), database)
+    try:
+        async with make_client(app) as client:
+            yield client
+    finally:
+        database.set_task_quota(0)  # the database outlives this app
+        await truncate_all(database.engine)
+
+
+QUOTA = "This account has reached its limit of 3 tasks; delete some to add more"
+
+
+async def test_task_quota_holds_under_concurrent_creates(
+    quota_client: httpx.AsyncClient, database: Database
+) -> None:
+    acct, other = await make_account(quota_client), await make_account(quota_client)
+
+    async def create(n: int) -> httpx.Response:
+        return await quota_client.post(
+            "/api/v1/tasks", json={"title": f"t{n}"}, headers=acct.headers
+        )
+
+    responses = await asyncio.gather(*(create(n) for n in range(8)))
+    assert sorted(r.status_code for r in responses) == [201] * 3 + [409] * 5
+    for r in responses:
+        if r.status_code == 409:
+            assert assert_problem(r, 409)["detail"] == QUOTA
+    listed = await quota_client.get("/api/v1/tasks", headers=acct.headers)
+    assert len(listed.json()["items"]) == 3
+    # Another account has its own quota.
+    assert (
+        await quota_client.post("/api/v1/tasks", json={"title": "b"}, headers=other.headers)
+    ).status_code == 201
+    # An import that would pass it adds nothing.
+    one = await make_account(quota_client)
+    await make_task(quota_client, one, title="kept")
+    doc = {
+        "format": "doable.export",
+        "version": 1,
+        "tasks": [{"title": "i1"}, {"title": "i2"}, {"title": "i3"}],
+    }
+    r = await quota_client.post("/api/v1/import", json=doc, headers=one.headers)
+    assert assert_problem(r, 409)["detail"] == QUOTA
+    titles = [
+        t["title"]
+        for t in (await quota_client.get("/api/v1/tasks", headers=one.headers)).json()["items"]
+    ]
+    assert titles == ["kept"]
+    doc["tasks"] = doc["tasks"][:2]
+    r = await quota_client.post("/api/v1/import", json=doc, headers=one.headers)
+    assert r.status_code == 200, r.text

@@ -905,3 +905,28 @@ def test_the_sdk_loads_on_the_first_mcp_request_not_at_start(tmp_path: Path) -> 
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0 and done.stdout.strip() == "lazy", done.stderr[-2000:]
+
+
+async def test_a_hostile_rule_in_a_dry_run_is_a_tool_error(
+    running_app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """Issue 14 items 11 and 15: a rule that never occurs, or that dateutil tripped on (a 500
+    before), is refused with the API's message; nothing is saved."""
+    alice = await make_account(client)
+    task = await make_task(client, alice, title="Keep me", due="2026-01-05")  # a Monday
+    async with connect(running_app, alice.access_token) as mcp:
+        for rule, message in [
+            (
+                "FREQ=DAILY;INTERVAL=7;BYMONTH=2;BYMONTHDAY=29;BYDAY=TU",
+                "This rule has no occurrence within 100 years of the due date",
+            ),
+            (
+                "FREQ=YEARLY;BYMONTH=12;BYDAY=8FR",
+                "Invalid arguments: recurrence.rule: Value error, BYDAY=8FR: the number must be"
+                " 1..5 or -5..-1",
+            ),
+        ]:
+            arguments = {"task_id": task["id"], "dry_run": True, "recurrence": {"rule": rule}}
+            assert await fail(mcp, "update_task", arguments) == message
+    r = await rest_task(client, alice, task["id"])
+    assert (r.json()["recurrence"], r.headers["etag"]) == (None, '"1"')

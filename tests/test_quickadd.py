@@ -194,6 +194,37 @@ PHRASES = [
         rule="FREQ=WEEKLY;BYDAY=MO,TH",
     ),
     Q("Yoga every mon,wed,fri", "Yoga", "2026-11-27", rule="FREQ=WEEKLY;BYDAY=MO,WE,FR"),
+    # Todoist's shorthands (issue 14, item 9). 27 November 2026 is a Friday.
+    Q("Standup every workday", "Standup", "2026-11-27", rule="FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR"),
+    Q("Rent every 1st", "Rent", "2026-12-01", rule="FREQ=MONTHLY;BYMONTHDAY=1"),
+    Q(
+        "Invoice every 15th of the month",
+        "Invoice",
+        "2026-12-15",
+        rule="FREQ=MONTHLY;BYMONTHDAY=15",
+    ),
+    Q("Pay bills every last day", "Pay bills", "2026-11-30", rule="FREQ=MONTHLY;BYMONTHDAY=-1"),
+    Q(
+        "Backup every last day of the month at 11pm",
+        "Backup",
+        "2026-11-30T23:00+01:00",
+        rule="FREQ=MONTHLY;BYMONTHDAY=-1",
+    ),
+    Q(
+        "Water every 3 days at 10am",  # 10:00 today has passed (10:30): three days on
+        "Water",
+        "2026-11-30T10:00+01:00",
+        rule="FREQ=DAILY;INTERVAL=3",
+    ),
+    Q("Run every day starting jan 3", "Run", "2027-01-03", rule="FREQ=DAILY"),
+    Q(
+        "Swim every monday starting dec 2 at 7am",  # the first Monday from Wednesday 2 Dec
+        "Swim",
+        "2026-12-07T07:00+01:00",
+        rule="FREQ=WEEKLY;BYDAY=MO",
+    ),
+    Q("Walk every day from home", "Walk from home", "2026-11-27", rule="FREQ=DAILY"),
+    Q("Read every 3rd day", "Read every 3rd day"),
     Q(
         "Clean every! 2 weeks",
         "Clean",

@@ -447,3 +447,64 @@ async def test_web_shows_the_rule_and_completing_moves_the_due(web: WebClient) -
     assert "UNTIL is before the due date: the series would have no occurrence" in r.text
     page = await web.get("/tasks")
     assert "31 Mar 08:00" in page.text and "every 3 days" in page.text
+
+
+# Hostile rules (issue 14, items 11 and 15): refused with 422, cheaply, never a 500.
+
+# Every 7th day from a Monday is a Monday, so a Tuesday never comes: no search can tell before
+# it has looked through the whole horizon.
+NEVER = "FREQ=DAILY;INTERVAL=7;BYMONTH=2;BYMONTHDAY=29;BYDAY=TU"
+NEVER_DUE = "2026-01-05"  # a Monday
+NO_OCCURRENCE = "This rule has no occurrence within 100 years of the due date"
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        (NEVER, NO_OCCURRENCE),
+        # dateutil indexed past the end of its year here: a 500 before.
+        (
+            "FREQ=YEARLY;BYMONTH=12;BYDAY=8FR",
+            "Value error, BYDAY=8FR: the number must be 1..5 or -5..-1",
+        ),
+        (
+            "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30",
+            "Value error, This rule never happens: none of its months has that day",
+        ),
+    ],
+)
+async def test_hostile_rules_are_422_on_create_and_update(
+    client: httpx.AsyncClient, rule: str, message: str
+) -> None:
+    acct = await make_account(client, timezone="Europe/Berlin")
+    body = {"title": "x", "due": NEVER_DUE, "recurrence": {"rule": rule}}
+    problem = assert_problem(await client.post(TASKS, json=body, headers=acct.headers), 422)
+    assert [(e["loc"], e["msg"]) for e in problem["errors"]] == [
+        (["body", "recurrence", "rule"], message)
+    ]
+    plain = await make_task(client, acct, title="plain", due=NEVER_DUE)
+    r = await client.patch(
+        f"{TASKS}/{plain['id']}", json={"recurrence": {"rule": rule}}, headers=acct.headers
+    )
+    assert [e["msg"] for e in assert_problem(r, 422)["errors"]] == [message]
+    after = await client.get(f"{TASKS}/{plain['id']}", headers=acct.headers)
+    assert after.headers["etag"] == '"1"' and after.json()["recurrence"] is None
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        ("FREQ=YEARLY;BYMONTH=12;BYDAY=8FR", "BYDAY=8FR: the number must be 1..5 or -5..-1"),
+        (NEVER, NO_OCCURRENCE),
+    ],
+)
+async def test_web_edit_form_refuses_hostile_rules(web: WebClient, rule: str, message: str) -> None:
+    """The edit form gave a 500 for a rule dateutil tripped on (issue 14, item 15)."""
+    await web.signup(timezone="Europe/Berlin")
+    task_id = await web.add("Water plants", due_date=NEVER_DUE)
+    fields = {"title": "Water plants", "due_date": NEVER_DUE, "due_time": "", "repeat": rule}
+    r = await web.post(f"/tasks/{task_id}", fields, htmx=True)
+    assert r.status_code == 422
+    assert message in r.text
+    page = await web.get("/tasks")
+    assert "Water plants" in page.text and "↻" not in page.text

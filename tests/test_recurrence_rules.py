@@ -8,6 +8,9 @@ from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 import pytest
+from dateutil import rrule as du
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from doable.tasks import recurrence as rec
 
@@ -423,3 +426,109 @@ def test_a_daily_rule_from_a_time_in_the_gap() -> None:
 )
 def test_describe(text: str, words: str) -> None:
     assert rec.describe(rec.parse(text)) == words
+
+
+# Fuzzing against dateutil: every rule parse() accepts must expand in dateutil without an
+# error, and give the occurrences Doable's own search (tasks/occurrences.py) gives.
+
+_ords = st.integers(-60, 60)
+_part_values: dict[str, st.SearchStrategy[str]] = {
+    "INTERVAL": st.integers(0, 120).map(str),
+    "BYMONTH": st.lists(st.integers(-1, 13), min_size=1, max_size=4).map(
+        lambda v: ",".join(map(str, v))
+    ),
+    "BYMONTHDAY": st.lists(st.integers(-33, 33), min_size=1, max_size=4).map(
+        lambda v: ",".join(map(str, v))
+    ),
+    "BYDAY": st.lists(
+        st.tuples(st.one_of(st.none(), _ords), st.sampled_from(rec.WEEKDAYS)),
+        min_size=1,
+        max_size=4,
+    ).map(lambda v: ",".join(f"{'' if n is None else n}{d}" for n, d in v)),
+    "BYSETPOS": st.lists(
+        st.one_of(st.integers(-8, 8), st.integers(-370, 370)), min_size=1, max_size=3
+    ).map(lambda v: ",".join(map(str, v))),
+    "WKST": st.sampled_from(rec.WEEKDAYS),
+}
+_rules = st.tuples(
+    st.sampled_from(["DAILY", "WEEKLY", "MONTHLY", "YEARLY"]),
+    st.dictionaries(st.sampled_from(sorted(_part_values)), st.just(""), max_size=5).flatmap(
+        lambda keys: st.fixed_dictionaries({k: _part_values[k] for k in keys})
+    ),
+).map(lambda fp: ";".join([f"FREQ={fp[0]}", *(f"{k}={v}" for k, v in fp[1].items())]))
+# Starts in years 350..369 of a 400-year cycle, shifted by 8000 years (the calendar repeats
+# every 400) to 9950..9969 for dateutil, whose search for a missing occurrence only stops at
+# 9999: so it looks at most 50 years ahead. The compared window is 25 years.
+_WINDOW_YEARS = 25
+_starts = st.builds(
+    datetime,
+    st.sampled_from([1950, 1958, 1963, 2350, 2356, 2369]),
+    st.integers(1, 12),
+    st.integers(1, 28),
+    st.just(9),
+)
+
+
+def _ours(rule: rec.Rule, start: datetime, limit: int) -> list[datetime]:
+    end = start.replace(year=start.year + _WINDOW_YEARS)
+    found: list[datetime] = []
+    after, inclusive = start, True
+    while len(found) < limit:
+        moment = rec._expand(rule, start, after, inclusive=inclusive, until=None)
+        if moment is None or moment >= end:
+            break
+        found.append(moment)
+        after, inclusive = moment, False
+    return found
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=_rules, start=_starts)
+# dateutil's first week starts at the start, not at WKST (found by this test).
+@example(text="FREQ=WEEKLY;BYDAY=SU,MO;BYSETPOS=1", start=datetime(1950, 1, 1, 9))
+@example(text="FREQ=WEEKLY;BYDAY=SU,MO;BYSETPOS=2", start=datetime(1950, 1, 1, 9))
+def test_accepted_rules_expand_as_dateutil_does(text: str, start: datetime) -> None:
+    try:
+        rule = rec.parse(text)
+    except rec.RuleError:
+        return
+    shift = 9600 - (start.year - start.year % 400)
+    shifted = start.replace(year=start.year + shift)
+    theirs = du.rrulestr("RRULE:" + rule.text, dtstart=shifted, cache=False)
+    end = shifted.replace(year=shifted.year + _WINDOW_YEARS)
+    expected = [
+        d.replace(year=d.year - shift)
+        for d in theirs.xafter(shifted, count=12, inc=True)
+        if d < end
+    ]
+    assert _ours(rule, start, 12) == expected, (text, start)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        # dateutil indexes past the end of its year for a numbered weekday past the month.
+        ("FREQ=YEARLY;BYMONTH=12;BYDAY=8FR", "BYDAY=8FR: the number must be 1..5 or -5..-1"),
+        ("FREQ=YEARLY;BYMONTH=1;BYDAY=-6MO", "BYDAY=-6MO: the number must be 1..5 or -5..-1"),
+        ("FREQ=MONTHLY;BYDAY=6TU", "BYDAY=6TU: the number must be 1..5 or -5..-1"),
+        ("FREQ=YEARLY;BYDAY=54SU", "BYDAY=54SU: the number must be 1..53 or -53..-1"),
+        # dateutil keeps the days that are both, RFC 5545 every day listed.
+        (
+            "FREQ=MONTHLY;BYDAY=MO,1FR",
+            "BYDAY cannot mix numbered weekdays (1MO) with plain ones (MO)",
+        ),
+        # Decided on the shapes of months, without searching.
+        (
+            "FREQ=MONTHLY;BYMONTH=2;BYMONTHDAY=28;BYDAY=5MO",
+            "This rule never happens: no month or year has such a day",
+        ),
+        (
+            "FREQ=YEARLY;BYDAY=53MO;BYMONTHDAY=1",
+            "This rule never happens: no month or year has such a day",
+        ),
+    ],
+)
+def test_rules_dateutil_trips_on_are_refused(text: str, message: str) -> None:
+    with pytest.raises(rec.RuleError) as info:
+        rec.parse(text)
+    assert str(info.value) == message

@@ -23,13 +23,15 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import func, insert, select
 from sqlalchemy.engine import make_url
 
 from doable.config import normalize_database_url
 from doable.db import Database
-from doable.reminders.models import Reminder
+from doable.reminders.models import Notification, Reminder
+from doable.reminders.scheduler import fire_due
 from tests.conftest import backend_params
+from tests.factories import make_account, make_task
 from tests.server import PROJECT_ROOT, Server, server_env
 from tests.test_server import (  # noqa: F401  (fixtures)
     POSTGRES_ONLY,
@@ -413,3 +415,44 @@ def test_event_stream_limits_and_another_process(sse_server: Server, tmp_path: P
     reader.join(10)
     assert not reader.is_alive()
     assert [kind for kind, _ in received] == ["status", "ready"]
+
+
+# Fairness between accounts (issue 14, item 14), in process on every backend.
+
+
+async def test_a_burst_of_one_account_does_not_hold_back_another(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    """Alice has 30 reminders due, Bob one due a second after hers. In fire-time order Bob's
+    would come last; fairly, it goes in the batch after Alice's first (batches of 5)."""
+    alice, bob = await make_account(client), await make_account(client)
+    alice_tasks = [await make_task(client, alice, title=f"a{n}") for n in range(3)]
+    bob_task = await make_task(client, bob, title="b")
+    burst = datetime.now(UTC) - timedelta(seconds=10)
+
+    def due(owner: str, task: dict[str, Any], at: datetime) -> Reminder:
+        return Reminder(
+            owner_id=uuid.UUID(owner),
+            task_id=uuid.UUID(task["id"]),
+            kind="absolute",
+            remind_at=at,
+            fire_at=at,
+            created_at=at,
+        )
+
+    async with database.write_sessions() as s:
+        s.add_all(due(alice.id, t, burst) for t in alice_tasks for _ in range(10))
+        s.add(due(bob.id, bob_task, burst + timedelta(seconds=1)))
+        await s.commit()
+    fired = await fire_due(database, batch_size=5)
+    assert (fired.notified, fired.skipped) == (31, 0)
+    async with database.read_sessions() as s:
+        bobs = await s.scalar(
+            select(Notification.created_at).where(Notification.owner_id == uuid.UUID(bob.id))
+        )
+        before_bob = await s.scalar(
+            select(func.count()).where(
+                Notification.owner_id == uuid.UUID(alice.id), Notification.created_at < bobs
+            )
+        )
+    assert before_bob == 5

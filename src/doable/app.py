@@ -45,6 +45,7 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
     settings = runtime.settings
     owns_database = database is None
     db = database or Database(runtime.database, pool_size=settings.db_pool_size)
+    db.set_task_quota(settings.max_tasks_per_account)
     state = AppState.build(runtime)
     mcp = LazyMcpEndpoint(database=db, state=state, max_body_bytes=settings.max_body_bytes)
 

@@ -69,6 +69,7 @@ class Settings(BaseSettings):
     import_max_bytes: int = Field(
         default=20 * 1024 * 1024, ge=1024, validation_alias="IMPORT_MAX_BYTES"
     )
+    max_tasks_per_account: int = Field(default=0, ge=0, validation_alias="MAX_TASKS_PER_ACCOUNT")
     db_startup_timeout: float = Field(default=30.0, ge=0, validation_alias="DB_STARTUP_TIMEOUT")
     db_pool_size: int = Field(default=5, ge=1, le=100, validation_alias="DB_POOL_SIZE")
     forwarded_allow_ips: str = Field(default="127.0.0.1", validation_alias="FORWARDED_ALLOW_IPS")

@@ -237,6 +237,9 @@ def _pinger(dialect: Dialect) -> Any:
     return ping_if_idle
 
 
+TASK_QUOTA = "doable.task_quota"  # key in a write session's info
+
+
 class Database:
     """Owns the engine and the session factories: reads, writes, and the reads of a request."""
 
@@ -248,8 +251,12 @@ class Database:
             write_engine = self.engine.execution_options(
                 sqlite_begin="IMMEDIATE", sqlite_write_gate=asyncio.Lock()
             )
+        # Copied into each write session's `info` as it opens: limits that services enforce.
+        self._write_info: dict[str, Any] = {}
         self.read_sessions = async_sessionmaker(self.engine, expire_on_commit=False)
-        self.write_sessions = async_sessionmaker(write_engine, expire_on_commit=False)
+        self.write_sessions = async_sessionmaker(
+            write_engine, expire_on_commit=False, info=self._write_info
+        )
         # What a GET or a read-only tool call runs in: statements in autocommit, each seeing
         # what was committed before it, as PostgreSQL's READ COMMITTED does inside a
         # transaction too. That saves BEGIN and COMMIT, two of the four round trips of a GET on
@@ -298,6 +305,10 @@ class Database:
                 raise
             else:
                 await session.commit()
+
+    def set_task_quota(self, quota: int) -> None:
+        """MAX_TASKS_PER_ACCOUNT (0: none), read by tasks.service.ensure_room."""
+        self._write_info[TASK_QUOTA] = quota
 
     async def dispose(self) -> None:
         await self.engine.dispose()

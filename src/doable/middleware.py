@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from doable import surrogates
 from doable.context import request_id_var
 from doable.errors import PROBLEM_JSON, TYPE_BASE, is_api_path, loggable_error
+from doable.tasks import occurrences
 
 access_log = logging.getLogger("doable.access")
 error_log = logging.getLogger("doable.errors")
@@ -165,7 +166,8 @@ class RequestContextMiddleware:
             kind = _body_kind(headers)
             if kind is not None:
                 receive = self._text_checked(receive, kind, refused)
-            await self.app(scope, receive, send_wrapper)
+            with occurrences.budget():  # bounds the repeat-rule searches of one request
+                await self.app(scope, receive, send_wrapper)
             if refused:
                 raise refused[0]
         except BadText as exc:

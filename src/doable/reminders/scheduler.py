@@ -6,6 +6,11 @@ SQLite the writer's `BEGIN IMMEDIATE` serialises the whole transaction), marked 
 notification inserted, all in that one transaction. A crash before the commit loses nothing (the
 reminder is still unfired) and a commit fires it exactly once; the unique (reminder_id, fire_at)
 on notifications is the last guard should anything else try.
+
+Batches go in fire-time order, but fairly between accounts: once an account has had
+a batch's worth of reminders fired, the next batch skips it and serves everyone else
+(looked for at least every `FAIR_LOOK_SECONDS`), so 50,000 reminders of one account due at one
+instant do not hold back another account's reminder until they are all done.
 """
 
 from __future__ import annotations
@@ -14,8 +19,10 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 import uuid
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -39,6 +46,10 @@ MAX_SLEEP_SECONDS = 30.0
 # A reminder found due while another process holds it: look again after this.
 CONTENDED_SLEEP_SECONDS = 0.05
 MAX_BACKOFF_SECONDS = 60.0
+# While some account is over its cap, look for the other accounts' due reminders this often.
+FAIR_LOOK_SECONDS = 0.25
+# The accounts a fair batch skips, at most (a longer NOT IN list costs more than it saves).
+MAX_SKIPPED_OWNERS = 500
 
 
 @dataclass(frozen=True)
@@ -47,6 +58,7 @@ class Fired:
 
     notified: int = 0
     skipped: int = 0  # completed or deleted tasks: marked fired, nobody told
+    by_owner: Counter[uuid.UUID] = field(default_factory=Counter, compare=False)
 
     @property
     def total(self) -> int:
@@ -64,7 +76,12 @@ def _body(due_at: datetime | None, due_date: date | None, zone: Zone) -> str:
 
 
 async def _claim_batch(
-    session: AsyncSession, now: datetime, *, late_after: timedelta, limit: int
+    session: AsyncSession,
+    now: datetime,
+    *,
+    late_after: timedelta,
+    limit: int,
+    skip_owners: frozenset[uuid.UUID] = frozenset(),
 ) -> Fired:
     due = (
         select(Reminder.id, Reminder.owner_id, Reminder.task_id, Reminder.fire_at)
@@ -73,6 +90,8 @@ async def _claim_batch(
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
+    if skip_owners:
+        due = due.where(Reminder.owner_id.not_in(skip_owners))
     claimed = (await session.execute(due)).all()
     if not claimed:
         return Fired()
@@ -127,7 +146,7 @@ async def _claim_batch(
         await session.execute(insert(Notification), rows)
     for owner_id in {row["owner_id"] for row in rows}:
         events.publish_after_commit(session, events.Event("notification", owner_id))
-    return Fired(notified=len(rows), skipped=skipped)
+    return Fired(notified=len(rows), skipped=skipped, by_owner=Counter(r.owner_id for r in claimed))
 
 
 async def _read_committed(session: AsyncSession, database: Database) -> None:
@@ -160,26 +179,59 @@ async def fire_due(
     now: datetime | None = None,
     late_after: timedelta = timedelta(seconds=60),
     batch_size: int = BATCH_SIZE,
+    owner_cap: int | None = None,
 ) -> Fired:
-    """Fire every reminder due at `now` (default: the clock), a batch per transaction."""
+    """Fire every reminder due at `now` (default: the clock), a batch per transaction.
+
+    Fair between accounts: an account that has had `owner_cap` (default: one batch)
+    reminders fired goes on
+    firing in fire-time order, but at least every FAIR_LOOK_SECONDS a batch skips such
+    accounts and serves the others' due reminders first."""
+    cap = owner_cap or batch_size
     notified = skipped = 0
+    fired_of: Counter[uuid.UUID] = Counter()
+    capped: set[uuid.UUID] = set()
+    look_at = 0.0  # monotonic time of the next batch that skips capped accounts
     while True:
         at = now or utcnow()
-        async with database.write_sessions() as session:
-            await _read_committed(session, database)
-            try:
-                fired = await _claim_batch(session, at, late_after=late_after, limit=batch_size)
-                await session.commit()
-            except IntegrityError:
-                # Only the unique (reminder_id, fire_at) can fail here: some reminder already
-                # has its notification for this fire time. Never fire it twice: mark that
-                # batch fired one by one, skipping the ones already notified.
-                await session.rollback()
-                fired = await _fire_one_by_one(database, at, late_after, batch_size)
+        fair = bool(capped) and time.monotonic() >= look_at
+        skip = frozenset(list(capped)[:MAX_SKIPPED_OWNERS]) if fair else frozenset()
+        fired = await _fire_batch(database, at, late_after, batch_size, skip)
         notified += fired.notified
         skipped += fired.skipped
+        for owner_id, count in fired.by_owner.items():
+            fired_of[owner_id] += count
+            if fired_of[owner_id] >= cap:
+                capped.add(owner_id)
+        if fair:
+            if fired.total < batch_size:  # the others are served: back to fire-time order
+                look_at = time.monotonic() + FAIR_LOOK_SECONDS
+            continue
         if fired.total < batch_size:
             return Fired(notified, skipped)
+
+
+async def _fire_batch(
+    database: Database,
+    at: datetime,
+    late_after: timedelta,
+    batch_size: int,
+    skip_owners: frozenset[uuid.UUID],
+) -> Fired:
+    async with database.write_sessions() as session:
+        await _read_committed(session, database)
+        try:
+            fired = await _claim_batch(
+                session, at, late_after=late_after, limit=batch_size, skip_owners=skip_owners
+            )
+            await session.commit()
+        except IntegrityError:
+            # Only the unique (reminder_id, fire_at) can fail here: some reminder already
+            # has its notification for this fire time. Never fire it twice: mark that
+            # batch fired one by one, skipping the ones already notified.
+            await session.rollback()
+            return await _fire_one_by_one(database, at, late_after, batch_size)
+    return fired
 
 
 async def _fire_one_by_one(

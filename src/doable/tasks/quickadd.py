@@ -116,6 +116,10 @@ PRIORITIES: dict[str, Priority] = {
 ARTICLES = {"the", "a", "an"}
 # Absorbed into the date that follows them ("call mum on friday" → "call mum").
 DATE_PREPOSITIONS = {"on", "by", "due"}
+# After a repeat rule, before a date: the date is where the series starts (Todoist's wording).
+START_WORDS = {"starting", "starts", "from"}
+# "every 3rd day" is no monthly rule on the 3rd (it stays in the title).
+REPEAT_UNITS = {"day", "days", "week", "weeks", "month", "months", "year", "years"}
 
 # Every token starts with one of these characters or words (a fast path past the others).
 _TOKEN_FIRST_CHARS = frozenset("0123456789#!")
@@ -204,6 +208,7 @@ class _Reader:
         self.day: date | None = None
         self.clock: time | None = None
         self.recurrence: Recurrence | None = None
+        self.starts = False  # "every day starting jan 3": the date is where the series starts
 
     # Helpers
 
@@ -485,6 +490,9 @@ class _Reader:
         j = i + 1 + length
         if self.recurrence is not None:
             return self.duplicate("repeat rule", i, j)
+        if self.low(j) in START_WORDS and self.date_phrase(j + 1) is not None:
+            self.starts = True
+            j += 1  # the date that follows is read as usual; it starts the series
         mode: Mode = "from_completion" if w == "every!" else "from_due"
         if mode == "from_completion":
             words += ", counted from when it was last completed"
@@ -537,7 +545,7 @@ class _Reader:
             return j + 1 - i, f"FREQ=YEARLY{rule_interval}", f"{every}year{plural}"
         if j != i:
             return None  # "every 3" or "every other" with nothing we know after it
-        if unit in {"weekday", "weekdays"}:
+        if unit in {"weekday", "weekdays", "workday", "workdays"}:
             return 1, "FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR", "every weekday (Monday to Friday)"
         if unit in {"weekend", "weekends"}:
             return 1, "FREQ=WEEKLY;BYDAY=SA,SU", "every weekend (Saturday and Sunday)"
@@ -548,6 +556,7 @@ class _Reader:
         nth = self.nth_weekday(i)
         if nth is not None:
             used, part, words = nth
+            used += self.of_the_month(i + used)
             return used, f"FREQ=MONTHLY;{part}", f"every {words} of the month"
         month_day = self.month_day_phrase(i)
         if month_day is not None and month_day[1].month_day is not None:
@@ -559,7 +568,20 @@ class _Reader:
                 f"FREQ=YEARLY;BYMONTH={month};BYMONTHDAY={day}",
                 f"every year on {day} {MONTH_NAMES[month - 1]}",
             )
+        # every 1st, every 15th (of the month), every last day: Todoist's monthly shorthands.
+        position = self.month_position(i)
+        if position is not None and self.low(i + position[0]) not in REPEAT_UNITS:
+            used, part, words = position
+            used += self.of_the_month(i + used)
+            return used, f"FREQ=MONTHLY;{part}", f"every month on {words}"
         return None
+
+    def of_the_month(self, i: int) -> int:
+        """Words used by "of the month", "of every month" or "of month" at word i (else 0)."""
+        if self.low(i) != "of":
+            return 0
+        j = i + 2 if self.low(i + 1) in {"the", "every", "each"} else i + 1
+        return j + 1 - i if self.low(j) == "month" else 0
 
     def weekday_list(self, i: int) -> tuple[int, list[int]] | None:
         """mon / mon, thu / mon,thu / monday and thursday: (words used, weekdays)."""
@@ -632,6 +654,8 @@ class _Reader:
     # The result
 
     def due(self) -> date | datetime | None:
+        if self.recurrence is not None and self.starts and self.day is not None:
+            return self.first_occurrence(self.recurrence.rule, since=self.day)
         if self.day is None and self.recurrence is not None:
             return self.first_occurrence(self.recurrence.rule)
         if self.day is None and self.clock is None:
@@ -651,10 +675,13 @@ class _Reader:
             self.warn("The due date is in the past")
         return at
 
-    def first_occurrence(self, rule: str) -> date | datetime | None:
-        start = datetime.combine(self.today, self.clock or time(0))
-        after = self.now.replace(tzinfo=None) if self.clock else start
-        occurrence = rrulestr(rule, dtstart=start).after(after, inc=self.clock is None)
+    def first_occurrence(self, rule: str, since: date | None = None) -> date | datetime | None:
+        """The rule's first occurrence from now, or on or after `since` ("starting …")."""
+        start = datetime.combine(since or self.today, self.clock or time(0))
+        after = self.now.replace(tzinfo=None) if self.clock and since is None else start
+        occurrence = rrulestr(rule, dtstart=start).after(
+            after, inc=self.clock is None or since is not None
+        )
         if occurrence is None:  # pragma: no cover - every rule we build repeats within 8 years
             self.warn("This repeat rule has no next occurrence")
             return None

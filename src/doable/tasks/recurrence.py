@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 
 from dateutil import rrule as du
 
+from doable.tasks import occurrences
 from doable.zones import Zone
 
 Mode = Literal["from_due", "from_completion"]
@@ -26,8 +27,6 @@ MAX_COUNT = 1000
 # An occurrence further away than this from where the search starts is not looked for: a rule
 # whose next occurrence lies beyond it counts as having none.
 HORIZON_YEARS = 100
-# The Gregorian calendar (leap years and weekdays) repeats exactly every 400 years.
-_CYCLE_YEARS = 400
 _MAX_YEAR = 9999
 _LAST_DUE_YEAR = 9998
 
@@ -61,6 +60,16 @@ _UNTIL_RE = re.compile(r"^([0-9]{8})(T([0-9]{6})(Z)?)?$")
 
 class RuleError(ValueError):
     """A rule that is refused; the message says why, in words a user can act on."""
+
+
+TOO_COMPLEX = (
+    "Repeat rule too complex: finding its occurrences takes more work than one request may"
+    " spend; simplify the rule"
+)
+
+
+class RuleTooComplex(RuleError):
+    """The request's expansion budget ran out while looking for a rule's occurrences."""
 
 
 @dataclass(frozen=True)
@@ -203,7 +212,9 @@ def parse(text: str) -> Rule:
             sign, number, day = m.groups()
             n = None
             if number is not None:
-                limit = 5 if freq == "MONTHLY" else 53
+                # RFC 5545 3.3.10: a numbered weekday counts within the month (MONTHLY, or
+                # YEARLY with BYMONTH), where there are at most 5, or within the year (53).
+                limit = 53 if freq == "YEARLY" and "BYMONTH" not in raw else 5
                 n = int(number) * (-1 if sign == "-" else 1)
                 if freq not in {"MONTHLY", "YEARLY"}:
                     raise RuleError(
@@ -215,6 +226,10 @@ def parse(text: str) -> Rule:
                 raise RuleError(f"BYDAY values look like MO, 1MO or -1FR, not {item!r}")
             if (n, day) not in byday:
                 byday.append((n, day))
+        if len({n is None for n, _ in byday}) > 1:
+            # RFC 5545 takes every listed day; dateutil only days that are both, so the feed's
+            # readers and Doable would disagree.
+            raise RuleError("BYDAY cannot mix numbered weekdays (1MO) with plain ones (MO)")
     bysetpos = _ints("BYSETPOS", raw["BYSETPOS"], 1, 366, signed=True) if "BYSETPOS" in raw else ()
     if bysetpos and freq == "DAILY":
         raise RuleError("BYSETPOS cannot be used with FREQ=DAILY: each day is a set of one")
@@ -244,14 +259,20 @@ def parse(text: str) -> Rule:
     return rule
 
 
+# Where a rule names its days, its pattern does not depend on the start.
+_ANY_START = datetime(2000, 1, 1)
+
+
 def _check_calendar(rule: Rule) -> None:
-    """Refuse at once the rules whose month days exist in none of their months."""
-    if not rule.bymonthday:
-        return
+    """Refuse at once, without searching, the rules whose days exist in no month or year."""
+    if not rule.bymonthday and not rule.byday:
+        return  # the day comes from the due (RFC 5545), which exists
     months = rule.bymonth or tuple(range(1, 13))
     longest = {m: 29 if m == 2 else (30 if m in {4, 6, 9, 11} else 31) for m in months}
-    if not any(abs(d) <= longest[m] for d in rule.bymonthday for m in months):
+    if rule.bymonthday and not any(abs(d) <= longest[m] for d in rule.bymonthday for m in months):
         raise RuleError("This rule never happens: none of its months has that day")
+    if not occurrences.possible(pattern(rule, _ANY_START)):
+        raise RuleError("This rule never happens: no month or year has such a day")
 
 
 def with_count(rule: Rule, count: int | None) -> Rule:
@@ -261,8 +282,30 @@ def with_count(rule: Rule, count: int | None) -> Rule:
 # Expansion
 
 
-def _shift(value: datetime, years: int) -> datetime:
-    return value.replace(year=value.year + years)
+def pattern(rule: Rule, start: datetime) -> occurrences.Pattern:
+    """The rule's filters, with the parts RFC 5545 takes from the start filled in from `start`
+    (as dateutil does): the day of the month (MONTHLY, YEARLY), the month (YEARLY) and the
+    weekday (WEEKLY), when the rule names no day."""
+    months, monthdays = rule.bymonth, rule.bymonthday
+    weekdays = tuple(sorted({WEEKDAYS.index(d) for n, d in rule.byday if n is None}))
+    nth = tuple(sorted({(n, WEEKDAYS.index(d)) for n, d in rule.byday if n is not None}))
+    if not monthdays and not rule.byday:
+        if rule.freq == "YEARLY":
+            months, monthdays = months or (start.month,), (start.day,)
+        elif rule.freq == "MONTHLY":
+            monthdays = (start.day,)
+        elif rule.freq == "WEEKLY":
+            weekdays = (start.weekday(),)
+    return occurrences.Pattern(
+        freq=rule.freq,  # type: ignore[arg-type]
+        interval=rule.interval,
+        months=months,
+        monthdays=monthdays,
+        weekdays=weekdays,
+        nth=nth,
+        setpos=rule.bysetpos,
+        wkst=WEEKDAYS.index(rule.wkst) if rule.wkst is not None else 0,
+    )
 
 
 def _expand(
@@ -271,39 +314,18 @@ def _expand(
     """The first occurrence (naive local) of `rule` from `dtstart` that is after `after` (or
     equal, if `inclusive`), within HORIZON_YEARS of `after`; None if there is none.
 
-    dateutil only stops a search that finds nothing at the year 9999. So the search runs
-    shifted by whole 400-year cycles (the calendar repeats exactly) to a start between 100 and
-    500 years before 9999: it ends after at most 500 years of calendar, whatever the rule.
-    """
+    The search is bounded twice: by the horizon, and by the request's expansion budget
+    (tasks/occurrences.py), which raises RuleTooComplex when it runs out."""
     horizon = datetime(min(after.year + HORIZON_YEARS, _MAX_YEAR), after.month, 1)
-    # dtstart and after are at most a day apart (callers), so one shift suits both.
-    years = (_MAX_YEAR - HORIZON_YEARS - after.year) // _CYCLE_YEARS * _CYCLE_YEARS
     if until is not None and until < after:
         return None
-    kwargs: dict[str, object] = {
-        "dtstart": _shift(dtstart, years),
-        "interval": rule.interval,
-        "cache": False,
-    }
-    if until is not None:
-        kwargs["until"] = _shift(min(until, horizon), years)
-    if rule.bymonth:
-        kwargs["bymonth"] = rule.bymonth
-    if rule.bymonthday:
-        kwargs["bymonthday"] = rule.bymonthday
-    if rule.byday:
-        kwargs["byweekday"] = [du.weekday(WEEKDAYS.index(d), n) for n, d in rule.byday]
-    if rule.bysetpos:
-        kwargs["bysetpos"] = rule.bysetpos
-    if rule.wkst is not None:
-        kwargs["wkst"] = WEEKDAYS.index(rule.wkst)
-    found = du.rrule(FREQS[rule.freq], **kwargs).after(_shift(after, years), inc=inclusive)  # type: ignore[arg-type]
-    if found is None:
-        return None
-    if found.year - years > _LAST_DUE_YEAR:  # dues stop at 9998 (9999 sorts "no due")
-        return None
-    result = _shift(found, -years)
-    return result if result < horizon else None
+    end = horizon if until is None else min(horizon, until + timedelta(microseconds=1))
+    try:
+        return occurrences.search(
+            pattern(rule, dtstart), dtstart, after, inclusive=inclusive, end=end
+        )
+    except occurrences.BudgetSpent:
+        raise RuleTooComplex(TOO_COMPLEX) from None
 
 
 def _until_local(rule: Rule, zone: Zone, *, all_day: bool) -> datetime | None:

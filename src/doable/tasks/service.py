@@ -30,7 +30,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from doable import events
 from doable.auth.models import User
-from doable.db import read_rows, utcnow
+from doable.db import TASK_QUOTA, read_rows, utcnow
 from doable.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
 from doable.reminders import service as reminders_service
 from doable.tasks import cursor as cursors
@@ -244,7 +244,36 @@ async def _flush(session: AsyncSession) -> None:
         ) from None
 
 
+class TaskQuotaExceeded(Conflict):
+    def __init__(self, quota: int) -> None:
+        super().__init__(
+            f"This account has reached its limit of {quota} tasks; delete some to add more"
+        )
+
+
+async def ensure_room(session: AsyncSession, owner_id: uuid.UUID, adding: int = 1) -> None:
+    """Refuse to go past the account's task quota (MAX_TASKS_PER_ACCOUNT; off when 0). Every
+    path that creates tasks (API, web, MCP, compat, import) calls it before inserting.
+
+    Atomic on every backend: the owner's row is locked first, so one account's creations queue
+    here until the one ahead commits, and the count then reads the latest committed rows
+    (PostgreSQL's READ COMMITTED does so per statement; MariaDB's REPEATABLE READ only in a
+    locking read, hence FOR UPDATE there; SQLite's write transactions are serial)."""
+    quota = int(session.info.get(TASK_QUOTA, 0))
+    if not quota:
+        return
+    await session.execute(select(User.id).where(User.id == owner_id).with_for_update())
+    # Staged rows of an import in progress (hidden) do not count: the import counts them
+    # when it makes them visible, under this same lock.
+    count = select(func.count()).select_from(Task).where(Task.owner_id == owner_id, VISIBLE)
+    if session.get_bind().dialect.name in {"mysql", "mariadb"}:
+        count = count.with_for_update()
+    if (await session.scalar(count) or 0) + adding > quota:
+        raise TaskQuotaExceeded(quota)
+
+
 async def create_task(session: AsyncSession, user: User, data: TaskCreate) -> Task:
+    await ensure_room(session, user.id)
     now = utcnow()
     task = Task(
         owner_id=user.id,
@@ -732,6 +761,7 @@ async def restore_task(session: AsyncSession, user: User, snapshot: dict[str, An
     exists = await session.scalar(select(func.count()).select_from(Task).where(Task.id == task_id))
     if exists:
         return await get_task(session, user.id, task_id)
+    await ensure_room(session, user.id)
     task = Task(
         id=task_id,
         owner_id=user.id,

@@ -35,7 +35,7 @@ from doable.reminders.models import Reminder
 from doable.tasks import recurrence
 from doable.tasks.models import NO_DUE, Tag, Task, TaskCompletion, task_tags
 from doable.tasks.schemas import PRIORITY_LEVELS
-from doable.tasks.service import instant_in, tag_key
+from doable.tasks.service import ensure_room, instant_in, tag_key
 from doable.transfer.parse import CHUNK, Entry, ImportStream, capped
 from doable.transfer.schemas import AccountSection, ImportCounts, ImportNote, TagRecord, TaskRecord
 from doable.zones import Zone
@@ -390,6 +390,7 @@ async def publish(
             user.name = account.name
             user.timezone = account.timezone
             await session.flush()
+    await ensure_room(session, batch.owner_id, batch.tasks)  # MAX_TASKS_PER_ACCOUNT
     await session.execute(
         update(TASKS)
         .where(TASKS.c.owner_id == batch.owner_id, TASKS.c.import_batch_id == batch.id)
