@@ -4,6 +4,9 @@
     uv run python -m benchmarks.importer rss [--mb 20]    # RSS over idle for a Todoist CSV
     uv run python -m benchmarks.importer lock [--tasks 100000]
         # another user's writes and /healthz while a big import runs (SQLite)
+    uv run python -m benchmarks.importer hostile [--mb 10]
+        # the same probes (and another user's GET) while a 10 MB file of never-occurring
+        # repeat rules is imported (issue 14 item 11)
 
 Each runs in-process against a fresh SQLite database under results/raw/importer (the app over
 httpx's ASGI transport), prints its figures and appends them as one JSON line to
@@ -204,13 +207,25 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-async def _lock(tasks: int) -> None:
-    megabytes = tasks / 10_000 * 1.35
-    body, count = todoist_tasks(megabytes)
-    async with app_client("lock") as client:
+def hostile_doc(megabytes: float) -> tuple[bytes, int]:
+    """A Doable JSON file of about `megabytes` MB in which every task repeats by a rule that
+    never occurs (issue 14 item 11): before the budget, each cost ~68 ms of searching."""
+    never = "FREQ=DAILY;INTERVAL=7;BYMONTH=2;BYMONTHDAY=29;BYDAY=TU"
+    task = {"title": "x", "due": "2026-01-05", "recurrence": {"rule": never, "mode": "from_due"}}
+    one = len(json.dumps(task)) + 2
+    count = int(megabytes * 1024 * 1024 / one)
+    doc = {"format": "doable.export", "version": 1, "tasks": [task] * count}
+    return json.dumps(doc).encode(), count
+
+
+async def _under_import(name: str, body: bytes, count: int, content_type: str) -> None:
+    """Another user's write and read, and /healthz, probed every 50 ms while one import runs."""
+    async with app_client(name) as client:
         big = await signup(client, "big@example.com")
         other = await signup(client, "other@example.com")
+        await client.post("/api/v1/tasks", json={"title": "one"}, headers=other)
         writes: list[float] = []
+        reads: list[float] = []
         health: list[float] = []
         statuses: dict[int, int] = {}
         running = True
@@ -226,33 +241,51 @@ async def _lock(tasks: int) -> None:
         def write() -> Any:
             return client.post("/api/v1/tasks", json={"title": "small write"}, headers=other)
 
+        def read() -> Any:
+            return client.get("/api/v1/tasks", headers=other)
+
         def healthz() -> Any:
             return client.get("/healthz")
 
         probes = [
             asyncio.create_task(probe(write, writes)),
+            asyncio.create_task(probe(read, reads)),
             asyncio.create_task(probe(healthz, health)),
         ]
         await asyncio.sleep(0.5)
         start = time.perf_counter()
-        r = await client.post("/api/v1/import", content=body, headers={**big, **CSV})
+        headers = {**big, "Content-Type": content_type}
+        r = await client.post("/api/v1/import", content=body, headers=headers)
         took = time.perf_counter() - start
         running = False
         await asyncio.gather(*probes)
         record(
             {
-                "bench": "lock",
+                "bench": name,
                 "tasks": count,
+                "bytes": len(body),
                 "import_status": r.status_code,
                 "import_s": round(took, 2),
                 "other_write_max_ms": round(max(writes) * 1000, 1),
                 "other_write_p99_ms": round(percentile(writes, 99) * 1000, 1),
                 "other_write_median_ms": round(statistics.median(writes) * 1000, 1),
+                "other_get_p99_ms": round(percentile(reads, 99) * 1000, 1),
+                "other_get_median_ms": round(statistics.median(reads) * 1000, 1),
                 "healthz_p99_ms": round(percentile(health, 99) * 1000, 1),
                 "healthz_max_ms": round(max(health) * 1000, 1),
                 "probe_statuses": statuses,
             }
         )
+
+
+async def _lock(tasks: int) -> None:
+    body, count = todoist_tasks(tasks / 10_000 * 1.35)
+    await _under_import("lock", body, count, "text/csv")
+
+
+async def _hostile(megabytes: float) -> None:
+    body, count = hostile_doc(megabytes)
+    await _under_import("hostile", body, count, "application/json")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -265,11 +298,15 @@ def main(argv: list[str] | None = None) -> int:
     rss.add_argument("--mb", type=float, default=20)
     lock = sub.add_parser("lock")
     lock.add_argument("--tasks", type=int, default=100_000)
+    hostile = sub.add_parser("hostile")
+    hostile.add_argument("--mb", type=float, default=10)
     args = parser.parse_args(argv)
     if args.bench == "notes":
         bench_notes(args.rows, args.runs)
     elif args.bench == "rss":
         asyncio.run(_rss(args.mb))
+    elif args.bench == "hostile":
+        asyncio.run(_hostile(args.mb))
     else:
         asyncio.run(_lock(args.tasks))
     return 0
