@@ -121,21 +121,16 @@ async def ensure_database(url: str, *, base: str) -> None:
                 if not found:
                     await conn.execute(text(f'CREATE DATABASE "{name}"'))
                 return
-            row = (
-                await conn.execute(
-                    text(
-                        "SELECT default_character_set_name, default_collation_name"
-                        " FROM information_schema.schemata WHERE schema_name = :name"
-                    ),
-                    {"name": make_url(base).database},
-                )
-            ).first()
+            schemata = text(
+                "SELECT default_character_set_name, default_collation_name"
+                " FROM information_schema.schemata WHERE schema_name = :name"
+            )
+            if (await conn.execute(schemata, {"name": name})).first() is not None:
+                return
+            row = (await conn.execute(schemata, {"name": make_url(base).database})).first()
             charset, collation = row if row is not None else ("utf8mb4", "utf8mb4_unicode_ci")
             await conn.execute(
-                text(
-                    f"CREATE DATABASE IF NOT EXISTS `{name}`"
-                    f" CHARACTER SET {charset} COLLATE {collation}"
-                )
+                text(f"CREATE DATABASE `{name}` CHARACTER SET {charset} COLLATE {collation}")
             )
     finally:
         await engine.dispose()

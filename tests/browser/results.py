@@ -8,6 +8,7 @@ interrupted run) stays "not run", which .ci/run treats as a failure.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +20,8 @@ RESULTS_FILE = ARTIFACTS / "browser-tests.json"
 
 
 class BrowserResults:
-    def __init__(self) -> None:
+    def __init__(self, path: Path = RESULTS_FILE) -> None:
+        self.path = path
         self.outcomes: dict[str, str] = {}
 
     def _expect(self, nodeids: list[str]) -> None:
@@ -55,10 +57,10 @@ class BrowserResults:
             return
         values = list(self.outcomes.values())
         counts = {k: values.count(k) for k in ("passed", "failed", "skipped")}
-        ARTIFACTS.mkdir(exist_ok=True)
         tests = dict(sorted(self.outcomes.items()))
         summary = {"collected": len(tests), **counts, "tests": tests}
-        RESULTS_FILE.write_text(json.dumps(summary, indent=2) + "\n")
+        self.path.parent.mkdir(exist_ok=True)
+        self.path.write_text(json.dumps(summary, indent=2) + "\n")
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -1,0 +1,112 @@
+"""The test run itself: the shared app gives each test fresh state, xdist workers get databases
+of their own, and browser-tests.json counts the browser tests of every worker."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from doable.db import Database
+from tests.conftest import runtime_for, shared_app
+from tests.parallel import worker_url
+from tests.server import PROJECT_ROOT
+
+
+async def test_the_app_is_built_once_and_each_test_gets_fresh_state(
+    database: Database, tmp_path: Path
+) -> None:
+    first = shared_app(database, runtime_for(database, tmp_path / "one"))
+    first.state.idempotency_swept_at = "left by an earlier test"
+    state = first.state.doable
+    mcp = next(r.endpoint for r in first.router.routes if getattr(r, "path", "") == "/mcp")
+    assert mcp.state is state
+
+    second = shared_app(database, runtime_for(database, tmp_path / "two"))
+    assert second is first
+    assert not hasattr(second.state, "idempotency_swept_at")
+    assert second.state.database is database
+    fresh = second.state.doable
+    assert fresh is not state and fresh.rate_limiter is not state.rate_limiter
+    assert fresh.signer is not state.signer and fresh.runtime.data_dir == tmp_path / "two"
+    assert mcp.state is fresh
+
+
+def test_a_worker_database_is_named_after_the_worker() -> None:
+    assert (
+        worker_url("postgresql://me:s3cret@db.example:5432/doable_ci?sslmode=require", "gw1")
+        == "postgresql://me:s3cret@db.example:5432/doable_ci_gw1?sslmode=require"
+    )
+    assert worker_url("mysql://root@127.0.0.1:3306/doable_ci", "gw0") == (
+        "mysql://root@127.0.0.1:3306/doable_ci_gw0"
+    )
+
+
+def test_each_worker_runs_on_its_own_database(database: Database, worker_id: str) -> None:
+    if worker_id == "master":
+        pytest.skip("runs in one process (-n0): no worker databases")
+    name = database.config.url.database or ""
+    if database.config.backend == "sqlite":
+        assert f"/popen-{worker_id}/" in name, name  # the worker's own temporary folder
+    else:
+        assert name.endswith(f"_{worker_id}"), name
+
+
+INNER_CONFTEST = """
+from tests.browser.results import BrowserResults
+
+def pytest_configure(config):
+    config.pluginmanager.register(BrowserResults(config.rootpath / "results.json"), "results")
+"""
+INNER_TESTS = """
+import pytest
+
+pytestmark = pytest.mark.browser
+
+def test_passes(): pass
+def test_fails(): assert False
+def test_skips(): pytest.skip("no")
+@pytest.mark.parametrize("n", range(5))
+def test_more(n): pass
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_browser_results_count_the_tests_of_every_worker(tmp_path: Path, workers: str) -> None:
+    (tmp_path / "conftest.py").write_text(textwrap.dedent(INNER_CONFTEST))
+    (tmp_path / "test_inner.py").write_text(textwrap.dedent(INNER_TESTS))
+    (tmp_path / "test_other.py").write_text("def test_not_a_browser_test(): pass\n")
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-n", workers, "-p", "no:cacheprovider"],
+        cwd=tmp_path,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(tmp_path),
+            "PYTHONPATH": str(PROJECT_ROOT),
+            "PYTHONDONTWRITEBYTECODE": "1",  # nothing written into the checkout
+        },
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert run.returncode == 1, run.stdout + run.stderr  # test_fails
+    results = json.loads((tmp_path / "results.json").read_text())
+    expected = {f"test_inner.py::test_more[{n}]": "passed" for n in range(5)}
+    expected |= {
+        "test_inner.py::test_passes": "passed",
+        "test_inner.py::test_fails": "failed",
+        "test_inner.py::test_skips": "skipped",
+    }
+    assert results == {
+        "collected": 8,
+        "passed": 6,
+        "failed": 1,
+        "skipped": 1,
+        "tests": dict(sorted(expected.items())),
+    }
