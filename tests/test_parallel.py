@@ -46,9 +46,13 @@ def test_a_worker_database_is_named_after_the_worker() -> None:
     )
 
 
-def test_each_worker_runs_on_its_own_database(database: Database, worker_id: str) -> None:
-    if worker_id == "master":
+def test_each_worker_runs_on_its_own_database(
+    database: Database, request: pytest.FixtureRequest
+) -> None:
+    workerinput = getattr(request.config, "workerinput", None)
+    if workerinput is None:
         pytest.skip("runs in one process (-n0): no worker databases")
+    worker_id = workerinput["workerid"]
     name = database.config.url.database or ""
     if database.config.backend == "sqlite":
         assert f"/popen-{worker_id}/" in name, name  # the worker's own temporary folder
