@@ -8,8 +8,8 @@
   points the variables at them before any test reads them. SQLite lives in each worker's own
   temporary folder already.
 - Exclusive tests (`@pytest.mark.exclusive`: they stop a server every worker uses, such as
-  the machine's PostgreSQL) run while no other test runs: every test holds a shared lock from
-  its setup to its teardown, and an exclusive one takes it alone.
+  the machine's PostgreSQL, or measure time or throughput) run while no other test runs: every
+  test holds a shared lock from its setup to its teardown, and an exclusive one takes it alone.
 """
 
 from __future__ import annotations
@@ -57,7 +57,8 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "exclusive: stops a shared server; no other test runs at the same time"
+        "markers",
+        "exclusive: stops a shared server or measures time; no other test runs meanwhile",
     )
     workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
     if workerinput is None:

@@ -114,3 +114,66 @@ def test_browser_results_count_the_tests_of_every_worker(tmp_path: Path, workers
         "skipped": 1,
         "tests": dict(sorted(expected.items())),
     }
+
+
+INNER_SPANS = """
+import pathlib
+import time
+
+import pytest
+
+LOG = pathlib.Path(__file__).parent / "spans.txt"
+
+
+def span(name):
+    start = time.monotonic()
+    time.sleep(0.5)
+    with LOG.open("a") as log:
+        log.write(f"{name} {start} {time.monotonic()}\\n")
+
+
+@pytest.mark.exclusive
+def test_alone():
+    span("alone")
+
+
+@pytest.mark.parametrize("n", range(8))
+def test_shared(n):
+    span(f"shared{n}")
+"""
+
+
+@pytest.mark.slow
+def test_an_exclusive_test_runs_while_no_other_test_runs(tmp_path: Path) -> None:
+    (tmp_path / "conftest.py").write_text('pytest_plugins = ["tests.parallel"]\n')
+    (tmp_path / "test_spans.py").write_text(textwrap.dedent(INNER_SPANS))
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-n", "2", "-p", "no:cacheprovider"],
+        cwd=tmp_path,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(tmp_path),
+            "PYTHONPATH": str(PROJECT_ROOT),
+            "PYTHONDONTWRITEBYTECODE": "1",
+        },
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    spans = {
+        name: (float(start), float(end))
+        for name, start, end in (
+            line.split() for line in (tmp_path / "spans.txt").read_text().splitlines()
+        )
+    }
+    assert len(spans) == 9
+
+    def overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
+        return a[0] < b[1] and b[0] < a[1]
+
+    alone = spans.pop("alone")
+    assert [name for name, s in spans.items() if overlap(s, alone)] == []
+    shared = list(spans.values())
+    assert any(overlap(a, b) for i, a in enumerate(shared) for b in shared[i + 1 :])

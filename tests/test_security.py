@@ -463,6 +463,7 @@ async def _costly_hashes(
 
 
 @pytest.mark.slow
+@pytest.mark.exclusive  # timed: another worker's test would add its noise to the medians
 @pytest.mark.parametrize("database", ["sqlite"], indirect=True)
 async def test_unknown_email_takes_as_long_as_a_wrong_password(
     database: Database, data_dir: Path
@@ -525,6 +526,7 @@ async def test_brute_force_is_stopped_and_the_owner_gets_back_in(
         await truncate_all(database.engine)
 
 
+@pytest.mark.exclusive  # counts requests served while hashing: needs the cores to itself
 @pytest.mark.parametrize("database", ["sqlite"], indirect=True)
 async def test_password_hashing_runs_off_the_event_loop_at_its_own_priority(
     database: Database, data_dir: Path
