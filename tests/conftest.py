@@ -1,4 +1,6 @@
-"""Fixtures: one migrated database per backend, a fresh app per test, tables emptied after each."""
+"""Fixtures: one migrated database per backend, one app per database with fresh state for each
+test, tables emptied after each; and the parallel run (tests/parallel.py) that `uv run pytest`
+starts by default."""
 
 from __future__ import annotations
 
@@ -12,11 +14,17 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.datastructures import State
 
 from doable.app import create_app
 from doable.config import RuntimeConfig, Settings, normalize_database_url
 from doable.db import Base, Database
+from doable.mcp_server.lazy import LazyMcpEndpoint
 from doable.migrations import upgrade
+from doable.state import AppState
+
+# Plugins for the whole run (they must also load in xdist's controller, which collects nothing).
+pytest_plugins = ["tests.parallel", "tests.browser.results"]
 
 TEST_SECRET = b"test-secret-key-that-is-long-enough-0123456789"
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -121,9 +129,39 @@ def runtime_for(database: Database, data_dir: Path, **overrides: Any) -> Runtime
     )
 
 
+# create_app's app for each session database, with the default test settings. Building one costs
+# about 0.15 s (FastAPI analyses every route's dependencies), more than most tests take.
+_shared_apps: dict[int, tuple[Database, FastAPI, LazyMcpEndpoint]] = {}
+
+
+def shared_app(database: Database, runtime: RuntimeConfig) -> FastAPI:
+    """The app for `database`, built once per session, with state as fresh as a new app's.
+
+    What differs from one create_app call to the next lives in `app.state` (the database and
+    the AppState: rate limiter, hasher, signer; whatever routes leave there, such as the
+    idempotency sweep time) and in the MCP endpoint: both are replaced here. Routes and
+    middleware keep no state of their own. `runtime` must carry the default test settings
+    (only its data_dir may differ), since settings also shape the routes and middleware.
+    """
+    entry = _shared_apps.get(id(database))
+    if entry is None or entry[0] is not database:
+        app = create_app(runtime, database)
+        endpoints = (getattr(route, "endpoint", None) for route in app.router.routes)
+        mcp = next(e for e in endpoints if isinstance(e, LazyMcpEndpoint))
+        _shared_apps[id(database)] = (database, app, mcp)
+        return app
+    _, app, mcp = entry
+    state = AppState.build(runtime)
+    app.state = State()
+    app.state.database = database
+    app.state.doable = state
+    mcp.state = state
+    return app
+
+
 @pytest.fixture
 async def app(database: Database, data_dir: Path) -> AsyncIterator[FastAPI]:
-    yield create_app(runtime_for(database, data_dir), database)
+    yield shared_app(database, runtime_for(database, data_dir))
     await truncate_all(database.engine)
 
 

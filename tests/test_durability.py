@@ -102,6 +102,7 @@ def _check_database(db: Path, ledger: Ledger) -> int:
 
 
 @pytest.mark.slow
+@pytest.mark.exclusive  # its load must reach ROUNDS * 10 writes: needs the cores to itself
 def test_kill_9_mid_load_loses_no_acknowledged_write(tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()

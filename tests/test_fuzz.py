@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import uuid
@@ -214,19 +215,32 @@ async def fuzz(database: Database, tmp_path_factory: pytest.TempPathFactory) -> 
     state.close()
     asgi.shutdown_lifespans()
     await truncate_all(database.engine)
+    _write_figures(state)
+
+
+def _write_figures(state: Fuzz) -> None:
+    """fuzz-<backend>.json. Under xdist a backend's two tests may run in two workers, each with
+    a fixture of its own: the second adds its counts to the first's (same run, under a lock)."""
+    path = ARTIFACTS / f"fuzz-{state.backend}.json"
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    cases = Counter(state.cases)
+    statuses = Counter({str(k): v for k, v in state.statuses.items()})
     ARTIFACTS.mkdir(exist_ok=True)
-    (ARTIFACTS / f"fuzz-{state.backend}.json").write_text(
-        json.dumps(
-            {
-                "backend": state.backend,
-                "cases": dict(state.cases),
-                "total": sum(state.cases.values()),
-                "statuses": {str(k): v for k, v in sorted(state.statuses.items())},
-            },
-            indent=2,
-        )
-        + "\n"
-    )
+    with (ARTIFACTS / "fuzz.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if run is not None and path.exists():
+            earlier = json.loads(path.read_text())
+            if earlier.get("run") == run:
+                cases.update(earlier["cases"])
+                statuses.update(earlier["statuses"])
+        figures = {
+            "backend": state.backend,
+            "cases": dict(cases),
+            "total": sum(cases.values()),
+            "statuses": dict(sorted(statuses.items())),
+            "run": run,
+        }
+        path.write_text(json.dumps(figures, indent=2) + "\n")
 
 
 @pytest.fixture(scope="module")

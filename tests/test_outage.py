@@ -127,6 +127,7 @@ def _all_ok(client: httpx.Client, auth: dict[str, str]) -> bool:
 
 
 @pytest.mark.slow
+@pytest.mark.exclusive  # no other worker's test may see PostgreSQL go away
 @pytest.mark.parametrize("database", POSTGRES_ONLY, indirect=True)
 async def test_postgres_restart_under_load(
     database: Database, postgres_url: str, tmp_path: Path

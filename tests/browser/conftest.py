@@ -5,14 +5,13 @@ session-wide asyncio loop, and Playwright's sync API refuses to start inside a r
 no fixture here may depend on an async fixture.
 
 When /usr/bin/chromium is missing, every test here is skipped with a reason, except in CI
-(`CI=true`), where a missing browser is a failure. At the end of the run the outcome of the browser
-tests is written to `test-artifacts/browser-tests.json`; `.ci/run` reads it to fail a CI run in
+(`CI=true`), where a missing browser is a failure. tests/browser/results.py writes the outcome of
+the browser tests to `test-artifacts/browser-tests.json`; `.ci/run` reads it to fail a CI run in
 which the browser tests did not actually run.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,7 +38,6 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 SCREENSHOTS = ARTIFACTS / "screenshots"
 FAILURES = ARTIFACTS / "browser-failures"
-RESULTS_FILE = ARTIFACTS / "browser-tests.json"
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 375, "height": 740}
 GENEROUS_LIMITS = {
@@ -68,43 +66,6 @@ def require_chromium() -> None:
     if IN_CI:
         pytest.fail(f"{reason}; CI=true, so a missing browser is a failure", pytrace=False)
     pytest.skip(reason)
-
-
-# Outcomes for .ci/run
-
-
-_outcomes: dict[str, str] = {}
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if item.get_closest_marker("browser") is not None:
-            _outcomes.setdefault(item.nodeid, "not run")
-
-
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    if report.nodeid not in _outcomes:
-        return
-    if report.failed:
-        _outcomes[report.nodeid] = "failed"
-    elif report.skipped:
-        _outcomes[report.nodeid] = "skipped"
-    elif report.when == "call" and _outcomes[report.nodeid] == "not run":
-        _outcomes[report.nodeid] = "passed"
-
-
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    if not _outcomes:
-        return
-    counts = {k: list(_outcomes.values()).count(k) for k in ("passed", "failed", "skipped")}
-    ARTIFACTS.mkdir(exist_ok=True)
-    RESULTS_FILE.write_text(
-        json.dumps(
-            {"collected": len(_outcomes), **counts, "tests": dict(sorted(_outcomes.items()))},
-            indent=2,
-        )
-        + "\n"
-    )
 
 
 _call_failed = pytest.StashKey[bool]()
