@@ -1,7 +1,8 @@
 """The importer under load: note threads, memory for a big file, and what other users feel.
 
     uv run python -m benchmarks.importer notes            # 200k note rows: parse time
-    uv run python -m benchmarks.importer rss [--mb 20]    # RSS over idle for a Todoist CSV
+    uv run python -m benchmarks.importer rss [--mb 20] [--format todoist|json]
+        # RSS over idle for a Todoist CSV or a Doable JSON export
     uv run python -m benchmarks.importer lock [--tasks 100000]
         # another user's writes and /healthz while a big import runs (SQLite)
     uv run python -m benchmarks.importer hostile [--mb 10]
@@ -161,12 +162,32 @@ async def signup(client: httpx.AsyncClient, email: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
-async def _rss(megabytes: float) -> None:
-    body, tasks = todoist_tasks(megabytes)
+def doable_json_tasks(megabytes: float) -> tuple[bytes, int]:
+    """A Doable JSON export of about `megabytes` MB, tasks like todoist_tasks' ones."""
+    tasks, size, n = [], 0, 0
+    while size < int(megabytes * 1024 * 1024):
+        task = {
+            "title": f"Task number {n} with a few words",
+            "description": f"A description, with a comma, for task {n}: long enough that "
+            "twenty megabytes hold fewer than the hundred thousand tasks one import takes",
+            "priority": ["none", "low", "medium", "high"][n % 4],
+            "tags": [f"label{n % 40}"],
+            "due": f"2027-01-{1 + n % 28:02d}",
+        }
+        tasks.append(task)
+        size += len(json.dumps(task)) + 2
+        n += 1
+    return json.dumps({"format": "doable.export", "version": 1, "tasks": tasks}).encode(), n
+
+
+async def _rss(megabytes: float, fmt: str = "todoist") -> None:
+    make = doable_json_tasks if fmt == "json" else todoist_tasks
+    kind = {"Content-Type": "application/json" if fmt == "json" else "text/csv"}
+    body, tasks = make(megabytes)
     async with app_client("rss") as client:
         headers = await signup(client, "rss@example.com")
-        warm, _ = todoist_tasks(0.05)
-        r = await client.post("/api/v1/import", content=warm, headers={**headers, **CSV})
+        warm, _ = make(0.05)
+        r = await client.post("/api/v1/import", content=warm, headers={**headers, **kind})
         r.raise_for_status()
         idle = rss_mb()
         peak = [idle]
@@ -180,13 +201,14 @@ async def _rss(megabytes: float) -> None:
         sampler = threading.Thread(target=sample)
         sampler.start()
         start = time.perf_counter()
-        r = await client.post("/api/v1/import", content=body, headers={**headers, **CSV})
+        r = await client.post("/api/v1/import", content=body, headers={**headers, **kind})
         took = time.perf_counter() - start
         done.set()
         sampler.join()
         record(
             {
                 "bench": "rss",
+                "format": fmt,
                 "file_mb": round(len(body) / 1024 / 1024, 1),
                 "tasks": tasks,
                 "status": r.status_code,
@@ -296,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     notes.add_argument("--runs", type=int, default=5)
     rss = sub.add_parser("rss")
     rss.add_argument("--mb", type=float, default=20)
+    rss.add_argument("--format", choices=["todoist", "json"], default="todoist")
     lock = sub.add_parser("lock")
     lock.add_argument("--tasks", type=int, default=100_000)
     hostile = sub.add_parser("hostile")
@@ -304,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.bench == "notes":
         bench_notes(args.rows, args.runs)
     elif args.bench == "rss":
-        asyncio.run(_rss(args.mb))
+        asyncio.run(_rss(args.mb, args.format))
     elif args.bench == "hostile":
         asyncio.run(_hostile(args.mb))
     else:
