@@ -1130,7 +1130,7 @@ async def test_the_render_cache_is_bounded_by_bytes(database: Database, data_dir
             )
         feed = await make_feed(client, acct)
         first = (await client.get(path_of(feed["url"]))).content
-        cache: RenderCache = app.state.feed_cache
+        cache: RenderCache = app.state.doable.feed_cache
         # The cache keeps the components rendered last, as many as fit in the budget.
         components = re.findall(rb"BEGIN:VTODO\r\n.*?END:VTODO\r\n", first, re.DOTALL)
         assert len(components) == 20

@@ -19,7 +19,6 @@ from doable.config import RuntimeConfig, resolve
 from doable.db import Database
 from doable.errors import install_error_handlers
 from doable.events import stream_shutdown_on_signals
-from doable.feeds.cache import RenderCache
 from doable.feeds.router import feeds_router, ical_router
 from doable.mcp_server.lazy import LazyMcpEndpoint
 from doable.middleware import RequestContextMiddleware
@@ -82,8 +81,6 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
     )
     app.state.database = db
     app.state.doable = state
-    # Rendered feed components, shared by every feed request of this process.
-    app.state.feed_cache = RenderCache(settings.feed_cache_bytes)
 
     api = APIRouter(prefix=API_PREFIX)
     # Routes are matched in order, router by router, twice per level: the busiest come first.

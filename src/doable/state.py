@@ -20,6 +20,7 @@ from doable.auth.security import PasswordHasher, TokenSigner
 from doable.config import RuntimeConfig, external_auth
 from doable.db import utcnow
 from doable.errors import RateLimited
+from doable.feeds.cache import RenderCache
 
 
 class AuthRateLimiter:
@@ -70,6 +71,8 @@ class AppState:
     rate_limiter: AuthRateLimiter
     # Checks an external issuer's tokens (AUTH_JWKS_URL or AUTH_JWT_SECRET); None when unset.
     external: ExternalVerifier | None
+    # Rendered feed components, shared by every feed request of this process (FEED_CACHE_BYTES).
+    feed_cache: RenderCache
     # "Now" for what a request shows and reads by the calendar (today, overdue, a time without
     # a date); tests set it to a fixed instant instead of waiting for a time of day.
     clock: Callable[[], datetime] = utcnow
@@ -86,6 +89,7 @@ class AppState:
                 settings.auth_ip_rate_limit, settings.auth_account_rate_limit
             ),
             external=ExternalVerifier(external) if external is not None else None,
+            feed_cache=RenderCache(settings.feed_cache_bytes),
         )
 
 

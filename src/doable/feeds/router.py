@@ -211,7 +211,7 @@ async def ical_feed(
         return StreamingResponse(_nothing(), headers=headers, media_type=ICS_MEDIA_TYPE)
     tasks = await service.feed_tasks(session, feed)
     header = await _header(feed, zone, tasks)
-    cache: RenderCache = request.app.state.feed_cache
+    cache: RenderCache = request.app.state.doable.feed_cache
     return StreamingResponse(
         _stream(header, feed, zone, tasks, cache), headers=headers, media_type=ICS_MEDIA_TYPE
     )
