@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 
 from doable import events
 from doable.db import Database
@@ -465,6 +465,33 @@ async def test_task_events_are_published_only_after_commit(client: httpx.AsyncCl
         ("task", "updated", task["id"]),
         ("task", "deleted", task["id"]),
     ]
+
+
+async def test_a_released_savepoint_does_not_publish_before_the_commit(
+    database: Database,
+) -> None:
+    """SQLAlchemy fires `after_commit` when a savepoint is released too: an event parked before
+    it must still wait for the real commit, and die with a rollback after it."""
+    owner = uuid.uuid4()
+    sub = events.bus.subscribe(owner, limit=5)
+    try:
+        with pytest.raises(RuntimeError):
+            async with database.unit_of_work(write=True) as session:
+                events.publish_after_commit(session, events.Event("task", owner, {"n": 1}))
+                async with session.begin_nested():  # released: not the commit
+                    await session.execute(text("SELECT 1"))
+                assert sub.queue.empty()
+                raise RuntimeError("the request failed after the savepoint")
+        assert sub.queue.empty()
+        async with database.unit_of_work(write=True) as session:
+            events.publish_after_commit(session, events.Event("task", owner, {"n": 2}))
+            async with session.begin_nested():
+                await session.execute(text("SELECT 1"))
+            assert sub.queue.empty()
+        assert sub.queue.get_nowait().data == {"n": 2}
+        assert sub.queue.empty()
+    finally:
+        events.bus.unsubscribe(sub)
 
 
 async def test_stream_finds_notifications_made_by_another_process(

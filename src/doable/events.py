@@ -187,6 +187,10 @@ def _note_task_changes(session: Session, _context: Any) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _publish_pending(session: Session) -> None:
+    # SQLAlchemy fires after_commit when a savepoint is released as well; only the outermost
+    # transaction's commit makes the changes visible.
+    if session.in_nested_transaction():
+        return
     pending: list[Event] = session.info.pop(_PENDING, [])
     seen: set[tuple[str, str, str]] = set()
     for item in pending:
