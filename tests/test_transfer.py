@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, select, update
 
 from doable.db import Database
 from doable.tasks import quickadd
@@ -1539,6 +1539,32 @@ async def test_a_large_import_is_staged_hidden_and_shown_at_once(
     assert {v for v, _ in seen} <= {0, count}
     assert any(hidden and not visible for visible, hidden in seen)
     assert await _staged_counts(database, acct.id) == (count, 0)
+
+
+async def test_staged_tasks_are_found_by_no_search_and_no_id(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    """A staged row (an import in progress, or one whose end failed) is in the search index
+    on SQLite; neither a search, whichever plan it takes, nor its id may reach it."""
+    acct = await make_account(client)
+    staged = await make_task(client, acct, title="zebra crossing staged")
+    await make_task(client, acct, title="zebra crossing visible")
+    async with database.write_sessions() as s:
+        await s.execute(
+            update(Task)
+            .where(Task.id == uuid.UUID(staged["id"]))
+            .values(import_batch_id=uuid.uuid4())
+        )
+        await s.commit()
+    for q in ("zebra", "zeb", "crossing staged"):
+        r = await client.get("/api/v1/tasks", params={"q": q}, headers=acct.headers)
+        assert r.status_code == 200, r.text
+        expected = [] if q == "crossing staged" else ["zebra crossing visible"]
+        assert [t["title"] for t in r.json()["items"]] == expected, q
+    url = f"/api/v1/tasks/{staged['id']}"
+    assert_problem(await client.get(url, headers=acct.headers), 404)
+    assert_problem(await client.patch(url, json={"title": "x"}, headers=acct.headers), 404)
+    assert_problem(await client.delete(url, headers=acct.headers), 404)
 
 
 async def test_a_file_bad_after_the_first_chunks_leaves_nothing(

@@ -204,7 +204,8 @@ async def _create_tag(session: AsyncSession, owner_id: uuid.UUID, name: str, key
 
 
 def _owned(owner_id: uuid.UUID) -> Select[Task]:
-    return select(Task).where(Task.owner_id == owner_id).options(selectinload(Task.tags))
+    """The owner's tasks, less an import's staged (hidden) ones: those exist for nobody yet."""
+    return select(Task).where(Task.owner_id == owner_id, VISIBLE).options(selectinload(Task.tags))
 
 
 async def get_task(
@@ -567,7 +568,9 @@ async def list_tasks(
                 conditions.append(candidates)
                 # Unary + keeps SQLite from walking the owner's index in page order, so the
                 # few candidates drive the query (https://sqlite.org/optoverview.html#uplus).
-                owner = literal_column("+tasks.owner_id", Task.owner_id.type) == user.id
+                owner = and_(
+                    literal_column("+tasks.owner_id", Task.owner_id.type) == user.id, VISIBLE
+                )
     if query.priority:
         conditions.append(Task.priority.in_([PRIORITY_LEVELS[p] for p in query.priority]))
     for name in dict.fromkeys(tag_key(t) for t in query.tag):
@@ -645,7 +648,7 @@ _ONE_TASK = (
     select(*TASK_ROW_COLUMNS, Tag.name)
     .outerjoin(task_tags, task_tags.c.task_id == Task.id)
     .outerjoin(Tag, Tag.id == task_tags.c.tag_id)
-    .where(Task.owner_id == bindparam("owner_id"), Task.id == bindparam("task_id"))
+    .where(Task.owner_id == bindparam("owner_id"), Task.id == bindparam("task_id"), VISIBLE)
     .order_by(Tag.name_key)
 )
 
