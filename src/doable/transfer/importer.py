@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from doable import events
 from doable.auth.models import User
 from doable.db import Database
+from doable.errors import loggable_error
 from doable.reminders import service as reminder_service
 from doable.reminders.models import Reminder
 from doable.tasks import recurrence
@@ -235,7 +236,14 @@ class Batch:
     tag_ids: dict[str, uuid.UUID] = field(default_factory=dict)
     created_tags: list[uuid.UUID] = field(default_factory=list)
     reminders: list[dict[str, Any]] = field(default_factory=list)
-    tasks: int = 0
+    # The staged tasks' ids: publishing updates them by primary key. An UPDATE that found them
+    # by owner and batch walked the owner's index, and on MariaDB (REPEATABLE READ) locked every
+    # row and gap it passed, deadlocking with another import of the same owner inserting there.
+    task_ids: list[uuid.UUID] = field(default_factory=list)
+
+    @property
+    def tasks(self) -> int:
+        return len(self.task_ids)
 
 
 def prepare(
@@ -334,7 +342,7 @@ async def _stage(
         for part in range(0, len(prepared.completions), CHUNK):
             await session.execute(insert(COMPLETIONS), prepared.completions[part : part + CHUNK])
     batch.reminders.extend(prepared.reminders)
-    batch.tasks += len(prepared.tasks)
+    batch.task_ids.extend(row["id"] for row in prepared.tasks)
 
 
 async def stage(
@@ -391,11 +399,16 @@ async def publish(
             user.timezone = account.timezone
             await session.flush()
     await ensure_room(session, batch.owner_id, batch.tasks)  # MAX_TASKS_PER_ACCOUNT
-    await session.execute(
-        update(TASKS)
-        .where(TASKS.c.owner_id == batch.owner_id, TASKS.c.import_batch_id == batch.id)
-        .values(import_batch_id=None)
-    )
+    for part in range(0, len(batch.task_ids), CHUNK):
+        await session.execute(
+            update(TASKS)
+            .where(
+                TASKS.c.id.in_(batch.task_ids[part : part + CHUNK]),
+                TASKS.c.owner_id == batch.owner_id,
+                TASKS.c.import_batch_id == batch.id,
+            )
+            .values(import_batch_id=None)
+        )
     for part in range(0, len(batch.reminders), CHUNK):
         await session.execute(insert(REMINDERS), batch.reminders[part : part + CHUNK])
     if batch.reminders:
