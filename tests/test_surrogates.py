@@ -230,3 +230,36 @@ async def test_a_database_error_is_logged_without_task_text(
     assert record.getMessage().startswith("unhandled error in POST /api/v1/tasks\nTraceback")
     assert "sqlalchemy.exc." in record.getMessage()
     assert "(its text is not logged)" in record.getMessage()
+
+
+@pytest.mark.usefixtures("running_app")
+async def test_a_database_error_in_an_mcp_tool_is_logged_without_task_text(
+    client: httpx.AsyncClient,
+    database: Database,
+    backend: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The MCP tool path logs its own failures (the SDK answers the request): the same rule
+    as the middleware's, no driver text, which may quote what the user wrote."""
+    acct = await make_account(client)
+    title = f"private-{uuid.uuid4().hex}"
+    call = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {"name": "add_task", "arguments": {"title": title}},
+    }
+    await _run(database, _FAIL_TRIGGER[backend])
+    try:
+        with caplog.at_level(logging.INFO):
+            r = await client.post("/mcp", json=call, headers={**MCP_HEADERS, **acct.headers})
+    finally:
+        await _run(database, _DROP_TRIGGER[backend])
+    assert r.status_code == 200, r.text
+    assert r.json()["result"]["isError"] is True
+    (record,) = [rec for rec in caplog.records if rec.name.startswith("doable.mcp")]
+    assert record.levelno == logging.ERROR and record.exc_info is None
+    assert title not in caplog.text
+    assert "refused by a test trigger" not in caplog.text
+    assert "integer overflow" not in caplog.text
+    assert "(its text is not logged)" in record.getMessage()

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from doable.auth.dependencies import CurrentPrincipal
 from doable.db import Database, SessionDep, utcnow
+from doable.errors import loggable_error
 from doable.idempotency import service
 from doable.idempotency.models import IdempotencyKey
 
@@ -83,8 +84,8 @@ async def _sweep(database: Database, now: datetime) -> None:
                 await session.commit()
             if deleted < service.SWEEP_BATCH:
                 return
-    except Exception:  # the next sweep tries again; the request has been answered
-        log.warning("sweeping expired idempotency keys failed", exc_info=True)
+    except Exception as exc:  # the next sweep tries again; the request has been answered
+        log.warning("sweeping expired idempotency keys failed\n%s", loggable_error(exc))
 
 
 def claimed(request: Request) -> bool:

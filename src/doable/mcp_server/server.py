@@ -37,7 +37,13 @@ from doable.auth.dependencies import check_scope
 from doable.auth.service import Principal
 from doable.context import request_id_var
 from doable.db import Database
-from doable.errors import DoableError, ServiceUnavailable, is_db_unavailable, problem
+from doable.errors import (
+    DoableError,
+    ServiceUnavailable,
+    is_db_unavailable,
+    loggable_error,
+    problem,
+)
 from doable.mcp_server.schemas import describe
 from doable.mcp_server.tools import TOOLS, ToolContext, ToolSpec
 from doable.state import AppState
@@ -188,7 +194,9 @@ class McpEndpoint:
                 log.warning("MCP tool %s: database unavailable (%s)", spec.name, type(exc).__name__)
                 return _error("The database is unavailable; try again shortly.")
             rid = scope.get(REQUEST_ID_KEY) or uuid.uuid4().hex
-            log.exception("MCP tool %s failed (request id %s)", spec.name, rid)
+            log.error(  # never a driver's text: it may quote stored values
+                "MCP tool %s failed (request id %s)\n%s", spec.name, rid, loggable_error(exc)
+            )
             return _error(
                 f"Something went wrong on our side. Quote request id {rid} when reporting it."
             )

@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from doable import events
 from doable.auth.models import User
 from doable.db import Database, utcnow
-from doable.errors import is_db_unavailable
+from doable.errors import is_db_unavailable, loggable_error
 from doable.reminders.models import Notification, Reminder
 from doable.tasks.models import Task
 from doable.zones import Zone, zone_of
@@ -340,7 +340,11 @@ class Scheduler:
                 if is_db_unavailable(exc):
                     log.warning("scheduler: database unavailable; retrying in %.1f s", delay)
                 else:
-                    log.exception("scheduler: firing failed; retrying in %.1f s", delay)
+                    log.error(
+                        "scheduler: firing failed; retrying in %.1f s\n%s",
+                        delay,
+                        loggable_error(exc),
+                    )
                 await self._sleep(delay)
                 continue
             failures = 0

@@ -390,8 +390,8 @@ async def publish(
     stream: ImportStream,
     account: AccountSection | None = None,
 ) -> ImportOutcome:
-    """Make a staged batch visible, at once, in the caller's transaction: one UPDATE of the
-    batch's tasks, then their reminders; and, given `account`, the account's name and zone."""
+    """Make a staged batch visible, at once, in the caller's transaction: the batch's tasks
+    by primary key, then their reminders; and, given `account`, the account's name and zone."""
     if account is not None:
         user = await session.get(User, batch.owner_id)
         if user is not None:
@@ -424,8 +424,8 @@ async def discard(database: Database, batch: Batch) -> None:
     with anyio.CancelScope(shield=True):
         try:
             await _discard(database, batch)
-        except Exception:
-            log.warning("deleting a failed import's staged tasks failed", exc_info=True)
+        except Exception as exc:
+            log.warning("deleting a failed import's staged tasks failed\n%s", loggable_error(exc))
 
 
 async def _discard(database: Database, batch: Batch) -> None:
