@@ -47,6 +47,7 @@ from doable.errors import (
 from doable.mcp_server.schemas import describe
 from doable.mcp_server.tools import TOOLS, ToolContext, ToolSpec
 from doable.state import AppState
+from doable.tasks import occurrences
 
 log = logging.getLogger("doable.mcp")
 
@@ -213,13 +214,19 @@ class McpEndpoint:
         except ValidationError as exc:
             raise ToolFailed(_explain(exc)) from None
         try:
-            async with self.database.unit_of_work(write=spec.writes) as session:
-                ctx = ToolContext(session, principal.user, self.state.runtime.secret_key)
-                result = await spec.fn(ctx, args)
-                if ctx.discard:
-                    await session.rollback()
-            return result
+            # A budget of its own for repeat-rule searches: the SDK may run the tool in a task
+            # that does not share the HTTP request's context.
+            with occurrences.budget():
+                return await self._call(spec, principal, args)
         except DoableError as exc:
             raise ToolFailed(exc.detail) from None
         except IntegrityError:
             raise ToolFailed("The change conflicts with stored data; try again.") from None
+
+    async def _call(self, spec: ToolSpec, principal: Principal, args: BaseModel) -> BaseModel:
+        async with self.database.unit_of_work(write=spec.writes) as session:
+            ctx = ToolContext(session, principal.user, self.state.runtime.secret_key)
+            result = await spec.fn(ctx, args)
+            if ctx.discard:
+                await session.rollback()
+        return result
