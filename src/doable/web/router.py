@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from doable.auth import service as auth_service
 from doable.auth.models import User
@@ -27,7 +28,7 @@ from doable.reminders import service as reminders_service
 from doable.reminders import stream as reminders_stream
 from doable.reminders.durations import format_duration
 from doable.reminders.schemas import ReminderCreate
-from doable.state import StateDep
+from doable.state import AppState, StateDep
 from doable.tasks import quickadd
 from doable.tasks import service as tasks_service
 from doable.tasks.models import Task
@@ -380,35 +381,12 @@ async def create_task(
     form = await _form(request)
     body = _form_task_fields(form, user, state.clock())
     ctx = base_context(request, state, user) | {"values": form, "errors": {}}
+    data = None
     try:
         data = TaskCreate.model_validate(body)
     except ValidationError as exc:
         ctx["errors"] = _errors(exc)
-        if not is_htmx(request):
-            page = await _page_context(request, state, session, user, ListFilters())
-            page.update(values=form, errors=ctx["errors"])
-            return respond(request, state, "tasks.html", page, status=422)
-        return respond(
-            request,
-            state,
-            "tasks.html",
-            ctx,
-            blocks=["quick_add"],
-            status=422,
-            headers={"HX-Retarget": "#quick-add", "HX-Reswap": "outerHTML"},
-        )
-    task = await tasks_service.create_task(session, user, data)
-    if not is_htmx(request):
-        return _see_other("/tasks")
-    ctx["task"] = task_view(task, user, _today(state, user))
-    ctx["counts"] = await tasks_service.count_tasks(session, user, now=state.clock())
-    return respond(
-        request,
-        state,
-        "tasks.html",
-        ctx,
-        blocks=["item", "counts_oob", "empty_oob", "quick_add_oob"],
-    )
+    return await _add_answer(request, state, session, user, form, ctx, data)
 
 
 def _quick_body(
@@ -461,6 +439,20 @@ async def quick_add(
             data = TaskCreate.model_validate(body)
         except ValidationError as exc:
             ctx["errors"] = _errors(exc)
+    return await _add_answer(request, state, session, user, form, ctx, data)
+
+
+async def _add_answer(
+    request: Request,
+    state: AppState,
+    session: AsyncSession,
+    user: User,
+    form: dict[str, str],
+    ctx: dict[str, Any],
+    data: TaskCreate | None,
+) -> Response:
+    """What an add form (plain or quick) answers: the refused form with its errors (a page, or
+    the box for htmx), or the new task's row with the counts and an empty box."""
     if data is None:
         if not is_htmx(request):
             page = await _page_context(request, state, session, user, ListFilters())
