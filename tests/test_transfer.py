@@ -22,12 +22,15 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import case, func, select, update
 
 from doable.db import Database
 from doable.tasks import quickadd
 from doable.tasks.models import NO_DUE, Tag, Task
 from doable.transfer import importer
+from doable.transfer.parse import loads_stepwise
 from doable.transfer.schemas import MAX_IMPORT_TASKS, ExportDocument
 from tests.conftest import BACKEND_ENV, TEST_SECRET, truncate_all
 from tests.factories import (
@@ -1649,3 +1652,52 @@ async def test_hostile_rules_spend_the_import_budget_then_are_too_complex(
         (f"/tasks/{i}/recurrence/rule", none if i < 4 else too_complex) for i in range(100)
     ]
     assert await snapshot(database) == before
+
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    doc=st.dictionaries(st.text(max_size=8), _JSON_VALUES, max_size=5),
+    indent=st.sampled_from([None, 0, 2, "\t"]),
+    pad=st.sampled_from(["", " ", "\n", " \r\n\t "]),
+)
+def test_the_stepwise_json_decode_is_json_loads(doc: dict[str, Any], indent: Any, pad: str) -> None:
+    """The import decodes a document's arrays an element at a time (so its worker thread lets
+    the event loop run); what it reads must be what json.loads reads, byte for byte."""
+    text = pad + json.dumps(doc, indent=indent) + pad
+    assert loads_stepwise(text) == json.loads(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        '{"a": [1, 2,]}',
+        '{"a": [1 2]}',
+        '{"a": 1,}',
+        '{"a" 1}',
+        '{"a": [1]} x',
+        '{"a": [{"b": }]}',
+        "{1: 2}",
+        '{"tasks": [' + "[" * 5000 + "]" * 5000 + "]}",
+    ],
+)
+def test_the_stepwise_json_decode_fails_as_json_loads_does(text: str) -> None:
+    try:
+        json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        expected: BaseException = exc
+    with pytest.raises(type(expected)) as got:
+        loads_stepwise(text)
+    assert str(got.value) == str(expected)
+
+
+def test_the_stepwise_json_decode_reads_other_documents_as_json_loads_does() -> None:
+    for text in ("[1, 2]", '"x"', "3", " {} ", '{"a": []}', '{"a": [], "a": [1]}'):
+        assert loads_stepwise(text) == json.loads(text)

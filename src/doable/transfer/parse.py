@@ -224,11 +224,80 @@ def _json_note(loc: list[str | int], msg: str) -> ImportNote:
     return ImportNote(loc=["body", *loc], msg=msg, pointer=_pointer(loc))
 
 
-def open_json(text: str) -> ImportStream:
-    """The whole document is parsed at once (the standard library has no streaming JSON
-    parser); each task is validated, and its parsed form dropped, as its chunk is read."""
+_WS = " \t\n\r"
+_DECODER = json.JSONDecoder()
+
+
+def loads_stepwise(text: str) -> Any:
+    """`json.loads`, but a top-level object's arrays are decoded an element at a time. The
+    import parses in a worker thread, and `json.loads` holds the GIL for the whole document
+    (over 0.1 s for 10 MB), stalling the event loop's thread; between elements it can run.
+    Anything this walk does not expect is left to `json.loads`, for its error message."""
     try:
-        data = json.loads(text)
+        return _object_stepwise(text)
+    except (ValueError, IndexError):
+        return json.loads(text)
+
+
+def _skip(text: str, i: int) -> int:
+    while i < len(text) and text[i] in _WS:
+        i += 1
+    return i
+
+
+def _value_stepwise(text: str, i: int) -> tuple[Any, int]:
+    if text[i] != "[":
+        return _DECODER.raw_decode(text, i)
+    items: list[Any] = []
+    i = _skip(text, i + 1)
+    if text[i] == "]":
+        return items, i + 1
+    while True:
+        item, i = _DECODER.raw_decode(text, i)
+        items.append(item)
+        i = _skip(text, i)
+        if text[i] == "]":
+            return items, i + 1
+        if text[i] != ",":
+            raise ValueError("expected , or ]")
+        i = _skip(text, i + 1)
+
+
+def _object_stepwise(text: str) -> dict[str, Any]:
+    i = _skip(text, 0)
+    if text[i] != "{":
+        raise ValueError("not an object")
+    data: dict[str, Any] = {}
+    i = _skip(text, i + 1)
+    if text[i] == "}":
+        i += 1
+    else:
+        while True:
+            if text[i] != '"':
+                raise ValueError("expected a key")
+            key, i = _DECODER.raw_decode(text, i)
+            i = _skip(text, i)
+            if text[i] != ":":
+                raise ValueError("expected :")
+            data[key], i = _value_stepwise(text, _skip(text, i + 1))
+            i = _skip(text, i)
+            if text[i] == "}":
+                i += 1
+                break
+            if text[i] != ",":
+                raise ValueError("expected , or }")
+            i = _skip(text, i + 1)
+    if _skip(text, i) != len(text):
+        raise ValueError("extra data")
+    return data
+
+
+def open_json(text: str) -> ImportStream:
+    """The document is decoded a task at a time (`loads_stepwise`), but held whole (the
+    standard library has no streaming JSON parser); each task is validated, and its parsed form
+    dropped, as its chunk is read."""
+    try:
+        data = loads_stepwise(text)
     except json.JSONDecodeError as exc:
         raise ImportInvalid(
             [
