@@ -32,9 +32,10 @@ from doable.feeds import ical
 from doable.feeds import service as feeds_service
 from doable.feeds.cache import ENTRY_OVERHEAD, RenderCache
 from doable.feeds.models import CalendarFeed
-from doable.feeds.schemas import ONE_LINE_PATTERN, FeedCreate
+from doable.feeds.schemas import FeedCreate
 from doable.feeds.service import FeedTask
 from doable.tasks.models import Tag, Task
+from doable.types import ONE_LINE_PATTERN
 from tests.conftest import IN_CI, make_client, runtime_for
 from tests.factories import (
     Account,

@@ -3,6 +3,7 @@ says exactly what its validator accepts, so the OpenAPI document is a contract c
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -19,6 +20,13 @@ _SPACE = (
 )
 NO_NUL_PATTERN = r"^[^\u0000]*$"
 NOT_BLANK_PATTERN = rf"^[^\u0000]*[^\u0000{_SPACE}][^\u0000]*$"
+# Control characters (C0, DEL, C1) and the Unicode line and paragraph separators: none of them
+# belongs in a one-line name (a calendar app shows a feed's name as one line).
+_NOT_ONE_LINE = r"\u0000-\u001f\u007f-\u009f\u2028\u2029"
+# The rest of what str.strip() removes (the other whitespace is refused above).
+_BLANK = r"\u0020\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000"
+ONE_LINE_PATTERN = rf"^[^{_NOT_ONE_LINE}]*[^{_NOT_ONE_LINE}{_BLANK}][^{_NOT_ONE_LINE}]*$"
+_NOT_ONE_LINE_RE = re.compile(f"[{_NOT_ONE_LINE}]")
 
 
 @dataclass(frozen=True)
@@ -32,8 +40,12 @@ class Text:
 
     strip: bool = False
     blank: bool = True
+    # No line break, tab or other control character (ONE_LINE_PATTERN; implies not blank).
+    one_line: bool = False
 
     def validate(self, value: str) -> str:
+        if self.one_line and _NOT_ONE_LINE_RE.search(value):
+            raise ValueError("must be one line, without line breaks or control characters")
         if "\x00" in value:
             raise ValueError("must not contain NUL characters")
         if not self.blank and not value.strip():
@@ -54,7 +66,10 @@ class Text:
         self, schema: CoreSchema, handler: GetJsonSchemaHandler
     ) -> JsonSchemaValue:
         json_schema = handler(schema)
-        json_schema["pattern"] = NO_NUL_PATTERN if self.blank else NOT_BLANK_PATTERN
+        if self.one_line:
+            json_schema["pattern"] = ONE_LINE_PATTERN
+        else:
+            json_schema["pattern"] = NO_NUL_PATTERN if self.blank else NOT_BLANK_PATTERN
         return json_schema
 
 

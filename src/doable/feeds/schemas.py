@@ -2,68 +2,29 @@
 
 from __future__ import annotations
 
-import re
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
-    GetCoreSchemaHandler,
-    GetJsonSchemaHandler,
     StringConstraints,
 )
-from pydantic.json_schema import JsonSchemaValue
-from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
 from doable.tasks.schemas import Priority, TagName
+from doable.types import Text
 
 FeedKind = Literal["vtodo", "vevent"]
 FeedStatus = Literal["open", "completed", "all"]
 
-# Control characters (C0, DEL, C1) and the Unicode line and paragraph separators: none of them
-# belongs in a one-line name, and a calendar app shows the name as one line.
-_NOT_ONE_LINE = r"\u0000-\u001f\u007f-\u009f\u2028\u2029"
-# The rest of what str.strip() removes (the other whitespace is refused above).
-_BLANK = r"\u0020\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000"
-ONE_LINE_PATTERN = rf"^[^{_NOT_ONE_LINE}]*[^{_NOT_ONE_LINE}{_BLANK}][^{_NOT_ONE_LINE}]*$"
-_NOT_ONE_LINE_RE = re.compile(f"[{_NOT_ONE_LINE}]")
-
-
-@dataclass(frozen=True)
-class OneLine:
-    """A trimmed, non-blank single line: no line break, tab or other control character (422).
-    Its JSON Schema pattern says the same."""
-
-    def validate(self, value: str) -> str:
-        if _NOT_ONE_LINE_RE.search(value):
-            raise ValueError("must be one line, without line breaks or control characters")
-        if not value.strip():
-            raise PydanticCustomError(
-                "string_too_short",
-                "String should have at least {min_length} character",
-                {"min_length": 1},
-            )
-        return value.strip()
-
-    def __get_pydantic_core_schema__(
-        self, source: Any, handler: GetCoreSchemaHandler
-    ) -> CoreSchema:
-        return core_schema.no_info_after_validator_function(self.validate, handler(source))
-
-    def __get_pydantic_json_schema__(
-        self, schema: CoreSchema, handler: GetJsonSchemaHandler
-    ) -> JsonSchemaValue:
-        json_schema = handler(schema)
-        json_schema["pattern"] = ONE_LINE_PATTERN
-        return json_schema
-
-
-FeedName = Annotated[str, StringConstraints(min_length=1, max_length=100), OneLine()]
+FeedName = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=100),
+    Text(strip=True, blank=False, one_line=True),
+]
 PRIORITY_ORDER: tuple[Priority, ...] = ("none", "low", "medium", "high", "urgent")
 
 
