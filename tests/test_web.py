@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -329,6 +330,8 @@ NEEDS_LOGIN = {
     ("POST", "/account/feeds"),
     ("POST", "/logout-everywhere"),
     ("GET", "/events"),  # the owner's stream: tests/browser/test_reminders.py
+    ("GET", "/today"),
+    ("GET", "/upcoming"),
 }
 
 
@@ -596,3 +599,64 @@ async def test_long_description_and_many_tags_render(web: WebClient) -> None:
     page = await web.get("/tasks")
     assert page.text.count('class="chip"') >= 30 and "x" * 10_000 in page.text
     assert f'id="task-{task_id}"' in page.text
+
+
+# Today and Upcoming: open dated tasks grouped by day in the user's zone (tasks.agenda)
+
+
+def day_groups(html: str) -> list[tuple[str, list[str]]]:
+    """Each day group's heading (without its count) and the titles in it, in page order."""
+    out = []
+    for chunk in html.split('<section class="day-group"')[1:]:
+        heading = re.search(r"<h2[^>]*>([^<]*)<span", chunk)
+        assert heading, chunk
+        out.append((heading.group(1).strip(), re.findall(r'<p class="title">([^<]*)</p>', chunk)))
+    return out
+
+
+async def test_today_and_upcoming_group_open_tasks_by_local_day(
+    app: FastAPI, web: WebClient
+) -> None:
+    # 23:30 on Thursday 14 January in Berlin is already Friday 15th there.
+    fixed = datetime(2027, 1, 14, 23, 30, tzinfo=UTC)
+    app.state.doable.clock = lambda: fixed
+    await web.signup(timezone="Europe/Berlin")
+    dues = {
+        "last week": ("2027-01-08", ""),
+        "yesterday": ("2027-01-14", ""),
+        "today": ("2027-01-15", ""),  # all day: first in its day
+        "today 00:10": ("2027-01-15", "00:10"),
+        "tomorrow": ("2027-01-16", "09:00"),
+        "in 14 days": ("2027-01-29", ""),
+        "in 15 days": ("2027-01-30", ""),
+    }
+    for title, (day, clock) in dues.items():
+        await web.add(title, due_date=day, due_time=clock)
+    await web.add("undated")
+    done = await web.add("done today", due_date="2027-01-15")
+    assert (await web.post(f"/tasks/{done}/toggle")).status_code == 303
+
+    today = await web.get("/today")
+    assert today.status_code == 200, today.text
+    assert day_groups(today.text) == [
+        ("Overdue", ["last week", "yesterday"]),
+        ("Today · Fri 15 Jan", ["today", "today 00:10"]),
+    ]
+    upcoming = await web.get("/upcoming")
+    assert day_groups(upcoming.text) == [
+        ("Tomorrow · Sat 16 Jan", ["tomorrow"]),
+        ("Fri 29 Jan", ["in 14 days"]),
+    ]
+    # An open tab's refresh gets the groups alone, with the sidebar counts.
+    part = await web.get("/today", headers={"HX-Request": "true", "HX-Target": "list-region"})
+    assert day_groups(part.text) == day_groups(today.text)
+    assert "<html" not in part.text and 'id="counts"' in part.text
+
+
+async def test_today_and_upcoming_say_when_nothing_is_due(web: WebClient) -> None:
+    await web.signup()
+    await web.add("undated")
+    for path, heading in [("/today", "Nothing due today"), ("/upcoming", "Nothing in the next")]:
+        r = await web.get(path)
+        assert r.status_code == 200 and day_groups(r.text) == []
+        assert heading in r.text and '<div id="empty" class="empty">' in r.text

@@ -166,6 +166,13 @@ def _day_label(day: date, today: date) -> str:
     return f"{day:%-d %b %Y}" if day.year != today.year else f"{day:%-d %b}"
 
 
+def day_heading(day: date, today: date) -> str:
+    """A day group's heading in Today and Upcoming: "Today · Sun 6 Dec", "Mon 7 Dec"."""
+    full = f"{day:%a %-d %b}" if day.year == today.year else f"{day:%a %-d %b %Y}"
+    relative = _day_label(day, today)
+    return f"{relative} · {full}" if relative in {"Today", "Tomorrow", "Yesterday"} else full
+
+
 def is_htmx(request: Request) -> bool:
     return (
         request.headers.get("hx-request") == "true" and request.headers.get("hx-boosted") != "true"

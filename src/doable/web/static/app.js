@@ -5,6 +5,7 @@
   "use strict";
   var KEY = "doable-theme";
   var root = document.documentElement;
+  root.classList.add("js"); // narrow screens fold the sidebar behind a Menu button (app.css)
   function applyTheme(theme) {
     if (theme === "light" || theme === "dark") root.dataset.theme = theme;
     else delete root.dataset.theme;
@@ -58,6 +59,28 @@
     }
     armToasts(document);
     liveEvents();
+  });
+
+  // The Menu button (narrow screens): shows or hides the sidebar. A sidebar that htmx swapped
+  // in arrives closed, and the button says so.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("#menu-toggle");
+    var sidebar = document.getElementById("sidebar");
+    if (!button || !sidebar) return;
+    var open = !sidebar.classList.contains("open");
+    sidebar.classList.toggle("open", open);
+    button.setAttribute("aria-expanded", open ? "true" : "false");
+    if (open) {
+      var first = sidebar.querySelector("a, button, input, select");
+      if (first) first.focus();
+    }
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    var button = document.getElementById("menu-toggle");
+    var sidebar = document.getElementById("sidebar");
+    if (button && sidebar) {
+      button.setAttribute("aria-expanded", sidebar.classList.contains("open") ? "true" : "false");
+    }
   });
 
   // Live events: the server pushes `notification` (a reminder fired) and `task` (a task
