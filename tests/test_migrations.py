@@ -82,7 +82,7 @@ async def _search_objects(database: Database) -> set[str]:
 TABLES = {
     *("users", "refresh_tokens", "web_sessions", "tasks", "tags", "task_tags"),
     *("api_tokens", "idempotency_keys", "task_completions", "external_identities"),
-    *("calendar_feeds", "reminders", "notifications"),
+    *("calendar_feeds", "reminders", "notifications", "projects", "sections"),
 }
 
 
@@ -92,7 +92,7 @@ async def _alembic_current(database: Database) -> str | None:
 
 
 async def test_upgrade_matches_models_and_round_trips(database: Database) -> None:
-    assert await current_revision(database.engine) == head_revision() == HEAD == "0009"
+    assert await current_revision(database.engine) == head_revision() == HEAD == "0010"
     assert await _diff(database) == []
     assert await _tables(database) == {*TABLES, "alembic_version"}
     assert await _search_objects(database) == SEARCH_OBJECTS[database.config.backend]
@@ -149,7 +149,8 @@ DAMAGES = {
     # Built while 0006 had another parent: the revision says HEAD, the later tables are absent.
     "tables": (
         f"UPDATE alembic_version SET version_num = '{HEAD}'",
-        "calendar_feeds, external_identities, notifications, reminders, tasks.import_batch_id",
+        "calendar_feeds, external_identities, notifications, projects, reminders, sections, "
+        "tasks.import_batch_id, tasks.parent_id and 3 more",
     ),
     "column": ("ALTER TABLE api_tokens DROP COLUMN last_used_at", "api_tokens.last_used_at"),
 }
@@ -245,3 +246,49 @@ async def test_0009_runs_on_a_populated_database(
     r = await client.get("/api/v1/tasks", headers=acct.headers)
     assert [t["title"] for t in r.json()["items"]] == ["before 0009"]
     assert await _diff(database) == []
+
+
+async def test_0010_runs_on_a_populated_database(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    """0010 gives every existing user an Inbox and moves every task into it, in creation
+    order, with distinct positions; tags, due dates and completion are untouched."""
+    accounts = [await make_account(client) for _ in range(2)]
+    titles: dict[str, list[str]] = {}
+    for n, acct in enumerate(accounts):
+        titles[acct.email] = []
+        for i in range(4):
+            title = f"user {n} task {i}"
+            await make_task(client, acct, title=title, tags=[f"t{i}"], completed=i == 2)
+            titles[acct.email].append(title)
+    await downgrade(database.engine, "0009")
+    async with database.engine.connect() as conn:
+        columns = {
+            c["name"] for c in await conn.run_sync(lambda c: inspect(c).get_columns("tasks"))
+        }
+    assert "project_id" not in columns
+    await upgrade(database.engine)
+    assert await _diff(database) == []
+    async with database.engine.connect() as conn:
+        inboxes = (
+            await conn.execute(
+                text("SELECT owner_id, id, name FROM projects WHERE inbox_owner_id = owner_id")
+            )
+        ).all()
+        assert len(inboxes) == 2 and {row[2] for row in inboxes} == {"Inbox"}
+        per_owner = (await conn.execute(text("SELECT count(*) FROM projects"))).scalar()
+        assert per_owner == 2
+    for acct in accounts:
+        r = await client.get(
+            "/api/v1/tasks", params={"sort": "created", "order": "asc"}, headers=acct.headers
+        )
+        items = r.json()["items"]
+        assert [t["title"] for t in items] == titles[acct.email]
+        assert [t["tags"] for t in items] == [[f"t{i}"] for i in range(4)]
+        assert [t["completed"] for t in items] == [False, False, True, False]
+        assert len({t["project_id"] for t in items}) == 1 and items[0]["project_id"]
+        keys = [t["position"] for t in items]
+        assert keys == sorted(keys) and len(set(keys)) == 4
+        # A task added after the migration goes last in the Inbox.
+        new = await make_task(client, acct, title="after 0010")
+        assert new["project_id"] == items[0]["project_id"] and new["position"] > keys[-1]

@@ -31,6 +31,7 @@ from doable.errors import Conflict, DoableError, Forbidden, NotFound, Unauthoriz
 from doable.events import Credential
 from doable.feeds import service as feeds_service
 from doable.idempotency import service as idempotency_service
+from doable.projects import service as projects_service
 from doable.state import AppState
 from doable.tasks import service as tasks_service
 
@@ -82,6 +83,7 @@ async def create_user(
     user = User(email=email, name=name, timezone=timezone, password_hash=password_hash)
     session.add(user)
     await session.flush()
+    await projects_service.create_inbox(session, user.id)
     return user
 
 
@@ -577,6 +579,7 @@ async def provision_external(
     user = User(id=user_id, email=email, name=claims.name, password_hash=UNUSABLE_PASSWORD)
     session.add(user)
     await session.flush()
+    await projects_service.create_inbox(session, user_id)
     session.add(ExternalIdentity(user_id=user_id, issuer=claims.issuer, subject=claims.subject))
     await session.flush()
     return user_id

@@ -61,6 +61,9 @@ class Task(Base):
         Index("ix_tasks_owner_due", "owner_id", "due_sort", "id"),
         Index("ix_tasks_owner_priority", "owner_id", "priority", "id"),
         Index("ix_tasks_owner_completed", "owner_id", "completed"),
+        Index("ix_tasks_project_position", "project_id", "position", "id"),
+        Index("ix_tasks_section_id", "section_id"),
+        Index("ix_tasks_parent_position", "parent_id", "position"),
         MYSQL_TABLE_KW,
     )
 
@@ -86,6 +89,15 @@ class Task(Base):
     # last transaction clears it for the whole batch. Lists, counts, feeds and exports read
     # `VISIBLE` tasks only.
     import_batch_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, default=None)
+    # Where the task lives (projects/service.py). The services keep these three whole (no
+    # foreign keys, see migration 0010): a project's, section's or parent's deletion takes
+    # care of its tasks. project_id is never NULL once a service has written the task.
+    project_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, default=None)
+    section_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, default=None)
+    # A subtask's parent: same project and section, at most MAX_DEPTH levels (tasks/tree.py).
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, default=None)
+    # Order among its siblings (same project, section and parent): doable/positions.py.
+    position: Mapped[str] = mapped_column(key_string(64), server_default="")
 
     tags: Mapped[list[Tag]] = relationship(secondary=task_tags, lazy="raise", order_by=Tag.name_key)
 
@@ -122,7 +134,14 @@ class TaskRow:
     version: int
     created_at: datetime
     updated_at: datetime
+    project_id: uuid.UUID | None
+    section_id: uuid.UUID | None
+    parent_id: uuid.UUID | None
+    position: str
     tag_names: list[str] = field(default_factory=list)
+    # Direct subtasks, done and in all (tasks/tree.py fill_progress); 0/0 when not filled.
+    subtasks_done: int = 0
+    subtasks_total: int = 0
 
     @classmethod
     def from_row(cls, row: Any) -> TaskRow:
@@ -146,6 +165,10 @@ TASK_ROW_COLUMNS = (
     Task.version,
     Task.created_at,
     Task.updated_at,
+    Task.project_id,
+    Task.section_id,
+    Task.parent_id,
+    Task.position,
 )
 
 

@@ -135,7 +135,29 @@ class RecurrenceOut(BaseModel):
     text: str = Field(description='The rule in words, e.g. "every week on Mon, Thu"')
 
 
-class TaskCreate(Strict):
+class Placed(Strict):
+    """Where a task goes: a project, a section, a parent, and a place among its siblings.
+
+    On create, left out means the Inbox, no section, no parent, last. On PATCH, left out means
+    unchanged; `section_id: null` and `parent_id: null` take the task out of its section or
+    parent. Give at most one of `after`, `before` and `at`; a neighbour also names the list."""
+
+    project_id: uuid.UUID | None = Field(None, description="The project (default: the Inbox)")
+    section_id: uuid.UUID | None = Field(None, description="A section of that project, or null")
+    parent_id: uuid.UUID | None = Field(
+        None, description="The parent task (same project), or null for a top-level task"
+    )
+    after: uuid.UUID | None = Field(None, description="Place right after this sibling task")
+    before: uuid.UUID | None = Field(None, description="Place right before this sibling task")
+    at: Literal["first", "last"] | None = Field(
+        None, description="Place first or last among its siblings"
+    )
+
+
+PLACEMENT_FIELDS = frozenset(Placed.model_fields)
+
+
+class TaskCreate(Placed):
     title: Title
     description: Description = ""
     priority: Priority = "none"
@@ -164,7 +186,7 @@ def _only_due_is_nullable(schema: dict[str, Any]) -> None:
         field.update(kept)
 
 
-class TaskPatch(Strict):
+class TaskPatch(Placed):
     """PATCH body: only the fields given change; `due: null` clears the due date and
     `recurrence: null` stops the task repeating."""
 
@@ -183,6 +205,11 @@ class TaskPatch(Strict):
     )
 
 
+class SubtaskProgress(BaseModel):
+    done: int
+    total: int
+
+
 class TaskOut(BaseModel):
     id: uuid.UUID
     title: str
@@ -197,6 +224,11 @@ class TaskOut(BaseModel):
     recurrence: RecurrenceOut | None
     created_at: datetime
     updated_at: datetime
+    project_id: uuid.UUID | None
+    section_id: uuid.UUID | None
+    parent_id: uuid.UUID | None
+    position: str = Field(description="Sorts the task among its siblings (byte order)")
+    subtasks: SubtaskProgress = Field(description="Direct subtasks: done and in all")
 
     @classmethod
     def from_task(cls, task: Task | TaskRow) -> TaskOut:
@@ -215,6 +247,13 @@ class TaskOut(BaseModel):
             recurrence=recurrence_out(task),
             created_at=task.created_at,
             updated_at=task.updated_at,
+            project_id=task.project_id,
+            section_id=task.section_id,
+            parent_id=task.parent_id,
+            position=task.position,
+            subtasks=SubtaskProgress(
+                done=getattr(task, "subtasks_done", 0), total=getattr(task, "subtasks_total", 0)
+            ),
         )
 
 

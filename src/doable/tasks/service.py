@@ -32,9 +32,12 @@ from doable import events
 from doable.auth.models import User
 from doable.db import TASK_QUOTA, read_rows, utcnow
 from doable.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
+from doable.projects import service as projects
+from doable.projects.models import Project
+from doable.projects.service import Placement
 from doable.reminders import service as reminders_service
 from doable.tasks import cursor as cursors
-from doable.tasks import recurrence
+from doable.tasks import recurrence, tree
 from doable.tasks.models import (
     NO_DUE,
     TASK_ROW_COLUMNS,
@@ -46,7 +49,9 @@ from doable.tasks.models import (
     task_tags,
 )
 from doable.tasks.schemas import (
+    PLACEMENT_FIELDS,
     PRIORITY_LEVELS,
+    Placed,
     RecurrenceIn,
     TagOut,
     TagPatch,
@@ -55,7 +60,7 @@ from doable.tasks.schemas import (
 )
 from doable.zones import Zone, zone_of
 
-SortField = Literal["created", "updated", "due", "priority", "title"]
+SortField = Literal["created", "updated", "due", "priority", "title", "position"]
 Order = Literal["asc", "desc"]
 StatusFilter = Literal["all", "pending", "completed"]
 WhenFilter = Literal["today", "overdue", "upcoming"]
@@ -68,6 +73,7 @@ SORT_COLUMNS: dict[str, InstrumentedAttribute[Any]] = {
     "due": Task.due_sort,
     "priority": Task.priority,
     "title": Task.title,
+    "position": Task.position,
 }
 DEFAULT_ORDER: dict[str, Order] = {
     "created": "desc",
@@ -75,6 +81,7 @@ DEFAULT_ORDER: dict[str, Order] = {
     "due": "asc",
     "priority": "desc",
     "title": "asc",
+    "position": "asc",
 }
 
 
@@ -273,8 +280,33 @@ async def ensure_room(session: AsyncSession, owner_id: uuid.UUID, adding: int = 
         raise TaskQuotaExceeded(quota)
 
 
+def _move_of(data: Placed) -> tree.Move:
+    return tree.Move(
+        project_id=data.project_id,
+        section_id=data.section_id,
+        parent_id=data.parent_id,
+        placement=Placement(after=data.after, before=data.before, at=data.at),
+        given=frozenset(data.model_fields_set & PLACEMENT_FIELDS),
+    )
+
+
+async def _move(session: AsyncSession, user: User, task: Task, data: Placed) -> None:
+    """Apply a PATCH's (or PUT's) placement fields, if it sent any."""
+    move = _move_of(data)
+    if not move.moves:
+        return
+    assert task.project_id is not None
+    old = tree.Target(task.project_id, task.section_id, task.parent_id)
+    # No autoflush: the task's other changes go out with it in one flush (one version bump).
+    with session.no_autoflush:
+        target = await tree.resolve(session, user.id, task, move)
+        await tree.place(session, user.id, task, target, move.placement, old=old)
+
+
 async def create_task(session: AsyncSession, user: User, data: TaskCreate) -> Task:
     await ensure_room(session, user.id)
+    move = _move_of(data)
+    target = await tree.resolve(session, user.id, None, move)
     now = utcnow()
     task = Task(
         owner_id=user.id,
@@ -287,6 +319,7 @@ async def create_task(session: AsyncSession, user: User, data: TaskCreate) -> Ta
         updated_at=now,
         tags=await _resolve_tags(session, user.id, data.tags),
     )
+    await tree.place(session, user.id, task, target, move.placement)
     zone = _zone(user)
     _apply_due(task, data.due, zone)
     _set_recurrence(task, data.recurrence)
@@ -310,11 +343,31 @@ async def _set_completed_or_advance(
     session: AsyncSession, task: Task, completed: bool, zone: Zone, now: datetime
 ) -> None:
     """Completing an open recurring task advances it (see `advance`); anything else sets the
-    flag."""
+    flag. Completing a task completes its open subtasks (Todoist's rule); reopening it leaves
+    them as they are."""
     if completed and not task.completed and task.rrule is not None:
         await advance(session, task, zone, record=True, now=now)
     else:
+        was = task.completed
         _set_completed(task, completed, now)
+        if completed and not was:
+            await _complete_subtasks(session, task, now)
+
+
+async def _complete_subtasks(session: AsyncSession, task: Task, now: datetime) -> None:
+    """Each open subtask is completed as completing it alone would: a repeating one moves to
+    its next occurrence (and stays open), any other is done."""
+    zone: Zone | None = None
+    with session.no_autoflush:  # the parent's change goes out in its own single flush
+        children = await tree.open_descendants(session, task.owner_id, task.id)
+    for child in children:
+        if child.completed:  # an ancestor's advance in this loop may have changed it
+            continue
+        if child.rrule is not None:
+            zone = zone or await _owner_zone(session, task.owner_id)
+            await advance(session, child, zone, record=True, now=now, subtasks=False)
+        else:
+            child.completed, child.completed_at, child.updated_at = True, now, now
 
 
 async def update_task(session: AsyncSession, user: User, task: Task, data: TaskPatch) -> Task:
@@ -339,6 +392,7 @@ async def update_task(session: AsyncSession, user: User, task: Task, data: TaskP
         _settle_recurrence(task, zone, now)
     if data.tags is not None:
         task.tags = await _resolve_tags(session, user.id, data.tags)
+    await _move(session, user, task, data)
     if data.completed is not None:
         await _set_completed_or_advance(session, task, data.completed, zone, now)
     task.updated_at = now
@@ -358,6 +412,7 @@ async def replace_task(session: AsyncSession, user: User, task: Task, data: Task
     _set_recurrence(task, data.recurrence)
     _settle_recurrence(task, zone, now)
     task.tags = await _resolve_tags(session, user.id, data.tags)
+    await _move(session, user, task, data)  # PUT moves only when it says where
     await _set_completed_or_advance(session, task, data.completed, zone, now)
     task.updated_at = now
     await _flush(session)
@@ -384,6 +439,8 @@ async def set_completed(session: AsyncSession, task: Task, completed: bool) -> T
         )
         return task
     _set_completed(task, completed, now)
+    if completed:
+        await _complete_subtasks(session, task, now)
     task.updated_at = now
     await _flush(session)
     return task
@@ -402,6 +459,7 @@ async def advance(
     *,
     record: bool,
     now: datetime | None = None,
+    subtasks: bool = True,
 ) -> Task:
     """Move a recurring task past its current occurrence: the one place that does it.
 
@@ -432,9 +490,14 @@ async def advance(
     task.rrule = step.rule.text
     if step.due is None:
         task.completed, task.completed_at = True, now
+        if subtasks:
+            await _complete_subtasks(session, task, now)
     else:
         _apply_due(task, step.due, zone)
         task.completed, task.completed_at = False, None
+        if subtasks:  # the subtasks open again for the next occurrence
+            with session.no_autoflush:
+                await tree.reopen_descendants(session, task.owner_id, task.id)
     task.updated_at = now
     await _flush(session)  # one version bump for the whole step
     if step.due is not None:
@@ -481,6 +544,10 @@ async def list_completions(
 
 
 async def delete_task(session: AsyncSession, task: Task) -> None:
+    """Delete a task and its subtree."""
+    below = await tree.descendants(session, task.owner_id, task.id)
+    if below:
+        await projects.delete_tasks_where(session, task.owner_id, Task.id.in_(below))
     await session.execute(delete(task_tags).where(task_tags.c.task_id == task.id))
     await session.execute(
         delete(TaskCompletion).where(
@@ -510,6 +577,20 @@ class TaskQuery:
     cursor: str | None = None
     # Rows to skip, for the compat API's spec clients, which page by offset.
     offset: int = 0
+    # Where: one project, one section ("none": outside any section), one parent ("none":
+    # top-level tasks only), or a whole subtree below a task. Without a project, section,
+    # parent or subtree, archived projects' tasks are left out (they show only in their own
+    # project's view).
+    project_id: uuid.UUID | None = None
+    section_id: uuid.UUID | Literal["none"] | None = None
+    parent_id: uuid.UUID | Literal["none"] | None = None
+    subtree: uuid.UUID | None = None
+
+    @property
+    def scoped(self) -> bool:
+        return any(
+            x is not None for x in (self.project_id, self.section_id, self.parent_id, self.subtree)
+        )
 
 
 def _escape_like(text: str) -> str:
@@ -571,6 +652,7 @@ async def list_tasks(
                 owner = and_(
                     literal_column("+tasks.owner_id", Task.owner_id.type) == user.id, VISIBLE
                 )
+    conditions.extend(await _place_conditions(session, user.id, query))
     if query.priority:
         conditions.append(Task.priority.in_([PRIORITY_LEVELS[p] for p in query.priority]))
     for name in dict.fromkeys(tag_key(t) for t in query.tag):
@@ -629,12 +711,40 @@ async def list_tasks(
             "due": last.due_sort,
             "priority": last.priority,
             "title": last.title,
+            "position": last.position,
         }[query.sort]
         next_cursor = cursors.encode(
             cursor_key, cursors.CursorKey(query.sort, order, value, last.id)
         )
     await _fill_tag_names(session, tasks)
+    await tree.fill_progress(session, tasks)
     return tasks, next_cursor
+
+
+async def _place_conditions(
+    session: AsyncSession, owner_id: uuid.UUID, query: TaskQuery
+) -> list[ColumnElement[bool]]:
+    """The project, section, parent and subtree filters (404 for another user's)."""
+    if not query.scoped:
+        return [projects.in_active_project(owner_id)]
+    conditions: list[ColumnElement[bool]] = []
+    if query.project_id is not None:
+        await projects.get_project(session, owner_id, query.project_id)
+        conditions.append(Task.project_id == query.project_id)
+    if query.section_id == "none":
+        conditions.append(Task.section_id.is_(None))
+    elif query.section_id is not None:
+        await projects.get_section(session, owner_id, query.section_id)
+        conditions.append(Task.section_id == query.section_id)
+    if query.parent_id == "none":
+        conditions.append(Task.parent_id.is_(None))
+    elif query.parent_id is not None:
+        await get_task(session, owner_id, query.parent_id)
+        conditions.append(Task.parent_id == query.parent_id)
+    if query.subtree is not None:
+        await get_task(session, owner_id, query.subtree)
+        conditions.append(tree.subtree_condition(owner_id, query.subtree))
+    return conditions
 
 
 # The read statements are built once: building one costs more than running it.
@@ -669,6 +779,7 @@ async def read_task(session: AsyncSession, owner_id: uuid.UUID, task_id: uuid.UU
         raise TaskNotFound()
     task = TaskRow.from_row(rows[0])
     task.tag_names = [row[-1] for row in rows if row[-1] is not None]
+    await tree.fill_progress(session, [task])
     return task
 
 
@@ -753,7 +864,7 @@ async def count_tasks(session: AsyncSession, user: User, *, now: datetime) -> Ta
         func.coalesce(func.sum(case((pending, 1), else_=0)), 0),
         func.coalesce(func.sum(case((_overdue(day), 1), else_=0)), 0),
         func.coalesce(func.sum(case((and_(pending, Task.due_sort < day.end), 1), else_=0)), 0),
-    ).where(Task.owner_id == user.id, VISIBLE)
+    ).where(Task.owner_id == user.id, VISIBLE, projects.in_active_project(user.id))
     total, open_, overdue, today = (await session.execute(stmt)).one()
     return TaskCounts(int(total), int(open_), int(total) - int(open_), int(overdue), int(today))
 
@@ -765,6 +876,15 @@ async def restore_task(session: AsyncSession, user: User, snapshot: dict[str, An
     if exists:
         return await get_task(session, user.id, task_id)
     await ensure_room(session, user.id)
+    project_id: uuid.UUID | None = None
+    if snapshot.get("project_id"):
+        project_id = await session.scalar(
+            select(Project.id).where(
+                Project.owner_id == user.id,
+                Project.id == uuid.UUID(snapshot["project_id"]),
+            )
+        )
+    target = tree.Target(project_id or await projects.inbox_id(session, user.id), None, None)
     task = Task(
         id=task_id,
         owner_id=user.id,
@@ -782,6 +902,7 @@ async def restore_task(session: AsyncSession, user: User, snapshot: dict[str, An
         rrule=snapshot.get("rrule"),
         recurrence_mode=snapshot.get("recurrence_mode"),
     )
+    await tree.place(session, user.id, task, target, Placement())
     session.add(task)
     await session.flush()
     return task
@@ -791,6 +912,7 @@ def snapshot_of(task: Task) -> dict[str, Any]:
     """Everything needed to restore a task exactly (see restore_task)."""
     return {
         "id": str(task.id),
+        "project_id": str(task.project_id) if task.project_id else None,
         "title": task.title,
         "description": task.description,
         "priority": task.priority,

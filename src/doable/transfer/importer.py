@@ -24,13 +24,14 @@ from functools import partial
 from typing import Any, TypeVar, cast
 
 import anyio
-from sqlalchemy import Table, delete, exists, insert, select, update
+from sqlalchemy import Table, delete, exists, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from doable import events
+from doable import events, positions
 from doable.auth.models import User
 from doable.db import Database
 from doable.errors import loggable_error
+from doable.projects import service as projects_service
 from doable.reminders import service as reminder_service
 from doable.reminders.models import Reminder
 from doable.tasks import recurrence
@@ -321,6 +322,25 @@ async def _resolve_tags(
         await session.execute(insert(TAGS), new_rows[start : start + CHUNK])
 
 
+async def _place_in_inbox(
+    session: AsyncSession, owner_id: uuid.UUID, rows: list[dict[str, Any]]
+) -> None:
+    """Imported tasks go to the end of the owner's Inbox, in the file's order."""
+    inbox = await projects_service.inbox_id(session, owner_id)
+    await projects_service.lock(session, inbox)
+    last = await session.scalar(
+        select(func.max(Task.position)).where(
+            Task.owner_id == owner_id,
+            Task.project_id == inbox,
+            Task.section_id.is_(None),
+            Task.parent_id.is_(None),
+        )
+    )
+    for row in rows:
+        last = positions.between(last or None, None)
+        row["project_id"], row["position"] = inbox, last
+
+
 async def _stage(
     database: Database, batch: Batch, prepared: Prepared, tags: list[TagRecord], now: datetime
 ) -> None:
@@ -335,6 +355,7 @@ async def _stage(
             wanted.setdefault(key, (name, None))
         await _resolve_tags(session, batch, wanted, now)
         if prepared.tasks:
+            await _place_in_inbox(session, batch.owner_id, prepared.tasks)
             await session.execute(insert(TASKS), prepared.tasks)
         links = [{"task_id": t, "tag_id": batch.tag_ids[k]} for t, k in prepared.links]
         if links:

@@ -1,0 +1,80 @@
+"""Project and section tables."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
+
+from doable.db import MYSQL_TABLE_KW, Base, UTCDateTime, key_string, new_id, utcnow
+
+# The fixed palette a project's colour comes from (names, so themes can render them).
+PALETTE = (
+    "grey",
+    "red",
+    "orange",
+    "yellow",
+    "olive",
+    "green",
+    "teal",
+    "blue",
+    "indigo",
+    "purple",
+    "pink",
+    "brown",
+)
+INBOX_NAME = "Inbox"
+
+
+class Project(Base):
+    __tablename__ = "projects"
+    __table_args__ = (
+        Index("ix_projects_owner_position", "owner_id", "position", "id"),
+        # The owner's id on their Inbox, NULL on every other project: one Inbox per user
+        # (NULLs never collide in a unique index, on all three backends).
+        Index("uq_projects_inbox_owner", "inbox_owner_id", unique=True),
+        MYSQL_TABLE_KW,
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    owner_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(120))
+    color: Mapped[str] = mapped_column(String(16), default="grey")
+    favorite: Mapped[bool] = mapped_column(Boolean, default=False)
+    archived: Mapped[bool] = mapped_column(Boolean, default=False)
+    inbox_owner_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, default=None)
+    position: Mapped[str] = mapped_column(key_string(64))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __mapper_args__ = {"version_id_col": version}
+
+    @property
+    def is_inbox(self) -> bool:
+        return self.inbox_owner_id is not None
+
+
+class Section(Base):
+    __tablename__ = "sections"
+    __table_args__ = (
+        Index("ix_sections_project_position", "project_id", "position", "id"),
+        Index("ix_sections_owner_id", "owner_id"),
+        MYSQL_TABLE_KW,
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    project_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("projects.id", ondelete="CASCADE")
+    )
+    # The project's owner, so a section is scoped by a plain column, like a task.
+    owner_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(120))
+    position: Mapped[str] = mapped_column(key_string(64))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __mapper_args__ = {"version_id_col": version}

@@ -1,0 +1,462 @@
+"""Project and section logic: the Inbox, order by hand, archive. Scoped to the owner; never
+commits.
+
+Ordering (doable/positions.py) and moves of tasks between projects, sections and parents live
+in tasks/tree.py; this module owns the containers. Every write that places something in a
+project's lists (a task, a section) first locks the project's row (`lock`), so two clients
+reordering the same list queue instead of picking the same key.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy import ColumnElement, Select, and_, delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.orm.exc import StaleDataError
+
+from doable import events, positions
+from doable.db import lock_row, utcnow
+from doable.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
+from doable.projects.models import INBOX_NAME, PALETTE, Project, Section
+from doable.tasks.models import VISIBLE, Task, TaskCompletion, task_tags
+
+Where = Literal["first", "last"]
+
+
+class ProjectNotFound(NotFound):
+    def __init__(self) -> None:
+        super().__init__("No such project")
+
+
+class SectionNotFound(NotFound):
+    def __init__(self) -> None:
+        super().__init__("No such section")
+
+
+class InboxIsFixed(Conflict):
+    def __init__(self, what: str) -> None:
+        super().__init__(f"The Inbox cannot be {what}")
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a moved item goes among its siblings: next to a neighbour, or at one end."""
+
+    after: uuid.UUID | None = None
+    before: uuid.UUID | None = None
+    at: Where | None = None
+
+    def __post_init__(self) -> None:
+        given = sum(x is not None for x in (self.after, self.before, self.at))
+        if given > 1:
+            raise InvalidInput(
+                "Give at most one of after, before and position", loc=["body", "after"]
+            )
+
+    @property
+    def empty(self) -> bool:
+        return self.after is None and self.before is None and self.at is None
+
+
+def etag(item: Project | Section) -> str:
+    return f'"{item.version}"'
+
+
+def check_if_match(item: Project | Section, if_match: str | None) -> None:
+    if if_match is None:
+        return
+    tags = [t.strip().removeprefix("W/") for t in if_match.split(",")]
+    if "*" in tags or etag(item) in tags:
+        return
+    raise PreconditionFailed("It changed since you read it; fetch it again")
+
+
+async def _flush(session: AsyncSession) -> None:
+    try:
+        await session.flush()
+    except StaleDataError:
+        raise PreconditionFailed("It was changed by another request; fetch it again") from None
+
+
+def check_color(color: str) -> str:
+    if color not in PALETTE:
+        raise InvalidInput(f"Colour must be one of: {', '.join(PALETTE)}", loc=["body", "color"])
+    return color
+
+
+# --- keys -------------------------------------------------------------------------------
+
+
+async def key_for(
+    session: AsyncSession,
+    column: InstrumentedAttribute[str],
+    siblings: ColumnElement[bool],
+    placement: Placement,
+    *,
+    id_column: InstrumentedAttribute[uuid.UUID],
+    moving: uuid.UUID | None = None,
+    rebalance: Any = None,
+) -> str:
+    """A position key for an item placed among `siblings` (a condition on the item's table).
+
+    The caller holds the lock that serialises writes to this list. `moving` is the item being
+    moved (left out of its own neighbours). Returns a key that no sibling holds; when the gap
+    has run out (keys past positions.MAX_LENGTH) the list is renumbered first (O(n), rare).
+    """
+    model = column.class_
+    others = siblings if moving is None else and_(siblings, id_column != moving)
+
+    async def neighbour_key(anchor: uuid.UUID) -> str:
+        key = await session.scalar(select(column).where(others, id_column == anchor))
+        if key is None:
+            raise InvalidInput(
+                "The neighbour is not in that list",
+                loc=["body", "after" if placement.after else "before"],
+            )
+        return key
+
+    async def place() -> str:
+        if placement.after is not None:
+            low = await neighbour_key(placement.after)
+            high = await session.scalar(select(func.min(column)).where(others, column > low))
+            return positions.between(low, high)
+        if placement.before is not None:
+            upper = await neighbour_key(placement.before)
+            lower = await session.scalar(select(func.max(column)).where(others, column < upper))
+            return positions.between(lower, upper)
+        if placement.at == "first":
+            return positions.between(
+                None, await session.scalar(select(func.min(column)).where(others))
+            )
+        return positions.between(await session.scalar(select(func.max(column)).where(others)), None)
+
+    key = await place()
+    if positions.too_long(key):
+        ids = (
+            await session.scalars(select(id_column).where(others).order_by(column, id_column))
+        ).all()
+        for item_id, new_key in zip(ids, positions.spread(len(ids)), strict=True):
+            await session.execute(
+                update(model)
+                .where(id_column == item_id)
+                .values({column.key: new_key})
+                .execution_options(synchronize_session=False)
+            )
+        if rebalance is not None:
+            await rebalance(ids)
+        key = await place()
+    return key
+
+
+# --- projects ---------------------------------------------------------------------------
+
+
+def owned_projects(owner_id: uuid.UUID) -> Select[Project]:
+    return select(Project).where(Project.owner_id == owner_id)
+
+
+async def create_inbox(session: AsyncSession, owner_id: uuid.UUID) -> Project:
+    """The user's Inbox: made with the user (signup, external issuer, CLI), never deleted."""
+    inbox = Project(
+        owner_id=owner_id,
+        name=INBOX_NAME,
+        inbox_owner_id=owner_id,
+        position=positions.between(None, None),
+    )
+    session.add(inbox)
+    await session.flush()
+    return inbox
+
+
+async def inbox_id(session: AsyncSession, owner_id: uuid.UUID) -> uuid.UUID:
+    found = await session.scalar(select(Project.id).where(Project.inbox_owner_id == owner_id))
+    if found is None:  # a user made before projects existed and missed by 0010: heal
+        return (await create_inbox(session, owner_id)).id
+    return found
+
+
+async def get_project(
+    session: AsyncSession, owner_id: uuid.UUID, project_id: uuid.UUID, *, for_update: bool = False
+) -> Project:
+    stmt = owned_projects(owner_id).where(Project.id == project_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    project = (await session.execute(stmt)).scalar_one_or_none()
+    if project is None:
+        raise ProjectNotFound()
+    return project
+
+
+async def lock(session: AsyncSession, project_id: uuid.UUID) -> None:
+    """Serialise writes to one project's lists (placing tasks and sections)."""
+    await lock_row(session, Project.id, project_id)
+
+
+async def list_projects(
+    session: AsyncSession, owner_id: uuid.UUID, *, archived: bool | None = False
+) -> Sequence[Project]:
+    """The owner's projects in their order (Inbox first), active ones by default."""
+    stmt = owned_projects(owner_id)
+    if archived is not None:
+        stmt = stmt.where(Project.archived.is_(archived))
+    stmt = stmt.order_by(Project.inbox_owner_id.is_(None), Project.position, Project.id)
+    return (await session.scalars(stmt)).all()
+
+
+async def open_counts(session: AsyncSession, owner_id: uuid.UUID) -> dict[uuid.UUID, int]:
+    """Open (not completed) visible tasks per project: the sidebar's counts, in one query."""
+    rows = await session.execute(
+        select(Task.project_id, func.count())
+        .where(Task.owner_id == owner_id, VISIBLE, Task.completed.is_(False))
+        .group_by(Task.project_id)
+    )
+    return {project_id: count for project_id, count in rows.all() if project_id is not None}
+
+
+async def create_project(
+    session: AsyncSession,
+    owner_id: uuid.UUID,
+    *,
+    name: str,
+    color: str = "grey",
+    favorite: bool = False,
+    placement: Placement = Placement(),
+) -> Project:
+    await lock_row(session, Project.id, await inbox_id(session, owner_id))  # serialises the list
+    key = await key_for(
+        session,
+        Project.position,
+        and_(Project.owner_id == owner_id, Project.inbox_owner_id.is_(None)),
+        placement if not placement.empty else Placement(at="last"),
+        id_column=Project.id,
+    )
+    now = utcnow()
+    project = Project(
+        owner_id=owner_id,
+        name=name,
+        color=check_color(color),
+        favorite=favorite,
+        position=key,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(project)
+    await session.flush()
+    return project
+
+
+async def update_project(
+    session: AsyncSession,
+    project: Project,
+    *,
+    name: str | None = None,
+    color: str | None = None,
+    favorite: bool | None = None,
+    archived: bool | None = None,
+) -> Project:
+    if name is not None:
+        if project.is_inbox and name != project.name:
+            raise InboxIsFixed("renamed")
+        project.name = name
+    if color is not None:
+        project.color = check_color(color)
+    if favorite is not None:
+        project.favorite = favorite
+    if archived is not None and archived != project.archived:
+        if project.is_inbox:
+            raise InboxIsFixed("archived")
+        project.archived = archived
+        events.reminders_changed(session)  # archived projects' reminders stop firing
+    project.updated_at = utcnow()
+    await _flush(session)
+    return project
+
+
+async def move_project(session: AsyncSession, project: Project, placement: Placement) -> Project:
+    if project.is_inbox:
+        raise InboxIsFixed("moved; it always comes first")
+    await lock_row(session, Project.id, await inbox_id(session, project.owner_id))
+    project.position = await key_for(
+        session,
+        Project.position,
+        and_(Project.owner_id == project.owner_id, Project.inbox_owner_id.is_(None)),
+        placement if not placement.empty else Placement(at="last"),
+        id_column=Project.id,
+        moving=project.id,
+    )
+    project.updated_at = utcnow()
+    await _flush(session)
+    return project
+
+
+async def delete_tasks_where(
+    session: AsyncSession, owner_id: uuid.UUID, condition: ColumnElement[bool]
+) -> list[uuid.UUID]:
+    """Delete the owner's tasks matching `condition` with what hangs off them; returns ids."""
+    ids = list(
+        (await session.scalars(select(Task.id).where(Task.owner_id == owner_id, condition))).all()
+    )
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        await session.execute(delete(task_tags).where(task_tags.c.task_id.in_(chunk)))
+        await session.execute(
+            delete(TaskCompletion).where(
+                TaskCompletion.owner_id == owner_id, TaskCompletion.task_id.in_(chunk)
+            )
+        )
+        await session.execute(
+            delete(Task)
+            .where(Task.owner_id == owner_id, Task.id.in_(chunk))
+            .execution_options(synchronize_session=False)
+        )
+        for task_id in chunk:
+            events.task_deleted(session, owner_id, task_id)
+    return ids
+
+
+async def delete_project(session: AsyncSession, project: Project) -> int:
+    """Delete a project with its sections and tasks (409 for the Inbox); how many tasks went."""
+    if project.is_inbox:
+        raise InboxIsFixed("deleted")
+    await lock(session, project.id)
+    gone = await delete_tasks_where(session, project.owner_id, Task.project_id == project.id)
+    await session.execute(delete(Section).where(Section.project_id == project.id))
+    await session.delete(project)
+    await _flush(session)
+    events.reminders_changed(session)
+    return len(gone)
+
+
+def archived_projects(owner_id: uuid.UUID) -> Select[uuid.UUID]:
+    """Ids of the owner's archived projects; `in_active_project` is the condition to use."""
+    return select(Project.id).where(Project.owner_id == owner_id, Project.archived.is_(True))
+
+
+def in_active_project(owner_id: uuid.UUID) -> ColumnElement[bool]:
+    """A task condition: not in an archived project. Today, Upcoming, search, feeds, MCP and
+    the compat list all leave archived projects out; only the project's own view shows them."""
+    return Task.project_id.not_in(archived_projects(owner_id))
+
+
+# --- sections ---------------------------------------------------------------------------
+
+
+async def get_section(session: AsyncSession, owner_id: uuid.UUID, section_id: uuid.UUID) -> Section:
+    section = await session.scalar(
+        select(Section).where(Section.owner_id == owner_id, Section.id == section_id)
+    )
+    if section is None:
+        raise SectionNotFound()
+    return section
+
+
+async def list_sections(
+    session: AsyncSession, owner_id: uuid.UUID, project_id: uuid.UUID
+) -> Sequence[Section]:
+    return (
+        await session.scalars(
+            select(Section)
+            .where(Section.owner_id == owner_id, Section.project_id == project_id)
+            .order_by(Section.position, Section.id)
+        )
+    ).all()
+
+
+async def create_section(
+    session: AsyncSession, project: Project, *, name: str, placement: Placement = Placement()
+) -> Section:
+    await lock(session, project.id)
+    key = await key_for(
+        session,
+        Section.position,
+        Section.project_id == project.id,
+        placement if not placement.empty else Placement(at="last"),
+        id_column=Section.id,
+    )
+    now = utcnow()
+    section = Section(
+        project_id=project.id,
+        owner_id=project.owner_id,
+        name=name,
+        position=key,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(section)
+    await session.flush()
+    return section
+
+
+async def update_section(
+    session: AsyncSession,
+    section: Section,
+    *,
+    name: str | None = None,
+    placement: Placement = Placement(),
+) -> Section:
+    if name is not None:
+        section.name = name
+    if not placement.empty:
+        await lock(session, section.project_id)
+        section.position = await key_for(
+            session,
+            Section.position,
+            Section.project_id == section.project_id,
+            placement,
+            id_column=Section.id,
+            moving=section.id,
+        )
+    section.updated_at = utcnow()
+    await _flush(session)
+    return section
+
+
+async def delete_section(session: AsyncSession, section: Section, *, with_tasks: bool) -> int:
+    """Delete a section. Its tasks go with it when `with_tasks`, else they stay in the project,
+    after the tasks outside any section. Returns how many tasks were deleted."""
+    await lock(session, section.project_id)
+    gone = 0
+    if with_tasks:
+        gone = len(
+            await delete_tasks_where(session, section.owner_id, Task.section_id == section.id)
+        )
+    else:
+        # Top-level tasks keep their keys' order but land after the section-less ones.
+        top = (
+            await session.scalars(
+                select(Task)
+                .where(
+                    Task.owner_id == section.owner_id,
+                    Task.section_id == section.id,
+                    Task.parent_id.is_(None),
+                )
+                .order_by(Task.position, Task.id)
+            )
+        ).all()
+        last = await session.scalar(
+            select(func.max(Task.position)).where(
+                Task.project_id == section.project_id,
+                Task.section_id.is_(None),
+                Task.parent_id.is_(None),
+            )
+        )
+        now = utcnow()
+        for task in top:
+            last = positions.between(last, None)
+            task.position = last
+            task.section_id = None
+            task.updated_at = now
+        await session.execute(
+            update(Task)
+            .where(Task.owner_id == section.owner_id, Task.section_id == section.id)
+            .values(section_id=None)
+            .execution_options(synchronize_session=False)
+        )
+    await session.delete(section)
+    await _flush(session)
+    return gone

@@ -1,0 +1,331 @@
+"""Where a task sits: its project, section, parent and position, and its subtasks.
+
+A task lives in one project, in at most one of that project's sections, and may have a parent
+in the same project and section, down to MAX_DEPTH levels (Todoist's INDENT 1-4). Siblings
+(same project, section and parent) are ordered by `position` keys (doable/positions.py).
+
+Every placement, at creation or by a move, resolves its target here (`resolve`), checks it
+(another user's project, section or parent: 404; a parent in another project, a section of
+another project, a cycle, a depth past MAX_DEPTH or an unknown neighbour: 422), then locks the
+projects involved and picks a key among the new siblings: one row written, plus the subtree's
+rows when a parent changes project or section. Nothing here commits.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import ColumnElement, and_, case, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from doable.errors import InvalidInput, NotFound
+from doable.projects import service as projects
+from doable.projects.service import Placement
+from doable.tasks.models import VISIBLE, Task, TaskRow
+
+MAX_DEPTH = 4
+
+
+class ParentNotFound(NotFound):
+    def __init__(self) -> None:
+        super().__init__("No such parent task")
+
+
+@dataclass(frozen=True)
+class Target:
+    project_id: uuid.UUID
+    section_id: uuid.UUID | None
+    parent_id: uuid.UUID | None
+
+
+@dataclass(frozen=True)
+class Move:
+    """What a create or PATCH asked for; `given` names the fields the client sent (a field
+    sent as null means "none": no section, no parent)."""
+
+    project_id: uuid.UUID | None = None
+    section_id: uuid.UUID | None = None
+    parent_id: uuid.UUID | None = None
+    placement: Placement = field(default_factory=Placement)
+    given: frozenset[str] = frozenset()
+
+    @property
+    def moves(self) -> bool:
+        return bool(self.given & {"project_id", "section_id", "parent_id"}) or not (
+            self.placement.empty
+        )
+
+
+def siblings(target: Target) -> ColumnElement[bool]:
+    if target.parent_id is not None:
+        return Task.parent_id == target.parent_id
+    section = (
+        Task.section_id.is_(None)
+        if target.section_id is None
+        else Task.section_id == target.section_id
+    )
+    return and_(Task.project_id == target.project_id, section, Task.parent_id.is_(None))
+
+
+async def _task_place(
+    session: AsyncSession, owner_id: uuid.UUID, task_id: uuid.UUID
+) -> tuple[uuid.UUID | None, uuid.UUID | None, uuid.UUID | None] | None:
+    row = (
+        await session.execute(
+            select(Task.project_id, Task.section_id, Task.parent_id).where(
+                Task.owner_id == owner_id, Task.id == task_id, VISIBLE
+            )
+        )
+    ).one_or_none()
+    return None if row is None else (row[0], row[1], row[2])
+
+
+async def depth_of(session: AsyncSession, owner_id: uuid.UUID, task_id: uuid.UUID) -> int:
+    """1 for a top-level task, 2 for its subtask, …; walks at most MAX_DEPTH + 1 rows."""
+    depth, current = 1, task_id
+    while depth <= MAX_DEPTH + 1:
+        parent = await session.scalar(
+            select(Task.parent_id).where(Task.owner_id == owner_id, Task.id == current)
+        )
+        if parent is None:
+            return depth
+        depth, current = depth + 1, parent
+    return depth
+
+
+async def descendant_levels(
+    session: AsyncSession, owner_id: uuid.UUID, root_ids: Sequence[uuid.UUID]
+) -> list[list[uuid.UUID]]:
+    """The descendants of `root_ids`, level by level (children, grandchildren, …): one query
+    per level, at most MAX_DEPTH - 1 levels deep."""
+    levels: list[list[uuid.UUID]] = []
+    frontier = list(root_ids)
+    for _ in range(MAX_DEPTH):
+        if not frontier:
+            break
+        children = list(
+            (
+                await session.scalars(
+                    select(Task.id).where(Task.owner_id == owner_id, Task.parent_id.in_(frontier))
+                )
+            ).all()
+        )
+        if children:
+            levels.append(children)
+        frontier = children
+    return levels
+
+
+async def descendants(
+    session: AsyncSession, owner_id: uuid.UUID, root_id: uuid.UUID
+) -> list[uuid.UUID]:
+    return [
+        task_id
+        for level in await descendant_levels(session, owner_id, [root_id])
+        for task_id in level
+    ]
+
+
+def subtree_condition(owner_id: uuid.UUID, root_id: uuid.UUID) -> ColumnElement[bool]:
+    """A task condition: a descendant of `root_id` (not the root itself), as one SQL
+    condition (a recursive CTE), for the list filter."""
+    tree = (
+        select(Task.id)
+        .where(Task.owner_id == owner_id, Task.parent_id == root_id)
+        .cte("subtree", recursive=True)
+    )
+    child = select(Task.id).where(Task.owner_id == owner_id, Task.parent_id == tree.c.id)
+    tree = tree.union_all(child)
+    return Task.id.in_(select(tree.c.id))
+
+
+async def resolve(
+    session: AsyncSession, owner_id: uuid.UUID, task: Task | None, move: Move
+) -> Target:
+    """Where `task` (None: a new task) goes, checked. See the module docstring for errors."""
+    given = move.given
+    placement = move.placement
+    anchor = placement.after or placement.before
+    if anchor is not None:
+        place = await _task_place(session, owner_id, anchor)
+        if place is None or (task is not None and anchor == task.id):
+            raise InvalidInput(
+                "The neighbour is not one of your tasks",
+                loc=["body", "after" if placement.after else "before"],
+            )
+        assert place[0] is not None
+        target = Target(place[0], place[1], place[2])
+        for name in ("project_id", "section_id", "parent_id"):
+            if name in given and getattr(move, name) != getattr(target, name):
+                raise InvalidInput(
+                    f"The neighbour is not in the {name.removesuffix('_id')} given",
+                    loc=["body", name],
+                )
+        await _check_parent(session, owner_id, task, target.parent_id)
+        return target
+
+    if task is not None:
+        assert task.project_id is not None
+        project_id, section_id, parent_id = task.project_id, task.section_id, task.parent_id
+    else:
+        project_id = await projects.inbox_id(session, owner_id)
+        section_id = parent_id = None
+
+    if "project_id" in given:
+        if move.project_id is None:
+            raise InvalidInput("project_id cannot be null", loc=["body", "project_id"])
+        await projects.get_project(session, owner_id, move.project_id)  # 404 if not theirs
+        if move.project_id != project_id:
+            project_id, section_id, parent_id = move.project_id, None, None
+    if "section_id" in given:
+        if move.section_id is None:
+            section_id = None
+        else:
+            section = await projects.get_section(session, owner_id, move.section_id)
+            if "project_id" in given and section.project_id != project_id:
+                raise InvalidInput(
+                    "The section belongs to another project", loc=["body", "section_id"]
+                )
+            if section.project_id != project_id:
+                project_id = section.project_id
+            section_id = section.id
+        if "parent_id" not in given:
+            parent_id = None  # a subtask moved to another section leaves its parent
+    if "parent_id" in given:
+        parent_id = move.parent_id
+        if parent_id is not None:
+            place = await _task_place(session, owner_id, parent_id)
+            if place is None:
+                raise ParentNotFound()
+            assert place[0] is not None
+            if ("project_id" in given or "section_id" in given) and place[0] != project_id:
+                raise InvalidInput("The parent is in another project", loc=["body", "parent_id"])
+            if "section_id" in given and place[1] != section_id:
+                raise InvalidInput("The parent is in another section", loc=["body", "parent_id"])
+            project_id, section_id = place[0], place[1]
+    await _check_parent(session, owner_id, task, parent_id)
+    return Target(project_id, section_id, parent_id)
+
+
+async def _check_parent(
+    session: AsyncSession, owner_id: uuid.UUID, task: Task | None, parent_id: uuid.UUID | None
+) -> None:
+    if parent_id is None:
+        return
+    height = 1
+    if task is not None:
+        if parent_id == task.id:
+            raise InvalidInput("A task cannot be its own parent", loc=["body", "parent_id"])
+        levels = await descendant_levels(session, owner_id, [task.id])
+        if any(parent_id in level for level in levels):
+            raise InvalidInput(
+                "The parent is one of this task's subtasks", loc=["body", "parent_id"]
+            )
+        height += len(levels)
+    if await depth_of(session, owner_id, parent_id) + height > MAX_DEPTH:
+        raise InvalidInput(
+            f"Subtasks go at most {MAX_DEPTH} levels deep", loc=["body", "parent_id"]
+        )
+
+
+async def place(
+    session: AsyncSession,
+    owner_id: uuid.UUID,
+    task: Task,
+    target: Target,
+    placement: Placement,
+    *,
+    old: Target | None = None,
+) -> None:
+    """Give `task` the target's place and a key among its new siblings (locks the projects)."""
+    for project_id in sorted({target.project_id} | ({old.project_id} if old else set())):
+        await projects.lock(session, project_id)
+    moved = old is not None and old != target
+    if placement.empty and old is not None and not moved:
+        return
+    task.position = await projects.key_for(
+        session,
+        Task.position,
+        and_(Task.owner_id == owner_id, siblings(target)),
+        placement if not placement.empty else Placement(at="last"),
+        id_column=Task.id,
+        moving=task.id if old is not None else None,
+    )
+    task.project_id, task.section_id, task.parent_id = (
+        target.project_id,
+        target.section_id,
+        target.parent_id,
+    )
+    if old is not None and (
+        old.project_id != target.project_id or old.section_id != target.section_id
+    ):
+        # The subtree follows its root (loaded, so each change is an event like any other).
+        ids = await descendants(session, owner_id, task.id)
+        for start in range(0, len(ids), 500):
+            for child in (
+                await session.scalars(
+                    select(Task).where(
+                        Task.owner_id == owner_id, Task.id.in_(ids[start : start + 500])
+                    )
+                )
+            ).all():
+                child.project_id, child.section_id = target.project_id, target.section_id
+
+
+async def open_descendants(
+    session: AsyncSession, owner_id: uuid.UUID, root_id: uuid.UUID
+) -> list[Task]:
+    ids = await descendants(session, owner_id, root_id)
+    found: list[Task] = []
+    for start in range(0, len(ids), 500):
+        found.extend(
+            (
+                await session.scalars(
+                    select(Task).where(
+                        Task.owner_id == owner_id,
+                        Task.id.in_(ids[start : start + 500]),
+                        Task.completed.is_(False),
+                    )
+                )
+            ).all()
+        )
+    return found
+
+
+async def reopen_descendants(
+    session: AsyncSession, owner_id: uuid.UUID, root_id: uuid.UUID
+) -> None:
+    """A repeating parent moved to its next occurrence: its subtasks open again for it."""
+    ids = await descendants(session, owner_id, root_id)
+    for start in range(0, len(ids), 500):
+        for child in (
+            await session.scalars(
+                select(Task).where(
+                    Task.owner_id == owner_id,
+                    Task.id.in_(ids[start : start + 500]),
+                    Task.completed.is_(True),
+                )
+            )
+        ).all():
+            child.completed, child.completed_at = False, None
+
+
+async def fill_progress(session: AsyncSession, tasks: Sequence[TaskRow]) -> None:
+    """Each task's direct subtasks, done and in all ("2/5"), for a page, in one query."""
+    if not tasks:
+        return
+    by_id = {task.id: task for task in tasks}
+    rows = await session.execute(
+        select(
+            Task.parent_id,
+            func.count(),
+            func.coalesce(func.sum(case((Task.completed.is_(True), 1), else_=0)), 0),
+        )
+        .where(Task.parent_id.in_(list(by_id)), VISIBLE)
+        .group_by(Task.parent_id)
+    )
+    for parent_id, total, done in rows.all():
+        row = by_id[parent_id]
+        row.subtasks_total, row.subtasks_done = int(total), int(done)
