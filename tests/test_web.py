@@ -308,6 +308,18 @@ ID_CASES: dict[tuple[str, str], tuple[dict[str, str], int]] = {
     ("POST", "/account/feeds/{feed_id}/revoke"): ({}, 303),
     ("POST", "/tasks/{task_id}/reminders"): ({"before": "PT5M"}, 303),
     ("POST", "/tasks/{task_id}/reminders/{reminder_id}/delete"): ({}, 303),
+    ("GET", "/tasks/{task_id}/delete"): ({}, 200),
+    ("POST", "/tasks/{task_id}/move"): ({"op": "first:none"}, 303),
+    ("GET", "/projects/{project_id}"): ({}, 200),
+    ("POST", "/projects/{project_id}"): ({"color": "red"}, 303),
+    ("GET", "/projects/{project_id}/delete"): ({}, 200),
+    ("POST", "/projects/{project_id}/delete"): ({"confirm": "yes"}, 303),
+    ("POST", "/projects/{project_id}/sections"): ({"name": "Later"}, 303),
+    ("POST", "/projects/{project_id}/move"): ({"op": "first:x"}, 303),
+    ("POST", "/sections/{section_id}"): ({"name": "Renamed"}, 303),
+    ("GET", "/sections/{section_id}/delete"): ({}, 200),
+    ("POST", "/sections/{section_id}/delete"): ({"confirm": "yes"}, 303),
+    ("POST", "/sections/{section_id}/move"): ({"op": "first:x"}, 303),
 }
 PUBLIC = {
     ("GET", "/"),
@@ -332,6 +344,8 @@ NEEDS_LOGIN = {
     ("GET", "/events"),  # the owner's stream: tests/browser/test_reminders.py
     ("GET", "/today"),
     ("GET", "/upcoming"),
+    ("GET", "/projects"),
+    ("POST", "/projects"),
 }
 
 
@@ -347,6 +361,8 @@ async def test_anonymous_is_sent_to_login(web: WebClient, method: str, path: str
         session_id=uuid.uuid4(),
         feed_id=uuid.uuid4(),
         reminder_id=uuid.uuid4(),
+        project_id=uuid.uuid4(),
+        section_id=uuid.uuid4(),
     )
     r = await (web.get(url) if method == "GET" else web.post(url, {"title": "x"}))
     assert r.status_code == 303, r.text
@@ -366,10 +382,16 @@ async def test_another_users_ids_are_404(
         reminder_id = (await s.execute(select(Reminder.id))).scalar_one()
     r = await web.post("/account/feeds", {"name": "cal"})
     feed_id = re.search(r'id="feed-([0-9a-f-]{36})"', r.text).group(1)  # type: ignore[union-attr]
+    project_id, section_id = await make_project(web, "Private", section="Hidden")
     intruder = await second_client(app)
     await intruder.signup()
     url = path.format(
-        task_id=task_id, session_id=session_id, feed_id=feed_id, reminder_id=reminder_id
+        task_id=task_id,
+        session_id=session_id,
+        feed_id=feed_id,
+        reminder_id=reminder_id,
+        project_id=project_id,
+        section_id=section_id,
     )
     data, owner_status = ID_CASES[(method, path)]
     r = await (intruder.get(url) if method == "GET" else intruder.post(url, data))
@@ -380,6 +402,22 @@ async def test_another_users_ids_are_404(
     r = await (web.get(url) if method == "GET" else web.post(url, data))
     assert r.status_code == owner_status, r.text
     await intruder.http.aclose()
+
+
+async def make_project(web: WebClient, name: str, *, section: str = "") -> tuple[str, str]:
+    """A project made through the web app (and a section in it): their ids."""
+    r = await web.post("/projects", {"name": name, "color": "blue"})
+    assert r.status_code == 303, r.text
+    project_id = r.headers["location"].removeprefix("/projects/")
+    section_id = ""
+    if section:
+        r = await web.post(f"/projects/{project_id}/sections", {"name": section})
+        assert r.status_code == 303, r.text
+        page = await web.get(f"/projects/{project_id}")
+        found = re.search(r'<h2 id="section-([0-9a-f-]{36})">', page.text)
+        assert found, page.text
+        section_id = found.group(1)
+    return project_id, section_id
 
 
 # Flows without JavaScript (plain forms and redirects) and with htmx fragments

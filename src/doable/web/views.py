@@ -54,6 +54,8 @@ class TaskView:
     repeat_rule: str = ""
     repeat_mode: str = "from_due"
     repeat_label: str = ""
+    subtasks_done: int = 0  # direct subtasks (tasks/tree.py fill_progress)
+    subtasks_total: int = 0
 
 
 # Offered in the edit form's Repeat field (a datalist: any other RRULE can be typed).
@@ -96,6 +98,8 @@ def task_view(task: Task | TaskRow, user: User, today: tasks_service.Today) -> T
         repeat_rule=task.rrule or "",
         repeat_mode=task.recurrence_mode or "from_due",
         repeat_label=_repeat_label(task),
+        subtasks_done=getattr(task, "subtasks_done", 0),
+        subtasks_total=getattr(task, "subtasks_total", 0),
     )
 
 

@@ -12,8 +12,8 @@ from doable.auth.models import User
 from doable.db import SessionDep
 from doable.state import StateDep
 from doable.tasks import agenda as agenda_service
-from doable.tasks import service as tasks_service
 from doable.web.dependencies import CsrfToken, WebUser
+from doable.web.routes.lists import sidebar_context
 from doable.web.views import TaskView, base_context, day_heading, is_htmx, respond, task_view
 
 router = APIRouter()
@@ -46,17 +46,18 @@ async def _respond(
     **page: str,
 ) -> Response:
     ctx = base_context(request, state, user) | page
+    ctx |= await sidebar_context(session, user, agenda.today.now)
     ctx |= {
         "groups": _groups(agenda, user),
         "truncated": agenda.truncated,
-        "counts": await tasks_service.count_tasks(session, user, now=agenda.today.now),
-        "tags": await tasks_service.list_tags(session, user.id),
         "errors": {},
         "values": {},
     }
     if is_htmx(request) and request.headers.get("hx-target") == "list-region":
         # An open tab refreshing after a change elsewhere (app.js).
-        return respond(request, state, "agenda.html", ctx, blocks=["list_region", "counts_oob"])
+        return respond(
+            request, state, "agenda.html", ctx, blocks=["list_region", "counts_oob", "projects_oob"]
+        )
     return respond(request, state, "agenda.html", ctx)
 
 

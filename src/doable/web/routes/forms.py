@@ -85,6 +85,9 @@ def form_task_fields(form: dict[str, str], user: User, now: datetime) -> dict[st
         body["due"] = _form_due(form.get("due_date", ""), form.get("due_time", ""), user, now)
     if "tags" in form:
         body["tags"] = [t.strip() for t in form["tags"].split(",") if t.strip()]
+    for key in ("project_id", "section_id"):  # an add box on a project's page
+        if form.get(key):
+            body[key] = form[key]
     if "repeat" in form:
         rule = form["repeat"].strip()
         mode = form.get("repeat_mode", "from_due")
@@ -136,6 +139,11 @@ def quick_body(
     elif explicit.get("due"):
         body["due"] = explicit["due"]
     body["tags"] = [*body["tags"], *explicit.get("tags", [])]
+    if not any(body.get(k) for k in ("project_id", "section_id")):
+        # The page's project (and section) unless the text named one.
+        for key in ("project_id", "section_id"):
+            if explicit.get(key):
+                body[key] = explicit[key]
     if explicit.get("description"):
         body["description"] = explicit["description"]
     if not text.strip():

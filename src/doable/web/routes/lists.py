@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
@@ -10,6 +11,7 @@ from fastapi import Depends, Query, Request
 from pydantic import BaseModel
 
 from doable.auth.models import User
+from doable.projects import service as projects_service
 from doable.tasks import service as tasks_service
 from doable.tasks.schemas import Priority
 from doable.web.views import base_context, task_view
@@ -100,15 +102,48 @@ async def page_context(
     tasks, next_cursor = await tasks_service.list_tasks(
         session, user, task_query(filters, cursor, now), cursor_key=state.runtime.secret_key
     )
-    counts = await tasks_service.count_tasks(session, user, now=now)
-    tags = await tasks_service.list_tags(session, user.id)
     today = tasks_service.today_of(user, now)
-    return base_context(request, state, user) | {
-        "tasks": [task_view(t, user, today) for t in tasks],
-        "next_cursor": next_cursor,
-        "counts": counts,
-        "tags": tags,
-        "filters": filters,
-        "errors": {},
-        "values": {},
+    return (
+        base_context(request, state, user)
+        | await sidebar_context(session, user, now)
+        | {
+            "tasks": [task_view(t, user, today) for t in tasks],
+            "next_cursor": next_cursor,
+            "filters": filters,
+            "errors": {},
+            "values": {},
+        }
+    )
+
+
+@dataclass(frozen=True)
+class ProjectNav:
+    id: str
+    name: str
+    color: str
+    favorite: bool
+    inbox: bool
+    open: int  # open tasks in it
+
+
+async def sidebar_context(session: Any, user: User, now: datetime) -> dict[str, Any]:
+    """What every page with the sidebar shows: the projects (Inbox first, in their order) with
+    their open-task counts, the task counts and the tags. Four queries."""
+    projects = await projects_service.list_projects(session, user.id)
+    open_counts = await projects_service.open_counts(session, user.id)
+    nav = [
+        ProjectNav(
+            id=str(p.id),
+            name=p.name,
+            color=p.color,
+            favorite=p.favorite,
+            inbox=p.is_inbox,
+            open=open_counts.get(p.id, 0),
+        )
+        for p in projects
+    ]
+    return {
+        "projects": nav,
+        "counts": await tasks_service.count_tasks(session, user, now=now),
+        "tags": await tasks_service.list_tags(session, user.id),
     }

@@ -4,6 +4,7 @@ delete and undo."""
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
@@ -18,7 +19,7 @@ from doable.tasks import quickadd
 from doable.tasks import service as tasks_service
 from doable.tasks.models import Task
 from doable.tasks.schemas import QUICK_TEXT_MAX, TaskCreate, TaskPatch
-from doable.web.dependencies import CsrfToken, WebUser
+from doable.web.dependencies import CsrfToken, WebUser, safe_next
 from doable.web.routes.forms import (
     TaskId,
     field_errors,
@@ -43,6 +44,10 @@ from doable.web.views import (
 from doable.zones import zone_of
 
 router = APIRouter()
+# Sent with every change to a task: a project page or a day view reloads its lists on it
+# (subtask progress, order and sections depend on more than the one row that changed).
+CHANGED = {"HX-Trigger": "doable-changed"}
+Back = Annotated[str, Form(max_length=2000)]
 
 
 async def item_response(
@@ -52,7 +57,15 @@ async def item_response(
         "task": task_view(task, user, today_for(state, user)),
         "counts": await tasks_service.count_tasks(session, user, now=state.clock()),
     }
-    return respond(request, state, "tasks.html", ctx, blocks=["item", "counts_oob"], status=status)
+    return respond(
+        request,
+        state,
+        "tasks.html",
+        ctx,
+        blocks=["item", "counts_oob"],
+        status=status,
+        headers=CHANGED,
+    )
 
 
 @router.get("/tasks")
@@ -138,7 +151,7 @@ async def _add_answer(
         )
     task = await tasks_service.create_task(session, user, data)
     if not is_htmx(request):
-        return see_other("/tasks")
+        return see_other(safe_next(form.get("back")))
     ctx["task"] = task_view(task, user, today_for(state, user))
     ctx["counts"] = await tasks_service.count_tasks(session, user, now=state.clock())
     return respond(
@@ -147,6 +160,7 @@ async def _add_answer(
         "tasks.html",
         ctx,
         blocks=["item", "counts_oob", "empty_oob", "quick_add_oob"],
+        headers=CHANGED,
     )
 
 
@@ -189,11 +203,12 @@ async def toggle_task(
     session: SessionDep,
     state: StateDep,
     csrf: CsrfToken,
+    back: Back = "/tasks",
 ) -> Response:
     task = await owned_task(session, user, task_id, request)
     task = await tasks_service.set_completed(session, task, not task.completed)
     if not is_htmx(request):
-        return see_other("/tasks")
+        return see_other(safe_next(back))
     return await item_response(request, state, session, user, task)
 
 
@@ -264,19 +279,54 @@ async def delete_task(
     session: SessionDep,
     state: StateDep,
     csrf: CsrfToken,
+    back: Back = "/tasks",
+    confirm: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
     task = await owned_task(session, user, task_id, request)
+    if (
+        confirm != "yes"
+        and (await tasks_service.read_task(session, user.id, task.id)).subtasks_total
+    ):
+        # A parent takes its subtasks with it: only after the confirmation page.
+        url = f"/tasks/{task.id}/delete?back={quote(safe_next(back), safe='')}"
+        if is_htmx(request):
+            return Response(status_code=204, headers={"HX-Redirect": url})
+        return see_other(url)
     snapshot = tasks_service.snapshot_of(task)
     title = task.title
     await tasks_service.delete_task(session, task)
     if not is_htmx(request):
-        return see_other("/tasks")
+        return see_other(safe_next(back))
     ctx = base_context(request, state, user) | {
         "undo_token": sign_snapshot(state.runtime.secret_key, snapshot, str(user.id)),
         "deleted_title": title,
         "counts": await tasks_service.count_tasks(session, user, now=state.clock()),
     }
-    return respond(request, state, "tasks.html", ctx, blocks=["deleted", "toast_oob", "counts_oob"])
+    blocks = ["deleted", "toast_oob", "counts_oob"]
+    return respond(request, state, "tasks.html", ctx, blocks=blocks, headers=CHANGED)
+
+
+@router.get("/tasks/{task_id}/delete")
+async def confirm_delete_task(
+    request: Request,
+    task_id: TaskId,
+    user: WebUser,
+    session: SessionDep,
+    state: StateDep,
+    csrf: CsrfToken,
+    back: Annotated[str, Query(max_length=2000)] = "/tasks",
+) -> Response:
+    """Deleting a task with subtasks asks first: they all go with it, without an undo."""
+    task = await tasks_service.read_task(session, user.id, task_id)
+    ctx = base_context(request, state, user) | {
+        "what": f"the task “{task.title}”",
+        "detail": f"Its subtasks go too ({task.subtasks_total} directly under it, and theirs).",
+        "action": f"/tasks/{task.id}/delete",
+        "cancel": safe_next(back),
+        "back": safe_next(back),
+        "inbox": False,
+    }
+    return respond(request, state, "confirm.html", ctx)
 
 
 @router.post("/undo")
