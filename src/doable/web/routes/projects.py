@@ -21,7 +21,7 @@ from doable.tasks import service as tasks_service
 from doable.types import Text
 from doable.web.dependencies import CsrfToken, WebUser
 from doable.web.outline import outline
-from doable.web.routes.forms import field_errors, see_other
+from doable.web.routes.forms import field_errors, read_form, see_other
 from doable.web.routes.lists import sidebar_context
 from doable.web.views import base_context, is_htmx, respond, task_view
 
@@ -39,7 +39,9 @@ class NameForm(BaseModel):
     """A project's or section's name as typed: 1-120 characters on one line, trimmed."""
 
     name: Annotated[
-        str, StringConstraints(min_length=1, max_length=120), Text(strip=True, one_line=True)
+        str,
+        StringConstraints(min_length=1, max_length=120),
+        Text(strip=True, blank=False, one_line=True),
     ]
 
 
@@ -194,21 +196,20 @@ async def update_project(
     session: SessionDep,
     state: StateDep,
     csrf: CsrfToken,
-    name: Annotated[str | None, Form(max_length=1000)] = None,
-    color: Annotated[str | None, Form(max_length=20)] = None,
-    favorite: Annotated[str | None, Form(max_length=10)] = None,
-    archived: Annotated[str | None, Form(max_length=10)] = None,
 ) -> Response:
-    """Rename, recolour, (un)favourite or (un)archive: whichever fields the form sent."""
+    """Rename, recolour, (un)favourite or (un)archive: whichever fields the form sent (read
+    from the form itself, where an empty name is a name, not a missing field)."""
     project = await projects_service.get_project(session, user.id, project_id, for_update=True)
+    form = await read_form(request)
     try:
+        name = form.get("name")
         await projects_service.update_project(
             session,
             project,
-            name=None if name is None or project.is_inbox else _name(name),
-            color=color,
-            favorite=None if favorite is None else favorite == "1",
-            archived=None if archived is None else archived == "1",
+            name=None if name is None or project.is_inbox else _name(name[:1000]),
+            color=form.get("color"),
+            favorite=None if "favorite" not in form else form["favorite"] == "1",
+            archived=None if "archived" not in form else form["archived"] == "1",
         )
     except ValidationError as exc:
         session.expunge(project)
