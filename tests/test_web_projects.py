@@ -134,7 +134,9 @@ async def test_keyboard_moves_reorder_indent_outdent_and_move_between_lists(
     work, later = await make_project(web, "Work", section="Later")
     other, _ = await make_project(web, "Other")
     ids = await add_to(web, work, "A", "B", "C", "D")
-    page = lambda: web.get(f"/projects/{work}")  # noqa: E731
+
+    async def page() -> httpx.Response:
+        return await web.get(f"/projects/{work}")
 
     assert await move(web, ids["C"], f"before:{ids['B']}") == "Moved “C” up."
     assert outline((await page()).text) == ["1:A", "1:C", "1:B", "1:D"]
