@@ -388,13 +388,18 @@
     postMove("/projects/" + li.dataset.id + "/move", li, op);
   }
 
+  // SortableJS sets an inline will-change on the chosen item, then clones it; a clone with a
+  // style attribute breaks the page's CSP (style-src 'self'). Nothing else styles the item
+  // inline yet, so the attribute can go.
+  function unstyle(evt) { evt.item.removeAttribute("style"); }
+
   function armSortables(scope) {
     if (!window.Sortable) return;
     scope.querySelectorAll("ul.sortable-tasks:not([data-armed])").forEach(function (list) {
       list.setAttribute("data-armed", "1");
       window.Sortable.create(list, {
         group: "tasks", handle: ".drag-handle", draggable: "li.task", forceFallback: true,
-        fallbackOnBody: true, animation: 120,
+        fallbackOnBody: true, animation: 120, onChoose: unstyle,
         onStart: function (evt) {
           descendantsOf(evt.item).forEach(function (d) { d.classList.add("drag-hidden"); });
         },
@@ -405,11 +410,19 @@
       list.setAttribute("data-armed", "1");
       window.Sortable.create(list, {
         group: "projects", handle: ".drag-handle", draggable: "li:not(.inbox)",
-        forceFallback: true, animation: 120, onEnd: projectDropped
+        forceFallback: true, animation: 120, onChoose: unstyle, onEnd: projectDropped
       });
     });
     applyCollapse(scope);
   }
+  // SortableJS's animations leave inline styles on the rows they moved; htmx copies an old
+  // element's attributes onto its replacement while settling, which would then break the
+  // CSP too. The rows are about to be replaced anyway.
+  document.addEventListener("htmx:beforeSwap", function () {
+    document.querySelectorAll("#main [style], #sidebar [style]").forEach(function (el) {
+      el.removeAttribute("style");
+    });
+  });
   document.addEventListener("DOMContentLoaded", function () { armSortables(document); });
   document.addEventListener("htmx:afterSettle", function () { armSortables(document); });
 
