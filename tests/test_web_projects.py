@@ -244,3 +244,17 @@ async def test_deleting_a_task_with_subtasks_asks_first(web: WebClient) -> None:
     ids = await add_to(web, work, "Alone")
     r = await web.post(f"/tasks/{ids['Alone']}/delete", {}, htmx=True)
     assert r.status_code == 200 and 'name="undo"' in r.text
+
+
+async def test_the_quick_add_preview_names_the_project_the_task_lands_in(web: WebClient) -> None:
+    await web.signup()
+    work, _ = await make_project(web, "Work")
+    r = await web.post("/tasks/preview", {"title": "Call Sam tomorrow"}, htmx=True)
+    assert '<dd class="preview-project">Inbox</dd>' in r.text
+    form = {"title": "Call Sam tomorrow", "project_id": work}
+    r = await web.post("/tasks/preview", form, htmx=True)
+    assert '<dd class="preview-project">Work</dd>' in r.text
+    # An unknown project (or no id at all) is not shown: the Inbox.
+    for other in ["00000000-0000-0000-0000-000000000000", "not-an-id"]:
+        r = await web.post("/tasks/preview", {"title": "x", "project_id": other}, htmx=True)
+        assert '<dd class="preview-project">Inbox</dd>' in r.text

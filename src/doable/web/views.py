@@ -127,9 +127,12 @@ class QuickPreview:
     tags: list[str]
     repeats: str
     warnings: list[str]
+    project: str = ""  # where the task lands: "Project" or "Project / Section"
 
 
-def quick_preview(text: str, parsed: QuickParse, zone: Zone) -> QuickPreview:
+def quick_preview(text: str, parsed: QuickParse, zone: Zone, landing: str = "") -> QuickPreview:
+    """`landing` names the project the task goes to when the text names none. When quick add
+    reads `#Project` and `/Section` (its result's `project` and `section`), those win."""
     parts: list[PreviewPart] = []
     at = 0
     for token in parsed.tokens:
@@ -154,7 +157,18 @@ def quick_preview(text: str, parsed: QuickParse, zone: Zone) -> QuickPreview:
         tags=parsed.tags,
         repeats=parsed.recurrence.description if parsed.recurrence else "",
         warnings=parsed.warnings,
+        project=_place(parsed, landing),
     )
+
+
+def _place(parsed: QuickParse, landing: str) -> str:
+    project = getattr(parsed, "project", None)  # set by a parse given the user's projects
+    section = getattr(parsed, "section", None)
+    named = any(token.kind in {"project", "section"} for token in parsed.tokens)
+    if project is None or not named:
+        return landing
+    name = str(getattr(project, "name", landing))
+    return f"{name} / {section.name}" if section is not None else name
 
 
 def _day_label(day: date, today: date) -> str:

@@ -3,6 +3,7 @@ delete and undo."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -13,7 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from doable.auth.models import User
 from doable.db import SessionDep
-from doable.errors import DoableError, InvalidInput
+from doable.errors import DoableError, InvalidInput, NotFound
+from doable.projects import service as projects_service
+from doable.projects.models import INBOX_NAME
 from doable.state import AppState, StateDep
 from doable.tasks import quickadd
 from doable.tasks import service as tasks_service
@@ -166,18 +169,30 @@ async def _add_answer(
 
 @router.post("/tasks/preview")
 async def quick_preview_fragment(
-    request: Request, user: WebUser, state: StateDep, csrf: CsrfToken
+    request: Request, user: WebUser, session: SessionDep, state: StateDep, csrf: CsrfToken
 ) -> Response:
     """The live preview under the quick-add box (htmx, as the user types): the text with its
-    recognised tokens marked, and the fields the task would get. Creates nothing."""
+    recognised tokens marked, and the fields the task would get, with the project it lands in
+    (the one the text names, else the page's, else the Inbox). Creates nothing."""
     form = await read_form(request)
     text = form.get("title", "")[:QUICK_TEXT_MAX]
     preview = None
     if text.strip():
         zone = zone_of(user.timezone)
-        preview = quick_preview(text, quickadd.parse(text, zone=zone, now=state.clock()), zone)
+        parsed = quickadd.parse(text, zone=zone, now=state.clock())
+        preview = quick_preview(text, parsed, zone, await _landing(session, user, form))
     ctx = base_context(request, state, user) | {"preview": preview}
     return respond(request, state, "tasks.html", ctx, blocks=["quick_preview"])
+
+
+async def _landing(session: AsyncSession, user: User, form: dict[str, str]) -> str:
+    """The name of the project an add box's task lands in when its text names none: the
+    page's project (its hidden `project_id`), else the Inbox."""
+    try:
+        project_id = uuid.UUID(form.get("project_id", ""))
+        return (await projects_service.get_project(session, user.id, project_id)).name
+    except (ValueError, NotFound):
+        return INBOX_NAME
 
 
 @router.get("/tasks/{task_id}")
