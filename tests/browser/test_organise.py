@@ -51,17 +51,23 @@ def row(page: Page, title: str) -> Locator:
     return rows(page).filter(has=page.locator("p.title", has_text=re.compile(rf"^{title}$")))
 
 
-def drag(page: Page, source: Locator, target: Locator, *, below: bool = True) -> None:
+def drag(page: Page, source: Locator, target: Locator, *, below: bool | None = True) -> None:
     """Drags `source` (a drag handle) onto `target` with the mouse, in steps, as SortableJS's
-    pointer fallback needs; the drop lands just below (or above) the target's middle."""
+    pointer fallback needs; the drop lands just below (or above, or on) the target's middle."""
+    # SortableJS arms the lists once the page has loaded (app.js marks them).
+    expect(source.locator("xpath=ancestor::ul[1]")).to_have_attribute("data-armed", "1")
     start = source.bounding_box()
     end = target.bounding_box()
     assert start and end
     page.mouse.move(start["x"] + start["width"] / 2, start["y"] + start["height"] / 2)
     page.mouse.down()
-    y = end["y"] + end["height"] * (0.75 if below else 0.25)
+    y = end["y"] + end["height"] * {True: 0.75, False: 0.25, None: 0.5}[below]
     page.mouse.move(start["x"] + 5, start["y"] + 10, steps=4)
     page.mouse.move(end["x"] + end["width"] / 2, y, steps=12)
+    # SortableJS's pointer fallback checks where the pointer is every 50 ms: linger there.
+    for dx in (2, -2, 0):
+        page.wait_for_timeout(120)
+        page.mouse.move(end["x"] + end["width"] / 2 + dx, y)
     page.mouse.up()
 
 
@@ -155,7 +161,8 @@ def test_organise_a_project_by_mouse_and_keyboard(contexts: Contexts, scheme: st
     # The board: drag a card into the Later column; the keyboard's Move to… does the same.
     page.get_by_role("link", name="Board").click()
     later = page.locator('ul[aria-label="Later"]')
-    drag(page, row(page, "Buy seeds").locator(".drag-handle"), later)
+    drag(page, row(page, "Buy seeds").locator(".drag-handle"), later, below=None)
+    expect(page.locator("#announce")).to_have_text("Moved “Buy seeds” to the top of the list.")
     expect(later.locator("p.title")).to_have_text(["Buy seeds"])
     page.reload()
     expect(later.locator("p.title")).to_have_text(["Buy seeds"])
@@ -170,7 +177,7 @@ def test_organise_a_project_by_mouse_and_keyboard(contexts: Contexts, scheme: st
     # A task dragged onto a project in the sidebar moves there.
     page.get_by_role("link", name="List").click()
     inbox = sidebar.get_by_role("link", name=re.compile("^Inbox"))
-    drag(page, row(page, "Water").locator(".drag-handle"), inbox)
+    drag(page, row(page, "Water").locator(".drag-handle"), inbox, below=None)
     expect(page.locator("#announce")).to_have_text("Moved “Water” to the project.")
     expect(row(page, "Water")).to_have_count(0)
     expect(inbox).to_contain_text("2")  # Water and its open subtask
