@@ -2,8 +2,8 @@
 
 The one home of these two views' rules, for the web app and any other surface: Today is the
 `when="today"` filter (overdue, then due today), Upcoming the `when="upcoming"` filter over
-`UPCOMING_VIEW_DAYS` days, both open tasks only, by due. Each is one page of `list_tasks`: a
-query for the rows and one for their tags."""
+`UPCOMING_VIEW_DAYS` days, both open tasks only, by due. Each is one page of `list_tasks`
+(its rows, then their tags and their subtask progress)."""
 
 from __future__ import annotations
 

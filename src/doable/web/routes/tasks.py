@@ -87,7 +87,8 @@ async def tasks_page(
         if cursor:
             return respond(request, state, "tasks.html", ctx, blocks=["more"])
         if target == "list-region":
-            return respond(request, state, "tasks.html", ctx, blocks=["list_region", "counts_oob"])
+            blocks = ["list_region", "counts_oob", "projects_oob"]
+            return respond(request, state, "tasks.html", ctx, blocks=blocks)
         return respond(request, state, "tasks.html", ctx, blocks=["app_region"])
     return respond(request, state, "tasks.html", ctx)
 
