@@ -182,6 +182,15 @@ def test_organise_a_project_by_mouse_and_keyboard(contexts: Contexts, scheme: st
     expect(row(page, "Water")).to_have_count(0)
     expect(inbox).to_contain_text("2")  # Water and its open subtask
     assert project in page.url
+
+    # Projects reorder by dragging them in the sidebar (persisted); the Inbox stays first.
+    create_project(page, "Kitchen")
+    kitchen = sidebar.locator("li", has_text="Kitchen")
+    garden = sidebar.locator("li", has_text="Garden")
+    drag(page, kitchen.locator(".drag-handle"), garden, below=False)
+    expect(page.locator("#announce")).to_have_text("Moved the project “Kitchen” up.")
+    page.reload()
+    expect(sidebar.locator("li .name")).to_have_text(["Inbox", "Kitchen", "Garden"])
     assert axe == {}
 
 
