@@ -1,4 +1,4 @@
-"""`doable …` commands: serve, migrate, check, users, export, import."""
+"""`doable …` commands: serve, migrate, check, users, export, import, backup."""
 
 from __future__ import annotations
 
@@ -523,3 +523,36 @@ def import_command(
         f"{user.strip().lower()}",
         highlight=False,
     )
+
+
+@app.command("backup")
+def backup_command(
+    path: Annotated[Path, typer.Argument(help="New (or empty) folder to write the backup into.")],
+    print_only: Annotated[
+        bool,
+        typer.Option(
+            "--print-only", help="PostgreSQL/MariaDB: print the dump command, do not run it."
+        ),
+    ] = False,
+) -> None:
+    """Back up the database and the data folder's keys (see docs/operations.md)."""
+    from doable.ops.backup import BackupError, backup
+
+    runtime = load_runtime()
+    try:
+        made = backup(runtime, path, run_tools=not print_only)
+    except BackupError as exc:
+        fail(str(exc))
+    for name in made.files:
+        out.print(f"wrote {path / name}", highlight=False)
+    if made.pending_command is not None:
+        err.print(
+            f"The {made.backend} dump was not made here. Run this (fill in the password):",
+            highlight=False,
+        )
+        out.print(made.pending_command, highlight=False, markup=False)
+    if runtime.settings.secret_key is not None:
+        err.print(
+            "SECRET_KEY comes from the environment: keep it with this backup yourself.",
+            highlight=False,
+        )
