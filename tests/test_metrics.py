@@ -4,6 +4,7 @@ requests labelled by route template; and prometheus_client stays unloaded while 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -23,6 +24,7 @@ from doable.db import Database
 from doable.reminders.models import Reminder
 from tests.conftest import fast_settings, make_client, runtime_for, truncate_all
 from tests.factories import assert_problem, make_account, make_task
+from tests.server import DOABLE, server_env
 
 TOKEN = "metrics-token-for-tests-0123456789-abcdefgh"
 SCRAPE = {"Authorization": f"Bearer {TOKEN}"}
@@ -170,3 +172,13 @@ def test_a_short_metrics_token_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="METRICS_TOKEN is too short") as caught:
         resolve(fast_settings(tmp_path, METRICS_TOKEN="short-token"))
     assert "short-token" not in str(caught.value)
+
+
+def test_doable_check_never_prints_the_token(tmp_path: Path) -> None:
+    env = server_env(tmp_path, tmp_path, METRICS_TOKEN=TOKEN)
+    done = subprocess.run(
+        [str(DOABLE), "check"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert TOKEN not in done.stdout + done.stderr
+    assert re.search(r"METRICS_TOKEN\s.*\bset\b", done.stdout)

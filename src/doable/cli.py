@@ -205,8 +205,16 @@ def check() -> None:
         "set" if s.secret_key else f"generated, kept in {runtime.data_dir / 'secret_key'}",
     )
     table.add_row("AUTH_JWT_SECRET", "set" if s.auth_jwt_secret else "(unset)")
+    table.add_row("METRICS_TOKEN", "set" if s.metrics_token else "(unset)")
     table.add_row("AUTH_JWKS_URL", redact_url(s.auth_jwks_url) if s.auth_jwks_url else "None")
-    masked = {"database_url", "data_dir", "secret_key", "auth_jwt_secret", "auth_jwks_url"}
+    masked = {
+        "database_url",
+        "data_dir",
+        "secret_key",
+        "auth_jwt_secret",
+        "auth_jwks_url",
+        "metrics_token",
+    }
     for name, value in s.model_dump(exclude=masked).items():
         table.add_row(str(Settings.model_fields[name].validation_alias), str(value))
     out.print(table)
