@@ -5,6 +5,7 @@ and MariaDB; and refusals."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
 import stat
@@ -15,9 +16,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy.engine import URL
 
 from doable.db import Database
 from tests.conftest import IN_CI
+from tests.factories import make_account, make_task
 from tests.server import DOABLE, Server, server_env
 
 PASSWORD = "correct horse battery"
@@ -162,15 +165,46 @@ def test_backup_refuses_a_folder_that_is_not_empty(tmp_path: Path) -> None:
     assert sorted(p.name for p in dest.iterdir()) == ["something"]
 
 
-def test_server_databases_are_dumped_with_their_tools(
-    tmp_path: Path, database: Database, backend: str
+def _admin(url: URL, backend: str) -> tuple[list[str], dict[str, str]]:
+    """psql or mariadb connected as the test database's user, password in the environment."""
+    password = str(url.password or "")
+    if backend == "postgresql":
+        command = ["psql", "-h", url.host or "localhost", "-p", str(url.port or 5432)]
+        return [*command, "-U", url.username or "", "-v", "ON_ERROR_STOP=1", "-At"], {
+            "PGPASSWORD": password
+        }
+    command = ["mariadb", "-h", url.host or "localhost", "-P", str(url.port or 3306)]
+    return [*command, "-u", url.username or "", "-N"], {"MYSQL_PWD": password}
+
+
+def _sql(url: URL, backend: str, database: str, sql: str, stdin: Path | None = None) -> str:
+    command, env = _admin(url, backend)
+    command = [*command, "-d", database] if backend == "postgresql" else [*command, database]
+    done = subprocess.run(
+        [*command, "-c" if backend == "postgresql" else "-e", sql] if sql else command,
+        env={**os.environ, **env},
+        stdin=stdin.open("rb") if stdin else subprocess.DEVNULL,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    return done.stdout.decode()
+
+
+async def test_server_databases_are_dumped_and_restored(
+    tmp_path: Path, database: Database, backend: str, client: httpx.AsyncClient
 ) -> None:
     if backend == "sqlite":
         pytest.skip("SQLite is copied, not dumped (the test above)")
-    plain = database.config.url.set(drivername=database.config.url.get_backend_name())
-    data = tmp_path / "data"
+    acct = await make_account(client)
+    titles = {f"kept {n}" for n in range(3)}
+    for title in titles:
+        await make_task(client, acct, title=title)
+    url = database.config.url.set(drivername=database.config.url.get_backend_name())
+    data = tmp_path / "cli-data"
     data.mkdir()
-    env = server_env(data, tmp_path, DATABASE_URL=plain.render_as_string(hide_password=False))
+    env = server_env(data, tmp_path, DATABASE_URL=url.render_as_string(hide_password=False))
 
     printed = run_backup(env, tmp_path / "printed", "--print-only")
     assert printed.returncode == 0, printed.stderr
@@ -178,19 +212,40 @@ def test_server_databases_are_dumped_with_their_tools(
     assert tool in printed.stdout
     assert not (tmp_path / "printed" / "doable.pgdump").exists()
 
-    dumped = run_backup(env, tmp_path / "dumped")
     if shutil.which(tool) is None:
         assert not IN_CI, f"{tool} is missing"
         pytest.skip(f"{tool} is not installed")
+    dumped = run_backup(env, tmp_path / "dumped")
     assert dumped.returncode == 0, dumped.stderr
     name = "doable.pgdump" if backend == "postgresql" else "doable.sql"
     dump = tmp_path / "dumped" / name
-    if backend == "postgresql":
-        listing = subprocess.run(
-            ["pg_restore", "--list", str(dump)], capture_output=True, text=True, check=True
-        )
-        assert "TABLE DATA public tasks" in listing.stdout
-    else:
-        assert "CREATE TABLE `tasks`" in dump.read_text()
     manifest = json.loads((tmp_path / "dumped" / "manifest.json").read_text())
     assert set(manifest["files"]) == {name, "data/secret_key"}
+
+    # The restore in docs/operations.md, into a fresh database.
+    target = f"{url.database}_restored"
+    admin_db = "postgres" if backend == "postgresql" else ""
+    _sql(url, backend, admin_db, f"DROP DATABASE IF EXISTS {target}")
+    _sql(url, backend, admin_db, f"CREATE DATABASE {target}")
+    try:
+        if backend == "postgresql":
+            restored = subprocess.run(
+                [
+                    "pg_restore",
+                    "--no-owner",
+                    "--dbname",
+                    url.set(database=target).render_as_string(hide_password=False),
+                    str(dump),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+            assert restored.returncode == 0, restored.stderr
+        else:
+            _sql(url, backend, target, "", stdin=dump)
+        got = _sql(url, backend, target, "SELECT title FROM tasks").splitlines()
+        assert sorted(got) == sorted(titles)
+    finally:
+        _sql(url, backend, admin_db, f"DROP DATABASE IF EXISTS {target}")
