@@ -153,17 +153,20 @@ def count_webhook_delivery(outcome: WebhookOutcome) -> None:
 class RouteTemplates:
     """The full template (prefix included) of each route object the app serves.
 
-    FastAPI hands the endpoint's own route object to the request's scope, whose path lacks
-    the prefixes of the routers it was included through; the app's route contexts carry the
-    full one. Read once, on the first request, when every route is in place."""
+    Newer FastAPI hands the endpoint's own route object to the request's scope, whose path
+    lacks the prefixes of the routers it was included through; the app's route contexts carry
+    the full one. (Older FastAPI copied each route with its full path: that one is used.)
+    Read once, on the first request, when every route is in place."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self._templates: dict[int, str] | None = None
 
     def _build(self) -> dict[int, str]:
-        from fastapi.routing import iter_route_contexts
-
+        try:
+            from fastapi.routing import iter_route_contexts
+        except ImportError:  # FastAPI before route contexts copied routes with their prefix
+            return {}
         templates: dict[int, str] = {}
         for ctx in iter_route_contexts(getattr(self.app, "routes", [])):
             template = ctx.path_format or ctx.path
