@@ -74,7 +74,12 @@ def test_prometheus_client_is_not_loaded_while_metrics_are_off(tmp_path: Path) -
     env = {**os.environ, "DOABLE_DATA_DIR": str(tmp_path), "METRICS_TOKEN": ""}
     env.pop("DATABASE_URL", None)
     out = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        [sys.executable, "-c", code],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert out.stdout.strip() == "False"
 
