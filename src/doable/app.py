@@ -32,7 +32,7 @@ from doable.state import AppState
 from doable.tasks.router import parse_router, tags_router, tasks_router
 from doable.transfer.router import router as transfer_router
 from doable.web.errors import fallback_500_html, render_error
-from doable.web.router import router as web_router
+from doable.web.routes import router as web_router
 from doable.web.security import SecurityHeadersMiddleware, frame_ancestors
 
 API_PREFIX = "/api/v1"
