@@ -217,11 +217,13 @@ def open_upload(
     timezone: str = "UTC",
     now: datetime | None = None,
     project_name: str | None = None,
+    default_name: str = DEFAULT_PROJECT_NAME,
 ) -> ImportStream:
     """Read an upload: JSON or CSV by its media type, or by its first character when the media
     type says nothing (`text/plain`, `application/octet-stream`, none). A Todoist project CSV
-    becomes a project named `project_name` (DEFAULT_PROJECT_NAME when None); other files carry
-    their own projects, or go to the Inbox, and say so in a warning when one is given."""
+    becomes a project named `project_name`, else `default_name` (the file's name when known);
+    other files carry their own projects, or go to the Inbox, and a `project_name` given for
+    one is reported unused in a warning."""
     kind = media_type(content_type)
     if kind not in JSON_TYPES | CSV_TYPES | SNIFFED_TYPES:
         raise UnsupportedMediaType(f"Send the file as application/json or text/csv, not {kind}")
@@ -234,7 +236,7 @@ def open_upload(
             partial(text_lines, body),
             timezone=timezone,
             now=now or datetime.now(UTC),
-            project_name=project_name or DEFAULT_PROJECT_NAME,
+            project_name=project_name or default_name,
         )
     if project_name is not None and stream.source != "todoist-csv":
         stream.warnings.add(
