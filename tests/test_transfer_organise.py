@@ -13,6 +13,7 @@ import pytest
 
 from doable.db import Database
 from tests.factories import Account, assert_problem, make_account, make_task
+from tests.test_limits import QUOTA, quota_client  # noqa: F401 (a fixture)
 from tests.test_security import snapshot
 from tests.test_transfer import _cli, comparable, export, import_file
 
@@ -215,6 +216,29 @@ async def test_a_todoist_file_that_fails_leaves_no_project(
     r = await import_file(client, acct, body, "text/csv", project_name="Never")
     assert_problem(r, 422)
     assert await snapshot(database) == before
+
+
+async def test_an_import_past_the_task_quota_leaves_no_project(
+    quota_client: httpx.AsyncClient,  # noqa: F811 (the fixture imported above)
+    database: Database,
+) -> None:
+    acct = await make_account(quota_client)
+    await make_task(quota_client, acct, title="kept")
+    before = await snapshot(database)
+    r = await import_file(quota_client, acct, PROJECT_CSV, "text/csv", project_name="Trip")
+    assert assert_problem(r, 409)["detail"] == QUOTA
+    assert await snapshot(database) == before
+    body = todoist("section,S,,,,,,,,", "task,One,,,1,,,,,", "task,Two,,,2,,,,,")
+    r = await import_file(quota_client, acct, body, "text/csv", project_name="Small")
+    assert r.status_code == 200, r.text
+    assert await outline(quota_client, acct) == [
+        "#Inbox",
+        "  kept",
+        "#Small",
+        "  /S",
+        "    One",
+        "      Two",
+    ]
 
 
 @pytest.mark.parametrize(
