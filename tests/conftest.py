@@ -151,7 +151,7 @@ def shared_app(database: Database, runtime: RuntimeConfig) -> FastAPI:
         _shared_apps[id(database)] = (database, app, mcp)
         return app
     _, app, mcp = entry
-    state = AppState.build(runtime)
+    state = AppState.build(runtime, database)
     app.state = State()
     app.state.database = database
     app.state.doable = state

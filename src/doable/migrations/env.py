@@ -7,6 +7,8 @@ from alembic import context
 import doable.auth.models
 import doable.feeds.models
 import doable.idempotency.models
+import doable.ops.models
+import doable.ratelimit.models
 import doable.reminders.models
 import doable.tasks.models  # noqa: F401  (registers the tables)
 from doable.db import Base
