@@ -24,7 +24,7 @@ from doable.migrations import upgrade
 from doable.state import AppState
 
 # Plugins for the whole run (they must also load in xdist's controller, which collects nothing).
-pytest_plugins = ["tests.parallel", "tests.browser.results"]
+pytest_plugins = ["tests.parallel", "tests.browser.results", "tests.replicas"]
 
 TEST_SECRET = b"test-secret-key-that-is-long-enough-0123456789"
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
