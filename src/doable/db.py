@@ -218,8 +218,12 @@ def create_engine(
     """Build the async engine for a normalised database target."""
     # An error's text never carries the values bound to its statement: they hold users' text,
     # password hashes and token hashes, and errors end up in logs.
-    kwargs: dict[str, Any] = {"connect_args": dict(config.connect_args), "hide_parameters": True}
     timeouts = timeouts or Timeouts()
+    kwargs: dict[str, Any] = {
+        "connect_args": dict(config.connect_args),
+        "hide_parameters": True,
+        "pool_timeout": timeouts.pool_s,
+    }
     if timeouts.statement_ms or timeouts.lock_ms:
         config = DatabaseConfig(config.url, kwargs["connect_args"])
         _timeout_settings(config, timeouts)
@@ -232,7 +236,6 @@ def create_engine(
             pool_size=pool_size,
             max_overflow=pool_size * 2,
             pool_recycle=1800,
-            pool_timeout=timeouts.pool_s,
         )
     if config.backend == "postgresql":
         kwargs["connect_args"].setdefault("timeout", 10)
