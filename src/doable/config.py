@@ -165,6 +165,9 @@ class DatabaseConfig:
 
     url: URL
     connect_args: dict[str, Any] = field(default_factory=dict)
+    # Reached through a pooler in transaction mode (PgBouncer; DATABASE_STATEMENT_CACHE=false):
+    # every statement must run inside a transaction, which pins one server connection.
+    transaction_pooler: bool = False
 
     @property
     def backend(self) -> Literal["sqlite", "postgresql", "mysql"]:
@@ -477,4 +480,4 @@ def without_statement_cache(database: DatabaseConfig) -> DatabaseConfig:
         "statement_cache_size": 0,
         "prepared_statement_name_func": _unique_statement_name,
     }
-    return DatabaseConfig(url, args)
+    return DatabaseConfig(url, args, transaction_pooler=True)

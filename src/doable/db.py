@@ -225,7 +225,9 @@ def create_engine(
         "pool_timeout": timeouts.pool_s,
     }
     if timeouts.statement_ms or timeouts.lock_ms:
-        config = DatabaseConfig(config.url, kwargs["connect_args"])
+        config = DatabaseConfig(
+            config.url, kwargs["connect_args"], transaction_pooler=config.transaction_pooler
+        )
         _timeout_settings(config, timeouts)
     if config.backend == "sqlite":
         kwargs["connect_args"].setdefault("timeout", SQLITE_BUSY_TIMEOUT_MS / 1000)
@@ -313,7 +315,9 @@ class Database:
         # needs one snapshot, opens `snapshot()`. MariaDB keeps its
         # transaction: switching autocommit there costs round trips of its own.
         self.request_reads = self.read_sessions
-        if config.backend in {"postgresql", "sqlite"}:
+        # Not through PgBouncer in transaction mode: outside a transaction, a statement's
+        # prepare and its execution may reach different server connections.
+        if config.backend in {"postgresql", "sqlite"} and not config.transaction_pooler:
             autocommit: dict[str, Any] = (
                 {"isolation_level": "AUTOCOMMIT"}
                 if config.backend == "postgresql"
