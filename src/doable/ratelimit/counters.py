@@ -164,6 +164,7 @@ class RedisCounter:
         storage = RedisStorage(
             f"async+{url}",
             implementation="redispy",
+            wrap_exceptions=True,
             socket_timeout=REDIS_TIMEOUT_S,
             socket_connect_timeout=REDIS_TIMEOUT_S,
         )
