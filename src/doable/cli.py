@@ -225,7 +225,12 @@ def check() -> None:
     )
     table.add_row("AUTH_JWT_SECRET", "set" if s.auth_jwt_secret else "(unset)")
     table.add_row("AUTH_JWKS_URL", redact_url(s.auth_jwks_url) if s.auth_jwks_url else "None")
-    masked = {"database_url", "data_dir", "secret_key", "auth_jwt_secret", "auth_jwks_url"}
+    # A Redis URL may carry a password (redis://:password@host).
+    table.add_row("REDIS_URL", redact_url(s.redis_url) if s.redis_url else "None")
+    masked = {
+        *("database_url", "data_dir", "secret_key", "auth_jwt_secret", "auth_jwks_url"),
+        "redis_url",
+    }
     for name, value in s.model_dump(exclude=masked).items():
         table.add_row(str(Settings.model_fields[name].validation_alias), str(value))
     out.print(table)
