@@ -15,6 +15,7 @@ Writes benchmarks/results/statement-cache.json.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import statistics
@@ -78,26 +79,82 @@ def _serve(url: str, settings: dict[str, str], rounds: int, name: str) -> dict[s
         server.stop()
 
 
+async def _statements(
+    urls: dict[str, tuple[str, bool]], batches: int, per_batch: int
+) -> dict[str, float]:
+    """Per-statement cost of a page read (50 rows) in each setup, in microseconds: batches run
+    in turn, setup after setup, and each setup's fastest batch counts, so the load of a shared
+    machine, which comes and goes, weighs the same on all of them."""
+    from sqlalchemy import text
+
+    from doable.config import normalize_database_url, without_statement_cache
+    from doable.db import Database
+
+    query = text(
+        "SELECT id, title, description, due_at, priority, completed_at, created_at, updated_at "
+        "FROM tasks WHERE owner_id = :owner ORDER BY created_at DESC LIMIT 50"
+    )
+    databases = {}
+    for name, (url, cache) in urls.items():
+        config = normalize_database_url(url, Path("."))
+        databases[name] = Database(config if cache else without_statement_cache(config))
+    best = {name: float("inf") for name in databases}
+    try:
+        owner = None
+        async with databases[next(iter(databases))].engine.connect() as conn:
+            owner = (await conn.execute(text("SELECT id FROM users LIMIT 1"))).scalar()
+        for _ in range(batches):
+            for name, db in databases.items():
+                async with db.engine.connect() as conn:
+                    await conn.execute(query, {"owner": owner})
+                    t0 = time.perf_counter()
+                    for _ in range(per_batch):
+                        (await conn.execute(query, {"owner": owner})).all()
+                    best[name] = min(best[name], (time.perf_counter() - t0) / per_batch)
+                    await conn.rollback()
+    finally:
+        for db in databases.values():
+            await db.dispose()
+    return {name: round(seconds * 1e6, 1) for name, seconds in best.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=300)
+    parser.add_argument("--batches", type=int, default=15)
+    parser.add_argument("--statements-only", action="store_true")
     args = parser.parse_args()
     url = os.environ.get(URL_ENV["postgresql"], DEFAULT_URLS["postgresql"])
     results: dict[str, object] = {
         "rounds": args.rounds,
         "load_average_at_start": os.getloadavg()[0],
-        "cache on, direct": _serve(url, {}, args.rounds, "cache-on"),
-        "cache off, direct": _serve(
-            url, {"DATABASE_STATEMENT_CACHE": "false"}, args.rounds, "cache-off"
-        ),
     }
+    if not args.statements_only:
+        results["cache on, direct"] = _serve(url, {}, args.rounds, "cache-on")
+        results["cache off, direct"] = _serve(
+            url, {"DATABASE_STATEMENT_CACHE": "false"}, args.rounds, "cache-off"
+        )
     with PgBouncer(url, pool_size=5) as bouncer:
-        results["cache off, PgBouncer (transaction mode)"] = _serve(
-            bouncer.url, {"DATABASE_STATEMENT_CACHE": "false"}, args.rounds, "pgbouncer"
+        if not args.statements_only:
+            results["cache off, PgBouncer (transaction mode)"] = _serve(
+                bouncer.url, {"DATABASE_STATEMENT_CACHE": "false"}, args.rounds, "pgbouncer"
+            )
+        results["statement_microseconds"] = asyncio.run(
+            _statements(
+                {
+                    "cache on, direct": (url, True),
+                    "cache off, direct": (url, False),
+                    "cache off, PgBouncer (transaction mode)": (bouncer.url, False),
+                },
+                batches=args.batches,
+                per_batch=200,
+            )
         )
     results["load_average_at_end"] = os.getloadavg()[0]
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / "statement-cache.json"
+    out = RESULTS / (
+        "statement-cache-statements.json" if args.statements_only else "statement-cache.json"
+    )
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))
 

@@ -3,6 +3,7 @@ database, share the login limits, and lose no acknowledged write when one is kil
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
@@ -13,6 +14,9 @@ import pytest
 
 from tests.factories import PASSWORD
 from tests.replicas import POSTGRES_ONLY, REPLICAS, ReplicaSet, needs_nginx, paged_titles
+from tests.server import PROJECT_ROOT
+
+ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 
 pytestmark = [
     pytest.mark.slow,
@@ -141,3 +145,16 @@ def test_kill_9_under_write_load_loses_and_duplicates_nothing(replicas: ReplicaS
     assert set(stored) == set(writers.acknowledged)
     assert replicas.servers[1].process is not None
     assert replicas.servers[1].process.returncode == -9
+    ARTIFACTS.mkdir(exist_ok=True)
+    figures = {
+        "replicas": REPLICAS,
+        "seconds_to_ready_started_together": [round(t, 2) for t in replicas.ready_after],
+        "writers": WRITERS,
+        "acknowledged_before_kill": killed_at,
+        "acknowledged": len(writers.acknowledged),
+        "retries": writers.retried,
+        "failed": len(writers.failed),
+        "duplicates": len(duplicates),
+        "lost": len(lost),
+    }
+    (ARTIFACTS / "replicas-kill.json").write_text(json.dumps(figures, indent=2) + "\n")
