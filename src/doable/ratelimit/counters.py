@@ -22,10 +22,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from limits import RateLimitItem
-from limits.aio.storage import MemoryStorage
-from limits.aio.strategies import MovingWindowRateLimiter
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
 from sqlalchemy import Table, delete, select
-from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
 from doable.ratelimit.models import RateLimitHit
@@ -47,23 +46,18 @@ class Counter(Protocol):
         ...
 
 
-async def _moving_window_hit(
-    limiter: MovingWindowRateLimiter, item: RateLimitItem, key: str
-) -> int | None:
-    if await limiter.hit(item, key):
-        return None
-    stats = await limiter.get_window_stats(item, key)
-    return max(1, math.ceil(stats.reset_time - time.time()))
-
-
 class MemoryCounter:
-    """`limits`' moving window in this process's memory."""
+    """`limits`' moving window in this process's memory. Its synchronous API is fine here: it
+    only touches a dict (limits.aio is imported only for Redis, to keep it off the start-up)."""
 
     def __init__(self) -> None:
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
 
     async def hit(self, item: RateLimitItem, key: str) -> int | None:
-        return await _moving_window_hit(self._limiter, item, key)
+        if self._limiter.hit(item, key):
+            return None
+        stats = self._limiter.get_window_stats(item, key)
+        return max(1, math.ceil(stats.reset_time - time.time()))
 
 
 def bucket_of(item: RateLimitItem, key: str) -> str:
@@ -112,6 +106,8 @@ class DatabaseCounter:
         values: dict[str, Any] = {"bucket": bucket, "window_start": window, "hits": 1}
         async with self._database.unit_of_work(write=True) as session:
             if backend == "mysql":
+                from sqlalchemy.dialects import mysql
+
                 await session.execute(
                     mysql.insert(table)
                     .values(values)
@@ -119,6 +115,8 @@ class DatabaseCounter:
                 )
                 current = None
             else:
+                from sqlalchemy.dialects import postgresql, sqlite
+
                 dialect_insert = postgresql.insert if backend == "postgresql" else sqlite.insert
                 upsert = dialect_insert(table).values(values)
                 upsert = upsert.on_conflict_do_update(
@@ -159,6 +157,7 @@ class RedisCounter:
 
     def __init__(self, url: str, fallback: Counter) -> None:
         from limits.aio.storage import RedisStorage
+        from limits.aio.strategies import MovingWindowRateLimiter
 
         # limits names its asynchronous schemes async+redis:// and async+rediss://.
         storage = RedisStorage(
@@ -175,7 +174,10 @@ class RedisCounter:
 
     async def hit(self, item: RateLimitItem, key: str) -> int | None:
         try:
-            return await _moving_window_hit(self._limiter, item, key)
+            if await self._limiter.hit(item, key):
+                return None
+            stats = await self._limiter.get_window_stats(item, key)
+            return max(1, math.ceil(stats.reset_time - time.time()))
         except self._failures as exc:
             if time.monotonic() - self._warned_at > 60:
                 self._warned_at = time.monotonic()
