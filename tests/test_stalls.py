@@ -92,3 +92,25 @@ async def test_a_row_locked_elsewhere_stalls_only_its_writers(
     # The lock gone, the owner writes again.
     r = await client.patch(f"{TASKS}/{task['id']}", json={"title": "after"}, headers=owner.headers)
     assert r.status_code == 200, r.text
+
+
+SHOW_TIMEOUTS = {
+    "postgresql": "SELECT current_setting('statement_timeout'), current_setting('lock_timeout'), "
+    "current_setting('application_name')",
+    "mysql": "SELECT @@max_statement_time, @@innodb_lock_wait_timeout, 'doable'",
+}
+
+
+async def test_each_connection_opens_with_the_timeouts(database: Database) -> None:
+    backend = database.config.backend
+    if backend == "sqlite":
+        pytest.skip("SQLite has neither setting")
+    db = Database(database.config, timeouts=Timeouts(statement_ms=2500, lock_ms=1200))
+    try:
+        async with db.engine.connect() as conn:
+            row = tuple((await conn.execute(text(SHOW_TIMEOUTS[backend]))).one())
+    finally:
+        await db.dispose()
+    # MariaDB's lock wait is in whole seconds, rounded up.
+    expected = {"postgresql": ("2500ms", "1200ms", "doable"), "mysql": (2.5, 2, "doable")}
+    assert row == expected[backend]

@@ -201,7 +201,11 @@ def _timeout_settings(config: DatabaseConfig, timeouts: Timeouts) -> None:
             "statement_timeout": str(timeouts.statement_ms),
             "lock_timeout": str(timeouts.lock_ms),
         }
-        args["server_settings"] = {**settings, **args.get("server_settings", {})}
+        args["server_settings"] = {
+            "application_name": "doable",
+            **settings,
+            **args.get("server_settings", {}),
+        }
     elif config.backend == "mysql":
         # MariaDB's max_statement_time is in seconds (fractions allowed); its lock wait in
         # whole seconds, at least 1 (its ceiling is a year).
