@@ -3,6 +3,7 @@ database, share the login limits, and lose no acknowledged write when one is kil
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -11,7 +12,9 @@ from collections import Counter
 
 import httpx
 import pytest
+from sqlalchemy import text
 
+from doable.db import Database
 from tests.factories import PASSWORD
 from tests.replicas import POSTGRES_ONLY, REPLICAS, ReplicaSet, needs_nginx, paged_titles
 from tests.server import PROJECT_ROOT
@@ -78,6 +81,7 @@ class Writers:
         self.headers = headers
         self.acknowledged: list[str] = []
         self.failed: list[str] = []
+        self.refused: list[str] = []
         self.retried = 0
         self.lock = threading.Lock()
         self.stop = threading.Event()
@@ -93,6 +97,8 @@ class Writers:
             if r is not None and r.status_code == 201:
                 return True
             if r is not None and r.status_code not in RETRY_STATUSES:
+                with self.lock:
+                    self.refused.append(f"{r.status_code} {r.text[:200]}")
                 return False
             with self.lock:
                 self.retried += 1
@@ -124,22 +130,43 @@ class Writers:
             return len(self.acknowledged)
 
 
-def test_kill_9_under_write_load_loses_and_duplicates_nothing(replicas: ReplicaSet) -> None:
+WAITING_ON_LOCKS = text(
+    "SELECT count(*) FROM pg_stat_activity"
+    " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+)
+
+
+async def test_kill_9_under_write_load_loses_and_duplicates_nothing(
+    replicas: ReplicaSet, database: Database
+) -> None:
+    email = f"writer-{uuid.uuid4().hex[:8]}@example.com"
     with replicas.client() as client:
-        headers = signup(client, f"writer-{uuid.uuid4().hex[:8]}@example.com")
+        headers = signup(client, email)
         with Writers(replicas.url, headers) as writers:
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + 60
             while writers.count() < 30:
-                assert time.monotonic() < deadline, "the writers made no progress"
-                time.sleep(0.05)
-            replicas.kill(1)
+                assert time.monotonic() < deadline, (writers.refused[:3], writers.retried)
+                await asyncio.sleep(0.05)
+            # Hold off every insert into tasks until each writer's create waits for it:
+            # round-robin sends at least one of the four to replica 1, which then dies
+            # mid-request. (Reads are not blocked by a SHARE lock.)
+            async with database.engine.connect() as locker, database.engine.connect() as probe:
+                await locker.execute(text("LOCK TABLE tasks IN SHARE MODE"))
+                while (await probe.execute(WAITING_ON_LOCKS)).scalar_one() < WRITERS:
+                    assert time.monotonic() < deadline, replicas.output()
+                    await probe.rollback()
+                    await asyncio.sleep(0.02)
+                replicas.kill(1)
+                await locker.rollback()
             killed_at = writers.count()
             while writers.count() < killed_at + 60:
                 assert time.monotonic() < deadline, replicas.output()
-                time.sleep(0.05)
+                await asyncio.sleep(0.05)
         titles = list(paged_titles(client, headers))
 
     assert writers.failed == []
+    # The creates in flight on replica 1 were answered 502 by nginx and sent again.
+    assert writers.retried >= 1
     stored = Counter(titles)
     duplicates = {title: n for title, n in stored.items() if n > 1}
     assert duplicates == {}
