@@ -24,7 +24,7 @@ from doable.migrations import upgrade
 from doable.state import AppState
 
 # Plugins for the whole run (they must also load in xdist's controller, which collects nothing).
-pytest_plugins = ["tests.parallel", "tests.browser.results"]
+pytest_plugins = ["tests.parallel", "tests.browser.results", "tests.replicas"]
 
 TEST_SECRET = b"test-secret-key-that-is-long-enough-0123456789"
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -151,7 +151,7 @@ def shared_app(database: Database, runtime: RuntimeConfig) -> FastAPI:
         _shared_apps[id(database)] = (database, app, mcp)
         return app
     _, app, mcp = entry
-    state = AppState.build(runtime)
+    state = AppState.build(runtime, database)
     app.state = State()
     app.state.database = database
     app.state.doable = state

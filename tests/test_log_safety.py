@@ -15,7 +15,7 @@ from tests.conftest import TEST_SECRET
 from tests.server import DOABLE, server_env
 
 
-def test_check_masks_the_jwks_url_user_password_and_query(tmp_path: Path) -> None:
+def test_check_masks_the_jwks_and_redis_urls_user_password_and_query(tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()
     env = server_env(
@@ -25,6 +25,7 @@ def test_check_masks_the_jwks_url_user_password_and_query(tmp_path: Path) -> Non
         AUTH_JWKS_URL="https://alice:pa55word@idp.example.com/jwks.json?token=s3cret&v=2#k",
         AUTH_JWT_ISSUER="https://idp.example.com",
         AUTH_JWT_AUDIENCE="doable",
+        REDIS_URL="redis://:r3disp4ss@cache.example.com:6379/0",
         COLUMNS="250",
     )
     result = subprocess.run(
@@ -38,7 +39,10 @@ def test_check_masks_the_jwks_url_user_password_and_query(tmp_path: Path) -> Non
         "AUTH_JWKS_URL",
         "https://***:***@idp.example.com/jwks.json?token=***&v=***#***",
     ]
-    for secret in ("alice", "pa55word", "s3cret"):
+    rows = [line for line in result.stdout.splitlines() if "REDIS_URL " in line]
+    cells = [cell.strip() for cell in rows[0].split("│") if cell.strip()]
+    assert cells == ["REDIS_URL", "redis://***:***@cache.example.com:6379/0"]
+    for secret in ("alice", "pa55word", "s3cret", "r3disp4ss"):
         assert secret not in result.stdout + result.stderr
 
 

@@ -16,7 +16,7 @@ from doable import __version__
 from doable.auth.router import auth_router, me_router, tokens_router
 from doable.compat.router import router as compat_router
 from doable.config import RuntimeConfig, resolve
-from doable.db import Database
+from doable.db import Database, Timeouts
 from doable.errors import install_error_handlers
 from doable.events import stream_shutdown_on_signals
 from doable.feeds.router import feeds_router, ical_router
@@ -43,9 +43,17 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
     runtime = runtime or resolve()
     settings = runtime.settings
     owns_database = database is None
-    db = database or Database(runtime.database, pool_size=settings.db_pool_size)
+    db = database or Database(
+        runtime.database,
+        pool_size=settings.db_pool_size,
+        timeouts=Timeouts(
+            pool_s=settings.db_pool_timeout,
+            statement_ms=settings.db_statement_timeout_ms,
+            lock_ms=settings.db_lock_timeout_ms,
+        ),
+    )
     db.set_task_quota(settings.max_tasks_per_account)
-    state = AppState.build(runtime)
+    state = AppState.build(runtime, db)
     mcp = LazyMcpEndpoint(database=db, state=state, max_body_bytes=settings.max_body_bytes)
 
     @asynccontextmanager

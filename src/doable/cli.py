@@ -83,10 +83,12 @@ def main(
     """Doable command line."""
 
 
-async def migrate_with_retry(runtime: RuntimeConfig) -> str | None:
-    """Run migrations, retrying with backoff while the database is unreachable; then make sure
-    the schema holds every table and column this build needs (ConfigError if not)."""
-    from doable.migrations import describe_missing, missing_schema, upgrade
+async def migrate_with_retry(runtime: RuntimeConfig, *, migrate: bool = True) -> str | None:
+    """Run migrations (under the database's migration lock), retrying with backoff while the
+    database is unreachable; then make sure this build can serve the schema: at its head with
+    every table and column it needs, or newer but inside the window the newer release declared
+    (ConfigError with one line if not). With `migrate=False`, only wait for the database."""
+    from doable.migrations import current_revision, servable, upgrade
 
     database = Database(runtime.database)
     deadline = time.monotonic() + runtime.settings.db_startup_timeout
@@ -94,10 +96,12 @@ async def migrate_with_retry(runtime: RuntimeConfig) -> str | None:
     try:
         while True:
             try:
+                if not migrate:
+                    return await current_revision(database.engine)
                 revision = await upgrade(database.engine)
-                missing = await missing_schema(database.engine)
-                if missing:
-                    raise ConfigError(describe_missing(revision, missing))
+                ok, why = await servable(database.engine)
+                if not ok:
+                    raise ConfigError(why)
                 return revision
             except ConfigError:
                 raise
@@ -152,13 +156,28 @@ def serve(
     ] = None,
     workers: Annotated[int, typer.Option(help="Worker processes", min=1, max=64)] = 1,
     reload: Annotated[bool, typer.Option(help="Reload on code changes (development)")] = False,
+    migrate: Annotated[
+        bool,
+        typer.Option(
+            "--migrate/--no-migrate",
+            help="Migrate the database first (default), or leave that to `doable migrate`",
+        ),
+    ] = True,
 ) -> None:
     """Run migrations, then serve the API."""
     import uvicorn
 
     runtime = load_runtime()
     settings = runtime.settings
-    _migrate(runtime)
+    if migrate:
+        _migrate(runtime)
+    else:
+        # Serve whatever the schema is: /readyz answers 503, with the reason, until this build
+        # can serve it (a migration Job has run, or it is inside the newer release's window).
+        try:
+            run(migrate_with_retry(runtime, migrate=False))
+        except ConfigError as exc:
+            fail(str(exc))
     # Worker processes build the app from the environment: hand them the folder chosen here
     # (it may be the fallback), so they neither warn again nor pick another one.
     os.environ["DOABLE_DATA_DIR"] = str(runtime.data_dir)
@@ -207,13 +226,12 @@ def check() -> None:
     table.add_row("AUTH_JWT_SECRET", "set" if s.auth_jwt_secret else "(unset)")
     table.add_row("METRICS_TOKEN", "set" if s.metrics_token else "(unset)")
     table.add_row("AUTH_JWKS_URL", redact_url(s.auth_jwks_url) if s.auth_jwks_url else "None")
+    # A Redis URL may carry a password (redis://:password@host).
+    table.add_row("REDIS_URL", redact_url(s.redis_url) if s.redis_url else "None")
     masked = {
-        "database_url",
-        "data_dir",
-        "secret_key",
-        "auth_jwt_secret",
-        "auth_jwks_url",
+        *("database_url", "data_dir", "secret_key", "auth_jwt_secret", "auth_jwks_url"),
         "metrics_token",
+        "redis_url",
     }
     for name, value in s.model_dump(exclude=masked).items():
         table.add_row(str(Settings.model_fields[name].validation_alias), str(value))

@@ -6,6 +6,7 @@ import logging
 import os
 import secrets
 import ssl
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -72,6 +73,25 @@ class Settings(BaseSettings):
     max_tasks_per_account: int = Field(default=0, ge=0, validation_alias="MAX_TASKS_PER_ACCOUNT")
     db_startup_timeout: float = Field(default=30.0, ge=0, validation_alias="DB_STARTUP_TIMEOUT")
     db_pool_size: int = Field(default=5, ge=1, le=100, validation_alias="DB_POOL_SIZE")
+    # How long a request waits for a pooled connection before it is answered 503 (seconds).
+    db_pool_timeout: float = Field(default=5.0, gt=0, le=300, validation_alias="DB_POOL_TIMEOUT")
+    # The longest one statement may run, and the longest one may wait for a row lock, before
+    # the database cancels it and the request is answered 503 (milliseconds; 0: no limit).
+    # PostgreSQL and MariaDB; SQLite's writers wait at most its busy timeout (10 s).
+    db_statement_timeout_ms: int = Field(
+        default=15_000, ge=0, le=3_600_000, validation_alias="DB_STATEMENT_TIMEOUT_MS"
+    )
+    db_lock_timeout_ms: int = Field(
+        default=5_000, ge=0, le=3_600_000, validation_alias="DB_LOCK_TIMEOUT_MS"
+    )
+    # asyncpg's prepared-statement cache. Off behind PgBouncer in transaction mode (before
+    # 1.21, PgBouncer cannot carry prepared statements between server connections).
+    database_statement_cache: bool = Field(
+        default=True, validation_alias="DATABASE_STATEMENT_CACHE"
+    )
+    # Redis for the shared rate limits (redis:// or rediss://). Unset: PostgreSQL and MariaDB
+    # count in the database, SQLite in memory.
+    redis_url: str | None = Field(default=None, validation_alias="REDIS_URL", repr=False)
     forwarded_allow_ips: str = Field(default="127.0.0.1", validation_alias="FORWARDED_ALLOW_IPS")
     session_days: int = Field(default=30, ge=1, le=365, validation_alias="SESSION_DAYS")
     space_id: str | None = Field(default=None, validation_alias="SPACE_ID")
@@ -125,6 +145,7 @@ class Settings(BaseSettings):
         "auth_jwt_issuer",
         "auth_jwt_audience",
         "metrics_token",
+        "redis_url",
         mode="before",
     )
     @classmethod
@@ -147,6 +168,9 @@ class DatabaseConfig:
 
     url: URL
     connect_args: dict[str, Any] = field(default_factory=dict)
+    # Reached through a pooler in transaction mode (PgBouncer; DATABASE_STATEMENT_CACHE=false):
+    # every statement must run inside a transaction, which pins one server connection.
+    transaction_pooler: bool = False
 
     @property
     def backend(self) -> Literal["sqlite", "postgresql", "mysql"]:
@@ -446,6 +470,28 @@ def resolve(settings: Settings | None = None) -> RuntimeConfig:
     data_dir = ensure_data_dir(settings)
     if settings.database_url is None:
         database = normalize_database_url(None, data_dir)
+    if not settings.database_statement_cache:
+        database = without_statement_cache(database)
     secret_key = resolve_secret_key(settings, data_dir)
     check_metrics_token(settings)
     return RuntimeConfig(settings, data_dir, database, secret_key)
+
+
+def _unique_statement_name() -> str:
+    return f"__asyncpg_{uuid.uuid4()}__"
+
+
+def without_statement_cache(database: DatabaseConfig) -> DatabaseConfig:
+    """PostgreSQL through PgBouncer in transaction mode: no prepared statement outlives its
+    transaction, so neither asyncpg nor SQLAlchemy may cache one, and each gets a name no other
+    client connection can have used on the same server connection (SQLAlchemy's asyncpg
+    documentation, "Prepared Statement Name with PGBouncer")."""
+    if database.backend != "postgresql":
+        return database
+    url = database.url.update_query_dict({"prepared_statement_cache_size": "0"})
+    args = {
+        **database.connect_args,
+        "statement_cache_size": 0,
+        "prepared_statement_name_func": _unique_statement_name,
+    }
+    return DatabaseConfig(url, args, transaction_pooler=True)

@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -179,17 +180,69 @@ def _sqlite_on_reset(dbapi_connection: Any, _record: Any, state: PoolResetState)
         dbapi_connection.rollback()
 
 
-def create_engine(config: DatabaseConfig, *, pool_size: int = 5) -> AsyncEngine:
+@dataclass(frozen=True)
+class Timeouts:
+    """How long a request may wait on the database before it is answered 503 instead.
+
+    `pool_s`: for a pooled connection. `statement_ms` and `lock_ms` (0: none), PostgreSQL and
+    MariaDB only: for one statement, and for a row lock. Migrations run without them."""
+
+    pool_s: float = 30.0
+    statement_ms: int = 0
+    lock_ms: int = 0
+
+
+def _timeout_settings(config: DatabaseConfig, timeouts: Timeouts) -> None:
+    args = config.connect_args
+    if config.backend == "postgresql":
+        # Startup parameters: no round trip per connection. PgBouncer must be told to ignore
+        # them (docs/operations.md, PgBouncer), and the role then carries them.
+        settings = {
+            "statement_timeout": str(timeouts.statement_ms),
+            "lock_timeout": str(timeouts.lock_ms),
+        }
+        args["server_settings"] = {
+            "application_name": "doable",
+            **settings,
+            **args.get("server_settings", {}),
+        }
+    elif config.backend == "mysql":
+        # MariaDB's max_statement_time is in seconds (fractions allowed); its lock wait in
+        # whole seconds, at least 1 (its ceiling is a year).
+        lock_s = max(1, -(-timeouts.lock_ms // 1000)) if timeouts.lock_ms else 31_536_000
+        args["init_command"] = (
+            f"SET SESSION max_statement_time = {timeouts.statement_ms / 1000:g}, "
+            f"innodb_lock_wait_timeout = {lock_s}"
+        )
+
+
+def create_engine(
+    config: DatabaseConfig, *, pool_size: int = 5, timeouts: Timeouts | None = None
+) -> AsyncEngine:
     """Build the async engine for a normalised database target."""
     # An error's text never carries the values bound to its statement: they hold users' text,
     # password hashes and token hashes, and errors end up in logs.
-    kwargs: dict[str, Any] = {"connect_args": dict(config.connect_args), "hide_parameters": True}
+    timeouts = timeouts or Timeouts()
+    kwargs: dict[str, Any] = {
+        "connect_args": dict(config.connect_args),
+        "hide_parameters": True,
+        "pool_timeout": timeouts.pool_s,
+    }
+    if timeouts.statement_ms or timeouts.lock_ms:
+        config = DatabaseConfig(
+            config.url, kwargs["connect_args"], transaction_pooler=config.transaction_pooler
+        )
+        _timeout_settings(config, timeouts)
     if config.backend == "sqlite":
         kwargs["connect_args"].setdefault("timeout", SQLITE_BUSY_TIMEOUT_MS / 1000)
         kwargs["pool_reset_on_return"] = None  # _sqlite_on_reset does it
         kwargs["module"] = sqlite_driver.dbapi()
     else:
-        kwargs.update(pool_size=pool_size, max_overflow=pool_size * 2, pool_recycle=1800)
+        kwargs.update(
+            pool_size=pool_size,
+            max_overflow=pool_size * 2,
+            pool_recycle=1800,
+        )
     if config.backend == "postgresql":
         kwargs["connect_args"].setdefault("timeout", 10)
         kwargs["connect_args"].setdefault("server_settings", {"application_name": "doable"})
@@ -243,9 +296,11 @@ TASK_QUOTA = "doable.task_quota"  # key in a write session's info
 class Database:
     """Owns the engine and the session factories: reads, writes, and the reads of a request."""
 
-    def __init__(self, config: DatabaseConfig, *, pool_size: int = 5) -> None:
+    def __init__(
+        self, config: DatabaseConfig, *, pool_size: int = 5, timeouts: Timeouts | None = None
+    ) -> None:
         self.config = config
-        self.engine = create_engine(config, pool_size=pool_size)
+        self.engine = create_engine(config, pool_size=pool_size, timeouts=timeouts)
         write_engine = self.engine
         if config.backend == "sqlite":
             write_engine = self.engine.execution_options(
@@ -264,7 +319,9 @@ class Database:
         # needs one snapshot, opens `snapshot()`. MariaDB keeps its
         # transaction: switching autocommit there costs round trips of its own.
         self.request_reads = self.read_sessions
-        if config.backend in {"postgresql", "sqlite"}:
+        # Not through PgBouncer in transaction mode: outside a transaction, a statement's
+        # prepare and its execution may reach different server connections.
+        if config.backend in {"postgresql", "sqlite"} and not config.transaction_pooler:
             autocommit: dict[str, Any] = (
                 {"isolation_level": "AUTOCOMMIT"}
                 if config.backend == "postgresql"

@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DBAPIError, IntegrityError, StatementError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from doable.context import request_id_var
@@ -178,12 +179,24 @@ def _chain(exc: BaseException) -> list[BaseException]:
     return seen
 
 
+# A statement the database cancelled because it ran or waited too long (DB_STATEMENT_TIMEOUT_MS,
+# DB_LOCK_TIMEOUT_MS): the database is stalled for this request, which waiting may change.
+_PG_TIMEOUT_NAMES = {"QueryCanceledError", "LockNotAvailableError"}
+_MYSQL_TIMEOUT_CODES = {1205, 1969}  # lock wait timeout; max_statement_time exceeded
+
+
 def is_db_unavailable(exc: BaseException) -> bool:
-    """True when an exception means the database cannot be reached (not a bad query)."""
+    """True when an exception means the database cannot be reached or is stalled (no pooled
+    connection came free in time, a statement or lock wait timed out), not a bad query."""
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
     for item in _chain(exc):
-        if isinstance(item, (ConnectionError, TimeoutError)):
+        if isinstance(item, (ConnectionError, TimeoutError, PoolTimeout)):
+            return True
+        if type(item).__name__ in _PG_TIMEOUT_NAMES and type(item).__module__.startswith("asyncpg"):
+            return True
+        args = getattr(item, "args", ())
+        if args and isinstance(args[0], int) and args[0] in _MYSQL_TIMEOUT_CODES:
             return True
         if isinstance(item, OSError) and not isinstance(item, FileNotFoundError):
             return True
@@ -374,6 +387,11 @@ def install_error_handlers(app: FastAPI, *, html: HtmlRenderer | None = None) ->
         if is_db_unavailable(exc):
             return _unavailable(request, exc)
         raise exc
+
+    @app.exception_handler(PoolTimeout)
+    async def _pool_timeout(request: Request, exc: PoolTimeout) -> Response:
+        # Every pooled connection stayed busy for DB_POOL_TIMEOUT: answer, do not pile up.
+        return _unavailable(request, exc)
 
     @app.exception_handler(OSError)
     async def _oserror(request: Request, exc: OSError) -> Response:

@@ -2,65 +2,23 @@
 
 from __future__ import annotations
 
-import math
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import limits
 from fastapi import Depends, Request
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
 
 from doable.auth.external import ExternalVerifier
 from doable.auth.security import PasswordHasher, TokenSigner
 from doable.config import RuntimeConfig, external_auth
 from doable.db import utcnow
-from doable.errors import RateLimited
 from doable.feeds.cache import RenderCache
+from doable.ratelimit.counters import build_counter
+from doable.ratelimit.limiter import AuthRateLimiter
 
-
-class AuthRateLimiter:
-    """Per-IP and per-account limits for every password check (in memory, per process).
-
-    An account's limit counts every guess at its password, whichever route makes it: login
-    (API and web), the password change and the account deletion (API and web). Each account
-    also has at most one check in flight: a guess that arrives while another is being hashed
-    is refused at once, so guesses never pile up in the hashing threads, where every other
-    user's login would wait behind them.
-    """
-
-    def __init__(self, per_ip: str, per_account: str) -> None:
-        self._limiter = MovingWindowRateLimiter(MemoryStorage())
-        self._per_ip = limits.parse(per_ip)
-        self._per_account = limits.parse(per_account)
-        self._checking: set[str] = set()
-
-    def _hit(self, item: limits.RateLimitItem, key: str) -> None:
-        if not self._limiter.hit(item, key):
-            stats = self._limiter.get_window_stats(item, key)
-            raise RateLimited(max(1, math.ceil(stats.reset_time - time.time())))
-
-    def check_ip(self, ip: str) -> None:
-        self._hit(self._per_ip, f"ip:{ip}")
-
-    @contextmanager
-    def password_check(self, email: str) -> Iterator[None]:
-        """Hold the account's one slot for checking a password (RateLimited when it is
-        taken), then count the guess against the account's limit (RateLimited over it).
-        Both refusals come before any hashing."""
-        key = f"account:{email}"
-        if key in self._checking:
-            raise RateLimited(1)
-        self._checking.add(key)
-        try:
-            self._hit(self._per_account, key)
-            yield
-        finally:
-            self._checking.discard(key)
+if TYPE_CHECKING:
+    from doable.db import Database
 
 
 @dataclass
@@ -78,7 +36,9 @@ class AppState:
     clock: Callable[[], datetime] = utcnow
 
     @classmethod
-    def build(cls, runtime: RuntimeConfig) -> AppState:
+    def build(cls, runtime: RuntimeConfig, database: Database | None = None) -> AppState:
+        """The state for an app on `database`, whose rate limits it shares with every other
+        process on it (REDIS_URL, or its tables); without one (a CLI command), in memory."""
         settings = runtime.settings
         external = external_auth(settings)
         return cls(
@@ -86,7 +46,9 @@ class AppState:
             hasher=PasswordHasher(settings),
             signer=TokenSigner(runtime.secret_key, settings),
             rate_limiter=AuthRateLimiter(
-                settings.auth_ip_rate_limit, settings.auth_account_rate_limit
+                settings.auth_ip_rate_limit,
+                settings.auth_account_rate_limit,
+                build_counter(settings.redis_url, database),
             ),
             external=ExternalVerifier(external) if external is not None else None,
             feed_cache=RenderCache(settings.feed_cache_bytes),

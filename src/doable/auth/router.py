@@ -71,7 +71,7 @@ _LOGIN_BODY = {
 
 @auth_router.post("/signup", status_code=status.HTTP_201_CREATED, response_model=TokenPair)
 async def signup(data: SignupIn, session: SessionDep, state: StateDep, ip: ClientIP) -> TokenPair:
-    state.rate_limiter.check_ip(ip)
+    await state.rate_limiter.check_ip(ip)
     return await service.signup(session, state, data)
 
 
@@ -108,7 +108,7 @@ async def _read_login(request: Request) -> LoginIn:
 )
 async def login(request: Request, session: SessionDep, state: StateDep, ip: ClientIP) -> TokenPair:
     """Sign in with JSON `{email, password}` or the OAuth2 password form (username, password)."""
-    state.rate_limiter.check_ip(ip)
+    await state.rate_limiter.check_ip(ip)
     data = await _read_login(request)
     user = await service.authenticate(session, state, data.email, data.password)
     return await service.issue_pair(session, state, user)

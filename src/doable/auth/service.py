@@ -103,7 +103,7 @@ async def authenticate(session: AsyncSession, state: AppState, email: str, passw
     """Check a password; an unknown email costs the same time and gives the same error.
     RateLimited, before any hashing, past the account's limit or while another check of the
     same account is under way."""
-    with state.rate_limiter.password_check(normalize_email(email)):
+    async with state.rate_limiter.password_check(normalize_email(email)):
         user = await get_by_email(session, email)
         user_id, stored = (user.id, user.password_hash) if user else (None, None)
         # Verifying takes a hash's time: hold no lock meanwhile.
@@ -236,7 +236,7 @@ async def check_current_password(
     written (an Idempotency-Key's claim, a browser session's "last seen"), the hash runs inside
     it, which the one-check-per-account rule bounds.
     """
-    with state.rate_limiter.password_check(user.email):
+    async with state.rate_limiter.password_check(user.email):
         stored = user.password_hash
         ended = not has_written(session)
         if ended:

@@ -12,6 +12,9 @@ database has, in one query.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,7 +29,8 @@ HERE = Path(__file__).parent
 # The newest revision: versions/ names each file after its revision ("0008_calendar_feeds.py"
 # holds revision "0008"), so a new migration moves HEAD by itself. tests/test_migrations.py
 # checks it against the head Alembic finds.
-HEAD = max(path.name.partition("_")[0] for path in (HERE / "versions").glob("[0-9]*_*.py"))
+KNOWN = frozenset(path.name.partition("_")[0] for path in (HERE / "versions").glob("[0-9]*_*.py"))
+HEAD = max(KNOWN)
 VERSION_TABLE = "alembic_version"
 _READ_VERSION = text("SELECT version_num FROM alembic_version")
 
@@ -91,7 +95,9 @@ def required_columns() -> dict[str, frozenset[str]]:
     import doable.auth.models
     import doable.feeds.models
     import doable.idempotency.models
+    import doable.ops.models
     import doable.projects.models
+    import doable.ratelimit.models
     import doable.reminders.models
     import doable.tasks.models  # noqa: F401  (registers the tables)
     from doable.db import Base
@@ -130,16 +136,115 @@ def describe_missing(revision: str | None, missing: list[str]) -> str:
     )
 
 
+_WINDOW = text("SELECT oldest_compatible FROM schema_window WHERE id = 1")
+
+
+async def window_of(engine: AsyncEngine) -> str | None:
+    """The oldest revision whose release can serve the database's schema, as the release that
+    migrated it wrote (doable.migrations.window); None when nothing says."""
+    async with engine.connect() as conn:
+        try:
+            return (await conn.execute(_WINDOW)).scalar_one_or_none()
+        except Exception:  # no such table: a schema from before the window existed
+            return None
+
+
+async def servable(engine: AsyncEngine) -> tuple[bool, str]:
+    """Whether this build can serve the database's schema, and if not, one line saying why.
+
+    At `HEAD`: when nothing this build needs is missing. Older: no (migrate it). Newer (a
+    revision this build does not ship): when the newer release declared this build's `HEAD`
+    inside its compatible window, and the schema still holds what this build needs.
+    """
+    current = await current_revision(engine)
+    if current is not None and current not in KNOWN:
+        oldest = await window_of(engine)
+        if oldest not in KNOWN:
+            since = f"from revision {oldest} on" if oldest else "of its own revision only"
+            return False, (
+                f"the database schema is at revision {current}, newer than this version's "
+                f"{HEAD}, and serves releases {since}: run a newer release "
+                "(docs/operations.md, rolling upgrades)"
+            )
+    elif current != HEAD:
+        return False, f"database schema at {current or 'nothing'}, expected {HEAD}"
+    missing = await missing_schema(engine)
+    if missing:
+        return False, describe_missing(current, missing)
+    return True, "ok"
+
+
+MIGRATION_LOCK_KEY = 0x646F61626C65  # "doable": PostgreSQL's advisory lock key
+MIGRATION_LOCK_WAIT_S = 600
+
+
+@asynccontextmanager
+async def migration_lock(engine: AsyncEngine) -> AsyncIterator[Any]:
+    """A connection, in a transaction, holding the database's migration lock: processes that
+    start together migrate one after the other, and the later ones find nothing to do.
+
+    PostgreSQL: `pg_advisory_xact_lock`, released with the transaction, so it also works
+    through PgBouncer in transaction mode. MariaDB: `GET_LOCK` (its DDL commits as it goes, so
+    no transaction could hold a lock). SQLite: an exclusive `flock` on a file beside the
+    database.
+    """
+    backend = engine.dialect.name
+    if backend == "postgresql":
+        async with engine.begin() as conn:
+            await conn.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+            )
+            yield conn
+    elif backend in {"mysql", "mariadb"}:
+        async with engine.connect() as conn:
+            got = (
+                await conn.execute(
+                    text("SELECT GET_LOCK('doable_migrate', :wait)"),
+                    {"wait": MIGRATION_LOCK_WAIT_S},
+                )
+            ).scalar()
+            await conn.commit()
+            if got != 1:
+                raise RuntimeError(
+                    f"another process held the migration lock for {MIGRATION_LOCK_WAIT_S} s"
+                )
+            try:
+                async with conn.begin():
+                    yield conn
+            finally:
+                await conn.execute(text("SELECT RELEASE_LOCK('doable_migrate')"))
+                await conn.commit()
+    else:
+        import fcntl
+
+        path = f"{engine.url.database}.migrate-lock"
+        with open(path, "a+b") as lock_file:  # noqa: ASYNC230  (opening is not the wait)
+            await asyncio.to_thread(fcntl.flock, lock_file.fileno(), fcntl.LOCK_EX)
+            try:
+                async with engine.begin() as conn:
+                    yield conn
+            finally:
+                fcntl.flock(lock_file.fileno(), fcntl.LOCK_UN)
+
+
 async def _run(engine: AsyncEngine, fn: Any, revision: str) -> None:
-    async with engine.begin() as conn:
-        await conn.run_sync(lambda sync_conn: fn(alembic_config(sync_conn), revision))
+    from doable.migrations.window import write_window
+
+    def migrate(sync_conn: Connection) -> None:
+        fn(alembic_config(sync_conn), revision)
+        write_window(sync_conn, _current(sync_conn))
+
+    async with migration_lock(engine) as conn:
+        await conn.run_sync(migrate)
 
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> str | None:
-    """Upgrade to `revision` and return the revision the database is at; at `HEAD` already,
-    nothing is imported or run."""
-    if revision == "head" and await current_revision(engine) == HEAD:
-        return HEAD
+    """Upgrade to `revision` under the migration lock and return the revision the database is
+    at; at `HEAD` already, nothing is imported or run. A schema newer than this build is left
+    as it is (`servable` says whether this build can run on it)."""
+    current = await current_revision(engine)
+    if revision == "head" and (current == HEAD or (current is not None and current not in KNOWN)):
+        return current
     from alembic import command
 
     await _run(engine, command.upgrade, revision)

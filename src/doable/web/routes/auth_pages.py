@@ -52,7 +52,7 @@ async def login_submit(
 ) -> Response:
     ctx = base_context(request, state, None) | {"next": safe_next(next), "values": {"email": email}}
     try:
-        state.rate_limiter.check_ip(client_ip(request))
+        await state.rate_limiter.check_ip(client_ip(request))
         user = await auth_service.authenticate(session, state, email, password)
     except RateLimited as exc:
         ctx["errors"] = {"form": exc.detail}
@@ -94,7 +94,7 @@ async def signup_submit(
         ctx["errors"] = field_errors(exc)
         return respond(request, state, "signup.html", ctx, status=422)
     try:
-        state.rate_limiter.check_ip(client_ip(request))
+        await state.rate_limiter.check_ip(client_ip(request))
         user = await auth_service.create_user(
             session,
             state,

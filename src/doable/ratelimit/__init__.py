@@ -1,0 +1,1 @@
+"""Rate limits shared by every worker and replica: Redis, the database, or one process's memory."""
