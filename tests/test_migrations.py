@@ -82,7 +82,7 @@ async def _search_objects(database: Database) -> set[str]:
 TABLES = {
     *("users", "refresh_tokens", "web_sessions", "tasks", "tags", "task_tags"),
     *("api_tokens", "idempotency_keys", "task_completions", "external_identities"),
-    *("calendar_feeds", "reminders", "notifications"),
+    *("calendar_feeds", "reminders", "notifications", "event_relay", "stream_leases"),
 }
 
 
@@ -92,7 +92,7 @@ async def _alembic_current(database: Database) -> str | None:
 
 
 async def test_upgrade_matches_models_and_round_trips(database: Database) -> None:
-    assert await current_revision(database.engine) == head_revision() == HEAD == "0009"
+    assert await current_revision(database.engine) == head_revision() == HEAD == "0013"
     assert await _diff(database) == []
     assert await _tables(database) == {*TABLES, "alembic_version"}
     assert await _search_objects(database) == SEARCH_OBJECTS[database.config.backend]
@@ -149,7 +149,8 @@ DAMAGES = {
     # Built while 0006 had another parent: the revision says HEAD, the later tables are absent.
     "tables": (
         f"UPDATE alembic_version SET version_num = '{HEAD}'",
-        "calendar_feeds, external_identities, notifications, reminders, tasks.import_batch_id",
+        "calendar_feeds, event_relay, external_identities, notifications, reminders, "
+        "stream_leases, tasks.import_batch_id",
     ),
     "column": ("ALTER TABLE api_tokens DROP COLUMN last_used_at", "api_tokens.last_used_at"),
 }

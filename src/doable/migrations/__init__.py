@@ -91,6 +91,7 @@ def required_columns() -> dict[str, frozenset[str]]:
     import doable.auth.models
     import doable.feeds.models
     import doable.idempotency.models
+    import doable.relay.models
     import doable.reminders.models
     import doable.tasks.models  # noqa: F401  (registers the tables)
     from doable.db import Base

@@ -7,6 +7,7 @@ from alembic import context
 import doable.auth.models
 import doable.feeds.models
 import doable.idempotency.models
+import doable.relay.models
 import doable.reminders.models
 import doable.tasks.models  # noqa: F401  (registers the tables)
 from doable.db import Base
