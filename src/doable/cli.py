@@ -150,7 +150,15 @@ def serve(
     port: Annotated[
         int | None, typer.Option(help="Port (env PORT, default 8000)", min=1, max=65535)
     ] = None,
-    workers: Annotated[int, typer.Option(help="Worker processes", min=1, max=64)] = 1,
+    workers: Annotated[
+        int,
+        typer.Option(
+            help="Worker processes (default 1 on every backend; see the README's "
+            "deployment section)",
+            min=1,
+            max=64,
+        ),
+    ] = 1,
     reload: Annotated[bool, typer.Option(help="Reload on code changes (development)")] = False,
 ) -> None:
     """Run migrations, then serve the API."""
@@ -182,6 +190,9 @@ def serve(
         # FORWARDED_ALLOW_IPS="*" takes the leftmost X-Forwarded-For entry, which the client
         # chooses.
         proxy_headers=False,
+        # On SIGTERM: stop accepting, tell event streams to reconnect elsewhere, and give
+        # in-flight requests this long to finish.
+        timeout_graceful_shutdown=settings.shutdown_drain_seconds,
         access_log=False,
         log_config=None,
         server_header=False,
@@ -206,7 +217,16 @@ def check() -> None:
     )
     table.add_row("AUTH_JWT_SECRET", "set" if s.auth_jwt_secret else "(unset)")
     table.add_row("AUTH_JWKS_URL", redact_url(s.auth_jwks_url) if s.auth_jwks_url else "None")
-    masked = {"database_url", "data_dir", "secret_key", "auth_jwt_secret", "auth_jwks_url"}
+    table.add_row("REDIS_URL", redact_url(s.redis_url) if s.redis_url else "None")
+    events_db = runtime.events_database
+    table.add_row(
+        "EVENTS_DATABASE_URL",
+        events_db.safe() if s.events_database_url and events_db else "None",
+    )
+    masked = {
+        *("database_url", "data_dir", "secret_key", "auth_jwt_secret", "auth_jwks_url"),
+        *("redis_url", "events_database_url"),
+    }
     for name, value in s.model_dump(exclude=masked).items():
         table.add_row(str(Settings.model_fields[name].validation_alias), str(value))
     out.print(table)

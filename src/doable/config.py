@@ -117,8 +117,8 @@ class Settings(BaseSettings):
     # SQLite and MariaDB: how often each process polls the event_relay table.
     events_poll_ms: int = Field(default=200, ge=20, le=5000, validation_alias="EVENTS_POLL_MS")
     # On SIGTERM: how long in-flight requests may take to finish before they are cut off.
-    shutdown_drain_seconds: float = Field(
-        default=10.0, ge=0, le=600, validation_alias="SHUTDOWN_DRAIN_SECONDS"
+    shutdown_drain_seconds: int = Field(
+        default=10, ge=0, le=600, validation_alias="SHUTDOWN_DRAIN_SECONDS"
     )
 
     @property
