@@ -22,6 +22,7 @@ from doable.db import Database
 from doable.errors import install_error_handlers
 from doable.events import bus, stream_shutdown_on_signals
 from doable.feeds.router import feeds_router, ical_router
+from doable.logging_setup import configure_logging
 from doable.mcp_server.lazy import LazyMcpEndpoint
 from doable.middleware import RequestContextMiddleware
 from doable.openapi import install_openapi
@@ -44,7 +45,11 @@ API_PREFIX = "/api/v1"
 
 def create_app(runtime: RuntimeConfig | None = None, database: Database | None = None) -> FastAPI:
     """Build the app. With no arguments (uvicorn's factory), settings come from the environment."""
-    runtime = runtime or resolve()
+    if runtime is None:
+        # uvicorn's factory in a worker process (`--workers N`): a fresh interpreter, whose
+        # logging is not the parent's.
+        runtime = resolve()
+        configure_logging(runtime.settings.log_format, runtime.settings.log_level)
     settings = runtime.settings
     owns_database = database is None
     db = database or Database(runtime.database, pool_size=settings.db_pool_size)

@@ -38,6 +38,7 @@ err = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
 log = logging.getLogger("doable.cli")
 T = TypeVar("T")
+WORKER_HEALTHCHECK_SECONDS = 60
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -193,6 +194,10 @@ def serve(
         # On SIGTERM: stop accepting, tell event streams to reconnect elsewhere, and give
         # in-flight requests this long to finish.
         timeout_graceful_shutdown=settings.shutdown_drain_seconds,
+        # With --workers, the parent restarts a worker that does not answer its health check
+        # within this time. uvicorn's 5 s default killed workers that were still importing on
+        # a busy machine, over and over, so none ever served.
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
         access_log=False,
         log_config=None,
         server_header=False,
