@@ -26,6 +26,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from doable.db import Database
 from tests.conftest import BACKEND_ENV, IN_CI, backend_params, truncate_all
@@ -108,6 +109,8 @@ async def shared_url(database: Database, tmp_path: Path) -> AsyncIterator[dict[s
     settings: dict[str, str] = {}
     if backend == "postgresql":
         settings["DATABASE_URL"] = os.environ[BACKEND_ENV["postgresql"]]
+    elif backend == "mysql":
+        settings["DATABASE_URL"] = os.environ[BACKEND_ENV["mariadb"]]
     else:
         settings["DATABASE_URL"] = f"sqlite:///{tmp_path / 'shared.db'}"
     try:
@@ -185,14 +188,38 @@ def crosses(a: Server, b: Server) -> None:
         stream.wait_for("notification", task_id=task["id"], title="Changed on A")
 
 
-@pytest.mark.parametrize("database", SQLITE_AND_POSTGRES, indirect=True)
 def test_events_cross_processes(shared_url: dict[str, str], tmp_path: Path, home: Path) -> None:
-    """PostgreSQL: LISTEN/NOTIFY. SQLite: the polled table. B's scheduler is off, so the
-    notification is made by A and must cross too."""
+    """PostgreSQL: LISTEN/NOTIFY. SQLite and MariaDB: the polled table. B's scheduler is off,
+    so the notification is made by A and must cross too."""
     a, b = _servers(tmp_path, home, 2, **shared_url)
     b.env["SCHEDULER_ENABLED"] = "false"
     with running([a, b]):
         crosses(a, b)
+
+
+@pytest.mark.parametrize("database", POSTGRES_ONLY, indirect=True)
+async def test_a_lost_listening_connection_resyncs_and_comes_back(
+    database: Database, shared_url: dict[str, str], tmp_path: Path, home: Path
+) -> None:
+    """PostgreSQL ends every LISTEN connection: B's stream is told to resync once B listens
+    again, and later changes cross as before."""
+    a, b = _servers(tmp_path, home, 2, **shared_url)
+    with running([a, b]), a.client() as ca:
+        token = signup(ca)
+        stream = Stream(b.base_url, token).open()
+        async with database.engine.connect() as conn:
+            ended = await conn.scalar(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE application_name = 'doable-events' AND datname = current_database()"
+                )
+            )
+        assert ended == 2
+        stream.wait_for("resync")
+        task = create_task(ca, token, title="After the reconnect")
+        stream.wait_for("task", id=task["id"], action="created")
+    assert "relay: PostgreSQL connection lost" in b.stderr
+    assert "relay: PostgreSQL connection back" in b.stderr
 
 
 def redis_or_skip() -> None:
