@@ -94,7 +94,8 @@ class Stream(threading.Thread):
             while True:
                 for name, data in self.events:
                     if name == event and all(data.get(k) == v for k, v in fields.items()):
-                        return data
+                        found: dict[str, Any] = data
+                        return found
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise AssertionError(f"no {event} with {fields}: {self.events}")
