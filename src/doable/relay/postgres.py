@@ -65,13 +65,16 @@ class PostgresTransport(Transport):
     async def send(self, payload: str) -> None:
         conn = self._conn
         if conn is not None and not conn.is_closed() and self.connected.is_set():
-            async with self._lock:
-                await asyncio.wait_for(
-                    conn.execute("SELECT pg_notify($1, $2)", CHANNEL, payload), 5
-                )
-            return
-        # The listening connection is down (it reconnects in the background): NOTIFY works
-        # through the pool as well, a pooler included, so the others still hear this one.
+            try:
+                async with self._lock:
+                    await asyncio.wait_for(
+                        conn.execute("SELECT pg_notify($1, $2)", CHANNEL, payload), 5
+                    )
+                return
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                pass  # the listening loop notices and reconnects; send through the pool
+        # The listening connection is down: NOTIFY works through the pool as well, a pooler
+        # included, so the others still hear this process.
         async with self._database.request_reads() as session:
             await session.execute(
                 text("SELECT pg_notify(:channel, :payload)"),
