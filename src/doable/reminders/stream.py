@@ -108,8 +108,9 @@ async def event_stream(
     recheck_seconds: float = RECHECK_SECONDS,
 ) -> AsyncIterator[ServerSentEvent]:
     """The stream for `sub`. It ends when the credential it was opened with is revoked (at
-    once through the event bus; every `recheck_seconds` by a look at the database, for a
-    revocation made by another process) or expires, and after `max_seconds`."""
+    once through the event bus, which the relay feeds from other processes too; every
+    `recheck_seconds` by a look at the database, should that have missed it) or expires, and
+    after `max_seconds`."""
     owner_id = sub.owner_id
     sent: dict[uuid.UUID, float] = {}
     deadline = time.monotonic() + max_seconds
@@ -159,7 +160,7 @@ async def event_stream(
                     yield ServerSentEvent(event="task", data=item.data)
                 elif item.kind == "notification":
                     check = True
-                elif item.kind == "resync" and not sub.overflowed:
+                elif item.kind == "resync":
                     check = True
                     yield ServerSentEvent(event="resync", data={})
             if not check:
