@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from doable.events import Event
-from doable.relay.envelope import MAX_PAYLOAD_BYTES, pack, unpack
+from doable.relay.envelope import MAX_PAYLOAD_BYTES, pack, sent_at, unpack
 
 OWNER = uuid.UUID("6f1c1f9e-8f0e-4a53-9f44-0a7d9b8f3c11")
 
@@ -19,8 +19,9 @@ def test_many_events_split_into_envelopes_under_the_cap() -> None:
         Event("task", OWNER, {"action": "updated", "id": str(uuid.uuid4()), "version": n})
         for n in range(500)
     ]
-    envelopes = pack("origin-a", items)
-    assert len(envelopes) > 1
+    envelopes = pack("origin-a", items, 1796540000.25)
+    assert len(envelopes) == 10
+    assert {sent_at(e) for e in envelopes} == {1796540000.25}
     assert all(len(e.encode()) <= MAX_PAYLOAD_BYTES for e in envelopes)
     received = [item for e in envelopes for item in unpack(e)[1]]
     assert received == items
@@ -49,6 +50,11 @@ def test_an_event_too_big_for_notify_travels_as_a_resync_of_its_account() -> Non
 )
 def test_malformed_envelopes_and_events_are_dropped(payload: str) -> None:
     assert unpack(payload)[1] == []
+
+
+def test_an_envelope_without_a_send_time_has_none() -> None:
+    assert sent_at('{"o": "x", "e": []}') is None
+    assert sent_at("not json") is None
 
 
 def test_good_events_beside_a_bad_one_are_kept() -> None:

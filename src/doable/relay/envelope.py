@@ -26,28 +26,39 @@ def _encode_event(item: Event) -> list[Any]:
     return [item.kind, str(item.owner_id) if item.owner_id else None, item.data]
 
 
-def pack(origin: str, items: list[Event]) -> list[str]:
-    """`items` as envelopes of at most MAX_PAYLOAD_BYTES each."""
+def pack(origin: str, items: list[Event], sent_at: float = 0.0) -> list[str]:
+    """`items` as envelopes of at most MAX_PAYLOAD_BYTES each; `sent_at` (Unix time) lets
+    the receivers measure how long the events took to reach them."""
     envelopes: list[str] = []
     batch: list[str] = []
     size = 0
-    overhead = len(json.dumps({"o": origin, "e": []}))
+    overhead = len(json.dumps({"o": origin, "t": sent_at, "e": []}))
     for item in items:
         text = json.dumps(_encode_event(item), separators=(",", ":"))
         if len(text.encode()) + overhead + 1 > MAX_PAYLOAD_BYTES:
             text = json.dumps(["resync", str(item.owner_id) if item.owner_id else None, {}])
         if batch and size + len(text.encode()) + 1 + overhead > MAX_PAYLOAD_BYTES:
-            envelopes.append(_join(origin, batch))
+            envelopes.append(_join(origin, sent_at, batch))
             batch, size = [], 0
         batch.append(text)
         size += len(text.encode()) + 1
     if batch:
-        envelopes.append(_join(origin, batch))
+        envelopes.append(_join(origin, sent_at, batch))
     return envelopes
 
 
-def _join(origin: str, texts: list[str]) -> str:
-    return '{"o":' + json.dumps(origin) + ',"e":[' + ",".join(texts) + "]}"
+def _join(origin: str, sent_at: float, texts: list[str]) -> str:
+    head = '{"o":' + json.dumps(origin) + ',"t":' + json.dumps(sent_at)
+    return head + ',"e":[' + ",".join(texts) + "]}"
+
+
+def sent_at(payload: str | bytes) -> float | None:
+    """When the envelope was sent (Unix time), if it says."""
+    try:
+        value = json.loads(payload).get("t")
+    except (ValueError, AttributeError):
+        return None
+    return float(value) if isinstance(value, int | float) and value > 0 else None
 
 
 def unpack(payload: str | bytes) -> tuple[str, list[Event]]:

@@ -21,11 +21,12 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 
 from doable.config import RuntimeConfig
 from doable.db import Database
 from doable.events import Event, EventBus
-from doable.relay.envelope import pack, unpack
+from doable.relay.envelope import pack, sent_at, unpack
 from doable.relay.transport import Transport
 
 log = logging.getLogger("doable.relay")
@@ -51,6 +52,9 @@ class Relay:
         self._overflowed = False
         self.sent = 0
         self.received = 0
+        # Called with the seconds each envelope from another process took to arrive (from
+        # its send to its receipt; the two clocks must agree), e.g. by a metrics exporter.
+        self.lag_observer: Callable[[float], None] | None = None
 
     @property
     def transports(self) -> list[Transport]:
@@ -98,6 +102,9 @@ class Relay:
         if origin == self.origin or not origin:
             return
         self.received += len(items)
+        at = sent_at(payload)
+        if self.lag_observer is not None and at is not None:
+            self.lag_observer(max(0.0, time.time() - at))
         for item in items:
             if item.kind == "resync" and item.owner_id is None:
                 self.bus.resync_all()
@@ -113,7 +120,7 @@ class Relay:
             if self._overflowed:  # some events never left: every stream everywhere resyncs
                 self._overflowed = False
                 items = [Event("resync", None)]
-            for payload in pack(self.origin, items):
+            for payload in pack(self.origin, items, time.time()):
                 await self._send(payload)
             self.sent += count
             for _ in range(count):
