@@ -144,6 +144,25 @@ def _cli(
         ({"SECRET_KEY": "short"}, "SECRET_KEY is too short"),
         ({"PORT": "eighty"}, "PORT is invalid"),
         ({"LOG_FORMAT": "xml"}, "LOG_FORMAT is invalid"),
+        ({"REDIS_URL": "http://bob:hunter2secret@host/0"}, "REDIS_URL must be a redis://"),
+        (
+            {"EVENTS_DATABASE_URL": "postgresql://bob:hunter2secret@host/db"},
+            "EVENTS_DATABASE_URL only applies when DATABASE_URL is PostgreSQL",
+        ),
+        (
+            {
+                "DATABASE_URL": "postgresql://bob:hunter2secret@host/db",
+                "EVENTS_DATABASE_URL": "postgresql://bob:hunter2secret@host:notaport/db",
+            },
+            "EVENTS_DATABASE_URL is malformed",
+        ),
+        (
+            {
+                "DATABASE_URL": "postgresql://bob:hunter2secret@host/db",
+                "EVENTS_DATABASE_URL": "mysql://bob:hunter2secret@host/db",
+            },
+            "EVENTS_DATABASE_URL must be a postgresql:// URL",
+        ),
     ],
 )
 @pytest.mark.parametrize("command", ["serve", "check", "migrate"])
@@ -173,7 +192,7 @@ print(asyncio.run(readiness(app.state.database)))
 print(sorted(m for m in {LAZY} if m in sys.modules))
 """
 # Imported on first use, not at start: each was a slice of the cold start (docs/performance.md).
-LAZY = ["alembic", "httpx", "icalendar", "rich.progress", "rich.table"]
+LAZY = ["alembic", "httpx", "icalendar", "redis", "rich.progress", "rich.table"]
 
 
 def test_start_at_head_imports_only_what_serving_needs(tmp_path: Path) -> None:
@@ -190,6 +209,18 @@ def test_start_at_head_imports_only_what_serving_needs(tmp_path: Path) -> None:
     )
     assert started.returncode == 0, started.stderr
     assert started.stdout.splitlines() == [head_revision(), "(True, 'ok')", "[]"]
+
+
+def test_events_database_defaults_to_the_database_on_postgresql(tmp_path: Path) -> None:
+    pg = "postgresql://app@db.internal:6432/doable"
+    runtime = resolve(fast_settings(tmp_path, DATABASE_URL=pg))
+    assert runtime.events_database == runtime.database
+    direct = "postgresql://app@db.internal:5432/doable?sslmode=require"
+    runtime = resolve(fast_settings(tmp_path, DATABASE_URL=pg, EVENTS_DATABASE_URL=direct))
+    assert runtime.events_database is not None
+    assert runtime.events_database.url.port == 5432
+    assert runtime.events_database.connect_args == {"ssl": "require"}
+    assert resolve(fast_settings(tmp_path)).events_database is None  # SQLite: a polled table
 
 
 def test_cli_version_migrate_check_and_users(tmp_path: Path) -> None:

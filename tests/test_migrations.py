@@ -84,6 +84,7 @@ TABLES = {
     *("api_tokens", "idempotency_keys", "task_completions", "external_identities"),
     *("calendar_feeds", "reminders", "notifications", "projects", "sections"),
     *("rate_limit_hits", "schema_window"),
+    *("event_relay", "stream_leases"),
 }
 
 
@@ -93,7 +94,7 @@ async def _alembic_current(database: Database) -> str | None:
 
 
 async def test_upgrade_matches_models_and_round_trips(database: Database) -> None:
-    assert await current_revision(database.engine) == head_revision() == HEAD == "0011"
+    assert await current_revision(database.engine) == head_revision() == HEAD == "0012"
     assert await _diff(database) == []
     assert await _tables(database) == {*TABLES, "alembic_version"}
     assert await _search_objects(database) == SEARCH_OBJECTS[database.config.backend]
@@ -150,8 +151,8 @@ DAMAGES = {
     # Built while 0006 had another parent: the revision says HEAD, the later tables are absent.
     "tables": (
         f"UPDATE alembic_version SET version_num = '{HEAD}'",
-        "calendar_feeds, external_identities, notifications, projects, rate_limit_hits, "
-        "reminders, schema_window, sections and 5 more",
+        "calendar_feeds, event_relay, external_identities, notifications, projects, "
+        "rate_limit_hits, reminders, schema_window and 7 more",
     ),
     "column": ("ALTER TABLE api_tokens DROP COLUMN last_used_at", "api_tokens.last_used_at"),
 }

@@ -15,6 +15,8 @@ from sqlalchemy import func, select, text, update
 from doable import events
 from doable.db import Database
 from doable.errors import RateLimited
+from doable.relay import leases
+from doable.relay.models import StreamLease
 from doable.reminders import stream
 from doable.reminders.models import Notification, Reminder
 from doable.reminders.scheduler import fire_due
@@ -501,7 +503,7 @@ async def test_stream_finds_notifications_made_by_another_process(
     by its poll, once, however many polls see it."""
     acct = await make_account(client)
     owner = uuid.UUID(acct.id)
-    sub = stream.open_subscription(owner)
+    sub = await stream.open_subscription(database, owner)
     received: list[Any] = []
 
     async def consume() -> None:
@@ -520,16 +522,54 @@ async def test_stream_finds_notifications_made_by_another_process(
         ("notification", "From elsewhere"),
     ]
     assert events.bus.streams_of(owner) == 0  # the slot is free again
+    async with database.read_sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(StreamLease)) == 0
 
 
-async def test_at_most_five_streams_per_user(client: httpx.AsyncClient) -> None:
+async def _close(database: Database, sub: events.Subscription) -> None:
+    events.bus.unsubscribe(sub)
+    await leases.release(database, sub)
+
+
+async def test_at_most_five_streams_per_user(client: httpx.AsyncClient, database: Database) -> None:
     acct = await make_account(client)
     owner = uuid.UUID(acct.id)
-    subs = [stream.open_subscription(owner) for _ in range(5)]
+    subs = [await stream.open_subscription(database, owner) for _ in range(5)]
     try:
         with pytest.raises(RateLimited):
-            stream.open_subscription(owner)
+            await stream.open_subscription(database, owner)
     finally:
         for sub in subs:
-            events.bus.unsubscribe(sub)
-    events.bus.unsubscribe(stream.open_subscription(owner))
+            await _close(database, sub)
+    await _close(database, await stream.open_subscription(database, owner))
+
+
+async def test_stream_cap_counts_other_processes_leases_until_they_lapse(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    """Leases held by other processes (rows this process did not write) count against the
+    cap; a dead process's leases stop counting once they expire."""
+    acct = await make_account(client)
+    owner = uuid.UUID(acct.id)
+    now = datetime.now(UTC)
+    async with database.write_sessions() as s:
+        for _ in range(4):
+            s.add(StreamLease(owner_id=owner, expires_at=now + timedelta(seconds=30)))
+        s.add(StreamLease(owner_id=owner, expires_at=now - timedelta(seconds=1)))  # lapsed
+        await s.commit()
+    mine = await stream.open_subscription(database, owner)  # 4 live + this one = 5
+    try:
+        with pytest.raises(RateLimited):
+            await stream.open_subscription(database, owner)
+        assert events.bus.streams_of(owner) == 1
+        async with database.write_sessions() as s:  # the other process died: leases lapse
+            await s.execute(update(StreamLease).values(expires_at=now - timedelta(seconds=1)))
+            await s.commit()
+        assert await leases.renew(database) == 1  # ours is renewed, theirs stay lapsed
+        others = [await stream.open_subscription(database, owner) for _ in range(4)]
+        for sub in others:
+            await _close(database, sub)
+    finally:
+        await _close(database, mine)
+    async with database.read_sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(StreamLease)) == 0

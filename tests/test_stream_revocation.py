@@ -3,7 +3,8 @@
 Real `doable serve` processes (the in-process client buffers a whole response, and a stream
 never ends by itself). Each test opens streams, revokes one credential, and checks which
 streams ended within a few seconds, far below the 25 s periodic check, and which still
-deliver. The last test revokes through another process, which only that check can notice.
+deliver. The last test revokes through another process, whose signal crosses over through
+the relay (doable.relay; here the polled table, both servers being on one SQLite file).
 """
 
 from __future__ import annotations
@@ -222,21 +223,16 @@ def test_revoking_a_session_on_the_account_page_ends_its_stream(server: Server) 
         assert _still_delivers(my_stream, c, pair["access_token"])
 
 
-def test_a_revocation_in_another_process_ends_the_stream_at_the_periodic_check(
-    server: Server, tmp_path: Path
-) -> None:
-    """A second server on the same database revokes the token; the first has no signal and
-    finds out at its periodic check (every 25 s, at most 30 s with its 5 s poll)."""
+def test_a_revocation_in_another_process_ends_the_stream(server: Server, tmp_path: Path) -> None:
+    """A second server on the same database revokes the token; the first's stream ends well
+    before its periodic check (every 25 s) could notice, through the relay."""
     env = dict(server.env)
     with Server(env, logs_dir=tmp_path, name="second") as second, server.client() as c:
         _, pair = _signup(c)
         access = pair["access_token"]
         token_id, token = _api_token(c, access)
         stream = Stream(server, headers=bearer(token)).open()
-        opened = time.monotonic()
         with second.client() as c2:
             r = c2.delete(f"/api/v1/tokens/{token_id}", headers=bearer(access))
             assert r.status_code == 204
-        assert not stream.ended.wait(PROMPTLY)  # no signal crosses processes
-        assert stream.ended.wait(40)
-        assert time.monotonic() - opened <= 36
+        assert stream.ended.wait(PROMPTLY)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,14 +20,17 @@ from doable.compat.router import router as compat_router
 from doable.config import RuntimeConfig, resolve
 from doable.db import Database, Timeouts
 from doable.errors import install_error_handlers
-from doable.events import stream_shutdown_on_signals
+from doable.events import bus, stream_shutdown_on_signals
 from doable.feeds.router import feeds_router, ical_router
+from doable.logging_setup import configure_logging
 from doable.mcp_server.lazy import LazyMcpEndpoint
 from doable.middleware import RequestContextMiddleware
 from doable.openapi import install_openapi
 from doable.ops.docs import STATIC_DIR, install_docs
 from doable.ops.router import router as ops_router
 from doable.proxy import ProxyHeadersMiddleware
+from doable.relay import leases
+from doable.relay.hub import build_relay
 from doable.reminders.router import events_router, notifications_router, reminders_router
 from doable.reminders.scheduler import Scheduler
 from doable.state import AppState
@@ -40,7 +45,11 @@ API_PREFIX = "/api/v1"
 
 def create_app(runtime: RuntimeConfig | None = None, database: Database | None = None) -> FastAPI:
     """Build the app. With no arguments (uvicorn's factory), settings come from the environment."""
-    runtime = runtime or resolve()
+    if runtime is None:
+        # uvicorn's factory in a worker process (`--workers N`): a fresh interpreter, whose
+        # logging is not the parent's.
+        runtime = resolve()
+        configure_logging(runtime.settings.log_format, runtime.settings.log_level)
     settings = runtime.settings
     owns_database = database is None
     db = database or Database(
@@ -62,6 +71,11 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
         # full passes, which otherwise stall a request now and then.
         gc.collect()
         gc.freeze()
+        # Events to and from the other processes on this database (docs/operations.md).
+        relay = build_relay(runtime, db, bus)
+        await relay.start()
+        app.state.relay = relay
+        renewing = asyncio.create_task(leases.keep_renewing(db), name="doable-stream-leases")
         scheduler = None
         if settings.scheduler_enabled:
             scheduler = Scheduler(db, late_after=timedelta(seconds=settings.reminder_late_seconds))
@@ -75,6 +89,11 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
         finally:
             if scheduler is not None:
                 await scheduler.stop()
+            renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewing
+            await leases.release_all(db)
+            await relay.stop()
             if owns_database:
                 await db.dispose()
 

@@ -38,6 +38,7 @@ err = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
 log = logging.getLogger("doable.cli")
 T = TypeVar("T")
+WORKER_HEALTHCHECK_SECONDS = 60
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -154,7 +155,15 @@ def serve(
     port: Annotated[
         int | None, typer.Option(help="Port (env PORT, default 8000)", min=1, max=65535)
     ] = None,
-    workers: Annotated[int, typer.Option(help="Worker processes", min=1, max=64)] = 1,
+    workers: Annotated[
+        int,
+        typer.Option(
+            help="Worker processes (default 1 on every backend; see the README's "
+            "deployment section)",
+            min=1,
+            max=64,
+        ),
+    ] = 1,
     reload: Annotated[bool, typer.Option(help="Reload on code changes (development)")] = False,
     migrate: Annotated[
         bool,
@@ -201,6 +210,13 @@ def serve(
         # FORWARDED_ALLOW_IPS="*" takes the leftmost X-Forwarded-For entry, which the client
         # chooses.
         proxy_headers=False,
+        # On SIGTERM: stop accepting, tell event streams to reconnect elsewhere, and give
+        # in-flight requests this long to finish.
+        timeout_graceful_shutdown=settings.shutdown_drain_seconds,
+        # With --workers, the parent restarts a worker that does not answer its health check
+        # within this time. uvicorn's 5 s default killed workers that were still importing on
+        # a busy machine, over and over, so none ever served.
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
         access_log=False,
         log_config=None,
         server_header=False,
@@ -228,10 +244,14 @@ def check() -> None:
     table.add_row("AUTH_JWKS_URL", redact_url(s.auth_jwks_url) if s.auth_jwks_url else "None")
     # A Redis URL may carry a password (redis://:password@host).
     table.add_row("REDIS_URL", redact_url(s.redis_url) if s.redis_url else "None")
+    events_db = runtime.events_database
+    table.add_row(
+        "EVENTS_DATABASE_URL",
+        events_db.safe() if s.events_database_url and events_db else "None",
+    )
     masked = {
         *("database_url", "data_dir", "secret_key", "auth_jwt_secret", "auth_jwks_url"),
-        "metrics_token",
-        "redis_url",
+        *("metrics_token", "redis_url", "events_database_url"),
     }
     for name, value in s.model_dump(exclude=masked).items():
         table.add_row(str(Settings.model_fields[name].validation_alias), str(value))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
@@ -127,6 +128,20 @@ class Settings(BaseSettings):
     )
     # Prometheus metrics at /metrics, for this bearer token only; unset: no metrics at all.
     metrics_token: str | None = Field(default=None, validation_alias="METRICS_TOKEN", repr=False)
+    # Events across processes (docs/operations.md, "Events across processes").
+    # Redis pub/sub carries them when REDIS_URL is set (above); otherwise, and while Redis is
+    # down, the database.
+    # PostgreSQL: where LISTEN/NOTIFY connects (a session, so not through a transaction-mode
+    # pooler); default DATABASE_URL.
+    events_database_url: str | None = Field(
+        default=None, validation_alias="EVENTS_DATABASE_URL", repr=False
+    )
+    # SQLite and MariaDB: how often each process polls the event_relay table.
+    events_poll_ms: int = Field(default=200, ge=20, le=5000, validation_alias="EVENTS_POLL_MS")
+    # On SIGTERM: how long in-flight requests may take to finish before they are cut off.
+    shutdown_drain_seconds: int = Field(
+        default=10, ge=0, le=600, validation_alias="SHUTDOWN_DRAIN_SECONDS"
+    )
 
     @property
     def embedded(self) -> bool:
@@ -146,6 +161,7 @@ class Settings(BaseSettings):
         "auth_jwt_audience",
         "metrics_token",
         "redis_url",
+        "events_database_url",
         mode="before",
     )
     @classmethod
@@ -332,20 +348,38 @@ def resolve_secret_key(settings: Settings, data_dir: Path) -> bytes:
         return key
     path = data_dir / "secret_key"
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        key = path.read_bytes().strip()
-        if len(key) < MIN_SECRET_BYTES:
-            raise ConfigError(
-                f"the stored secret key at {path} is too short; delete it to regenerate"
-            ) from None
-        return key
+        return _read_secret_key(path)
+    except FileNotFoundError:
+        pass
+    # Several processes may start at once on one data folder (`doable serve --workers N`,
+    # replicas sharing a volume): the key is written whole to a private temporary file, then
+    # linked into place, which fails if another process linked its key first. Nobody ever reads
+    # a half-written key, and every process ends up with the one key that won.
+    key = secrets.token_urlsafe(48).encode()
+    tmp = data_dir / f".secret_key.{os.getpid()}.{secrets.token_hex(4)}"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(key + b"\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return _read_secret_key(path)
     except OSError as exc:
         raise ConfigError(f"cannot create the secret key file at {path}: {exc.strerror}") from None
-    key = secrets.token_urlsafe(48).encode()
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(key + b"\n")
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
     log.info("generated a new secret key at %s", path)
+    return key
+
+
+def _read_secret_key(path: Path) -> bytes:
+    key = path.read_bytes().strip()
+    if len(key) < MIN_SECRET_BYTES:
+        raise ConfigError(f"the stored secret key at {path} is too short; delete it to regenerate")
     return key
 
 
@@ -460,6 +494,41 @@ class RuntimeConfig:
     data_dir: Path
     database: DatabaseConfig
     secret_key: bytes
+    # Where PostgreSQL's LISTEN connects (EVENTS_DATABASE_URL, else DATABASE_URL); None on the
+    # other backends, and in tests that build a RuntimeConfig by hand (then: `database`).
+    events_database: DatabaseConfig | None = None
+
+
+def events_database_config(settings: Settings, database: DatabaseConfig) -> DatabaseConfig | None:
+    """The target of PostgreSQL's LISTEN connection; ConfigError when EVENTS_DATABASE_URL is
+    unusable or set for another backend."""
+    raw = settings.events_database_url
+    if database.backend != "postgresql":
+        if raw is not None:
+            raise ConfigError(
+                "EVENTS_DATABASE_URL only applies when DATABASE_URL is PostgreSQL: "
+                "the other backends carry events through a polled table"
+            )
+        return None
+    if raw is None:
+        return database
+    try:
+        events = normalize_database_url(raw, Path("."))
+    except ConfigError as exc:
+        raise ConfigError(str(exc).replace("DATABASE_URL", "EVENTS_DATABASE_URL", 1)) from None
+    if events.backend != "postgresql":
+        raise ConfigError("EVENTS_DATABASE_URL must be a postgresql:// URL, as DATABASE_URL is")
+    return events
+
+
+def check_redis_url(settings: Settings) -> None:
+    """REDIS_URL, when set, is a redis://, rediss:// or unix:// URL (ConfigError if not)."""
+    raw = settings.redis_url
+    if raw is None:
+        return
+    scheme = urlsplit(raw.strip()).scheme
+    if scheme not in {"redis", "rediss", "unix"}:
+        raise ConfigError("REDIS_URL must be a redis://, rediss:// or unix:// URL")
 
 
 def resolve(settings: Settings | None = None) -> RuntimeConfig:
@@ -467,14 +536,16 @@ def resolve(settings: Settings | None = None) -> RuntimeConfig:
     settings = settings or Settings()
     database = normalize_database_url(settings.database_url, settings.data_dir)
     external_auth(settings)  # refused at start, before anything is created, not on a token
+    check_redis_url(settings)
     data_dir = ensure_data_dir(settings)
     if settings.database_url is None:
         database = normalize_database_url(None, data_dir)
     if not settings.database_statement_cache:
         database = without_statement_cache(database)
-    secret_key = resolve_secret_key(settings, data_dir)
     check_metrics_token(settings)
-    return RuntimeConfig(settings, data_dir, database, secret_key)
+    events_database = events_database_config(settings, database)
+    secret_key = resolve_secret_key(settings, data_dir)  # last: it may write a file
+    return RuntimeConfig(settings, data_dir, database, secret_key, events_database)
 
 
 def _unique_statement_name() -> str:

@@ -6,8 +6,9 @@ parks the event in the session, and a listener publishes it once that session's 
 has committed (or drops it on rollback). Task changes are noticed by a flush listener, so every
 path that writes a task (API, web, compat) is covered without each one remembering to publish.
 
-Other processes learn of changes through the database (event streams poll it, and the
-scheduler wakes up on its own every so often); this bus only makes the same process instant.
+Other processes learn of the same events through the relay (doable.relay: PostgreSQL's
+LISTEN/NOTIFY, Redis pub/sub, or a polled table), which `doable serve` installs as this bus's
+forwarder: what commits here is published here at once and forwarded to the others.
 """
 
 from __future__ import annotations
@@ -63,6 +64,8 @@ class Subscription:
     def __init__(self, owner_id: uuid.UUID, credential: Credential | None = None) -> None:
         self.owner_id = owner_id
         self.credential = credential
+        # The stream's row in stream_leases (doable.relay.leases), while it holds one.
+        self.lease_id: uuid.UUID | None = None
         self.queue: asyncio.Queue[Event] = asyncio.Queue(QUEUE_SIZE)
         self.overflowed = False
 
@@ -98,6 +101,9 @@ class EventBus:
         self._subs: dict[uuid.UUID, weakref.WeakSet[Subscription]] = {}
         self._wakers: list[Callable[[], None]] = []
         self._shutdown_callbacks: list[Callable[[], None]] = []
+        # Hands each committed event to the other processes (doable.relay); None: this
+        # process is alone, or the relay is not running (in-process tests).
+        self.forwarder: Callable[[Event], None] | None = None
         self.stopping = False
 
     def subscribe(
@@ -133,6 +139,18 @@ class EventBus:
             return
         for sub in list(self._subs.get(item.owner_id, ())):
             sub.offer(item)
+
+    def forward(self, item: Event) -> None:
+        """Tell the other processes (through the relay, if one is installed)."""
+        if self.forwarder is not None and item.kind != "shutdown":
+            self.forwarder(item)
+
+    def resync_all(self) -> None:
+        """Events from other processes may have been missed (the relay lost its connection):
+        every open stream tells its client to fetch afresh."""
+        for subs in list(self._subs.values()):
+            for sub in list(subs):
+                sub.offer(Event("resync", sub.owner_id))
 
     def add_waker(self, wake: Callable[[], None]) -> None:
         self._wakers.append(wake)
@@ -204,6 +222,7 @@ def _publish_pending(session: Session) -> None:
         seen.add(key)
         try:
             bus.publish(item)
+            bus.forward(item)
         except Exception:  # pragma: no cover - a subscriber must never break a commit
             log.exception("publishing %s failed", item.kind)
 
@@ -226,16 +245,17 @@ def task_deleted(session: Any, owner_id: uuid.UUID, task_id: uuid.UUID) -> None:
 def credentials_revoked(
     session: Any, owner_id: uuid.UUID, kind: str = "all", credential_id: uuid.UUID | None = None
 ) -> None:
-    """Once the revocation commits, end this process's event streams opened with the revoked
-    credential (`kind` and `credential_id` as in `Credential`), or with any of the user's
-    ("all": sign-out everywhere, a password change, the account's deletion). Streams of other
-    processes notice at their next periodic check."""
+    """Once the revocation commits, end the event streams opened with the revoked credential
+    (`kind` and `credential_id` as in `Credential`), or with any of the user's ("all": sign-out
+    everywhere, a password change, the account's deletion): this process's at once, other
+    processes' through the relay (and, should that miss it, at their next periodic check)."""
     data = {"credential": kind, "id": str(credential_id) if credential_id else None}
     publish_after_commit(session, Event("revoked", owner_id, data))
 
 
 def reminders_changed(session: Any) -> None:
-    """Wake this process's scheduler once the change commits."""
+    """Wake the schedulers (this process's, and through the relay the others') once the change
+    commits."""
     publish_after_commit(session, Event("reminders", None))
 
 

@@ -98,6 +98,7 @@ def required_columns() -> dict[str, frozenset[str]]:
     import doable.ops.models
     import doable.projects.models
     import doable.ratelimit.models
+    import doable.relay.models
     import doable.reminders.models
     import doable.tasks.models  # noqa: F401  (registers the tables)
     from doable.db import Base

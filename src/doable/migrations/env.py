@@ -10,6 +10,7 @@ import doable.idempotency.models
 import doable.ops.models
 import doable.projects.models
 import doable.ratelimit.models
+import doable.relay.models
 import doable.reminders.models
 import doable.tasks.models  # noqa: F401  (registers the tables)
 from doable.db import Base

@@ -126,9 +126,11 @@ async def read_all_notifications(user: CurrentUser, session: SessionDep) -> Read
 
 
 async def api_subscription(
-    principal: Annotated[Principal, Depends(require_scope("tasks:read"))], me: CurrentUser
+    request: Request,
+    principal: Annotated[Principal, Depends(require_scope("tasks:read"))],
+    me: CurrentUser,
 ) -> events.Subscription:
-    return stream.open_subscription(me.id, principal.credential)
+    return await stream.open_subscription(request.app.state.database, me.id, principal.credential)
 
 
 Subscription = Annotated[events.Subscription, Depends(api_subscription)]
@@ -143,7 +145,9 @@ Subscription = Annotated[events.Subscription, Depends(api_subscription)]
             "description": "Server-Sent Events: `ready` once, then `notification` (data: a"
             " notification, id: its id) and `task` (data: action, id, version) as they"
             " happen; a `: ping` comment every 15 s. The stream ends after 15 minutes and"
-            " on shutdown (reconnect, as EventSource does by itself).",
+            " on shutdown, after a `reconnect` event whose `retry` says when to come back"
+            " (EventSource reconnects by itself). `resync`: events may have been missed;"
+            " fetch afresh.",
         },
         429: {"description": "Too many open streams for this account"},
     },

@@ -1,17 +1,23 @@
 """The live event stream behind `GET /api/v1/events` and the web app's `GET /events`.
 
 A stream carries `notification` events (a reminder fired) and `task` events (a task was
-created, changed or deleted), as Server-Sent Events. Changes made in this process arrive at
-once through the event bus. Notifications made by another process on the same database are
-found by polling the table every few seconds, over a window that looks back a little, because
-another process's row may commit after a later one was already sent; ids already sent are
-remembered so nothing is sent twice.
+created, changed or deleted), as Server-Sent Events. Changes arrive through the event bus: at
+once from this process, and through the relay (doable.relay) from the others. A notification
+event carries no content: the stream re-reads the account's recent notifications, over a
+window that looks back a little, because another process's row may commit after a later one
+was already sent; ids already sent are remembered so nothing is sent twice. The table is also
+polled every few seconds, should the relay have missed something.
+
+The cap on open streams per account holds across processes through stream leases
+(doable.relay.leases). At shutdown a stream sends `reconnect` (with a `retry` spread over a
+few seconds, so the clients do not all come back at once) and ends.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -23,6 +29,7 @@ from doable import events
 from doable.auth import service as auth_service
 from doable.db import Database, utcnow
 from doable.errors import RateLimited
+from doable.relay import leases
 from doable.reminders import service
 from doable.reminders.models import Notification
 from doable.reminders.schemas import NotificationOut
@@ -39,22 +46,43 @@ MAX_STREAMS_PER_USER = 5
 # stream at once, through the event bus).
 RECHECK_SECONDS = 25.0
 RETRY_MS = 3000
+# At shutdown, clients are told to come back after a delay drawn from this range (ms).
+RECONNECT_RETRY_MS = (500, 3000)
 
 
-def open_subscription(
-    owner_id: uuid.UUID, credential: events.Credential | None = None
+def _too_many() -> RateLimited:
+    error = RateLimited(30)
+    error.detail = (
+        f"At most {MAX_STREAMS_PER_USER} event streams may be open per account; "
+        "close a tab or try again later"
+    )
+    return error
+
+
+async def open_subscription(
+    database: Database, owner_id: uuid.UUID, credential: events.Credential | None = None
 ) -> events.Subscription:
-    """A mailbox for one new stream, opened with `credential`; 429 past
-    MAX_STREAMS_PER_USER open ones."""
+    """A mailbox for one new stream, opened with `credential`, holding one of the account's
+    stream leases; 429 past MAX_STREAMS_PER_USER open ones, whichever processes serve them."""
     try:
-        return events.bus.subscribe(owner_id, limit=MAX_STREAMS_PER_USER, credential=credential)
+        sub = events.bus.subscribe(owner_id, limit=MAX_STREAMS_PER_USER, credential=credential)
     except events.TooManyStreams:
-        error = RateLimited(30)
-        error.detail = (
-            f"At most {MAX_STREAMS_PER_USER} event streams may be open per account; "
-            "close a tab or try again later"
-        )
-        raise error from None
+        raise _too_many() from None
+    try:
+        taken = await leases.acquire(database, sub, MAX_STREAMS_PER_USER)
+    except BaseException:
+        events.bus.unsubscribe(sub)
+        raise
+    if not taken:
+        events.bus.unsubscribe(sub)
+        raise _too_many()
+    return sub
+
+
+def _reconnect() -> ServerSentEvent:
+    low, high = RECONNECT_RETRY_MS
+    retry = random.randint(low, high)  # noqa: S311 (spreading reconnections, not a secret)
+    return ServerSentEvent(event="reconnect", data={"reason": "shutdown"}, retry=retry)
 
 
 async def _recent(database: Database, owner_id: uuid.UUID) -> list[Notification]:
@@ -80,8 +108,9 @@ async def event_stream(
     recheck_seconds: float = RECHECK_SECONDS,
 ) -> AsyncIterator[ServerSentEvent]:
     """The stream for `sub`. It ends when the credential it was opened with is revoked (at
-    once through the event bus; every `recheck_seconds` by a look at the database, for a
-    revocation made by another process) or expires, and after `max_seconds`."""
+    once through the event bus, which the relay feeds from other processes too; every
+    `recheck_seconds` by a look at the database, should that have missed it) or expires, and
+    after `max_seconds`."""
     owner_id = sub.owner_id
     sent: dict[uuid.UUID, float] = {}
     deadline = time.monotonic() + max_seconds
@@ -96,7 +125,10 @@ async def event_stream(
         except Exception as exc:
             log.warning("event stream: cannot read notifications (%s)", type(exc).__name__)
         yield ServerSentEvent(event="ready", data={"poll_seconds": poll_seconds}, retry=RETRY_MS)
-        while not events.bus.stopping:
+        while True:
+            if events.bus.stopping:
+                yield _reconnect()
+                return
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
@@ -119,12 +151,18 @@ async def event_stream(
                 check = True
                 yield ServerSentEvent(event="resync", data={})
             for item in items:
-                if item.kind == "shutdown" or (item.kind == "revoked" and sub.revoked_by(item)):
+                if item.kind == "shutdown":
+                    yield _reconnect()
+                    return
+                if item.kind == "revoked" and sub.revoked_by(item):
                     return
                 if item.kind == "task":
                     yield ServerSentEvent(event="task", data=item.data)
                 elif item.kind == "notification":
                     check = True
+                elif item.kind == "resync":
+                    check = True
+                    yield ServerSentEvent(event="resync", data={})
             if not check:
                 continue
             try:
@@ -146,3 +184,4 @@ async def event_stream(
                 del sent[key]
     finally:
         events.bus.unsubscribe(sub)
+        await leases.release(database, sub)

@@ -118,7 +118,7 @@ async def delete_reminder(
 
 async def _web_subscription(request: Request, user: WebUser) -> Any:
     credential = Credential("web_session", request.state.web_session_id)
-    return reminders_stream.open_subscription(user.id, credential)
+    return await reminders_stream.open_subscription(request.app.state.database, user.id, credential)
 
 
 @router.get("/events", response_class=EventSourceResponse)

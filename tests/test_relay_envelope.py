@@ -1,0 +1,63 @@
+"""Relay envelopes: batches stay under PostgreSQL's NOTIFY cap, and what does not parse is
+dropped rather than breaking the receiver."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from doable.events import Event
+from doable.relay.envelope import MAX_PAYLOAD_BYTES, pack, sent_at, unpack
+
+OWNER = uuid.UUID("6f1c1f9e-8f0e-4a53-9f44-0a7d9b8f3c11")
+
+
+def test_many_events_split_into_envelopes_under_the_cap() -> None:
+    items = [
+        Event("task", OWNER, {"action": "updated", "id": str(uuid.uuid4()), "version": n})
+        for n in range(500)
+    ]
+    envelopes = pack("origin-a", items, 1796540000.25)
+    assert len(envelopes) == 10
+    assert {sent_at(e) for e in envelopes} == {1796540000.25}
+    assert all(len(e.encode()) <= MAX_PAYLOAD_BYTES for e in envelopes)
+    received = [item for e in envelopes for item in unpack(e)[1]]
+    assert received == items
+    assert {unpack(e)[0] for e in envelopes} == {"origin-a"}
+
+
+def test_an_event_too_big_for_notify_travels_as_a_resync_of_its_account() -> None:
+    huge = Event("task", OWNER, {"action": "updated", "id": "x" * 9000})
+    small = Event("notification", OWNER, {})
+    (envelope,) = pack("o", [huge, small])
+    assert len(envelope.encode()) < 8000
+    assert unpack(envelope)[1] == [Event("resync", OWNER, {}), small]
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        "not json",
+        "[]",
+        '{"o": 1, "e": []}',
+        '{"o": "x", "e": [["shutdown", null, {}]]}',
+        '{"o": "x", "e": [["task", "not-a-uuid", {}]]}',
+        '{"o": "x", "e": [["task", null, {"nested": {"a": 1}}]]}',
+        '{"o": "x", "e": [["task", null]]}',
+    ],
+)
+def test_malformed_envelopes_and_events_are_dropped(payload: str) -> None:
+    assert unpack(payload)[1] == []
+
+
+def test_an_envelope_without_a_send_time_has_none() -> None:
+    assert sent_at('{"o": "x", "e": []}') is None
+    assert sent_at("not json") is None
+
+
+def test_good_events_beside_a_bad_one_are_kept() -> None:
+    good = ["notification", str(OWNER), {}]
+    payload = json.dumps({"o": "x", "e": [["bogus", None, {}], good]})
+    assert unpack(payload) == ("x", [Event("notification", OWNER, {})])
