@@ -57,7 +57,9 @@ class NoArgs(Args):
 class ParseQuickAddArgs(Args):
     text: QuickText = Field(
         description="Quick-add text, e.g. 'Water plants every 3 days at 8am #home !high'."
-        " Recognised: #tag; !low|!medium|!high|!urgent or !1 (urgent) to !4 (low); dates (today,"
+        " Recognised: #Project (a project of that name, else a tag), /Section, @tag;"
+        " !low|!medium|!high|!urgent or !1 (urgent) to !4 (low), p1 (urgent) to p4 (none); dates"
+        " (today,"
         " tomorrow, friday, next friday, in 3 days, dec 5, 2026-12-05); times (at 5pm, 17:30);"
         " repeats (every day, every weekday, every 2 weeks on mon, thu, every month on the 1st,"
         " every last friday, every year; every! counts from completion). Other words are the"

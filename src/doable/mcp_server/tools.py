@@ -36,6 +36,7 @@ from doable.mcp_server.schemas import (
     UpdateResult,
     UpdateTaskArgs,
 )
+from doable.projects.catalog import quick_add_catalog
 from doable.tasks import quickadd
 from doable.tasks import service as tasks_service
 from doable.tasks.models import Task
@@ -262,4 +263,5 @@ async def parse_quick_add(ctx: ToolContext, args: ParseQuickAddArgs) -> QuickPar
     warnings. Creates nothing: pass the fields to add_task (recurrence as {rule, mode}) to
     create the task."""
     zone = zone_of(ctx.user.timezone)
-    return quickadd.parse_out(quickadd.parse(args.text, zone=zone, now=utcnow()))
+    catalog = await quick_add_catalog(ctx.session, ctx.user.id)
+    return quickadd.parse_out(quickadd.parse(args.text, zone=zone, now=utcnow(), catalog=catalog))
