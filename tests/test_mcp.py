@@ -44,8 +44,17 @@ TOOL_NAMES = [
     "delete_task",
     "list_tags",
     "parse_quick_add",
+    "list_projects",
+    "move_task",
 ]
-WRITE_TOOLS = ["add_task", "update_task", "complete_task", "reopen_task", "delete_task"]
+WRITE_TOOLS = [
+    "add_task",
+    "update_task",
+    "complete_task",
+    "reopen_task",
+    "delete_task",
+    "move_task",
+]
 NOBODY = "00000000-0000-4000-8000-000000000000"
 NOT_FOUND = "No task with this id"
 LACKS_WRITE = "This API token lacks the tasks:write scope"
@@ -134,6 +143,12 @@ def task_shape(task: dict[str, Any], **fields: Any) -> dict[str, Any]:
         "tags": [],
         "created_at": task["created_at"],
         "updated_at": task["updated_at"],
+        # Where it sits (issue 15): the Inbox unless a test moves it.
+        "project_id": task["project_id"],
+        "section_id": None,
+        "parent_id": None,
+        "position": task["position"],
+        "subtasks": {"done": 0, "total": 0},
         **fields,
     }
 
@@ -162,7 +177,7 @@ async def test_tools_are_listed_with_descriptions_and_schemas(
         assert t.output_schema is not None and t.output_schema["type"] == "object"
         assert t.annotations is not None
         assert t.annotations.read_only_hint is (
-            t.name in {"list_tasks", "get_task", "list_tags", "parse_quick_add"}
+            t.name in {"list_tasks", "get_task", "list_tags", "parse_quick_add", "list_projects"}
         )
     by_name = {t.name: t for t in tools}
     add = by_name["add_task"].input_schema
@@ -194,6 +209,7 @@ async def test_tools_are_listed_with_descriptions_and_schemas(
         "order",
         "limit",
         "cursor",
+        "project_id",
     }
     for name in ("get_task", "complete_task", "reopen_task"):
         assert by_name[name].input_schema["required"] == ["task_id"]
@@ -436,6 +452,7 @@ async def test_read_only_token_can_read_but_not_write(
             "complete_task": {"task_id": task["id"]},
             "reopen_task": {"task_id": task["id"]},
             "delete_task": {"task_id": task["id"], "dry_run": True},
+            "move_task": {"task_id": task["id"], "at": "first"},
         }
         assert set(writes) == set(WRITE_TOOLS)
         for name, arguments in writes.items():
