@@ -50,6 +50,7 @@ def feed_out(feed: CalendarFeed) -> FeedOut:
         tag=feed.tag,
         priority=service.priorities_of(feed),
         status=feed.status,
+        project_id=feed.project_id,
         hint=feed.hint,
         created_at=feed.created_at,
         last_fetched_at=feed.last_fetched_at,
