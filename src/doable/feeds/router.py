@@ -76,7 +76,11 @@ FeedId = Annotated[uuid.UUID, Path(description="Feed id")]
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=FeedCreated,
-    responses={**COMMON, 409: {"description": "Already at the limit of feeds per user"}},
+    responses={
+        **COMMON,
+        404: {"description": "No such project (also another user's)"},
+        409: {"description": "Already at the limit of feeds per user"},
+    },
     dependencies=[_WRITE],
 )
 async def create_feed(
