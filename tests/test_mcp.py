@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -895,7 +896,10 @@ async def test_real_server(server_database_url: str | None, tmp_path: Path) -> N
             )
             assert assert_problem(r, 401)["detail"] == "The API token was revoked"
     assert server.stopped_cleanly, server.output()
-    assert " 500" not in server.stderr and "Traceback" not in server.stderr, server.stderr
+    # A 500 status in the access log ("POST /mcp 500 12.3ms"), not a slow request's duration
+    # ("201 500.46ms", as on a loaded machine).
+    assert not re.search(r" 500 [0-9.]+ms", server.stderr), server.stderr
+    assert "Traceback" not in server.stderr, server.stderr
 
 
 def test_the_sdk_loads_on_the_first_mcp_request_not_at_start(tmp_path: Path) -> None:
