@@ -15,6 +15,7 @@ from doable.tasks.quickadd import parse
 from doable.tasks.quickplaces import Catalog, ProjectPlace, SectionPlace
 from tests.factories import assert_problem, make_account
 from tests.organise import inbox_of, make_project, set_archived
+from tests.test_query_counts import count_statements
 from tests.test_quickadd import BERLIN, NOW, PARSE, QUICK, TASKS, _check_tokens
 
 
@@ -248,3 +249,21 @@ async def test_only_places_left_is_no_title(client: httpx.AsyncClient, database:
     await make_project(database, acct, "Work")
     assert_problem(await client.post(QUICK, json={"text": "#Work p1"}, headers=acct.headers), 422)
     assert (await client.get(TASKS, headers=acct.headers)).json()["items"] == []
+
+
+async def test_parse_reads_the_places_in_two_statements(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    """The user, then their active projects and their sections: as many statements for
+    twelve projects with sections as for the Inbox alone (no query per project)."""
+    acct = await make_account(client)
+    text = {"text": "Agenda #Project 7 /Part 2"}
+    with count_statements(database) as alone:
+        r = await client.post(PARSE, json=text, headers=acct.headers)
+    assert r.json()["project"]["name"] == "Inbox"
+    for i in range(12):
+        await make_project(database, acct, f"Project {i}", sections=["Part 1", "Part 2"])
+    with count_statements(database) as many:
+        r = await client.post(PARSE, json=text, headers=acct.headers)
+    assert (r.json()["project"]["name"], r.json()["section"]["name"]) == ("Project 7", "Part 2")
+    assert len(many) == len(alone) == 3, many
