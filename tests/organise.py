@@ -52,3 +52,9 @@ async def add_section(database: Database, account: Account, project_id: str, nam
     async with database.unit_of_work(write=True) as session:
         project = await projects.get_project(session, uuid.UUID(account.id), uuid.UUID(project_id))
         return str((await projects.create_section(session, project, name=name)).id)
+
+
+async def delete_project(database: Database, account: Account, project_id: str) -> None:
+    async with database.unit_of_work(write=True) as session:
+        project = await projects.get_project(session, uuid.UUID(account.id), uuid.UUID(project_id))
+        await projects.delete_project(session, project)

@@ -7,7 +7,7 @@ import httpx
 
 from doable.db import Database
 from tests.factories import assert_problem, make_account, make_task
-from tests.organise import make_project, set_archived
+from tests.organise import delete_project, make_project, set_archived
 from tests.test_feeds import FEEDS, by_summary, fetch, make_feed, path_of
 
 NOBODY = "00000000-0000-4000-8000-000000000000"
@@ -53,6 +53,11 @@ async def test_a_feed_for_one_project_and_archived_projects_left_out(
     await set_archived(database, acct, old.id, False)
     assert set(by_summary(await fetch(client, only_old["url"]), "VEVENT")) == {"Old task"}
     assert len(by_summary(await fetch(client, everything["url"]))) == 3
+
+    # A deleted project's feed stays, empty, until revoked.
+    await delete_project(database, acct, work.id)
+    assert by_summary(await fetch(client, only_work["url"])) == {}
+    assert set(by_summary(await fetch(client, everything["url"]))) == {"Inbox task", "Old task"}
 
 
 async def test_another_users_or_no_project_is_404(

@@ -105,6 +105,11 @@ async def test_projects_and_moves(
         r = await client.get(f"/api/v1/tasks/{loose['task_id']}", headers=alice.headers)
         assert (r.json()["project_id"], r.json()["section_id"]) == (inbox, None)
 
+        parsed = await call(mcp, "parse_quick_add", {"text": "Agenda #work /Later p1"})
+        assert (parsed["title"], parsed["priority"]) == ("Agenda", "urgent")
+        assert parsed["project"] == {"id": work.id, "name": "Work"}
+        assert parsed["section"] == {"id": work.sections["Later"], "name": "Later"}
+
         assert await fail(mcp, "move_task", {"task_id": loose["task_id"]}) == (
             "Give where to move it: project_id, section_id, parent_id, after, before or at"
         )
