@@ -142,7 +142,9 @@ class Placed(Strict):
     unchanged; `section_id: null` and `parent_id: null` take the task out of its section or
     parent. Give at most one of `after`, `before` and `at`; a neighbour also names the list."""
 
-    project_id: uuid.UUID | None = Field(None, description="The project (default: the Inbox)")
+    project_id: uuid.UUID | None = Field(
+        None, description="The project; null or left out on create: the Inbox"
+    )
     section_id: uuid.UUID | None = Field(None, description="A section of that project, or null")
     parent_id: uuid.UUID | None = Field(
         None, description="The parent task (same project), or null for a top-level task"

@@ -693,14 +693,14 @@ async def list_tasks(
             conditions.append(or_(column < key.value, and_(column == key.value, Task.id < key.id)))
     ordering = [column.asc(), Task.id.asc()] if order == "asc" else [column.desc(), Task.id.desc()]
     stmt = (
-        select(*TASK_ROW_COLUMNS)
+        select(*TASK_ROW_COLUMNS, *tree.PROGRESS_COLUMNS)
         .where(owner, *conditions)
         .order_by(*ordering)
         .limit(query.limit + 1)
     )
     if query.offset:
         stmt = stmt.offset(query.offset)
-    tasks = [TaskRow.from_row(row) for row in await read_rows(session, stmt)]
+    tasks = [tree.with_progress(row) for row in await read_rows(session, stmt)]
     next_cursor = None
     if len(tasks) > query.limit:
         tasks = tasks[: query.limit]
@@ -717,7 +717,6 @@ async def list_tasks(
             cursor_key, cursors.CursorKey(query.sort, order, value, last.id)
         )
     await _fill_tag_names(session, tasks)
-    await tree.fill_progress(session, tasks)
     return tasks, next_cursor
 
 
@@ -755,7 +754,7 @@ _TAG_NAMES = (
     .order_by(Tag.name_key)
 )
 _ONE_TASK = (
-    select(*TASK_ROW_COLUMNS, Tag.name)
+    select(*TASK_ROW_COLUMNS, *tree.PROGRESS_COLUMNS, Tag.name)
     .outerjoin(task_tags, task_tags.c.task_id == Task.id)
     .outerjoin(Tag, Tag.id == task_tags.c.tag_id)
     .where(Task.owner_id == bindparam("owner_id"), Task.id == bindparam("task_id"), VISIBLE)
@@ -777,9 +776,8 @@ async def read_task(session: AsyncSession, owner_id: uuid.UUID, task_id: uuid.UU
     rows = await read_rows(session, _ONE_TASK, {"owner_id": owner_id, "task_id": task_id})
     if not rows:
         raise TaskNotFound()
-    task = TaskRow.from_row(rows[0])
+    task = tree.with_progress(rows[0])
     task.tag_names = [row[-1] for row in rows if row[-1] is not None]
-    await tree.fill_progress(session, [task])
     return task
 
 
