@@ -917,10 +917,12 @@ def create_body(parsed: QuickParse) -> dict[str, Any]:
     }
     if parsed.recurrence is not None:
         body["recurrence"] = {"rule": parsed.recurrence.rule, "mode": parsed.recurrence.mode}
-    if parsed.project is not None:
+    # Only a place the text names: otherwise the caller's default (the Inbox, or the web
+    # page's project) stands.
+    if parsed.section is not None and parsed.project is not None:
+        body["project_id"], body["section_id"] = parsed.project.id, parsed.section.id
+    elif parsed.project is not None and any(t.kind == "project" for t in parsed.tokens):
         body["project_id"] = parsed.project.id
-    if parsed.section is not None:
-        body["section_id"] = parsed.section.id
     return body
 
 
