@@ -10,6 +10,7 @@ import pytest
 from fastapi import FastAPI
 
 from doable.compat import router as compat_router
+from doable.db import Database
 from tests.factories import (
     Account,
     assert_problem,
@@ -18,6 +19,7 @@ from tests.factories import (
     make_api_token,
     make_task,
 )
+from tests.organise import inbox_of, make_project, set_archived
 
 FIELDS = {"id", "user_id", "title", "description", "completed", "created_at", "updated_at"}
 
@@ -455,3 +457,35 @@ async def test_compat_routes_are_tagged_compat(app: FastAPI) -> None:
             assert op["tags"] == ["compat"]
     schema = app.openapi()["components"]["schemas"]["CompatTaskOut"]
     assert set(schema["properties"]) == FIELDS
+
+
+async def test_new_tasks_go_to_the_inbox_and_the_list_leaves_archived_projects_out(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    """Issue 15: the spec's shapes stay; the list covers every project but archived ones."""
+    acct = await make_account(client)
+    inbox = await inbox_of(database, acct)
+    work = await make_project(database, acct, "Work")
+    old = await make_project(database, acct, "Old")
+    loose = await create(client, acct, title="Loose")
+    assert set(loose) == FIELDS
+    r = await client.get(f"/api/v1/tasks/{loose['id']}", headers=acct.headers)
+    assert r.json()["project_id"] == inbox
+    at_work = await make_task(client, acct, title="At work", project_id=work.id)
+    stale = await make_task(client, acct, title="Stale", project_id=old.id)
+    await set_archived(database, acct, old.id, True)
+
+    r = await client.get(tasks_url(acct), params={"sort": "title"}, headers=acct.headers)
+    assert [t["title"] for t in r.json()] == ["At work", "Loose"]
+    assert all(set(t) == FIELDS for t in r.json())
+    assert r.headers["x-total-count"] == "2"
+    r = await client.get(tasks_url(acct), params={"limit": 1}, headers=acct.headers)
+    assert (len(r.json()), r.headers["x-total-count"]) == (1, "2")
+    # A task of an archived project is still there by id, as in its own project's view.
+    r = await client.get(tasks_url(acct, stale["id"]), headers=acct.headers)
+    assert (r.status_code, r.json()["title"]) == (200, "Stale")
+
+    await set_archived(database, acct, old.id, False)
+    r = await client.get(tasks_url(acct), params={"sort": "title"}, headers=acct.headers)
+    assert [t["id"] for t in r.json()] == [at_work["id"], loose["id"], stale["id"]]
+    assert r.headers["x-total-count"] == "3"

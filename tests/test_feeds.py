@@ -110,6 +110,7 @@ async def test_create_list_rotate_revoke(client: httpx.AsyncClient) -> None:
         "tag": "work",
         "priority": ["high", "urgent"],
         "status": "open",
+        "project_id": None,
         "hint": secret[:4],
         "created_at": created["created_at"],
         "last_fetched_at": None,

@@ -94,7 +94,7 @@ async def _alembic_current(database: Database) -> str | None:
 
 
 async def test_upgrade_matches_models_and_round_trips(database: Database) -> None:
-    assert await current_revision(database.engine) == head_revision() == HEAD == "0012"
+    assert await current_revision(database.engine) == head_revision() == HEAD == "0013"
     assert await _diff(database) == []
     assert await _tables(database) == {*TABLES, "alembic_version"}
     assert await _search_objects(database) == SEARCH_OBJECTS[database.config.backend]
@@ -294,3 +294,21 @@ async def test_0010_runs_on_a_populated_database(
         # A task added after the migration goes last in the Inbox.
         new = await make_task(client, acct, title="after 0010")
         assert new["project_id"] == items[0]["project_id"] and new["position"] > keys[-1]
+
+
+async def test_0013_runs_on_a_populated_database(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    """Adding `calendar_feeds.project_id` keeps every feed publishing every project (NULL)."""
+    acct = await make_account(client)
+    await make_task(client, acct, title="before 0013", due="2031-01-02")
+    r = await client.post("/api/v1/feeds", json={"name": "All"}, headers=acct.headers)
+    assert r.status_code == 201, r.text
+    url = r.json()["url"]
+    await downgrade(database.engine, "0012")
+    await upgrade(database.engine)
+    assert await _diff(database) == []
+    listed = await client.get("/api/v1/feeds", headers=acct.headers)
+    assert [(f["name"], f["project_id"]) for f in listed.json()] == [("All", None)]
+    feed = await client.get(url)
+    assert feed.status_code == 200 and "SUMMARY:before 0013" in feed.text

@@ -461,6 +461,9 @@ async def test_parse_answers_the_fields_and_creates_nothing(client: httpx.AsyncC
             ]
         ],
         "warnings": [],
+        # Where it would go (issue 15): no #Project, so the Inbox.
+        "project": {"id": r.json()["project"]["id"], "name": "Inbox"},
+        "section": None,
     }
     listed = await client.get(TASKS, headers=acct.headers)
     assert listed.json()["items"] == []

@@ -21,6 +21,7 @@ from doable.reminders import stream
 from doable.reminders.models import Notification, Reminder
 from doable.reminders.scheduler import fire_due
 from tests.factories import Account, assert_problem, make_account, make_api_token, make_task
+from tests.organise import make_project, set_archived
 
 NOBODY = "00000000-0000-4000-8000-000000000000"
 
@@ -573,3 +574,50 @@ async def test_stream_cap_counts_other_processes_leases_until_they_lapse(
         await _close(database, mine)
     async with database.read_sessions() as s:
         assert await s.scalar(select(func.count()).select_from(StreamLease)) == 0
+
+
+async def test_archived_projects_reminders_do_not_fire(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    """Issue 15: a reminder falling due in an archived project is spent without a word;
+    after unarchiving, the project's reminders still ahead fire again."""
+    acct = await make_account(client)
+    old = await make_project(database, acct, "Old")
+    task = await make_task(client, acct, title="Shelved", due="2030-06-01T10:00:00Z")
+    r = await client.patch(
+        f"/api/v1/tasks/{task['id']}", json={"project_id": old.id}, headers=acct.headers
+    )
+    assert r.status_code == 200, r.text
+    missed = (await add(client, acct, task, {"before": "PT5M"})).json()["id"]
+    later = (await add(client, acct, task, {"before": "PT10M"})).json()["id"]
+    kept = await make_task(client, acct, title="Active", due="2030-06-01T10:00:00Z")
+    active = (await add(client, acct, kept, {"before": "PT5M"})).json()["id"]
+    await set_archived(database, acct, old.id, True)
+
+    now = datetime.now(UTC)
+    async with database.write_sessions() as s:
+        await s.execute(
+            update(Reminder)
+            .where(Reminder.id.in_([uuid.UUID(missed), uuid.UUID(active)]))
+            .values(fire_at=now - timedelta(seconds=1))
+        )
+        await s.commit()
+    fired = await fire_due(database)
+    assert (fired.notified, fired.skipped) == (1, 1)
+    page = (await client.get("/api/v1/notifications", headers=acct.headers)).json()
+    assert [n["reminder_id"] for n in page["items"]] == [active]
+
+    await set_archived(database, acct, old.id, False)
+    async with database.write_sessions() as s:
+        await s.execute(
+            update(Reminder)
+            .where(Reminder.id == uuid.UUID(later))
+            .values(fire_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
+        await s.commit()
+    fired = await fire_due(database)
+    assert (fired.notified, fired.skipped) == (1, 0)  # the missed one stays spent
+    page = (await client.get("/api/v1/notifications", headers=acct.headers)).json()
+    assert sorted(n["reminder_id"] for n in page["items"]) == sorted([active, later])
+    reminders = (await client.get(reminders_url(task), headers=acct.headers)).json()
+    assert all(r["fired_at"] is not None for r in reminders)

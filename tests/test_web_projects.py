@@ -258,3 +258,18 @@ async def test_the_quick_add_preview_names_the_project_the_task_lands_in(web: We
     for other in ["00000000-0000-0000-0000-000000000000", "not-an-id"]:
         r = await web.post("/tasks/preview", {"title": "x", "project_id": other}, htmx=True)
         assert '<dd class="preview-project">Inbox</dd>' in r.text
+
+
+async def test_the_quick_add_box_reads_project_and_section_names(web: WebClient) -> None:
+    """Issue 15: #Project and /Section in the web box, as in the API (docs/quick-add.md);
+    a text that names no project keeps the page's."""
+    await web.signup()
+    work, _ = await make_project(web, "Work", section="Meetings")
+    home, _ = await make_project(web, "Home")
+    r = await web.post("/tasks/preview", {"title": "Agenda #work /Meetings p1"}, htmx=True)
+    assert '<dd class="preview-project">Work / Meetings</dd>' in r.text
+    form = {"title": "Agenda #work /Meetings p1", "project_id": home}
+    r = await web.post("/tasks/quick", form, htmx=True)
+    assert r.status_code == 200, r.text
+    assert list(task_ids((await web.get(f"/projects/{work}")).text)) == ["Agenda"]
+    assert list(await add_to(web, home, "Water plants #errands")) == ["Water plants"]

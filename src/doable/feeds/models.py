@@ -29,6 +29,9 @@ class CalendarFeed(Base):
     tag: Mapped[str | None] = mapped_column(String(50), default=None)
     priorities: Mapped[str] = mapped_column(String(50), default="")
     status: Mapped[str] = mapped_column(String(10), default="open")
+    # One project's tasks only (None: every project). An archived project's tasks are in no
+    # feed, its own included, until it is unarchived (migration 0013).
+    project_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     last_fetched_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)

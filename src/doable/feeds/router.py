@@ -50,6 +50,7 @@ def feed_out(feed: CalendarFeed) -> FeedOut:
         tag=feed.tag,
         priority=service.priorities_of(feed),
         status=feed.status,
+        project_id=feed.project_id,
         hint=feed.hint,
         created_at=feed.created_at,
         last_fetched_at=feed.last_fetched_at,
@@ -75,7 +76,11 @@ FeedId = Annotated[uuid.UUID, Path(description="Feed id")]
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=FeedCreated,
-    responses={**COMMON, 409: {"description": "Already at the limit of feeds per user"}},
+    responses={
+        **COMMON,
+        404: {"description": "No such project (also another user's)"},
+        409: {"description": "Already at the limit of feeds per user"},
+    },
     dependencies=[_WRITE],
 )
 async def create_feed(

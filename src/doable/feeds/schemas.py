@@ -48,6 +48,11 @@ class FeedCreate(BaseModel):
         Field(None, description="Only tasks with one of these priorities")
     )
     status: FeedStatus = Field("open", description="Which tasks: open (default), completed or all")
+    project_id: uuid.UUID | None = Field(
+        None,
+        description="Only this project's tasks (default: every project). An archived project's"
+        " feed is empty until the project is unarchived.",
+    )
 
 
 class FeedOut(BaseModel):
@@ -57,6 +62,7 @@ class FeedOut(BaseModel):
     tag: str | None
     priority: list[Priority] | None
     status: FeedStatus
+    project_id: uuid.UUID | None
     hint: str = Field(description="The secret's first characters, to tell feeds apart")
     created_at: datetime
     last_fetched_at: datetime | None = Field(description="Updated at most once a minute")

@@ -19,6 +19,8 @@ from doable.db import count_locked, lock_row, touch_at_most_every, utcnow
 from doable.errors import Conflict, NotFound
 from doable.feeds.models import CalendarFeed
 from doable.feeds.schemas import FeedCreate
+from doable.projects import service as projects
+from doable.projects.models import Project
 from doable.tasks.models import NO_DUE, VISIBLE, Tag, Task, task_tags
 from doable.tasks.schemas import PRIORITY_LEVELS
 from doable.tasks.service import tag_key
@@ -82,6 +84,8 @@ async def create_feed(
     )
     if active >= MAX_FEEDS_PER_USER:
         raise TooManyFeeds()
+    if data.project_id is not None:
+        await projects.get_project(session, user.id, data.project_id)  # 404 if not theirs
     raw = new_secret()
     feed = CalendarFeed(
         owner_id=user.id,
@@ -92,6 +96,7 @@ async def create_feed(
         tag=data.tag,
         priorities=",".join(data.priority or []),
         status=data.status,
+        project_id=data.project_id,
         created_at=utcnow(),
     )
     session.add(feed)
@@ -223,12 +228,16 @@ def task_rrule(task: object) -> str | None:
 
 
 def _conditions(feed: CalendarFeed) -> list[ColumnElement[bool]]:
-    """The feed's filters: the owner's dated tasks, then status, priorities and tag."""
+    """The feed's filters: the owner's dated tasks outside archived projects, then project,
+    status, priorities and tag."""
     conditions: list[ColumnElement[bool]] = [
         Task.owner_id == feed.owner_id,
         VISIBLE,
         Task.due_sort != NO_DUE,
+        projects.in_active_project(feed.owner_id),
     ]
+    if feed.project_id is not None:
+        conditions.append(Task.project_id == feed.project_id)
     if feed.status == "open":
         conditions.append(Task.completed.is_(False))
     elif feed.status == "completed":
@@ -254,12 +263,18 @@ async def fingerprint(session: AsyncSession, feed: CalendarFeed, zone: Zone) -> 
     """A strong ETag that changes whenever the feed's output would, computed without reading
     the tasks: the feed's settings, the owner's time zone, how many tasks match with their
     latest `updated_at` and summed versions (every task change bumps both), and the owner's tag
-    names (a tag rename changes CATEGORIES without touching its tasks)."""
-    count, latest, versions = (
+    names (a tag rename changes CATEGORIES without touching its tasks), and when the owner's
+    projects last changed (archiving one changes what matches without touching a task)."""
+    projects_changed = (
+        select(func.max(Project.updated_at))
+        .where(Project.owner_id == feed.owner_id)
+        .scalar_subquery()
+    )
+    count, latest, versions, projects_at = (
         await session.execute(
-            select(func.count(), func.max(Task.updated_at), func.sum(Task.version)).where(
-                *_conditions(feed)
-            )
+            select(
+                func.count(), func.max(Task.updated_at), func.sum(Task.version), projects_changed
+            ).where(*_conditions(feed))
         )
     ).one()
     tags = (
@@ -269,6 +284,8 @@ async def fingerprint(session: AsyncSession, feed: CalendarFeed, zone: Zone) -> 
     ).all()
     digest = hashlib.sha256()
     for part in (
+        str(feed.project_id or ""),
+        projects_at.isoformat() if projects_at is not None else "",
         FORMAT_VERSION,
         str(feed.id),
         feed.name,

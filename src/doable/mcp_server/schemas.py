@@ -17,6 +17,8 @@ from pydantic import (
 from doable.tasks import service as tasks_service
 from doable.tasks.schemas import (
     DueIn,
+    Placed,
+    PlaceOut,
     Priority,
     QuickText,
     TagOut,
@@ -57,7 +59,9 @@ class NoArgs(Args):
 class ParseQuickAddArgs(Args):
     text: QuickText = Field(
         description="Quick-add text, e.g. 'Water plants every 3 days at 8am #home !high'."
-        " Recognised: #tag; !low|!medium|!high|!urgent or !1 (urgent) to !4 (low); dates (today,"
+        " Recognised: #Project (a project of that name, else a tag), /Section, @tag;"
+        " !low|!medium|!high|!urgent or !1 (urgent) to !4 (low), p1 (urgent) to p4 (none); dates"
+        " (today,"
         " tomorrow, friday, next friday, in 3 days, dec 5, 2026-12-05); times (at 5pm, 17:30);"
         " repeats (every day, every weekday, every 2 weeks on mon, thu, every month on the 1st,"
         " every last friday, every year; every! counts from completion). Other words are the"
@@ -112,6 +116,25 @@ class ListTasksArgs(Args):
     cursor: Cursor | None = Field(
         None, description="next_cursor from the previous page, with the same filters and sort."
     )
+    project_id: uuid.UUID | None = Field(
+        None,
+        description="Only this project's tasks (an id from list_projects), archived or not."
+        " Without it, every project's tasks but archived projects'.",
+    )
+
+
+class ListProjectsArgs(Args):
+    archived: StrictBool = Field(
+        False, description="true: list archived projects too (they are left out by default)."
+    )
+
+
+class MoveTaskArgs(Placed):
+    # The placement fields of PATCH /api/v1/tasks/{id}, plus the task id.
+    task_id: TaskId
+    project_id: uuid.UUID | None = Field(
+        None, description="The project to move it to (an id from list_projects)."
+    )
 
 
 ResultStatus = Literal[
@@ -158,6 +181,35 @@ class TaskList(BaseModel):
     next_cursor: str | None = Field(
         description="Pass as `cursor` (with the same filters) for the next page; null at the end."
     )
+
+
+class MoveResult(BaseModel):
+    task_id: uuid.UUID
+    status: Literal["moved"]
+    title: str
+    project: PlaceOut = Field(description="The project the task is in now.")
+    section: PlaceOut | None = Field(description="Its section there, or null.")
+    task: TaskOut = Field(description="The task as it is now.")
+
+
+class SectionItem(BaseModel):
+    id: uuid.UUID
+    name: str
+
+
+class ProjectItem(BaseModel):
+    id: uuid.UUID
+    name: str
+    color: str
+    favorite: bool
+    archived: bool
+    inbox: bool = Field(description="true for the Inbox, where tasks go by default.")
+    open_tasks: int = Field(description="How many of its tasks are not completed.")
+    sections: list[SectionItem] = Field(description="Its sections, in order.")
+
+
+class ProjectList(BaseModel):
+    projects: list[ProjectItem] = Field(description="In the user's order, the Inbox first.")
 
 
 class TagList(BaseModel):

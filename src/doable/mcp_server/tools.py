@@ -25,10 +25,16 @@ from doable.mcp_server.schemas import (
     AddTaskArgs,
     DeleteTaskArgs,
     FieldChange,
+    ListProjectsArgs,
     ListTasksArgs,
+    MoveResult,
+    MoveTaskArgs,
     NoArgs,
     ParseQuickAddArgs,
+    ProjectItem,
+    ProjectList,
     ResultStatus,
+    SectionItem,
     TagList,
     TaskList,
     TaskRef,
@@ -36,10 +42,12 @@ from doable.mcp_server.schemas import (
     UpdateResult,
     UpdateTaskArgs,
 )
+from doable.projects import service as projects_service
+from doable.projects.catalog import quick_add_catalog
 from doable.tasks import quickadd
 from doable.tasks import service as tasks_service
 from doable.tasks.models import Task
-from doable.tasks.schemas import QuickParseOut, TaskOut, TaskPatch
+from doable.tasks.schemas import PLACEMENT_FIELDS, PlaceOut, QuickParseOut, TaskOut, TaskPatch
 from doable.zones import zone_of
 
 
@@ -139,6 +147,9 @@ async def add_task(ctx: ToolContext, args: AddTaskArgs) -> TaskResult:
     names of 1 to 50 characters; new names create tags) and `completed`. `due` is a date
     (YYYY-MM-DD) for an all-day task, or a datetime (YYYY-MM-DDTHH:MM[:SS] with an optional
     offset; without one it is read in the user's time zone). Datetimes come back in UTC.
+    Where it goes: `project_id` (an id from list_projects; default the Inbox), `section_id`
+    (a section of that project), `parent_id` (makes it a subtask) and `after`, `before` or
+    `at` (first or last) among its siblings; by default it goes last.
     """
     task = await tasks_service.create_task(ctx.session, ctx.user, args)
     return _result(task, "created")
@@ -152,7 +163,9 @@ async def list_tasks(ctx: ToolContext, args: ListTasksArgs) -> TaskList:
     description), `tag` (every listed tag), `priority` (any listed), `due_after` and
     `due_before` (an inclusive due range; tasks without a due date never match a range).
     `limit` is the page size (1 to 200, default 50); when `next_cursor` is not null, call again
-    with it as `cursor` and the same filters to get the next page.
+    with it as `cursor` and the same filters to get the next page. `project_id` lists one
+    project (sort "position" is its manual order); without it, tasks in archived projects are
+    left out.
     """
     query = tasks_service.TaskQuery(
         status=args.status,
@@ -165,6 +178,7 @@ async def list_tasks(ctx: ToolContext, args: ListTasksArgs) -> TaskList:
         order=args.order,
         limit=args.limit,
         cursor=args.cursor,
+        project_id=args.project_id,
     )
     tasks, next_cursor = await tasks_service.list_tasks(
         ctx.session, ctx.user, query, cursor_key=ctx.cursor_key
@@ -262,4 +276,68 @@ async def parse_quick_add(ctx: ToolContext, args: ParseQuickAddArgs) -> QuickPar
     warnings. Creates nothing: pass the fields to add_task (recurrence as {rule, mode}) to
     create the task."""
     zone = zone_of(ctx.user.timezone)
-    return quickadd.parse_out(quickadd.parse(args.text, zone=zone, now=utcnow()))
+    catalog = await quick_add_catalog(ctx.session, ctx.user.id)
+    return quickadd.parse_out(quickadd.parse(args.text, zone=zone, now=utcnow(), catalog=catalog))
+
+
+@tool(title="List projects", scope="tasks:read", read_only=True, idempotent=True)
+async def list_projects(ctx: ToolContext, args: ListProjectsArgs) -> ProjectList:
+    """List the user's projects in their order, the Inbox first: each with its `id`, name,
+    colour, favourite and archived flags, number of open tasks, and its sections (id and name)
+    in order. Archived projects are left out unless `archived` is true. Pass a project's `id`
+    as `project_id` to add_task, list_tasks or move_task, and a section's as `section_id`."""
+    session, owner_id = ctx.session, ctx.user.id
+    found = await projects_service.list_projects(
+        session, owner_id, archived=None if args.archived else False
+    )
+    counts = await projects_service.open_counts(session, owner_id)
+    sections = await projects_service.sections_by_project(session, owner_id)
+    return ProjectList(
+        projects=[
+            ProjectItem(
+                id=p.id,
+                name=p.name,
+                color=p.color,
+                favorite=p.favorite,
+                archived=p.archived,
+                inbox=p.is_inbox,
+                open_tasks=counts.get(p.id, 0),
+                sections=[SectionItem(id=s.id, name=s.name) for s in sections.get(p.id, [])],
+            )
+            for p in found
+        ]
+    )
+
+
+@tool(title="Move a task", scope="tasks:write")
+async def move_task(ctx: ToolContext, args: MoveTaskArgs) -> MoveResult:
+    """Move a task to another project, section or parent, or to another place among its
+    siblings; its subtasks move with it. Give `task_id` and at least one of `project_id` (from
+    list_projects), `section_id` (null: out of its section), `parent_id` (null: a top-level
+    task), `after` or `before` (a sibling task's id) and `at` (first or last). A task moved to
+    another project leaves its section and parent there unless they are given too; by default
+    it goes last. Returns the task with its project and section."""
+    given = args.model_fields_set & PLACEMENT_FIELDS
+    if not given:
+        raise InvalidInput(
+            "Give where to move it: project_id, section_id, parent_id, after, before or at",
+            loc=["arguments"],
+        )
+    patch = TaskPatch.model_construct(
+        _fields_set=given, **{name: getattr(args, name) for name in given}
+    )
+    task = await tasks_service.get_task(ctx.session, ctx.user.id, args.task_id, for_update=True)
+    task = await tasks_service.update_task(ctx.session, ctx.user, task, patch)
+    assert task.project_id is not None
+    project = await projects_service.get_project(ctx.session, ctx.user.id, task.project_id)
+    section = None
+    if task.section_id is not None:
+        section = await projects_service.get_section(ctx.session, ctx.user.id, task.section_id)
+    return MoveResult(
+        task_id=task.id,
+        status="moved",
+        title=task.title,
+        project=PlaceOut(id=project.id, name=project.name),
+        section=PlaceOut(id=section.id, name=section.name) if section else None,
+        task=TaskOut.from_task(task),
+    )

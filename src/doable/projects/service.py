@@ -369,6 +369,20 @@ async def list_sections(
     ).all()
 
 
+async def sections_by_project(
+    session: AsyncSession, owner_id: uuid.UUID
+) -> dict[uuid.UUID, list[Section]]:
+    """Every section of the owner's, by project, in order: one query."""
+    found: dict[uuid.UUID, list[Section]] = {}
+    for section in await session.scalars(
+        select(Section)
+        .where(Section.owner_id == owner_id)
+        .order_by(Section.project_id, Section.position, Section.id)
+    ):
+        found.setdefault(section.project_id, []).append(section)
+    return found
+
+
 async def create_section(
     session: AsyncSession, project: Project, *, name: str, placement: Placement = Placement()
 ) -> Section:

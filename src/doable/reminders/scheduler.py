@@ -34,6 +34,7 @@ from doable import events
 from doable.auth.models import User
 from doable.db import Database, utcnow
 from doable.errors import is_db_unavailable, loggable_error
+from doable.projects.models import Project
 from doable.reminders.models import Notification, Reminder
 from doable.tasks.models import Task
 from doable.zones import Zone, zone_of
@@ -57,7 +58,7 @@ class Fired:
     """What one call of fire_due did."""
 
     notified: int = 0
-    skipped: int = 0  # completed or deleted tasks: marked fired, nobody told
+    skipped: int = 0  # completed, deleted or archived tasks: marked fired, nobody told
     by_owner: Counter[uuid.UUID] = field(default_factory=Counter, compare=False)
 
     @property
@@ -102,9 +103,16 @@ async def _claim_batch(
         for row in (
             await session.execute(
                 select(
-                    Task.id, Task.title, Task.completed, Task.due_at, Task.due_date, User.timezone
+                    Task.id,
+                    Task.title,
+                    Task.completed,
+                    Task.due_at,
+                    Task.due_date,
+                    User.timezone,
+                    Project.archived,
                 )
                 .join(User, User.id == Task.owner_id)
+                .outerjoin(Project, Project.id == Task.project_id)
                 .where(Task.id.in_(task_ids))
             )
         ).all()
@@ -122,7 +130,9 @@ async def _claim_batch(
     skipped = 0
     for r in claimed:
         task = tasks.get(r.task_id)
-        if task is None or task.completed:
+        # An archived project's reminders do not fire: one that falls due meanwhile is spent
+        # without a word, as a completed task's is; unarchiving brings back those still ahead.
+        if task is None or task.completed or task.archived:
             skipped += 1
             continue
         rows.append(

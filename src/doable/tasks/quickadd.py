@@ -1,5 +1,7 @@
 """Quick add: reads "Water plants every 3 days at 8am #home" into a title, due, priority, tags
-and an RRULE. Pure (no I/O); the grammar and its ambiguity rules are in docs/quick-add.md.
+an RRULE, and the project and section it goes to. Pure (no I/O): the caller passes the user's
+projects and sections (tasks/quickplaces.py); the grammar and its ambiguity rules are in
+docs/quick-add.md.
 
 The text is split into whitespace-separated words and read left to right in one pass; each
 rule looks at a bounded number of words ahead (a weekday list consumes what it matches), so the
@@ -20,7 +22,9 @@ from dateutil.rrule import rrulestr
 from pydantic import ValidationError
 
 from doable.errors import InvalidInput
+from doable.tasks.quickplaces import Catalog, ProjectPlace, SectionPlace
 from doable.tasks.schemas import (
+    PlaceOut,
     Priority,
     QuickParseOut,
     QuickTokenOut,
@@ -29,7 +33,7 @@ from doable.tasks.schemas import (
 )
 from doable.zones import Zone
 
-TokenKind = Literal["tag", "priority", "date", "time", "recurrence"]
+TokenKind = Literal["tag", "priority", "date", "time", "recurrence", "project", "section"]
 Mode = Literal["from_due", "from_completion"]
 
 MIN_YEAR, MAX_YEAR = 1900, 9998  # what a due date may be (schemas.parse_due)
@@ -112,6 +116,13 @@ PRIORITIES: dict[str, Priority] = {
     "3": "medium",
     "4": "low",
 }
+# Todoist's own words: p1 is urgent and p4 no priority at all (Todoist has four levels).
+TODOIST_PRIORITIES: dict[str, Priority] = {
+    "p1": "urgent",
+    "p2": "high",
+    "p3": "medium",
+    "p4": "none",
+}
 # A weekday or month name right after one of these is a noun ("lie in the sun").
 ARTICLES = {"the", "a", "an"}
 # Absorbed into the date that follows them ("call mum on friday" → "call mum").
@@ -122,9 +133,10 @@ START_WORDS = {"starting", "starts", "from"}
 REPEAT_UNITS = {"day", "days", "week", "weeks", "month", "months", "year", "years"}
 
 # Every token starts with one of these characters or words (a fast path past the others).
-_TOKEN_FIRST_CHARS = frozenset("0123456789#!")
+_TOKEN_FIRST_CHARS = frozenset("0123456789#!@/")
 _TOKEN_FIRST_WORDS = frozenset(
     {"today", "tomorrow", "next", "this", "in", "at", "every", "every!"}
+    | set(TODOIST_PRIORITIES)
     | set(WEEKDAYS)
     | set(MONTHS)
     | DATE_PREPOSITIONS
@@ -138,7 +150,9 @@ _ISO_DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
 _CLOCK_24 = re.compile(r"([0-9]{1,2}):([0-9]{2})")
 _CLOCK_12 = re.compile(r"([0-9]{1,2})(?::([0-9]{2}))?(am|pm)")
 _HOUR = re.compile(r"[0-9]{1,2}")
-_TAG = re.compile(r"#(\w[\w\-/]*)")
+_TAG = re.compile(r"[#@](\w[\w\-/]*)")
+# A `/word` that could be meant as a section (`/etc/hosts` could not): warned about if unknown.
+_SECTION_LIKE = re.compile(r"/\w[\w\-]*")
 _PRIORITY = re.compile(r"!([a-z0-9]+)")
 
 
@@ -172,6 +186,10 @@ class QuickParse:
     recurrence: Recurrence | None = None
     tokens: list[Token] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # Where the task goes: the project named (else the Inbox) and a section of it; None when
+    # the parse had no catalog of projects (then the task goes to the Inbox).
+    project: ProjectPlace | None = None
+    section: SectionPlace | None = None
 
 
 @dataclass(frozen=True)
@@ -191,8 +209,9 @@ class _DateSpec:
 
 
 class _Reader:
-    def __init__(self, text: str, zone: Zone, now: datetime) -> None:
+    def __init__(self, text: str, zone: Zone, now: datetime, catalog: Catalog | None) -> None:
         self.text = text
+        self.catalog = catalog
         self.zone = zone
         self.now = now.astimezone(zone)
         self.today = self.now.date()
@@ -209,6 +228,19 @@ class _Reader:
         self.clock: time | None = None
         self.recurrence: Recurrence | None = None
         self.starts = False  # "every day starting jan 3": the date is where the series starts
+        self.texts = [word.text for word in self.words]
+        # The first `#Name` that names a project wins, wherever it is: `/Section` before it
+        # is a section of that project.
+        self.named: tuple[int, int, ProjectPlace] | None = None
+        if catalog is not None:
+            for i, word in enumerate(self.texts):
+                if word.startswith("#"):
+                    found = catalog.projects.match(self.texts, i)
+                    if found is not None and found[1] is not None:
+                        self.named = (i, i + found[0], found[1])
+                        break
+        self.project = self.named[2] if self.named else (catalog.inbox if catalog else None)
+        self.section: SectionPlace | None = None
 
     # Helpers
 
@@ -237,7 +269,7 @@ class _Reader:
                 self.recurrence_at(i)
                 or self.date_at(i)
                 or self.time_at(i)
-                or self.tag_at(i)
+                or self.place_at(i)
                 or self.priority_at(i)
             )
             if used:
@@ -257,16 +289,68 @@ class _Reader:
         self.kept.extend(word.text for word in self.words[i:j])
         return j - i
 
-    # Tags and priorities
+    # Projects, sections, tags and priorities
+
+    def place_at(self, i: int) -> int:
+        sigil = self.texts[i][0]
+        if sigil == "#":
+            return self.project_at(i) or self.tag_at(i)
+        if sigil == "@":
+            return self.tag_at(i)
+        if sigil == "/":
+            return self.section_at(i)
+        return 0
+
+    def project_at(self, i: int) -> int:
+        """`#Name` of a project: the first one is where the task goes; a later one, or a quoted
+        name of no project, stays in the title."""
+        if self.catalog is None:
+            return 0
+        if self.named is not None and self.named[0] == i:
+            return self.take("project", i, self.named[1])
+        found = self.catalog.projects.match(self.texts, i)
+        if found is None:
+            return 0
+        used, project = found
+        if project is None:
+            self.warn(f"There is no project {self.span(i, i + used)[1:]}; it stays in the title")
+            self.kept.extend(self.texts[i : i + used])
+            return used
+        return self.duplicate("project", i, i + used)
+
+    def section_at(self, i: int) -> int:
+        if self.catalog is None or self.project is None:
+            return 0
+        found = self.catalog.sections(self.project).match(self.texts, i)
+        if found is None or found[1] is None:
+            word = self.texts[i]
+            if found is not None or (
+                _SECTION_LIKE.fullmatch(word) and any(c.isalpha() for c in word)
+            ):
+                used = found[0] if found else 1
+                self.warn(
+                    f"There is no section {self.span(i, i + used)[1:]} in {self.project.name};"
+                    " it stays in the title"
+                )
+                self.kept.extend(self.texts[i : i + used])
+                return used
+            return 0
+        used, section = found
+        if self.section is not None:
+            return self.duplicate("section", i, i + used)
+        self.section = section
+        return self.take("section", i, i + used)
 
     def tag_at(self, i: int) -> int:
         word = self.words[i]
-        if not word.text.startswith("#"):
+        if word.text[0] not in "#@":
             return 0
         m = _TAG.fullmatch(word.text)
         if m is None or not any(c.isalpha() for c in m.group(1)):
             if len(word.text) > 1 and not word.text[1:].isdigit():
-                self.warn(f"“{word.text}” is not a tag: a tag is # and a word with a letter")
+                self.warn(
+                    f"“{word.text}” is not a tag: a tag is {word.text[0]} and a word with a letter"
+                )
             return 0  # "#", "#12" (an issue number), "#!?"
         name = m.group(1)
         if len(name) > MAX_TAG_LENGTH:
@@ -278,7 +362,13 @@ class _Reader:
     def priority_at(self, i: int) -> int:
         m = _PRIORITY.fullmatch(self.low(i))
         if m is None:
-            return 0
+            value = TODOIST_PRIORITIES.get(self.low(i))
+            if value is None:
+                return 0
+            if self.priority is not None:
+                return self.duplicate("priority", i, i + 1)
+            self.priority = value
+            return self.take("priority", i, i + 1)
         value = PRIORITIES.get(m.group(1))
         if value is None:
             self.warn(
@@ -728,6 +818,8 @@ class _Reader:
             recurrence=self.recurrence,
             tokens=tokens,
             warnings=self.warnings,
+            project=self.project,
+            section=self.section,
         )
 
 
@@ -767,9 +859,10 @@ def _utf16_offsets(text: str) -> Callable[[int], int]:
     return lambda i: prefix[i]
 
 
-def parse(text: str, *, zone: Zone, now: datetime) -> QuickParse:
-    """Read quick-add text at `now` (an aware datetime) for a user in `zone`."""
-    reader = _Reader(text, zone, now)
+def parse(text: str, *, zone: Zone, now: datetime, catalog: Catalog | None = None) -> QuickParse:
+    """Read quick-add text at `now` (an aware datetime) for a user in `zone`, with the user's
+    projects and sections (`catalog`; without one, `#Name` is always a tag and `/Name` text)."""
+    reader = _Reader(text, zone, now, catalog)
     reader.read()
     return reader.result()
 
@@ -799,6 +892,12 @@ def parse_out(parsed: QuickParse) -> QuickParseOut:
             for t in parsed.tokens
         ],
         warnings=parsed.warnings,
+        project=PlaceOut(id=parsed.project.id, name=parsed.project.name)
+        if parsed.project
+        else None,
+        section=PlaceOut(id=parsed.section.id, name=parsed.section.name)
+        if parsed.section
+        else None,
     )
 
 
@@ -818,6 +917,12 @@ def create_body(parsed: QuickParse) -> dict[str, Any]:
     }
     if parsed.recurrence is not None:
         body["recurrence"] = {"rule": parsed.recurrence.rule, "mode": parsed.recurrence.mode}
+    # Only a place the text names: otherwise the caller's default (the Inbox, or the web
+    # page's project) stands.
+    if parsed.section is not None and parsed.project is not None:
+        body["project_id"], body["section_id"] = parsed.project.id, parsed.section.id
+    elif parsed.project is not None and any(t.kind == "project" for t in parsed.tokens):
+        body["project_id"] = parsed.project.id
     return body
 
 

@@ -8,12 +8,14 @@ from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
 from pydantic import AfterValidator, StringConstraints
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from doable.auth.dependencies import CurrentUser, require_scope, require_scope_by_method
 from doable.auth.models import User
 from doable.db import SessionDep, utcnow
 from doable.errors import InvalidInput
 from doable.idempotency.route import IdempotentRoute
+from doable.projects.catalog import quick_add_catalog
 from doable.state import StateDep
 from doable.tasks import quickadd, service
 from doable.tasks.dependencies import OwnedTag, OwnedTask
@@ -169,14 +171,18 @@ async def create_task(
 # /tasks/parse or /tasks/quick answers 405 instead of reaching them as a malformed id (422).
 
 
-def _quick_parse(text: str, user: User) -> quickadd.QuickParse:
-    return quickadd.parse(text, zone=zone_of(user.timezone), now=utcnow())
+async def _quick_parse(text: str, user: User, session: AsyncSession) -> quickadd.QuickParse:
+    catalog = await quick_add_catalog(session, user.id)
+    return quickadd.parse(text, zone=zone_of(user.timezone), now=utcnow(), catalog=catalog)
 
 
 @parse_router.post("/parse", response_model=QuickParseOut, responses=COMMON)
-async def parse_quick_add(data: QuickAddIn, user: CurrentUser) -> QuickParseOut:
-    """Read quick-add text into task fields, in your time zone, without creating anything."""
-    return quickadd.parse_out(_quick_parse(data.text, user))
+async def parse_quick_add(
+    data: QuickAddIn, user: CurrentUser, session: SessionDep
+) -> QuickParseOut:
+    """Read quick-add text into task fields, in your time zone, without creating anything:
+    with the project (#Name, else the Inbox) and section (/Name) the task would go to."""
+    return quickadd.parse_out(await _quick_parse(data.text, user, session))
 
 
 @tasks_router.post(
@@ -188,7 +194,7 @@ async def quick_add_task(
     """Create a task from quick-add text (what POST /tasks/parse shows). 422 when the text has
     no title left once its dates, tags and other tokens are taken out."""
     task = await service.create_task(
-        session, user, quickadd.task_create(_quick_parse(data.text, user))
+        session, user, quickadd.task_create(await _quick_parse(data.text, user, session))
     )
     response.headers["Location"] = str(request.url_for("get_task", task_id=str(task.id)).path)
     return _with_etag(response, TaskOut.from_task(task), task.version)

@@ -327,8 +327,13 @@ class QuickAddIn(Strict):
     )
 
 
+class PlaceOut(BaseModel):
+    id: uuid.UUID
+    name: str
+
+
 class QuickTokenOut(BaseModel):
-    kind: Literal["tag", "priority", "date", "time", "recurrence"]
+    kind: Literal["tag", "priority", "date", "time", "recurrence", "project", "section"]
     start: int = Field(description="Offset of the first character, in code points.")
     end: int = Field(description="Offset after the last character (exclusive), in code points.")
     text: str
@@ -346,3 +351,7 @@ class QuickParseOut(BaseModel):
     recurrence: RecurrenceOut | None
     tokens: list[QuickTokenOut]
     warnings: list[str]
+    project: PlaceOut | None = Field(
+        description="The project the task goes to: the one named with #Name, else the Inbox."
+    )
+    section: PlaceOut | None = Field(description="The section named with /Name, or null.")

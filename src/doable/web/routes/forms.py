@@ -17,6 +17,7 @@ from doable.auth.models import User
 from doable.tasks import quickadd
 from doable.tasks import service as tasks_service
 from doable.tasks.models import Task
+from doable.tasks.quickplaces import Catalog
 from doable.tasks.schemas import QUICK_TEXT_MAX
 from doable.web.security import SESSION_COOKIE
 from doable.web.views import set_cookie
@@ -116,7 +117,7 @@ async def read_form(request: Request) -> dict[str, str]:
 
 
 def quick_body(
-    form: dict[str, str], user: User, now: datetime
+    form: dict[str, str], user: User, now: datetime, catalog: Catalog | None = None
 ) -> tuple[dict[str, Any], str | None]:
     """The task body for the quick-add box: its text read by the quick-add parser, then the
     "Priority, due date, tags" fields on top (a priority or due date given there wins; tags
@@ -126,7 +127,7 @@ def quick_body(
     if len(text) > QUICK_TEXT_MAX:
         return {}, f"String should have at most {QUICK_TEXT_MAX} characters"
     zone = zone_of(user.timezone)
-    parsed = quickadd.parse(text, zone=zone, now=now)
+    parsed = quickadd.parse(text, zone=zone, now=now, catalog=catalog)
     body = quickadd.create_body(parsed)
     explicit = form_task_fields({k: v for k, v in form.items() if k != "title"}, user, now)
     if explicit.get("priority", "none") != "none":

@@ -16,6 +16,7 @@ from doable.auth.models import User
 from doable.db import SessionDep
 from doable.errors import DoableError, InvalidInput, NotFound
 from doable.projects import service as projects_service
+from doable.projects.catalog import quick_add_catalog
 from doable.projects.models import INBOX_NAME
 from doable.state import AppState, StateDep
 from doable.tasks import quickadd
@@ -115,7 +116,8 @@ async def quick_add(
     """The quick-add box: the same as POST /tasks, with the text read for dates, tags and the
     rest. Without JavaScript it is a plain form post answered with a redirect."""
     form = await read_form(request)
-    body, text_error = quick_body(form, user, state.clock())
+    catalog = await quick_add_catalog(session, user.id)
+    body, text_error = quick_body(form, user, state.clock(), catalog)
     ctx = base_context(request, state, user) | {"values": form, "errors": {}}
     data = None
     if text_error:
@@ -180,7 +182,8 @@ async def quick_preview_fragment(
     preview = None
     if text.strip():
         zone = zone_of(user.timezone)
-        parsed = quickadd.parse(text, zone=zone, now=state.clock())
+        catalog = await quick_add_catalog(session, user.id)
+        parsed = quickadd.parse(text, zone=zone, now=state.clock(), catalog=catalog)
         preview = quick_preview(text, parsed, zone, await _landing(session, user, form))
     ctx = base_context(request, state, user) | {"preview": preview}
     return respond(request, state, "tasks.html", ctx, blocks=["quick_preview"])
