@@ -83,6 +83,7 @@ TABLES = {
     *("users", "refresh_tokens", "web_sessions", "tasks", "tags", "task_tags"),
     *("api_tokens", "idempotency_keys", "task_completions", "external_identities"),
     *("calendar_feeds", "reminders", "notifications"),
+    *("webhook_endpoints", "webhook_deliveries"),
 }
 
 
@@ -92,7 +93,7 @@ async def _alembic_current(database: Database) -> str | None:
 
 
 async def test_upgrade_matches_models_and_round_trips(database: Database) -> None:
-    assert await current_revision(database.engine) == head_revision() == HEAD == "0009"
+    assert await current_revision(database.engine) == head_revision() == HEAD == "0011"
     assert await _diff(database) == []
     assert await _tables(database) == {*TABLES, "alembic_version"}
     assert await _search_objects(database) == SEARCH_OBJECTS[database.config.backend]
@@ -149,7 +150,8 @@ DAMAGES = {
     # Built while 0006 had another parent: the revision says HEAD, the later tables are absent.
     "tables": (
         f"UPDATE alembic_version SET version_num = '{HEAD}'",
-        "calendar_feeds, external_identities, notifications, reminders, tasks.import_batch_id",
+        "calendar_feeds, external_identities, notifications, reminders, tasks.import_batch_id, "
+        "webhook_deliveries, webhook_endpoints",
     ),
     "column": ("ALTER TABLE api_tokens DROP COLUMN last_used_at", "api_tokens.last_used_at"),
 }
@@ -244,4 +246,24 @@ async def test_0009_runs_on_a_populated_database(
     await upgrade(database.engine)
     r = await client.get("/api/v1/tasks", headers=acct.headers)
     assert [t["title"] for t in r.json()["items"]] == ["before 0009"]
+    assert await _diff(database) == []
+
+
+async def test_0011_runs_on_a_populated_database(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    """The webhook tables arrive beside existing data, and leave without touching it."""
+    acct = await make_account(client)
+    await make_task(client, acct, title="before 0011")
+    await downgrade(database.engine, "0009")
+    assert "webhook_endpoints" not in await _tables(database)
+    await upgrade(database.engine)
+    r = await client.get("/api/v1/tasks", headers=acct.headers)
+    assert [t["title"] for t in r.json()["items"]] == ["before 0011"]
+    hook = {"url": "https://example.com/h", "event_types": ["task.created"]}
+    r = await client.post("/api/v1/webhooks", json=hook, headers=acct.headers)
+    assert r.status_code == 201, r.text
+    await make_task(client, acct, title="after 0011")
+    r = await client.get(f"/api/v1/webhooks/{r.json()['id']}/deliveries", headers=acct.headers)
+    assert [d["payload"]["data"]["title"] for d in r.json()["items"]] == ["after 0011"]
     assert await _diff(database) == []

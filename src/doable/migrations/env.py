@@ -8,7 +8,8 @@ import doable.auth.models
 import doable.feeds.models
 import doable.idempotency.models
 import doable.reminders.models
-import doable.tasks.models  # noqa: F401  (registers the tables)
+import doable.tasks.models
+import doable.webhooks.models  # noqa: F401  (registers the tables)
 from doable.db import Base
 
 config = context.config

@@ -1,0 +1,1 @@
+"""Webhooks: users' endpoints, the transactional outbox of task events, and its delivery."""
