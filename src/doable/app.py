@@ -34,6 +34,7 @@ from doable.transfer.router import router as transfer_router
 from doable.web.errors import fallback_500_html, render_error
 from doable.web.router import router as web_router
 from doable.web.security import SecurityHeadersMiddleware, frame_ancestors
+from doable.web.webhooks import router as web_webhooks_router
 from doable.webhooks.delivery import DeliveryConfig, Worker
 from doable.webhooks.router import webhooks_router
 
@@ -118,6 +119,7 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
         )
 
     app.include_router(web_router)
+    app.include_router(web_webhooks_router)
     install_error_handlers(app, html=render_error)
     # Added first, so it sits inside CORS: even last-resort 500s carry CORS headers.
     app.add_middleware(
