@@ -13,7 +13,7 @@ from doable.auth.models import User
 from doable.db import count_locked, lock_row, utcnow
 from doable.errors import Conflict, InvalidInput, NotFound
 from doable.tasks import cursor as cursors
-from doable.webhooks import outbox, signing, ssrf
+from doable.webhooks import signing, ssrf
 from doable.webhooks.models import WebhookDelivery, WebhookEndpoint
 from doable.webhooks.schemas import (
     EVENT_TYPES,
@@ -22,9 +22,6 @@ from doable.webhooks.schemas import (
     WebhookOut,
     WebhookPatch,
 )
-
-# outbox registers its hook when imported; this module is what the app and CLI import.
-__all__ = ["outbox"]
 
 MAX_ENDPOINTS_PER_USER = 10
 DELIVERIES_PAGE = 50
