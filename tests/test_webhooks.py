@@ -552,3 +552,34 @@ async def test_an_expired_lease_is_claimed_again(
         assert await deliver(database, config(), now=now) == 0
         assert await deliver(database, config(), now=now + timedelta(minutes=2)) == 1
         assert len(rx.requests) == 1
+
+
+async def test_at_most_ten_webhooks_and_an_idempotent_create_hides_the_secret(
+    client: httpx.AsyncClient,
+) -> None:
+    acct = await make_account(client)
+    body = {"url": "https://example.com/h", "event_types": ["task.created"]}
+    headers = {**acct.headers, "Idempotency-Key": "hook-1"}
+    first = await client.post(HOOKS, json=body, headers=headers)
+    again = await client.post(HOOKS, json=body, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert first.json()["secret"].startswith("whsec_") and again.json()["secret"] is None
+    assert again.json()["id"] == first.json()["id"]
+    for _ in range(9):
+        await make_hook(client, acct, "https://example.com/h")
+    assert_problem(await client.post(HOOKS, json=body, headers=acct.headers), 409)
+    assert len((await client.get(HOOKS, headers=acct.headers)).json()) == 10
+
+
+@pytest.mark.parametrize("host", ["2130706433", "0x7f000001", "127.1", "localhost."])
+async def test_other_spellings_of_loopback_are_refused_at_delivery(
+    client: httpx.AsyncClient, database: Database, host: str
+) -> None:
+    acct = await make_account(client)
+    async with receiver() as rx:
+        await make_hook(client, acct, f"http://{host}:{rx.port}/h")
+        await make_task(client, acct)
+        assert await deliver(database, config(allow_private=False)) == 1
+        (row,) = await deliveries(database)
+        assert row.last_error is not None and row.last_error.startswith("refused: ")
+        assert rx.requests == []
