@@ -45,10 +45,15 @@ def _changes(pending: list[events.Event]) -> dict[tuple[uuid.UUID, str], set[str
     """The event types of each (owner, task) the transaction changed."""
     changes: dict[tuple[uuid.UUID, str], set[str]] = defaultdict(set)
     for item in pending:
-        if item.kind != "task" or item.owner_id is None:
+        task_id, action = item.data.get("id"), item.data.get("action")
+        if item.kind != "task" or item.owner_id is None or not task_id or not action:
             continue
-        types = changes[(item.owner_id, item.data["id"])]
-        types.add(f"task.{item.data['action']}")
+        try:
+            uuid.UUID(str(task_id))
+        except ValueError:
+            continue
+        types = changes[(item.owner_id, str(task_id))]
+        types.add(f"task.{action}")
         if item.completed:
             types.add("task.completed")
     for types in changes.values():
