@@ -217,6 +217,8 @@ def test_every_post_under_api_v1_declares_the_header(app: FastAPI) -> None:
         "/api/v1/tokens": True,
         "/api/v1/feeds": True,
         "/api/v1/feeds/{feed_id}/rotate": True,
+        "/api/v1/webhooks": True,
+        "/api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/replay": True,
         "/api/v1/tasks": True,
         "/api/v1/tasks/parse": False,
         "/api/v1/tasks/quick": True,

@@ -41,6 +41,11 @@ CASES: dict[tuple[str, str], tuple[dict[str, Any] | None, int]] = {
     ("POST", "/api/v1/tasks/{task_id}/reminders"): ({"before": "PT5M"}, 201),
     ("DELETE", "/api/v1/tasks/{task_id}/reminders/{reminder_id}"): (None, 204),
     ("POST", "/api/v1/notifications/{notification_id}/read"): (None, 200),
+    ("GET", "/api/v1/webhooks/{webhook_id}"): (None, 200),
+    ("PATCH", "/api/v1/webhooks/{webhook_id}"): ({"enabled": False}, 200),
+    ("DELETE", "/api/v1/webhooks/{webhook_id}"): (None, 204),
+    ("GET", "/api/v1/webhooks/{webhook_id}/deliveries"): (None, 200),
+    ("POST", "/api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/replay"): (None, 202),
     # Compat routes: `{user_id}` is filled with the requester's own id, so the intruder asks
     # for the owner's task under their own user id (404); naming another user id is 403
     # (test_user_path_matrix).
@@ -73,6 +78,8 @@ AUTHED: dict[tuple[str, str], dict[str, Any] | None] = {
     ("POST", "/api/v1/import"): {"format": "doable.export", "version": 1},
     ("GET", "/api/v1/feeds"): None,
     ("POST", "/api/v1/feeds"): {"name": "x"},
+    ("GET", "/api/v1/webhooks"): None,
+    ("POST", "/api/v1/webhooks"): {"url": "https://example.com/h", "event_types": ["task.created"]},
     ("GET", "/api/v1/notifications"): None,
     ("POST", "/api/v1/notifications/read-all"): None,
     # A stream: the owner's side is tested over a real server (tests/test_scheduler.py).
@@ -132,7 +139,15 @@ async def test_mcp_anonymous_is_401(client: httpx.AsyncClient, method: str) -> N
 
 
 async def _objects(client: httpx.AsyncClient, owner: Account, database: Database) -> dict[str, str]:
+    hook = await client.post(
+        "/api/v1/webhooks",
+        json={"url": "https://example.com/h", "event_types": ["task.created"]},
+        headers=owner.headers,
+    )
     task = await make_task(client, owner, tags=["secret"])
+    hook_log = await client.get(
+        f"/api/v1/webhooks/{hook.json()['id']}/deliveries", headers=owner.headers
+    )
     tags = (await client.get("/api/v1/tags", headers=owner.headers)).json()
     token = await client.post(
         "/api/v1/tokens", json={"name": "t", "scopes": ["tasks:read"]}, headers=owner.headers
@@ -158,6 +173,8 @@ async def _objects(client: httpx.AsyncClient, owner: Account, database: Database
         "feed_id": feed.json()["id"],
         "reminder_id": reminder.json()["id"],
         "notification_id": notes.json()["items"][0]["id"],
+        "webhook_id": hook.json()["id"],
+        "delivery_id": hook_log.json()["items"][0]["id"],
     }
 
 

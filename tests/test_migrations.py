@@ -85,6 +85,7 @@ TABLES = {
     *("calendar_feeds", "reminders", "notifications", "projects", "sections"),
     *("rate_limit_hits", "schema_window"),
     *("event_relay", "stream_leases"),
+    *("webhook_endpoints", "webhook_deliveries"),
 }
 
 
@@ -94,7 +95,7 @@ async def _alembic_current(database: Database) -> str | None:
 
 
 async def test_upgrade_matches_models_and_round_trips(database: Database) -> None:
-    assert await current_revision(database.engine) == head_revision() == HEAD == "0013"
+    assert await current_revision(database.engine) == head_revision() == HEAD == "0014"
     assert await _diff(database) == []
     assert await _tables(database) == {*TABLES, "alembic_version"}
     assert await _search_objects(database) == SEARCH_OBJECTS[database.config.backend]
@@ -152,7 +153,7 @@ DAMAGES = {
     "tables": (
         f"UPDATE alembic_version SET version_num = '{HEAD}'",
         "calendar_feeds, event_relay, external_identities, notifications, projects, "
-        "rate_limit_hits, reminders, schema_window and 7 more",
+        "rate_limit_hits, reminders, schema_window and 9 more",
     ),
     "column": ("ALTER TABLE api_tokens DROP COLUMN last_used_at", "api_tokens.last_used_at"),
 }
@@ -312,3 +313,23 @@ async def test_0013_runs_on_a_populated_database(
     assert [(f["name"], f["project_id"]) for f in listed.json()] == [("All", None)]
     feed = await client.get(url)
     assert feed.status_code == 200 and "SUMMARY:before 0013" in feed.text
+
+
+async def test_0014_runs_on_a_populated_database(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    """The webhook tables arrive beside existing data, and leave without touching it."""
+    acct = await make_account(client)
+    await make_task(client, acct, title="before 0014")
+    await downgrade(database.engine, "0013")
+    assert "webhook_endpoints" not in await _tables(database)
+    await upgrade(database.engine)
+    r = await client.get("/api/v1/tasks", headers=acct.headers)
+    assert [t["title"] for t in r.json()["items"]] == ["before 0014"]
+    hook = {"url": "https://example.com/h", "event_types": ["task.created"]}
+    r = await client.post("/api/v1/webhooks", json=hook, headers=acct.headers)
+    assert r.status_code == 201, r.text
+    await make_task(client, acct, title="after 0014")
+    r = await client.get(f"/api/v1/webhooks/{r.json()['id']}/deliveries", headers=acct.headers)
+    assert [d["payload"]["data"]["title"] for d in r.json()["items"]] == ["after 0014"]
+    assert await _diff(database) == []

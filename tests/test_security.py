@@ -112,6 +112,8 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
     "TagPatch": {"name": "forged"},
     "TokenCreate": {"name": "forged", "scopes": ["tasks:read"]},
     "FeedCreate": {"name": "forged"},
+    "WebhookCreate": {"url": "https://example.com/forged", "event_types": ["task.created"]},
+    "WebhookPatch": {"enabled": False},
     "ReminderCreate": {"before": "PT5M"},
     "CompatTaskCreate": {"title": "forged"},
     "CompatTaskUpdate": {"title": "forged"},
@@ -365,6 +367,29 @@ async def test_no_response_leaks_a_secret(
         await call("HEAD", "/ical/{secret}.ics", ids)
         await call("POST", "/api/v1/feeds/{feed_id}/rotate", ids, headers=auth)
         await call("DELETE", "/api/v1/feeds/{feed_id}", ids, headers=auth)
+    webhook_secrets: list[str] = []
+    if ("POST", "/api/v1/webhooks") in operations:
+        hook = {"url": "https://example.com/h", "event_types": ["task.created"]}
+        for _ in range(2):  # one kept (its stored secret is checked below), one deleted
+            r = await call("POST", "/api/v1/webhooks", json=hook, headers=auth)
+            ids["webhook_id"] = r.json()["id"]
+            webhook_secrets.append(r.json()["secret"])
+        created_at = len(call.responses)
+        await call("POST", "/api/v1/tasks", json={"title": "hooked"}, headers=auth)
+        await call("GET", "/api/v1/webhooks", headers=auth)
+        await call("GET", "/api/v1/webhooks/{webhook_id}", ids, headers=auth)
+        await call(
+            "PATCH", "/api/v1/webhooks/{webhook_id}", ids, json={"enabled": False}, headers=auth
+        )
+        r = await call("GET", "/api/v1/webhooks/{webhook_id}/deliveries", ids, headers=auth)
+        ids["delivery_id"] = r.json()["items"][0]["id"]
+        replay = "/api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/replay"
+        await call("POST", replay, ids, headers=auth)
+        await call("DELETE", "/api/v1/webhooks/{webhook_id}", ids, headers=auth)
+        # A webhook's secret is in its create response only.
+        for r in call.responses[created_at:]:
+            for secret in webhook_secrets:
+                assert secret not in r.text + json.dumps(dict(r.headers))
     if ("POST", "/api/{user_id}/tasks") in operations:
         ids["user_id"] = pair["user"]["id"]
         r = await call("POST", "/api/{user_id}/tasks", ids, json={"title": "c"}, headers=auth)
@@ -393,7 +418,7 @@ async def test_no_response_leaks_a_secret(
         for table, table_rows in rows.items()
         for row in table_rows
         for column, value in zip(Base.metadata.tables[table].columns, row, strict=True)
-        if column.name in {"token_hash", "password_hash", "secret_hash"}
+        if column.name in {"token_hash", "password_hash", "secret_hash", "secret_encrypted"}
     }
     await call(
         "POST",
@@ -415,7 +440,14 @@ async def test_no_response_leaks_a_secret(
         seen = r.text + json.dumps(dict(r.headers))
         for secret in secrets:
             assert secret not in seen, (r.request.method, r.request.url, r.status_code)
-        for word in ("$argon2", "password_hash", "token_hash", "secret_hash", "secret_key"):
+        for word in (
+            "$argon2",
+            "password_hash",
+            "token_hash",
+            "secret_hash",
+            "secret_key",
+            "secret_encrypted",
+        ):
             assert word not in seen, (r.request.method, r.request.url, word)
 
 

@@ -301,10 +301,12 @@ async def test_query_counts_per_request(client: httpx.AsyncClient, database: Dat
     with count_statements(database) as create_stmts:
         await make_task(client, acct, tags=["a", "b"])
     assert len(get_stmts) == 2, get_stmts  # user, task joined with its tags
-    assert len(complete_stmts) == 5, complete_stmts  # user, task, tags, subtasks, update
+    # user, task, tags, subtasks, update, and the owner's webhook endpoints (the outbox looks
+    # for subscribers in the transaction of every task change)
+    assert len(complete_stmts) == 6, complete_stmts
     # user, Inbox, last position in it, tag lookup, insert new tag "b", insert task, insert
-    # both links
-    assert len(create_stmts) == 7, create_stmts
+    # both links, webhook endpoints
+    assert len(create_stmts) == 8, create_stmts
 
 
 async def test_tags_list_rename_merge_recolour_delete(client: httpx.AsyncClient) -> None:

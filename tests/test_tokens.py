@@ -88,6 +88,16 @@ RULES: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/feeds/{feed_id}/rotate"): "tasks:read+tasks:write",
     ("DELETE", "/api/v1/feeds/{feed_id}"): "tasks:read+tasks:write",
     ("GET", "/ical/{secret}.ics"): "public",  # gated by the secret in its path
+    # Webhooks send tasks out after the token is gone: changing them takes both scopes.
+    ("GET", "/api/v1/webhooks"): "tasks:read",
+    ("GET", "/api/v1/webhooks/{webhook_id}"): "tasks:read",
+    ("GET", "/api/v1/webhooks/{webhook_id}/deliveries"): "tasks:read",
+    ("POST", "/api/v1/webhooks"): "tasks:read+tasks:write",
+    ("PATCH", "/api/v1/webhooks/{webhook_id}"): "tasks:read+tasks:write",
+    ("DELETE", "/api/v1/webhooks/{webhook_id}"): "tasks:read+tasks:write",
+    ("POST", "/api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/replay"): (
+        "tasks:read+tasks:write"
+    ),
 }
 # A body that succeeds, and the success status, for the routes a token may use.
 ALLOWED: dict[tuple[str, str], tuple[dict[str, Any] | None, int]] = {
@@ -121,12 +131,16 @@ ALLOWED: dict[tuple[str, str], tuple[dict[str, Any] | None, int]] = {
     ("GET", "/api/v1/export"): (None, 200),
     ("POST", "/api/v1/import"): ({"format": "doable.export", "version": 1}, 200),
     ("GET", "/api/v1/feeds"): (None, 200),
+    ("GET", "/api/v1/webhooks"): (None, 200),
 }
 # Scoped routes tested elsewhere: the event stream (never ends in-process; tests/test_reminders.py
 # checks its 403, tests/test_scheduler.py a token streaming from a real server) and the routes
 # whose ids need a reminder or a notification (tests/test_reminders.py::test_scopes).
 UNTESTED_HERE = {
     ("GET", "/api/v1/events"),
+    # Need a webhook's id; the router declares tasks:read for all of /webhooks.
+    ("GET", "/api/v1/webhooks/{webhook_id}"),
+    ("GET", "/api/v1/webhooks/{webhook_id}/deliveries"),
     ("DELETE", "/api/v1/tasks/{task_id}/reminders/{reminder_id}"),
     ("POST", "/api/v1/notifications/{notification_id}/read"),
 }

@@ -19,6 +19,7 @@ from doable.auth.models import WebSession
 from doable.db import Database
 from doable.errors import is_api_path
 from doable.reminders.models import Reminder
+from doable.webhooks.models import WebhookDelivery
 from tests.conftest import make_client, runtime_for, truncate_all
 from tests.factories import PASSWORD, make_account
 from tests.webclient import WebClient
@@ -320,6 +321,9 @@ ID_CASES: dict[tuple[str, str], tuple[dict[str, str], int]] = {
     ("GET", "/sections/{section_id}/delete"): ({}, 200),
     ("POST", "/sections/{section_id}/delete"): ({"confirm": "yes"}, 303),
     ("POST", "/sections/{section_id}/move"): ({"op": "first:x"}, 303),
+    ("GET", "/account/webhooks/{webhook_id}"): ({}, 200),
+    ("POST", "/account/webhooks/{webhook_id}/delete"): ({}, 303),
+    ("POST", "/account/webhooks/{webhook_id}/deliveries/{delivery_id}/replay"): ({}, 303),
 }
 PUBLIC = {
     ("GET", "/"),
@@ -340,6 +344,8 @@ NEEDS_LOGIN = {
     ("POST", "/account/password"),
     ("POST", "/account/delete"),
     ("POST", "/account/feeds"),
+    ("GET", "/account/webhooks"),
+    ("POST", "/account/webhooks"),
     ("POST", "/logout-everywhere"),
     ("GET", "/events"),  # the owner's stream: tests/browser/test_reminders.py
     ("GET", "/today"),
@@ -363,6 +369,8 @@ async def test_anonymous_is_sent_to_login(web: WebClient, method: str, path: str
         reminder_id=uuid.uuid4(),
         project_id=uuid.uuid4(),
         section_id=uuid.uuid4(),
+        webhook_id=uuid.uuid4(),
+        delivery_id=uuid.uuid4(),
     )
     r = await (web.get(url) if method == "GET" else web.post(url, {"title": "x"}))
     assert r.status_code == 303, r.text
@@ -383,6 +391,12 @@ async def test_another_users_ids_are_404(
     r = await web.post("/account/feeds", {"name": "cal"})
     feed_id = re.search(r'id="feed-([0-9a-f-]{36})"', r.text).group(1)  # type: ignore[union-attr]
     project_id, section_id = await make_project(web, "Private", section="Hidden")
+    hook = {"url": "https://example.com/h", "event_types": "task.created"}
+    r = await web.post("/account/webhooks", hook)
+    webhook_id = re.search(r'id="webhook-([0-9a-f-]{36})"', r.text).group(1)  # type: ignore[union-attr]
+    await web.add("hooked")
+    async with database.read_sessions() as s:
+        delivery_id = (await s.execute(select(WebhookDelivery.id))).scalar_one()
     intruder = await second_client(app)
     await intruder.signup()
     url = path.format(
@@ -392,6 +406,8 @@ async def test_another_users_ids_are_404(
         reminder_id=reminder_id,
         project_id=project_id,
         section_id=section_id,
+        webhook_id=webhook_id,
+        delivery_id=delivery_id,
     )
     data, owner_status = ID_CASES[(method, path)]
     r = await (intruder.get(url) if method == "GET" else intruder.post(url, data))
@@ -698,3 +714,78 @@ async def test_today_and_upcoming_say_when_nothing_is_due(web: WebClient) -> Non
         r = await web.get(path)
         assert r.status_code == 200 and day_groups(r.text) == []
         assert heading in r.text and '<div id="empty" class="empty">' in r.text
+
+
+# Webhooks
+
+
+async def test_webhooks_pages_create_show_the_secret_once_and_replay(
+    web: WebClient, database: Database
+) -> None:
+    await web.signup()
+    assert 'href="/account/webhooks"' in (await web.get("/account")).text
+    page = await web.get("/account/webhooks")
+    assert page.status_code == 200 and "No webhooks yet." in page.text
+    r = await web.post(
+        "/account/webhooks",
+        {"url": "https://hooks.example.com/in", "event_types": ["task.created", "task.deleted"]},
+    )
+    assert r.status_code == 201, r.text
+    secret = re.search(r'id="hook-secret" type="text" readonly value="(whsec_[^"]+)"', r.text)
+    assert secret is not None
+    webhook_id = re.search(r'id="webhook-([0-9a-f-]{36})"', r.text).group(1)  # type: ignore[union-attr]
+    assert "task.created, task.deleted" in r.text
+    page = await web.get("/account/webhooks")
+    assert secret.group(1) not in page.text and "https://hooks.example.com/in" in page.text
+
+    await web.add("Sent out")
+    page = await web.get(f"/account/webhooks/{webhook_id}")
+    assert page.status_code == 200 and page.headers["vary"] == "HX-Request"
+    delivery_id = re.search(r'id="delivery-([0-9a-f-]{36})"', page.text).group(1)  # type: ignore[union-attr]
+    assert "task.created" in page.text and "pending (0 attempts)" in page.text
+    assert secret.group(1) not in page.text
+    r = await web.post(f"/account/webhooks/{webhook_id}/deliveries/{delivery_id}/replay")
+    assert (r.status_code, r.headers["location"]) == (
+        303,
+        f"/account/webhooks/{webhook_id}?saved=replayed",
+    )
+    async with database.read_sessions() as s:
+        rows = (await s.execute(select(WebhookDelivery.message_id))).scalars().all()
+    assert len(rows) == 2 and rows[0] == rows[1]
+
+    r = await web.post(f"/account/webhooks/{webhook_id}/delete")
+    assert (r.status_code, r.headers["location"]) == (303, "/account/webhooks?saved=deleted")
+    page = await web.get(r.headers["location"])
+    assert "Webhook deleted." in page.text and "No webhooks yet." in page.text
+
+
+@pytest.mark.parametrize(
+    ("form", "field", "message"),
+    [
+        ({"url": "ftp://example.com/h", "event_types": "task.created"}, "url", "http"),
+        ({"url": "http://127.0.0.1/h", "event_types": "task.created"}, "url", "loopback"),
+        ({"url": "https://example.com/h"}, "event_types", "at least 1"),
+        ({"url": "https://example.com/h", "event_types": "task.nope"}, "event_types", "task."),
+        ({"url": "https://example.com/\x00", "event_types": "task.created"}, "url", "one line"),
+    ],
+)
+async def test_webhook_form_errors_sit_next_to_their_field(
+    web: WebClient, form: dict[str, str], field: str, message: str
+) -> None:
+    await web.signup()
+    r = await web.post("/account/webhooks", form)
+    assert r.status_code == 422, r.text
+    found = re.search(rf'<p class="field-error" id="hook_{field}-error">([^<]*)</p>', r.text)
+    assert found is not None and message in found.group(1), r.text
+    assert "No webhooks yet." in r.text
+
+
+async def test_webhook_csrf_is_checked(web: WebClient) -> None:
+    await web.signup()
+    r = await web.http.post(
+        "/account/webhooks",
+        data={"url": "https://example.com/h", "event_types": "task.created"},
+        headers={"Sec-Fetch-Site": "cross-site"},
+    )
+    assert r.status_code == 403
+    assert "No webhooks yet." in (await web.get("/account/webhooks")).text

@@ -39,6 +39,9 @@ from doable.transfer.router import router as transfer_router
 from doable.web.errors import fallback_500_html, render_error
 from doable.web.routes import router as web_router
 from doable.web.security import SecurityHeadersMiddleware, frame_ancestors
+from doable.web.webhooks import router as web_webhooks_router
+from doable.webhooks.delivery import DeliveryConfig, Worker
+from doable.webhooks.router import webhooks_router
 
 API_PREFIX = "/api/v1"
 
@@ -81,6 +84,10 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
             scheduler = Scheduler(db, late_after=timedelta(seconds=settings.reminder_late_seconds))
             scheduler.start()
         app.state.scheduler = scheduler
+        webhooks = None
+        if settings.webhook_worker_enabled:
+            webhooks = Worker(db, DeliveryConfig.from_settings(settings, runtime.secret_key))
+            webhooks.start()
         try:
             # The MCP transport (started by the first /mcp request) lives as long as the app.
             with stream_shutdown_on_signals():
@@ -89,6 +96,8 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
         finally:
             if scheduler is not None:
                 await scheduler.stop()
+            if webhooks is not None:
+                await webhooks.stop()
             renewing.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await renewing
@@ -122,6 +131,7 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
     api.include_router(reminders_router)
     api.include_router(notifications_router)
     api.include_router(events_router)
+    api.include_router(webhooks_router)
     app.include_router(api)
     app.include_router(compat_router)  # after /api/v1, though its {user_id} only matches UUIDs
     app.include_router(ops_router)
@@ -136,6 +146,7 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
         )
 
     app.include_router(web_router)
+    app.include_router(web_webhooks_router)
     install_error_handlers(app, html=render_error)
     # Added first, so it sits inside CORS: even last-resort 500s carry CORS headers.
     app.add_middleware(

@@ -142,6 +142,26 @@ class Settings(BaseSettings):
     shutdown_drain_seconds: int = Field(
         default=10, ge=0, le=600, validation_alias="SHUTDOWN_DRAIN_SECONDS"
     )
+    # Webhooks (doable.webhooks.delivery): the worker, the SSRF guard and the retry schedule.
+    webhook_worker_enabled: bool = Field(default=True, validation_alias="WEBHOOK_WORKER_ENABLED")
+    webhook_allow_private_targets: bool = Field(
+        default=False, validation_alias="WEBHOOK_ALLOW_PRIVATE_TARGETS"
+    )
+    webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=120, validation_alias="WEBHOOK_TIMEOUT_SECONDS"
+    )
+    webhook_max_response_bytes: int = Field(
+        default=64 * 1024, ge=1, le=16 * 1024 * 1024, validation_alias="WEBHOOK_MAX_RESPONSE_BYTES"
+    )
+    webhook_max_age_seconds: int = Field(
+        default=86400, ge=60, le=30 * 86400, validation_alias="WEBHOOK_MAX_AGE_SECONDS"
+    )
+    webhook_retry_base_seconds: float = Field(
+        default=10.0, gt=0, le=3600, validation_alias="WEBHOOK_RETRY_BASE_SECONDS"
+    )
+    webhook_poll_seconds: float = Field(
+        default=1.0, gt=0, le=300, validation_alias="WEBHOOK_POLL_SECONDS"
+    )
 
     @property
     def embedded(self) -> bool:

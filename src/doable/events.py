@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session
 
 log = logging.getLogger("doable.events")
@@ -42,6 +42,9 @@ class Event:
     kind: str
     owner_id: uuid.UUID | None
     data: dict[str, Any] = field(default_factory=dict)
+    # A task event whose change completed the task, or one occurrence of a repeating task
+    # (webhooks send it as task.completed). Not part of what event streams send.
+    completed: bool = False
 
 
 @dataclass(frozen=True)
@@ -183,28 +186,66 @@ def publish_after_commit(session: Session | Any, item: Event) -> None:
     sync.info.setdefault(_PENDING, []).append(item)
 
 
-def _task_event(obj: Any, action: str) -> Event:
+def _task_event(obj: Any, action: str, *, completed: bool = False) -> Event:
     return Event(
         "task",
         obj.owner_id,
         {"action": action, "id": str(obj.id), "version": getattr(obj, "version", None)},
+        completed=completed,
     )
+
+
+def _was_completed(obj: Any) -> bool:
+    history = inspect(obj).attrs.completed.history
+    return True in history.added and False in history.deleted
 
 
 @event.listens_for(Session, "after_flush")
 def _note_task_changes(session: Session, _context: Any) -> None:
-    from doable.tasks.models import Task  # the tasks package imports this module
+    from doable.tasks.models import Task, TaskCompletion  # the tasks package imports this module
 
     pending = session.info.setdefault(_PENDING, [])
+    # A repeating task's completed occurrence is recorded as a TaskCompletion, the task
+    # itself moving on (still open) in the same flush.
+    occurrences = {obj.task_id for obj in session.new if isinstance(obj, TaskCompletion)}
     for obj in session.new:
         if isinstance(obj, Task):
             pending.append(_task_event(obj, "created"))
     for obj in session.dirty:
         if isinstance(obj, Task) and session.is_modified(obj):
-            pending.append(_task_event(obj, "updated"))
+            completed = obj.id in occurrences or _was_completed(obj)
+            pending.append(_task_event(obj, "updated", completed=completed))
     for obj in session.deleted:
         if isinstance(obj, Task):
             pending.append(_task_event(obj, "deleted"))
+
+
+# Called with the session and its transaction's pending events just before it commits, in that
+# transaction: what must be written with a change (the webhook outbox) is written here.
+BeforeCommitHook = Callable[[Session, list[Event]], None]
+_before_commit_hooks: list[BeforeCommitHook] = []
+
+
+def on_before_commit(hook: BeforeCommitHook) -> BeforeCommitHook:
+    """Register `hook` to run in every transaction that has pending events, before it commits
+    (never for a savepoint). It may write with the session; it must not commit."""
+    if hook not in _before_commit_hooks:
+        _before_commit_hooks.append(hook)
+    return hook
+
+
+@event.listens_for(Session, "before_commit")
+def _run_before_commit(session: Session) -> None:
+    if session.in_nested_transaction() or not _before_commit_hooks:
+        return
+    # The commit's own flush comes after this event: flush first, so the flush listener has
+    # noted every change by now.
+    if session.new or session.dirty or session.deleted:
+        session.flush()
+    pending: list[Event] = session.info.get(_PENDING, [])
+    if pending:
+        for hook in list(_before_commit_hooks):
+            hook(session, pending)
 
 
 @event.listens_for(Session, "after_commit")

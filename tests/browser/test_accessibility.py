@@ -131,6 +131,19 @@ def visit_states(page: Page) -> list[tuple[str, Callable[[], None]]]:
         page.get_by_role("button", name="Create feed").click()
         expect(page.locator("#feed-url")).to_be_visible()
 
+    def webhooks_new() -> None:
+        page.goto("/account/webhooks")
+        page.get_by_label("Address (http or https)").fill("https://hooks.example.com/in")
+        page.get_by_role("button", name="Add webhook").click()
+        expect(page.locator("#hook-secret")).to_be_visible()
+
+    def webhook_deliveries() -> None:
+        page.goto("/account/webhooks")
+        row_id = page.locator("tr[id^=webhook-]").first.get_attribute("id")
+        assert row_id is not None
+        page.goto(f"/account/webhooks/{row_id.removeprefix('webhook-')}")
+        expect(page.get_by_role("heading", name="Deliveries", exact=True)).to_be_visible()
+
     def not_found() -> None:
         response = page.goto(f"/tasks/{uuid.uuid4()}/edit")
         assert response is not None
@@ -151,6 +164,8 @@ def visit_states(page: Page) -> list[tuple[str, Callable[[], None]]]:
         ("edit-page", edit_page),
         ("account", account),
         ("account-feed", account_feed),
+        ("webhooks-new", webhooks_new),
+        ("webhook-deliveries", webhook_deliveries),
         ("404", not_found),
     ]
 

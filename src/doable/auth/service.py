@@ -34,6 +34,7 @@ from doable.idempotency import service as idempotency_service
 from doable.projects import service as projects_service
 from doable.state import AppState
 from doable.tasks import service as tasks_service
+from doable.webhooks import service as webhooks_service
 
 # No account has this id: what an unknown email is looked up as.
 NOBODY = uuid.UUID(int=0)
@@ -270,6 +271,7 @@ async def delete_user(session: AsyncSession, user_id: uuid.UUID) -> None:
     await tasks_service.delete_all_for_owner(session, user_id)
     await idempotency_service.delete_for_user(session, user_id)
     await feeds_service.delete_for_owner(session, user_id)
+    await webhooks_service.delete_for_owner(session, user_id)
     await session.execute(delete(ApiToken).where(ApiToken.user_id == user_id))
     await session.execute(delete(ExternalIdentity).where(ExternalIdentity.user_id == user_id))
     await session.execute(delete(RefreshToken).where(RefreshToken.user_id == user_id))

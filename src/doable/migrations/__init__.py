@@ -100,7 +100,8 @@ def required_columns() -> dict[str, frozenset[str]]:
     import doable.ratelimit.models
     import doable.relay.models
     import doable.reminders.models
-    import doable.tasks.models  # noqa: F401  (registers the tables)
+    import doable.tasks.models
+    import doable.webhooks.models  # noqa: F401  (registers the tables)
     from doable.db import Base
 
     return {

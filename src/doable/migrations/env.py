@@ -12,7 +12,8 @@ import doable.projects.models
 import doable.ratelimit.models
 import doable.relay.models
 import doable.reminders.models
-import doable.tasks.models  # noqa: F401  (registers the tables)
+import doable.tasks.models
+import doable.webhooks.models  # noqa: F401  (registers the tables)
 from doable.db import Base
 
 config = context.config

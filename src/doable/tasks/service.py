@@ -25,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute, selectinload
+from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
 from doable import events
@@ -776,6 +776,18 @@ async def read_task(session: AsyncSession, owner_id: uuid.UUID, task_id: uuid.UU
     rows = await read_rows(session, _ONE_TASK, {"owner_id": owner_id, "task_id": task_id})
     if not rows:
         raise TaskNotFound()
+    return _one_task(rows)
+
+
+def read_task_sync(session: Session, owner_id: uuid.UUID, task_id: uuid.UUID) -> TaskRow | None:
+    """`read_task` for a synchronous session, as SQLAlchemy's event hooks get (the webhook
+    outbox reads a task as GET returns it just before the change commits); None if gone."""
+    rows = session.execute(_ONE_TASK, {"owner_id": owner_id, "task_id": task_id}).all()
+    return _one_task(rows) if rows else None
+
+
+def _one_task(rows: Sequence[Any]) -> TaskRow:
+    """A TaskRow from _ONE_TASK's rows (one per tag)."""
     task = tree.with_progress(rows[0])
     task.tag_names = [row[-1] for row in rows if row[-1] is not None]
     return task
