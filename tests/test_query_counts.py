@@ -80,7 +80,8 @@ async def test_update_with_if_match_and_login(
             "/api/v1/auth/login", json={"email": acct.email, "password": acct.password}
         )
     assert r.status_code == 200
-    assert len(update) == 4, update  # user, task (locked), its tags, update
+    # user, task (locked), its tags, update, its subtasks' progress for the response
+    assert len(update) == 5, update
     # user by email; the same user again after the hash, which runs outside any transaction;
     # insert the refresh token
     assert len(login) == 3, login

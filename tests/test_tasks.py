@@ -286,8 +286,8 @@ async def test_list_uses_a_fixed_number_of_queries(
         r = await client.get(TASKS, params={"limit": 50}, headers=acct.headers)
     assert r.status_code == 200 and len(r.json()["items"]) == n
     assert all(len(t["tags"]) == 2 for t in r.json()["items"])
-    # user lookup + task page + one query for all their tags + one for subtask progress
-    assert len(statements) == 4, statements
+    # user lookup + task page + one query for all their tags and subtask progress
+    assert len(statements) == 3, statements
 
 
 async def test_query_counts_per_request(client: httpx.AsyncClient, database: Database) -> None:
@@ -300,10 +300,13 @@ async def test_query_counts_per_request(client: httpx.AsyncClient, database: Dat
         await client.post(f"{url}/complete", headers=acct.headers)
     with count_statements(database) as create_stmts:
         await make_task(client, acct, tags=["a", "b"])
-    assert len(get_stmts) == 2, get_stmts  # user, task joined with its tags
-    assert len(complete_stmts) == 4, complete_stmts  # user, task, tags, update
-    # user, tag lookup, insert new tag "b", insert task, insert both links
-    assert len(create_stmts) == 5, create_stmts
+    # user, task joined with its tags (and its subtask counts)
+    assert len(get_stmts) == 2, get_stmts
+    # user, task, tags, its open subtasks (completed with it), update, subtask progress
+    assert len(complete_stmts) == 6, complete_stmts
+    # user, the Inbox's id, its row lock, the last position in it, tag lookup, insert new
+    # tag "b", insert task, insert both links
+    assert len(create_stmts) == 8, create_stmts
 
 
 async def test_tags_list_rename_merge_recolour_delete(client: httpx.AsyncClient) -> None:
