@@ -218,6 +218,19 @@ async def open_counts(session: AsyncSession, owner_id: uuid.UUID) -> dict[uuid.U
     return {project_id: count for project_id, count in rows.all() if project_id is not None}
 
 
+async def open_count(session: AsyncSession, owner_id: uuid.UUID, project_id: uuid.UUID) -> int:
+    """Open visible tasks in one project (what `open_counts` gives it)."""
+    count = await session.scalar(
+        select(func.count()).where(
+            Task.owner_id == owner_id,
+            Task.project_id == project_id,
+            VISIBLE,
+            Task.completed.is_(False),
+        )
+    )
+    return int(count or 0)
+
+
 async def create_project(
     session: AsyncSession,
     owner_id: uuid.UUID,
@@ -346,10 +359,13 @@ def in_active_project(owner_id: uuid.UUID) -> ColumnElement[bool]:
 # --- sections ---------------------------------------------------------------------------
 
 
-async def get_section(session: AsyncSession, owner_id: uuid.UUID, section_id: uuid.UUID) -> Section:
-    section = await session.scalar(
-        select(Section).where(Section.owner_id == owner_id, Section.id == section_id)
-    )
+async def get_section(
+    session: AsyncSession, owner_id: uuid.UUID, section_id: uuid.UUID, *, for_update: bool = False
+) -> Section:
+    stmt = select(Section).where(Section.owner_id == owner_id, Section.id == section_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    section = await session.scalar(stmt)
     if section is None:
         raise SectionNotFound()
     return section
