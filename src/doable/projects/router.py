@@ -119,9 +119,6 @@ async def update_project(
     """Rename, recolour, (un)favourite, archive or unarchive, and move among your projects."""
     refuse_nulls(data, *PROJECT_PATCH_FIELDS)
     service.check_if_match(project, if_match)
-    placement = data.placement()
-    if not placement.empty:
-        project = await service.move_project(session, project, placement)
     project = await service.update_project(
         session,
         project,
@@ -129,6 +126,7 @@ async def update_project(
         color=data.color,
         favorite=data.favorite,
         archived=data.archived,
+        placement=data.placement(),
     )
     return await _project_out(session, project, response)
 

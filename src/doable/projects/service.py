@@ -271,7 +271,12 @@ async def update_project(
     color: str | None = None,
     favorite: bool | None = None,
     archived: bool | None = None,
+    placement: Placement = Placement(),
 ) -> Project:
+    """Change what is given, and move the project when `placement` says where: one row
+    written, one version bump."""
+    if not placement.empty:  # first: its reads would flush the other changes on their own
+        await _place_project(session, project, placement)
     if name is not None:
         if project.is_inbox and name != project.name:
             raise InboxIsFixed("renamed")
@@ -290,7 +295,7 @@ async def update_project(
     return project
 
 
-async def move_project(session: AsyncSession, project: Project, placement: Placement) -> Project:
+async def _place_project(session: AsyncSession, project: Project, placement: Placement) -> None:
     if project.is_inbox:
         raise InboxIsFixed("moved; it always comes first")
     await lock_row(session, Project.id, await inbox_id(session, project.owner_id))
@@ -302,6 +307,10 @@ async def move_project(session: AsyncSession, project: Project, placement: Place
         id_column=Project.id,
         moving=project.id,
     )
+
+
+async def move_project(session: AsyncSession, project: Project, placement: Placement) -> Project:
+    await _place_project(session, project, placement)
     project.updated_at = utcnow()
     await _flush(session)
     return project
@@ -415,9 +424,7 @@ async def update_section(
     name: str | None = None,
     placement: Placement = Placement(),
 ) -> Section:
-    if name is not None:
-        section.name = name
-    if not placement.empty:
+    if not placement.empty:  # first: its reads would flush the rename on its own
         await lock(session, section.project_id)
         section.position = await key_for(
             session,
@@ -427,6 +434,8 @@ async def update_section(
             id_column=Section.id,
             moving=section.id,
         )
+    if name is not None:
+        section.name = name
     section.updated_at = utcnow()
     await _flush(session)
     return section
