@@ -17,7 +17,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # for tests.server and tests.browser.ui
 
 from playwright.sync_api import Browser, BrowserContext, sync_playwright  # noqa: E402
-from tests.browser.ui import ZONE, log_in, seed_demo_tasks, sign_up  # noqa: E402
+from tests.browser.ui import (  # noqa: E402
+    ZONE,
+    log_in,
+    seed_demo_project,
+    seed_demo_tasks,
+    sign_up,
+)
 from tests.server import Server, server_env  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
@@ -63,7 +69,9 @@ def main() -> int:
             page = light.new_page()
             sign_up(page, EMAIL, name="Ada Lovelace")
             seed_demo_tasks(page)
+            project = seed_demo_project(page)
             shoot(light, "/tasks", "tasks-light-1280.png")
+            shoot(light, project, "project-light-1280.png")
             shoot(light, "/account", "account-light-1280.png")
 
             dark = new_context(browser, server.base_url, 375, 812, "dark")
@@ -72,6 +80,13 @@ def main() -> int:
             log_in(page, EMAIL)
             page.wait_for_url("**/tasks")
             shoot(dark, "/tasks", "tasks-dark-375.png")
+
+            board = new_context(browser, server.base_url, 1280, 720, "dark")
+            page = board.new_page()
+            page.goto("/login")
+            log_in(page, EMAIL)
+            page.wait_for_url("**/tasks")
+            shoot(board, project + "?view=board", "board-dark-1280.png")
 
             signed_out = new_context(browser, server.base_url, 1280, 480, "dark")
             shoot(signed_out, "/login", "login-dark-1280.png")

@@ -286,7 +286,7 @@ async def test_list_uses_a_fixed_number_of_queries(
         r = await client.get(TASKS, params={"limit": 50}, headers=acct.headers)
     assert r.status_code == 200 and len(r.json()["items"]) == n
     assert all(len(t["tags"]) == 2 for t in r.json()["items"])
-    # user lookup + task page + one query for all their tags and subtask progress
+    # user lookup + task page (with subtask progress) + one query for all their tags
     assert len(statements) == 3, statements
 
 
@@ -300,13 +300,12 @@ async def test_query_counts_per_request(client: httpx.AsyncClient, database: Dat
         await client.post(f"{url}/complete", headers=acct.headers)
     with count_statements(database) as create_stmts:
         await make_task(client, acct, tags=["a", "b"])
-    # user, task joined with its tags (and its subtask counts)
-    assert len(get_stmts) == 2, get_stmts
-    # user, task, tags, its open subtasks (completed with it), update, subtask progress
+    assert len(get_stmts) == 2, get_stmts  # user, task joined with its tags
+    # user, task, tags, subtasks, update, and the subtasks' progress for the response
     assert len(complete_stmts) == 6, complete_stmts
-    # user, the Inbox's id, its row lock, the last position in it, tag lookup, insert new
-    # tag "b", insert task, insert both links
-    assert len(create_stmts) == 8, create_stmts
+    # user, Inbox, last position in it, tag lookup, insert new tag "b", insert task, insert
+    # both links
+    assert len(create_stmts) == 7, create_stmts
 
 
 async def test_tags_list_rename_merge_recolour_delete(client: httpx.AsyncClient) -> None:

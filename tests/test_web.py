@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -307,6 +308,18 @@ ID_CASES: dict[tuple[str, str], tuple[dict[str, str], int]] = {
     ("POST", "/account/feeds/{feed_id}/revoke"): ({}, 303),
     ("POST", "/tasks/{task_id}/reminders"): ({"before": "PT5M"}, 303),
     ("POST", "/tasks/{task_id}/reminders/{reminder_id}/delete"): ({}, 303),
+    ("GET", "/tasks/{task_id}/delete"): ({}, 200),
+    ("POST", "/tasks/{task_id}/move"): ({"op": "first:none"}, 303),
+    ("GET", "/projects/{project_id}"): ({}, 200),
+    ("POST", "/projects/{project_id}"): ({"color": "red"}, 303),
+    ("GET", "/projects/{project_id}/delete"): ({}, 200),
+    ("POST", "/projects/{project_id}/delete"): ({"confirm": "yes"}, 303),
+    ("POST", "/projects/{project_id}/sections"): ({"name": "Later"}, 303),
+    ("POST", "/projects/{project_id}/move"): ({"op": "first:x"}, 303),
+    ("POST", "/sections/{section_id}"): ({"name": "Renamed"}, 303),
+    ("GET", "/sections/{section_id}/delete"): ({}, 200),
+    ("POST", "/sections/{section_id}/delete"): ({"confirm": "yes"}, 303),
+    ("POST", "/sections/{section_id}/move"): ({"op": "first:x"}, 303),
 }
 PUBLIC = {
     ("GET", "/"),
@@ -329,6 +342,10 @@ NEEDS_LOGIN = {
     ("POST", "/account/feeds"),
     ("POST", "/logout-everywhere"),
     ("GET", "/events"),  # the owner's stream: tests/browser/test_reminders.py
+    ("GET", "/today"),
+    ("GET", "/upcoming"),
+    ("GET", "/projects"),
+    ("POST", "/projects"),
 }
 
 
@@ -344,6 +361,8 @@ async def test_anonymous_is_sent_to_login(web: WebClient, method: str, path: str
         session_id=uuid.uuid4(),
         feed_id=uuid.uuid4(),
         reminder_id=uuid.uuid4(),
+        project_id=uuid.uuid4(),
+        section_id=uuid.uuid4(),
     )
     r = await (web.get(url) if method == "GET" else web.post(url, {"title": "x"}))
     assert r.status_code == 303, r.text
@@ -363,10 +382,16 @@ async def test_another_users_ids_are_404(
         reminder_id = (await s.execute(select(Reminder.id))).scalar_one()
     r = await web.post("/account/feeds", {"name": "cal"})
     feed_id = re.search(r'id="feed-([0-9a-f-]{36})"', r.text).group(1)  # type: ignore[union-attr]
+    project_id, section_id = await make_project(web, "Private", section="Hidden")
     intruder = await second_client(app)
     await intruder.signup()
     url = path.format(
-        task_id=task_id, session_id=session_id, feed_id=feed_id, reminder_id=reminder_id
+        task_id=task_id,
+        session_id=session_id,
+        feed_id=feed_id,
+        reminder_id=reminder_id,
+        project_id=project_id,
+        section_id=section_id,
     )
     data, owner_status = ID_CASES[(method, path)]
     r = await (intruder.get(url) if method == "GET" else intruder.post(url, data))
@@ -377,6 +402,22 @@ async def test_another_users_ids_are_404(
     r = await (web.get(url) if method == "GET" else web.post(url, data))
     assert r.status_code == owner_status, r.text
     await intruder.http.aclose()
+
+
+async def make_project(web: WebClient, name: str, *, section: str = "") -> tuple[str, str]:
+    """A project made through the web app (and a section in it): their ids."""
+    r = await web.post("/projects", {"name": name, "color": "blue"})
+    assert r.status_code == 303, r.text
+    project_id = r.headers["location"].removeprefix("/projects/")
+    section_id = ""
+    if section:
+        r = await web.post(f"/projects/{project_id}/sections", {"name": section})
+        assert r.status_code == 303, r.text
+        page = await web.get(f"/projects/{project_id}")
+        found = re.search(r'<h2 id="section-([0-9a-f-]{36})">', page.text)
+        assert found, page.text
+        section_id = found.group(1)
+    return project_id, section_id
 
 
 # Flows without JavaScript (plain forms and redirects) and with htmx fragments
@@ -596,3 +637,64 @@ async def test_long_description_and_many_tags_render(web: WebClient) -> None:
     page = await web.get("/tasks")
     assert page.text.count('class="chip"') >= 30 and "x" * 10_000 in page.text
     assert f'id="task-{task_id}"' in page.text
+
+
+# Today and Upcoming: open dated tasks grouped by day in the user's zone (tasks.agenda)
+
+
+def day_groups(html: str) -> list[tuple[str, list[str]]]:
+    """Each day group's heading (without its count) and the titles in it, in page order."""
+    out = []
+    for chunk in html.split('<section class="day-group"')[1:]:
+        heading = re.search(r"<h2[^>]*>([^<]*)<span", chunk)
+        assert heading, chunk
+        out.append((heading.group(1).strip(), re.findall(r'<p class="title">([^<]*)</p>', chunk)))
+    return out
+
+
+async def test_today_and_upcoming_group_open_tasks_by_local_day(
+    app: FastAPI, web: WebClient
+) -> None:
+    # 23:30 on Thursday 14 January in Berlin is already Friday 15th there.
+    fixed = datetime(2027, 1, 14, 23, 30, tzinfo=UTC)
+    app.state.doable.clock = lambda: fixed
+    await web.signup(timezone="Europe/Berlin")
+    dues = {
+        "last week": ("2027-01-08", ""),
+        "yesterday": ("2027-01-14", ""),
+        "today": ("2027-01-15", ""),  # all day: first in its day
+        "today 00:10": ("2027-01-15", "00:10"),
+        "tomorrow": ("2027-01-16", "09:00"),
+        "in 14 days": ("2027-01-29", ""),
+        "in 15 days": ("2027-01-30", ""),
+    }
+    for title, (day, clock) in dues.items():
+        await web.add(title, due_date=day, due_time=clock)
+    await web.add("undated")
+    done = await web.add("done today", due_date="2027-01-15")
+    assert (await web.post(f"/tasks/{done}/toggle")).status_code == 303
+
+    today = await web.get("/today")
+    assert today.status_code == 200, today.text
+    assert day_groups(today.text) == [
+        ("Overdue", ["last week", "yesterday"]),
+        ("Today · Fri 15 Jan", ["today", "today 00:10"]),
+    ]
+    upcoming = await web.get("/upcoming")
+    assert day_groups(upcoming.text) == [
+        ("Tomorrow · Sat 16 Jan", ["tomorrow"]),
+        ("Fri 29 Jan", ["in 14 days"]),
+    ]
+    # An open tab's refresh gets the groups alone, with the sidebar counts.
+    part = await web.get("/today", headers={"HX-Request": "true", "HX-Target": "list-region"})
+    assert day_groups(part.text) == day_groups(today.text)
+    assert "<html" not in part.text and 'id="counts"' in part.text
+
+
+async def test_today_and_upcoming_say_when_nothing_is_due(web: WebClient) -> None:
+    await web.signup()
+    await web.add("undated")
+    for path, heading in [("/today", "Nothing due today"), ("/upcoming", "Nothing in the next")]:
+        r = await web.get(path)
+        assert r.status_code == 200 and day_groups(r.text) == []
+        assert heading in r.text and '<div id="empty" class="empty">' in r.text

@@ -33,7 +33,7 @@ from doable.state import AppState
 from doable.tasks.router import parse_router, tags_router, tasks_router
 from doable.transfer.router import router as transfer_router
 from doable.web.errors import fallback_500_html, render_error
-from doable.web.router import router as web_router
+from doable.web.routes import router as web_router
 from doable.web.security import SecurityHeadersMiddleware, frame_ancestors
 
 API_PREFIX = "/api/v1"
@@ -149,4 +149,10 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
     app.add_middleware(SecurityHeadersMiddleware, embedded=settings.embedded)
     # Outside that: the client's address from trusted proxies' headers, before anything reads it.
     app.add_middleware(ProxyHeadersMiddleware, trusted=settings.forwarded_allow_ips)
+    if settings.metrics_token is not None:
+        # Imported here: with metrics off, prometheus_client is never loaded.
+        from doable.ops import metrics
+
+        # Outermost of all, so every answer is counted.
+        metrics.install(app, token=settings.metrics_token, database=db)
     return app

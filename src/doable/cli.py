@@ -1,4 +1,4 @@
-"""`doable …` commands: serve, migrate, check, users, export, import."""
+"""`doable …` commands: serve, migrate, check, users, export, import, backup."""
 
 from __future__ import annotations
 
@@ -205,8 +205,16 @@ def check() -> None:
         "set" if s.secret_key else f"generated, kept in {runtime.data_dir / 'secret_key'}",
     )
     table.add_row("AUTH_JWT_SECRET", "set" if s.auth_jwt_secret else "(unset)")
+    table.add_row("METRICS_TOKEN", "set" if s.metrics_token else "(unset)")
     table.add_row("AUTH_JWKS_URL", redact_url(s.auth_jwks_url) if s.auth_jwks_url else "None")
-    masked = {"database_url", "data_dir", "secret_key", "auth_jwt_secret", "auth_jwks_url"}
+    masked = {
+        "database_url",
+        "data_dir",
+        "secret_key",
+        "auth_jwt_secret",
+        "auth_jwks_url",
+        "metrics_token",
+    }
     for name, value in s.model_dump(exclude=masked).items():
         table.add_row(str(Settings.model_fields[name].validation_alias), str(value))
     out.print(table)
@@ -523,3 +531,36 @@ def import_command(
         f"{user.strip().lower()}",
         highlight=False,
     )
+
+
+@app.command("backup")
+def backup_command(
+    path: Annotated[Path, typer.Argument(help="New (or empty) folder to write the backup into.")],
+    print_only: Annotated[
+        bool,
+        typer.Option(
+            "--print-only", help="PostgreSQL/MariaDB: print the dump command, do not run it."
+        ),
+    ] = False,
+) -> None:
+    """Back up the database and the data folder's keys (see docs/operations.md)."""
+    from doable.ops.backup import BackupError, backup
+
+    runtime = load_runtime()
+    try:
+        made = backup(runtime, path, run_tools=not print_only)
+    except BackupError as exc:
+        fail(str(exc))
+    for name in made.files:
+        out.print(f"wrote {path / name}", highlight=False)
+    if made.pending_command is not None:
+        err.print(
+            f"The {made.backend} dump was not made here. Run this (fill in the password):",
+            highlight=False,
+        )
+        out.print(made.pending_command, highlight=False, markup=False)
+    if runtime.settings.secret_key is not None:
+        err.print(
+            "SECRET_KEY comes from the environment: keep it with this backup yourself.",
+            highlight=False,
+        )

@@ -105,6 +105,8 @@ class Settings(BaseSettings):
     feed_cache_bytes: int = Field(
         default=32 * 1024 * 1024, ge=0, validation_alias="FEED_CACHE_BYTES"
     )
+    # Prometheus metrics at /metrics, for this bearer token only; unset: no metrics at all.
+    metrics_token: str | None = Field(default=None, validation_alias="METRICS_TOKEN", repr=False)
 
     @property
     def embedded(self) -> bool:
@@ -122,6 +124,7 @@ class Settings(BaseSettings):
         "auth_jwt_secret",
         "auth_jwt_issuer",
         "auth_jwt_audience",
+        "metrics_token",
         mode="before",
     )
     @classmethod
@@ -415,6 +418,16 @@ def external_auth(settings: Settings) -> ExternalAuthConfig | None:
     )
 
 
+def check_metrics_token(settings: Settings) -> None:
+    """METRICS_TOKEN, when set, must be as hard to guess as SECRET_KEY."""
+    token = settings.metrics_token
+    if token is not None and len(token.encode()) < MIN_SECRET_BYTES:
+        raise ConfigError(
+            f"METRICS_TOKEN is too short: it needs at least {MIN_SECRET_BYTES} bytes "
+            f"(generate one with: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+        )
+
+
 @dataclass(frozen=True)
 class RuntimeConfig:
     """Settings resolved against the machine: data folder, database target and signing key."""
@@ -434,4 +447,5 @@ def resolve(settings: Settings | None = None) -> RuntimeConfig:
     if settings.database_url is None:
         database = normalize_database_url(None, data_dir)
     secret_key = resolve_secret_key(settings, data_dir)
+    check_metrics_token(settings)
     return RuntimeConfig(settings, data_dir, database, secret_key)

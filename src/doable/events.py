@@ -120,6 +120,10 @@ class EventBus:
     def streams_of(self, owner_id: uuid.UUID) -> int:
         return len(self._subs.get(owner_id, ()))
 
+    def open_streams(self) -> int:
+        """Streams open in this process, all users together (the metrics read it)."""
+        return sum(len(subs) for subs in list(self._subs.values()))
+
     def publish(self, item: Event) -> None:
         if item.kind == "reminders":
             for wake in list(self._wakers):

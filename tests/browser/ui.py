@@ -165,3 +165,51 @@ def seed_demo_tasks(page: Page) -> str:
     expect(page.locator(".task.editing")).to_have_count(0)
     settled(page)
     return item_id
+
+
+def seed_demo_project(page: Page) -> str:
+    """A project like a real one, through the web app: two sections, tasks in each, subtasks
+    under a parent (one done). Returns the project page's path."""
+    page.goto("/projects")
+    page.get_by_label("Name", exact=True).fill("Home renovation")
+    page.get_by_label("Colour", exact=True).select_option("teal")
+    page.get_by_role("button", name="Add project").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Home renovation")
+    path = "/" + page.url.split("/", 3)[3]
+    for section in ["Doing", "Later"]:
+        page.get_by_text("Project settings").click()
+        page.get_by_label("New section").fill(section)
+        page.get_by_role("button", name="Add section").click()
+    for title in [
+        "Choose the kitchen tiles !high",
+        "Measure the walls",
+        "Get three quotes",
+        "Order samples tomorrow",
+        "Paint the hallway #weekend",
+        "Sand the floors",
+        "Replace the bathroom tap",
+    ]:
+        page.locator("#quick-title").fill(title)
+        page.get_by_role("button", name="Add", exact=True).click()
+        settled(page)
+
+    def menu(title: str, button: str, dest: str = "") -> None:
+        row = page.locator("#list-region li.task").filter(
+            has=page.locator("p.title", has_text=re.compile(rf"^{re.escape(title)}$"))
+        )
+        row.get_by_text("Move", exact=True).click()
+        if dest:
+            row.get_by_label("Move to").select_option(label=dest)
+        row.get_by_role("button", name=button, exact=True).click()
+        expect(page.locator("#announce")).to_contain_text(title)
+        settled(page)
+
+    for title in ["Measure the walls", "Get three quotes", "Order samples"]:
+        menu(title, "Indent")
+    menu("Paint the hallway", "Go", "Home renovation / Doing")
+    menu("Sand the floors", "Go", "Home renovation / Later")
+    menu("Replace the bathroom tap", "Go", "Home renovation / Doing")
+    done = page.locator("#list-region li.task").filter(has_text="Measure the walls")
+    done.get_by_role("button", name="Complete: Measure the walls").click()
+    settled(page)
+    return path

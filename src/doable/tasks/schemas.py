@@ -135,14 +135,6 @@ class RecurrenceOut(BaseModel):
     text: str = Field(description='The rule in words, e.g. "every week on Mon, Thu"')
 
 
-def _project_id_not_nullable(schema: dict[str, Any]) -> None:
-    # Left out means the Inbox (create) or unchanged (PATCH); null names no project and is
-    # refused (tree.resolve), so the schema must not offer it.
-    field = schema["properties"]["project_id"]
-    (kept,) = [branch for branch in field.pop("anyOf") if branch != {"type": "null"}]
-    field.update(kept)
-
-
 class Placed(Strict):
     """Where a task goes: a project, a section, a parent, and a place among its siblings.
 
@@ -150,9 +142,9 @@ class Placed(Strict):
     unchanged; `section_id: null` and `parent_id: null` take the task out of its section or
     parent. Give at most one of `after`, `before` and `at`; a neighbour also names the list."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra=_project_id_not_nullable)
-
-    project_id: uuid.UUID | None = Field(None, description="The project (default: the Inbox)")
+    project_id: uuid.UUID | None = Field(
+        None, description="The project; null or left out on create: the Inbox"
+    )
     section_id: uuid.UUID | None = Field(None, description="A section of that project, or null")
     parent_id: uuid.UUID | None = Field(
         None, description="The parent task (same project), or null for a top-level task"
@@ -190,7 +182,7 @@ def _only_due_is_nullable(schema: dict[str, Any]) -> None:
     # These fields may be left out, but null is refused for them (service.update_task), so the
     # schema must not offer it; only `due: null` (clear the due date) and `recurrence: null`
     # (stop repeating) mean something.
-    for name in ("title", "description", "priority", "tags", "completed", "project_id"):
+    for name in ("title", "description", "priority", "tags", "completed"):
         field = schema["properties"][name]
         (kept,) = [branch for branch in field.pop("anyOf") if branch != {"type": "null"}]
         field.update(kept)

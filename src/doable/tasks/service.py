@@ -9,7 +9,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import (
-    BindParameter,
     ColumnElement,
     Select,
     and_,
@@ -19,13 +18,10 @@ from sqlalchemy import (
     delete,
     func,
     insert,
-    literal,
     literal_column,
-    null,
     or_,
     select,
     table,
-    union_all,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -697,14 +693,14 @@ async def list_tasks(
             conditions.append(or_(column < key.value, and_(column == key.value, Task.id < key.id)))
     ordering = [column.asc(), Task.id.asc()] if order == "asc" else [column.desc(), Task.id.desc()]
     stmt = (
-        select(*TASK_ROW_COLUMNS)
+        select(*TASK_ROW_COLUMNS, *tree.PROGRESS_COLUMNS)
         .where(owner, *conditions)
         .order_by(*ordering)
         .limit(query.limit + 1)
     )
     if query.offset:
         stmt = stmt.offset(query.offset)
-    tasks = [TaskRow.from_row(row) for row in await read_rows(session, stmt)]
+    tasks = [tree.with_progress(row) for row in await read_rows(session, stmt)]
     next_cursor = None
     if len(tasks) > query.limit:
         tasks = tasks[: query.limit]
@@ -720,7 +716,7 @@ async def list_tasks(
         next_cursor = cursors.encode(
             cursor_key, cursors.CursorKey(query.sort, order, value, last.id)
         )
-    await _fill_tags_and_progress(session, tasks)
+    await _fill_tag_names(session, tasks)
     return tasks, next_cursor
 
 
@@ -751,31 +747,14 @@ async def _place_conditions(
 
 
 # The read statements are built once: building one costs more than running it.
-# A page's tags (name rows, in name order) and its tasks' subtask counts (rows without a
-# name), in one statement: a page is then two queries, the rows and this.
-_TASK_IDS: BindParameter[Any] = bindparam("task_ids", expanding=True)
-_TAGS_AND_PROGRESS = union_all(
-    select(
-        task_tags.c.task_id.label("task_id"),
-        Tag.name.label("name"),
-        Tag.name_key.label("name_key"),
-        literal(0).label("total"),
-        literal(0).label("done"),
-    )
+_TAG_NAMES = (
+    select(task_tags.c.task_id, Tag.name)
     .join(Tag, Tag.id == task_tags.c.tag_id)
-    .where(task_tags.c.task_id.in_(_TASK_IDS)),
-    select(
-        Task.parent_id,
-        null(),
-        null(),
-        func.count(),
-        func.coalesce(func.sum(case((Task.completed.is_(True), 1), else_=0)), 0),
-    )
-    .where(Task.parent_id.in_(_TASK_IDS), VISIBLE)
-    .group_by(Task.parent_id),
-).order_by(literal_column("name_key"))
+    .where(task_tags.c.task_id.in_(bindparam("task_ids", expanding=True)))
+    .order_by(Tag.name_key)
+)
 _ONE_TASK = (
-    select(*TASK_ROW_COLUMNS, *tree.progress_columns(Task.id), Tag.name)
+    select(*TASK_ROW_COLUMNS, *tree.PROGRESS_COLUMNS, Tag.name)
     .outerjoin(task_tags, task_tags.c.task_id == Task.id)
     .outerjoin(Tag, Tag.id == task_tags.c.tag_id)
     .where(Task.owner_id == bindparam("owner_id"), Task.id == bindparam("task_id"), VISIBLE)
@@ -783,29 +762,21 @@ _ONE_TASK = (
 )
 
 
-async def _fill_tags_and_progress(session: AsyncSession, tasks: Sequence[TaskRow]) -> None:
-    """The tags and subtask counts of a page of tasks, in one query."""
+async def _fill_tag_names(session: AsyncSession, tasks: Sequence[TaskRow]) -> None:
+    """The tags of a page of tasks, in one query."""
     if not tasks:
         return
     by_id = {task.id: task for task in tasks}
-    rows = await read_rows(session, _TAGS_AND_PROGRESS, {"task_ids": list(by_id)})
-    for task_id, name, _key, total, done in rows:
-        task = by_id[task_id]
-        if name is not None:
-            task.tag_names.append(name)
-        else:
-            task.subtasks_total, task.subtasks_done = int(total), int(done)
+    for task_id, name in await read_rows(session, _TAG_NAMES, {"task_ids": list(by_id)}):
+        by_id[task_id].tag_names.append(name)
 
 
 async def read_task(session: AsyncSession, owner_id: uuid.UUID, task_id: uuid.UUID) -> TaskRow:
-    """One of the owner's tasks with its tag names and subtask counts, for display: one query
-    (a row per tag)."""
+    """One of the owner's tasks with its tag names, for display: one query (a row per tag)."""
     rows = await read_rows(session, _ONE_TASK, {"owner_id": owner_id, "task_id": task_id})
     if not rows:
         raise TaskNotFound()
-    task = TaskRow.from_row(rows[0])
-    n = len(TASK_ROW_COLUMNS)
-    task.subtasks_total, task.subtasks_done = int(rows[0][n]), int(rows[0][n + 1])
+    task = tree.with_progress(rows[0])
     task.tag_names = [row[-1] for row in rows if row[-1] is not None]
     return task
 

@@ -25,7 +25,7 @@ from sqlalchemy.orm import aliased
 from doable.errors import InvalidInput, NotFound
 from doable.projects import service as projects
 from doable.projects.service import Placement
-from doable.tasks.models import VISIBLE, Task, TaskRow
+from doable.tasks.models import TASK_ROW_COLUMNS, VISIBLE, Task, TaskRow
 
 MAX_DEPTH = 4
 
@@ -176,11 +176,12 @@ async def resolve(
         section_id = parent_id = None
 
     if "project_id" in given:
-        if move.project_id is None:
-            raise InvalidInput("project_id cannot be null", loc=["body", "project_id"])
-        await projects.get_project(session, owner_id, move.project_id)  # 404 if not theirs
-        if move.project_id != project_id:
-            project_id, section_id, parent_id = move.project_id, None, None
+        # null means the Inbox, the project of tasks that have no other.
+        wanted = move.project_id or await projects.inbox_id(session, owner_id)
+        if move.project_id is not None:
+            await projects.get_project(session, owner_id, wanted)  # 404 if not theirs
+        if wanted != project_id:
+            project_id, section_id, parent_id = wanted, None, None
     if "section_id" in given:
         if move.section_id is None:
             section_id = None
@@ -328,18 +329,6 @@ def progress_select(parent_ids: Any) -> Select[Any]:
     )
 
 
-_CHILD = aliased(Task, name="child")
-
-
-def progress_columns(parent_id: Any) -> tuple[Any, Any]:
-    """Subtasks of the task whose id is `parent_id`, in all and done, as two scalar subqueries
-    for the select list of a one-task read (`VISIBLE`, on the alias)."""
-    of_parent = and_(_CHILD.parent_id == parent_id, _CHILD.import_batch_id.is_(None))
-    total = select(func.count()).where(of_parent).scalar_subquery()
-    done = select(func.count()).where(of_parent, _CHILD.completed.is_(True)).scalar_subquery()
-    return total, done
-
-
 async def progress_of(session: AsyncSession, task_id: uuid.UUID) -> tuple[int, int]:
     """One task's subtasks, done and in all."""
     row = (await session.execute(progress_select([task_id]))).one_or_none()
@@ -355,3 +344,32 @@ async def fill_progress(session: AsyncSession, tasks: Sequence[TaskRow]) -> None
     for parent_id, total, done in rows.all():
         row = by_id[parent_id]
         row.subtasks_total, row.subtasks_done = int(total), int(done)
+
+
+_child = aliased(Task, name="child")
+# A task's direct subtasks, done and in all, as two correlated columns of the page's own query
+# (an index probe each on ix_tasks_parent_position), so progress costs no query of its own.
+PROGRESS_COLUMNS = (
+    select(func.count())
+    .where(_child.parent_id == Task.id, _child.import_batch_id.is_(None))
+    .correlate(Task)
+    .scalar_subquery()
+    .label("subtasks_total"),
+    select(func.count())
+    .where(
+        _child.parent_id == Task.id,
+        _child.import_batch_id.is_(None),
+        _child.completed.is_(True),
+    )
+    .correlate(Task)
+    .scalar_subquery()
+    .label("subtasks_done"),
+)
+
+
+def with_progress(row: Any) -> TaskRow:
+    """A TaskRow from a row of TASK_ROW_COLUMNS followed by PROGRESS_COLUMNS."""
+    task = TaskRow.from_row(row)
+    n = len(TASK_ROW_COLUMNS)
+    task.subtasks_total, task.subtasks_done = int(row[n] or 0), int(row[n + 1] or 0)
+    return task

@@ -54,6 +54,8 @@ class TaskView:
     repeat_rule: str = ""
     repeat_mode: str = "from_due"
     repeat_label: str = ""
+    subtasks_done: int = 0  # direct subtasks (tasks/tree.py fill_progress)
+    subtasks_total: int = 0
 
 
 # Offered in the edit form's Repeat field (a datalist: any other RRULE can be typed).
@@ -96,6 +98,8 @@ def task_view(task: Task | TaskRow, user: User, today: tasks_service.Today) -> T
         repeat_rule=task.rrule or "",
         repeat_mode=task.recurrence_mode or "from_due",
         repeat_label=_repeat_label(task),
+        subtasks_done=getattr(task, "subtasks_done", 0),
+        subtasks_total=getattr(task, "subtasks_total", 0),
     )
 
 
@@ -123,9 +127,12 @@ class QuickPreview:
     tags: list[str]
     repeats: str
     warnings: list[str]
+    project: str = ""  # where the task lands: "Project" or "Project / Section"
 
 
-def quick_preview(text: str, parsed: QuickParse, zone: Zone) -> QuickPreview:
+def quick_preview(text: str, parsed: QuickParse, zone: Zone, landing: str = "") -> QuickPreview:
+    """`landing` names the project the task goes to when the text names none. When quick add
+    reads `#Project` and `/Section` (its result's `project` and `section`), those win."""
     parts: list[PreviewPart] = []
     at = 0
     for token in parsed.tokens:
@@ -150,7 +157,18 @@ def quick_preview(text: str, parsed: QuickParse, zone: Zone) -> QuickPreview:
         tags=parsed.tags,
         repeats=parsed.recurrence.description if parsed.recurrence else "",
         warnings=parsed.warnings,
+        project=_place(parsed, landing),
     )
+
+
+def _place(parsed: QuickParse, landing: str) -> str:
+    project = getattr(parsed, "project", None)  # set by a parse given the user's projects
+    section = getattr(parsed, "section", None)
+    named = any(token.kind in {"project", "section"} for token in parsed.tokens)
+    if project is None or not named:
+        return landing
+    name = str(getattr(project, "name", landing))
+    return f"{name} / {section.name}" if section is not None else name
 
 
 def _day_label(day: date, today: date) -> str:
@@ -164,6 +182,13 @@ def _day_label(day: date, today: date) -> str:
     if 0 < delta < 7:
         return f"{day:%a}"
     return f"{day:%-d %b %Y}" if day.year != today.year else f"{day:%-d %b}"
+
+
+def day_heading(day: date, today: date) -> str:
+    """A day group's heading in Today and Upcoming: "Today · Sun 6 Dec", "Mon 7 Dec"."""
+    full = f"{day:%a %-d %b}" if day.year == today.year else f"{day:%a %-d %b %Y}"
+    relative = _day_label(day, today)
+    return f"{relative} · {full}" if relative in {"Today", "Tomorrow", "Yesterday"} else full
 
 
 def is_htmx(request: Request) -> bool:

@@ -5,6 +5,7 @@
   "use strict";
   var KEY = "doable-theme";
   var root = document.documentElement;
+  root.classList.add("js"); // narrow screens fold the sidebar behind a Menu button (app.css)
   function applyTheme(theme) {
     if (theme === "light" || theme === "dark") root.dataset.theme = theme;
     else delete root.dataset.theme;
@@ -58,6 +59,28 @@
     }
     armToasts(document);
     liveEvents();
+  });
+
+  // The Menu button (narrow screens): shows or hides the sidebar. A sidebar that htmx swapped
+  // in arrives closed, and the button says so.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("#menu-toggle");
+    var sidebar = document.getElementById("sidebar");
+    if (!button || !sidebar) return;
+    var open = !sidebar.classList.contains("open");
+    sidebar.classList.toggle("open", open);
+    button.setAttribute("aria-expanded", open ? "true" : "false");
+    if (open) {
+      var first = sidebar.querySelector("a, button, input, select");
+      if (first) first.focus();
+    }
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    var button = document.getElementById("menu-toggle");
+    var sidebar = document.getElementById("sidebar");
+    if (button && sidebar) {
+      button.setAttribute("aria-expanded", sidebar.classList.contains("open") ? "true" : "false");
+    }
   });
 
   // Live events: the server pushes `notification` (a reminder fired) and `task` (a task
@@ -179,6 +202,7 @@
   var origin = null;
   document.addEventListener("htmx:beforeRequest", function (event) {
     var elt = event.detail.elt;
+    if (elt.id === "list-region") return; // a reload after a change: keep where it came from
     var li = elt.closest && elt.closest("li.task");
     var near = li && (li.nextElementSibling || li.previousElementSibling);
     origin = {
@@ -186,7 +210,8 @@
       near: near ? near.id : null,
       undo: !!(elt.closest && elt.closest(".toast")),
       // The same control after the task is re-rendered; after an edit, its Edit link.
-      control: elt.matches && elt.matches("button.check") ? "button.check" : ".task-actions a"
+      control: elt.matches && elt.matches("button.check") ? "button.check"
+        : elt.closest && elt.closest(".move-menu") ? ".move-menu summary" : ".task-actions a"
     };
   });
 
@@ -271,5 +296,143 @@
       var t = undo.closest(".toast");
       setTimeout(function () { if (t) t.remove(); }, 50);
     }
+  });
+
+  // Organising a project (project.html): drag and drop with SortableJS, collapse and expand
+  // of subtasks, and focus after a list reloads. Every drag has a keyboard alternative in the
+  // task's Move menu, which posts the same form (web/routes/moves.py).
+  function depthOf(li) { return parseInt(li.dataset.depth || "1", 10); }
+  function descendantsOf(li) {
+    var out = [], depth = depthOf(li), el = li.nextElementSibling;
+    while (el && el.matches("li.task[data-depth]") && depthOf(el) > depth) {
+      out.push(el);
+      el = el.nextElementSibling;
+    }
+    return out;
+  }
+
+  var COLLAPSED = "doable-collapsed";
+  function collapsedIds() {
+    try { return JSON.parse(sessionStorage.getItem(COLLAPSED) || "[]"); } catch (e) { return []; }
+  }
+  function rememberCollapsed(id, collapsed) {
+    var ids = collapsedIds().filter(function (x) { return x !== id; });
+    if (collapsed) ids.push(id);
+    try { sessionStorage.setItem(COLLAPSED, JSON.stringify(ids)); } catch (e) { /* ignore */ }
+  }
+  function applyCollapse(scope) {
+    var hidden = collapsedIds();
+    scope.querySelectorAll("li.task[data-depth]").forEach(function (li) { li.hidden = false; });
+    scope.querySelectorAll("button[data-collapse]").forEach(function (button) {
+      var li = button.closest("li.task");
+      var collapsed = hidden.indexOf(li.dataset.id) >= 0;
+      button.setAttribute("aria-expanded", collapsed ? "false" : "true");
+      button.textContent = collapsed ? "▸" : "▾";
+      if (collapsed) descendantsOf(li).forEach(function (d) { d.hidden = true; });
+    });
+  }
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("button[data-collapse]");
+    if (!button) return;
+    var li = button.closest("li.task");
+    rememberCollapsed(li.dataset.id, button.getAttribute("aria-expanded") === "true");
+    applyCollapse(li.closest("ul"));
+  });
+
+  function postMove(url, source, op, extra) {
+    if (!window.htmx) return;
+    var values = { op: op, back: window.location.pathname + window.location.search };
+    for (var key in extra || {}) values[key] = extra[key];
+    window.htmx.ajax("POST", url, { source: source, values: values, swap: "none" });
+  }
+
+  function visibleNeighbour(li, forward) {
+    var el = forward ? li.nextElementSibling : li.previousElementSibling;
+    while (el && (el.hidden || el.classList.contains("drag-hidden") || !el.matches("li.task"))) {
+      el = forward ? el.nextElementSibling : el.previousElementSibling;
+    }
+    return el;
+  }
+
+  function dropTarget(event) {
+    var e = event && (event.changedTouches ? event.changedTouches[0] : event);
+    if (!e || typeof e.clientX !== "number") return null;
+    var under = document.elementFromPoint(e.clientX, e.clientY);
+    return under && under.closest("[data-drop-project]");
+  }
+
+  function taskDropped(evt) {
+    var li = evt.item, list = evt.to;
+    document.querySelectorAll(".drag-hidden").forEach(function (d) { d.classList.remove("drag-hidden"); });
+    var url = "/tasks/" + li.dataset.id + "/move";
+    var project = dropTarget(evt.originalEvent);
+    if (project) {
+      postMove(url, li, "project:" + project.dataset.dropProject);
+      return;
+    }
+    if (evt.from === evt.to && evt.oldIndex === evt.newIndex) return;
+    var prev = visibleNeighbour(li, false), next = visibleNeighbour(li, true), op;
+    if (prev && next && next.dataset.parent === prev.dataset.id) op = "before:" + next.dataset.id;
+    else if (prev) op = "after:" + prev.dataset.id;
+    else if (next) op = "before:" + next.dataset.id;
+    else op = "first:" + list.dataset.section;
+    postMove(url, li, op, { project: list.dataset.project });
+  }
+
+  function projectDropped(evt) {
+    if (evt.oldIndex === evt.newIndex) return;
+    var li = evt.item;
+    var prev = li.previousElementSibling, next = li.nextElementSibling;
+    var op = prev && !prev.classList.contains("inbox") ? "after:" + prev.dataset.id
+      : next ? "before:" + next.dataset.id : "first:x";
+    postMove("/projects/" + li.dataset.id + "/move", li, op);
+  }
+
+  // SortableJS sets an inline will-change on the chosen item, then clones it; a clone with a
+  // style attribute breaks the page's CSP (style-src 'self'). Nothing else styles the item
+  // inline yet, so the attribute can go.
+  function unstyle(evt) { evt.item.removeAttribute("style"); }
+
+  function armSortables(scope) {
+    if (!window.Sortable) return;
+    scope.querySelectorAll("ul.sortable-tasks:not([data-armed])").forEach(function (list) {
+      list.setAttribute("data-armed", "1");
+      window.Sortable.create(list, {
+        group: "tasks", handle: ".drag-handle", draggable: "li.task", forceFallback: true,
+        fallbackOnBody: true, animation: 120, onChoose: unstyle,
+        onStart: function (evt) {
+          descendantsOf(evt.item).forEach(function (d) { d.classList.add("drag-hidden"); });
+        },
+        onEnd: taskDropped
+      });
+    });
+    scope.querySelectorAll("ul[data-sortable-projects]:not([data-armed])").forEach(function (list) {
+      list.setAttribute("data-armed", "1");
+      window.Sortable.create(list, {
+        group: "projects", handle: ".drag-handle", draggable: "li:not(.inbox)",
+        forceFallback: true, animation: 120, onChoose: unstyle, onEnd: projectDropped
+      });
+    });
+    applyCollapse(scope);
+  }
+  // SortableJS's animations leave inline styles on the rows they moved; htmx copies an old
+  // element's attributes onto its replacement while settling, which would then break the
+  // CSP too. The rows are about to be replaced anyway.
+  document.addEventListener("htmx:beforeSwap", function () {
+    document.querySelectorAll("#main [style], #sidebar [style]").forEach(function (el) {
+      el.removeAttribute("style");
+    });
+  });
+  document.addEventListener("DOMContentLoaded", function () { armSortables(document); });
+  document.addEventListener("htmx:afterSettle", function () { armSortables(document); });
+
+  // A project's lists reload after each change (the doable-changed event): put focus back on
+  // the task it came from, or a neighbour if that task left the list.
+  document.addEventListener("htmx:afterSettle", function (event) {
+    if (!event.target || event.target.id !== "list-region" || !origin || !focusLost()) return;
+    var li = origin.id && document.getElementById(origin.id);
+    if (!li && origin.near) li = document.getElementById(origin.near);
+    var control = li && (li.querySelector(origin.control) || li.querySelector("button.check"));
+    if (control) control.focus();
   });
 })();

@@ -1,0 +1,215 @@
+"""The account page: profile, password, browser sessions, account deletion and calendar feeds."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Path, Request
+from fastapi.responses import Response
+from pydantic import ValidationError
+
+from doable.auth import service as auth_service
+from doable.auth.models import User
+from doable.auth.schemas import MePatch, PasswordChangeIn
+from doable.db import SessionDep
+from doable.errors import DoableError, NotFound
+from doable.feeds import service as feeds_service
+from doable.feeds.router import feed_url
+from doable.feeds.schemas import FeedCreate
+from doable.state import StateDep
+from doable.web.dependencies import CsrfToken, WebUser
+from doable.web.routes.forms import field_errors, see_other, start_session, zone_names
+from doable.web.security import SESSION_COOKIE
+from doable.web.views import base_context, delete_cookie, respond
+
+router = APIRouter()
+
+
+async def _account_context(
+    request: Request, state: Any, session: Any, user: User, **extra: Any
+) -> dict[str, Any]:
+    sessions = await auth_service.list_web_sessions(session, user.id)
+    feeds = await feeds_service.list_feeds(session, user.id)
+    return (
+        base_context(request, state, user)
+        | {
+            "sessions": sessions,
+            "feeds": feeds,
+            "new_feed": None,
+            "current_session": getattr(request.state, "web_session_id", None),
+            "zones": zone_names(),
+            "errors": {},
+            "notice": request.query_params.get("saved", ""),
+        }
+        | extra
+    )
+
+
+@router.get("/account")
+async def account_page(
+    request: Request, user: WebUser, session: SessionDep, state: StateDep, csrf: CsrfToken
+) -> Response:
+    return respond(
+        request, state, "account.html", await _account_context(request, state, session, user)
+    )
+
+
+@router.post("/account")
+async def account_save(
+    request: Request,
+    user: WebUser,
+    session: SessionDep,
+    state: StateDep,
+    csrf: CsrfToken,
+    name: Annotated[str, Form(max_length=1000)] = "",
+    timezone: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    try:
+        patch = MePatch(name=name, timezone=timezone or None)
+    except ValidationError as exc:
+        ctx = await _account_context(request, state, session, user, errors=field_errors(exc))
+        return respond(request, state, "account.html", ctx, status=422)
+    await auth_service.update_profile(session, user, patch)
+    return see_other("/account?saved=profile")
+
+
+@router.post("/account/password")
+async def account_password(
+    request: Request,
+    user: WebUser,
+    session: SessionDep,
+    state: StateDep,
+    csrf: CsrfToken,
+    current_password: Annotated[str, Form(max_length=1000)] = "",
+    new_password: Annotated[str, Form(max_length=1000)] = "",
+) -> Response:
+    try:
+        data = PasswordChangeIn(current_password=current_password, new_password=new_password)
+        await auth_service.change_password(
+            session, state, user, data.current_password, data.new_password
+        )
+    except ValidationError as exc:
+        errors = {f"pw_{k}": v for k, v in field_errors(exc).items()}
+        ctx = await _account_context(request, state, session, user, errors=errors)
+        return respond(request, state, "account.html", ctx, status=422)
+    except DoableError as exc:
+        ctx = await _account_context(
+            request, state, session, user, errors={"pw_current_password": exc.detail}
+        )
+        return respond(request, state, "account.html", ctx, status=exc.status, headers=exc.headers)
+    # Every session was revoked with the old password; this browser gets a fresh one.
+    return await start_session(request, state, session, user, "/account?saved=password")
+
+
+@router.post("/account/sessions/{session_id}/revoke")
+async def revoke_session(
+    request: Request,
+    session_id: Annotated[uuid.UUID, Path()],
+    user: WebUser,
+    session: SessionDep,
+    state: StateDep,
+) -> Response:
+    if not await auth_service.revoke_web_session(session, user.id, session_id):
+        raise NotFound("No session with this id")
+    return see_other("/account?saved=sessions")
+
+
+@router.post("/account/delete")
+async def account_delete(
+    request: Request,
+    user: WebUser,
+    session: SessionDep,
+    state: StateDep,
+    csrf: CsrfToken,
+    password: Annotated[str, Form(max_length=1000)] = "",
+    confirm: Annotated[str, Form(max_length=10)] = "",
+) -> Response:
+    if confirm != "yes":
+        ctx = await _account_context(
+            request,
+            state,
+            session,
+            user,
+            errors={"delete": "Tick the box to confirm that everything will be deleted"},
+        )
+        return respond(request, state, "account.html", ctx, status=422)
+    try:
+        await auth_service.delete_account(session, state, user, password)
+    except DoableError as exc:
+        ctx = await _account_context(request, state, session, user, errors={"delete": exc.detail})
+        return respond(request, state, "account.html", ctx, status=exc.status, headers=exc.headers)
+    response = see_other("/signup?deleted=1")
+    delete_cookie(request, state, response, SESSION_COOKIE)
+    return response
+
+
+# Calendar feeds: the URL is shown once, in the answer to the form post itself (never in a
+# redirect, whose Location would put the secret in the history and in Referer headers).
+
+
+def _new_feed(request: Request, name: str, secret: str) -> dict[str, str]:
+    url = feed_url(request, secret)
+    return {"name": name, "url": url, "webcal": "webcal://" + url.split("://", 1)[1]}
+
+
+@router.post("/account/feeds")
+async def create_feed(
+    request: Request,
+    user: WebUser,
+    session: SessionDep,
+    state: StateDep,
+    csrf: CsrfToken,
+    name: Annotated[str, Form(max_length=1000)] = "",
+    kind: Annotated[str, Form(max_length=20)] = "vtodo",
+    tag: Annotated[str, Form(max_length=1000)] = "",
+    status: Annotated[str, Form(max_length=20)] = "open",
+) -> Response:
+    try:
+        data = FeedCreate.model_validate(
+            {"name": name, "kind": kind, "tag": tag.strip() or None, "status": status}
+        )
+        feed, secret = await feeds_service.create_feed(session, user, data)
+    except ValidationError as exc:
+        errors: dict[str, str] = {}
+        for field, message in field_errors(exc).items():
+            if field in {"name", "tag"}:
+                errors[f"feed_{field}"] = message
+            else:  # only a tampered form sends another kind or status
+                errors.setdefault("feeds", f"{field}: {message}")
+        ctx = await _account_context(request, state, session, user, errors=errors)
+        return respond(request, state, "account.html", ctx, status=422)
+    except DoableError as exc:
+        ctx = await _account_context(request, state, session, user, errors={"feeds": exc.detail})
+        return respond(request, state, "account.html", ctx, status=exc.status)
+    ctx = await _account_context(
+        request, state, session, user, new_feed=_new_feed(request, feed.name, secret)
+    )
+    return respond(request, state, "account.html", ctx, status=201)
+
+
+@router.post("/account/feeds/{feed_id}/rotate")
+async def rotate_feed(
+    request: Request,
+    feed_id: Annotated[uuid.UUID, Path()],
+    user: WebUser,
+    session: SessionDep,
+    state: StateDep,
+    csrf: CsrfToken,
+) -> Response:
+    feed, secret = await feeds_service.rotate_feed(session, user.id, feed_id)
+    ctx = await _account_context(
+        request, state, session, user, new_feed=_new_feed(request, feed.name, secret)
+    )
+    return respond(request, state, "account.html", ctx)
+
+
+@router.post("/account/feeds/{feed_id}/revoke")
+async def revoke_feed(
+    request: Request,
+    feed_id: Annotated[uuid.UUID, Path()],
+    user: WebUser,
+    session: SessionDep,
+) -> Response:
+    await feeds_service.revoke_feed(session, user.id, feed_id)
+    return see_other("/account?saved=feed")

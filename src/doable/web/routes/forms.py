@@ -1,0 +1,163 @@
+"""Helpers every web page shares: reading forms into task bodies, errors by field, redirects,
+starting a browser session, and loading the signed-in user's task."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, time
+from functools import cache
+from typing import Annotated, Any
+
+from fastapi import Path, Request
+from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
+
+from doable.auth import service as auth_service
+from doable.auth.models import User
+from doable.tasks import quickadd
+from doable.tasks import service as tasks_service
+from doable.tasks.models import Task
+from doable.tasks.schemas import QUICK_TEXT_MAX
+from doable.web.security import SESSION_COOKIE
+from doable.web.views import set_cookie
+from doable.zones import time_zone_names, zone_of
+
+TaskId = Annotated[uuid.UUID, Path()]
+
+
+def field_errors(exc: ValidationError) -> dict[str, str]:
+    """Pydantic errors as field -> first message, for showing next to each field."""
+    out: dict[str, str] = {}
+    for err in exc.errors():
+        loc = [str(p) for p in err["loc"] if isinstance(p, str)]
+        field = loc[0] if loc else "form"
+        out.setdefault(field, str(err["msg"]).removeprefix("Value error, "))
+    return out
+
+
+def see_other(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+async def start_session(
+    request: Request, state: Any, session: Any, user: User, target: str
+) -> Response:
+    raw = await auth_service.create_web_session(
+        session,
+        state,
+        user,
+        user_agent=request.headers.get("user-agent", ""),
+        ip=client_ip(request),
+    )
+    response = see_other(target)
+    set_cookie(
+        request,
+        state,
+        response,
+        SESSION_COOKIE,
+        raw,
+        max_age=state.runtime.settings.session_days * 86400,
+    )
+    return response
+
+
+@cache
+def zone_names() -> list[str]:
+    return sorted(time_zone_names())
+
+
+@cache
+def zone_set() -> frozenset[str]:
+    return frozenset(zone_names()) | {"UTC"}
+
+
+def form_task_fields(form: dict[str, str], user: User, now: datetime) -> dict[str, Any]:
+    """Form fields as a task body: due from a date and an optional time, tags comma-separated."""
+    body: dict[str, Any] = {}
+    for key in ("title", "description", "priority"):
+        if key in form:
+            body[key] = form[key]
+    if "due_date" in form or "due_time" in form:
+        body["due"] = _form_due(form.get("due_date", ""), form.get("due_time", ""), user, now)
+    if "tags" in form:
+        body["tags"] = [t.strip() for t in form["tags"].split(",") if t.strip()]
+    for key in ("project_id", "section_id"):  # an add box on a project's page
+        if form.get(key):
+            body[key] = form[key]
+    if "repeat" in form:
+        rule = form["repeat"].strip()
+        mode = form.get("repeat_mode", "from_due")
+        body["recurrence"] = {"rule": rule, "mode": mode} if rule else None
+    return body
+
+
+def _form_due(day: str, clock: str, user: User, now: datetime) -> str | None:
+    """The due of a date field and a time field. A time without a date is today if that moment
+    is still ahead in the user's zone, else tomorrow (as Todoist does); never dropped."""
+    day, clock = day.strip(), clock.strip()
+    if clock and not day:
+        try:
+            at = time.fromisoformat(clock)
+        except ValueError:
+            return clock  # not a time: validation answers for the due field
+        day = tasks_service.due_day_for_time(at, user, now).isoformat()
+    if not day:
+        return None
+    return f"{day}T{clock}" if clock else day
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    form = await request.form()
+    return {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}
+
+
+def quick_body(
+    form: dict[str, str], user: User, now: datetime
+) -> tuple[dict[str, Any], str | None]:
+    """The task body for the quick-add box: its text read by the quick-add parser, then the
+    "Priority, due date, tags" fields on top (a priority or due date given there wins; tags
+    add up; a time alone goes on the text's date if it has one). Also the error to show on
+    the text field, if any."""
+    text = form.get("title", "")
+    if len(text) > QUICK_TEXT_MAX:
+        return {}, f"String should have at most {QUICK_TEXT_MAX} characters"
+    zone = zone_of(user.timezone)
+    parsed = quickadd.parse(text, zone=zone, now=now)
+    body = quickadd.create_body(parsed)
+    explicit = form_task_fields({k: v for k, v in form.items() if k != "title"}, user, now)
+    if explicit.get("priority", "none") != "none":
+        body["priority"] = explicit["priority"]
+    clock = form.get("due_time", "").strip()
+    if clock and not form.get("due_date", "").strip() and parsed.due is not None:
+        due = parsed.due
+        day = due.astimezone(zone).date() if isinstance(due, datetime) else due
+        body["due"] = f"{day.isoformat()}T{clock}"
+    elif explicit.get("due"):
+        body["due"] = explicit["due"]
+    body["tags"] = [*body["tags"], *explicit.get("tags", [])]
+    if not any(body.get(k) for k in ("project_id", "section_id")):
+        # The page's project (and section) unless the text named one.
+        for key in ("project_id", "section_id"):
+            if explicit.get(key):
+                body[key] = explicit[key]
+    if explicit.get("description"):
+        body["description"] = explicit["description"]
+    if not text.strip():
+        return body, "String should have at least 1 character"
+    if not parsed.title:
+        return body, quickadd.NO_TITLE
+    return body, None
+
+
+def today_for(state: Any, user: User) -> tasks_service.Today:
+    return tasks_service.today_of(user, state.clock())
+
+
+async def owned_task(session: Any, user: User, task_id: uuid.UUID, request: Request) -> Task:
+    return await tasks_service.get_task(
+        session, user.id, task_id, for_update=request.method == "POST"
+    )

@@ -1,0 +1,131 @@
+"""Reminders on a task's edit page, and the live event stream for open tabs."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Request
+from fastapi.responses import Response
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+from pydantic import ValidationError
+
+from doable.auth.models import User
+from doable.db import SessionDep
+from doable.errors import InvalidInput
+from doable.events import Credential
+from doable.reminders import service as reminders_service
+from doable.reminders import stream as reminders_stream
+from doable.reminders.durations import format_duration
+from doable.reminders.schemas import ReminderCreate
+from doable.state import StateDep
+from doable.tasks.models import Task
+from doable.web.dependencies import CsrfToken, WebUser
+from doable.web.routes.forms import (
+    TaskId,
+    field_errors,
+    owned_task,
+    read_form,
+    see_other,
+    today_for,
+)
+from doable.web.views import base_context, respond, task_view
+from doable.zones import zone_of
+
+router = APIRouter()
+
+BEFORE_CHOICES = [
+    ("PT0S", "At the due time"),
+    ("PT5M", "5 minutes before"),
+    ("PT15M", "15 minutes before"),
+    ("PT30M", "30 minutes before"),
+    ("PT1H", "1 hour before"),
+    ("PT2H", "2 hours before"),
+    ("P1D", "1 day before"),
+    ("P2D", "2 days before"),
+    ("P1W", "1 week before"),
+]
+
+
+async def reminder_views(session: Any, user: User, task: Task) -> list[dict[str, str]]:
+    zone = zone_of(user.timezone)
+    labels = dict(BEFORE_CHOICES)
+    out = []
+    for r in await reminders_service.list_reminders(session, task):
+        if r.kind == "absolute" and r.remind_at is not None:
+            what = "At " + r.remind_at.astimezone(zone).strftime("%a %d %b %Y, %H:%M")
+        else:
+            before = format_duration(r.offset_seconds or 0)
+            what = labels.get(before, f"{before} before") + " due"
+        if r.fired_at is not None:
+            state_label = "done"
+        elif r.fire_at is None:
+            state_label = "waits for a due date"
+        else:
+            state_label = r.fire_at.astimezone(zone).strftime("%a %d %b, %H:%M")
+        out.append({"id": str(r.id), "what": what, "state": state_label})
+    return out
+
+
+@router.post("/tasks/{task_id}/reminders")
+async def add_reminder(
+    request: Request,
+    task_id: TaskId,
+    user: WebUser,
+    session: SessionDep,
+    state: StateDep,
+    csrf: CsrfToken,
+) -> Response:
+    task = await owned_task(session, user, task_id, request)
+    form = await read_form(request)
+    body = {"at": form["at"]} if form.get("at") else {"before": form.get("before", "")}
+    error = None
+    try:
+        data = ReminderCreate.model_validate(body)
+        await reminders_service.create_reminder(session, user, task, data, now=state.clock())
+    except ValidationError as exc:
+        error = next(iter(field_errors(exc).values()), "Invalid reminder")
+    except InvalidInput as exc:
+        error = exc.detail
+    if error is None:
+        return see_other(f"/tasks/{task.id}/edit")
+    ctx = base_context(request, state, user) | {
+        "task": task_view(task, user, today_for(state, user)),
+        "errors": {},
+        "values": None,
+        "reminders": await reminder_views(session, user, task),
+        "reminder_error": error,
+        "before_choices": BEFORE_CHOICES,
+    }
+    return respond(request, state, "edit.html", ctx, status=422)
+
+
+@router.post("/tasks/{task_id}/reminders/{reminder_id}/delete")
+async def delete_reminder(
+    request: Request,
+    task_id: TaskId,
+    reminder_id: Annotated[uuid.UUID, Path()],
+    user: WebUser,
+    session: SessionDep,
+    csrf: CsrfToken,
+) -> Response:
+    task = await owned_task(session, user, task_id, request)
+    reminder = await reminders_service.get_reminder(session, task, reminder_id, for_update=True)
+    await reminders_service.delete_reminder(session, reminder)
+    return see_other(f"/tasks/{task.id}/edit")
+
+
+async def _web_subscription(request: Request, user: WebUser) -> Any:
+    credential = Credential("web_session", request.state.web_session_id)
+    return reminders_stream.open_subscription(user.id, credential)
+
+
+@router.get("/events", response_class=EventSourceResponse)
+async def web_events(
+    request: Request, sub: Annotated[Any, Depends(_web_subscription)]
+) -> AsyncIterable[ServerSentEvent]:
+    """The same stream as /api/v1/events, signed in by the session cookie (EventSource cannot
+    send an Authorization header)."""
+    async for item in reminders_stream.event_stream(request.app.state.database, sub):
+        yield item
