@@ -81,6 +81,7 @@ def _valid_import(case: Any, body: MutableMapping[str, Any]) -> None:
             # At most 5 years ahead, as for the reminders API (the past is history here).
             if isinstance(reminder, MutableMapping) and isinstance(reminder.get("at"), str):
                 reminder["at"] = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    _valid_outline(body)
     tags = body.get("tags")
     if isinstance(tags, list):
         seen: set[str] = set()
@@ -91,6 +92,36 @@ def _valid_import(case: Any, body: MutableMapping[str, Any]) -> None:
                 seen.add(key)
                 unique.append(tag)
         body["tags"] = unique
+
+
+def _valid_outline(body: MutableMapping[str, Any]) -> None:
+    """A version 2 outline whose references resolve (tests/test_transfer_organise.py covers the
+    ones that do not): no place fields in version 1, unique ids, one Inbox at most, tasks at
+    the top of the Inbox."""
+    tasks = body.get("tasks")
+    tasks = [t for t in tasks if isinstance(t, MutableMapping)] if isinstance(tasks, list) else []
+    for task in tasks:
+        for name in ("project", "section", "parent"):
+            task.pop(name, None)
+        task.pop("id", None)
+        if body.get("version") == 1:
+            task.pop("position", None)
+    projects = body.get("projects")
+    if body.get("version") == 1:
+        body.pop("projects", None)
+    elif isinstance(projects, list):
+        inbox = False
+        for project in projects:
+            if not isinstance(project, MutableMapping):
+                continue
+            project.pop("id", None)
+            if project.get("inbox") is True:
+                project["inbox"] = not inbox
+                inbox = True
+            sections = project.get("sections")
+            for section in sections if isinstance(sections, list) else []:
+                if isinstance(section, MutableMapping):
+                    section.pop("id", None)
 
 
 class Fuzz:

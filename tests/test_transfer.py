@@ -61,6 +61,10 @@ TASK_KEYS = {
     "recurrence",
     "completions",
     "reminders",
+    "project",
+    "section",
+    "parent",
+    "position",
 }
 JSON = {"Content-Type": "application/json"}
 CSV = {"Content-Type": "text/csv"}
@@ -87,10 +91,34 @@ async def import_file(
 
 def comparable(document: dict[str, Any]) -> dict[str, Any]:
     """An export without what differs between two accounts holding the same data: the time of
-    the export, the account's email and the tasks' ids (new rows get new ids)."""
+    the export, the account's email, and ids and order keys (new rows get new ones): a
+    project, section or parent is named by its place in the document instead, and a task's
+    position by its rank among its siblings."""
     document = json.loads(json.dumps(document))
     del document["exported_at"]
     del document["account"]["email"]
+    projects = {p["id"]: f"project {n}" for n, p in enumerate(document["projects"])}
+    sections = {
+        s["id"]: f"{projects[p['id']]} section {m}"
+        for p in document["projects"]
+        for m, s in enumerate(p["sections"])
+    }
+    tasks = {t["id"]: f"task {n}" for n, t in enumerate(document["tasks"])}
+    for project in document["projects"]:
+        project["id"] = projects[project["id"]]
+        for section in project["sections"]:
+            section["id"] = sections[section["id"]]
+    lists: dict[tuple[Any, ...], list[tuple[str, int]]] = {}
+    for n, task in enumerate(document["tasks"]):
+        task["project"] = projects[task["project"]]
+        task["section"] = sections.get(task["section"])
+        task["parent"] = tasks.get(task["parent"])
+        lists.setdefault((task["project"], task["section"], task["parent"]), []).append(
+            (task["position"], n)
+        )
+    for siblings in lists.values():
+        for rank, (_, n) in enumerate(sorted(siblings)):
+            document["tasks"][n]["position"] = rank
     for task in document["tasks"]:
         del task["id"]
     return document
@@ -270,7 +298,7 @@ async def test_json_round_trip_into_a_fresh_account(client: httpx.AsyncClient) -
     )
     first = r.json()
     ExportDocument.model_validate(first)
-    assert (first["format"], first["version"]) == ("doable.export", 1)
+    assert (first["format"], first["version"]) == ("doable.export", 2)
     assert first["account"] == {
         "email": source.email,
         "name": "Zoë Ünïcode",
@@ -321,8 +349,9 @@ async def test_json_round_trip_into_a_fresh_account(client: httpx.AsyncClient) -
     assert r.status_code == 200, r.text
     assert r.json() == {
         "source": "doable-json",
-        "imported": {"tasks": 10, "tags": 5},
+        "imported": {"tasks": 10, "tags": 5, "projects": 0, "sections": 0},
         "settings_applied": True,
+        "projects": [],
         "warnings": [],
     }
     second = (await export(client, target)).json()
@@ -436,7 +465,7 @@ async def test_csv_round_trip(client: httpx.AsyncClient) -> None:
     r = await import_file(client, target, r.content, "text/csv")
     assert r.status_code == 200, r.text
     assert r.json()["source"] == "doable-csv"
-    assert r.json()["imported"] == {"tasks": 6, "tags": 4}
+    assert r.json()["imported"] == {"tasks": 6, "tags": 4, "projects": 0, "sections": 0}
     again = list(csv.reader(io.StringIO((await export(client, target, "csv")).text, newline="")))
     assert [row[1:] for row in again] == [row[1:] for row in rows]
     tasks = (await export(client, target)).json()["tasks"]
@@ -477,7 +506,7 @@ async def test_large_import_crosses_chunks_and_keeps_order(client: httpx.AsyncCl
     }
     r = await import_file(client, acct, json.dumps(document).encode())
     assert r.status_code == 200, r.text
-    assert r.json()["imported"] == {"tasks": count, "tags": 1}
+    assert r.json()["imported"] == {"tasks": count, "tags": 1, "projects": 0, "sections": 0}
     exported = (await export(client, acct)).json()
     assert [t["title"] for t in exported["tasks"]] == [f"task {n:05d}" for n in range(count)]
     assert sum(1 for t in exported["tasks"] if t["tags"] == ["bulk"]) == count // 2
@@ -498,7 +527,7 @@ async def test_merge_reuses_existing_tags_and_adds_alongside(client: httpx.Async
     }
     r = await import_file(client, acct, json.dumps(document).encode())
     assert r.status_code == 200, r.text
-    assert r.json()["imported"] == {"tasks": 1, "tags": 1}
+    assert r.json()["imported"] == {"tasks": 1, "tags": 1, "projects": 0, "sections": 0}
     tags = (await client.get("/api/v1/tags", headers=acct.headers)).json()
     # The existing spelling stays; a colour fills an empty one.
     assert [(t["name"], t["color"], t["task_count"]) for t in tags] == [
@@ -506,7 +535,7 @@ async def test_merge_reuses_existing_tags_and_adds_alongside(client: httpx.Async
         ("Work", "#111111", 2),
     ]
     r = await import_file(client, acct, json.dumps(document).encode())
-    assert r.json()["imported"] == {"tasks": 1, "tags": 0}
+    assert r.json()["imported"] == {"tasks": 1, "tags": 0, "projects": 0, "sections": 0}
     listed = (await client.get("/api/v1/tasks", headers=acct.headers)).json()["items"]
     assert sorted(t["title"] for t in listed) == ["already here", "imported", "imported"]
 
@@ -635,14 +664,15 @@ async def test_todoist_project_csv(client: httpx.AsyncClient) -> None:
     assert r.status_code == 200, r.text
     result = r.json()
     assert result["source"] == "todoist-csv"
-    assert result["imported"] == {"tasks": 7, "tags": 5}
+    # Sections are sections now, not tags (tests/test_transfer_organise.py checks the rest).
+    assert result["imported"] == {"tasks": 7, "tags": 3, "projects": 1, "sections": 2}
+    assert [p["name"] for p in result["projects"]] == ["Imported"]
     assert [(w.get("line"), w["msg"]) for w in result["warnings"]] == [
         (
             15,
             "DATE '15 janv. 2027' is in DATE_LANG 'fr'; only English words are read (dates in "
             "digits are read in any language), so the task has no due date",
         ),
-        (None, "1 sub-task was imported as ordinary tasks (Doable has no sub-tasks)"),
     ]
     tasks = (await export(client, acct)).json()["tasks"]
     got = [(t["title"], t["priority"], t["due"], t["tags"], t["description"]) for t in tasks]
@@ -658,18 +688,18 @@ async def test_todoist_project_csv(client: httpx.AsyncClient) -> None:
             "Bring the old one and two photos\n\nAppointment reference 7731-A\n\n"
             "Counter 4 at the town hall",
         ),
-        ("Buy oat milk", "urgent", "2026-12-03T16:00:00Z", ["errands", "Groceries"], ""),
+        ("Buy oat milk", "urgent", "2026-12-03T16:00:00Z", ["errands"], ""),
         (
             "Compare coffee beans",
             "high",
             None,
-            ["Groceries"],
+            [],
             "Dark roast, whole beans\nAsk for a sample",
         ),
-        ("Water the plants", "medium", monday.isoformat(), ["Groceries"], ""),
-        ("Prepare the Q1 review", "none", "2027-01-15T14:30:00Z", ["deep-work", "Work"], ""),
-        ("Café avec Zoë ☕", "urgent", None, ["Work"], ""),
-        ("Send the invoice", "high", "2027-01-17", ["Work"], ""),
+        ("Water the plants", "medium", monday.isoformat(), [], ""),
+        ("Prepare the Q1 review", "none", "2027-01-15T14:30:00Z", ["deep-work"], ""),
+        ("Café avec Zoë ☕", "urgent", None, [], ""),
+        ("Send the invoice", "high", "2027-01-17", [], ""),
     ]
     assert [t["recurrence"] for t in tasks] == [
         None,
@@ -851,14 +881,14 @@ BAD: dict[str, tuple[bytes, str | None, int, list[tuple[list[Any], Any, str]]]] 
         [(["body", "format"], "/format", 'must be "doable.export" (a Doable export)')],
     ),
     "wrong version": (
-        b'{"format": "doable.export", "version": 2}',
+        b'{"format": "doable.export", "version": 3}',
         "application/json",
         422,
         [
             (
                 ["body", "version"],
                 "/version",
-                "version 2 is not supported; this server reads version 1",
+                "version 3 is not supported; this server reads versions 1 and 2",
             )
         ],
     ),
@@ -1410,7 +1440,7 @@ async def test_round_trip_and_size_limit_against_a_real_server(
         assert first.status_code == 200, first.text
         r = c.post(IMPORT, content=first.content, headers={**target, **JSON})
         assert r.status_code == 200, r.text
-        assert r.json()["imported"] == {"tasks": 2, "tags": 1}
+        assert r.json()["imported"] == {"tasks": 2, "tags": 1, "projects": 0, "sections": 0}
         second = c.get(EXPORT, headers=target).json()
         assert comparable(second)["tasks"] == comparable(first.json())["tasks"]
 
@@ -1465,7 +1495,7 @@ async def test_warnings_are_listed_up_to_a_hundred(client: httpx.AsyncClient) ->
     r = await import_file(client, acct, body, "text/csv")
     assert r.status_code == 200, r.text
     warnings = r.json()["warnings"]
-    assert r.json()["imported"] == {"tasks": 150, "tags": 0}
+    assert r.json()["imported"] == {"tasks": 150, "tags": 0, "projects": 1, "sections": 0}
     assert len(warnings) == 100
     assert warnings[98]["line"] == 100
     assert warnings[99] == {
@@ -1485,7 +1515,7 @@ async def test_an_empty_account_exports_an_empty_document(client: httpx.AsyncCli
         "recurrence\r\n"
     )
     r = await import_file(client, acct, json.dumps(document).encode())
-    assert r.json()["imported"] == {"tasks": 0, "tags": 0}
+    assert r.json()["imported"] == {"tasks": 0, "tags": 0, "projects": 0, "sections": 0}
 
 
 # Staging: chunks in short transactions, hidden until the import publishes them at once
@@ -1536,7 +1566,7 @@ async def test_a_large_import_is_staged_hidden_and_shown_at_once(
         await asyncio.sleep(0.002)
     r = running.result()
     assert r.status_code == 200, r.text
-    assert r.json()["imported"] == {"tasks": count, "tags": 0}
+    assert r.json()["imported"] == {"tasks": count, "tags": 0, "projects": 0, "sections": 0}
     assert other_writes == [201]
     # Never a part of the file: nothing, or everything.
     assert {v for v, _ in seen} <= {0, count}
@@ -1628,7 +1658,7 @@ async def test_the_same_key_sent_twice_at_once_imports_once(
     assert first.content == second.content
     replayed = sorted(r.headers.get("idempotent-replayed", "") for r in (first, second))
     assert replayed == ["", "true"]
-    assert first.json()["imported"] == {"tasks": 1_500, "tags": 0}
+    assert first.json()["imported"] == {"tasks": 1_500, "tags": 0, "projects": 0, "sections": 0}
     assert await _staged_counts(database, acct.id) == (1_500, 0)
 
 

@@ -455,17 +455,36 @@ def import_command(
     apply_settings: Annotated[
         bool, typer.Option(help="Also set the account's name and time zone from a JSON export")
     ] = False,
+    project: Annotated[
+        str | None,
+        typer.Option(
+            "--project",
+            help="Name of the project a Todoist CSV becomes (default: the file's name)",
+        ),
+    ] = None,
 ) -> None:
     """Import a file into an account, all or nothing (the same checks as POST /api/v1/import)."""
     import anyio
+    from pydantic import TypeAdapter
 
     from doable.auth import service as auth_service
     from doable.db import utcnow
     from doable.errors import DoableError
     from doable.transfer import importer
-    from doable.transfer.parse import open_upload
+    from doable.transfer.parse import DEFAULT_PROJECT_NAME, open_upload
+    from doable.transfer.schemas import ProjectName
     from doable.zones import zone_of
 
+    names = TypeAdapter(ProjectName)
+    if project is not None:
+        try:
+            project = names.validate_python(project)
+        except ValidationError as exc:
+            fail(f"--project: {exc.errors()[0]['msg']}")
+    try:  # the file's name, as the web form does; cut to fit
+        default_name = names.validate_python(file.stem[:120])
+    except ValidationError:
+        default_name = DEFAULT_PROJECT_NAME
     runtime = load_runtime()
     try:
         body = file.read_bytes()
@@ -483,7 +502,12 @@ def import_command(
             now = utcnow()
             with err.status("reading the file"):
                 stream = open_upload(
-                    body, _MEDIA_TYPES.get(file.suffix.lower()), timezone=timezone, now=now
+                    body,
+                    _MEDIA_TYPES.get(file.suffix.lower()),
+                    timezone=timezone,
+                    now=now,
+                    project_name=project,
+                    default_name=default_name,
                 )
             settings = stream.account if apply_settings else None
             zone = zone_of(settings.timezone if settings is not None else timezone)
@@ -531,6 +555,8 @@ def import_command(
         f"{user.strip().lower()}",
         highlight=False,
     )
+    for made in outcome.projects:
+        out.print(f"created project {made.name!r} ({made.id})", highlight=False, markup=False)
 
 
 @app.command("backup")

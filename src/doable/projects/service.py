@@ -443,6 +443,19 @@ async def update_section(
     return section
 
 
+def _keys_after(last: str | None, count: int) -> list[str]:
+    """`count` ascending keys after `last`: stepping the head while it lasts (short keys),
+    else a fresh spread, each appended to `last` so they still sort after it."""
+    keys: list[str] = []
+    for _ in range(count):
+        key = positions.between(keys[-1] if keys else last, None)
+        if positions.too_long(key):
+            base = (last or "") + "i"
+            return [base + k for k in positions.spread(count)]
+        keys.append(key)
+    return keys
+
+
 async def delete_section(session: AsyncSession, section: Section, *, with_tasks: bool) -> int:
     """Delete a section. Its tasks go with it when `with_tasks`, else they stay in the project,
     after the tasks outside any section. Returns how many tasks were deleted."""
@@ -473,11 +486,9 @@ async def delete_section(session: AsyncSession, section: Section, *, with_tasks:
             )
         )
         now = utcnow()
-        for task in top:
-            last = positions.between(last, None)
-            task.position = last
-            task.section_id = None
-            task.updated_at = now
+        keys = _keys_after(last, len(top))
+        for task, key in zip(top, keys, strict=True):
+            task.position, task.section_id, task.updated_at = key, None, now
         await session.execute(
             update(Task)
             .where(Task.owner_id == section.owner_id, Task.section_id == section.id)

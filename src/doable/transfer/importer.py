@@ -7,6 +7,13 @@ one chunk, other users' writes interleave, and a file that turns out to be bad h
 import that fails, leaves nothing anyone has seen: its staged rows are deleted, chunk by chunk.
 The import's own transaction then clears the batch id and adds the reminders, all at once.
 
+The projects and sections an import creates (a Todoist file's project, a version 2 file's
+projects) are written by that same publishing transaction, so they appear with their tasks,
+never empty and never before: staged tasks name them by ids chosen in advance (tasks carry no
+foreign keys to them, see migration 0010), and a failed import leaves no project behind.
+Positions come from the file's order (transfer/plan.py): one key per row, computed as the row
+is built, never an UPDATE per row.
+
 Never commits the caller's session; staging and clean-up commit their own. Each section of a
 record is read by its own small function (`recurrence_values`, `completion_rows`,
 `reminder_rows`), as on export.
@@ -29,9 +36,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from doable import events, positions
 from doable.auth.models import User
-from doable.db import Database
+from doable.db import Database, lock_row, utcnow
 from doable.errors import loggable_error
 from doable.projects import service as projects_service
+from doable.projects.models import Project, Section
 from doable.reminders import service as reminder_service
 from doable.reminders.models import Reminder
 from doable.tasks import recurrence
@@ -39,7 +47,15 @@ from doable.tasks.models import NO_DUE, Tag, Task, TaskCompletion, task_tags
 from doable.tasks.schemas import PRIORITY_LEVELS
 from doable.tasks.service import ensure_room, instant_in, tag_key
 from doable.transfer.parse import CHUNK, Entry, ImportStream, capped
-from doable.transfer.schemas import AccountSection, ImportCounts, ImportNote, TagRecord, TaskRecord
+from doable.transfer.plan import Place, ProjectPlan
+from doable.transfer.schemas import (
+    AccountSection,
+    ImportCounts,
+    ImportedProject,
+    ImportNote,
+    TagRecord,
+    TaskRecord,
+)
 from doable.zones import Zone
 
 log = logging.getLogger("doable.transfer")
@@ -52,6 +68,8 @@ TASKS = cast(Table, Task.__table__)
 TAGS = cast(Table, Tag.__table__)
 COMPLETIONS = cast(Table, TaskCompletion.__table__)
 REMINDERS = cast(Table, Reminder.__table__)
+PROJECTS = cast(Table, Project.__table__)
+SECTIONS = cast(Table, Section.__table__)
 T = TypeVar("T")
 Offload = Callable[[Callable[[], T]], Awaitable[T]]
 
@@ -188,9 +206,9 @@ def _settle(
 
 def _task_row(
     record: TaskRecord,
-    task_id: uuid.UUID,
-    owner_id: uuid.UUID,
-    batch_id: uuid.UUID,
+    place: Place,
+    batch: Batch,
+    project_id: uuid.UUID,
     now: datetime,
     index: int,
     due: dict[str, Any],
@@ -199,9 +217,12 @@ def _task_row(
     # file's order.
     created = record.created_at or now + timedelta(microseconds=index)
     completed_at = (record.completed_at or record.updated_at or now) if record.completed else None
+    key = place.key
+    if project_id == batch.inbox_id and place.top_level:
+        key = batch.inbox_prefix + key  # after what the Inbox held
     return {
-        "id": task_id,
-        "owner_id": owner_id,
+        "id": place.task_id,
+        "owner_id": batch.owner_id,
         "title": record.title,
         "description": record.description,
         "priority": PRIORITY_LEVELS[record.priority],
@@ -210,7 +231,11 @@ def _task_row(
         "version": 1,
         "created_at": created,
         "updated_at": record.updated_at or created,
-        "import_batch_id": batch_id,
+        "import_batch_id": batch.id,
+        "project_id": project_id,
+        "section_id": place.section_id,
+        "parent_id": place.parent_id,
+        "position": key,
         **due,
         **recurrence_values(record),
     }
@@ -241,6 +266,17 @@ class Batch:
     # by owner and batch walked the owner's index, and on MariaDB (REPEATABLE READ) locked every
     # row and gap it passed, deadlocking with another import of the same owner inserting there.
     task_ids: list[uuid.UUID] = field(default_factory=list)
+    # The owner's Inbox, and the prefix that puts the tasks going to its top level after the
+    # ones already there ("" when it had none): `locate`.
+    inbox_id: uuid.UUID | None = None
+    inbox_prefix: str = ""
+
+    def project_id(self, plans: list[ProjectPlan], index: int) -> uuid.UUID:
+        planned = plans[index].id
+        if planned is not None:
+            return planned
+        assert self.inbox_id is not None, "locate() first"
+        return self.inbox_id
 
     @property
     def tasks(self) -> int:
@@ -258,10 +294,11 @@ def prepare(
         return prepared
     for entry, due in zip(chunk, dues, strict=True):
         record = entry.record
-        task_id = uuid.uuid4()
+        task_id = entry.place.task_id
         columns = _due_columns(due, zone)
+        project_id = batch.project_id(stream.projects, entry.place.project)
         prepared.tasks.append(
-            _task_row(record, task_id, batch.owner_id, batch.id, now, entry.index, columns)
+            _task_row(record, entry.place, batch, project_id, now, entry.index, columns)
         )
         for name in record.tags:
             key = tag_key(name)
@@ -322,23 +359,109 @@ async def _resolve_tags(
         await session.execute(insert(TAGS), new_rows[start : start + CHUNK])
 
 
-async def _place_in_inbox(
-    session: AsyncSession, owner_id: uuid.UUID, rows: list[dict[str, Any]]
-) -> None:
-    """Imported tasks go to the end of the owner's Inbox, in the file's order."""
-    inbox = await projects_service.inbox_id(session, owner_id)
-    await projects_service.lock(session, inbox)
+async def locate(database: Database, batch: Batch) -> None:
+    """Find the owner's Inbox, and the prefix after the last key at its top level: the
+    imported tasks there keep the file's order after what the Inbox holds (prefix + key sorts
+    after the last key and keeps the order of the keys; "" when the Inbox top level is empty)."""
+    async with database.unit_of_work(write=True) as session:
+        inbox = await projects_service.inbox_id(session, batch.owner_id)
+        await projects_service.lock(session, inbox)
+        last = await session.scalar(
+            select(func.max(Task.position)).where(
+                Task.owner_id == batch.owner_id,
+                Task.project_id == inbox,
+                Task.section_id.is_(None),
+                Task.parent_id.is_(None),
+            )
+        )
+    batch.inbox_id = inbox
+    batch.inbox_prefix = positions.between(last, None) if last else ""
+
+
+def _unique_name(name: str, taken: set[str]) -> str:
+    """`name`, or `name (2)`, `name (3)`… when a project of that name (ignoring case) exists,
+    cut to fit 120 characters."""
+    candidate, number = name, 1
+    while candidate.casefold() in taken:
+        number += 1
+        suffix = f" ({number})"
+        candidate = name[: 120 - len(suffix)].rstrip() + suffix
+    taken.add(candidate.casefold())
+    return candidate
+
+
+async def _create_projects(
+    session: AsyncSession, batch: Batch, plans: list[ProjectPlan], now: datetime
+) -> tuple[list[ImportedProject], int]:
+    """Insert the projects and sections the import fills, in the publishing transaction: new
+    projects after the owner's others, in the file's order; a new project's sections spread
+    over fresh keys, the Inbox's after its own. Returns the projects made, and the number of
+    sections."""
+    assert batch.inbox_id is not None
+    await lock_row(session, Project.id, batch.inbox_id)  # serialises the list of projects
+    names = await session.scalars(select(Project.name).where(Project.owner_id == batch.owner_id))
+    taken = {name.casefold() for name in names}
     last = await session.scalar(
-        select(func.max(Task.position)).where(
-            Task.owner_id == owner_id,
-            Task.project_id == inbox,
-            Task.section_id.is_(None),
-            Task.parent_id.is_(None),
+        select(func.max(Project.position)).where(
+            Project.owner_id == batch.owner_id, Project.inbox_owner_id.is_(None)
         )
     )
-    for row in rows:
-        last = positions.between(last or None, None)
-        row["project_id"], row["position"] = inbox, last
+    made: list[ImportedProject] = []
+    project_rows: list[dict[str, Any]] = []
+    section_rows: list[dict[str, Any]] = []
+    for plan in plans:
+        if plan.id is None:
+            if not plan.sections:
+                continue
+            project_id = batch.inbox_id
+            after = await session.scalar(
+                select(func.max(Section.position)).where(Section.project_id == project_id)
+            )
+            keys = []
+            for _ in plan.sections:
+                after = positions.between(after, None)
+                keys.append(after)
+        else:
+            project_id = plan.id
+            last = positions.between(last, None)
+            name = _unique_name(plan.name, taken)
+            project_rows.append(
+                {
+                    "id": project_id,
+                    "owner_id": batch.owner_id,
+                    "name": name,
+                    "color": plan.color,
+                    "favorite": plan.favorite,
+                    "archived": plan.archived,
+                    "inbox_owner_id": None,
+                    "position": last,
+                    "version": 1,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+            made.append(ImportedProject(id=str(project_id), name=name))
+            keys = list(positions.spread(len(plan.sections)))
+        for section, key in zip(plan.sections, keys, strict=True):
+            section_rows.append(
+                {
+                    "id": section.id,
+                    "project_id": project_id,
+                    "owner_id": batch.owner_id,
+                    "name": section.name,
+                    "position": key,
+                    "version": 1,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+    for start in range(0, len(project_rows), CHUNK):
+        await session.execute(insert(PROJECTS), project_rows[start : start + CHUNK])
+    for start in range(0, len(section_rows), CHUNK):
+        await session.execute(insert(SECTIONS), section_rows[start : start + CHUNK])
+    if any(plan.archived for plan in plans):
+        events.reminders_changed(session)  # an archived project's reminders do not fire
+    return made, len(section_rows)
 
 
 async def _stage(
@@ -355,7 +478,6 @@ async def _stage(
             wanted.setdefault(key, (name, None))
         await _resolve_tags(session, batch, wanted, now)
         if prepared.tasks:
-            await _place_in_inbox(session, batch.owner_id, prepared.tasks)
             await session.execute(insert(TASKS), prepared.tasks)
         links = [{"task_id": t, "tag_id": batch.tag_ids[k]} for t, k in prepared.links]
         if links:
@@ -381,6 +503,7 @@ async def stage(
     the file, and whatever else went wrong, after deleting what was staged."""
     batch = Batch(new_batch_id(now), owner_id)
     await discard_stale(database, owner_id, now)
+    await locate(database, batch)
     try:
         tags = stream.tags
         if tags and not stream.errors.total:
@@ -403,6 +526,7 @@ class ImportOutcome:
     counts: ImportCounts
     warnings: list[ImportNote]
     settings_applied: bool
+    projects: list[ImportedProject] = field(default_factory=list)
 
 
 async def publish(
@@ -411,8 +535,9 @@ async def publish(
     stream: ImportStream,
     account: AccountSection | None = None,
 ) -> ImportOutcome:
-    """Make a staged batch visible, at once, in the caller's transaction: the batch's tasks
-    by primary key, then their reminders; and, given `account`, the account's name and zone."""
+    """Make a staged batch visible, at once, in the caller's transaction: the projects and
+    sections it fills, the batch's tasks by primary key, then their reminders; and, given
+    `account`, the account's name and zone."""
     if account is not None:
         user = await session.get(User, batch.owner_id)
         if user is not None:
@@ -420,6 +545,7 @@ async def publish(
             user.timezone = account.timezone
             await session.flush()
     await ensure_room(session, batch.owner_id, batch.tasks)  # MAX_TASKS_PER_ACCOUNT
+    made, sections = await _create_projects(session, batch, stream.projects, utcnow())
     for part in range(0, len(batch.task_ids), CHUNK):
         await session.execute(
             update(TASKS)
@@ -434,8 +560,10 @@ async def publish(
         await session.execute(insert(REMINDERS), batch.reminders[part : part + CHUNK])
     if batch.reminders:
         events.reminders_changed(session)  # the scheduler picks them up once this commits
-    counts = ImportCounts(tasks=batch.tasks, tags=len(batch.created_tags))
-    return ImportOutcome(counts, capped(stream.warnings), account is not None)
+    counts = ImportCounts(
+        tasks=batch.tasks, tags=len(batch.created_tags), projects=len(made), sections=sections
+    )
+    return ImportOutcome(counts, capped(stream.warnings), account is not None, made)
 
 
 async def discard(database: Database, batch: Batch) -> None:

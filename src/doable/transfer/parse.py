@@ -14,6 +14,7 @@ import csv
 import io
 import json
 import re
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -27,13 +28,16 @@ from doable.errors import DoableError, InvalidInput
 from doable.tasks import quickadd
 from doable.tasks.service import tag_key
 from doable.transfer import csvtext
+from doable.transfer.plan import InboxOrder, Outline, Place, ProjectPlan, plan_document
 from doable.transfer.schemas import (
     FORMAT_NAME,
-    FORMAT_VERSION,
     MAX_IMPORT_TASKS,
+    PLACE_FIELDS,
+    READ_VERSIONS,
     AccountSection,
     ExportDocument,
     ImportNote,
+    PlacedTaskRecord,
     TagRecord,
     TaskRecord,
 )
@@ -119,12 +123,14 @@ CHUNK = 500  # records per chunk: one staging transaction (on SQLite, well under
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """One valid task record and its place: its index among the file's tasks, and for CSV the
-    line it starts on."""
+    """One valid task record and where it is: its index among the file's tasks, for CSV the
+    line it starts on, and its place in the account (plan.Place: id, project, section, parent,
+    order key)."""
 
     index: int
     line: int | None
     record: TaskRecord
+    place: Place
 
 
 @dataclass
@@ -137,6 +143,9 @@ class ImportStream:
     account: AccountSection | None = None
     warnings: Notes = field(default_factory=Notes)
     errors: Notes = field(default_factory=Notes)
+    # The projects its tasks go to (Place.project indexes this list); a Todoist file's sections
+    # are added as they are read. By default, everything goes to the Inbox.
+    projects: list[ProjectPlan] = field(default_factory=lambda: [ProjectPlan(None)])
 
     def note(self, entry: Entry, loc: list[str | int], msg: str) -> ImportNote:
         """A problem found after parsing (e.g. a rule against its due), placed like the
@@ -198,19 +207,46 @@ def media_type(content_type: str | None) -> str:
     return (content_type or "").split(";", 1)[0].strip().lower()
 
 
+DEFAULT_PROJECT_NAME = "Imported"
+
+
 def open_upload(
-    body: bytes, content_type: str | None, *, timezone: str = "UTC", now: datetime | None = None
+    body: bytes,
+    content_type: str | None,
+    *,
+    timezone: str = "UTC",
+    now: datetime | None = None,
+    project_name: str | None = None,
+    default_name: str = DEFAULT_PROJECT_NAME,
 ) -> ImportStream:
     """Read an upload: JSON or CSV by its media type, or by its first character when the media
-    type says nothing (`text/plain`, `application/octet-stream`, none)."""
+    type says nothing (`text/plain`, `application/octet-stream`, none). A Todoist project CSV
+    becomes a project named `project_name`, else `default_name` (the file's name when known);
+    other files carry their own projects, or go to the Inbox, and a `project_name` given for
+    one is reported unused in a warning."""
     kind = media_type(content_type)
     if kind not in JSON_TYPES | CSV_TYPES | SNIFFED_TYPES:
         raise UnsupportedMediaType(f"Send the file as application/json or text/csv, not {kind}")
     check_text(body)
     first = _FIRST.match(body)
     if kind in JSON_TYPES or (kind in SNIFFED_TYPES and first and first.group(1) in b"{["):
-        return open_json(body.decode("utf-8-sig"))
-    return open_csv(partial(text_lines, body), timezone=timezone, now=now or datetime.now(UTC))
+        stream = open_json(body.decode("utf-8-sig"))
+    else:
+        stream = open_csv(
+            partial(text_lines, body),
+            timezone=timezone,
+            now=now or datetime.now(UTC),
+            project_name=project_name or default_name,
+        )
+    if project_name is not None and stream.source != "todoist-csv":
+        stream.warnings.add(
+            ImportNote(
+                loc=["query", "project_name"],
+                msg="project_name names the project a Todoist CSV becomes; this file is not "
+                "one, so it was not used",
+            )
+        )
+    return stream
 
 
 # JSON
@@ -318,13 +354,15 @@ def open_json(text: str) -> ImportStream:
         raise ImportInvalid([_json_note([], "must be a JSON object with format and version")])
     if data.get("format") != FORMAT_NAME:
         raise ImportInvalid([_json_note(["format"], f'must be "{FORMAT_NAME}" (a Doable export)')])
-    if data.get("version") != FORMAT_VERSION or isinstance(data.get("version"), bool):
+    version = data.get("version")
+    if version not in READ_VERSIONS or isinstance(version, bool):
+        versions = " and ".join(str(v) for v in READ_VERSIONS)
         raise ImportInvalid(
             [
                 _json_note(
                     ["version"],
-                    f"version {json.dumps(data.get('version'))} is not supported; this server "
-                    f"reads version {FORMAT_VERSION}",
+                    f"version {json.dumps(version)} is not supported; this server reads "
+                    f"versions {versions}",
                 )
             ]
         )
@@ -340,12 +378,32 @@ def open_json(text: str) -> ImportStream:
     except ValidationError as exc:
         for e in exc.errors(include_url=False):
             errors.add(_json_note(list(e["loc"]), e["msg"]))
+
+    def note(loc: list[str | int], msg: str) -> None:
+        errors.add(_json_note(loc, msg))
+
+    projects = [ProjectPlan(None)]
+    places: list[Place | None]
+    if version == 1:
+        if "projects" in data:
+            note(["projects"], "projects are part of version 2; this document is version 1")
+        for index, raw in enumerate(raw_tasks):
+            for name in PLACE_FIELDS if isinstance(raw, dict) else ():
+                if name in raw:
+                    note(["tasks", index, name], f"{name} is part of version 2, not version 1")
+        inbox = InboxOrder()
+        places = [inbox.place() for _ in raw_tasks]
+    elif document is not None:
+        projects, places = plan_document(document.projects, raw_tasks, note)
+    else:
+        places = [None] * len(raw_tasks)  # the head is in error: the file is refused anyway
     stream = ImportStream(
         "doable-json",
-        _json_chunks(raw_tasks, errors),
+        _json_chunks(raw_tasks, places, TaskRecord if version == 1 else PlacedTaskRecord, errors),
         document.tags if document else [],
         document.account if document else None,
         errors=errors,
+        projects=projects,
     )
     if document is not None:
         seen: dict[str, int] = {}
@@ -362,17 +420,25 @@ def open_json(text: str) -> ImportStream:
     return stream
 
 
-def _json_chunks(raw_tasks: list[Any], errors: Notes) -> Iterator[list[Entry]]:
+def _json_chunks(
+    raw_tasks: list[Any],
+    places: list[Place | None],
+    model: type[TaskRecord],
+    errors: Notes,
+) -> Iterator[list[Entry]]:
     chunk: list[Entry] = []
     for index, raw in enumerate(raw_tasks):
         raw_tasks[index] = None  # what is validated is not kept twice
         try:
-            record = TaskRecord.model_validate(raw)
+            record = model.model_validate(raw)
         except ValidationError as exc:
             for e in exc.errors(include_url=False):
                 errors.add(_json_note(["tasks", index, *e["loc"]], e["msg"]))
             continue
-        chunk.append(Entry(index, None, record))
+        place = places[index]
+        if place is None:
+            continue  # its place is in error (plan_document noted it)
+        chunk.append(Entry(index, None, record, place))
         if len(chunk) == CHUNK:
             yield chunk
             chunk = []
@@ -407,7 +473,11 @@ def _rows(lines: Iterator[str]) -> Iterator[tuple[int, list[str]]]:
 
 
 def open_csv(
-    lines: Callable[[], Iterator[str]], *, timezone: str = "UTC", now: datetime
+    lines: Callable[[], Iterator[str]],
+    *,
+    timezone: str = "UTC",
+    now: datetime,
+    project_name: str = DEFAULT_PROJECT_NAME,
 ) -> ImportStream:
     """`lines()` opens the text afresh: it is read twice, once to count the tasks."""
     rows = _rows(lines())
@@ -419,8 +489,11 @@ def open_csv(
     _count_tasks(lines(), todoist=names[:2] == ["TYPE", "CONTENT"])
     if names[:2] == ["TYPE", "CONTENT"]:
         warnings = Notes()
-        tasks = _todoist_rows(names, rows, timezone, now, warnings)
-        return _csv_stream("todoist-csv", tasks, _todoist_column, warnings)
+        outline = Outline(ProjectPlan(uuid.uuid4(), project_name))
+        tasks = _todoist_rows(names, rows, timezone, now, warnings, outline)
+        stream = _csv_stream("todoist-csv", tasks, _todoist_column, warnings)
+        stream.projects = [outline.project]
+        return stream
     if "title" in names:
         errors = Notes()
         return _csv_stream(
@@ -435,7 +508,7 @@ def open_csv(
 
 def _csv_stream(
     source: Source,
-    pending: Iterator[tuple[int, dict[str, Any]]],
+    pending: Iterator[tuple[int, dict[str, Any], Place]],
     column_of: Callable[[str], str],
     warnings: Notes | None = None,
     errors: Notes | None = None,
@@ -463,12 +536,14 @@ def _count_tasks(lines: Iterator[str], *, todoist: bool) -> None:
 
 
 def _validated(
-    pending: Iterator[tuple[int, dict[str, Any]]], column_of: Callable[[str], str], errors: Notes
+    pending: Iterator[tuple[int, dict[str, Any], Place]],
+    column_of: Callable[[str], str],
+    errors: Notes,
 ) -> Iterator[list[Entry]]:
     """Validate each row as it comes, CHUNK valid records at a time; a problem is noted at its
     line and column (`_count_tasks` has checked their number)."""
     chunk: list[Entry] = []
-    for index, (line, values) in enumerate(pending):
+    for index, (line, values, place) in enumerate(pending):
         try:
             record = TaskRecord.model_validate(values)
         except ValidationError as exc:
@@ -476,7 +551,7 @@ def _validated(
                 column = column_of(str(e["loc"][0])) if e["loc"] else "row"
                 errors.add(ImportNote(loc=["body", "line", line, column], msg=e["msg"], line=line))
             continue
-        chunk.append(Entry(index, line, record))
+        chunk.append(Entry(index, line, record, place))
         if len(chunk) == CHUNK:
             yield chunk
             chunk = []
@@ -490,7 +565,7 @@ _FALSE = {"false", "0", "no", "n", ""}
 
 def _doable_rows(
     header_line: int, names: list[str], rows: Iterator[tuple[int, list[str]]], errors: Notes
-) -> Iterator[tuple[int, dict[str, Any]]]:
+) -> Iterator[tuple[int, dict[str, Any], Place]]:
     unknown = [n for n in names if n not in csvtext.COLUMNS]
     if unknown:
         raise _fail(
@@ -505,7 +580,9 @@ def _doable_rows(
 
 def _doable_values(
     names: list[str], rows: Iterator[tuple[int, list[str]]], errors: Notes
-) -> Iterator[tuple[int, dict[str, Any]]]:
+) -> Iterator[tuple[int, dict[str, Any], Place]]:
+    """Our CSV carries no projects: every task goes to the top of the Inbox, in file order."""
+    inbox = InboxOrder()
     for line, cells in rows:
         if len(cells) != len(names):
             errors.add(
@@ -534,7 +611,7 @@ def _doable_values(
             values["completed"] = completed in _TRUE
         else:
             values["completed"] = row["completed"]  # refused by validation, at its column
-        yield line, values
+        yield line, values, inbox.place()
 
 
 # Todoist's project CSV
@@ -645,12 +722,13 @@ class _OpenTask:
 
     line: int
     values: dict[str, Any]
+    place: Place
     notes: list[str] = field(default_factory=list)
     length: int = 0  # of the description with the notes kept so far, separators included
     left_out: int = 0  # note rows past the description's limit
 
 
-def _close(task: _OpenTask, warn: Callable[[int, str], None]) -> tuple[int, dict[str, Any]]:
+def _close(task: _OpenTask, warn: Callable[[int, str], None]) -> tuple[int, dict[str, Any], Place]:
     values = task.values
     text = values["description"]
     if task.notes:
@@ -665,7 +743,7 @@ def _close(task: _OpenTask, warn: Callable[[int, str], None]) -> tuple[int, dict
         )
         text = text[:MAX_DESCRIPTION]
     values["description"] = text
-    return task.line, values
+    return task.line, values, task.place
 
 
 def _add_note(task: _OpenTask, content: str) -> None:
@@ -679,7 +757,7 @@ def _add_note(task: _OpenTask, content: str) -> None:
 def _todoist_task(
     line: int,
     row: dict[str, str],
-    section: str | None,
+    place: Place,
     timezone: str,
     now: datetime,
     warn: Callable[[int, str], None],
@@ -696,7 +774,7 @@ def _todoist_task(
         )
         description = "\n\n".join(p for p in (title, description) if p)
         title = title[:MAX_TITLE]
-    tags = list(dict.fromkeys([*([section] if section else []), *labels]))
+    tags = list(dict.fromkeys(labels))
     priority_cell = row.get("PRIORITY", "").strip()
     values: dict[str, Any] = {
         "title": title,
@@ -716,8 +794,7 @@ def _todoist_task(
         values["due"] = reading.due
         if reading.recurrence is not None:
             values["recurrence"] = reading.recurrence
-    task = _OpenTask(line, values, length=len(description))
-    return task
+    return _OpenTask(line, values, place, length=len(description))
 
 
 def _todoist_column(field_name: str) -> str:
@@ -730,10 +807,10 @@ def _todoist_rows(
     timezone: str,
     now: datetime,
     warnings: Notes,
-) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Each task row's values, once its note rows (which follow it) have been read."""
-    section: str | None = None
-    subtasks = 0
+    outline: Outline,
+) -> Iterator[tuple[int, dict[str, Any], Place]]:
+    """Each task row's values and place, once its note rows (which follow it) have been read.
+    Sections and INDENT make the project's outline (plan.Outline)."""
     current: _OpenTask | None = None
 
     def warn(line: int, msg: str) -> None:
@@ -757,24 +834,12 @@ def _todoist_rows(
         row = dict(zip(names, cells, strict=False))
         content = row.get("CONTENT", "")
         if kind == "section":
-            name = content.strip()
-            section = name if 0 < len(name) <= 50 else None
-            if section is None and name:
-                warn(line, f"section {name[:60]!r} is longer than a tag name (50); not a tag")
+            outline.add_section(line, content, warn)
             continue
         if kind != "task":
             warn(line, f"a row of TYPE {row.get('TYPE', '')!r} was left out")
             continue
-        if row.get("INDENT", "1").strip() not in {"", "1"}:
-            subtasks += 1
-        current = _todoist_task(line, row, section, timezone, now, warn)
+        place = outline.add_task(line, row.get("INDENT", ""), warn)
+        current = _todoist_task(line, row, place, timezone, now, warn)
     if current is not None:
         yield _close(current, warn)
-    if subtasks:
-        warnings.add(
-            ImportNote(
-                loc=["body"],
-                msg=f"{subtasks} sub-task{'s were' if subtasks > 1 else ' was'} imported as "
-                "ordinary tasks (Doable has no sub-tasks)",
-            )
-        )

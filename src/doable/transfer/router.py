@@ -21,7 +21,7 @@ from doable.idempotency import route as idempotency
 from doable.idempotency.route import IdempotentRoute
 from doable.transfer import importer, service
 from doable.transfer.parse import open_upload
-from doable.transfer.schemas import ImportResult
+from doable.transfer.schemas import ImportResult, ProjectName
 from doable.zones import zone_of
 
 router = APIRouter(tags=["export and import"], route_class=IdempotentRoute)
@@ -122,6 +122,13 @@ async def import_data(
             "(access tokens only)"
         ),
     ] = False,
+    project_name: Annotated[
+        ProjectName | None,
+        Query(
+            description="The name of the project a Todoist CSV becomes (default `Imported`; "
+            "`Name (2)` when `Name` is taken). Other files carry their own projects."
+        ),
+    ] = None,
 ) -> ImportResult:
     """Import a file, all or nothing: every record is validated (422 lists each problem with
     its line or JSON pointer) and staged hidden, chunk by chunk, each chunk in a short
@@ -147,7 +154,16 @@ async def import_data(
         return await anyio.to_thread.run_sync(work, limiter=limiter)
 
     content_type = request.headers.get("content-type")
-    stream = await offload(partial(open_upload, body, content_type, timezone=user_zone, now=now))
+    stream = await offload(
+        partial(
+            open_upload,
+            body,
+            content_type,
+            timezone=user_zone,
+            now=now,
+            project_name=project_name,
+        )
+    )
     del body
     account = stream.account if apply_settings else None
     zone = zone_of(account.timezone if account is not None else user_zone)
@@ -163,5 +179,6 @@ async def import_data(
         source=stream.source,
         imported=outcome.counts,
         settings_applied=outcome.settings_applied,
+        projects=outcome.projects,
         warnings=outcome.warnings,
     )

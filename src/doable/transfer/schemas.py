@@ -1,4 +1,4 @@
-"""The export document (format `doable.export`, version 1), read back by the import.
+"""The export document (format `doable.export`, version 2), read back by the import.
 
 One set of models serves both directions: the export writes what these models accept, and an
 import validates a file against them. docs/export-format.md describes every field.
@@ -21,6 +21,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
+from doable.projects.models import PALETTE
 from doable.reminders.schemas import MAX_REMINDERS_PER_TASK, ReminderCreate
 from doable.tasks.schemas import (
     Description,
@@ -33,10 +34,16 @@ from doable.tasks.schemas import (
     Title,
     parse_due,
 )
-from doable.types import TRIMMED, NoNulStr, TimeZoneName
+from doable.types import NOT_BLANK, TRIMMED, NoNulStr, TimeZoneName
 
 FORMAT_NAME = "doable.export"
-FORMAT_VERSION = 1
+# What the export writes; an import reads every version in READ_VERSIONS.
+FORMAT_VERSION = 2
+READ_VERSIONS = (1, 2)
+# The fields a task record gained in version 2 (refused in a version 1 document).
+PLACE_FIELDS = ("project", "section", "parent", "position")
+MAX_IMPORT_PROJECTS = 1_000
+MAX_IMPORT_SECTIONS = 10_000
 # An import is one transaction; past this many tasks, split the file.
 MAX_IMPORT_TASKS = 100_000
 MAX_IMPORT_TAGS = 10_000
@@ -154,6 +161,37 @@ class ReminderRecord(ReminderCreate):
     created_at: Timestamp | None = None
 
 
+Ref = Annotated[NoNulStr, StringConstraints(max_length=100)]
+# A project's or section's name (the projects API's rule: 1-120 characters, not blank).
+ProjectName = Annotated[str, StringConstraints(min_length=1, max_length=120), NOT_BLANK]
+SectionName = ProjectName
+
+
+class SectionRecord(Strict):
+    id: Ref | None = Field(
+        default=None, description="Unique in the file; tasks name their section by it."
+    )
+    name: SectionName
+
+
+class ProjectRecord(Strict):
+    """A project with its sections, in their order (version 2)."""
+
+    id: Ref | None = Field(
+        default=None, description="Unique in the file; tasks name their project by it."
+    )
+    name: ProjectName
+    inbox: StrictBool = Field(
+        default=False, description="The account's Inbox: its tasks go to the importing Inbox."
+    )
+    color: Literal[PALETTE] = "grey"  # type: ignore[valid-type]
+    favorite: StrictBool = False
+    archived: StrictBool = False
+    sections: Annotated[list[SectionRecord], Field(max_length=MAX_IMPORT_SECTIONS)] = Field(
+        default_factory=list, description="In their order."
+    )
+
+
 class TaskRecord(Strict):
     """One task, with its repeat rule, its completion history and its reminders."""
 
@@ -179,17 +217,31 @@ class TaskRecord(Strict):
     )
 
 
+class PlacedTaskRecord(TaskRecord):
+    """A task of version 2: where it sits (docs/export-format.md, "Projects and order")."""
+
+    project: Ref | None = Field(default=None, description="A project's `id`; null: the Inbox.")
+    section: Ref | None = Field(default=None, description="A section's `id` in that project.")
+    parent: Ref | None = Field(default=None, description="The parent task's `id`.")
+    position: Annotated[NoNulStr, StringConstraints(max_length=64)] | None = Field(
+        default=None, description="Sorts the task among its siblings, byte by byte."
+    )
+
+
 class ExportDocument(Strict):
     """A whole export. Only `format` and `version` are required to import one."""
 
     format: Literal["doable.export"]
-    version: Literal[1]
+    version: Literal[1, 2]
     exported_at: Timestamp | None = None
     account: AccountSection | None = None
     tags: Annotated[list[TagRecord], Field(max_length=MAX_IMPORT_TAGS)] = Field(
         default_factory=list
     )
-    tasks: Annotated[list[TaskRecord], Field(max_length=MAX_IMPORT_TASKS)] = Field(
+    projects: Annotated[list[ProjectRecord], Field(max_length=MAX_IMPORT_PROJECTS)] = Field(
+        default_factory=list, description="Version 2: the projects in their order, Inbox first."
+    )
+    tasks: Annotated[list[PlacedTaskRecord], Field(max_length=MAX_IMPORT_TASKS)] = Field(
         default_factory=list
     )
 
@@ -197,6 +249,13 @@ class ExportDocument(Strict):
 class ImportCounts(BaseModel):
     tasks: int = Field(description="Tasks created.")
     tags: int = Field(description="Tags created (tags that already existed are reused).")
+    projects: int = Field(default=0, description="Projects created (the Inbox is reused).")
+    sections: int = Field(default=0, description="Sections created.")
+
+
+class ImportedProject(BaseModel):
+    id: str
+    name: str = Field(description="As created: `Name (2)` when `Name` was taken.")
 
 
 class ImportNote(BaseModel):
@@ -212,4 +271,7 @@ class ImportResult(BaseModel):
     source: Literal["doable-json", "doable-csv", "todoist-csv"]
     imported: ImportCounts
     settings_applied: bool
+    projects: list[ImportedProject] = Field(
+        default_factory=list, description="The projects this import created, in their order."
+    )
     warnings: list[ImportNote]

@@ -21,6 +21,7 @@ from sqlalchemy import Row, Table, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from doable.auth.models import User
+from doable.projects.models import Project, Section
 from doable.reminders.durations import format_duration
 from doable.reminders.models import Reminder
 from doable.tasks.models import VISIBLE, Tag, Task, TaskCompletion, task_tags
@@ -74,6 +75,45 @@ def account_section(owner: Owner) -> dict[str, Any]:
 
 def tag_record(tag: Tag) -> dict[str, Any]:
     return {"name": tag.name, "color": tag.color}
+
+
+async def project_records(session: AsyncSession, owner_id: uuid.UUID) -> list[dict[str, Any]]:
+    """Every project of the owner in its order (the Inbox first), archived ones included,
+    each with its sections in their order: two queries."""
+    projects = (
+        await session.execute(
+            select(
+                Project.id,
+                Project.name,
+                Project.inbox_owner_id,
+                Project.color,
+                Project.favorite,
+                Project.archived,
+            )
+            .where(Project.owner_id == owner_id)
+            .order_by(Project.inbox_owner_id.is_(None), Project.position, Project.id)
+        )
+    ).all()
+    sections: dict[uuid.UUID, list[dict[str, Any]]] = {}
+    section_rows = await session.execute(
+        select(Section.project_id, Section.id, Section.name)
+        .where(Section.owner_id == owner_id)
+        .order_by(Section.project_id, Section.position, Section.id)
+    )
+    for project_id, section_id, name in section_rows:
+        sections.setdefault(project_id, []).append({"id": str(section_id), "name": name})
+    return [
+        {
+            "id": str(row.id),
+            "name": row.name,
+            "inbox": row.inbox_owner_id is not None,
+            "color": row.color,
+            "favorite": row.favorite,
+            "archived": row.archived,
+            "sections": sections.get(row.id, []),
+        }
+        for row in projects
+    ]
 
 
 @dataclass
@@ -160,7 +200,15 @@ _TASK_COLUMNS = (
     Task.updated_at,
     Task.rrule,
     Task.recurrence_mode,
+    Task.project_id,
+    Task.section_id,
+    Task.parent_id,
+    Task.position,
 )
+
+
+def _ref(value: uuid.UUID | None) -> str | None:
+    return str(value) if value is not None else None
 
 
 def _due(row: Row[Any]) -> str | None:
@@ -204,6 +252,10 @@ def task_record(row: Row[Any], tags: list[str], extras: TaskExtras) -> dict[str,
         "recurrence": _recurrence(row),
         "completions": extras.completions,
         "reminders": extras.reminders,
+        "project": _ref(row.project_id),
+        "section": _ref(row.section_id),
+        "parent": _ref(row.parent_id),
+        "position": row.position or None,
     }
 
 
@@ -283,6 +335,7 @@ async def export_json(
         "exported_at": timestamp(now),
         "account": account_section(owner),
         "tags": [tag_record(t) for t in tags],
+        "projects": await project_records(session, owner.id),
     }
     text = json.dumps(head, ensure_ascii=False, indent=1)
     yield text[: text.rindex("}")].rstrip() + ',\n "tasks": ['
