@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import ssl
 import stat
 import subprocess
@@ -237,6 +238,12 @@ def test_cli_version_migrate_check_and_users(tmp_path: Path) -> None:
     )
     assert created.returncode == 0, created.stderr
     assert "created zoe@example.com" in created.stdout
+    with sqlite3.connect(tmp_path / "doable.db") as db:
+        inboxes = db.execute(
+            "SELECT users.email, projects.name FROM projects"
+            " JOIN users ON users.id = projects.inbox_owner_id"
+        ).fetchall()
+    assert inboxes == [("zoe@example.com", "Inbox")]
     dup = _cli(
         "users", "create", "zoe@example.com", "--password-stdin", env=env, stdin="a long password\n"
     )

@@ -254,6 +254,9 @@ async def test_a_valid_token_provisions_the_user_and_works_everywhere(
         assert r.status_code == 200
         me = r.json()
         assert (me["email"], me["name"]) == ("ada@example.com", "Ada Lovelace")
+        # Provisioning made the user's Inbox, where both tasks went.
+        r = await client.get("/api/v1/projects", headers=bearer(token))
+        assert [(p["name"], p["inbox"], p["open_count"]) for p in r.json()] == [("Inbox", True, 1)]
         # Our UUID names the same user on the compat routes too.
         r = await client.get(f"/api/{me['id']}/tasks", headers=bearer(token))
         assert r.status_code == 200 and len(r.json()) == 2

@@ -32,6 +32,8 @@ MAX_EXAMPLES = int(os.environ.get("DOABLE_FUZZ_EXAMPLES", "30"))
 STATEFUL_SCENARIOS = int(os.environ.get("DOABLE_FUZZ_SCENARIOS", "40"))
 PASSWORD = "fuzzing horse battery"
 TASKS = "/api/v1/tasks"
+PROJECTS = "/api/v1/projects"
+SECTIONS = "/api/v1/sections"
 VALID_RULES = ("FREQ=DAILY", "FREQ=WEEKLY;INTERVAL=2", "FREQ=MONTHLY", "FREQ=YEARLY;COUNT=3")
 
 # The API's one non-standard format: a datetime without an offset, read in the user's zone.
@@ -188,7 +190,11 @@ class Fuzz:
             return
         query = case.query if isinstance(case.query, MutableMapping) else {}
         if case.method == "GET" and case.path == TASKS and query.get("cursor"):
-            sort = query.get("sort") or "created"
+            in_a_list = any(
+                query.get(name) not in {None, "none"}
+                for name in ("project_id", "section_id", "parent_id")
+            )
+            sort = query.get("sort") or ("position" if in_a_list else "created")
             order = query.get("order") or DEFAULT_ORDER[sort]
             query["cursor"] = self.cursor(sort, order, headers)
         if case.method == "GET" and case.path == TASKS and query.get("days") is not None:
@@ -208,9 +214,13 @@ class Fuzz:
         for name in headers:
             if name.lower() == "idempotency-key":  # a reused key answers the first request
                 headers[name] = uuid.uuid4().hex
-        if case.path.startswith(TASKS) and case.method in {"POST", "PATCH", "PUT"}:
-            # A neighbour must be a task in the list the task goes to (else 422, tested in
-            # test_projects); a generated id never is.
+        if case.path.startswith((TASKS, PROJECTS, SECTIONS)) and case.method in {
+            "POST",
+            "PATCH",
+            "PUT",
+        }:
+            # A neighbour must be a task (project, section) in the list the item goes to (else
+            # 422, tested in test_projects and test_subtasks); a generated id never is.
             body.pop("after", None)
             body.pop("before", None)
         if case.path == f"{TASKS}/quick" and isinstance(body.get("text"), str):
@@ -226,12 +236,18 @@ class Fuzz:
             if "before" in body:
                 body["before"] = "PT5M"
         if_match = next((name for name in headers if name.lower() == "if-match"), None)
-        task_id = (case.path_parameters or {}).get("task_id")
-        if if_match is not None and task_id is not None:
-            with ASGIClient(self.app) as client:
-                r = client.get(f"{TASKS}/{task_id}", headers=headers)
-            if r.status_code == 200:
-                headers[if_match] = r.headers["etag"]
+        path_ids = case.path_parameters or {}
+        for name, prefix in (
+            ("task_id", TASKS),
+            ("project_id", PROJECTS),
+            ("section_id", SECTIONS),
+        ):
+            if if_match is not None and path_ids.get(name) is not None:
+                with ASGIClient(self.app) as client:
+                    r = client.get(f"{prefix}/{path_ids[name]}", headers=headers)
+                if r.status_code == 200:
+                    headers[if_match] = r.headers["etag"]
+                break
 
     def close(self) -> None:
         self._portal.call(self._database.dispose)

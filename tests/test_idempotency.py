@@ -225,6 +225,8 @@ def test_every_post_under_api_v1_declares_the_header(app: FastAPI) -> None:
         "/api/v1/tasks/{task_id}/complete": True,
         "/api/v1/tasks/{task_id}/reopen": True,
         "/api/v1/tasks/{task_id}/skip": True,
+        "/api/v1/projects": True,
+        "/api/v1/projects/{project_id}/sections": True,
         "/api/v1/import": True,
         "/api/v1/tasks/{task_id}/reminders": True,
         "/api/v1/notifications/{notification_id}/read": True,

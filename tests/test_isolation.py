@@ -32,6 +32,14 @@ CASES: dict[tuple[str, str], tuple[dict[str, Any] | None, int]] = {
     # the 200); the intruder still gets the same 404 as for a missing task.
     ("POST", "/api/v1/tasks/{task_id}/skip"): (None, 409),
     ("GET", "/api/v1/tasks/{task_id}/completions"): (None, 200),
+    ("GET", "/api/v1/projects/{project_id}"): (None, 200),
+    ("PATCH", "/api/v1/projects/{project_id}"): ({"name": "mine", "at": "first"}, 200),
+    ("DELETE", "/api/v1/projects/{project_id}"): (None, 204),
+    ("GET", "/api/v1/projects/{project_id}/sections"): (None, 200),
+    ("POST", "/api/v1/projects/{project_id}/sections"): ({"name": "mine"}, 201),
+    ("GET", "/api/v1/sections/{section_id}"): (None, 200),
+    ("PATCH", "/api/v1/sections/{section_id}"): ({"name": "mine"}, 200),
+    ("DELETE", "/api/v1/sections/{section_id}"): (None, 204),
     ("PATCH", "/api/v1/tags/{tag_id}"): ({"color": "#123456"}, 200),
     ("DELETE", "/api/v1/tags/{tag_id}"): (None, 204),
     ("DELETE", "/api/v1/tokens/{token_id}"): (None, 204),
@@ -66,6 +74,8 @@ AUTHED: dict[tuple[str, str], dict[str, Any] | None] = {
     ("POST", "/api/v1/tasks/parse"): {"text": "x tomorrow"},
     ("POST", "/api/v1/tasks/quick"): {"text": "x tomorrow"},
     ("GET", "/api/v1/tags"): None,
+    ("GET", "/api/v1/projects"): None,
+    ("POST", "/api/v1/projects"): {"name": "x"},
     ("GET", "/api/v1/me"): None,
     ("PATCH", "/api/v1/me"): {"name": "x"},
     ("DELETE", "/api/v1/me"): {"password": "whatever1"},
@@ -166,7 +176,15 @@ async def _objects(client: httpx.AsyncClient, owner: Account, database: Database
         await s.commit()
     await fire_due(database)
     notes = await client.get("/api/v1/notifications", headers=owner.headers)
+    project = await client.post("/api/v1/projects", json={"name": "p"}, headers=owner.headers)
+    section = await client.post(
+        f"/api/v1/projects/{project.json()['id']}/sections",
+        json={"name": "s"},
+        headers=owner.headers,
+    )
     return {
+        "project_id": project.json()["id"],
+        "section_id": section.json()["id"],
         "task_id": task["id"],
         "tag_id": tags[0]["id"],
         "token_id": token.json()["id"],
@@ -256,6 +274,11 @@ async def test_lists_only_show_own_objects(client: httpx.AsyncClient) -> None:
     assert [t["id"] for t in tasks] == [mine["id"]]
     tags = (await client.get("/api/v1/tags", headers=alice.headers)).json()
     assert [(t["name"], t["task_count"]) for t in tags] == [("shared-name", 1)]
+    for acct in (alice, bob):
+        r = await client.post("/api/v1/projects", json={"name": "same"}, headers=acct.headers)
+        assert r.status_code == 201
+    projects = (await client.get("/api/v1/projects", headers=alice.headers)).json()
+    assert [(p["name"], p["open_count"]) for p in projects] == [("Inbox", 1), ("same", 0)]
     filtered = (
         await client.get("/api/v1/tasks", params={"tag": "shared-name"}, headers=alice.headers)
     ).json()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date, timedelta
 from typing import Any
 
 import aiosqlite
@@ -80,9 +81,10 @@ async def test_update_with_if_match_and_login(
             "/api/v1/auth/login", json={"email": acct.email, "password": acct.password}
         )
     assert r.status_code == 200
-    # user, task (locked), its tags, update, and the owner's webhook endpoints (the outbox
-    # looks for subscribers in the transaction of every task change)
-    assert len(update) == 5, update
+    # user, task (locked), its tags, update, the owner's webhook endpoints (the outbox
+    # looks for subscribers in the transaction of every task change), and its subtasks'
+    # progress for the response
+    assert len(update) == 6, update
     # user by email; the same user again after the hash, which runs outside any transaction;
     # insert the refresh token
     assert len(login) == 3, login
@@ -250,3 +252,69 @@ async def test_no_dependency_hops_to_a_thread(app: FastAPI) -> None:
     """A plain `def` dependency costs every request a trip through the thread pool (and a slot
     of its 40); ours are all `async def`, since none of them blocks."""
     assert _sync_dependencies(app) == {}
+
+
+async def test_today_and_upcoming_are_two_queries_with_progress(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    """Besides the user's row: the page, then its tags and subtask counts in one query."""
+    acct = await make_account(client)
+    today = date.today()
+    for day in range(0, 12, 2):
+        parent = await make_task(
+            client, acct, tags=["a", "b"], due=(today + timedelta(days=day)).isoformat()
+        )
+        await make_task(client, acct, parent_id=parent["id"], completed=True)
+        await make_task(client, acct, parent_id=parent["id"])
+    with count_statements(database) as today_view:
+        r = await client.get(TASKS, params={"when": "today"}, headers=acct.headers)
+    assert [(t["tags"], t["subtasks"]) for t in r.json()["items"]] == [
+        (["a", "b"], {"done": 1, "total": 2})
+    ]
+    with count_statements(database) as upcoming:
+        r = await client.get(TASKS, params={"when": "upcoming", "days": 14}, headers=acct.headers)
+    assert [t["subtasks"] for t in r.json()["items"]] == [{"done": 1, "total": 2}] * 5
+    assert len(today_view) == 3, today_view  # user, page, tags and progress
+    assert len(upcoming) == 3, upcoming
+
+
+def _writes(statements: list[str], table: str) -> list[str]:
+    return [s for s in statements if s.lstrip().upper().startswith(f"UPDATE {table.upper()}")]
+
+
+async def test_a_move_writes_one_row(client: httpx.AsyncClient, database: Database) -> None:
+    """Moving a task, a project or a section among 30 siblings updates its own row only."""
+    acct = await make_account(client)
+    r = await client.post("/api/v1/projects", json={"name": "P"}, headers=acct.headers)
+    project = r.json()
+    tasks = [await make_task(client, acct, project_id=project["id"]) for _ in range(30)]
+    others = [
+        (
+            await client.post("/api/v1/projects", json={"name": f"p{i}"}, headers=acct.headers)
+        ).json()["id"]
+        for i in range(5)
+    ]
+    sections = [
+        (
+            await client.post(
+                f"/api/v1/projects/{project['id']}/sections",
+                json={"name": f"s{i}"},
+                headers=acct.headers,
+            )
+        ).json()["id"]
+        for i in range(5)
+    ]
+    moves = [
+        (f"{TASKS}/{tasks[29]['id']}", {"after": tasks[3]["id"]}, "tasks"),
+        (f"{TASKS}/{tasks[0]['id']}", {"before": tasks[20]["id"]}, "tasks"),
+        (f"{TASKS}/{tasks[5]['id']}", {"at": "first"}, "tasks"),
+        (f"/api/v1/projects/{others[4]}", {"after": others[0]}, "projects"),
+        (f"/api/v1/sections/{sections[0]}", {"at": "last", "name": "renamed"}, "sections"),
+        (f"/api/v1/projects/{others[1]}", {"at": "first", "name": "renamed"}, "projects"),
+    ]
+    for url, body, table in moves:
+        with count_statements(database) as statements:
+            r = await client.patch(url, json=body, headers=acct.headers)
+        assert r.status_code == 200, r.text
+        updates = [s for s in statements if s.lstrip().upper().startswith("UPDATE")]
+        assert len(updates) == 1 and _writes(updates, table) == updates, statements

@@ -95,7 +95,19 @@ def test_every_route_is_in_a_matrix(app: FastAPI) -> None:
 async def _owner_objects(client: httpx.AsyncClient, owner: Account) -> dict[str, str]:
     task = await make_task(client, owner, title="mine", tags=["secret"])
     tags = (await client.get("/api/v1/tags", headers=owner.headers)).json()
-    return {"task_id": task["id"], "tag_id": tags[0]["id"], "user_id": owner.id}
+    project = await client.post("/api/v1/projects", json={"name": "p"}, headers=owner.headers)
+    section = await client.post(
+        f"/api/v1/projects/{project.json()['id']}/sections",
+        json={"name": "s"},
+        headers=owner.headers,
+    )
+    return {
+        "task_id": task["id"],
+        "tag_id": tags[0]["id"],
+        "user_id": owner.id,
+        "project_id": project.json()["id"],
+        "section_id": section.json()["id"],
+    }
 
 
 VALID_BODIES: dict[str, dict[str, Any]] = {
@@ -110,6 +122,10 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
     "TaskReplace": {"title": "forged"},
     "TaskPatch": {"title": "forged"},
     "TagPatch": {"name": "forged"},
+    "ProjectCreate": {"name": "forged"},
+    "ProjectPatch": {"name": "forged"},
+    "SectionCreate": {"name": "forged"},
+    "SectionPatch": {"name": "forged"},
     "TokenCreate": {"name": "forged", "scopes": ["tasks:read"]},
     "FeedCreate": {"name": "forged"},
     "WebhookCreate": {"url": "https://example.com/forged", "event_types": ["task.created"]},
@@ -306,6 +322,23 @@ async def _reminders_and_notifications(
     call.called.add(("GET", "/api/v1/events"))
 
 
+async def _projects_and_sections(call: Recorder, ids: dict[str, str], auth: dict[str, str]) -> None:
+    r = await call("POST", "/api/v1/projects", json={"name": "p"}, headers=auth)
+    ids["project_id"] = r.json()["id"]
+    await call("GET", "/api/v1/projects", headers=auth)
+    project = "/api/v1/projects/{project_id}"
+    await call("GET", project, ids, headers=auth)
+    await call("PATCH", project, ids, json={"archived": True}, headers=auth)
+    r = await call("POST", project + "/sections", ids, json={"name": "s"}, headers=auth)
+    ids["section_id"] = r.json()["id"]
+    await call("GET", project + "/sections", ids, headers=auth)
+    section = "/api/v1/sections/{section_id}"
+    await call("GET", section, ids, headers=auth)
+    await call("PATCH", section, ids, json={"name": "s2"}, headers=auth)
+    await call("DELETE", section, ids, headers=auth)
+    await call("DELETE", project, ids, headers=auth)
+
+
 async def test_no_response_leaks_a_secret(
     client: httpx.AsyncClient, app: FastAPI, database: Database
 ) -> None:
@@ -343,6 +376,7 @@ async def test_no_response_leaks_a_secret(
     ids["tag_id"] = tags[0]["id"]
     await call("PATCH", "/api/v1/tags/{tag_id}", ids, json={"color": "#abcdef"}, headers=auth)
     await call("DELETE", "/api/v1/tags/{tag_id}", ids, headers=auth)
+    await _projects_and_sections(call, ids, auth)
     await _reminders_and_notifications(call, database, ids, auth)
     await call("DELETE", "/api/v1/tasks/{task_id}", ids, headers=auth)
     await call("GET", "/api/v1/export", headers=auth)

@@ -73,6 +73,16 @@ RULES: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/tasks/{task_id}/skip"): "tasks:write",
     ("GET", "/api/v1/tasks/{task_id}/completions"): "tasks:read",
     ("PATCH", "/api/v1/tags/{tag_id}"): "tasks:write",
+    ("GET", "/api/v1/projects"): "tasks:read",
+    ("POST", "/api/v1/projects"): "tasks:write",
+    ("GET", "/api/v1/projects/{project_id}"): "tasks:read",
+    ("PATCH", "/api/v1/projects/{project_id}"): "tasks:write",
+    ("DELETE", "/api/v1/projects/{project_id}"): "tasks:write",
+    ("GET", "/api/v1/projects/{project_id}/sections"): "tasks:read",
+    ("POST", "/api/v1/projects/{project_id}/sections"): "tasks:write",
+    ("GET", "/api/v1/sections/{section_id}"): "tasks:read",
+    ("PATCH", "/api/v1/sections/{section_id}"): "tasks:write",
+    ("DELETE", "/api/v1/sections/{section_id}"): "tasks:write",
     ("DELETE", "/api/v1/tags/{tag_id}"): "tasks:write",
     ("POST", "/api/{user_id}/tasks"): "tasks:write",
     ("PUT", "/api/{user_id}/tasks/{task_id}"): "tasks:write",
@@ -123,6 +133,16 @@ ALLOWED: dict[tuple[str, str], tuple[dict[str, Any] | None, int]] = {
     ("POST", "/api/v1/tasks/{task_id}/skip"): (None, 409),
     ("GET", "/api/v1/tasks/{task_id}/completions"): (None, 200),
     ("PATCH", "/api/v1/tags/{tag_id}"): ({"color": "#abcdef"}, 200),
+    ("GET", "/api/v1/projects"): (None, 200),
+    ("POST", "/api/v1/projects"): ({"name": "by token"}, 201),
+    ("GET", "/api/v1/projects/{project_id}"): (None, 200),
+    ("PATCH", "/api/v1/projects/{project_id}"): ({"name": "patched"}, 200),
+    ("DELETE", "/api/v1/projects/{project_id}"): (None, 204),
+    ("GET", "/api/v1/projects/{project_id}/sections"): (None, 200),
+    ("POST", "/api/v1/projects/{project_id}/sections"): ({"name": "by token"}, 201),
+    ("GET", "/api/v1/sections/{section_id}"): (None, 200),
+    ("PATCH", "/api/v1/sections/{section_id}"): ({"name": "patched"}, 200),
+    ("DELETE", "/api/v1/sections/{section_id}"): (None, 204),
     ("DELETE", "/api/v1/tags/{tag_id}"): (None, 204),
     ("POST", "/api/{user_id}/tasks"): ({"title": "by token"}, 201),
     ("PUT", "/api/{user_id}/tasks/{task_id}"): ({"title": "replaced"}, 200),
@@ -401,7 +421,19 @@ async def _objects(client: httpx.AsyncClient, acct: Account) -> dict[str, str]:
     task = await make_task(client, acct, tags=["tagged"])
     tags = (await client.get("/api/v1/tags", headers=acct.headers)).json()
     token = await make_api_token(client, acct, "tasks:read")
-    return {"task_id": task["id"], "tag_id": tags[0]["id"], "token_id": token["id"]}
+    project = await client.post("/api/v1/projects", json={"name": "p"}, headers=acct.headers)
+    section = await client.post(
+        f"/api/v1/projects/{project.json()['id']}/sections",
+        json={"name": "s"},
+        headers=acct.headers,
+    )
+    return {
+        "task_id": task["id"],
+        "tag_id": tags[0]["id"],
+        "token_id": token["id"],
+        "project_id": project.json()["id"],
+        "section_id": section.json()["id"],
+    }
 
 
 @pytest.mark.parametrize(("method", "path"), list(ALLOWED), ids=[f"{m} {p}" for m, p in ALLOWED])

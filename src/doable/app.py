@@ -28,6 +28,7 @@ from doable.middleware import RequestContextMiddleware
 from doable.openapi import install_openapi
 from doable.ops.docs import STATIC_DIR, install_docs
 from doable.ops.router import router as ops_router
+from doable.projects.router import projects_router, sections_router
 from doable.proxy import ProxyHeadersMiddleware
 from doable.relay import leases
 from doable.relay.hub import build_relay
@@ -123,6 +124,8 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
     api.include_router(parse_router)  # before tasks_router's /tasks/{task_id}
     api.include_router(tasks_router)
     api.include_router(tags_router)
+    api.include_router(projects_router)
+    api.include_router(sections_router)
     api.include_router(auth_router)
     api.include_router(me_router)
     api.include_router(tokens_router)

@@ -302,6 +302,12 @@ class Database:
         self.config = config
         self.engine = create_engine(config, pool_size=pool_size, timeouts=timeouts)
         write_engine = self.engine
+        if config.backend == "mysql":
+            # Writes read what was committed before each statement, as on PostgreSQL. Under
+            # MariaDB's default REPEATABLE READ, a read after waiting for a lock still sees the
+            # snapshot of the request's first read, from before the wait: two clients moving
+            # tasks in one list (each after the project's row lock) picked the same position.
+            write_engine = self.engine.execution_options(isolation_level="READ COMMITTED")
         if config.backend == "sqlite":
             write_engine = self.engine.execution_options(
                 sqlite_begin="IMMEDIATE", sqlite_write_gate=asyncio.Lock()

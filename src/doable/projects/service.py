@@ -220,6 +220,19 @@ async def open_counts(session: AsyncSession, owner_id: uuid.UUID) -> dict[uuid.U
     return {project_id: count for project_id, count in rows.all() if project_id is not None}
 
 
+async def open_count(session: AsyncSession, owner_id: uuid.UUID, project_id: uuid.UUID) -> int:
+    """Open visible tasks in one project (what `open_counts` gives it)."""
+    count = await session.scalar(
+        select(func.count()).where(
+            Task.owner_id == owner_id,
+            Task.project_id == project_id,
+            VISIBLE,
+            Task.completed.is_(False),
+        )
+    )
+    return int(count or 0)
+
+
 async def create_project(
     session: AsyncSession,
     owner_id: uuid.UUID,
@@ -260,7 +273,12 @@ async def update_project(
     color: str | None = None,
     favorite: bool | None = None,
     archived: bool | None = None,
+    placement: Placement = Placement(),
 ) -> Project:
+    """Change what is given, and move the project when `placement` says where: one row
+    written, one version bump."""
+    if not placement.empty:  # first: its reads would flush the other changes on their own
+        await _place_project(session, project, placement)
     if name is not None:
         if project.is_inbox and name != project.name:
             raise InboxIsFixed("renamed")
@@ -279,7 +297,7 @@ async def update_project(
     return project
 
 
-async def move_project(session: AsyncSession, project: Project, placement: Placement) -> Project:
+async def _place_project(session: AsyncSession, project: Project, placement: Placement) -> None:
     if project.is_inbox:
         raise InboxIsFixed("moved; it always comes first")
     await lock(session, await inbox_id(session, project.owner_id))
@@ -291,6 +309,10 @@ async def move_project(session: AsyncSession, project: Project, placement: Place
         id_column=Project.id,
         moving=project.id,
     )
+
+
+async def move_project(session: AsyncSession, project: Project, placement: Placement) -> Project:
+    await _place_project(session, project, placement)
     project.updated_at = utcnow()
     await _flush(session)
     return project
@@ -348,10 +370,13 @@ def in_active_project(owner_id: uuid.UUID) -> ColumnElement[bool]:
 # --- sections ---------------------------------------------------------------------------
 
 
-async def get_section(session: AsyncSession, owner_id: uuid.UUID, section_id: uuid.UUID) -> Section:
-    section = await session.scalar(
-        select(Section).where(Section.owner_id == owner_id, Section.id == section_id)
-    )
+async def get_section(
+    session: AsyncSession, owner_id: uuid.UUID, section_id: uuid.UUID, *, for_update: bool = False
+) -> Section:
+    stmt = select(Section).where(Section.owner_id == owner_id, Section.id == section_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    section = await session.scalar(stmt)
     if section is None:
         raise SectionNotFound()
     return section
@@ -415,9 +440,7 @@ async def update_section(
     name: str | None = None,
     placement: Placement = Placement(),
 ) -> Section:
-    if name is not None:
-        section.name = name
-    if not placement.empty:
+    if not placement.empty:  # first: its reads would flush the rename on its own
         await lock(session, section.project_id)
         section.position = await key_for(
             session,
@@ -427,6 +450,8 @@ async def update_section(
             id_column=Section.id,
             moving=section.id,
         )
+    if name is not None:
+        section.name = name
     section.updated_at = utcnow()
     await _flush(session)
     return section

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
@@ -17,8 +17,9 @@ from doable.errors import InvalidInput
 from doable.idempotency.route import IdempotentRoute
 from doable.projects.catalog import quick_add_catalog
 from doable.state import StateDep
-from doable.tasks import quickadd, service
+from doable.tasks import quickadd, service, tree
 from doable.tasks.dependencies import OwnedTag, OwnedTask
+from doable.tasks.models import Task
 from doable.tasks.schemas import (
     CompletionOut,
     CompletionPage,
@@ -87,6 +88,12 @@ def _with_etag(response: Response, task_out: TaskOut, version: int) -> TaskOut:
     return task_out
 
 
+async def _changed(session: SessionDep, response: Response, task: Task) -> TaskOut:
+    """A changed task as the response shows it: with its ETag and its subtasks' progress."""
+    progress = await tree.progress_of(session, task.id)
+    return _with_etag(response, TaskOut.from_task(task, progress=progress), task.version)
+
+
 @tasks_router.get(
     "", response_model=TaskPage, responses=COMMON, dependencies=[Depends(_well_formed_query)]
 )
@@ -122,10 +129,30 @@ async def list_tasks(
             description="With `when=upcoming`: how many days after today (default 7)",
         ),
     ] = None,
-    sort: service.SortField = "created",
+    project_id: Annotated[
+        uuid.UUID | None,
+        Query(description="Only this project's tasks (archived projects' tasks show only so)"),
+    ] = None,
+    section_id: Annotated[
+        uuid.UUID | Literal["none"] | None,
+        Query(description="Only this section's tasks; `none`: tasks outside any section"),
+    ] = None,
+    parent_id: Annotated[
+        uuid.UUID | Literal["none"] | None,
+        Query(description="Only this task's direct subtasks; `none`: top-level tasks only"),
+    ] = None,
+    subtree: Annotated[
+        uuid.UUID | None, Query(description="Every subtask below this task, at any depth")
+    ] = None,
+    sort: Annotated[
+        service.SortField | None,
+        Query(
+            description="Default: `position` (the manual order) with `project_id`, else `created`"
+        ),
+    ] = None,
     order: Annotated[
         service.Order | None,
-        Query(description="Default: desc for created/updated/priority, asc for due/title"),
+        Query(description="Default: desc for created/updated/priority, asc for due/title/position"),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[
@@ -134,6 +161,8 @@ async def list_tasks(
 ) -> TaskPage:
     if days is not None and when != "upcoming":
         raise InvalidInput("days applies only to when=upcoming", loc=["query", "days"])
+    # Inside a project (one of its sections, one task's subtasks) the manual order comes first.
+    in_a_list = any(isinstance(x, uuid.UUID) for x in (project_id, section_id, parent_id))
     query = service.TaskQuery(
         status=status_,
         q=q or None,
@@ -145,10 +174,14 @@ async def list_tasks(
         when=when,
         days=days or service.UPCOMING_DAYS,
         now=state.clock(),
-        sort=sort,
+        sort=sort or ("position" if in_a_list else "created"),
         order=order,
         limit=limit,
         cursor=cursor,
+        project_id=project_id,
+        section_id=section_id,
+        parent_id=parent_id,
+        subtree=subtree,
     )
     tasks, next_cursor = await service.list_tasks(
         session, user, query, cursor_key=state.runtime.secret_key
@@ -226,7 +259,7 @@ async def update_task(
 ) -> TaskOut:
     service.check_if_match(task, if_match)
     task = await service.update_task(session, user, task, data)
-    return _with_etag(response, TaskOut.from_task(task), task.version)
+    return await _changed(session, response, task)
 
 
 @tasks_router.put(
@@ -244,7 +277,7 @@ async def replace_task(
 ) -> TaskOut:
     service.check_if_match(task, if_match)
     task = await service.replace_task(session, user, task, data)
-    return _with_etag(response, TaskOut.from_task(task), task.version)
+    return await _changed(session, response, task)
 
 
 @tasks_router.delete("/{task_id:uuid}", status_code=status.HTTP_204_NO_CONTENT, responses=COMMON)
@@ -257,13 +290,13 @@ async def delete_task(task: OwnedTask, session: SessionDep, if_match: IfMatch = 
 @tasks_router.post("/{task_id}/complete", response_model=TaskOut, responses=COMMON)
 async def complete_task(task: OwnedTask, session: SessionDep, response: Response) -> TaskOut:
     task = await service.set_completed(session, task, True)
-    return _with_etag(response, TaskOut.from_task(task), task.version)
+    return await _changed(session, response, task)
 
 
 @tasks_router.post("/{task_id}/reopen", response_model=TaskOut, responses=COMMON)
 async def reopen_task(task: OwnedTask, session: SessionDep, response: Response) -> TaskOut:
     task = await service.set_completed(session, task, False)
-    return _with_etag(response, TaskOut.from_task(task), task.version)
+    return await _changed(session, response, task)
 
 
 @tasks_router.post(
@@ -276,7 +309,7 @@ async def skip_task(
 ) -> TaskOut:
     """Move a recurring task to its next occurrence without recording a completion."""
     task = await service.skip(session, user, task)
-    return _with_etag(response, TaskOut.from_task(task), task.version)
+    return await _changed(session, response, task)
 
 
 @tasks_router.get(

@@ -212,6 +212,14 @@ class SubtaskProgress(BaseModel):
     total: int
 
 
+def _progress(task: Task | TaskRow, progress: tuple[int, int] | None) -> SubtaskProgress:
+    if progress is None:
+        progress = (
+            (task.subtasks_done, task.subtasks_total) if isinstance(task, TaskRow) else (0, 0)
+        )
+    return SubtaskProgress(done=progress[0], total=progress[1])
+
+
 class TaskOut(BaseModel):
     id: uuid.UUID
     title: str
@@ -233,7 +241,8 @@ class TaskOut(BaseModel):
     subtasks: SubtaskProgress = Field(description="Direct subtasks: done and in all")
 
     @classmethod
-    def from_task(cls, task: Task | TaskRow) -> TaskOut:
+    def from_task(cls, task: Task | TaskRow, *, progress: tuple[int, int] | None = None) -> TaskOut:
+        """`progress` (done, total) for a `Task`; a `TaskRow` carries its own."""
         due: date | datetime | None = task.due_date
         if task.due_at is not None:
             due = task.due_at.astimezone(UTC)
@@ -253,9 +262,7 @@ class TaskOut(BaseModel):
             section_id=task.section_id,
             parent_id=task.parent_id,
             position=task.position,
-            subtasks=SubtaskProgress(
-                done=getattr(task, "subtasks_done", 0), total=getattr(task, "subtasks_total", 0)
-            ),
+            subtasks=_progress(task, progress),
         )
 
 

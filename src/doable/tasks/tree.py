@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, select
+from sqlalchemy import ColumnElement, Select, and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -315,20 +315,32 @@ async def reopen_descendants(
             child.completed, child.completed_at = False, None
 
 
-async def fill_progress(session: AsyncSession, tasks: Sequence[TaskRow]) -> None:
-    """Each task's direct subtasks, done and in all ("2/5"), for a page, in one query."""
-    if not tasks:
-        return
-    by_id = {task.id: task for task in tasks}
-    rows = await session.execute(
+def progress_select(parent_ids: Any) -> Select[Any]:
+    """Per parent in `parent_ids` (a list or an expanding bind parameter): its direct visible
+    subtasks, in all and done. Parents without subtasks have no row."""
+    return (
         select(
             Task.parent_id,
             func.count(),
             func.coalesce(func.sum(case((Task.completed.is_(True), 1), else_=0)), 0),
         )
-        .where(Task.parent_id.in_(list(by_id)), VISIBLE)
+        .where(Task.parent_id.in_(parent_ids), VISIBLE)
         .group_by(Task.parent_id)
     )
+
+
+async def progress_of(session: AsyncSession, task_id: uuid.UUID) -> tuple[int, int]:
+    """One task's subtasks, done and in all."""
+    row = (await session.execute(progress_select([task_id]))).one_or_none()
+    return (0, 0) if row is None else (int(row[2]), int(row[1]))
+
+
+async def fill_progress(session: AsyncSession, tasks: Sequence[TaskRow]) -> None:
+    """Each task's direct subtasks, done and in all ("2/5"), for a page, in one query."""
+    if not tasks:
+        return
+    by_id = {task.id: task for task in tasks}
+    rows = await session.execute(progress_select(list(by_id)))
     for parent_id, total, done in rows.all():
         row = by_id[parent_id]
         row.subtasks_total, row.subtasks_done = int(total), int(done)
