@@ -26,6 +26,7 @@ from doable.logging_setup import configure_logging
 from doable.mcp_server.lazy import LazyMcpEndpoint
 from doable.middleware import RequestContextMiddleware
 from doable.openapi import install_openapi
+from doable.ops import metrics as metrics_hooks
 from doable.ops.docs import STATIC_DIR, install_docs
 from doable.ops.router import router as ops_router
 from doable.projects.router import projects_router, sections_router
@@ -77,6 +78,7 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
         gc.freeze()
         # Events to and from the other processes on this database (docs/operations.md).
         relay = build_relay(runtime, db, bus)
+        relay.lag_observer = metrics_hooks.observe_event_bus_lag  # a no-op while metrics are off
         await relay.start()
         app.state.relay = relay
         renewing = asyncio.create_task(leases.keep_renewing(db), name="doable-stream-leases")

@@ -25,6 +25,7 @@ from sqlalchemy import or_, select, update
 from doable.config import Settings
 from doable.db import Database, utcnow
 from doable.errors import is_db_unavailable, loggable_error
+from doable.ops import metrics
 from doable.reminders.scheduler import is_transient
 from doable.webhooks import signing, ssrf
 from doable.webhooks.models import WebhookDelivery, WebhookEndpoint
@@ -169,6 +170,8 @@ async def claim(
                         endpoint.secret_encrypted,
                     )
                 )
+        for _ in expired:
+            metrics.count_webhook_delivery("expired")
         for ids, reason in (
             (expired, "gave up: older than the maximum age"),
             (disabled, "not sent: the webhook is disabled"),
@@ -278,6 +281,8 @@ async def record(
             .execution_options(synchronize_session=False)
         )
         await session.commit()
+    if values.get("status") in ("delivered", "failed"):
+        metrics.count_webhook_delivery(values["status"])
 
 
 async def deliver_due(
