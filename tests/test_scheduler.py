@@ -401,7 +401,8 @@ def test_event_stream_limits_and_another_process(sse_server: Server, tmp_path: P
                     break
             time.sleep(0.2)
         assert r.status_code == 200
-    # The server stops promptly with a stream open (streams end on SIGTERM).
+    # The server stops promptly with a stream open: on SIGTERM the stream is told to
+    # reconnect (to another replica) and ends.
     received: list[tuple[str, dict[str, Any]]] = []
     reader = threading.Thread(
         target=_read_events,
@@ -414,7 +415,7 @@ def test_event_stream_limits_and_another_process(sse_server: Server, tmp_path: P
     assert sse_server.stopped_cleanly and time.monotonic() - started < 5
     reader.join(10)
     assert not reader.is_alive()
-    assert [kind for kind, _ in received] == ["status", "ready"]
+    assert [kind for kind, _ in received] == ["status", "ready", "reconnect"]
 
 
 # Fairness between accounts (issue 14, item 14), in process on every backend.

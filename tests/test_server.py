@@ -188,7 +188,14 @@ def test_full_flow_survives_restart(
             "tags": ["urgent", "Work"],
             "created_at": report["created_at"],
             "updated_at": report["created_at"],
+            "project_id": report["project_id"],  # the Inbox, the account's only project
+            "section_id": None,
+            "parent_id": None,
+            "position": "i",
+            "subtasks": {"done": 0, "total": 0},
         }
+        projects = c.get("/api/v1/projects", headers={"Authorization": f"Bearer {token}"})
+        assert [(p["id"], p["name"]) for p in projects.json()] == [(report["project_id"], "Inbox")]
         milk = create_task(
             c, token, title="Buy milk", tags=["home"], due="2031-05-18T09:30:00+02:00"
         )
@@ -455,7 +462,9 @@ def test_unwritable_data_dir_falls_back_loudly(
     assert "DATA IS NOT PERSISTENT" in server.stderr
     assert f"{persistent} is not writable, using {fallback} instead" in server.stderr
     assert list(persistent.iterdir()) == []
-    assert sorted(p.name for p in fallback.iterdir() if not p.name.startswith("doable.db-")) == [
+    # (SQLite's -wal and -shm files aside, and the lock `doable migrate` takes beside the file)
+    kept = [p.name for p in fallback.iterdir() if not p.name.startswith("doable.db-")]
+    assert sorted(n for n in kept if n != "doable.db.migrate-lock") == [
         "doable.db",
         "secret_key",
     ]

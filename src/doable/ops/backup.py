@@ -33,8 +33,9 @@ SQLITE_FILE = "doable.db"
 PG_FILE = "doable.pgdump"
 MARIADB_FILE = "doable.sql"
 MANIFEST = "manifest.json"
-# What lives beside a SQLite database and is part of it, not a key to copy.
-_SQLITE_SIDECARS = ("-wal", "-shm", "-journal")
+# What lives beside a SQLite database and is part of it, not a key to copy: SQLite's own files
+# and the migration lock's (migrations.migration_lock), which holds no data.
+_SQLITE_SIDECARS = ("-wal", "-shm", "-journal", ".migrate-lock")
 BUSY_TIMEOUT_S = 30.0
 
 
