@@ -23,13 +23,14 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute, ORMExecuteState, Session
+from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.pool import ConnectionPoolEntry, PoolResetState
 from sqlalchemy.types import TypeDecorator
 from sqlalchemy.util import await_
 
 from doable import sqlite_driver
 from doable.config import DatabaseConfig
-from doable.errors import DoableError, ServiceUnavailable
+from doable.errors import DoableError, PreconditionFailed, ServiceUnavailable
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -484,3 +485,29 @@ async def touch_at_most_every(
         .values({column.key: now})
         .execution_options(synchronize_session=False)
     )
+
+
+# Optimistic concurrency for rows with a version column (tasks, projects, sections): the
+# ETag is the version, `If-Match` is checked against it, and a flush that finds the row at
+# another version is a 412. `what` names the row in the message ("The task", "It").
+
+
+def version_etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def check_if_match(version: int, if_match: str | None, what: str) -> None:
+    """412 unless `If-Match` is absent, `*`, or lists the row's current ETag."""
+    if if_match is None:
+        return
+    tags = [t.strip().removeprefix("W/") for t in if_match.split(",")]
+    if "*" in tags or version_etag(version) in tags:
+        return
+    raise PreconditionFailed(f"{what} changed since you read it; fetch it again")
+
+
+async def flush_versioned(session: AsyncSession, what: str) -> None:
+    try:
+        await session.flush()
+    except StaleDataError:
+        raise PreconditionFailed(f"{what} was changed by another request; fetch it again") from None

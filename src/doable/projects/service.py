@@ -17,11 +17,11 @@ from typing import Any, Literal
 from sqlalchemy import ColumnElement, Select, and_, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
-from sqlalchemy.orm.exc import StaleDataError
 
 from doable import events, positions
-from doable.db import lock_row, utcnow
-from doable.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
+from doable.db import check_if_match as db_check_if_match
+from doable.db import flush_versioned, lock_row, utcnow, version_etag
+from doable.errors import Conflict, InvalidInput, NotFound
 from doable.projects.models import INBOX_NAME, PALETTE, Project, Section
 from doable.tasks.models import VISIBLE, Task, TaskCompletion, task_tags
 
@@ -64,23 +64,15 @@ class Placement:
 
 
 def etag(item: Project | Section) -> str:
-    return f'"{item.version}"'
+    return version_etag(item.version)
 
 
 def check_if_match(item: Project | Section, if_match: str | None) -> None:
-    if if_match is None:
-        return
-    tags = [t.strip().removeprefix("W/") for t in if_match.split(",")]
-    if "*" in tags or etag(item) in tags:
-        return
-    raise PreconditionFailed("It changed since you read it; fetch it again")
+    db_check_if_match(item.version, if_match, "It")
 
 
 async def _flush(session: AsyncSession) -> None:
-    try:
-        await session.flush()
-    except StaleDataError:
-        raise PreconditionFailed("It was changed by another request; fetch it again") from None
+    await flush_versioned(session, "It")
 
 
 def check_color(color: str) -> str:

@@ -26,12 +26,12 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload
-from sqlalchemy.orm.exc import StaleDataError
 
 from doable import events
 from doable.auth.models import User
-from doable.db import TASK_QUOTA, read_rows, utcnow
-from doable.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
+from doable.db import TASK_QUOTA, flush_versioned, read_rows, utcnow, version_etag
+from doable.db import check_if_match as db_check_if_match
+from doable.errors import Conflict, InvalidInput, NotFound
 from doable.projects import service as projects
 from doable.projects.models import Project
 from doable.projects.service import Placement
@@ -230,26 +230,16 @@ async def get_task(
 
 
 def etag(task: Task) -> str:
-    return f'"{task.version}"'
+    return version_etag(task.version)
 
 
 def check_if_match(task: Task, if_match: str | None) -> None:
     """412 unless `If-Match` is absent, `*`, or lists the task's current ETag."""
-    if if_match is None:
-        return
-    tags = [t.strip().removeprefix("W/") for t in if_match.split(",")]
-    if "*" in tags or etag(task) in tags:
-        return
-    raise PreconditionFailed("The task changed since you read it; fetch it again")
+    db_check_if_match(task.version, if_match, "The task")
 
 
 async def _flush(session: AsyncSession) -> None:
-    try:
-        await session.flush()
-    except StaleDataError:
-        raise PreconditionFailed(
-            "The task was changed by another request; fetch it again"
-        ) from None
+    await flush_versioned(session, "The task")
 
 
 class TaskQuotaExceeded(Conflict):
