@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from doable.db import Database
 from doable.projects import service as projects
+from doable.projects.access import Someone
 from tests.factories import Account
 
 
@@ -39,7 +40,9 @@ async def set_archived(
     database: Database, account: Account, project_id: str, archived: bool
 ) -> None:
     async with database.unit_of_work(write=True) as session:
-        project = await projects.get_project(session, uuid.UUID(account.id), uuid.UUID(project_id))
+        project = await projects.get_project(
+            session, Someone(uuid.UUID(account.id)), uuid.UUID(project_id)
+        )
         await projects.update_project(session, project, archived=archived)
 
 
@@ -50,11 +53,15 @@ async def inbox_of(database: Database, account: Account) -> str:
 
 async def add_section(database: Database, account: Account, project_id: str, name: str) -> str:
     async with database.unit_of_work(write=True) as session:
-        project = await projects.get_project(session, uuid.UUID(account.id), uuid.UUID(project_id))
+        project = await projects.get_project(
+            session, Someone(uuid.UUID(account.id)), uuid.UUID(project_id)
+        )
         return str((await projects.create_section(session, project, name=name)).id)
 
 
 async def delete_project(database: Database, account: Account, project_id: str) -> None:
     async with database.unit_of_work(write=True) as session:
-        project = await projects.get_project(session, uuid.UUID(account.id), uuid.UUID(project_id))
+        project = await projects.get_project(
+            session, Someone(uuid.UUID(account.id)), uuid.UUID(project_id)
+        )
         await projects.delete_project(session, project)

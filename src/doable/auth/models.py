@@ -23,6 +23,10 @@ class User(Base):
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     # Bumped on password change: access tokens carry it, so older ones stop working.
     token_version: Mapped[int] = mapped_column(Integer, default=0)
+    # How many projects others share with this user (rows of project_members), recounted on
+    # every membership change: 0 keeps every task query on the owner's own indexes
+    # (projects/access.py).
+    shared_projects: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

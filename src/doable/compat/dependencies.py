@@ -20,6 +20,7 @@ from doable.auth.dependencies import CurrentPrincipal, CurrentUser
 from doable.auth.models import User
 from doable.db import SAFE_METHODS, SessionDep
 from doable.errors import DoableError, Forbidden, NotFound
+from doable.projects.access import Role
 from doable.state import StateDep
 from doable.tasks import service as tasks_service
 from doable.tasks.models import Task
@@ -93,7 +94,13 @@ async def path_task(
 ) -> Task:
     """One of the caller's tasks; another user's task is simply not found (404)."""
     writing = request.method not in SAFE_METHODS
-    return await tasks_service.get_task(session, owner.user.id, task_id, for_update=writing)
+    return await tasks_service.get_task(
+        session,
+        owner.user,
+        task_id,
+        for_update=writing,
+        need=Role.EDITOR if writing else Role.VIEWER,
+    )
 
 
 PathTask = Annotated[Task, Depends(path_task)]

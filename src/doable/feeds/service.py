@@ -19,6 +19,7 @@ from doable.db import count_locked, lock_row, touch_at_most_every, utcnow
 from doable.errors import Conflict, NotFound
 from doable.feeds.models import CalendarFeed
 from doable.feeds.schemas import FeedCreate
+from doable.projects import access
 from doable.projects import service as projects
 from doable.projects.models import Project
 from doable.tasks.models import NO_DUE, VISIBLE, Tag, Task, task_tags
@@ -85,7 +86,7 @@ async def create_feed(
     if active >= MAX_FEEDS_PER_USER:
         raise TooManyFeeds()
     if data.project_id is not None:
-        await projects.get_project(session, user.id, data.project_id)  # 404 if not theirs
+        await projects.get_project(session, user, data.project_id)  # 404 if not theirs
     raw = new_secret()
     feed = CalendarFeed(
         owner_id=user.id,
@@ -230,11 +231,12 @@ def task_rrule(task: object) -> str | None:
 def _conditions(feed: CalendarFeed) -> list[ColumnElement[bool]]:
     """The feed's filters: the owner's dated tasks outside archived projects, then project,
     status, priorities and tag."""
+    subscriber = access.Someone(feed.owner_id)
     conditions: list[ColumnElement[bool]] = [
-        Task.owner_id == feed.owner_id,
+        access.task_scope(subscriber),
         VISIBLE,
         Task.due_sort != NO_DUE,
-        projects.in_active_project(feed.owner_id),
+        projects.in_active_project(subscriber),
     ]
     if feed.project_id is not None:
         conditions.append(Task.project_id == feed.project_id)

@@ -43,6 +43,7 @@ from doable.mcp_server.schemas import (
     UpdateTaskArgs,
 )
 from doable.projects import service as projects_service
+from doable.projects.access import Role
 from doable.projects.catalog import quick_add_catalog
 from doable.tasks import quickadd
 from doable.tasks import service as tasks_service
@@ -189,7 +190,7 @@ async def list_tasks(ctx: ToolContext, args: ListTasksArgs) -> TaskList:
 @tool(title="Get a task", scope="tasks:read", read_only=True, idempotent=True)
 async def get_task(ctx: ToolContext, args: TaskRef) -> TaskResult:
     """Fetch one task by `task_id`. `status` is the task's state: pending or completed."""
-    task = await tasks_service.get_task(ctx.session, ctx.user.id, args.task_id)
+    task = await tasks_service.get_task(ctx.session, ctx.user, args.task_id)
     return _result(task, "completed" if task.completed else "pending")
 
 
@@ -212,7 +213,9 @@ async def update_task(ctx: ToolContext, args: UpdateTaskArgs) -> UpdateResult:
     patch = TaskPatch.model_construct(
         _fields_set=given, **{name: getattr(args, name) for name in given}
     )
-    task = await tasks_service.get_task(ctx.session, ctx.user.id, args.task_id, for_update=True)
+    task = await tasks_service.get_task(
+        ctx.session, ctx.user, args.task_id, for_update=True, need=Role.EDITOR
+    )
     before = TaskOut.from_task(task)
     task = await tasks_service.update_task(ctx.session, ctx.user, task, patch)
     after = TaskOut.from_task(task)
@@ -232,7 +235,9 @@ async def complete_task(ctx: ToolContext, args: TaskRef) -> TaskResult:
     """Mark a task as done. Completing a completed task changes nothing. A repeating task
     (one with `recurrence`) records the completion and moves to its next due date instead,
     staying open, until its series ends."""
-    task = await tasks_service.get_task(ctx.session, ctx.user.id, args.task_id, for_update=True)
+    task = await tasks_service.get_task(
+        ctx.session, ctx.user, args.task_id, for_update=True, need=Role.EDITOR
+    )
     task = await tasks_service.set_completed(ctx.session, task, True)
     return _result(task, "completed")
 
@@ -241,7 +246,9 @@ async def complete_task(ctx: ToolContext, args: TaskRef) -> TaskResult:
 async def reopen_task(ctx: ToolContext, args: TaskRef) -> TaskResult:
     """Mark a completed task as not done (pending) again. Reopening a pending task changes
     nothing."""
-    task = await tasks_service.get_task(ctx.session, ctx.user.id, args.task_id, for_update=True)
+    task = await tasks_service.get_task(
+        ctx.session, ctx.user, args.task_id, for_update=True, need=Role.EDITOR
+    )
     task = await tasks_service.set_completed(ctx.session, task, False)
     return _result(task, "reopened")
 
@@ -253,7 +260,9 @@ async def delete_task(ctx: ToolContext, args: DeleteTaskArgs) -> TaskResult:
     With `dry_run: true` nothing is deleted: status is "would_delete" and `task` is the task
     that would go. Deleting an id that does not exist (or no longer exists) is an error.
     """
-    task = await tasks_service.get_task(ctx.session, ctx.user.id, args.task_id, for_update=True)
+    task = await tasks_service.get_task(
+        ctx.session, ctx.user, args.task_id, for_update=True, need=Role.EDITOR
+    )
     result = _result(task, "would_delete" if args.dry_run else "deleted")
     if args.dry_run:
         ctx.discard = True
@@ -276,7 +285,7 @@ async def parse_quick_add(ctx: ToolContext, args: ParseQuickAddArgs) -> QuickPar
     warnings. Creates nothing: pass the fields to add_task (recurrence as {rule, mode}) to
     create the task."""
     zone = zone_of(ctx.user.timezone)
-    catalog = await quick_add_catalog(ctx.session, ctx.user.id)
+    catalog = await quick_add_catalog(ctx.session, ctx.user)
     return quickadd.parse_out(quickadd.parse(args.text, zone=zone, now=utcnow(), catalog=catalog))
 
 
@@ -286,12 +295,12 @@ async def list_projects(ctx: ToolContext, args: ListProjectsArgs) -> ProjectList
     colour, favourite and archived flags, number of open tasks, and its sections (id and name)
     in order. Archived projects are left out unless `archived` is true. Pass a project's `id`
     as `project_id` to add_task, list_tasks or move_task, and a section's as `section_id`."""
-    session, owner_id = ctx.session, ctx.user.id
+    session, user = ctx.session, ctx.user
     found = await projects_service.list_projects(
-        session, owner_id, archived=None if args.archived else False
+        session, user, archived=None if args.archived else False
     )
-    counts = await projects_service.open_counts(session, owner_id)
-    sections = await projects_service.sections_by_project(session, owner_id)
+    counts = await projects_service.open_counts(session, user)
+    sections = await projects_service.sections_by_project(session, user)
     return ProjectList(
         projects=[
             ProjectItem(
@@ -326,13 +335,15 @@ async def move_task(ctx: ToolContext, args: MoveTaskArgs) -> MoveResult:
     patch = TaskPatch.model_construct(
         _fields_set=given, **{name: getattr(args, name) for name in given}
     )
-    task = await tasks_service.get_task(ctx.session, ctx.user.id, args.task_id, for_update=True)
+    task = await tasks_service.get_task(
+        ctx.session, ctx.user, args.task_id, for_update=True, need=Role.EDITOR
+    )
     task = await tasks_service.update_task(ctx.session, ctx.user, task, patch)
     assert task.project_id is not None
-    project = await projects_service.get_project(ctx.session, ctx.user.id, task.project_id)
+    project = await projects_service.get_project(ctx.session, ctx.user, task.project_id)
     section = None
     if task.section_id is not None:
-        section = await projects_service.get_section(ctx.session, ctx.user.id, task.section_id)
+        section = await projects_service.get_section(ctx.session, ctx.user, task.section_id)
     return MoveResult(
         task_id=task.id,
         status="moved",

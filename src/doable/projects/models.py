@@ -78,3 +78,20 @@ class Section(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __mapper_args__ = {"version_id_col": version}
+
+
+class ProjectMember(Base):
+    """A user a project is shared with, and their role (projects/access.py). The owner is
+    `Project.owner_id` and has no row here."""
+
+    __tablename__ = "project_members"
+    __table_args__ = (Index("ix_project_members_user", "user_id", "project_id"), MYSQL_TABLE_KW)
+
+    project_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

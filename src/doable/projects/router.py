@@ -10,7 +10,7 @@ from doable.auth.dependencies import CurrentUser, require_scope_by_method
 from doable.db import SessionDep
 from doable.idempotency.route import IdempotentRoute
 from doable.projects import service
-from doable.projects.dependencies import OwnedProject, OwnedSection
+from doable.projects.dependencies import AdminProject, OwnedProject, OwnedSection, OwnerProject
 from doable.projects.models import Project, Section
 from doable.projects.schemas import (
     PROJECT_PATCH_FIELDS,
@@ -57,7 +57,7 @@ async def _project_out(
 ) -> ProjectOut:
     if response is not None:
         _etag(response, project)
-    return ProjectOut.of(project, await service.open_count(session, project.owner_id, project.id))
+    return ProjectOut.of(project, await service.open_count(session, project))
 
 
 @projects_router.get("", response_model=list[ProjectOut], responses=COMMON)
@@ -71,8 +71,8 @@ async def list_projects(
 ) -> list[ProjectOut]:
     """Your projects in their order, the Inbox first, each with its count of open tasks."""
     which = None if archived == "all" else archived == "true"
-    projects = await service.list_projects(session, user.id, archived=which)
-    counts = await service.open_counts(session, user.id)
+    projects = await service.list_projects(session, user, archived=which)
+    counts = await service.open_counts(session, user)
     return [ProjectOut.of(p, counts.get(p.id, 0)) for p in projects]
 
 
@@ -111,7 +111,7 @@ async def get_project(project: OwnedProject, session: SessionDep, response: Resp
 )
 async def update_project(
     data: ProjectPatch,
-    project: OwnedProject,
+    project: AdminProject,
     session: SessionDep,
     response: Response,
     if_match: IfMatch = None,
@@ -137,7 +137,7 @@ async def update_project(
     responses={**COMMON, **STALE, **INBOX},
 )
 async def delete_project(
-    project: OwnedProject, session: SessionDep, if_match: IfMatch = None
+    project: OwnerProject, session: SessionDep, if_match: IfMatch = None
 ) -> Response:
     """Delete the project with its sections and tasks (409 for the Inbox)."""
     service.check_if_match(project, if_match)
@@ -149,7 +149,7 @@ async def delete_project(
     "/{project_id:uuid}/sections", response_model=list[SectionOut], responses=COMMON
 )
 async def list_sections(project: OwnedProject, session: SessionDep) -> list[SectionOut]:
-    sections = await service.list_sections(session, project.owner_id, project.id)
+    sections = await service.list_sections(session, project)
     return [SectionOut.of(s) for s in sections]
 
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Select, and_, delete, func, select, update
+from sqlalchemy import ColumnElement, Select, and_, case, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -22,7 +22,9 @@ from doable import events, positions
 from doable.db import check_if_match as db_check_if_match
 from doable.db import flush_versioned, lock_row, utcnow, version_etag
 from doable.errors import Conflict, InvalidInput, NotFound
-from doable.projects.models import INBOX_NAME, PALETTE, Project, Section
+from doable.projects import access
+from doable.projects.access import Role
+from doable.projects.models import INBOX_NAME, PALETTE, Project, ProjectMember, Section
 from doable.tasks.models import VISIBLE, Task, TaskCompletion, task_tags
 
 Where = Literal["first", "last"]
@@ -148,10 +150,6 @@ async def key_for(
 # --- projects ---------------------------------------------------------------------------
 
 
-def owned_projects(owner_id: uuid.UUID) -> Select[Project]:
-    return select(Project).where(Project.owner_id == owner_id)
-
-
 async def create_inbox(session: AsyncSession, owner_id: uuid.UUID) -> Project:
     """The user's Inbox: made with the user (signup, external issuer, CLI), never deleted."""
     inbox = Project(
@@ -173,14 +171,22 @@ async def inbox_id(session: AsyncSession, owner_id: uuid.UUID) -> uuid.UUID:
 
 
 async def get_project(
-    session: AsyncSession, owner_id: uuid.UUID, project_id: uuid.UUID, *, for_update: bool = False
+    session: AsyncSession,
+    user: access.Viewer,
+    project_id: uuid.UUID,
+    *,
+    for_update: bool = False,
+    need: Role = Role.VIEWER,
 ) -> Project:
-    stmt = owned_projects(owner_id).where(Project.id == project_id)
+    """A project the user may see (else 404), if their role allows `need` (else 403)."""
+    stmt = select(Project).where(access.project_scope(user), Project.id == project_id)
     if for_update:
         stmt = stmt.with_for_update()
     project = (await session.execute(stmt)).scalar_one_or_none()
     if project is None:
         raise ProjectNotFound()
+    if need is not Role.VIEWER:
+        await access.require(session, user, need, project_id=project.id, owner_id=project.owner_id)
     return project
 
 
@@ -192,32 +198,38 @@ async def lock(session: AsyncSession, project_id: uuid.UUID) -> None:
 
 
 async def list_projects(
-    session: AsyncSession, owner_id: uuid.UUID, *, archived: bool | None = False
+    session: AsyncSession, user: access.Viewer, *, archived: bool | None = False
 ) -> Sequence[Project]:
-    """The owner's projects in their order (Inbox first), active ones by default."""
-    stmt = owned_projects(owner_id)
+    """The user's projects in their order (Inbox first), then the projects shared with them
+    (by name), active ones by default."""
+    stmt = select(Project).where(access.project_scope(user))
     if archived is not None:
         stmt = stmt.where(Project.archived.is_(archived))
-    stmt = stmt.order_by(Project.inbox_owner_id.is_(None), Project.position, Project.id)
+    stmt = stmt.order_by(Project.inbox_owner_id.is_(None), Project.owner_id != user.id)
+    if user.shared_projects:
+        stmt = stmt.order_by(
+            case((Project.owner_id == user.id, Project.position), else_=Project.name)
+        )
+    stmt = stmt.order_by(Project.position, Project.id)
     return (await session.scalars(stmt)).all()
 
 
-async def open_counts(session: AsyncSession, owner_id: uuid.UUID) -> dict[uuid.UUID, int]:
+async def open_counts(session: AsyncSession, user: access.Viewer) -> dict[uuid.UUID, int]:
     """Open (not completed) visible tasks per project: the sidebar's counts, in one query."""
     rows = await session.execute(
         select(Task.project_id, func.count())
-        .where(Task.owner_id == owner_id, VISIBLE, Task.completed.is_(False))
+        .where(access.task_scope(user), VISIBLE, Task.completed.is_(False))
         .group_by(Task.project_id)
     )
     return {project_id: count for project_id, count in rows.all() if project_id is not None}
 
 
-async def open_count(session: AsyncSession, owner_id: uuid.UUID, project_id: uuid.UUID) -> int:
+async def open_count(session: AsyncSession, project: Project) -> int:
     """Open visible tasks in one project (what `open_counts` gives it)."""
     count = await session.scalar(
         select(func.count()).where(
-            Task.owner_id == owner_id,
-            Task.project_id == project_id,
+            Task.owner_id == project.owner_id,
+            Task.project_id == project.id,
             VISIBLE,
             Task.completed.is_(False),
         )
@@ -342,58 +354,70 @@ async def delete_project(session: AsyncSession, project: Project) -> int:
     await lock(session, project.id)
     gone = await delete_tasks_where(session, project.owner_id, Task.project_id == project.id)
     await session.execute(delete(Section).where(Section.project_id == project.id))
+    members = await access.member_ids(session, project.id)
+    await session.execute(delete(ProjectMember).where(ProjectMember.project_id == project.id))
+    await access.recount(session, members[1:])
     await session.delete(project)
     await _flush(session)
     events.reminders_changed(session)
     return len(gone)
 
 
-def archived_projects(owner_id: uuid.UUID) -> Select[uuid.UUID]:
-    """Ids of the owner's archived projects; `in_active_project` is the condition to use."""
-    return select(Project.id).where(Project.owner_id == owner_id, Project.archived.is_(True))
+def archived_projects(user: access.Viewer) -> Select[uuid.UUID]:
+    """Ids of the archived projects the user sees; `in_active_project` is the condition."""
+    return select(Project.id).where(access.project_scope(user), Project.archived.is_(True))
 
 
-def in_active_project(owner_id: uuid.UUID) -> ColumnElement[bool]:
+def in_active_project(user: access.Viewer) -> ColumnElement[bool]:
     """A task condition: not in an archived project. Today, Upcoming, search, feeds, MCP and
     the compat list all leave archived projects out; only the project's own view shows them."""
-    return Task.project_id.not_in(archived_projects(owner_id))
+    return Task.project_id.not_in(archived_projects(user))
 
 
 # --- sections ---------------------------------------------------------------------------
 
 
 async def get_section(
-    session: AsyncSession, owner_id: uuid.UUID, section_id: uuid.UUID, *, for_update: bool = False
+    session: AsyncSession,
+    user: access.Viewer,
+    section_id: uuid.UUID,
+    *,
+    for_update: bool = False,
+    need: Role = Role.VIEWER,
 ) -> Section:
-    stmt = select(Section).where(Section.owner_id == owner_id, Section.id == section_id)
+    """A section the user may see (else 404), if their role allows `need` (else 403)."""
+    stmt = select(Section).where(access.section_scope(user), Section.id == section_id)
     if for_update:
         stmt = stmt.with_for_update()
     section = await session.scalar(stmt)
     if section is None:
         raise SectionNotFound()
+    if need is not Role.VIEWER:
+        await access.require(
+            session, user, need, project_id=section.project_id, owner_id=section.owner_id
+        )
     return section
 
 
-async def list_sections(
-    session: AsyncSession, owner_id: uuid.UUID, project_id: uuid.UUID
-) -> Sequence[Section]:
+async def list_sections(session: AsyncSession, project: Project) -> Sequence[Section]:
+    """A project's sections in order (the caller has found the project in the user's scope)."""
     return (
         await session.scalars(
             select(Section)
-            .where(Section.owner_id == owner_id, Section.project_id == project_id)
+            .where(Section.owner_id == project.owner_id, Section.project_id == project.id)
             .order_by(Section.position, Section.id)
         )
     ).all()
 
 
 async def sections_by_project(
-    session: AsyncSession, owner_id: uuid.UUID
+    session: AsyncSession, user: access.Viewer
 ) -> dict[uuid.UUID, list[Section]]:
-    """Every section of the owner's, by project, in order: one query."""
+    """Every section the user sees, by project, in order: one query."""
     found: dict[uuid.UUID, list[Section]] = {}
     for section in await session.scalars(
         select(Section)
-        .where(Section.owner_id == owner_id)
+        .where(access.section_scope(user))
         .order_by(Section.project_id, Section.position, Section.id)
     ):
         found.setdefault(section.project_id, []).append(section)

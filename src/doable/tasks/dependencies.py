@@ -9,6 +9,7 @@ from fastapi import Depends, Path, Request
 
 from doable.auth.dependencies import CurrentUser
 from doable.db import SAFE_METHODS, SessionDep
+from doable.projects.access import Role
 from doable.tasks import service
 from doable.tasks.models import Tag, Task
 
@@ -19,8 +20,11 @@ async def owned_task(
     session: SessionDep,
     request: Request,
 ) -> Task:
+    # Reading needs any role in the task's project; writing needs an editor (else 403).
     writing = request.method not in SAFE_METHODS
-    return await service.get_task(session, user.id, task_id, for_update=writing)
+    return await service.get_task(
+        session, user, task_id, for_update=writing, need=Role.EDITOR if writing else Role.VIEWER
+    )
 
 
 async def owned_tag(

@@ -64,6 +64,7 @@ class Task(Base):
         Index("ix_tasks_project_position", "project_id", "position", "id"),
         Index("ix_tasks_section_id", "section_id"),
         Index("ix_tasks_parent_position", "parent_id", "position"),
+        Index("ix_tasks_assignee_due", "assignee_id", "due_sort", "id"),
         MYSQL_TABLE_KW,
     )
 
@@ -98,6 +99,11 @@ class Task(Base):
     parent_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, default=None)
     # Order among its siblings (same project, section and parent): doable/positions.py.
     position: Mapped[str] = mapped_column(key_string(64), server_default="")
+    # Sharing (projects/access.py). `owner_id` is always the owner of the task's project (the
+    # tenant: quota, tags and indexes follow it); who made the task, and the one member it is
+    # assigned to, are kept here. No foreign keys, as on the columns above.
+    assignee_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, default=None)
+    created_by: Mapped[uuid.UUID | None] = mapped_column(Uuid, default=None)
 
     tags: Mapped[list[Tag]] = relationship(secondary=task_tags, lazy="raise", order_by=Tag.name_key)
 
@@ -138,6 +144,7 @@ class TaskRow:
     section_id: uuid.UUID | None
     parent_id: uuid.UUID | None
     position: str
+    assignee_id: uuid.UUID | None
     tag_names: list[str] = field(default_factory=list)
     # Direct subtasks, done and in all (tasks/tree.py fill_progress); 0/0 when not filled.
     subtasks_done: int = 0
@@ -169,6 +176,7 @@ TASK_ROW_COLUMNS = (
     Task.section_id,
     Task.parent_id,
     Task.position,
+    Task.assignee_id,
 )
 
 

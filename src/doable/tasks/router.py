@@ -205,7 +205,7 @@ async def create_task(
 
 
 async def _quick_parse(text: str, user: User, session: AsyncSession) -> quickadd.QuickParse:
-    catalog = await quick_add_catalog(session, user.id)
+    catalog = await quick_add_catalog(session, user)
     return quickadd.parse(text, zone=zone_of(user.timezone), now=utcnow(), catalog=catalog)
 
 
@@ -240,7 +240,7 @@ async def get_task(
     session: SessionDep,
     response: Response,
 ) -> TaskOut:
-    task = await service.read_task(session, user.id, task_id)
+    task = await service.read_task(session, user, task_id)
     return _with_etag(response, TaskOut.from_task(task), task.version)
 
 

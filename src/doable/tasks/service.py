@@ -22,6 +22,7 @@ from sqlalchemy import (
     or_,
     select,
     table,
+    update,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,7 +33,9 @@ from doable.auth.models import User
 from doable.db import TASK_QUOTA, flush_versioned, read_rows, utcnow, version_etag
 from doable.db import check_if_match as db_check_if_match
 from doable.errors import Conflict, InvalidInput, NotFound
+from doable.projects import access
 from doable.projects import service as projects
+from doable.projects.access import Role
 from doable.projects.models import Project
 from doable.projects.service import Placement
 from doable.reminders import service as reminders_service
@@ -210,22 +213,34 @@ async def _create_tag(session: AsyncSession, owner_id: uuid.UUID, name: str, key
     return tag
 
 
-def _owned(owner_id: uuid.UUID) -> Select[Task]:
-    """The owner's tasks, less an import's staged (hidden) ones: those exist for nobody yet."""
-    return select(Task).where(Task.owner_id == owner_id, VISIBLE).options(selectinload(Task.tags))
+def _visible_to(user: User) -> Select[Task]:
+    """The tasks the user may see (projects/access.py), less an import's staged (hidden) ones:
+    those exist for nobody yet."""
+    return select(Task).where(access.task_scope(user), VISIBLE).options(selectinload(Task.tags))
 
 
 async def get_task(
-    session: AsyncSession, owner_id: uuid.UUID, task_id: uuid.UUID, *, for_update: bool = False
+    session: AsyncSession,
+    user: User,
+    task_id: uuid.UUID,
+    *,
+    for_update: bool = False,
+    need: Role = Role.VIEWER,
 ) -> Task:
-    """Load one of the owner's tasks. `for_update` locks the row so concurrent writers queue
-    (and If-Match is checked against the version they will actually overwrite)."""
-    stmt = _owned(owner_id).where(Task.id == task_id)
+    """Load a task the user may see (else 404), if their role in its project allows `need`
+    (else 403). `for_update` locks the row so concurrent writers queue (and If-Match is
+    checked against the version they will actually overwrite)."""
+    stmt = _visible_to(user).where(Task.id == task_id)
     if for_update:
         stmt = stmt.with_for_update()
     task = (await session.execute(stmt)).scalar_one_or_none()
     if task is None:
         raise TaskNotFound()
+    if need is not Role.VIEWER and task.owner_id != user.id:
+        assert task.project_id is not None
+        await access.require(
+            session, user, need, project_id=task.project_id, owner_id=task.owner_id
+        )
     return task
 
 
@@ -286,20 +301,54 @@ async def _move(session: AsyncSession, user: User, task: Task, data: Placed) -> 
     if not move.moves:
         return
     assert task.project_id is not None
-    old = tree.Target(task.project_id, task.section_id, task.parent_id)
+    old = tree.Target(task.project_id, task.section_id, task.parent_id, task.owner_id)
     # No autoflush: the task's other changes go out with it in one flush (one version bump).
     with session.no_autoflush:
-        target = await tree.resolve(session, user.id, task, move)
-        await tree.place(session, user.id, task, target, move.placement, old=old)
+        target = await tree.resolve(session, user, task, move)
+        if target.owner_id != task.owner_id:
+            await _change_owner(session, task, target.owner_id)
+        await tree.place(session, task, target, move.placement, old=old)
+
+
+async def _change_owner(session: AsyncSession, task: Task, owner_id: uuid.UUID) -> None:
+    """A task (and its subtree, which tree.place moves along) leaving for a project of
+    another owner: it counts against that owner's quota, its tags are re-filed under their
+    names in that owner's tags, its completions follow, and its assignee (a member of the
+    old project) is dropped."""
+    subtree = await tree.descendants(session, task.owner_id, task.id)
+    await ensure_room(session, owner_id, adding=1 + len(subtree))
+    task.tags = await _resolve_tags(session, owner_id, task.tag_names)
+    task.assignee_id = None
+    for start in range(0, len(subtree), 500):
+        chunk = subtree[start : start + 500]
+        await session.execute(delete(task_tags).where(task_tags.c.task_id.in_(chunk)))
+        await session.execute(
+            update(Task)
+            .where(Task.owner_id == task.owner_id, Task.id.in_(chunk))
+            .values(assignee_id=None)
+            .execution_options(synchronize_session=False)
+        )
+    await session.execute(
+        update(TaskCompletion)
+        .where(
+            TaskCompletion.owner_id == task.owner_id,
+            TaskCompletion.task_id.in_([task.id, *subtree]),
+        )
+        .values(owner_id=owner_id)
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def create_task(session: AsyncSession, user: User, data: TaskCreate) -> Task:
-    await ensure_room(session, user.id)
+    """A new task where `data` says (the user's Inbox by default). In a shared project it
+    belongs to the project's owner (their quota and tags) and records who made it."""
     move = _move_of(data)
-    target = await tree.resolve(session, user.id, None, move)
+    target = await tree.resolve(session, user, None, move)
+    await ensure_room(session, target.owner_id)
     now = utcnow()
     task = Task(
-        owner_id=user.id,
+        owner_id=target.owner_id,
+        created_by=user.id,
         title=data.title,
         description=data.description,
         priority=PRIORITY_LEVELS[data.priority],
@@ -307,9 +356,9 @@ async def create_task(session: AsyncSession, user: User, data: TaskCreate) -> Ta
         completed_at=now if data.completed else None,
         created_at=now,
         updated_at=now,
-        tags=await _resolve_tags(session, user.id, data.tags),
+        tags=await _resolve_tags(session, target.owner_id, data.tags),
     )
-    await tree.place(session, user.id, task, target, move.placement)
+    await tree.place(session, task, target, move.placement)
     zone = _zone(user)
     _apply_due(task, data.due, zone)
     _set_recurrence(task, data.recurrence)
@@ -381,7 +430,7 @@ async def update_task(session: AsyncSession, user: User, task: Task, data: TaskP
     if "due" in given or "recurrence" in given:
         _settle_recurrence(task, zone, now)
     if data.tags is not None:
-        task.tags = await _resolve_tags(session, user.id, data.tags)
+        task.tags = await _resolve_tags(session, task.owner_id, data.tags)
     await _move(session, user, task, data)
     if data.completed is not None:
         await _set_completed_or_advance(session, task, data.completed, zone, now)
@@ -401,7 +450,7 @@ async def replace_task(session: AsyncSession, user: User, task: Task, data: Task
     _apply_due(task, data.due, zone)
     _set_recurrence(task, data.recurrence)
     _settle_recurrence(task, zone, now)
-    task.tags = await _resolve_tags(session, user.id, data.tags)
+    task.tags = await _resolve_tags(session, task.owner_id, data.tags)
     await _move(session, user, task, data)  # PUT moves only when it says where
     await _set_completed_or_advance(session, task, data.completed, zone, now)
     task.updated_at = now
@@ -618,7 +667,7 @@ async def list_tasks(
     it by its page size only, so a deep offset costs a longer index walk, never more rows."""
     order: Order = query.order or DEFAULT_ORDER[query.sort]
     column = SORT_COLUMNS[query.sort]
-    owner: ColumnElement[bool] = and_(Task.owner_id == user.id, VISIBLE)
+    owner: ColumnElement[bool] = and_(access.task_scope(user), VISIBLE)
     conditions: list[ColumnElement[bool]] = []
     if query.status == "pending":
         conditions.append(Task.completed.is_(False))
@@ -639,10 +688,12 @@ async def list_tasks(
                 conditions.append(candidates)
                 # Unary + keeps SQLite from walking the owner's index in page order, so the
                 # few candidates drive the query (https://sqlite.org/optoverview.html#uplus).
-                owner = and_(
-                    literal_column("+tasks.owner_id", Task.owner_id.type) == user.id, VISIBLE
-                )
-    conditions.extend(await _place_conditions(session, user.id, query))
+                if not user.shared_projects:
+                    owner = and_(
+                        literal_column("+tasks.owner_id", Task.owner_id.type) == user.id,
+                        VISIBLE,
+                    )
+    conditions.extend(await _place_conditions(session, user, query))
     if query.priority:
         conditions.append(Task.priority.in_([PRIORITY_LEVELS[p] for p in query.priority]))
     for name in dict.fromkeys(tag_key(t) for t in query.tag):
@@ -651,7 +702,11 @@ async def list_tasks(
             # instead of first collecting every task that has the tag.
             select(task_tags.c.task_id)
             .join(Tag, Tag.id == task_tags.c.tag_id)
-            .where(task_tags.c.task_id == Task.id, Tag.owner_id == user.id, Tag.name_key == name)
+            .where(
+                task_tags.c.task_id == Task.id,
+                Tag.owner_id == Task.owner_id,
+                Tag.name_key == name,
+            )
             .offset(0)  # keeps PostgreSQL from flattening it back into a semi-join
             .exists()
         )
@@ -711,28 +766,28 @@ async def list_tasks(
 
 
 async def _place_conditions(
-    session: AsyncSession, owner_id: uuid.UUID, query: TaskQuery
+    session: AsyncSession, user: User, query: TaskQuery
 ) -> list[ColumnElement[bool]]:
-    """The project, section, parent and subtree filters (404 for another user's)."""
+    """The project, section, parent and subtree filters (404 for one the user cannot see)."""
     if not query.scoped:
-        return [projects.in_active_project(owner_id)]
+        return [projects.in_active_project(user)]
     conditions: list[ColumnElement[bool]] = []
     if query.project_id is not None:
-        await projects.get_project(session, owner_id, query.project_id)
+        await projects.get_project(session, user, query.project_id)
         conditions.append(Task.project_id == query.project_id)
     if query.section_id == "none":
         conditions.append(Task.section_id.is_(None))
     elif query.section_id is not None:
-        await projects.get_section(session, owner_id, query.section_id)
+        await projects.get_section(session, user, query.section_id)
         conditions.append(Task.section_id == query.section_id)
     if query.parent_id == "none":
         conditions.append(Task.parent_id.is_(None))
     elif query.parent_id is not None:
-        await get_task(session, owner_id, query.parent_id)
+        await get_task(session, user, query.parent_id)
         conditions.append(Task.parent_id == query.parent_id)
     if query.subtree is not None:
-        await get_task(session, owner_id, query.subtree)
-        conditions.append(tree.subtree_condition(owner_id, query.subtree))
+        root = await get_task(session, user, query.subtree)
+        conditions.append(tree.subtree_condition(root.owner_id, query.subtree))
     return conditions
 
 
@@ -743,12 +798,15 @@ _TAG_NAMES = (
     .where(task_tags.c.task_id.in_(bindparam("task_ids", expanding=True)))
     .order_by(Tag.name_key)
 )
-_ONE_TASK = (
+_ONE_TASK_ANY = (
     select(*TASK_ROW_COLUMNS, *tree.PROGRESS_COLUMNS, Tag.name)
     .outerjoin(task_tags, task_tags.c.task_id == Task.id)
     .outerjoin(Tag, Tag.id == task_tags.c.tag_id)
-    .where(Task.owner_id == bindparam("owner_id"), Task.id == bindparam("task_id"), VISIBLE)
+    .where(VISIBLE)
     .order_by(Tag.name_key)
+)
+_ONE_TASK = _ONE_TASK_ANY.where(
+    Task.owner_id == bindparam("owner_id"), Task.id == bindparam("task_id")
 )
 
 
@@ -761,9 +819,14 @@ async def _fill_tag_names(session: AsyncSession, tasks: Sequence[TaskRow]) -> No
         by_id[task_id].tag_names.append(name)
 
 
-async def read_task(session: AsyncSession, owner_id: uuid.UUID, task_id: uuid.UUID) -> TaskRow:
-    """One of the owner's tasks with its tag names, for display: one query (a row per tag)."""
-    rows = await read_rows(session, _ONE_TASK, {"owner_id": owner_id, "task_id": task_id})
+async def read_task(session: AsyncSession, user: User, task_id: uuid.UUID) -> TaskRow:
+    """A task the user may see, with its tag names, for display: one query (a row per tag).
+    The statement is built once for users nothing is shared with, per call otherwise."""
+    if user.shared_projects:
+        stmt = _ONE_TASK_ANY.where(access.task_scope(user), Task.id == task_id)
+        rows = await read_rows(session, stmt)
+    else:
+        rows = await read_rows(session, _ONE_TASK, {"owner_id": user.id, "task_id": task_id})
     if not rows:
         raise TaskNotFound()
     return _one_task(rows)
@@ -864,7 +927,7 @@ async def count_tasks(session: AsyncSession, user: User, *, now: datetime) -> Ta
         func.coalesce(func.sum(case((pending, 1), else_=0)), 0),
         func.coalesce(func.sum(case((_overdue(day), 1), else_=0)), 0),
         func.coalesce(func.sum(case((and_(pending, Task.due_sort < day.end), 1), else_=0)), 0),
-    ).where(Task.owner_id == user.id, VISIBLE, projects.in_active_project(user.id))
+    ).where(access.task_scope(user), VISIBLE, projects.in_active_project(user))
     total, open_, overdue, today = (await session.execute(stmt)).one()
     return TaskCounts(int(total), int(open_), int(total) - int(open_), int(overdue), int(today))
 
@@ -874,20 +937,26 @@ async def restore_task(session: AsyncSession, user: User, snapshot: dict[str, An
     task_id = uuid.UUID(snapshot["id"])
     exists = await session.scalar(select(func.count()).select_from(Task).where(Task.id == task_id))
     if exists:
-        return await get_task(session, user.id, task_id)
-    await ensure_room(session, user.id)
-    project_id: uuid.UUID | None = None
+        return await get_task(session, user, task_id)
+    found: tuple[uuid.UUID, uuid.UUID] | None = None
     if snapshot.get("project_id"):
-        project_id = await session.scalar(
-            select(Project.id).where(
-                Project.owner_id == user.id,
-                Project.id == uuid.UUID(snapshot["project_id"]),
+        row = (
+            await session.execute(
+                select(Project.id, Project.owner_id).where(
+                    access.project_scope(user, Role.EDITOR),
+                    Project.id == uuid.UUID(snapshot["project_id"]),
+                )
             )
-        )
-    target = tree.Target(project_id or await projects.inbox_id(session, user.id), None, None)
+        ).one_or_none()
+        found = None if row is None else (row[0], row[1])
+    if found is None:
+        found = (await projects.inbox_id(session, user.id), user.id)
+    target = tree.Target(found[0], None, None, found[1])
+    await ensure_room(session, target.owner_id)
     task = Task(
         id=task_id,
-        owner_id=user.id,
+        owner_id=target.owner_id,
+        created_by=user.id,
         title=snapshot["title"],
         description=snapshot["description"],
         priority=int(snapshot["priority"]),
@@ -898,11 +967,11 @@ async def restore_task(session: AsyncSession, user: User, snapshot: dict[str, An
         due_sort=_parse_dt(snapshot["due_sort"]) or NO_DUE,
         created_at=_parse_dt(snapshot["created_at"]) or utcnow(),
         updated_at=utcnow(),
-        tags=await _resolve_tags(session, user.id, snapshot["tags"]),
+        tags=await _resolve_tags(session, target.owner_id, snapshot["tags"]),
         rrule=snapshot.get("rrule"),
         recurrence_mode=snapshot.get("recurrence_mode"),
     )
-    await tree.place(session, user.id, task, target, Placement())
+    await tree.place(session, task, target, Placement())
     session.add(task)
     await session.flush()
     return task

@@ -22,8 +22,11 @@ from sqlalchemy import ColumnElement, Select, and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from doable.auth.models import User
 from doable.errors import InvalidInput, NotFound
+from doable.projects import access
 from doable.projects import service as projects
+from doable.projects.access import Role
 from doable.projects.service import Placement
 from doable.tasks.models import TASK_ROW_COLUMNS, VISIBLE, Task, TaskRow
 
@@ -40,6 +43,8 @@ class Target:
     project_id: uuid.UUID
     section_id: uuid.UUID | None
     parent_id: uuid.UUID | None
+    # The project's owner, whose id every task of the project carries (projects/access.py).
+    owner_id: uuid.UUID = field(default=uuid.UUID(int=0), compare=False)
 
 
 @dataclass(frozen=True)
@@ -71,17 +76,19 @@ def siblings(target: Target) -> ColumnElement[bool]:
     return and_(Task.project_id == target.project_id, section, Task.parent_id.is_(None))
 
 
-async def _task_place(
-    session: AsyncSession, owner_id: uuid.UUID, task_id: uuid.UUID
-) -> tuple[uuid.UUID | None, uuid.UUID | None, uuid.UUID | None] | None:
+async def _task_place(session: AsyncSession, user: User, task_id: uuid.UUID) -> Target | None:
+    """Where a task the user may change sits (None: not found, or not theirs to change)."""
     row = (
         await session.execute(
-            select(Task.project_id, Task.section_id, Task.parent_id).where(
-                Task.owner_id == owner_id, Task.id == task_id, VISIBLE
+            select(Task.project_id, Task.section_id, Task.parent_id, Task.owner_id).where(
+                access.task_scope(user, Role.EDITOR), Task.id == task_id, VISIBLE
             )
         )
     ).one_or_none()
-    return None if row is None else (row[0], row[1], row[2])
+    if row is None:
+        return None
+    assert row[0] is not None
+    return Target(row[0], row[1], row[2], row[3])
 
 
 async def depth_of(session: AsyncSession, owner_id: uuid.UUID, task_id: uuid.UUID) -> int:
@@ -143,85 +150,89 @@ def subtree_condition(owner_id: uuid.UUID, root_id: uuid.UUID) -> ColumnElement[
     return Task.id.in_(select(tree.c.id))
 
 
-async def resolve(
-    session: AsyncSession, owner_id: uuid.UUID, task: Task | None, move: Move
-) -> Target:
-    """Where `task` (None: a new task) goes, checked. See the module docstring for errors."""
+async def resolve(session: AsyncSession, user: User, task: Task | None, move: Move) -> Target:
+    """Where `task` (None: a new task) goes, checked, with the owner of the project it lands
+    in. The user needs an editor's role there: a project, section, parent or neighbour they
+    cannot see is 404 (422 for a neighbour), one they only view is 403. See the module
+    docstring for the other errors."""
     given = move.given
     placement = move.placement
     anchor = placement.after or placement.before
     if anchor is not None:
-        place = await _task_place(session, owner_id, anchor)
-        if place is None or (task is not None and anchor == task.id):
+        target_or_none = await _task_place(session, user, anchor)
+        if target_or_none is None or (task is not None and anchor == task.id):
             raise InvalidInput(
                 "The neighbour is not one of your tasks",
                 loc=["body", "after" if placement.after else "before"],
             )
-        assert place[0] is not None
-        target = Target(place[0], place[1], place[2])
+        target = target_or_none
         for name in ("project_id", "section_id", "parent_id"):
             if name in given and getattr(move, name) != getattr(target, name):
                 raise InvalidInput(
                     f"The neighbour is not in the {name.removesuffix('_id')} given",
                     loc=["body", name],
                 )
-        await _check_parent(session, owner_id, task, target.parent_id)
+        await _check_parent(session, task, target)
         return target
 
     if task is not None:
         assert task.project_id is not None
         project_id, section_id, parent_id = task.project_id, task.section_id, task.parent_id
+        owner_id = task.owner_id
     else:
-        project_id = await projects.inbox_id(session, owner_id)
+        project_id = await projects.inbox_id(session, user.id)
         section_id = parent_id = None
+        owner_id = user.id
 
     if "project_id" in given:
         # null means the Inbox, the project of tasks that have no other.
-        wanted = move.project_id or await projects.inbox_id(session, owner_id)
-        if move.project_id is not None:
-            await projects.get_project(session, owner_id, wanted)  # 404 if not theirs
+        wanted = move.project_id or await projects.inbox_id(session, user.id)
+        if move.project_id is None:
+            owner_id = user.id
+        elif wanted != project_id or task is None:
+            project = await projects.get_project(session, user, wanted, need=Role.EDITOR)
+            owner_id = project.owner_id
         if wanted != project_id:
             project_id, section_id, parent_id = wanted, None, None
     if "section_id" in given:
         if move.section_id is None:
             section_id = None
         else:
-            section = await projects.get_section(session, owner_id, move.section_id)
+            section = await projects.get_section(session, user, move.section_id, need=Role.EDITOR)
             if "project_id" in given and section.project_id != project_id:
                 raise InvalidInput(
                     "The section belongs to another project", loc=["body", "section_id"]
                 )
             if section.project_id != project_id:
                 project_id = section.project_id
-            section_id = section.id
+            section_id, owner_id = section.id, section.owner_id
         if "parent_id" not in given:
             parent_id = None  # a subtask moved to another section leaves its parent
     if "parent_id" in given:
         parent_id = move.parent_id
         if parent_id is not None:
-            place = await _task_place(session, owner_id, parent_id)
+            place = await _task_place(session, user, parent_id)
             if place is None:
                 raise ParentNotFound()
-            assert place[0] is not None
-            if ("project_id" in given or "section_id" in given) and place[0] != project_id:
+            if ("project_id" in given or "section_id" in given) and place.project_id != project_id:
                 raise InvalidInput("The parent is in another project", loc=["body", "parent_id"])
-            if "section_id" in given and place[1] != section_id:
+            if "section_id" in given and place.section_id != section_id:
                 raise InvalidInput("The parent is in another section", loc=["body", "parent_id"])
-            project_id, section_id = place[0], place[1]
-    await _check_parent(session, owner_id, task, parent_id)
-    return Target(project_id, section_id, parent_id)
+            project_id, section_id, owner_id = place.project_id, place.section_id, place.owner_id
+    target = Target(project_id, section_id, parent_id, owner_id)
+    await _check_parent(session, task, target)
+    return target
 
 
-async def _check_parent(
-    session: AsyncSession, owner_id: uuid.UUID, task: Task | None, parent_id: uuid.UUID | None
-) -> None:
+async def _check_parent(session: AsyncSession, task: Task | None, target: Target) -> None:
+    parent_id, owner_id = target.parent_id, target.owner_id
     if parent_id is None:
         return
     height = 1
     if task is not None:
         if parent_id == task.id:
             raise InvalidInput("A task cannot be its own parent", loc=["body", "parent_id"])
-        levels = await descendant_levels(session, owner_id, [task.id])
+        levels = await descendant_levels(session, task.owner_id, [task.id])
         if any(parent_id in level for level in levels):
             raise InvalidInput(
                 "The parent is one of this task's subtasks", loc=["body", "parent_id"]
@@ -235,14 +246,16 @@ async def _check_parent(
 
 async def place(
     session: AsyncSession,
-    owner_id: uuid.UUID,
     task: Task,
     target: Target,
     placement: Placement,
     *,
     old: Target | None = None,
 ) -> None:
-    """Give `task` the target's place and a key among its new siblings (locks the projects)."""
+    """Give `task` the target's place and a key among its new siblings (locks the projects).
+    A task that lands in a project of another owner, and its subtree, take that owner's id;
+    the caller re-files its tags (tasks/service.py)."""
+    owner_id = target.owner_id
     for project_id in sorted({target.project_id} | ({old.project_id} if old else set())):
         await projects.lock(session, project_id)
     moved = old is not None and old != target
@@ -265,16 +278,18 @@ async def place(
         old.project_id != target.project_id or old.section_id != target.section_id
     ):
         # The subtree follows its root (loaded, so each change is an event like any other).
-        ids = await descendants(session, owner_id, task.id)
+        ids = await descendants(session, task.owner_id, task.id)
         for start in range(0, len(ids), 500):
             for child in (
                 await session.scalars(
                     select(Task).where(
-                        Task.owner_id == owner_id, Task.id.in_(ids[start : start + 500])
+                        Task.owner_id == task.owner_id, Task.id.in_(ids[start : start + 500])
                     )
                 )
             ).all():
                 child.project_id, child.section_id = target.project_id, target.section_id
+                child.owner_id = owner_id
+    task.owner_id = owner_id
 
 
 async def open_descendants(

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from doable.auth import service as auth_service
 from doable.auth.models import User
+from doable.projects.access import Role
 from doable.tasks import quickadd
 from doable.tasks import service as tasks_service
 from doable.tasks.models import Task
@@ -159,6 +160,7 @@ def today_for(state: Any, user: User) -> tasks_service.Today:
 
 
 async def owned_task(session: Any, user: User, task_id: uuid.UUID, request: Request) -> Task:
+    writing = request.method == "POST"
     return await tasks_service.get_task(
-        session, user.id, task_id, for_update=request.method == "POST"
+        session, user, task_id, for_update=writing, need=Role.EDITOR if writing else Role.VIEWER
     )

@@ -129,8 +129,8 @@ class ProjectNav:
 async def sidebar_context(session: Any, user: User, now: datetime) -> dict[str, Any]:
     """What every page with the sidebar shows: the projects (Inbox first, in their order) with
     their open-task counts, the task counts and the tags. Four queries."""
-    projects = await projects_service.list_projects(session, user.id)
-    open_counts = await projects_service.open_counts(session, user.id)
+    projects = await projects_service.list_projects(session, user)
+    open_counts = await projects_service.open_counts(session, user)
     nav = [
         ProjectNav(
             id=str(p.id),

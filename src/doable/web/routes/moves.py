@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from doable.db import SessionDep
 from doable.errors import InvalidInput
 from doable.projects import service as projects_service
+from doable.projects.access import Role
 from doable.projects.service import Placement
 from doable.state import StateDep
 from doable.tasks import service as tasks_service
@@ -139,7 +140,9 @@ async def move_project(
     op: Op = "",
     back: Back = "/tasks",
 ) -> Response:
-    project = await projects_service.get_project(session, user.id, project_id, for_update=True)
+    project = await projects_service.get_project(
+        session, user, project_id, for_update=True, need=Role.ADMIN
+    )
     await projects_service.move_project(session, project, _placement(op))
     return _answer(
         request, state, user, back, f"Moved the project “{project.name}” {LIST_MOVES[_op(op)[0]]}."
@@ -157,7 +160,7 @@ async def move_section(
     op: Op = "",
     back: Back = "/tasks",
 ) -> Response:
-    section = await projects_service.get_section(session, user.id, section_id)
+    section = await projects_service.get_section(session, user, section_id, need=Role.EDITOR)
     await projects_service.update_section(session, section, placement=_placement(op))
     return _answer(
         request, state, user, back, f"Moved the section “{section.name}” {LIST_MOVES[_op(op)[0]]}."

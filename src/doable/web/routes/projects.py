@@ -15,6 +15,7 @@ from doable.auth.models import User
 from doable.db import SessionDep
 from doable.errors import InvalidInput
 from doable.projects import service as projects_service
+from doable.projects.access import Role
 from doable.projects.models import PALETTE, Project
 from doable.state import StateDep
 from doable.tasks import service as tasks_service
@@ -69,7 +70,7 @@ async def project_context(
 ) -> dict[str, Any]:
     now = state.clock()
     key = state.runtime.secret_key
-    sections = await projects_service.list_sections(session, user.id, project.id)
+    sections = await projects_service.list_sections(session, project)
     open_rows, more = await tasks_service.list_tasks(
         session,
         user,
@@ -125,7 +126,7 @@ async def project_page(
     view: Annotated[Layout, Query()] = "list",
     completed: Annotated[bool, Query()] = False,
 ) -> Response:
-    project = await projects_service.get_project(session, user.id, project_id)
+    project = await projects_service.get_project(session, user, project_id)
     ctx = await project_context(
         request, state, session, user, project, layout=view, completed=completed
     )
@@ -169,7 +170,7 @@ async def new_project_page(
         "errors": {},
         "values": {},
         "palette": PALETTE,
-        "archived": await projects_service.list_projects(session, user.id, archived=True),
+        "archived": await projects_service.list_projects(session, user, archived=True),
     }
     return respond(request, state, "project_new.html", ctx)
 
@@ -199,7 +200,9 @@ async def update_project(
 ) -> Response:
     """Rename, recolour, (un)favourite or (un)archive: whichever fields the form sent (read
     from the form itself, where an empty name is a name, not a missing field)."""
-    project = await projects_service.get_project(session, user.id, project_id, for_update=True)
+    project = await projects_service.get_project(
+        session, user, project_id, for_update=True, need=Role.ADMIN
+    )
     form = await read_form(request)
     try:
         name = form.get("name")
@@ -232,8 +235,8 @@ async def confirm_delete_project(
     state: StateDep,
     csrf: CsrfToken,
 ) -> Response:
-    project = await projects_service.get_project(session, user.id, project_id)
-    counts = await projects_service.open_counts(session, user.id)
+    project = await projects_service.get_project(session, user, project_id)
+    counts = await projects_service.open_counts(session, user)
     ctx = base_context(request, state, user) | {
         "what": f"the project “{project.name}”",
         "detail": f"Its sections and every task in it ({counts.get(project.id, 0)} open) go too.",
@@ -254,7 +257,9 @@ async def delete_project(
     csrf: CsrfToken,
     confirm: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
-    project = await projects_service.get_project(session, user.id, project_id, for_update=True)
+    project = await projects_service.get_project(
+        session, user, project_id, for_update=True, need=Role.OWNER
+    )
     if confirm != "yes":
         return see_other(f"/projects/{project.id}/delete")
     await projects_service.delete_project(session, project)  # 409 for the Inbox
@@ -275,7 +280,7 @@ async def create_section(
     name: Annotated[str, Form(max_length=1000)] = "",
     view: Annotated[Layout, Form()] = "list",
 ) -> Response:
-    project = await projects_service.get_project(session, user.id, project_id)
+    project = await projects_service.get_project(session, user, project_id)
     try:
         await projects_service.create_section(session, project, name=_name(name))
     except ValidationError as exc:
@@ -295,12 +300,12 @@ async def rename_section(
     name: Annotated[str, Form(max_length=1000)] = "",
     view: Annotated[Layout, Form()] = "list",
 ) -> Response:
-    section = await projects_service.get_section(session, user.id, section_id)
+    section = await projects_service.get_section(session, user, section_id, need=Role.EDITOR)
     try:
         await projects_service.update_section(session, section, name=_name(name))
     except ValidationError as exc:
         session.expunge(section)
-        project = await projects_service.get_project(session, user.id, section.project_id)
+        project = await projects_service.get_project(session, user, section.project_id)
         errors = {f"section_{section.id}": field_errors(exc).get("name", "Invalid name")}
         return await _settings_refused(request, state, session, user, project, errors, 422)
     return see_other(project_url(section.project_id, view))
@@ -315,7 +320,7 @@ async def confirm_delete_section(
     state: StateDep,
     csrf: CsrfToken,
 ) -> Response:
-    section = await projects_service.get_section(session, user.id, section_id)
+    section = await projects_service.get_section(session, user, section_id)
     ctx = base_context(request, state, user) | {
         "what": f"the section “{section.name}”",
         "detail": "Its tasks stay in the project, outside any section, unless you tick the box.",
@@ -337,7 +342,7 @@ async def delete_section(
     confirm: Annotated[str, Form(max_length=10)] = "",
     with_tasks: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
-    section = await projects_service.get_section(session, user.id, section_id)
+    section = await projects_service.get_section(session, user, section_id, need=Role.EDITOR)
     if confirm != "yes":
         return see_other(f"/sections/{section.id}/delete")
     project_id = section.project_id

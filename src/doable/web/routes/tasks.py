@@ -116,7 +116,7 @@ async def quick_add(
     """The quick-add box: the same as POST /tasks, with the text read for dates, tags and the
     rest. Without JavaScript it is a plain form post answered with a redirect."""
     form = await read_form(request)
-    catalog = await quick_add_catalog(session, user.id)
+    catalog = await quick_add_catalog(session, user)
     body, text_error = quick_body(form, user, state.clock(), catalog)
     ctx = base_context(request, state, user) | {"values": form, "errors": {}}
     data = None
@@ -182,7 +182,7 @@ async def quick_preview_fragment(
     preview = None
     if text.strip():
         zone = zone_of(user.timezone)
-        catalog = await quick_add_catalog(session, user.id)
+        catalog = await quick_add_catalog(session, user)
         parsed = quickadd.parse(text, zone=zone, now=state.clock(), catalog=catalog)
         preview = quick_preview(text, parsed, zone, await _landing(session, user, form))
     ctx = base_context(request, state, user) | {"preview": preview}
@@ -194,7 +194,7 @@ async def _landing(session: AsyncSession, user: User, form: dict[str, str]) -> s
     page's project (its hidden `project_id`), else the Inbox."""
     try:
         project_id = uuid.UUID(form.get("project_id", ""))
-        return (await projects_service.get_project(session, user.id, project_id)).name
+        return (await projects_service.get_project(session, user, project_id)).name
     except (ValueError, NotFound):
         return INBOX_NAME
 
@@ -302,10 +302,7 @@ async def delete_task(
     confirm: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
     task = await owned_task(session, user, task_id, request)
-    if (
-        confirm != "yes"
-        and (await tasks_service.read_task(session, user.id, task.id)).subtasks_total
-    ):
+    if confirm != "yes" and (await tasks_service.read_task(session, user, task.id)).subtasks_total:
         # A parent takes its subtasks with it: only after the confirmation page.
         url = f"/tasks/{task.id}/delete?back={quote(safe_next(back), safe='')}"
         if is_htmx(request):
@@ -336,7 +333,7 @@ async def confirm_delete_task(
     back: Annotated[str, Query(max_length=2000)] = "/tasks",
 ) -> Response:
     """Deleting a task with subtasks asks first: they all go with it, without an undo."""
-    task = await tasks_service.read_task(session, user.id, task_id)
+    task = await tasks_service.read_task(session, user, task_id)
     ctx = base_context(request, state, user) | {
         "what": f"the task “{task.title}”",
         "detail": f"Its subtasks go too ({task.subtasks_total} directly under it, and theirs).",
