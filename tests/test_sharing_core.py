@@ -191,3 +191,35 @@ async def test_the_inbox_cannot_be_shared(client: httpx.AsyncClient, database: D
     else:  # pragma: no cover - the assertion that fails
         raise AssertionError("the Inbox was shared")
     assert await counter(database, member) == 0
+
+
+async def test_reminders_stay_personal(client: httpx.AsyncClient, database: Database) -> None:
+    owner, viewer, _, project = await setup(client)
+    task = (
+        await add(
+            client, owner, title="Bins out", project_id=project["id"], due="2099-05-01T18:00:00Z"
+        )
+    ).json()
+    await share(database, owner, project["id"], viewer, Role.VIEWER)
+    path = f"{TASKS}/{task['id']}/reminders"
+    # A viewer may set a reminder of their own: it changes nothing of the task.
+    r = await client.post(path, json={"before": "PT30M"}, headers=viewer.headers)
+    assert r.status_code == 201, r.text
+    mine = r.json()
+    assert [x["id"] for x in (await client.get(path, headers=viewer.headers)).json()] == [
+        mine["id"]
+    ]
+    assert (await client.get(path, headers=owner.headers)).json() == []
+    # The owner cannot delete it (not theirs: 404); moving the due moves it.
+    r = await client.delete(f"{path}/{mine['id']}", headers=owner.headers)
+    assert_problem(r, 404)
+    r = await client.patch(
+        f"{TASKS}/{task['id']}", json={"due": "2099-05-02T18:00:00Z"}, headers=owner.headers
+    )
+    assert r.status_code == 200, r.text
+    (moved,) = (await client.get(path, headers=viewer.headers)).json()
+    assert moved["fire_at"].startswith("2099-05-02T17:30")
+    # Leaving the project takes them along.
+    await unshare(database, owner, project["id"], viewer)
+    await share(database, owner, project["id"], viewer, Role.VIEWER)
+    assert (await client.get(path, headers=viewer.headers)).json() == []

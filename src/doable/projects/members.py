@@ -16,6 +16,7 @@ from doable.errors import Conflict, InvalidInput, NotFound
 from doable.projects import access
 from doable.projects.access import MEMBER_ROLES, Role
 from doable.projects.models import Project, ProjectMember
+from doable.reminders.models import Reminder
 from doable.tasks.models import Task
 
 
@@ -100,7 +101,18 @@ async def remove_member(session: AsyncSession, project: Project, user_id: uuid.U
     )
     if not result.rowcount:  # type: ignore[attr-defined]
         raise MemberNotFound()
-    # Their assignments in the project go with them.
+    # Their own reminders on the project's tasks go (reminders are personal), and so do
+    # their assignments in it.
+    await session.execute(
+        delete(Reminder).where(
+            Reminder.owner_id == user_id,
+            Reminder.task_id.in_(
+                select(Task.id).where(
+                    Task.owner_id == project.owner_id, Task.project_id == project.id
+                )
+            ),
+        )
+    )
     await session.execute(
         update(Task)
         .where(

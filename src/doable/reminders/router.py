@@ -24,7 +24,7 @@ from doable.reminders.schemas import (
     ReminderOut,
 )
 from doable.state import StateDep
-from doable.tasks.dependencies import OwnedTask
+from doable.tasks.dependencies import VisibleTask
 from doable.types import NoNulStr
 
 # Reminders and notifications belong to tasks: tasks:read to read them, tasks:write to change
@@ -50,8 +50,12 @@ CursorParam = Annotated[NoNulStr, StringConstraints(max_length=1000)]
 
 
 @reminders_router.get("/{task_id}/reminders", response_model=list[ReminderOut], responses=COMMON)
-async def list_reminders(task: OwnedTask, session: SessionDep) -> list[ReminderOut]:
-    return [ReminderOut.from_reminder(r) for r in await service.list_reminders(session, task)]
+async def list_reminders(
+    task: VisibleTask, user: CurrentUser, session: SessionDep
+) -> list[ReminderOut]:
+    """Your reminders on the task (each member of a shared project sets their own)."""
+    reminders = await service.list_reminders(session, user, task)
+    return [ReminderOut.from_reminder(r) for r in reminders]
 
 
 @reminders_router.post(
@@ -61,7 +65,7 @@ async def list_reminders(task: OwnedTask, session: SessionDep) -> list[ReminderO
     responses={**COMMON, 422: {"description": "Bad input, a time in the past, or 10 already"}},
 )
 async def create_reminder(
-    data: ReminderCreate, task: OwnedTask, user: CurrentUser, session: SessionDep
+    data: ReminderCreate, task: VisibleTask, user: CurrentUser, session: SessionDep
 ) -> ReminderOut:
     reminder = await service.create_reminder(session, user, task, data, now=utcnow())
     return ReminderOut.from_reminder(reminder)
@@ -73,11 +77,12 @@ async def create_reminder(
     responses=COMMON,
 )
 async def delete_reminder(
-    task: OwnedTask,
+    task: VisibleTask,
+    user: CurrentUser,
     session: SessionDep,
     reminder_id: Annotated[uuid.UUID, Path(description="Reminder id")],
 ) -> Response:
-    reminder = await service.get_reminder(session, task, reminder_id, for_update=True)
+    reminder = await service.get_reminder(session, user, task, reminder_id, for_update=True)
     await service.delete_reminder(session, reminder)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

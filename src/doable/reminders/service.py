@@ -62,10 +62,11 @@ async def _timezone(session: AsyncSession, owner_id: uuid.UUID) -> Zone:
     return zone_of(name)
 
 
-async def list_reminders(session: AsyncSession, task: Task) -> list[Reminder]:
+async def list_reminders(session: AsyncSession, user: User, task: Task) -> list[Reminder]:
+    """The user's own reminders on the task: reminders are personal, also on shared tasks."""
     stmt = (
         select(Reminder)
-        .where(Reminder.owner_id == task.owner_id, Reminder.task_id == task.id)
+        .where(Reminder.owner_id == user.id, Reminder.task_id == task.id)
         .order_by(Reminder.created_at, Reminder.id)
     )
     return list((await session.execute(stmt)).scalars())
@@ -125,10 +126,15 @@ async def create_reminder(
 
 
 async def get_reminder(
-    session: AsyncSession, task: Task, reminder_id: uuid.UUID, *, for_update: bool = False
+    session: AsyncSession,
+    user: User,
+    task: Task,
+    reminder_id: uuid.UUID,
+    *,
+    for_update: bool = False,
 ) -> Reminder:
     stmt = select(Reminder).where(
-        Reminder.owner_id == task.owner_id,
+        Reminder.owner_id == user.id,
         Reminder.task_id == task.id,
         Reminder.id == reminder_id,
     )
@@ -151,7 +157,8 @@ async def reschedule_for_task(
 ) -> int:
     """Recompute the fire times of `task`'s relative reminders from its current due.
 
-    Call it whenever the due changes (an edit, or a recurring task advancing). A reminder
+    Call it whenever the due changes (an edit, or a recurring task advancing). Every
+    member's reminders on the task move, each in its own owner's zone. A reminder
     whose fire time moves into the future is re-armed (it fires again, for the new due);
     one that moves into the past is passed over (marked fired, no notification), as is
     one whose time did not change keeps its state. Returns how many reminders changed.
@@ -161,11 +168,7 @@ async def reschedule_for_task(
         (
             await session.execute(
                 select(Reminder)
-                .where(
-                    Reminder.owner_id == task.owner_id,
-                    Reminder.task_id == task.id,
-                    Reminder.kind == "relative",
-                )
+                .where(Reminder.task_id == task.id, Reminder.kind == "relative")
                 .with_for_update()
             )
         )
@@ -174,11 +177,14 @@ async def reschedule_for_task(
     )
     if not reminders:
         return 0
-    zone = await _timezone(session, task.owner_id)
-    due = due_instant(task.due_at, task.due_date, zone)
+    zones: dict[uuid.UUID, Zone] = {}
     changed = 0
     for reminder in reminders:
         assert reminder.offset_seconds is not None
+        if reminder.owner_id not in zones:
+            zones[reminder.owner_id] = await _timezone(session, reminder.owner_id)
+        zone = zones[reminder.owner_id]
+        due = due_instant(task.due_at, task.due_date, zone)
         new = fire_time(due, reminder.offset_seconds, zone)
         if new == reminder.fire_at:
             continue

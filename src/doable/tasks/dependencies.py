@@ -27,6 +27,18 @@ async def owned_task(
     )
 
 
+async def visible_task(
+    task_id: Annotated[uuid.UUID, Path(description="Task id")],
+    user: CurrentUser,
+    session: SessionDep,
+    request: Request,
+) -> Task:
+    """A task the user may see, for what any member may do to it: their own reminders on it
+    (reminders are personal). A write still locks the row."""
+    writing = request.method not in SAFE_METHODS
+    return await service.get_task(session, user, task_id, for_update=writing)
+
+
 async def owned_tag(
     tag_id: Annotated[uuid.UUID, Path(description="Tag id")],
     user: CurrentUser,
@@ -36,4 +48,5 @@ async def owned_tag(
 
 
 OwnedTask = Annotated[Task, Depends(owned_task)]
+VisibleTask = Annotated[Task, Depends(visible_task)]
 OwnedTag = Annotated[Tag, Depends(owned_tag)]

@@ -36,9 +36,10 @@ from doable.errors import Conflict, InvalidInput, NotFound
 from doable.projects import access
 from doable.projects import service as projects
 from doable.projects.access import Role
-from doable.projects.models import Project
+from doable.projects.models import Project, ProjectMember
 from doable.projects.service import Placement
 from doable.reminders import service as reminders_service
+from doable.reminders.models import Reminder
 from doable.tasks import cursor as cursors
 from doable.tasks import recurrence, tree
 from doable.tasks.models import (
@@ -306,16 +307,26 @@ async def _move(session: AsyncSession, user: User, task: Task, data: Placed) -> 
     with session.no_autoflush:
         target = await tree.resolve(session, user, task, move)
         if target.owner_id != task.owner_id:
-            await _change_owner(session, task, target.owner_id)
+            await _change_owner(session, task, target)
         await tree.place(session, task, target, move.placement, old=old)
 
 
-async def _change_owner(session: AsyncSession, task: Task, owner_id: uuid.UUID) -> None:
+async def _change_owner(session: AsyncSession, task: Task, target: tree.Target) -> None:
     """A task (and its subtree, which tree.place moves along) leaving for a project of
     another owner: it counts against that owner's quota, its tags are re-filed under their
-    names in that owner's tags, its completions follow, and its assignee (a member of the
-    old project) is dropped."""
+    names in that owner's tags, its completions follow, its assignee (a member of the old
+    project) is dropped, and so are the reminders of whoever cannot see it there."""
+    owner_id = target.owner_id
     subtree = await tree.descendants(session, task.owner_id, task.id)
+    await session.execute(
+        delete(Reminder).where(
+            Reminder.task_id.in_([task.id, *subtree]),
+            Reminder.owner_id != owner_id,
+            Reminder.owner_id.not_in(
+                select(ProjectMember.user_id).where(ProjectMember.project_id == target.project_id)
+            ),
+        )
+    )
     await ensure_room(session, owner_id, adding=1 + len(subtree))
     task.tags = await _resolve_tags(session, owner_id, task.tag_names)
     task.assignee_id = None

@@ -159,8 +159,12 @@ def today_for(state: Any, user: User) -> tasks_service.Today:
     return tasks_service.today_of(user, state.clock())
 
 
-async def owned_task(session: Any, user: User, task_id: uuid.UUID, request: Request) -> Task:
+async def owned_task(
+    session: Any, user: User, task_id: uuid.UUID, request: Request, *, need: Role = Role.EDITOR
+) -> Task:
+    """The task for a web route: a POST locks it and needs `need` (an editor's role unless
+    the route says otherwise); a GET needs only to see it."""
     writing = request.method == "POST"
     return await tasks_service.get_task(
-        session, user, task_id, for_update=writing, need=Role.EDITOR if writing else Role.VIEWER
+        session, user, task_id, for_update=writing, need=need if writing else Role.VIEWER
     )

@@ -15,6 +15,7 @@ from doable.auth.models import User
 from doable.db import SessionDep
 from doable.errors import InvalidInput
 from doable.events import Credential
+from doable.projects.access import Role
 from doable.reminders import service as reminders_service
 from doable.reminders import stream as reminders_stream
 from doable.reminders.durations import format_duration
@@ -52,7 +53,7 @@ async def reminder_views(session: Any, user: User, task: Task) -> list[dict[str,
     zone = zone_of(user.timezone)
     labels = dict(BEFORE_CHOICES)
     out = []
-    for r in await reminders_service.list_reminders(session, task):
+    for r in await reminders_service.list_reminders(session, user, task):
         if r.kind == "absolute" and r.remind_at is not None:
             what = "At " + r.remind_at.astimezone(zone).strftime("%a %d %b %Y, %H:%M")
         else:
@@ -77,7 +78,7 @@ async def add_reminder(
     state: StateDep,
     csrf: CsrfToken,
 ) -> Response:
-    task = await owned_task(session, user, task_id, request)
+    task = await owned_task(session, user, task_id, request, need=Role.VIEWER)
     form = await read_form(request)
     body = {"at": form["at"]} if form.get("at") else {"before": form.get("before", "")}
     error = None
@@ -110,8 +111,10 @@ async def delete_reminder(
     session: SessionDep,
     csrf: CsrfToken,
 ) -> Response:
-    task = await owned_task(session, user, task_id, request)
-    reminder = await reminders_service.get_reminder(session, task, reminder_id, for_update=True)
+    task = await owned_task(session, user, task_id, request, need=Role.VIEWER)
+    reminder = await reminders_service.get_reminder(
+        session, user, task, reminder_id, for_update=True
+    )
     await reminders_service.delete_reminder(session, reminder)
     return see_other(f"/tasks/{task.id}/edit")
 
