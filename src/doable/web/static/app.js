@@ -176,8 +176,114 @@
     var target = null;
     if (event.key === "n") target = document.getElementById("quick-title");
     if (event.key === "/") target = document.getElementById("search");
-    if (target) { event.preventDefault(); target.focus(); }
+    if (target) { event.preventDefault(); target.focus(); return; }
+    var action = TASK_KEYS[event.key];
+    if (action) { event.preventDefault(); action(); }
   });
+
+  // Task shortcuts (listed by `?`): j/k move through the tasks, and x, e, d, p and m act on
+  // the task that has focus (or the first one). A row takes focus itself (tabindex -1), so
+  // Tab still goes through its buttons as before.
+  function rows() {
+    return Array.prototype.slice.call(document.querySelectorAll("li.task:not(.editing)"))
+      .filter(function (li) { return li.offsetParent !== null; });
+  }
+  function currentRow() {
+    var el = document.activeElement;
+    return (el && el.closest && el.closest("li.task")) || null;
+  }
+  function focusRow(li) {
+    if (!li) return;
+    li.tabIndex = -1;
+    li.focus();
+    li.scrollIntoView({ block: "nearest" });
+  }
+  function step(by) {
+    var all = rows();
+    if (!all.length) return;
+    var at = all.indexOf(currentRow());
+    focusRow(all[at < 0 ? (by > 0 ? 0 : all.length - 1) : Math.max(0, Math.min(all.length - 1, at + by))]);
+  }
+  function onRow(fn) {
+    return function () {
+      var li = currentRow() || rows()[0];
+      if (li) fn(li);
+    };
+  }
+  // Open the row's edit form and put focus on one of its fields once it is there.
+  function editField(name) {
+    return onRow(function (li) {
+      var edit = li.querySelector('a[href$="/edit"]');
+      if (!edit) return;
+      var id = li.id;
+      if (name) {
+        document.addEventListener("htmx:afterSettle", function focusField() {
+          document.removeEventListener("htmx:afterSettle", focusField);
+          var form = document.getElementById(id);
+          var field = form && form.querySelector('[name="' + name + '"]');
+          if (field) field.focus();
+        });
+      }
+      edit.click();
+    });
+  }
+  var TASK_KEYS = {
+    j: function () { step(1); },
+    k: function () { step(-1); },
+    x: onRow(function (li) { var b = li.querySelector("button.check"); if (b) b.click(); }),
+    e: editField(null),
+    d: editField("due_date"),
+    p: editField("priority"),
+    m: onRow(function (li) {
+      var menu = li.querySelector("details.move-menu");
+      if (menu) {
+        menu.open = true;
+        var first = menu.querySelector("button, select, a");
+        if (first) first.focus();
+      } else {
+        editField("project_id")();
+      }
+    }),
+    "?": function () { showShortcuts(); },
+  };
+  var SHORTCUTS = [
+    ["n", "Add a task (quick add)"], ["/", "Search"], ["j / k", "Next / previous task"],
+    ["x", "Complete or reopen the task"], ["e", "Edit the task"], ["d", "Set the due date"],
+    ["p", "Set the priority"], ["m", "Move the task"], ["?", "Show these shortcuts"],
+    ["Esc", "Cancel editing, close this list"],
+  ];
+  function showShortcuts() {
+    var dialog = document.getElementById("shortcuts");
+    if (!dialog) {
+      dialog = document.createElement("dialog");
+      dialog.id = "shortcuts";
+      dialog.setAttribute("aria-labelledby", "shortcuts-title");
+      var title = document.createElement("h2");
+      title.id = "shortcuts-title";
+      title.textContent = "Keyboard shortcuts";
+      var list = document.createElement("dl");
+      SHORTCUTS.forEach(function (pair) {
+        var dt = document.createElement("dt");
+        var kbd = document.createElement("kbd");
+        kbd.textContent = pair[0];
+        dt.appendChild(kbd);
+        var dd = document.createElement("dd");
+        dd.textContent = pair[1];
+        list.appendChild(dt);
+        list.appendChild(dd);
+      });
+      var form = document.createElement("form");
+      form.method = "dialog";
+      var close = document.createElement("button");
+      close.textContent = "Close";
+      form.appendChild(close);
+      dialog.appendChild(title);
+      dialog.appendChild(list);
+      dialog.appendChild(form);
+      document.body.appendChild(dialog);
+    }
+    if (!dialog.open) dialog.showModal();
+  }
 
   document.addEventListener("htmx:afterSwap", function (event) { armToasts(document); });
 
