@@ -303,6 +303,7 @@ ID_CASES: dict[tuple[str, str], tuple[dict[str, str], int]] = {
     ("GET", "/tasks/{task_id}/edit"): ({}, 200),
     ("POST", "/tasks/{task_id}"): ({"title": "renamed"}, 303),
     ("POST", "/tasks/{task_id}/toggle"): ({}, 303),
+    ("POST", "/tasks/{task_id}/skip"): ({}, 409),
     ("POST", "/tasks/{task_id}/delete"): ({}, 303),
     ("POST", "/account/sessions/{session_id}/revoke"): ({}, 303),
     ("POST", "/account/feeds/{feed_id}/rotate"): ({}, 200),

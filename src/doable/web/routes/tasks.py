@@ -21,6 +21,7 @@ from doable.projects.models import INBOX_NAME
 from doable.state import AppState, StateDep
 from doable.tasks import quickadd
 from doable.tasks import service as tasks_service
+from doable.tasks import undo as undo_service
 from doable.tasks.models import Task
 from doable.tasks.schemas import QUICK_TEXT_MAX, TaskCreate, TaskPatch
 from doable.web.dependencies import CsrfToken, WebUser, safe_next
@@ -225,7 +226,40 @@ async def toggle_task(
     back: Back = "/tasks",
 ) -> Response:
     task = await owned_task(session, user, task_id, request)
-    task = await tasks_service.set_completed(session, task, not task.completed)
+    completing = not task.completed
+    was = undo_service.before(task)
+    task = await tasks_service.set_completed(session, task, completing)
+    if not is_htmx(request):
+        return see_other(safe_next(back))
+    if not completing:
+        return await item_response(request, state, session, user, task)
+    # Feedback with an Undo: what happened ("… next due Mon 7 Dec" for a repeating task).
+    done = undo_service.completed(task, was)
+    view = task_view(task, user, today_for(state, user))
+    ctx = base_context(request, state, user) | {
+        "task": view,
+        "counts": await tasks_service.count_tasks(session, user, now=state.clock()),
+        "undo_token": sign_snapshot(state.runtime.secret_key, done.to_json(), str(user.id)),
+        "completed_title": task.title,
+        "next_due": view.due_label if done.rrule is not None and not task.completed else "",
+    }
+    blocks = ["item", "counts_oob", "completed_toast_oob"]
+    return respond(request, state, "tasks.html", ctx, blocks=blocks, headers=CHANGED)
+
+
+@router.post("/tasks/{task_id}/skip")
+async def skip_occurrence(
+    request: Request,
+    task_id: TaskId,
+    user: WebUser,
+    session: SessionDep,
+    state: StateDep,
+    csrf: CsrfToken,
+    back: Back = "/tasks",
+) -> Response:
+    """Move a repeating task to its next occurrence without completing this one."""
+    task = await owned_task(session, user, task_id, request)
+    task = await tasks_service.skip(session, user, task)
     if not is_htmx(request):
         return see_other(safe_next(back))
     return await item_response(request, state, session, user, task)
@@ -357,6 +391,13 @@ async def restore_task(
     snapshot = verify_snapshot(state.runtime.secret_key, undo, str(user.id))
     if snapshot is None:
         raise DoableError("This undo has expired")
+    if snapshot.get("kind") == "complete":
+        done = undo_service.Completed.from_json(snapshot)
+        task = await owned_task(session, user, uuid.UUID(done.task_id), request)
+        task = await undo_service.undo_completion(session, task, done)
+        if not is_htmx(request):
+            return see_other("/tasks")
+        return await item_response(request, state, session, user, task)
     task = await tasks_service.restore_task(session, user, snapshot)
     if not is_htmx(request):
         return see_other("/tasks")
