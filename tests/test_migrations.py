@@ -96,7 +96,7 @@ async def _alembic_current(database: Database) -> str | None:
 
 
 async def test_upgrade_matches_models_and_round_trips(database: Database) -> None:
-    assert await current_revision(database.engine) == head_revision() == HEAD == "0015"
+    assert await current_revision(database.engine) == head_revision() == HEAD == "0021"
     assert await _diff(database) == []
     assert await _tables(database) == {*TABLES, "alembic_version"}
     assert await _search_objects(database) == SEARCH_OBJECTS[database.config.backend]
@@ -154,7 +154,7 @@ DAMAGES = {
     "tables": (
         f"UPDATE alembic_version SET version_num = '{HEAD}'",
         "calendar_feeds, event_relay, external_identities, notifications, project_members, "
-        "projects, rate_limit_hits, reminders and 13 more",
+        "projects, rate_limit_hits, reminders and 14 more",
     ),
     "column": ("ALTER TABLE api_tokens DROP COLUMN last_used_at", "api_tokens.last_used_at"),
 }

@@ -27,6 +27,8 @@ class User(Base):
     # every membership change: 0 keeps every task query on the owner's own indexes
     # (projects/access.py).
     shared_projects: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # What the web app remembers for the user (auth/preferences.py): JSON, NULL for defaults.
+    preferences: Mapped[str | None] = mapped_column(String(2000), default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

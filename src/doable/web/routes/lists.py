@@ -27,9 +27,11 @@ class ListFilters(BaseModel):
     due: DueFilter | None = None
     q: str = ""
     sort: tasks_service.SortField = "created"
+    # Whether the request named a sort (remembered) or left it to what was remembered.
+    sort_given: bool = False
 
     def query_string(self, **changes: Any) -> str:
-        data = self.model_dump() | changes
+        data = self.model_dump(exclude={"sort_given"}) | changes
         pairs: list[tuple[str, str]] = []
         for key, value in data.items():
             if isinstance(value, list):
@@ -49,7 +51,7 @@ async def list_filters(
     tag: Annotated[list[str] | None, Query(max_length=50)] = None,
     due: Annotated[DueFilter | None, Query()] = None,
     q: Annotated[str, Query(max_length=200)] = "",
-    sort: Annotated[tasks_service.SortField, Query()] = "created",
+    sort: Annotated[tasks_service.SortField | None, Query()] = None,
 ) -> ListFilters:
     return ListFilters(
         status=status,
@@ -57,7 +59,8 @@ async def list_filters(
         tag=[t for t in (tag or []) if t.strip()],
         due=due,
         q=q.replace("\x00", "").strip(),
-        sort=sort,
+        sort=sort or "created",
+        sort_given=sort is not None,
     )
 
 

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, StringConstraints, ValidationError
 
+from doable.auth import preferences
 from doable.auth.models import User
 from doable.db import SessionDep
 from doable.errors import InvalidInput
@@ -50,9 +51,12 @@ def _name(value: str) -> str:
     return NameForm(name=value).name
 
 
-def project_url(project: Project | uuid.UUID, layout: str = "list", completed: bool = False) -> str:
+def project_url(
+    project: Project | uuid.UUID, layout: str | None = None, completed: bool = False
+) -> str:
+    """A project's page; naming a layout makes it the one remembered, none shows that one."""
     project_id = project.id if isinstance(project, Project) else project
-    query = [f"view={layout}"] if layout != "list" else []
+    query = [f"view={layout}"] if layout is not None else []
     if completed:
         query.append("completed=1")
     return f"/projects/{project_id}" + ("?" + "&".join(query) if query else "")
@@ -123,10 +127,15 @@ async def project_page(
     session: SessionDep,
     state: StateDep,
     csrf: CsrfToken,
-    view: Annotated[Layout, Query()] = "list",
+    view: Annotated[Layout | None, Query()] = None,
     completed: Annotated[bool, Query()] = False,
 ) -> Response:
     project = await projects_service.get_project(session, user, project_id)
+    # A layout the request names is remembered for every project; none means the remembered.
+    if view is None:
+        view = preferences.of(user).project_layout
+    else:
+        await preferences.remember(request.app.state.database, user, project_layout=view)
     ctx = await project_context(
         request, state, session, user, project, layout=view, completed=completed
     )
@@ -280,7 +289,7 @@ async def create_section(
     name: Annotated[str, Form(max_length=1000)] = "",
     view: Annotated[Layout, Form()] = "list",
 ) -> Response:
-    project = await projects_service.get_project(session, user, project_id)
+    project = await projects_service.get_project(session, user, project_id, need=Role.EDITOR)
     try:
         await projects_service.create_section(session, project, name=_name(name))
     except ValidationError as exc:

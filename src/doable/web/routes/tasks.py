@@ -12,6 +12,7 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from doable.auth import preferences
 from doable.auth.models import User
 from doable.db import SessionDep
 from doable.errors import DoableError, InvalidInput, NotFound
@@ -83,6 +84,11 @@ async def tasks_page(
     filters: Filters,
     cursor: Annotated[str | None, Query(max_length=1000)] = None,
 ) -> Response:
+    # A sort the request names is remembered for the next visit; none means the remembered one.
+    if filters.sort_given:
+        await preferences.remember(request.app.state.database, user, task_sort=filters.sort)
+    else:
+        filters.sort = preferences.of(user).task_sort
     ctx = await page_context(request, state, session, user, filters, cursor)
     if is_htmx(request):
         target = request.headers.get("hx-target", "")
