@@ -308,6 +308,7 @@ ID_CASES: dict[tuple[str, str], tuple[dict[str, str], int]] = {
     ("POST", "/account/sessions/{session_id}/revoke"): ({}, 303),
     ("POST", "/account/feeds/{feed_id}/rotate"): ({}, 200),
     ("POST", "/account/feeds/{feed_id}/revoke"): ({}, 303),
+    ("POST", "/account/tokens/{token_id}/revoke"): ({}, 404),
     ("POST", "/tasks/{task_id}/reminders"): ({"before": "PT5M"}, 303),
     ("POST", "/tasks/{task_id}/reminders/{reminder_id}/delete"): ({}, 303),
     ("GET", "/tasks/{task_id}/delete"): ({}, 200),
@@ -345,6 +346,10 @@ NEEDS_LOGIN = {
     ("POST", "/account/password"),
     ("POST", "/account/delete"),
     ("POST", "/account/feeds"),
+    ("GET", "/account/data"),
+    ("GET", "/account/export"),
+    ("POST", "/account/import"),
+    ("POST", "/account/tokens"),
     ("GET", "/account/webhooks"),
     ("POST", "/account/webhooks"),
     ("POST", "/logout-everywhere"),
@@ -372,6 +377,7 @@ async def test_anonymous_is_sent_to_login(web: WebClient, method: str, path: str
         section_id=uuid.uuid4(),
         webhook_id=uuid.uuid4(),
         delivery_id=uuid.uuid4(),
+        token_id=uuid.uuid4(),
     )
     r = await (web.get(url) if method == "GET" else web.post(url, {"title": "x"}))
     assert r.status_code == 303, r.text
@@ -409,6 +415,7 @@ async def test_another_users_ids_are_404(
         section_id=section_id,
         webhook_id=webhook_id,
         delivery_id=delivery_id,
+        token_id=uuid.uuid4(),
     )
     data, owner_status = ID_CASES[(method, path)]
     r = await (intruder.get(url) if method == "GET" else intruder.post(url, data))

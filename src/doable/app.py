@@ -157,7 +157,10 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
     app.add_middleware(
         RequestContextMiddleware,
         max_body_bytes=settings.max_body_bytes,
-        body_limits={f"{API_PREFIX}/import": settings.import_max_bytes},
+        body_limits={
+            f"{API_PREFIX}/import": settings.import_max_bytes,
+            "/account/import": settings.import_max_bytes,  # the web app's import form
+        },
         html_500=fallback_500_html,
     )
     if settings.cors_origins:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from functools import partial
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -19,10 +19,8 @@ from doable.auth.dependencies import (
 from doable.db import Database, SessionDep, utcnow
 from doable.idempotency import route as idempotency
 from doable.idempotency.route import IdempotentRoute
-from doable.transfer import importer, service
-from doable.transfer.parse import open_upload
+from doable.transfer import runner, service
 from doable.transfer.schemas import ImportResult, ProjectName
-from doable.zones import zone_of
 
 router = APIRouter(tags=["export and import"], route_class=IdempotentRoute)
 
@@ -89,7 +87,8 @@ async def export(
     )
 
 
-def _limiter(request: Request) -> anyio.CapacityLimiter:
+def import_limiter(request: Request) -> anyio.CapacityLimiter:
+    """The process's one import slot (shared by the API and the web app)."""
     limiter: anyio.CapacityLimiter | None = getattr(request.app.state, _LIMITER, None)
     if limiter is None:
         limiter = anyio.CapacityLimiter(1)
@@ -145,40 +144,16 @@ async def import_data(
     user_id, user_zone = user.id, user.timezone  # `user` expires with the transaction
     if not await idempotency.release(request):
         await session.commit()
-    database: Database = request.app.state.database
-    body = await request.body()
-    now = utcnow()
-    limiter = _limiter(request)
-
-    async def offload(work: Callable[[], T]) -> T:
-        return await anyio.to_thread.run_sync(work, limiter=limiter)
-
-    content_type = request.headers.get("content-type")
-    stream = await offload(
-        partial(
-            open_upload,
-            body,
-            content_type,
-            timezone=user_zone,
-            now=now,
-            project_name=project_name,
-        )
-    )
-    del body
-    account = stream.account if apply_settings else None
-    zone = zone_of(account.timezone if account is not None else user_zone)
-    batch = await importer.stage(database, user_id, stream, zone=zone, now=now, offload=offload)
-    try:
-        await idempotency.claim_again(request, session)
-        outcome = await importer.publish(session, batch, stream, account)
-    except BaseException:
-        await session.rollback()
-        await importer.discard(database, batch)
-        raise
-    return ImportResult(
-        source=stream.source,
-        imported=outcome.counts,
-        settings_applied=outcome.settings_applied,
-        projects=outcome.projects,
-        warnings=outcome.warnings,
+    return await runner.run_import(
+        request.app.state.database,
+        session,
+        user_id=user_id,
+        user_zone=user_zone,
+        body=await request.body(),
+        content_type=request.headers.get("content-type"),
+        now=utcnow(),
+        limiter=import_limiter(request),
+        apply_settings=apply_settings,
+        project_name=project_name,
+        before_publish=partial(idempotency.claim_again, request, session),
     )

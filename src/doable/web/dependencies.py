@@ -78,7 +78,9 @@ async def csrf_protect(request: Request, state: StateDep) -> None:
     if token is None:
         content_type = request.headers.get("content-type", "")
         if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
-            form = await request.form()
+            # Parsed once and kept: an import's file part may be as big as the body may be
+            # (the middleware caps the body, IMPORT_MAX_BYTES on the import form).
+            form = await request.form(max_part_size=state.runtime.settings.import_max_bytes)
             value = form.get("csrf_token")
             token = value if isinstance(value, str) else None
     if not csrf_token_valid(state.runtime.secret_key, request.cookies.get(CSRF_COOKIE), token):
