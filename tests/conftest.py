@@ -41,6 +41,8 @@ def fast_settings(data_dir: Path, **overrides: Any) -> Settings:
         "ARGON2_PARALLELISM": 1,
         "AUTH_IP_RATE_LIMIT": "100000/minute",
         "AUTH_ACCOUNT_RATE_LIMIT": "100000/minute",
+        # Concurrency tests send bursts on purpose; shedding is tested in test_admission.py.
+        "ADMISSION_WAIT_MS": 60_000,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.routing import Route
 
 from doable import __version__
+from doable.admission import AdmissionMiddleware
 from doable.auth.router import auth_router, me_router, tokens_router
 from doable.compat.router import router as compat_router
 from doable.config import RuntimeConfig, resolve
@@ -153,6 +154,14 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
     app.include_router(web_router)
     app.include_router(web_webhooks_router)
     install_error_handlers(app, html=render_error)
+    # Innermost: a request takes an admission slot (or waits its turn, or gets 503) before
+    # any of its work, after the request context logs it.
+    app.add_middleware(
+        AdmissionMiddleware,
+        slots=settings.admission_slots or settings.db_pool_size * 3,
+        wait_ms=settings.admission_wait_ms,
+        queue=settings.admission_queue,
+    )
     # Added first, so it sits inside CORS: even last-resort 500s carry CORS headers.
     app.add_middleware(
         RequestContextMiddleware,

@@ -85,6 +85,14 @@ class Settings(BaseSettings):
     db_lock_timeout_ms: int = Field(
         default=5_000, ge=0, le=3_600_000, validation_alias="DB_LOCK_TIMEOUT_MS"
     )
+    # Admission (doable/admission.py): requests at work at once (0: the pool's connections,
+    # DB_POOL_SIZE x 3), how long one may wait for its turn before it is answered 503 with
+    # Retry-After (milliseconds), and how many may wait at most.
+    admission_slots: int = Field(default=0, ge=0, le=10_000, validation_alias="ADMISSION_SLOTS")
+    admission_wait_ms: int = Field(
+        default=2000, ge=1, le=60_000, validation_alias="ADMISSION_WAIT_MS"
+    )
+    admission_queue: int = Field(default=1000, ge=0, le=100_000, validation_alias="ADMISSION_QUEUE")
     # asyncpg's prepared-statement cache. Off behind PgBouncer in transaction mode (before
     # 1.21, PgBouncer cannot carry prepared statements between server connections).
     database_statement_cache: bool = Field(
