@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint, Uuid
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint, Uuid, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from doable.db import MYSQL_TABLE_KW, Base, UTCDateTime, key_string, new_id, utcnow
@@ -23,6 +23,10 @@ class User(Base):
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     # Bumped on password change: access tokens carry it, so older ones stop working.
     token_version: Mapped[int] = mapped_column(Integer, default=0)
+    # Named explicitly (`doable users create --admin`, `set-admin`), never the first sign-up.
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Set by an admin: the account cannot sign in, and everything it held was revoked.
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
