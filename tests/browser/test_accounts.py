@@ -61,7 +61,7 @@ def test_reset_link_flow_from_the_admin_page(
     expect(admin).to_have_url(re.compile(r"/admin$"))
     no_violations(admin, "admin")
     admin.get_by_role("button", name=f"Make a password-reset link for {owner_email}").click()
-    link_box = admin.get_by_label("Link")
+    link_box = admin.get_by_label("Link", exact=True)
     expect(link_box).to_have_value(re.compile(r"^http://127\.0\.0\.1:\d+/reset-password/"))
     no_violations(admin, "admin with a link")
     link = link_box.input_value()
