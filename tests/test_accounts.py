@@ -629,3 +629,38 @@ async def test_external_first_sign_in_needs_open_sign_up(
                 await session.commit()
             r = await invite_client.get("/api/v1/tasks", headers=bearer(token("known")))
             assert_problem(r, 401)
+
+
+# The check other sign-up paths reuse (a project invitation's link, issue 16)
+
+
+@pytest.mark.parametrize(
+    ("mode", "admission", "refused"),
+    [
+        ("open", None, None),
+        ("open", "project_invitation", None),
+        ("invite", None, "InvitationRequired"),
+        ("invite", "signup_invitation", None),
+        ("invite", "project_invitation", None),
+        ("invite", "other-email", "InvitationForAnotherEmail"),
+        ("closed", None, "SignupClosed"),
+        ("closed", "project_invitation", "SignupClosed"),
+    ],
+)
+def test_signup_allowed(
+    tmp_path: Path, mode: str, admission: str | None, refused: str | None
+) -> None:
+    from doable.accounts import service as accounts
+    from tests.conftest import fast_settings
+
+    settings = fast_settings(tmp_path, SIGNUP=mode.upper())
+    given = None
+    if admission == "other-email":
+        given = accounts.Admission("someone@example.com")
+    elif admission is not None:
+        given = accounts.Admission("guest@example.com", admission)  # type: ignore[arg-type]
+    if refused is None:
+        assert accounts.signup_allowed(settings, given, " Guest@Example.com") is None
+    else:
+        with pytest.raises(getattr(accounts, refused)):
+            accounts.signup_allowed(settings, given, "guest@example.com")

@@ -23,6 +23,8 @@ from doable.auth.models import User
 from doable.db import SessionDep
 from doable.state import StateDep
 
+# Not idempotent-capable, like /auth: disabling and enabling repeat harmlessly, and a link is a
+# credential, which is never stored for replay.
 admin_router = APIRouter(prefix="/admin", tags=["admin"])
 reset_router = APIRouter(prefix="/auth/password-reset", tags=["auth"])
 
@@ -120,7 +122,7 @@ async def invite(
     return InvitationOut(email=email, url=url, expires_at=expires)
 
 
-@reset_router.post("", status_code=status.HTTP_202_ACCEPTED)
+@reset_router.post("", status_code=status.HTTP_202_ACCEPTED, response_class=Response)
 async def request_reset(
     data: PasswordResetRequest, session: SessionDep, state: StateDep, ip: ClientIP
 ) -> Response:

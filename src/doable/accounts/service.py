@@ -152,22 +152,38 @@ async def read_invitation(session: AsyncSession, state: AppState, token: str) ->
 
 
 async def signup(
-    session: AsyncSession, state: AppState, data: SignupIn, invitation: str | None
+    session: AsyncSession,
+    state: AppState,
+    data: SignupIn,
+    invitation: str | None,
+    *,
+    admission: Admission | None = None,
 ) -> TokenPair:
-    """Sign up as SIGNUP allows: `invitation` is the token of an invitation link, if any."""
-    await admit(session, state, data.email, invitation)
+    """Sign up as SIGNUP allows: `invitation` is the token of an invitation link, if any;
+    `admission` one the caller verified itself (see `admit`)."""
+    await admit(session, state, data.email, invitation, admission=admission)
     return await auth_service.signup(session, state, data)
 
 
 async def admit(
-    session: AsyncSession, state: AppState, email: str, invitation: str | None
+    session: AsyncSession,
+    state: AppState,
+    email: str,
+    invitation: str | None,
+    *,
+    admission: Admission | None = None,
 ) -> Admission | None:
-    """Check that `email` may sign up now, reading `invitation` when one is given (a bad one
-    is refused even while sign-up is open, so a broken link never passes silently)."""
+    """Check that `email` may sign up now (else raise), and return what admitted it.
+
+    `invitation` is an admin's sign-up invitation token, read here (a bad one is refused even
+    while sign-up is open, so a broken link never passes silently). `admission` is one the
+    caller already verified: a project invitation's code checks its own link, then passes
+    `Admission(email, "project_invitation")`, which also admits under SIGNUP=invite."""
     settings = state.runtime.settings
     if settings.signup == "closed":
         raise SignupClosed()
-    admission = await read_invitation(session, state, invitation) if invitation else None
+    if admission is None and invitation:
+        admission = await read_invitation(session, state, invitation)
     signup_allowed(settings, admission, email)
     if admission is not None and admission.email != auth_service.normalize_email(email):
         raise InvitationForAnotherEmail()
