@@ -617,6 +617,7 @@ async def test_external_first_sign_in_needs_open_sign_up(
         async with app_with(SIGNUP="invite", **settings) as (invite_client, _):
             r = await invite_client.get("/api/v1/tasks", headers=bearer(token("stranger")))
             problem = assert_problem(r, 403)
+            assert problem["type"].endswith("/signup-closed")
             assert "cannot create an account" in problem["detail"]
             # Known subjects keep working.
             r = await invite_client.get("/api/v1/tasks", headers=bearer(token("known")))

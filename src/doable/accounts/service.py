@@ -34,6 +34,17 @@ class SignupClosed(Forbidden):
         )
 
 
+class ProvisioningClosed(Forbidden):
+    slug = "signup-closed"
+
+    def __init__(self) -> None:
+        DoableError.__init__(
+            self,
+            "Sign-up is not open on this server, so a first sign-in from the external "
+            "provider cannot create an account; ask an admin",
+        )
+
+
 class InvitationRequired(Forbidden):
     slug = "invitation-required"
 
@@ -114,10 +125,7 @@ def provisioning_allowed(settings: Settings) -> None:
     """Whether an external issuer's token may create an account for a subject not seen before:
     only when SIGNUP=open (it carries no invitation). Forbidden with a clear detail if not."""
     if settings.signup != "open":
-        raise Forbidden(
-            "Sign-up is not open on this server, so a first sign-in from the external "
-            "provider cannot create an account; ask an admin"
-        )
+        raise ProvisioningClosed()
 
 
 def make_invitation(state: AppState, email: str, base_url: str) -> tuple[str, str, datetime]:
