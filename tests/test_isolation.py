@@ -98,7 +98,18 @@ AUTHED: dict[tuple[str, str], dict[str, Any] | None] = {
 # Public, but gated by a secret in the path instead of a credential: a wrong, revoked or
 # rotated secret is 404 (tests/test_feeds.py).
 SECRET_GATED = {("GET", "/ical/{secret}.ics")}
+# Admin routes: any account by id, but only for an admin signed in with a password (others
+# get 403; tests/test_accounts.py holds that matrix).
+ADMIN = {
+    ("GET", "/api/v1/admin/users"),
+    ("POST", "/api/v1/admin/users/{user_id}/disable"),
+    ("POST", "/api/v1/admin/users/{user_id}/enable"),
+    ("POST", "/api/v1/admin/users/{user_id}/reset-link"),
+    ("POST", "/api/v1/admin/invitations"),
+}
 PUBLIC = {
+    ("POST", "/api/v1/auth/password-reset"),
+    ("POST", "/api/v1/auth/password-reset/confirm"),
     ("POST", "/api/v1/auth/signup"),
     ("POST", "/api/v1/auth/login"),
     ("POST", "/api/v1/auth/refresh"),
@@ -128,8 +139,9 @@ def _routes(app: FastAPI) -> set[tuple[str, str]]:
 
 async def test_every_route_is_classified(app: FastAPI) -> None:
     routes = _routes(app)
-    assert {r for r in routes if "{" in r[1]} == set(CASES) | set(USER_CASES) | SECRET_GATED
-    assert routes == set(CASES) | set(USER_CASES) | set(AUTHED) | PUBLIC | SECRET_GATED
+    by_id = {r for r in routes if "{" in r[1]}
+    assert by_id == set(CASES) | set(USER_CASES) | SECRET_GATED | {r for r in ADMIN if "{" in r[1]}
+    assert routes == set(CASES) | set(USER_CASES) | set(AUTHED) | PUBLIC | SECRET_GATED | ADMIN
 
 
 async def test_every_plain_route_is_classified(app: FastAPI) -> None:

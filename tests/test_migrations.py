@@ -154,7 +154,7 @@ DAMAGES = {
     "tables": (
         f"UPDATE alembic_version SET version_num = '{HEAD}'",
         "calendar_feeds, event_relay, external_identities, notifications, project_members, "
-        "projects, rate_limit_hits, reminders and 14 more",
+        "projects, rate_limit_hits, reminders and 16 more",
     ),
     "column": ("ALTER TABLE api_tokens DROP COLUMN last_used_at", "api_tokens.last_used_at"),
 }
@@ -334,3 +334,28 @@ async def test_0014_runs_on_a_populated_database(
     r = await client.get(f"/api/v1/webhooks/{r.json()['id']}/deliveries", headers=acct.headers)
     assert [d["payload"]["data"]["title"] for d in r.json()["items"]] == ["after 0014"]
     assert await _diff(database) == []
+
+
+async def test_0016_runs_on_a_populated_database(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    """Existing accounts become enabled non-admins, and keep signing in, both ways."""
+    acct = await make_account(client)
+    await make_task(client, acct, title="before 0016")
+    await downgrade(database.engine, "0015")
+    async with database.engine.connect() as conn:
+        columns = {
+            c["name"] for c in await conn.run_sync(lambda c: inspect(c).get_columns("users"))
+        }
+    assert {"is_admin", "disabled_at"} & columns == set()
+    await upgrade(database.engine)
+    assert await _diff(database) == []
+    async with database.engine.connect() as conn:
+        rows = (await conn.execute(text("SELECT is_admin, disabled_at FROM users"))).all()
+    assert [(bool(r[0]), r[1]) for r in rows] == [(False, None)]
+    r = await client.post(
+        "/api/v1/auth/login", json={"email": acct.email, "password": acct.password}
+    )
+    assert r.status_code == 200, r.text
+    r = await client.get("/api/v1/tasks", headers=acct.headers)
+    assert [t["title"] for t in r.json()["items"]] == ["before 0016"]

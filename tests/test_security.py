@@ -110,6 +110,15 @@ async def _owner_objects(client: httpx.AsyncClient, owner: Account) -> dict[str,
     }
 
 
+async def make_admin(database: Database, user_id: str) -> None:
+    """Name an admin, as `doable users set-admin` does."""
+    async with database.write_sessions() as session:
+        await session.execute(
+            update(User).where(User.id == uuid.UUID(user_id)).values(is_admin=True)
+        )
+        await session.commit()
+
+
 VALID_BODIES: dict[str, dict[str, Any]] = {
     "SignupIn": {"email": "new-{n}@example.com", "password": PASSWORD},
     "LoginIn": {"email": "{email}", "password": PASSWORD},
@@ -134,6 +143,9 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
     "CompatTaskCreate": {"title": "forged"},
     "CompatTaskUpdate": {"title": "forged"},
     "ExportDocument": {"format": "doable.export", "version": 1, "tasks": [{"title": "forged"}]},
+    "InvitationCreate": {"email": "new-{n}@example.com"},
+    "PasswordResetRequest": {"email": "{email}"},
+    "PasswordResetIn": {"token": "not.a.link", "new_password": NEW_PASSWORD},
 }
 # Bodies that ignore unknown fields on purpose: the compat API's clients send whole tasks back
 # (id, user_id, timestamps). There, such fields must be without effect instead of refused.
@@ -266,6 +278,9 @@ async def test_mass_assignment_is_422_and_changes_nothing(
         if _body_schema(operation) in LENIENT:
             assert r.status_code < 300, (method, path, r.text)
             lenient.append((method, path))
+            continue
+        if path.startswith("/api/v1/admin/"):  # refused before the body is read
+            assert assert_problem(r, 403)["type"].endswith("/admin-required")
             continue
         problem = assert_problem(r, 422)
         assert problem["errors"][0]["loc"] == ["body", field], (method, path, problem)
@@ -424,6 +439,18 @@ async def test_no_response_leaks_a_secret(
         for r in call.responses[created_at:]:
             for secret in webhook_secrets:
                 assert secret not in r.text + json.dumps(dict(r.headers))
+    if ("GET", "/api/v1/admin/users") in operations:
+        await make_admin(database, pair["user"]["id"])
+        ids["user_id"] = pair["user"]["id"]
+        await call("GET", "/api/v1/admin/users", headers=auth)
+        invite = {"email": f"invitee-{uuid.uuid4().hex[:8]}@example.com"}
+        await call("POST", "/api/v1/admin/invitations", json=invite, headers=auth)
+        await call("POST", "/api/v1/admin/users/{user_id}/reset-link", ids, headers=auth)
+        await call("POST", "/api/v1/admin/users/{user_id}/disable", ids, headers=auth)  # 409
+        await call("POST", "/api/v1/admin/users/{user_id}/enable", ids, headers=auth)
+        await call("POST", "/api/v1/auth/password-reset", json={"email": email})
+        forged = {"token": "not.a.link", "new_password": NEW_PASSWORD}
+        await call("POST", "/api/v1/auth/password-reset/confirm", json=forged)
     if ("POST", "/api/{user_id}/tasks") in operations:
         ids["user_id"] = pair["user"]["id"]
         r = await call("POST", "/api/{user_id}/tasks", ids, json={"title": "c"}, headers=auth)

@@ -98,6 +98,15 @@ RULES: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/feeds/{feed_id}/rotate"): "tasks:read+tasks:write",
     ("DELETE", "/api/v1/feeds/{feed_id}"): "tasks:read+tasks:write",
     ("GET", "/ical/{secret}.ics"): "public",  # gated by the secret in its path
+    # Asking for a reset link, and using one: the link is the credential.
+    ("POST", "/api/v1/auth/password-reset"): "public",
+    ("POST", "/api/v1/auth/password-reset/confirm"): "public",
+    # Admins, signed in with a password (tests/test_accounts.py: non-admins get 403).
+    ("GET", "/api/v1/admin/users"): "session",
+    ("POST", "/api/v1/admin/users/{user_id}/disable"): "session",
+    ("POST", "/api/v1/admin/users/{user_id}/enable"): "session",
+    ("POST", "/api/v1/admin/users/{user_id}/reset-link"): "session",
+    ("POST", "/api/v1/admin/invitations"): "session",
     # Webhooks send tasks out after the token is gone: changing them takes both scopes.
     ("GET", "/api/v1/webhooks"): "tasks:read",
     ("GET", "/api/v1/webhooks/{webhook_id}"): "tasks:read",
@@ -174,6 +183,11 @@ SESSION_ONLY: dict[tuple[str, str], dict[str, Any] | None] = {
     ("GET", "/api/v1/tokens"): None,
     ("POST", "/api/v1/tokens"): {"name": "minted by a token", "scopes": list(ALL)},
     ("DELETE", "/api/v1/tokens/{token_id}"): None,
+    ("GET", "/api/v1/admin/users"): None,
+    ("POST", "/api/v1/admin/users/{user_id}/disable"): None,
+    ("POST", "/api/v1/admin/users/{user_id}/enable"): None,
+    ("POST", "/api/v1/admin/users/{user_id}/reset-link"): None,
+    ("POST", "/api/v1/admin/invitations"): {"email": "invitee@example.com"},
 }
 
 
@@ -517,7 +531,7 @@ async def test_session_only_routes_refuse_every_api_token(
 ) -> None:
     acct = await make_account(client, name="original")
     everything = await make_api_token(client, acct, *ALL)
-    url = path.format(token_id=everything["id"])
+    url = path.format(token_id=everything["id"], user_id=acct.id)
     body = SESSION_ONLY[(method, path)]
     kwargs: dict[str, Any] = {"json": body} if body is not None else {}
 

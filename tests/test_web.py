@@ -361,11 +361,28 @@ NEEDS_LOGIN = {
 }
 
 
+# Pages a link's token opens instead of a session: a forged, expired or used one is a 4xx
+# page (tests/test_accounts.py).
+LINK_PAGES = {
+    ("GET", "/invite/{token}"),
+    ("GET", "/reset-password/{token}"),
+    ("POST", "/reset-password/{token}"),
+}
+# The admin page: any account by id, for admins only; others get 403 (tests/test_accounts.py).
+ADMIN_PAGES = {
+    ("GET", "/admin"),
+    ("POST", "/admin/invitations"),
+    ("POST", "/admin/users/{user_id}/reset-link"),
+    ("POST", "/admin/users/{user_id}/disable"),
+    ("POST", "/admin/users/{user_id}/enable"),
+}
+
+
 async def test_every_web_route_is_classified(app: FastAPI) -> None:
-    assert web_routes(app) == set(ID_CASES) | PUBLIC | NEEDS_LOGIN
+    assert web_routes(app) == set(ID_CASES) | PUBLIC | NEEDS_LOGIN | LINK_PAGES | ADMIN_PAGES
 
 
-@pytest.mark.parametrize(("method", "path"), sorted(NEEDS_LOGIN | set(ID_CASES)))
+@pytest.mark.parametrize(("method", "path"), sorted(NEEDS_LOGIN | set(ID_CASES) | ADMIN_PAGES))
 async def test_anonymous_is_sent_to_login(web: WebClient, method: str, path: str) -> None:
     await web.get("/login")
     url = path.format(
@@ -378,6 +395,7 @@ async def test_anonymous_is_sent_to_login(web: WebClient, method: str, path: str
         webhook_id=uuid.uuid4(),
         delivery_id=uuid.uuid4(),
         token_id=uuid.uuid4(),
+        user_id=uuid.uuid4(),
     )
     r = await (web.get(url) if method == "GET" else web.post(url, {"title": "x"}))
     assert r.status_code == 303, r.text

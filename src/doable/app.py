@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.routing import Route
 
 from doable import __version__
+from doable.accounts.router import admin_router, reset_router
 from doable.admission import AdmissionMiddleware
 from doable.auth.router import auth_router, me_router, tokens_router
 from doable.compat.router import router as compat_router
@@ -130,6 +131,8 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
     api.include_router(projects_router)
     api.include_router(sections_router)
     api.include_router(auth_router)
+    api.include_router(reset_router)
+    api.include_router(admin_router)
     api.include_router(me_router)
     api.include_router(tokens_router)
     api.include_router(transfer_router)

@@ -316,8 +316,9 @@ def users_create(
     password_stdin: Annotated[
         bool, typer.Option(help="Read the password from standard input")
     ] = False,
+    admin: Annotated[bool, typer.Option("--admin", help="Make the account an admin")] = False,
 ) -> None:
-    """Create an account."""
+    """Create an account (whatever SIGNUP says)."""
     from doable.auth import service
     from doable.auth.schemas import SignupIn
     from doable.errors import DoableError
@@ -330,16 +331,20 @@ def users_create(
         e = exc.errors()[0]
         fail(f"{'.'.join(map(str, e['loc']))}: {e['msg']}")
     _migrate(runtime)
-    try:
-        user = _with_session(
-            lambda s, st: service.create_user(
-                s, st, email=data.email, password=password, name=data.name
-            ),
-            runtime,
+
+    async def go(session, state):  # type: ignore[no-untyped-def]
+        user = await service.create_user(
+            session, state, email=data.email, password=password, name=data.name
         )
+        user.is_admin = admin
+        return user
+
+    try:
+        user = _with_session(go, runtime)
     except DoableError as exc:
         fail(exc.detail)
-    out.print(f"created {user.email} ({user.id})", highlight=False)
+    role = " as an admin" if admin else ""
+    out.print(f"created {user.email} ({user.id}){role}", highlight=False)
 
 
 @users_app.command("list")
@@ -351,9 +356,16 @@ def users_list() -> None:
 
     runtime = load_runtime()
     users = _with_session(lambda s, st: service.list_users(s), runtime)
-    table = Table("id", "email", "name", "created")
+    table = Table("id", "email", "name", "created", "admin", "disabled")
     for u in users:
-        table.add_row(str(u.id), u.email, u.name, u.created_at.isoformat(timespec="seconds"))
+        table.add_row(
+            str(u.id),
+            u.email,
+            u.name,
+            u.created_at.isoformat(timespec="seconds"),
+            "yes" if u.is_admin else "",
+            u.disabled_at.isoformat(timespec="seconds") if u.disabled_at else "",
+        )
     out.print(table)
 
 
@@ -404,6 +416,122 @@ def users_delete(
     if not _with_session(go, runtime):
         fail(f"no account with email {email}")
     out.print(f"deleted {email.strip().lower()}", highlight=False)
+
+
+def _base_url(given: str | None, runtime: RuntimeConfig) -> str:
+    return given or f"http://{runtime.settings.host}:{runtime.settings.port}"
+
+
+BaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        help="The server's public address, which the link starts with (default: http://HOST:PORT)"
+    ),
+]
+
+
+def _account_change(
+    email: str, change: Callable[..., Awaitable[str]], runtime: RuntimeConfig
+) -> str:
+    """Run `change(session, state, user)` on the account with `email`, committed; its answer."""
+    from doable.auth import service
+    from doable.errors import DoableError
+
+    async def go(session, state) -> str | None:  # type: ignore[no-untyped-def]
+        user = await service.get_by_email(session, email)
+        if user is None:
+            return None
+        return await change(session, state, user)
+
+    try:
+        answer = _with_session(go, runtime)
+    except DoableError as exc:
+        fail(exc.detail)
+    if answer is None:
+        fail(f"no account with email {email}")
+    return answer
+
+
+@users_app.command("set-admin")
+def users_set_admin(
+    email: str,
+    revoke: Annotated[bool, typer.Option("--revoke", help="Take the admin role away")] = False,
+) -> None:
+    """Make an account an admin (or, with --revoke, no longer one)."""
+    from doable.accounts import service as accounts
+
+    runtime = load_runtime()
+
+    async def change(session, state, user) -> str:  # type: ignore[no-untyped-def]
+        await accounts.set_admin(session, user, not revoke)
+        return f"{user.email} is {'no longer ' if revoke else ''}an admin"
+
+    out.print(_account_change(email, change, runtime), highlight=False)
+
+
+@users_app.command("disable")
+def users_disable(email: str) -> None:
+    """Disable an account: it cannot sign in, and its sessions, tokens and feeds stop."""
+    from doable.accounts import service as accounts
+
+    runtime = load_runtime()
+
+    async def change(session, state, user) -> str:  # type: ignore[no-untyped-def]
+        await accounts.disable_user(session, state, user)
+        return f"disabled {user.email}"
+
+    out.print(_account_change(email, change, runtime), highlight=False)
+
+
+@users_app.command("enable")
+def users_enable(email: str) -> None:
+    """Let a disabled account sign in again."""
+    from doable.accounts import service as accounts
+
+    runtime = load_runtime()
+
+    async def change(session, state, user) -> str:  # type: ignore[no-untyped-def]
+        await accounts.enable_user(session, user)
+        return f"enabled {user.email}"
+
+    out.print(_account_change(email, change, runtime), highlight=False)
+
+
+@users_app.command("reset-link")
+def users_reset_link(email: str, base_url: BaseUrl = None) -> None:
+    """Print a one-time password-reset link for the account (valid RESET_LINK_MINUTES)."""
+    from doable.accounts import service as accounts
+
+    runtime = load_runtime()
+    base = _base_url(base_url, runtime)
+
+    async def change(session, state, user) -> str:  # type: ignore[no-untyped-def]
+        if user.disabled_at is not None:
+            fail(f"{user.email} is disabled; enable it first (doable users enable)")
+        url, _ = accounts.make_reset_link(state, user, base)
+        return url
+
+    out.print(_account_change(email, change, runtime), highlight=False, soft_wrap=True)
+
+
+@users_app.command("invite")
+def users_invite(email: str, base_url: BaseUrl = None) -> None:
+    """Print a sign-up invitation link bound to EMAIL (valid INVITE_LINK_DAYS)."""
+    from doable.accounts import service as accounts
+    from doable.accounts.schemas import InvitationCreate
+    from doable.errors import DoableError
+
+    runtime = load_runtime()
+    base = _base_url(base_url, runtime)
+    try:
+        data = InvitationCreate(email=email)
+    except ValidationError as exc:
+        fail(f"email: {exc.errors()[0]['msg']}")
+    try:
+        _, url, _ = _with_session(lambda s, st: accounts.invite(s, st, data.email, base), runtime)
+    except DoableError as exc:
+        fail(exc.detail)
+    out.print(url, highlight=False, soft_wrap=True)
 
 
 # Export and import

@@ -127,6 +127,14 @@ class Settings(BaseSettings):
     auth_jwks_refetch_seconds: float = Field(
         default=30.0, ge=0, le=3600, validation_alias="AUTH_JWKS_REFETCH_SECONDS"
     )
+    # Who may create an account (doable.accounts): anyone (open), only through an invitation
+    # link (invite), or nobody (closed: admins create users with the CLI). It also gates the
+    # accounts an external issuer's tokens would provision.
+    signup: Literal["open", "invite", "closed"] = Field(default="open", validation_alias="SIGNUP")
+    invite_link_days: int = Field(default=7, ge=1, le=90, validation_alias="INVITE_LINK_DAYS")
+    reset_link_minutes: int = Field(
+        default=60, ge=5, le=7 * 24 * 60, validation_alias="RESET_LINK_MINUTES"
+    )
     scheduler_enabled: bool = Field(default=True, validation_alias="SCHEDULER_ENABLED")
     reminder_late_seconds: int = Field(
         default=60, ge=0, le=86400, validation_alias="REMINDER_LATE_SECONDS"
@@ -197,6 +205,11 @@ class Settings(BaseSettings):
         if isinstance(value, str) and not value.strip():
             return None
         return value
+
+    @field_validator("signup", mode="before")
+    @classmethod
+    def _signup_any_case(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("cors_origins", mode="before")
     @classmethod

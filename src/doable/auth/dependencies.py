@@ -25,6 +25,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from doable.accounts import service as accounts_service
 from doable.auth import service
 from doable.auth.external import ExternalClaims, ExternalVerifier
 from doable.auth.models import User
@@ -111,17 +112,21 @@ async def _provision(database: Database, claims: ExternalClaims) -> uuid.UUID:
 
 
 async def _external_principal(
-    database: Database, session: AsyncSession, verifier: ExternalVerifier, raw: str
+    database: Database, session: AsyncSession, state: AppState, verifier: ExternalVerifier, raw: str
 ) -> Principal:
     claims = await verifier.verify(raw)
     user = await service.user_for_external(session, claims)
     if user is None:
+        # A subject not seen before would get an account: only while sign-up is open.
+        accounts_service.provisioning_allowed(state.runtime.settings)
         # Nothing is pending yet. Ending the transaction releases SQLite's write lock for the
         # provisioning transaction, and the next read sees what it committed (a new snapshot).
         await end_read_transaction(session)
         user = await session.get(User, await _provision(database, claims))
         if user is None:  # pragma: no cover - deleted in the instant between
             raise Unauthorized("The account was just deleted")
+    if user.disabled_at is not None:
+        raise Unauthorized("The account is disabled")
     return service.principal_for_external(user, claims)
 
 
@@ -146,7 +151,7 @@ async def authenticate(
         raise Unauthorized("The access token is invalid")
     if not is_api_token(raw):
         if state.external is not None and not _issued_by_us(raw, state.signer.issuer):
-            return await _external_principal(database, session, state.external, raw)
+            return await _external_principal(database, session, state, state.external, raw)
         return await service.principal_for_access(session, state.signer.verify(raw))
     now = utcnow()
     principal, token = await service.principal_for_api_token(session, raw, now=now)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint, Uuid
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint, Uuid, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from doable.db import MYSQL_TABLE_KW, Base, UTCDateTime, key_string, new_id, utcnow
@@ -29,6 +29,10 @@ class User(Base):
     shared_projects: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # What the web app remembers for the user (auth/preferences.py): JSON, NULL for defaults.
     preferences: Mapped[str | None] = mapped_column(String(2000), default=None)
+    # Named explicitly (`doable users create --admin`, `set-admin`), never the first sign-up.
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Set by an admin: the account cannot sign in, and everything it held was revoked.
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

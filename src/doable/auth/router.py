@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response, status
 from pydantic import ValidationError
 
+from doable.accounts import service as accounts_service
 from doable.auth import service
 from doable.auth.dependencies import (
     ClientIP,
@@ -69,10 +70,21 @@ _LOGIN_BODY = {
 }
 
 
-@auth_router.post("/signup", status_code=status.HTTP_201_CREATED, response_model=TokenPair)
+@auth_router.post(
+    "/signup",
+    status_code=status.HTTP_201_CREATED,
+    response_model=TokenPair,
+    responses={
+        400: {"description": "The invitation link is forged or altered"},
+        403: {"description": "Sign-up is closed, or needs an invitation for this email"},
+        410: {"description": "The invitation expired or was already used"},
+    },
+)
 async def signup(data: SignupIn, session: SessionDep, state: StateDep, ip: ClientIP) -> TokenPair:
+    """Create an account, as SIGNUP allows: with `invite`, `invitation` must be the token of
+    an invitation link for this email; with `closed`, 403."""
     await state.rate_limiter.check_ip(ip)
-    return await service.signup(session, state, data)
+    return await accounts_service.signup(session, state, data, data.invitation)
 
 
 async def _read_login(request: Request) -> LoginIn:

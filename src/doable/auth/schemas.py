@@ -67,6 +67,13 @@ class SignupIn(Strict):
     password: NewPassword
     name: Name = ""
     timezone: TimeZoneName = "UTC"
+    invitation: Annotated[NoNulStr, StringConstraints(min_length=1, max_length=2000)] | None = (
+        Field(
+            default=None,
+            description="The token of an invitation link (its last path segment); required "
+            "when the server's SIGNUP is `invite`, and then only for the invited email",
+        )
+    )
 
 
 class LoginIn(Strict):

@@ -112,8 +112,9 @@ async def authenticate(session: AsyncSession, state: AppState, email: str, passw
         valid, new_hash = await state.hasher.verify(password, stored)
     # Read again either way (an unknown email reads nobody), so both cost the same.
     user = await session.get(User, user_id or NOBODY)
-    # Refused too if the password changed while this one was being checked.
-    if user is None or not valid or user.password_hash != stored:
+    # Refused too if the password changed while this one was being checked. A disabled
+    # account gets the same answer as a wrong password, and only after the same hash's time.
+    if user is None or not valid or user.password_hash != stored or user.disabled_at:
         raise InvalidCredentials()
     if new_hash is not None:  # hash parameters changed since it was stored
         user.password_hash = new_hash
@@ -203,7 +204,7 @@ _USER_BY_ID = select(User).where(User.id == bindparam("user_id"))
 
 async def user_for_access(session: AsyncSession, claims: AccessClaims) -> User:
     user = (await session.execute(_USER_BY_ID, {"user_id": claims.user_id})).scalar()
-    if user is None or user.token_version != claims.token_version:
+    if user is None or user.token_version != claims.token_version or user.disabled_at:
         raise Unauthorized("The access token is no longer valid")
     return user
 
@@ -320,6 +321,7 @@ async def user_for_web_session(session: AsyncSession, raw: str) -> tuple[User, W
                 WebSession.token_hash == hash_token(raw),
                 WebSession.revoked_at.is_(None),
                 WebSession.expires_at > now,
+                User.disabled_at.is_(None),
             )
         )
     ).one_or_none()
@@ -457,7 +459,7 @@ async def principal_for_api_token(
     if row is None:
         raise Unauthorized("The API token is invalid")
     token, user = row
-    if token.revoked_at is not None:
+    if token.revoked_at is not None or user.disabled_at is not None:
         raise Unauthorized("The API token was revoked")
     if token.expires_at is not None and token.expires_at <= now:
         raise Unauthorized("The API token has expired")
@@ -633,5 +635,5 @@ async def credential_is_live(
             RefreshToken.revoked_at.is_(None),
         )
     else:
-        stmt = select(User.id).where(User.id == user_id)
+        stmt = select(User.id).where(User.id == user_id, User.disabled_at.is_(None))
     return (await session.execute(stmt.limit(1))).first() is not None

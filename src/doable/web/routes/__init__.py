@@ -5,6 +5,7 @@ from fastapi import APIRouter, Depends
 from doable.web.dependencies import csrf_protect
 from doable.web.routes import (
     account,
+    accounts,
     agenda,
     auth_pages,
     data,
@@ -17,5 +18,15 @@ from doable.web.routes import (
 router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)])
 # Order matters only where paths overlap: /tasks/quick and /tasks/preview are declared in the
 # tasks module before /tasks/{task_id}.
-for area in (auth_pages, tasks, agenda, projects, moves, reminders, account, data):
+for area in (
+    auth_pages,
+    tasks,
+    agenda,
+    projects,
+    moves,
+    reminders,
+    account,
+    data,
+    accounts,
+):
     router.include_router(area.router)

@@ -8,12 +8,14 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
+from doable.accounts import service as accounts_service
 from doable.auth import service as auth_service
 from doable.auth.schemas import SignupIn
 from doable.db import SessionDep
 from doable.errors import DoableError, RateLimited
 from doable.state import StateDep
 from doable.web.dependencies import CsrfToken, MaybeWebUser, WebUser, safe_next
+from doable.web.routes.accounts import signup_context
 from doable.web.routes.forms import client_ip, field_errors, see_other, start_session, zone_set
 from doable.web.security import SESSION_COOKIE
 from doable.web.views import base_context, delete_cookie, respond
@@ -36,7 +38,12 @@ async def login_page(
 ) -> Response:
     if user is not None:
         return see_other(safe_next(next))
-    ctx = base_context(request, state, None) | {"next": safe_next(next), "errors": {}, "values": {}}
+    ctx = base_context(request, state, None) | {
+        "next": safe_next(next),
+        "errors": {},
+        "values": {},
+        "signup_mode": state.runtime.settings.signup,
+    }
     return respond(request, state, "login.html", ctx)
 
 
@@ -50,7 +57,11 @@ async def login_submit(
     password: Annotated[str, Form(max_length=1000)] = "",
     next: Annotated[str, Form(max_length=2000)] = "/tasks",
 ) -> Response:
-    ctx = base_context(request, state, None) | {"next": safe_next(next), "values": {"email": email}}
+    ctx = base_context(request, state, None) | {
+        "next": safe_next(next),
+        "values": {"email": email},
+        "signup_mode": state.runtime.settings.signup,
+    }
     try:
         await state.rate_limiter.check_ip(client_ip(request))
         user = await auth_service.authenticate(session, state, email, password)
@@ -69,8 +80,7 @@ async def signup_page(
 ) -> Response:
     if user is not None:
         return see_other("/tasks")
-    ctx = base_context(request, state, None) | {"errors": {}, "values": {}}
-    return respond(request, state, "signup.html", ctx)
+    return respond(request, state, "signup.html", signup_context(request, state))
 
 
 @router.post("/signup")
@@ -83,9 +93,10 @@ async def signup_submit(
     password: Annotated[str, Form(max_length=1000)] = "",
     name: Annotated[str, Form(max_length=1000)] = "",
     timezone: Annotated[str, Form(max_length=100)] = "UTC",
+    invitation: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
     values = {"email": email, "name": name, "timezone": timezone}
-    ctx = base_context(request, state, None) | {"values": values}
+    ctx = signup_context(request, state, invitation=invitation) | {"values": values}
     if timezone not in zone_set():  # a browser's odd guess must not block signing up
         timezone = "UTC"
     try:
@@ -95,6 +106,8 @@ async def signup_submit(
         return respond(request, state, "signup.html", ctx, status=422)
     try:
         await state.rate_limiter.check_ip(client_ip(request))
+        admission = await accounts_service.admit(session, state, data.email, invitation or None)
+        ctx["invited_email"] = admission.email if admission else ""
         user = await auth_service.create_user(
             session,
             state,

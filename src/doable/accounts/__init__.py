@@ -1,0 +1,1 @@
+"""Accounts beyond signing in: who may sign up, admins, invitations and password-reset links."""
