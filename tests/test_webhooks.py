@@ -588,6 +588,40 @@ async def test_other_spellings_of_loopback_are_refused_at_delivery(
         assert rx.requests == []
 
 
+async def test_an_endpoint_registered_through_another_process_is_honoured_at_once(
+    app: FastAPI, database: Database, data_dir: Path
+) -> None:
+    """The outbox skips its endpoint query for a user whose row, read in the change's own
+    transaction, says they have none. Process A changes a task (no webhook: nothing queued),
+    process B (another app, its own engine and pool, as another replica) registers an
+    endpoint, and A's very next change is queued for it: nothing about the user is kept
+    in A between transactions."""
+    replica = Database(database.config)
+    runtime = runtime_for(database, data_dir)
+    try:
+        async with (
+            make_client(create_app(runtime, database)) as a,
+            make_client(create_app(runtime, replica)) as b,
+        ):
+            acct = await make_account(a)
+            task = await make_task(a, acct)
+            r = await a.patch(
+                f"/api/v1/tasks/{task['id']}", json={"title": "x"}, headers=acct.headers
+            )
+            assert r.status_code == 200, r.text
+            assert await deliveries(database) == []
+            hook = await make_hook(b, acct, "https://hooks.example.com/h")
+            r = await a.patch(
+                f"/api/v1/tasks/{task['id']}", json={"title": "y"}, headers=acct.headers
+            )
+            assert r.status_code == 200, r.text
+            (row,) = await deliveries(database)
+            assert (str(row.endpoint_id), row.event_type) == (hook["id"], "task.updated")
+            assert json.loads(row.payload)["data"]["title"] == "y"
+    finally:
+        await replica.dispose()
+
+
 # HTTPS: the guard pins the address, TLS still names the host
 
 
