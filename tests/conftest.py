@@ -4,7 +4,9 @@ starts by default."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -94,6 +96,13 @@ async def truncate_all(engine: AsyncEngine) -> None:
     async with engine.begin() as conn:
         for table in reversed(Base.metadata.sorted_tables):
             await conn.execute(table.delete())
+    if engine.url.get_backend_name() == "sqlite":
+        # SQLite's login counters live in a file beside the database (ratelimit.counters).
+        counters = Path(f"{engine.url.database}-ratelimit")
+        if counters.exists():
+            with contextlib.closing(sqlite3.connect(counters, timeout=10)) as db:
+                db.execute("DELETE FROM rate_limit_hits")
+                db.commit()
 
 
 @pytest.fixture(scope="session", params=backend_params())

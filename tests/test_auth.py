@@ -265,7 +265,8 @@ async def test_rate_limit_gives_429_with_retry_after(database: Database, data_di
                 await c.post(f"{AUTH}/login", json={"email": acct.email, "password": "wrong-wrong"})
             r = await c.post(f"{AUTH}/login", json={"email": acct.email, "password": PASSWORD})
             assert_problem(r, 429)
-            assert 1 <= int(r.headers["retry-after"]) <= 60
+            # Within two minutes: until a retry is allowed, with the refused one counted.
+            assert 1 <= int(r.headers["retry-after"]) <= 120
             # Another account from the same IP is not blocked by frank's limit.
             other = await make_account(c)
             assert (

@@ -16,13 +16,14 @@ from pathlib import Path
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from doable import events
 from doable.app import create_app
 from doable.config import ConfigError, resolve
 from doable.db import Database
 from doable.reminders.models import Reminder
+from doable.webhooks.models import WebhookDelivery
 from tests.conftest import fast_settings, make_client, runtime_for, truncate_all
 from tests.factories import assert_problem, make_account, make_task
 from tests.server import DOABLE, server_env
@@ -161,15 +162,43 @@ async def test_gauges_read_at_scrape_time(metered: httpx.AsyncClient, database: 
     assert sample(samples, "doable_event_streams_open") == streams_before + 1
 
 
+async def test_the_webhook_queue_is_counted_at_scrape_time(
+    metered: httpx.AsyncClient, database: Database
+) -> None:
+    """Every pending delivery counts, due or waiting for its retry; delivered and failed ones
+    do not. No worker runs here: the deliveries wait, and the queue shows them."""
+    assert sample(await scrape(metered), "doable_webhook_queue_depth") == 0.0
+    acct = await make_account(metered)
+    r = await metered.post(
+        "/api/v1/webhooks",
+        json={"url": "https://hooks.example.com/doable", "event_types": ["task.created"]},
+        headers=acct.headers,
+    )
+    assert r.status_code == 201, r.text
+    for n in range(3):
+        await make_task(metered, acct, title=f"queued {n}")
+    assert sample(await scrape(metered), "doable_webhook_queue_depth") == 3.0
+    async with database.write_sessions() as s:
+        first, second, _ = (await s.execute(select(WebhookDelivery.id))).scalars()
+        await s.execute(
+            update(WebhookDelivery).where(WebhookDelivery.id == first).values(status="delivered")
+        )
+        await s.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.id == second)
+            .values(next_attempt_at=datetime.now(UTC) + timedelta(hours=1), attempts=1)
+        )
+        await s.commit()
+    assert sample(await scrape(metered), "doable_webhook_queue_depth") == 2.0
+
+
 async def test_hooks_for_other_modules_feed_the_same_metrics(metered: httpx.AsyncClient) -> None:
     from doable.ops import metrics
 
     before = await scrape(metered)
-    metrics.set_webhook_queue_depth(7)
     metrics.count_webhook_delivery("failed")
     metrics.observe_event_bus_lag(0.02)
     after = await scrape(metered)
-    assert sample(after, "doable_webhook_queue_depth") == 7.0
     failed = "doable_webhook_deliveries_total"
     assert sample(after, failed, outcome="failed") - sample(before, failed, outcome="failed") == 1
     lag_count = "doable_event_bus_lag_seconds_count"

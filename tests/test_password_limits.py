@@ -77,7 +77,7 @@ async def test_current_password_guesses_get_429_after_the_limit(
         # Over the limit even the right password is refused, before it is checked.
         r = await guess(PASSWORD)
         assert r.status_code == 429, r.text
-        assert 1 <= int(r.headers["retry-after"]) <= 60
+        assert 1 <= int(r.headers["retry-after"]) <= 120  # two periods at most
         if route.startswith("api"):
             assert_problem(r, 429)
         else:

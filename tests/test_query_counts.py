@@ -81,10 +81,9 @@ async def test_update_with_if_match_and_login(
             "/api/v1/auth/login", json={"email": acct.email, "password": acct.password}
         )
     assert r.status_code == 200
-    # user, task (locked), its tags, update, the owner's webhook endpoints (the outbox
-    # looks for subscribers in the transaction of every task change), and its subtasks'
-    # progress for the response
-    assert len(update) == 6, update
+    # user (with whether they have webhooks: the outbox looks for subscribers only then),
+    # task (locked), its tags, update, and its subtasks' progress for the response
+    assert len(update) == 5, update
     # user by email; the same user again after the hash, which runs outside any transaction;
     # insert the refresh token. PostgreSQL and MariaDB also count the login limits in the
     # database: an upsert and a read for the IP's counter and the account's.
@@ -319,3 +318,32 @@ async def test_a_move_writes_one_row(client: httpx.AsyncClient, database: Databa
         assert r.status_code == 200, r.text
         updates = [s for s in statements if s.lstrip().upper().startswith("UPDATE")]
         assert len(updates) == 1 and _writes(updates, table) == updates, statements
+
+
+async def test_the_outbox_looks_for_subscribers_only_of_users_with_webhooks(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    """A task change reads the owner's endpoints only when the owner's row, read first in the
+    same transaction, says there are some; then that one statement more, and the rows."""
+    acct = await make_account(client)
+    task = await make_task(client, acct)
+    with count_statements(database) as without:
+        r = await client.patch(f"{TASKS}/{task['id']}", json={"title": "a"}, headers=acct.headers)
+    assert r.status_code == 200, r.text
+    r = await client.post(
+        "/api/v1/webhooks",
+        json={"url": "https://hooks.example.com/h", "event_types": ["task.updated"]},
+        headers=acct.headers,
+    )
+    assert r.status_code == 201, r.text
+    with count_statements(database) as hooked:
+        r = await client.patch(f"{TASKS}/{task['id']}", json={"title": "b"}, headers=acct.headers)
+    assert r.status_code == 200, r.text
+
+    def endpoint_reads(statements: list[str]) -> int:
+        return sum(s.lstrip().startswith("SELECT webhook_endpoints.id") for s in statements)
+
+    assert endpoint_reads(without) == 0, without
+    assert endpoint_reads(hooked) == 1, hooked
+    # the endpoints, the task as GET returns it (the payload), the delivery row
+    assert len(hooked) == len(without) + 3 == 8, hooked

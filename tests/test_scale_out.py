@@ -298,6 +298,87 @@ def test_workers_share_events_and_the_stream_cap(
             stream.wait_for("task", id=task["id"], action="created")
 
 
+def worker_pids(parent: int, count: int, timeout: float = READY_TIMEOUT) -> list[int]:
+    """The pids of `doable serve --workers N`'s worker processes (uvicorn spawns them with
+    multiprocessing: their command line runs `spawn_main`), once all `count` exist."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pids = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue  # gone meanwhile
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            if ppid == parent and b"spawn_main" in cmdline:
+                pids.append(int(entry.name))
+        if len(pids) == count:
+            return sorted(pids)
+        assert time.monotonic() < deadline, f"workers of {parent}: {pids}"
+        time.sleep(0.1)
+
+
+@contextmanager
+def paused(pid: int) -> Iterator[None]:
+    """Stop one process (SIGSTOP) for the block: a new connection is then accepted by the
+    other worker, the only one calling accept() on the shared socket."""
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+@pytest.mark.parametrize("database", SQLITE_AND_POSTGRES, indirect=True)
+def test_workers_share_the_login_limit(
+    shared_url: dict[str, str], tmp_path: Path, home: Path
+) -> None:
+    """`doable serve --workers 2`: five wrong passwords through one worker and five through
+    the other use up the account's limit of 10, so the 11th is refused whichever worker
+    takes it. Each worker in turn is paused so that the other takes the attempt; counted in
+    each worker's memory, the 11th would be that worker's 6th and pass. No scheduler or
+    webhook worker runs: nothing else writes while a worker is paused."""
+    (server,) = _servers(
+        tmp_path,
+        home,
+        1,
+        **shared_url,
+        AUTH_ACCOUNT_RATE_LIMIT="10/minute",
+        AUTH_IP_RATE_LIMIT="1000/minute",
+        SCHEDULER_ENABLED="false",
+        WEBHOOK_WORKER_ENABLED="false",
+    )
+    server.command += ["--workers", "2"]
+    with running([server]):
+        first, second = worker_pids(server.pid, 2)
+        email = f"u-{uuid.uuid4().hex[:8]}@example.com"
+        with server.client() as c:
+            r = c.post("/api/v1/auth/signup", json={"email": email, "password": PASSWORD})
+            assert r.status_code == 201, r.text
+
+        def attempt(through: int) -> int:
+            other = second if through == first else first
+            with paused(other), httpx.Client(base_url=server.base_url, timeout=30) as fresh:
+                r = fresh.post(
+                    "/api/v1/auth/login", json={"email": email, "password": "wrong password"}
+                )
+            assert r.status_code in (401, 429), r.text
+            return r.status_code
+
+        statuses = [attempt(first) for _ in range(5)] + [attempt(second) for _ in range(5)]
+        assert statuses == [401] * 10
+        assert attempt(first) == 429
+        assert attempt(second) == 429
+        # The right password is refused too until the window passes: it is a guess as well.
+        with server.client() as c:
+            r = c.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
+            assert r.status_code == 429, r.text
+            assert 1 <= int(r.headers["Retry-After"]) <= 120  # two periods at most
+
+
 @pytest.mark.parametrize("database", SQLITE_AND_POSTGRES, indirect=True)
 def test_a_reminder_fires_once_across_processes(
     shared_url: dict[str, str], tmp_path: Path, home: Path

@@ -1,13 +1,16 @@
 """Webhooks over HTTP, against a real receiver on a loopback port: registration and its 422s,
 the outbox (one delivery per change, in the change's transaction), signed CloudEvents
 deliveries, retries with backoff, the maximum age, two workers never sending one row twice,
-the SSRF guard, and the delivery log with replay."""
+the SSRF guard, the delivery log with replay, and HTTPS (a certificate authority made by the
+test, host names only the delivery's resolver knows)."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import json
+import logging
+import ssl
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -583,3 +586,256 @@ async def test_other_spellings_of_loopback_are_refused_at_delivery(
         (row,) = await deliveries(database)
         assert row.last_error is not None and row.last_error.startswith("refused: ")
         assert rx.requests == []
+
+
+async def test_an_endpoint_registered_through_another_process_is_honoured_at_once(
+    app: FastAPI, database: Database, data_dir: Path
+) -> None:
+    """The outbox skips its endpoint query for a user whose row, read in the change's own
+    transaction, says they have none. Process A changes a task (no webhook: nothing queued),
+    process B (another app, its own engine and pool, as another replica) registers an
+    endpoint, and A's very next change is queued for it: nothing about the user is kept
+    in A between transactions."""
+    replica = Database(database.config)
+    runtime = runtime_for(database, data_dir)
+    try:
+        async with (
+            make_client(create_app(runtime, database)) as a,
+            make_client(create_app(runtime, replica)) as b,
+        ):
+            acct = await make_account(a)
+            task = await make_task(a, acct)
+            r = await a.patch(
+                f"/api/v1/tasks/{task['id']}", json={"title": "x"}, headers=acct.headers
+            )
+            assert r.status_code == 200, r.text
+            assert await deliveries(database) == []
+            hook = await make_hook(b, acct, "https://hooks.example.com/h")
+            r = await a.patch(
+                f"/api/v1/tasks/{task['id']}", json={"title": "y"}, headers=acct.headers
+            )
+            assert r.status_code == 200, r.text
+            (row,) = await deliveries(database)
+            assert (str(row.endpoint_id), row.event_type) == (hook["id"], "task.updated")
+            assert json.loads(row.payload)["data"]["title"] == "y"
+    finally:
+        await replica.dispose()
+
+
+# HTTPS: the guard pins the address, TLS still names the host
+
+
+class Certificates:
+    """A certificate authority made for one test, and certificates it signs for host names."""
+
+    def __init__(self, folder: Path) -> None:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+
+        self.folder = folder
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Doable test CA")])
+        now = datetime.now(UTC)
+        self.cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(self.key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=5))
+            .not_valid_after(now + timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
+            .add_extension(
+                x509.SubjectKeyIdentifier.from_public_key(self.key.public_key()), critical=False
+            )
+            .sign(self.key, hashes.SHA256())
+        )
+
+    def client_context(self) -> ssl.SSLContext:
+        """What a delivery trusts: this authority only, with the usual checks (host name)."""
+        from cryptography.hazmat.primitives.serialization import Encoding
+
+        return ssl.create_default_context(cadata=self.cert.public_bytes(Encoding.PEM).decode())
+
+    def server_context(self, *names: str) -> ssl.SSLContext:
+        """A server's context holding a certificate for `names`, signed by this authority."""
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+        key = ec.generate_private_key(ec.SECP256R1())
+        now = datetime.now(UTC)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
+            .issuer_name(self.cert.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=5))
+            .not_valid_after(now + timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()), False
+            )
+            .sign(self.key, hashes.SHA256())
+        )
+        chain = self.folder / f"{names[0]}.pem"
+        chain.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+            + cert.public_bytes(serialization.Encoding.PEM)
+        )
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(chain)
+        return context
+
+
+class Resolver:
+    """Host names the test made up, all on loopback; it notes every question."""
+
+    def __init__(self, *names: str) -> None:
+        self.names = set(names)
+        self.asked: list[tuple[str, int]] = []
+
+    async def __call__(self, host: str, port: int) -> list[str]:
+        self.asked.append((host, port))
+        if host not in self.names:
+            raise OSError(f"{host} does not resolve here")
+        return ["127.0.0.1"]
+
+
+@pytest.fixture
+def authority(tmp_path: Path) -> Certificates:
+    return Certificates(tmp_path)
+
+
+async def test_https_delivery_checks_the_named_certificate_on_the_checked_address(
+    open_client: httpx.AsyncClient, database: Database, authority: Certificates
+) -> None:
+    """The URL names hooks.localtest, which only the delivery's resolver knows (127.0.0.1):
+    the connection goes to that checked address, and the TLS handshake still names the host
+    (SNI) and checks the certificate against it; Host carries the name too."""
+    resolver = Resolver("hooks.localtest")
+    cfg = config(resolver=resolver, tls_context=authority.client_context())
+    acct = await make_account(open_client)
+    tls = authority.server_context("hooks.localtest")
+    async with receiver(tls=tls, host="hooks.localtest") as rx:
+        hook = await make_hook(open_client, acct, rx.url)
+        assert hook["url"] == f"https://hooks.localtest:{rx.port}/hook"
+        task = await make_task(open_client, acct, title="Over TLS")
+        assert await deliver(database, cfg) == 1
+        (req,) = rx.requests
+        assert rx.server_names == ["hooks.localtest"]
+        assert resolver.asked == [("hooks.localtest", rx.port)]
+        assert req.headers["host"] == f"hooks.localtest:{rx.port}"
+        payload = Webhook(hook["secret"]).verify(req.body, req.headers)
+        assert payload["data"]["id"] == task["id"]
+        (row,) = await deliveries(database)
+        assert (row.status, row.attempts, row.last_status_code) == ("delivered", 1, 204)
+
+
+async def test_https_to_a_name_on_a_private_address_is_refused_before_connecting(
+    open_client: httpx.AsyncClient, database: Database, authority: Certificates
+) -> None:
+    """The guard judges the resolved address for https as for http: loopback is refused
+    (private targets off) before any connection, whatever the certificate."""
+    cfg = config(
+        allow_private=False,
+        resolver=Resolver("hooks.localtest"),
+        tls_context=authority.client_context(),
+    )
+    acct = await make_account(open_client)
+    tls = authority.server_context("hooks.localtest")
+    async with receiver(tls=tls, host="hooks.localtest") as rx:
+        await make_hook(open_client, acct, rx.url)
+        await make_task(open_client, acct)
+        assert await deliver(database, cfg) == 1
+        (row,) = await deliveries(database)
+        assert row.last_error is not None and row.last_error.startswith("refused: ")
+        assert rx.connections == 0
+
+
+async def test_https_with_a_certificate_for_another_name_fails_the_delivery(
+    open_client: httpx.AsyncClient,
+    database: Database,
+    authority: Certificates,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A certificate (from a trusted authority) for other.localtest, served at the address
+    hooks.localtest resolves to: the handshake is refused, nothing is sent, the attempt is
+    recorded as failed and retried later, the log shows it without a 500, and no log line
+    carries the signing secret."""
+    cfg = config(resolver=Resolver("hooks.localtest"), tls_context=authority.client_context())
+    acct = await make_account(open_client)
+    tls = authority.server_context("other.localtest")
+    with caplog.at_level(logging.DEBUG):
+        async with receiver(tls=tls, host="hooks.localtest") as rx:
+            hook = await make_hook(open_client, acct, rx.url)
+            await make_task(open_client, acct)
+            assert await deliver(database, cfg) == 1
+            assert rx.requests == []
+            assert rx.server_names == ["hooks.localtest"]
+    (row,) = await deliveries(database)
+    assert (row.status, row.attempts, row.last_status_code) == ("pending", 1, None)
+    assert row.last_error == "request failed: ConnectError"
+    r = await open_client.get(f"{HOOKS}/{hook['id']}/deliveries", headers=acct.headers)
+    assert r.status_code == 200, r.text
+    (item,) = r.json()["items"]
+    assert item["last_error"] == "request failed: ConnectError"
+    secret = hook["secret"]
+    assert secret not in caplog.text
+    assert secret.removeprefix("whsec_") not in caplog.text
+    assert f"webhook delivery {row.id} failed: request failed: ConnectError" in caplog.text
+
+
+async def test_a_connection_made_for_one_name_never_carries_another_names_delivery(
+    open_client: httpx.AsyncClient, database: Database, authority: Certificates
+) -> None:
+    """Two names on one address and port, a receiver that keeps connections open, and a
+    certificate for the first name only. Deliveries go to an address, so a pooled connection
+    (its certificate checked for the first name) would carry the second name's delivery
+    unchecked; each delivery opens its own connection instead, and the second is refused."""
+    cfg = config(
+        resolver=Resolver("hooks.localtest", "other.localtest"),
+        tls_context=authority.client_context(),
+    )
+    tls = authority.server_context("hooks.localtest")
+    first, second = await make_account(open_client), await make_account(open_client)
+    async with (
+        receiver(tls=tls, host="hooks.localtest", keep_alive=True) as rx,
+        new_client(cfg) as client,
+    ):
+        await make_hook(open_client, first, rx.url)
+        await make_task(open_client, first)
+        assert await deliver_due(database, cfg, client) == 1
+        await make_hook(open_client, second, rx.url.replace("hooks.localtest", "other.localtest"))
+        await make_task(open_client, second)
+        assert await deliver_due(database, cfg, client) == 1
+        assert len(rx.requests) == 1
+        assert rx.server_names == ["hooks.localtest", "other.localtest"]
+    statuses = {row.status for row in await deliveries(database, status="delivered")}
+    assert statuses == {"delivered"}
+    (failed,) = await deliveries(database, status="pending")
+    assert failed.last_error == "request failed: ConnectError"

@@ -5,10 +5,25 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint, Uuid, false
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import (
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    Uuid,
+    column,
+    exists,
+    false,
+    table,
+)
+from sqlalchemy.orm import Mapped, column_property, mapped_column
 
 from doable.db import MYSQL_TABLE_KW, Base, UTCDateTime, key_string, new_id, utcnow
+
+# webhooks.models.WebhookEndpoint's table, as much of it as User.has_webhook_endpoints reads.
+_endpoints = table("webhook_endpoints", column("owner_id", Uuid))
 
 
 class User(Base):
@@ -35,6 +50,12 @@ class User(Base):
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # Read with the row (one probe of ix_webhook_endpoints_owner_id), never stored: whether
+    # the user has any webhook endpoint. The outbox skips looking for subscribers of a user it
+    # knows, from the row this transaction read, to have none (webhooks.outbox).
+    has_webhook_endpoints: Mapped[bool] = column_property(
+        exists().where(_endpoints.c.owner_id == id)
+    )
 
 
 class RefreshToken(Base):

@@ -33,9 +33,16 @@ SQLITE_FILE = "doable.db"
 PG_FILE = "doable.pgdump"
 MARIADB_FILE = "doable.sql"
 MANIFEST = "manifest.json"
-# What lives beside a SQLite database and is part of it, not a key to copy: SQLite's own files
-# and the migration lock's (migrations.migration_lock), which holds no data.
-_SQLITE_SIDECARS = ("-wal", "-shm", "-journal", ".migrate-lock")
+# What lives beside a SQLite database and is part of it, not a key to copy: SQLite's own files,
+# the migration lock's (migrations.migration_lock), which holds no data, and the login limits'
+# counter file with SQLite's files of its own (ratelimit.counters), which holds recent counts.
+_SQLITE_SIDECARS = (
+    "-wal",
+    "-shm",
+    "-journal",
+    ".migrate-lock",
+    *(f"-ratelimit{s}" for s in ("", "-wal", "-shm", "-journal")),
+)
 BUSY_TIMEOUT_S = 30.0
 
 

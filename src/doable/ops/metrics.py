@@ -5,7 +5,8 @@ as a bearer token; nothing else can read them. `prometheus_client` is imported t
 metrics are turned on, so a process with metrics off neither loads it nor counts anything.
 
 Other modules feed the metrics through the plain functions below (`observe_event_bus_lag`,
-`set_webhook_queue_depth`, `count_webhook_delivery`); each is a no-op while metrics are off.
+`count_webhook_delivery`); each is a no-op while metrics are off. What the database knows for
+every process (the scheduler's lag, the webhook queue) is read from it at scrape time.
 Labels are bounded: a request is labelled with its route's template (`/api/v1/tasks/{task_id}`),
 never its raw path, and with its method and status.
 """
@@ -106,7 +107,10 @@ class Metrics:
             registry=r,
         )
         self.webhook_queue_depth = Gauge(
-            "doable_webhook_queue_depth", "Webhook deliveries waiting to be sent.", registry=r
+            "doable_webhook_queue_depth",
+            "Webhook deliveries waiting to be sent (pending), read from the database at scrape "
+            "time: the same figure on every process.",
+            registry=r,
         )
         self.webhook_deliveries = Counter(
             "doable_webhook_deliveries",
@@ -138,11 +142,6 @@ def active() -> Metrics | None:
 def observe_event_bus_lag(seconds: float) -> None:
     if _metrics is not None:
         _metrics.event_bus_lag.observe(max(0.0, seconds))
-
-
-def set_webhook_queue_depth(depth: int) -> None:
-    if _metrics is not None:
-        _metrics.webhook_queue_depth.set(depth)
 
 
 def count_webhook_delivery(outcome: WebhookOutcome) -> None:
@@ -218,8 +217,11 @@ class MetricsMiddleware:
             self.metrics.latency.labels(method, route).observe(time.perf_counter() - started)
 
 
-async def _oldest_due_wait(database: Database, now: datetime) -> float:
+async def _database_gauges(database: Database, now: datetime) -> tuple[float, int]:
+    """How long the oldest due reminder has waited (seconds), and how many webhook deliveries
+    are pending: two indexed reads on one connection."""
     from doable.reminders.models import Reminder
+    from doable.webhooks.models import WebhookDelivery
 
     async with database.engine.connect() as conn:
         oldest = await conn.scalar(
@@ -227,27 +229,37 @@ async def _oldest_due_wait(database: Database, now: datetime) -> float:
                 Reminder.fired_at.is_(None), Reminder.fire_at <= now
             )
         )
-    if oldest is None:
-        return 0.0
-    if oldest.tzinfo is None:  # SQLite and MariaDB hand back naive UTC
-        oldest = oldest.replace(tzinfo=UTC)
-    return max(0.0, (now - oldest).total_seconds())
+        # On the (status, next_attempt_at) index: an index range scan of the pending rows.
+        pending = await conn.scalar(
+            select(func.count())
+            .select_from(WebhookDelivery)
+            .where(WebhookDelivery.status == "pending")
+        )
+    lag = 0.0
+    if oldest is not None:
+        if oldest.tzinfo is None:  # SQLite and MariaDB hand back naive UTC
+            oldest = oldest.replace(tzinfo=UTC)
+        lag = max(0.0, (now - oldest).total_seconds())
+    return lag, int(pending or 0)
 
 
 async def _refresh(metrics: Metrics, database: Database, now: datetime) -> None:
-    """The gauges read at scrape time: the pool, the open streams, the scheduler's lag."""
+    """The gauges read at scrape time: the pool, the open streams, the scheduler's lag and the
+    webhook queue."""
     pool: Any = database.engine.sync_engine.pool
     if hasattr(pool, "checkedout"):
         metrics.pool_checked_out.set(pool.checkedout())
         metrics.pool_size.set(pool.size())
         metrics.pool_overflow.set(pool.overflow())
     metrics.open_streams.set(events.bus.open_streams())
+    lag, depth = math.nan, math.nan
     try:
-        lag = await asyncio.wait_for(_oldest_due_wait(database, now), SCRAPE_DB_TIMEOUT_S)
+        lag, pending = await asyncio.wait_for(_database_gauges(database, now), SCRAPE_DB_TIMEOUT_S)
+        depth = float(pending)
     except Exception as exc:  # a scrape must answer even while the database does not
-        log.info("metrics: scheduler lag unknown (%s)", type(exc).__name__)
-        lag = math.nan
+        log.info("metrics: scheduler lag and webhook queue unknown (%s)", type(exc).__name__)
     metrics.scheduler_lag.set(lag)
+    metrics.webhook_queue_depth.set(depth)
 
 
 def _authorized(request: Request, token: bytes) -> bool:

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import ssl
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -51,6 +52,12 @@ class DeliveryConfig:
     batch_size: int = 50
     concurrency: int = 10
     poll_seconds: float = 1.0
+    # Not settings: what tests hand in to reach a receiver of their own. How host names
+    # resolve (None: the system's resolver), and the CAs an https endpoint's certificate must
+    # chain to (None: certifi's bundle, as httpx does). The certificate is always checked
+    # against the URL's host name, whichever address the connection goes to.
+    resolver: ssrf.Resolver | None = None
+    tls_context: ssl.SSLContext | None = None
 
     @property
     def lease(self) -> timedelta:
@@ -215,8 +222,12 @@ async def send(client: httpx.AsyncClient, config: DeliveryConfig, item: Claimed)
     }
     try:
         async with asyncio.timeout(config.timeout):
-            target = await ssrf.resolve(item.url, allow_private=config.allow_private)
+            target = await ssrf.resolve(
+                item.url, allow_private=config.allow_private, resolver=config.resolver
+            )
             headers["host"] = target.host_header
+            # The connection goes to the checked address; TLS still names the URL's host, for
+            # SNI and for checking the certificate (httpcore's server_hostname).
             extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
             request = client.build_request(
                 "POST",
@@ -323,7 +334,11 @@ def new_client(config: DeliveryConfig) -> httpx.AsyncClient:
         follow_redirects=False,
         trust_env=False,  # no proxy from the environment: the guard checks the real target
         timeout=httpx.Timeout(config.timeout),
-        limits=httpx.Limits(max_connections=config.concurrency * 2),
+        verify=config.tls_context if config.tls_context is not None else True,
+        # No connection is kept for another delivery: requests go to an address, so the pool
+        # would hand a connection made (and its certificate checked) for one host name to
+        # another name on the same address and port.
+        limits=httpx.Limits(max_connections=config.concurrency * 2, max_keepalive_connections=0),
     )
 
 

@@ -12,10 +12,11 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import event, insert, select
 from sqlalchemy.orm import Session
 
 from doable import events
+from doable.auth.models import User
 from doable.db import utcnow
 from doable.tasks import service as tasks_service
 from doable.tasks.schemas import TaskOut
@@ -23,6 +24,44 @@ from doable.webhooks.models import WebhookDelivery, WebhookEndpoint
 from doable.webhooks.schemas import EVENT_TYPES
 
 SOURCE = "/api/v1/tasks"
+# session.info, for the transaction under way: what the users' rows read in it said about
+# their webhook endpoints (User.has_webhook_endpoints), and the owners who got one since.
+_ENDPOINTS_READ = "doable_webhook_endpoints_read"
+_ENDPOINTS_ADDED = "doable_webhook_endpoints_added"
+
+
+def _note_user_row(target: User, context: Any, *_: Any) -> None:
+    has = target.__dict__.get("has_webhook_endpoints")
+    if has is not None and context.session is not None:
+        context.session.info.setdefault(_ENDPOINTS_READ, {})[target.id] = has
+
+
+event.listen(User, "load", _note_user_row)
+event.listen(User, "refresh", _note_user_row)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_user_rows(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:  # the outermost one: the next may see other rows
+        session.info.pop(_ENDPOINTS_READ, None)
+        session.info.pop(_ENDPOINTS_ADDED, None)
+
+
+def note_endpoint_added(session: Session, owner_id: uuid.UUID) -> None:
+    session.info.setdefault(_ENDPOINTS_ADDED, set()).add(owner_id)
+
+
+def _known_without_endpoints(session: Session, owner_id: uuid.UUID) -> bool:
+    """Whether the owner's row, read in this transaction, said the owner has no webhook
+    endpoint, and none was added since.
+
+    The row is read in the same transaction as the change (a request's user, first), so an
+    endpoint registered anywhere (another request, process or replica) that committed before
+    the change's transaction read it is seen. One that commits while the change is under way
+    is concurrent with it: the change counts as before it, as when the two serialise so."""
+    if owner_id in session.info.get(_ENDPOINTS_ADDED, ()):
+        return False
+    return session.info.get(_ENDPOINTS_READ, {}).get(owner_id) is False
 
 
 def cloudevent(message_id: uuid.UUID, event_type: str, at: datetime, data: Any) -> str:
@@ -68,7 +107,9 @@ def enqueue(session: Session, pending: list[events.Event]) -> None:
     changes = _changes(pending)
     if not changes:
         return
-    owners = {owner for owner, _ in changes}
+    owners = {owner for owner, _ in changes if not _known_without_endpoints(session, owner)}
+    if not owners:
+        return  # the common case: users without webhooks cost no query here
     endpoints: dict[uuid.UUID, list[tuple[uuid.UUID, set[str]]]] = defaultdict(list)
     for endpoint_id, owner_id, subscribed in session.execute(
         select(WebhookEndpoint.id, WebhookEndpoint.owner_id, WebhookEndpoint.event_types).where(

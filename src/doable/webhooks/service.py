@@ -13,7 +13,7 @@ from doable.auth.models import User
 from doable.db import count_locked, lock_row, utcnow
 from doable.errors import Conflict, InvalidInput, NotFound
 from doable.tasks import cursor as cursors
-from doable.webhooks import signing, ssrf
+from doable.webhooks import outbox, signing, ssrf
 from doable.webhooks.models import WebhookDelivery, WebhookEndpoint
 from doable.webhooks.schemas import (
     EVENT_TYPES,
@@ -112,6 +112,9 @@ async def create_endpoint(
     )
     session.add(endpoint)
     await session.flush()
+    # The owner's row read earlier says "no endpoints": a task change later in this
+    # transaction must still look.
+    outbox.note_endpoint_added(session.sync_session, user.id)
     return endpoint, secret
 
 

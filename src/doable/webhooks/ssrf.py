@@ -7,10 +7,19 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+# How a host name becomes addresses: (host, port) -> the addresses, as text.
+Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
+
+
+async def system_resolver(host: str, port: int) -> list[str]:
+    """The operating system's resolver (getaddrinfo, off the event loop)."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
 
 
 class TargetRefused(Exception):
@@ -94,9 +103,10 @@ def check_literal(url: str, *, allow_private: bool) -> None:
         raise ValueError("must not point at a loopback, private, link-local or reserved address")
 
 
-async def resolve(url: str, *, allow_private: bool) -> Target:
+async def resolve(url: str, *, allow_private: bool, resolver: Resolver | None = None) -> Target:
     """Resolve the URL's host now and pick the address to connect to. Every address the
-    name has must be allowed: a name with one public and one private answer is refused."""
+    name has must be allowed: a name with one public and one private answer is refused.
+    `resolver` is the system's unless a test hands its own."""
     try:
         scheme, host, port = check_url_form(url)
     except ValueError as exc:
@@ -106,12 +116,10 @@ async def resolve(url: str, *, allow_private: bool) -> Target:
         addresses = [address]
     else:
         try:
-            infos = await asyncio.get_running_loop().getaddrinfo(
-                host, port, type=socket.SOCK_STREAM
-            )
-        except (OSError, UnicodeError):
+            answers = await (resolver or system_resolver)(host, port)
+            addresses = [ipaddress.ip_address(a.split("%", 1)[0]) for a in answers]
+        except (OSError, UnicodeError, ValueError):
             raise TargetRefused("the host name does not resolve") from None
-        addresses = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
         if not addresses:
             raise TargetRefused("the host name does not resolve")
     if not allow_private:
