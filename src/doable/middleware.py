@@ -21,8 +21,9 @@ access_log = logging.getLogger("doable.access")
 error_log = logging.getLogger("doable.errors")
 
 _VALID_RID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-# Paths whose next segment is a bearer secret (calendar feeds): logged as a short hint only.
-_SECRET_PATH = re.compile(r"^(/ical/)([^/]*)(.*)$", re.DOTALL)
+# Paths whose next segment is a bearer secret (calendar feeds, invitation links): logged as a
+# short hint only.
+_SECRET_PATH = re.compile(r"^(/ical/|/invitations/)([^/]*)(.*)$", re.DOTALL)
 SECRET_HINT_CHARS = 4
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import quote
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
@@ -12,6 +13,7 @@ from doable.auth import service as auth_service
 from doable.auth.schemas import SignupIn
 from doable.db import SessionDep
 from doable.errors import DoableError, RateLimited
+from doable.projects import invitations
 from doable.state import StateDep
 from doable.web.dependencies import CsrfToken, MaybeWebUser, WebUser, safe_next
 from doable.web.routes.forms import client_ip, field_errors, see_other, start_session, zone_set
@@ -65,11 +67,23 @@ async def login_submit(
 
 @router.get("/signup")
 async def signup_page(
-    request: Request, state: StateDep, user: MaybeWebUser, csrf: CsrfToken
+    request: Request,
+    state: StateDep,
+    user: MaybeWebUser,
+    csrf: CsrfToken,
+    session: SessionDep,
+    invitation: Annotated[str, Query(max_length=200)] = "",
 ) -> Response:
     if user is not None:
-        return see_other("/tasks")
-    ctx = base_context(request, state, None) | {"errors": {}, "values": {}}
+        return see_other(f"/invitations/{invitation}" if invitation else "/tasks")
+    values = {"invitation": invitation}
+    if invitation:  # signing up through an invitation link: its address, filled in
+        try:
+            found, _ = await invitations.preview(session, state.runtime.secret_key, invitation)
+            values["email"] = found.email
+        except DoableError:
+            values["invitation"] = ""
+    ctx = base_context(request, state, None) | {"errors": {}, "values": values}
     return respond(request, state, "signup.html", ctx)
 
 
@@ -83,8 +97,9 @@ async def signup_submit(
     password: Annotated[str, Form(max_length=1000)] = "",
     name: Annotated[str, Form(max_length=1000)] = "",
     timezone: Annotated[str, Form(max_length=100)] = "UTC",
+    invitation: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
-    values = {"email": email, "name": name, "timezone": timezone}
+    values = {"email": email, "name": name, "timezone": timezone, "invitation": invitation}
     ctx = base_context(request, state, None) | {"values": values}
     if timezone not in zone_set():  # a browser's odd guess must not block signing up
         timezone = "UTC"
@@ -107,6 +122,19 @@ async def signup_submit(
         field = "email" if exc.status == 409 else "form"
         ctx["errors"] = {field: exc.detail}
         return respond(request, state, "signup.html", ctx, status=exc.status, headers=exc.headers)
+    if invitation:
+        # Joined at once when the link is good and made for this address; otherwise the
+        # account stands and the link's page says why the invitation could not be used.
+        try:
+            async with session.begin_nested():
+                project = await invitations.accept_link(
+                    session, state.runtime.secret_key, invitation, user, state.clock()
+                )
+            return await start_session(request, state, session, user, f"/projects/{project.id}")
+        except DoableError:
+            return await start_session(
+                request, state, session, user, f"/invitations/{quote(invitation, safe='')}"
+            )
     return await start_session(request, state, session, user, "/tasks")
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from doable.auth.models import User
 from doable.db import SessionDep
 from doable.errors import DoableError, InvalidInput, NotFound
+from doable.projects import invitations
 from doable.projects import service as projects_service
 from doable.projects.catalog import quick_add_catalog
 from doable.projects.models import INBOX_NAME
@@ -83,6 +84,7 @@ async def tasks_page(
     cursor: Annotated[str | None, Query(max_length=1000)] = None,
 ) -> Response:
     ctx = await page_context(request, state, session, user, filters, cursor)
+    ctx["invitations"] = await invitations.for_user(session, user, state.clock())
     if is_htmx(request):
         target = request.headers.get("hx-target", "")
         if cursor:
