@@ -53,8 +53,9 @@ LINK: dict[int | str, dict[str, Any]] = {
     409: {"description": "You are already a member of the project"},
     410: {"description": "The invitation was already used, declined or revoked, or expired"},
 }
-UserId = Annotated[uuid.UUID, Path(description="A member's user id")]
+MemberId = Annotated[uuid.UUID, Path(description="A member's user id")]
 InvitationId = Annotated[uuid.UUID, Path(description="Invitation id")]
+ReceivedId = Annotated[uuid.UUID, Path(description="The id of an invitation made for your email")]
 
 
 def _member_out(seat: members.Seat, *, emails: bool) -> MemberOut:
@@ -97,16 +98,16 @@ async def list_members(
 
 
 @members_router.patch(
-    "/{project_id:uuid}/members/{user_id:uuid}",
+    "/{project_id:uuid}/members/{member_id:uuid}",
     response_model=MemberOut,
     responses={**COMMON, **CONFLICT},
 )
 async def change_role(
-    data: RoleIn, user_id: UserId, project: AdminProject, session: SessionDep
+    data: RoleIn, member_id: MemberId, project: AdminProject, session: SessionDep
 ) -> MemberOut:
     """Give a member another role (admins and the owner; never the owner's own)."""
-    await members.change_role(session, project, user_id, members.member_role(data.role))
-    return await _seat(session, project, user_id)
+    await members.change_role(session, project, member_id, members.member_role(data.role))
+    return await _seat(session, project, member_id)
 
 
 @members_router.delete(
@@ -122,14 +123,14 @@ async def leave_project(project_id: ProjectId, user: CurrentUser, session: Sessi
 
 
 @members_router.delete(
-    "/{project_id:uuid}/members/{user_id:uuid}",
+    "/{project_id:uuid}/members/{member_id:uuid}",
     status_code=status.HTTP_204_NO_CONTENT,
     responses={**COMMON, **CONFLICT},
 )
-async def remove_member(user_id: UserId, project: AdminProject, session: SessionDep) -> Response:
+async def remove_member(member_id: MemberId, project: AdminProject, session: SessionDep) -> Response:
     """Take a member out (admins and the owner; not the owner). Their next request no
     longer sees the project."""
-    await members.remove(session, project, user_id)
+    await members.remove(session, project, member_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -238,22 +239,24 @@ async def accept_link(
 
 
 @invitations_router.post(
-    "/{invitation_id:uuid}/accept", response_model=ProjectOut, responses={**COMMON, **LINK}
+    "/{received_id:uuid}/accept", response_model=ProjectOut, responses={**COMMON, **LINK}
 )
 async def accept_invitation(
-    invitation_id: InvitationId, user: CurrentUser, session: SessionDep, state: StateDep
+    received_id: ReceivedId, user: CurrentUser, session: SessionDep, state: StateDep
 ) -> ProjectOut:
-    project = await invitations.accept(session, user, invitation_id, state.clock())
+    """Accept an invitation made for your email, from `GET /invitations`."""
+    project = await invitations.accept(session, user, received_id, state.clock())
     return await _joined(session, project)
 
 
 @invitations_router.post(
-    "/{invitation_id:uuid}/decline",
+    "/{received_id:uuid}/decline",
     status_code=status.HTTP_204_NO_CONTENT,
     responses={**COMMON, **LINK},
 )
 async def decline_invitation(
-    invitation_id: InvitationId, user: CurrentUser, session: SessionDep, state: StateDep
+    received_id: ReceivedId, user: CurrentUser, session: SessionDep, state: StateDep
 ) -> Response:
-    await invitations.decline(session, user, invitation_id, state.clock())
+    """Decline an invitation made for your email: its link stops working."""
+    await invitations.decline(session, user, received_id, state.clock())
     return Response(status_code=status.HTTP_204_NO_CONTENT)
