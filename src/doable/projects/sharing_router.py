@@ -127,7 +127,9 @@ async def leave_project(project_id: ProjectId, user: CurrentUser, session: Sessi
     status_code=status.HTTP_204_NO_CONTENT,
     responses={**COMMON, **CONFLICT},
 )
-async def remove_member(member_id: MemberId, project: AdminProject, session: SessionDep) -> Response:
+async def remove_member(
+    member_id: MemberId, project: AdminProject, session: SessionDep
+) -> Response:
     """Take a member out (admins and the owner; not the owner). Their next request no
     longer sees the project."""
     await members.remove(session, project, member_id)
