@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from doable.db import Database, utcnow
+from doable.middleware import redact_path
 from doable.projects.models import Project, Section
 from doable.tasks.models import Tag, Task, TaskCompletion
 from tests.factories import PASSWORD, Account, assert_problem, make_account
@@ -542,6 +543,16 @@ async def test_the_web_lists_invitations_for_an_existing_account(client: httpx.A
         assert r.status_code == 303 and r.headers["location"] == share.removesuffix("/share")
         r = await invitee.post(f"/invitations/mine/{found.group(1)}/decline")
         assert r.status_code == 410
+        # Someone else's invitation, in the app or by its link, is not theirs to answer.
+        second = await owner.post(f"{share}/invite", {"email": "third@example.com"})
+        link = _link(second.text)
+        r = await invitee.post(f"/invitations/{link.rsplit('/', 1)[1]}/accept")
+        assert r.status_code == 403 and "another email address" in r.text
+        page = await owner.get(share)
+        pending = re.search(r"/share/invitations/([0-9a-f-]{36})/revoke", page.text)
+        assert pending
+        r = await invitee.post(f"/invitations/mine/{pending.group(1)}/accept")
+        assert r.status_code == 404
         # Leaving from the Share page.
         r = await invitee.post(f"{share}/leave")
         assert r.status_code == 303 and r.headers["location"] == "/tasks"
@@ -549,3 +560,8 @@ async def test_the_web_lists_invitations_for_an_existing_account(client: httpx.A
         # The owner cannot leave.
         r = await owner.post(f"{share}/leave")
         assert r.status_code == 409
+
+
+def test_invitation_links_are_logged_as_a_hint() -> None:
+    assert redact_path("/invitations/0123456789abcdef.secretmac") == "/invitations/0123…"
+    assert redact_path("/invitations/0123456789abcdef.mac/accept") == "/invitations/0123…/…"
