@@ -565,3 +565,22 @@ async def test_the_web_lists_invitations_for_an_existing_account(client: httpx.A
 def test_invitation_links_are_logged_as_a_hint() -> None:
     assert redact_path("/invitations/0123456789abcdef.secretmac") == "/invitations/0123…"
     assert redact_path("/invitations/0123456789abcdef.mac/accept") == "/invitations/0123…/…"
+
+
+async def test_a_project_holds_at_most_100_waiting_invitations(client: httpx.AsyncClient) -> None:
+    owner = await make_account(client)
+    project_id = await make_project(client, owner)
+    for n in range(100):
+        assert (await invite(client, owner, project_id, f"p{n}@example.com")).status_code == 201
+    body = assert_problem(await invite(client, owner, project_id, "one-more@example.com"), 409)
+    assert body["detail"] == (
+        "This project has 100 invitations waiting; revoke some to invite more"
+    )
+    # Inviting one of them again replaces theirs, and revoking one makes room.
+    assert (await invite(client, owner, project_id, "p0@example.com")).status_code == 201
+    waiting = await client.get(f"{PROJECTS}/{project_id}/invitations", headers=owner.headers)
+    r = await client.delete(
+        f"{PROJECTS}/{project_id}/invitations/{waiting.json()[0]['id']}", headers=owner.headers
+    )
+    assert r.status_code == 204
+    assert (await invite(client, owner, project_id, "one-more@example.com")).status_code == 201

@@ -26,6 +26,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from doable.auth.models import User
+from doable.db import count_locked
 from doable.errors import Conflict, DoableError, Forbidden, NotFound
 from doable.projects import members
 from doable.projects.access import Role
@@ -33,6 +34,8 @@ from doable.projects.models import Project, ProjectInvitation, ProjectMember
 
 # Characters of the link's MAC (18 bytes of HMAC-SHA256, base64url).
 _MAC_BYTES = 18
+# Pending, unexpired invitations one project may hold: one project cannot fill the table.
+MAX_PENDING = 100
 
 
 class State(StrEnum):
@@ -68,6 +71,13 @@ class WrongInvitee(Forbidden):
 class InvitingYourself(Conflict):
     def __init__(self) -> None:
         super().__init__("You cannot invite yourself")
+
+
+class TooManyPending(Conflict):
+    def __init__(self) -> None:
+        super().__init__(
+            f"This project has {MAX_PENDING} invitations waiting; revoke some to invite more"
+        )
 
 
 def normalize_email(email: str) -> str:
@@ -122,7 +132,8 @@ async def create(
 ) -> ProjectInvitation:
     """Invite `email` to `project` as `role` (the caller checked the inviter is an admin).
     409 for the Inbox, for yourself, and for someone already a member; an earlier pending
-    invitation of the same email to the project is revoked, so one link is live at a time."""
+    invitation of the same email to the project is revoked, so one link is live at a time;
+    409 past MAX_PENDING waiting invitations."""
     if project.is_inbox:
         raise members.InboxIsPersonal()
     email = normalize_email(email)
@@ -139,6 +150,14 @@ async def create(
     if inside is not None:
         raise members.AlreadyMember()
     await _close(session, project_id=project.id, email=email, state=State.REVOKED, now=now)
+    # The caller locked the project's row, so concurrent invitations queue before this count.
+    pending = select(ProjectInvitation.id).where(
+        ProjectInvitation.project_id == project.id,
+        ProjectInvitation.state == State.PENDING.value,
+        ProjectInvitation.expires_at > now,
+    )
+    if await count_locked(session, pending) >= MAX_PENDING:
+        raise TooManyPending()
     invitation = ProjectInvitation(
         project_id=project.id,
         email=email,
