@@ -37,6 +37,20 @@ CASES: dict[tuple[str, str], tuple[dict[str, Any] | None, int]] = {
     ("DELETE", "/api/v1/projects/{project_id}"): (None, 204),
     ("GET", "/api/v1/projects/{project_id}/sections"): (None, 200),
     ("POST", "/api/v1/projects/{project_id}/sections"): ({"name": "mine"}, 201),
+    ("GET", "/api/v1/projects/{project_id}/members"): (None, 200),
+    ("PATCH", "/api/v1/projects/{project_id}/members/{member_id}"): ({"role": "admin"}, 200),
+    ("DELETE", "/api/v1/projects/{project_id}/members/{member_id}"): (None, 204),
+    # The owner cannot leave (409); test_sharing_invites covers a member's 204.
+    ("DELETE", "/api/v1/projects/{project_id}/members/me"): (None, 409),
+    # A static body names no member, so the owner's answer is 422; test_sharing_invites covers
+    # the 200.
+    ("POST", "/api/v1/projects/{project_id}/owner"): ({"user_id": str(uuid.UUID(int=1))}, 422),
+    ("POST", "/api/v1/projects/{project_id}/invitations"): ({"email": "new@example.com"}, 201),
+    ("GET", "/api/v1/projects/{project_id}/invitations"): (None, 200),
+    ("DELETE", "/api/v1/projects/{project_id}/invitations/{invitation_id}"): (None, 204),
+    # Invitations made for the owner's email, by another user into their project.
+    ("POST", "/api/v1/invitations/{received_id}/accept"): (None, 200),
+    ("POST", "/api/v1/invitations/{received_id}/decline"): (None, 204),
     ("GET", "/api/v1/sections/{section_id}"): (None, 200),
     ("PATCH", "/api/v1/sections/{section_id}"): ({"name": "mine"}, 200),
     ("DELETE", "/api/v1/sections/{section_id}"): (None, 204),
@@ -75,6 +89,8 @@ AUTHED: dict[tuple[str, str], dict[str, Any] | None] = {
     ("POST", "/api/v1/tasks/quick"): {"text": "x tomorrow"},
     ("GET", "/api/v1/tags"): None,
     ("GET", "/api/v1/projects"): None,
+    ("GET", "/api/v1/invitations"): None,
+    ("POST", "/api/v1/invitations/accept"): {"token": "x.y"},
     ("POST", "/api/v1/projects"): {"name": "x"},
     ("GET", "/api/v1/me"): None,
     ("PATCH", "/api/v1/me"): {"name": "x"},
@@ -194,7 +210,34 @@ async def _objects(client: httpx.AsyncClient, owner: Account, database: Database
         json={"name": "s"},
         headers=owner.headers,
     )
+    # Sharing: a member of the owner's project, an invitation the owner sent, and one sent to
+    # the owner by someone else.
+    project_id = project.json()["id"]
+    member = await make_account(client)
+    sent = await client.post(
+        f"/api/v1/projects/{project_id}/invitations",
+        json={"email": member.email, "role": "viewer"},
+        headers=owner.headers,
+    )
+    accepted = await client.post(
+        "/api/v1/invitations/accept", json={"token": sent.json()["token"]}, headers=member.headers
+    )
+    assert accepted.status_code == 200, accepted.text
+    pending = await client.post(
+        f"/api/v1/projects/{project_id}/invitations",
+        json={"email": "someone@example.com"},
+        headers=owner.headers,
+    )
+    theirs = await client.post("/api/v1/projects", json={"name": "t"}, headers=member.headers)
+    received = await client.post(
+        f"/api/v1/projects/{theirs.json()['id']}/invitations",
+        json={"email": owner.email},
+        headers=member.headers,
+    )
     return {
+        "member_id": member.id,
+        "invitation_id": pending.json()["id"],
+        "received_id": received.json()["id"],
         "project_id": project.json()["id"],
         "section_id": section.json()["id"],
         "task_id": task["id"],

@@ -86,7 +86,7 @@ TABLES = {
     *("rate_limit_hits", "schema_window"),
     *("event_relay", "stream_leases"),
     *("webhook_endpoints", "webhook_deliveries"),
-    *("project_members",),
+    *("project_members", "project_invitations"),
 }
 
 
@@ -153,8 +153,8 @@ DAMAGES = {
     # Built while 0006 had another parent: the revision says HEAD, the later tables are absent.
     "tables": (
         f"UPDATE alembic_version SET version_num = '{HEAD}'",
-        "calendar_feeds, event_relay, external_identities, notifications, project_members, "
-        "projects, rate_limit_hits, reminders and 16 more",
+        "calendar_feeds, event_relay, external_identities, notifications, project_invitations, "
+        "project_members, projects, rate_limit_hits and 17 more",
     ),
     "column": ("ALTER TABLE api_tokens DROP COLUMN last_used_at", "api_tokens.last_used_at"),
 }

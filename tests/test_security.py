@@ -142,8 +142,12 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
     "ReminderCreate": {"before": "PT5M"},
     "CompatTaskCreate": {"title": "forged"},
     "CompatTaskUpdate": {"title": "forged"},
+    "RoleIn": {"role": "viewer"},
+    "HandOverIn": {"user_id": "00000000-0000-4000-8000-000000000001"},
+    "InvitationCreate": {"email": "friend-{n}@example.com", "role": "viewer"},
+    "AcceptLinkIn": {"token": "0" * 32 + ".forged"},
     "ExportDocument": {"format": "doable.export", "version": 1, "tasks": [{"title": "forged"}]},
-    "InvitationCreate": {"email": "new-{n}@example.com"},
+    "SignupInvitationCreate": {"email": "new-{n}@example.com"},
     "PasswordResetRequest": {"email": "{email}"},
     "PasswordResetIn": {"token": "not.a.link", "new_password": NEW_PASSWORD},
 }
@@ -351,7 +355,30 @@ async def _projects_and_sections(call: Recorder, ids: dict[str, str], auth: dict
     await call("GET", section, ids, headers=auth)
     await call("PATCH", section, ids, json={"name": "s2"}, headers=auth)
     await call("DELETE", section, ids, headers=auth)
+    await _sharing(call, ids, auth)
     await call("DELETE", project, ids, headers=auth)
+
+
+async def _sharing(call: Recorder, ids: dict[str, str], auth: dict[str, str]) -> None:
+    """Every sharing operation, by the project's only user: the refusals a lone owner gets,
+    and an invitation's link made, listed and revoked."""
+    project = "/api/v1/projects/{project_id}"
+    ids["member_id"] = ids["received_id"] = str(uuid.uuid4())
+    await call("GET", project + "/members", ids, headers=auth)
+    member = project + "/members/{member_id}"
+    await call("PATCH", member, ids, json={"role": "viewer"}, headers=auth)
+    await call("DELETE", member, ids, headers=auth)
+    await call("DELETE", project + "/members/me", ids, headers=auth)
+    await call("POST", project + "/owner", ids, json={"user_id": ids["member_id"]}, headers=auth)
+    invite = {"email": "friend@example.com", "role": "viewer"}
+    r = await call("POST", project + "/invitations", ids, json=invite, headers=auth)
+    ids["invitation_id"], token = r.json()["id"], r.json()["token"]
+    await call("GET", project + "/invitations", ids, headers=auth)
+    await call("DELETE", project + "/invitations/{invitation_id}", ids, headers=auth)
+    await call("GET", "/api/v1/invitations", headers=auth)
+    await call("POST", "/api/v1/invitations/accept", json={"token": token}, headers=auth)
+    await call("POST", "/api/v1/invitations/{received_id}/accept", ids, headers=auth)
+    await call("POST", "/api/v1/invitations/{received_id}/decline", ids, headers=auth)
 
 
 async def test_no_response_leaks_a_secret(

@@ -15,7 +15,7 @@ from fastapi.routing import iter_route_contexts
 from sqlalchemy import select
 
 from doable.app import create_app
-from doable.auth.models import WebSession
+from doable.auth.models import User, WebSession
 from doable.db import Database
 from doable.errors import is_api_path
 from doable.reminders.models import Reminder
@@ -323,6 +323,15 @@ ID_CASES: dict[tuple[str, str], tuple[dict[str, str], int]] = {
     ("GET", "/sections/{section_id}/delete"): ({}, 200),
     ("POST", "/sections/{section_id}/delete"): ({"confirm": "yes"}, 303),
     ("POST", "/sections/{section_id}/move"): ({"op": "first:x"}, 303),
+    ("GET", "/projects/{project_id}/share"): ({}, 200),
+    ("POST", "/projects/{project_id}/share/invite"): ({"email": "friend@example.com"}, 200),
+    # {member_id} is the owner's own id: the owner's role is fixed and the owner cannot be
+    # removed or leave (409); tests/test_sharing_invites.py covers a member's.
+    ("POST", "/projects/{project_id}/share/members/{member_id}/role"): ({"role": "viewer"}, 409),
+    ("POST", "/projects/{project_id}/share/members/{member_id}/remove"): ({}, 409),
+    ("POST", "/projects/{project_id}/share/leave"): ({}, 409),
+    ("POST", "/projects/{project_id}/share/owner"): ({"user_id": str(uuid.UUID(int=1))}, 422),
+    ("POST", "/projects/{project_id}/share/invitations/{invitation_id}/revoke"): ({}, 303),
     ("GET", "/account/webhooks/{webhook_id}"): ({}, 200),
     ("POST", "/account/webhooks/{webhook_id}/delete"): ({}, 303),
     ("POST", "/account/webhooks/{webhook_id}/deliveries/{delivery_id}/replay"): ({}, 303),
@@ -334,6 +343,9 @@ PUBLIC = {
     ("GET", "/signup"),
     ("POST", "/signup"),
     ("POST", "/logout"),
+    # An invitation link's page: gated by the signed token in its path (404 forged, 410 used
+    # or expired; tests/test_sharing_invites.py).
+    ("GET", "/invitations/{token}"),
 }
 NEEDS_LOGIN = {
     ("GET", "/tasks"),
@@ -358,6 +370,12 @@ NEEDS_LOGIN = {
     ("GET", "/upcoming"),
     ("GET", "/projects"),
     ("POST", "/projects"),
+    ("GET", "/invitations"),
+    # Invitations made for the signed-in user's email, and accepting a link: another user's
+    # is 404 or 403 (tests/test_sharing_invites.py).
+    ("POST", "/invitations/mine/{invitation_id}/accept"),
+    ("POST", "/invitations/mine/{invitation_id}/decline"),
+    ("POST", "/invitations/{token}/accept"),
 }
 
 
@@ -396,6 +414,9 @@ async def test_anonymous_is_sent_to_login(web: WebClient, method: str, path: str
         delivery_id=uuid.uuid4(),
         token_id=uuid.uuid4(),
         user_id=uuid.uuid4(),
+        member_id=uuid.uuid4(),
+        invitation_id=uuid.uuid4(),
+        token="x.y",
     )
     r = await (web.get(url) if method == "GET" else web.post(url, {"title": "x"}))
     assert r.status_code == 303, r.text
@@ -422,9 +443,15 @@ async def test_another_users_ids_are_404(
     await web.add("hooked")
     async with database.read_sessions() as s:
         delivery_id = (await s.execute(select(WebhookDelivery.id))).scalar_one()
+    r = await web.post(f"/projects/{project_id}/share/invite", {"email": "pal@example.com"})
+    invitation_id = re.search(r"/share/invitations/([0-9a-f-]{36})/revoke", r.text).group(1)  # type: ignore[union-attr]
+    async with database.read_sessions() as s:
+        member_id = (await s.execute(select(User.id))).scalar_one()
     intruder = await second_client(app)
     await intruder.signup()
     url = path.format(
+        member_id=member_id,
+        invitation_id=invitation_id,
         task_id=task_id,
         session_id=session_id,
         feed_id=feed_id,

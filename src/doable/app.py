@@ -32,6 +32,7 @@ from doable.ops import metrics as metrics_hooks
 from doable.ops.docs import STATIC_DIR, install_docs
 from doable.ops.router import router as ops_router
 from doable.projects.router import projects_router, sections_router
+from doable.projects.sharing_router import invitations_router, members_router
 from doable.proxy import ProxyHeadersMiddleware
 from doable.relay import leases
 from doable.relay.hub import build_relay
@@ -130,6 +131,8 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
     api.include_router(tags_router)
     api.include_router(projects_router)
     api.include_router(sections_router)
+    api.include_router(members_router)
+    api.include_router(invitations_router)
     api.include_router(auth_router)
     api.include_router(reset_router)
     api.include_router(admin_router)

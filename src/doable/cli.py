@@ -518,13 +518,13 @@ def users_reset_link(email: str, base_url: BaseUrl = None) -> None:
 def users_invite(email: str, base_url: BaseUrl = None) -> None:
     """Print a sign-up invitation link bound to EMAIL (valid INVITE_LINK_DAYS)."""
     from doable.accounts import service as accounts
-    from doable.accounts.schemas import InvitationCreate
+    from doable.accounts.schemas import SignupInvitationCreate
     from doable.errors import DoableError
 
     runtime = load_runtime()
     base = _base_url(base_url, runtime)
     try:
-        data = InvitationCreate(email=email)
+        data = SignupInvitationCreate(email=email)
     except ValidationError as exc:
         fail(f"email: {exc.errors()[0]['msg']}")
     try:

@@ -142,6 +142,10 @@ class Settings(BaseSettings):
     feed_cache_bytes: int = Field(
         default=32 * 1024 * 1024, ge=0, validation_alias="FEED_CACHE_BYTES"
     )
+    # How long a project invitation's link stays valid (projects/invitations.py).
+    invitation_ttl_hours: int = Field(
+        default=168, ge=1, le=24 * 90, validation_alias="INVITATION_TTL_HOURS"
+    )
     # Prometheus metrics at /metrics, for this bearer token only; unset: no metrics at all.
     metrics_token: str | None = Field(default=None, validation_alias="METRICS_TOKEN", repr=False)
     # Events across processes (docs/operations.md, "Events across processes").

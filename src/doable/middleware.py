@@ -21,9 +21,11 @@ access_log = logging.getLogger("doable.access")
 error_log = logging.getLogger("doable.errors")
 
 _VALID_RID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-# Paths whose next segment is a bearer secret (calendar feeds, password-reset and invitation
-# links): logged as a short hint only.
-_SECRET_PATH = re.compile(r"^(/ical/|/reset-password/|/invite/)([^/]*)(.*)$", re.DOTALL)
+# Paths whose next segment is a bearer secret (calendar feeds, password-reset, sign-up and
+# project invitation links): logged as a short hint only.
+_SECRET_PATH = re.compile(
+    r"^(/ical/|/reset-password/|/invite/|/invitations/)([^/]*)(.*)$", re.DOTALL
+)
 SECRET_HINT_CHARS = 4
 
 

@@ -12,11 +12,11 @@ from doable.accounts import service
 from doable.accounts.schemas import (
     AdminUserOut,
     AdminUserPage,
-    InvitationCreate,
-    InvitationOut,
     LinkOut,
     PasswordResetIn,
     PasswordResetRequest,
+    SignupInvitationCreate,
+    SignupInvitationOut,
 )
 from doable.auth.dependencies import ClientIP, SessionUser
 from doable.auth.models import User
@@ -110,16 +110,20 @@ async def make_reset_link(
 @admin_router.post(
     "/invitations",
     status_code=status.HTTP_201_CREATED,
-    response_model=InvitationOut,
+    response_model=SignupInvitationOut,
     responses={**ADMIN_ONLY, 409: {"description": "An account with this email exists"}},
 )
 async def invite(
-    data: InvitationCreate, admin: AdminUser, session: SessionDep, state: StateDep, request: Request
-) -> InvitationOut:
+    data: SignupInvitationCreate,
+    admin: AdminUser,
+    session: SessionDep,
+    state: StateDep,
+    request: Request,
+) -> SignupInvitationOut:
     """A sign-up link bound to one email (it admits while SIGNUP=invite), valid for
     INVITE_LINK_DAYS and until an account with that email exists."""
     email, url, expires = await service.invite(session, state, data.email, base_url(request))
-    return InvitationOut(email=email, url=url, expires_at=expires)
+    return SignupInvitationOut(email=email, url=url, expires_at=expires)
 
 
 @reset_router.post("", status_code=status.HTTP_202_ACCEPTED, response_class=Response)

@@ -24,7 +24,7 @@ class PasswordResetIn(Strict):
     new_password: NewPassword
 
 
-class InvitationCreate(Strict):
+class SignupInvitationCreate(Strict):
     email: Email = Field(description="The only email the invitation lets sign up")
 
 
@@ -33,7 +33,7 @@ class LinkOut(BaseModel):
     expires_at: datetime
 
 
-class InvitationOut(LinkOut):
+class SignupInvitationOut(LinkOut):
     email: str
 
 

@@ -31,6 +31,7 @@ from doable.errors import Conflict, DoableError, Forbidden, NotFound, Unauthoriz
 from doable.events import Credential
 from doable.feeds import service as feeds_service
 from doable.idempotency import service as idempotency_service
+from doable.projects import members as members_service
 from doable.projects import service as projects_service
 from doable.state import AppState
 from doable.tasks import service as tasks_service
@@ -268,6 +269,8 @@ async def delete_account(session: AsyncSession, state: AppState, user: User, pas
 
 async def delete_user(session: AsyncSession, user_id: uuid.UUID) -> None:
     events.credentials_revoked(session, user_id)
+    # Shared projects first pass to a member (SECURITY.md, "Deleting an account").
+    await members_service.hand_over_before_deletion(session, user_id)
     # Children first, so this works even where a backend ignores ON DELETE CASCADE.
     await tasks_service.delete_all_for_owner(session, user_id)
     await idempotency_service.delete_for_user(session, user_id)

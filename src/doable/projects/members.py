@@ -8,15 +8,20 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import case, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from doable.auth.models import User
 from doable.errors import Conflict, InvalidInput, NotFound
 from doable.projects import access
+from doable.projects import service as projects_service
 from doable.projects.access import MEMBER_ROLES, Role
-from doable.projects.models import Project, ProjectMember
+from doable.projects.models import Project, ProjectMember, Section
 from doable.reminders.models import Reminder
+from doable.tasks import service as tasks_service
 from doable.tasks.models import Task
 
 
@@ -33,6 +38,18 @@ class InboxIsPersonal(Conflict):
 class AlreadyMember(Conflict):
     def __init__(self) -> None:
         super().__init__("That user is already a member of this project")
+
+
+class OwnerIsFixed(Conflict):
+    def __init__(self, what: str) -> None:
+        super().__init__(f"The owner cannot {what}; the owner hands the project to a member first")
+
+
+class NotAMember(InvalidInput):
+    def __init__(self) -> None:
+        super().__init__(
+            "A project can only be handed to one of its members", loc=["body", "user_id"]
+        )
 
 
 def member_role(value: str) -> Role:
@@ -77,6 +94,33 @@ async def list_members(session: AsyncSession, project: Project) -> Sequence[Proj
             .order_by(ProjectMember.created_at, ProjectMember.user_id)
         )
     ).all()
+
+
+@dataclass(frozen=True)
+class Seat:
+    """One person in a project's roster."""
+
+    user_id: uuid.UUID
+    name: str
+    email: str
+    role: Role
+    since: datetime | None
+
+
+async def roster(session: AsyncSession, project: Project) -> list[Seat]:
+    """The owner, then the members, longest-standing first (two indexed reads)."""
+    owner = (
+        await session.execute(select(User.name, User.email).where(User.id == project.owner_id))
+    ).one()
+    rows = await session.execute(
+        select(User.id, User.name, User.email, ProjectMember.role, ProjectMember.created_at)
+        .join(User, User.id == ProjectMember.user_id)
+        .where(ProjectMember.project_id == project.id)
+        .order_by(ProjectMember.created_at, ProjectMember.user_id)
+    )
+    return [Seat(project.owner_id, owner.name, owner.email, Role.OWNER, None)] + [
+        Seat(user_id, name, email, Role(role), since) for user_id, name, email, role, since in rows
+    ]
 
 
 async def set_role(
@@ -124,3 +168,96 @@ async def remove_member(session: AsyncSession, project: Project, user_id: uuid.U
         .execution_options(synchronize_session=False)
     )
     await access.recount(session, [user_id])
+
+
+async def change_role(
+    session: AsyncSession, project: Project, user_id: uuid.UUID, role: Role
+) -> ProjectMember:
+    """An admin's or the owner's change of a member's role; the owner's own is not a row
+    (409), and no one is made owner this way (422: `member_role`)."""
+    if user_id == project.owner_id:
+        raise OwnerIsFixed("be given another role")
+    return await set_role(session, project, user_id, role)
+
+
+async def remove(session: AsyncSession, project: Project, user_id: uuid.UUID) -> None:
+    """An admin or the owner takes a member out; the owner cannot be (409)."""
+    if user_id == project.owner_id:
+        raise OwnerIsFixed("be removed")
+    await remove_member(session, project, user_id)
+
+
+async def leave(session: AsyncSession, project: Project, user_id: uuid.UUID) -> None:
+    """A member leaves. The owner, the project's last and only owner, cannot (409)."""
+    if user_id == project.owner_id:
+        raise OwnerIsFixed("leave the project")
+    await remove_member(session, project, user_id)
+
+
+async def hand_over(session: AsyncSession, project: Project, new_owner: uuid.UUID) -> Project:
+    """Make a member the project's owner (`project` locked by the caller). Every task and
+    section of the project takes the new owner's id, as the tenant of their quota and tags
+    (tasks.service.hand_over_project: 409 past their quota, before anything changes); the
+    old owner stays on as an admin; the project goes last in the new owner's list."""
+    old_owner = project.owner_id
+    member = await session.get(ProjectMember, (project.id, new_owner), with_for_update=True)
+    if member is None or new_owner == old_owner:
+        raise NotAMember()
+    await tasks_service.hand_over_project(session, project.id, old_owner, new_owner)
+    await session.execute(
+        update(Section)
+        .where(Section.project_id == project.id)
+        .values(owner_id=new_owner)
+        .execution_options(synchronize_session=False)
+    )
+    await session.delete(member)
+    session.add(ProjectMember(project_id=project.id, user_id=old_owner, role=Role.ADMIN.value))
+    project.owner_id = new_owner
+    await session.flush()
+    await projects_service.move_project(session, project, projects_service.Placement(at="last"))
+    await access.recount(session, [old_owner, new_owner])
+    return project
+
+
+# Most trusted first: the highest role, then the longest-standing member.
+_HEIRS = case(
+    (ProjectMember.role == Role.ADMIN.value, 0),
+    (ProjectMember.role == Role.EDITOR.value, 1),
+    else_=2,
+)
+
+
+async def hand_over_before_deletion(session: AsyncSession, owner_id: uuid.UUID) -> None:
+    """Before an account is deleted: each project it owns that has other members goes to its
+    longest-standing admin (else editor, else viewer). A member whose task quota cannot take
+    the project's tasks is passed over; a project no member can take is deleted with the
+    account, and its members are recounted. Projects without members go with the account."""
+    shared = (
+        await session.scalars(
+            select(Project)
+            .where(
+                Project.owner_id == owner_id,
+                Project.id.in_(select(ProjectMember.project_id)),
+            )
+            .order_by(Project.position, Project.id)
+            .with_for_update()
+        )
+    ).all()
+    for project in shared:
+        heirs = (
+            await session.scalars(
+                select(ProjectMember.user_id)
+                .where(ProjectMember.project_id == project.id)
+                .order_by(_HEIRS, ProjectMember.created_at, ProjectMember.user_id)
+            )
+        ).all()
+        for heir in heirs:
+            try:
+                await hand_over(session, project, heir)
+            except tasks_service.TaskQuotaExceeded:
+                continue
+            break
+        else:
+            await projects_service.delete_project(session, project)
+    # The old owner's own admin rows in the projects just handed over go with the account.
+    await session.execute(delete(ProjectMember).where(ProjectMember.user_id == owner_id))

@@ -95,3 +95,33 @@ class ProjectMember(Base):
     )
     role: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ProjectInvitation(Base):
+    """An invitation to join a project, bound to one email address (projects/invitations.py).
+
+    Its link is signed with the app's secret; the row makes it single use (`state` leaves
+    `pending` once: accepted, declined or revoked) and expiring (`expires_at`)."""
+
+    __tablename__ = "project_invitations"
+    __table_args__ = (
+        Index("ix_project_invitations_email_state", "email", "state"),
+        Index("ix_project_invitations_project_state", "project_id", "state"),
+        MYSQL_TABLE_KW,
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    project_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("projects.id", ondelete="CASCADE")
+    )
+    # Lower-cased and trimmed, as users.email is.
+    email: Mapped[str] = mapped_column(key_string(254))
+    role: Mapped[str] = mapped_column(String(16))
+    # Who invited (no foreign key: an invitation outlives its inviter's account).
+    invited_by: Mapped[uuid.UUID | None] = mapped_column(Uuid, default=None)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # The account that accepted it (no foreign key, like invited_by).
+    accepted_by: Mapped[uuid.UUID | None] = mapped_column(Uuid, default=None)

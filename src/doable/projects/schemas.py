@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
+from doable.auth.schemas import Email
 from doable.errors import InvalidInput
 from doable.projects.models import PALETTE, Project, Section
 from doable.projects.service import Placement
@@ -152,3 +153,58 @@ class SectionOut(BaseModel):
             created_at=section.created_at,
             updated_at=section.updated_at,
         )
+
+
+# --- sharing: members and invitations ---------------------------------------------------
+
+MemberRole = Literal["viewer", "editor", "admin"]
+
+
+class MemberOut(BaseModel):
+    user_id: uuid.UUID
+    name: str = Field(description="Display name (may be empty)")
+    email: str | None = Field(
+        description="Shown only to the project's admins and owner; null for everyone else"
+    )
+    role: Literal["viewer", "editor", "admin", "owner"]
+    since: datetime | None = Field(description="When they joined (null for the owner)")
+
+
+class RoleIn(Strict):
+    role: MemberRole = Field(description="viewer, editor or admin (the owner hands over instead)")
+
+
+class HandOverIn(Strict):
+    user_id: uuid.UUID = Field(description="A member of the project, who becomes its owner")
+
+
+class InvitationCreate(Strict):
+    email: Email = Field(
+        description="Whom to invite; bound to the link (the invitee must use this address)"
+    )
+    role: MemberRole = "editor"
+
+
+class InvitationOut(BaseModel):
+    id: uuid.UUID
+    project_id: uuid.UUID
+    email: str
+    role: MemberRole
+    expires_at: datetime
+    token: str = Field(description="The link's token: signed, single use, expiring")
+    url: str = Field(description="The link to pass on to the invitee (no mail is sent)")
+
+
+class MyInvitationOut(BaseModel):
+    id: uuid.UUID
+    project_id: uuid.UUID
+    project_name: str
+    invited_by: str = Field(description="The inviter's display name (may be empty)")
+    role: MemberRole
+    expires_at: datetime
+
+
+class AcceptLinkIn(Strict):
+    token: Annotated[str, StringConstraints(min_length=1, max_length=200)] = Field(
+        description="The token of an invitation link (the last part of its URL)"
+    )

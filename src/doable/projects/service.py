@@ -24,7 +24,14 @@ from doable.db import flush_versioned, lock_row, utcnow, version_etag
 from doable.errors import Conflict, InvalidInput, NotFound
 from doable.projects import access
 from doable.projects.access import Role
-from doable.projects.models import INBOX_NAME, PALETTE, Project, ProjectMember, Section
+from doable.projects.models import (
+    INBOX_NAME,
+    PALETTE,
+    Project,
+    ProjectInvitation,
+    ProjectMember,
+    Section,
+)
 from doable.tasks.models import VISIBLE, Task, TaskCompletion, task_tags
 
 Where = Literal["first", "last"]
@@ -356,6 +363,9 @@ async def delete_project(session: AsyncSession, project: Project) -> int:
     await session.execute(delete(Section).where(Section.project_id == project.id))
     members = await access.member_ids(session, project.id)
     await session.execute(delete(ProjectMember).where(ProjectMember.project_id == project.id))
+    await session.execute(
+        delete(ProjectInvitation).where(ProjectInvitation.project_id == project.id)
+    )
     await access.recount(session, members[1:])
     await session.delete(project)
     await _flush(session)

@@ -350,6 +350,50 @@ async def _change_owner(session: AsyncSession, task: Task, target: tree.Target) 
     )
 
 
+async def hand_over_project(
+    session: AsyncSession, project_id: uuid.UUID, old_owner: uuid.UUID, new_owner: uuid.UUID
+) -> None:
+    """Every task of a project handed to its new owner (projects/members.py `hand_over`):
+    they count against the new owner's quota (checked first, so a refusal changes nothing),
+    their tags are re-filed by name under the new owner's tags, and their completions follow.
+    Assignees stay: they are members of the project, whoever owns it."""
+    in_project = and_(Task.owner_id == old_owner, Task.project_id == project_id)
+    count = await session.scalar(select(func.count()).select_from(Task).where(in_project, VISIBLE))
+    await ensure_room(session, new_owner, adding=int(count or 0))
+    task_ids = select(Task.id).where(in_project)
+    used = (
+        await session.execute(
+            select(Tag.id, Tag.name)
+            .where(
+                Tag.owner_id == old_owner,
+                Tag.id.in_(select(task_tags.c.tag_id).where(task_tags.c.task_id.in_(task_ids))),
+            )
+            .order_by(Tag.name_key)
+        )
+    ).all()
+    theirs = {
+        t.name_key: t.id for t in await _resolve_tags(session, new_owner, [n for _, n in used])
+    }
+    for tag_id, name in used:
+        await session.execute(
+            update(task_tags)
+            .where(task_tags.c.tag_id == tag_id, task_tags.c.task_id.in_(task_ids))
+            .values(tag_id=theirs[tag_key(name)])
+        )
+    await session.execute(
+        update(TaskCompletion)
+        .where(TaskCompletion.owner_id == old_owner, TaskCompletion.task_id.in_(task_ids))
+        .values(owner_id=new_owner)
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(
+        update(Task)
+        .where(in_project)
+        .values(owner_id=new_owner)
+        .execution_options(synchronize_session=False)
+    )
+
+
 async def create_task(session: AsyncSession, user: User, data: TaskCreate) -> Task:
     """A new task where `data` says (the user's Inbox by default). In a shared project it
     belongs to the project's owner (their quota and tags) and records who made it."""

@@ -12,6 +12,7 @@ from doable.web.routes import (
     moves,
     projects,
     reminders,
+    sharing,
     tasks,
 )
 
@@ -28,5 +29,6 @@ for area in (
     account,
     data,
     accounts,
+    sharing,
 ):
     router.include_router(area.router)

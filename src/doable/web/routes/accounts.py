@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from doable.accounts import service as accounts_service
-from doable.accounts.schemas import InvitationCreate
+from doable.accounts.schemas import SignupInvitationCreate
 from doable.auth.models import User
 from doable.auth.schemas import PasswordChangeIn
 from doable.db import SessionDep
@@ -39,7 +39,7 @@ def signup_context(
 
 
 @router.get("/invite/{token}")
-async def invitation_page(
+async def signup_invitation_page(
     request: Request,
     token: Token,
     session: SessionDep,
@@ -147,7 +147,7 @@ async def admin_invite(
 ) -> Response:
     _require_admin(user)
     try:
-        data = InvitationCreate(email=email)
+        data = SignupInvitationCreate(email=email)
         invited, url, expires = await accounts_service.invite(
             session, state, data.email, _base_url(request)
         )

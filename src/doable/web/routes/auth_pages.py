@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import quote
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
@@ -13,6 +14,7 @@ from doable.auth import service as auth_service
 from doable.auth.schemas import SignupIn
 from doable.db import SessionDep
 from doable.errors import DoableError, RateLimited
+from doable.projects import invitations
 from doable.state import StateDep
 from doable.web.dependencies import CsrfToken, MaybeWebUser, WebUser, safe_next
 from doable.web.routes.accounts import signup_context
@@ -76,11 +78,28 @@ async def login_submit(
 
 @router.get("/signup")
 async def signup_page(
-    request: Request, state: StateDep, user: MaybeWebUser, csrf: CsrfToken
+    request: Request,
+    state: StateDep,
+    user: MaybeWebUser,
+    csrf: CsrfToken,
+    session: SessionDep,
+    project_invitation: Annotated[str, Query(alias="invitation", max_length=200)] = "",
 ) -> Response:
     if user is not None:
-        return see_other("/tasks")
-    return respond(request, state, "signup.html", signup_context(request, state))
+        return see_other(
+            f"/invitations/{quote(project_invitation, safe='')}" if project_invitation else "/tasks"
+        )
+    ctx = signup_context(request, state)
+    if project_invitation:  # signing up through a project's invitation link: its address
+        try:
+            found, _ = await invitations.preview(
+                session, state.runtime.secret_key, project_invitation
+            )
+            ctx["values"] = {"email": found.email}
+            ctx["project_invitation"] = project_invitation
+        except DoableError:
+            pass
+    return respond(request, state, "signup.html", ctx)
 
 
 @router.post("/signup")
@@ -94,9 +113,13 @@ async def signup_submit(
     name: Annotated[str, Form(max_length=1000)] = "",
     timezone: Annotated[str, Form(max_length=100)] = "UTC",
     invitation: Annotated[str, Form(max_length=2000)] = "",
+    project_invitation: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     values = {"email": email, "name": name, "timezone": timezone}
-    ctx = signup_context(request, state, invitation=invitation) | {"values": values}
+    ctx = signup_context(request, state, invitation=invitation) | {
+        "values": values,
+        "project_invitation": project_invitation,
+    }
     if timezone not in zone_set():  # a browser's odd guess must not block signing up
         timezone = "UTC"
     try:
@@ -106,7 +129,21 @@ async def signup_submit(
         return respond(request, state, "signup.html", ctx, status=422)
     try:
         await state.rate_limiter.check_ip(client_ip(request))
-        admission = await accounts_service.admit(session, state, data.email, invitation or None)
+        # A project's invitation link made for this address also admits (SIGNUP=invite).
+        joining = bool(project_invitation) and await invitations.admits_signup(
+            session, state.runtime.secret_key, project_invitation, data.email, state.clock()
+        )
+        admission = await accounts_service.admit(
+            session,
+            state,
+            data.email,
+            None if joining else (invitation or None),
+            admission=accounts_service.Admission(
+                auth_service.normalize_email(data.email), "project_invitation"
+            )
+            if joining
+            else None,
+        )
         ctx["invited_email"] = admission.email if admission else ""
         user = await auth_service.create_user(
             session,
@@ -120,6 +157,19 @@ async def signup_submit(
         field = "email" if exc.status == 409 else "form"
         ctx["errors"] = {field: exc.detail}
         return respond(request, state, "signup.html", ctx, status=exc.status, headers=exc.headers)
+    if project_invitation:
+        # Joined at once when the link is good and made for this address; otherwise the
+        # account stands and the link's page says why the invitation could not be used.
+        try:
+            async with session.begin_nested():
+                project = await invitations.accept_link(
+                    session, state.runtime.secret_key, project_invitation, user, state.clock()
+                )
+            return await start_session(request, state, session, user, f"/projects/{project.id}")
+        except DoableError:
+            return await start_session(
+                request, state, session, user, f"/invitations/{quote(project_invitation, safe='')}"
+            )
     return await start_session(request, state, session, user, "/tasks")
 
 

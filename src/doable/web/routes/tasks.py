@@ -16,6 +16,7 @@ from doable.auth import preferences
 from doable.auth.models import User
 from doable.db import SessionDep
 from doable.errors import DoableError, InvalidInput, NotFound
+from doable.projects import invitations
 from doable.projects import service as projects_service
 from doable.projects.catalog import quick_add_catalog
 from doable.projects.models import INBOX_NAME
@@ -90,6 +91,7 @@ async def tasks_page(
     else:
         filters.sort = preferences.of(user).task_sort
     ctx = await page_context(request, state, session, user, filters, cursor)
+    ctx["invitations"] = await invitations.for_user(session, user, state.clock())
     if is_htmx(request):
         target = request.headers.get("hx-target", "")
         if cursor:
