@@ -18,11 +18,12 @@ from jinja2_fragments import render_block, render_blocks
 
 from doable import __version__
 from doable.auth.models import User
+from doable.reminders import wording
 from doable.state import AppState
 from doable.tasks import recurrence
 from doable.tasks import service as tasks_service
 from doable.tasks.models import Task, TaskRow
-from doable.tasks.quickadd import QuickParse
+from doable.tasks.quickadd import MAX_TITLE_LENGTH, QuickParse
 from doable.tasks.schemas import PRIORITY_NAMES
 from doable.web.security import CSRF_COOKIE
 from doable.zones import Zone, zone_of
@@ -128,6 +129,8 @@ class QuickPreview:
     repeats: str
     warnings: list[str]
     project: str = ""  # where the task lands: "Project" or "Project / Section"
+    reminder: str = ""  # "30 minutes before the due time"
+    title_too_long: bool = False
 
 
 def quick_preview(text: str, parsed: QuickParse, zone: Zone, landing: str = "") -> QuickPreview:
@@ -158,6 +161,8 @@ def quick_preview(text: str, parsed: QuickParse, zone: Zone, landing: str = "") 
         repeats=parsed.recurrence.description if parsed.recurrence else "",
         warnings=parsed.warnings,
         project=_place(parsed, landing),
+        reminder=wording.sentence(parsed.reminder.description) if parsed.reminder else "",
+        title_too_long=len(parsed.title) > MAX_TITLE_LENGTH,
     )
 
 

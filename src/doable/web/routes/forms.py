@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from doable.auth import service as auth_service
 from doable.auth.models import User
+from doable.reminders.schemas import ReminderCreate
 from doable.tasks import quickadd
 from doable.tasks import service as tasks_service
 from doable.tasks.models import Task
@@ -118,14 +119,14 @@ async def read_form(request: Request) -> dict[str, str]:
 
 def quick_body(
     form: dict[str, str], user: User, now: datetime, catalog: Catalog | None = None
-) -> tuple[dict[str, Any], str | None]:
+) -> tuple[dict[str, Any], str | None, ReminderCreate | None]:
     """The task body for the quick-add box: its text read by the quick-add parser, then the
     "Priority, due date, tags" fields on top (a priority or due date given there wins; tags
     add up; a time alone goes on the text's date if it has one). Also the error to show on
-    the text field, if any."""
+    the text field, if any, and the reminder a `remind …` phrase asks for."""
     text = form.get("title", "")
     if len(text) > QUICK_TEXT_MAX:
-        return {}, f"String should have at most {QUICK_TEXT_MAX} characters"
+        return {}, f"Use at most {QUICK_TEXT_MAX:,} characters", None
     zone = zone_of(user.timezone)
     parsed = quickadd.parse(text, zone=zone, now=now, catalog=catalog)
     body = quickadd.create_body(parsed)
@@ -147,11 +148,14 @@ def quick_body(
                 body[key] = explicit[key]
     if explicit.get("description"):
         body["description"] = explicit["description"]
+    reminder = quickadd.reminder_create(parsed)
     if not text.strip():
-        return body, "String should have at least 1 character"
+        return body, "Type what the task is", None
     if not parsed.title:
-        return body, quickadd.NO_TITLE
-    return body, None
+        return body, quickadd.NO_TITLE, None
+    if parsed.reminder is not None and parsed.reminder.problem:
+        return body, parsed.reminder.problem, None
+    return body, None, reminder
 
 
 def today_for(state: Any, user: User) -> tasks_service.Today:
