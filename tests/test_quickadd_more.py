@@ -335,7 +335,10 @@ async def test_web_quick_add_with_a_reminder(web: WebClient) -> None:
     task_id = re.search(r'id="task-([0-9a-f-]{36})"', page.text)
     assert task_id is not None
     edit = await web.get(f"/tasks/{task_id.group(1)}/edit")
-    assert "· Fri 05 Dec, 06:00</span>" in edit.text  # the reminder: an hour before 07:00
+    assert (
+        '<span>1 hour before the due time</span> <span class="muted">· fires at 06:00 on'
+        " Fri 5 Dec 2031</span>" in edit.text
+    )
 
 
 async def test_web_preview_says_when_a_reminder_cannot_be_read(web: WebClient) -> None:
