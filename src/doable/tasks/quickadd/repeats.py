@@ -87,7 +87,16 @@ class RepeatRules(ReaderBase):
                     )
             return k - i, f"FREQ=MONTHLY{rule_interval}", f"{every}month{plural}"
         if unit in {"year", "years"}:
-            return j + 1 - i, f"FREQ=YEARLY{rule_interval}", f"{every}year{plural}"
+            k = j + 1
+            found_day = self.month_day_phrase(k + 1) if self.low(k) == "on" else None
+            if found_day is not None and found_day[1].month_day is not None:
+                used, (month, day) = found_day[0], found_day[1].month_day
+                return (
+                    k + 1 + used - i,
+                    f"FREQ=YEARLY{rule_interval};BYMONTH={month};BYMONTHDAY={day}",
+                    f"{every}year{plural} on {day} {MONTH_NAMES[month - 1]}",
+                )
+            return k - i, f"FREQ=YEARLY{rule_interval}", f"{every}year{plural}"
         if unit in SUBDAILY_UNITS:
             # Refused on purpose (docs/quick-add.md, "Hourly repeats").
             self.warn(

@@ -14,8 +14,9 @@ from pydantic import ValidationError
 
 from doable.auth import service as auth_service
 from doable.auth.models import User
+from doable.errors import InvalidInput
 from doable.reminders.schemas import ReminderCreate
-from doable.tasks import quickadd
+from doable.tasks import quickadd, rulewords
 from doable.tasks import service as tasks_service
 from doable.tasks.models import Task
 from doable.tasks.quickplaces import Catalog
@@ -90,11 +91,30 @@ def form_task_fields(form: dict[str, str], user: User, now: datetime) -> dict[st
     for key in ("project_id", "section_id"):  # an add box on a project's page
         if form.get(key):
             body[key] = form[key]
-    if "repeat" in form:
-        rule = form["repeat"].strip()
-        mode = form.get("repeat_mode", "from_due")
-        body["recurrence"] = {"rule": rule, "mode": mode} if rule else None
+    if "repeat" in form or "repeat_rule" in form:
+        body["recurrence"] = _form_recurrence(form, user, now)
     return body
+
+
+def _form_recurrence(form: dict[str, str], user: User, now: datetime) -> dict[str, str] | None:
+    """The edit form's repeat rule: the words field ("every sunday", quick add's grammar, or an
+    RRULE typed as is), unless the advanced RRULE field was changed from the rule the form
+    showed (`repeat_original`), which then wins. InvalidInput for words that are no rule."""
+    mode = form.get("repeat_mode", "from_due")
+    advanced = form.get("repeat_rule")
+    if advanced is not None and advanced.strip() != form.get("repeat_original", "").strip():
+        text = advanced.strip()
+    else:
+        text = form.get("repeat", "").strip()
+    if not text:
+        return None
+    if "=" in text:  # an RRULE: checked by the task's schema, with its own messages
+        return {"rule": text, "mode": mode}
+    try:
+        read = rulewords.read(text, zone=zone_of(user.timezone), now=now)
+    except rulewords.WordsError as exc:
+        raise InvalidInput(str(exc), loc=["body", "recurrence"]) from None
+    return {"rule": read.rule, "mode": read.mode or mode}
 
 
 def _form_due(day: str, clock: str, user: User, now: datetime) -> str | None:
