@@ -25,6 +25,7 @@ from doable.tasks import service as tasks_service
 from doable.tasks.models import Task, TaskRow
 from doable.tasks.quickadd import MAX_TITLE_LENGTH, QuickParse
 from doable.tasks.schemas import PRIORITY_NAMES
+from doable.web.assets import static_url
 from doable.web.security import CSRF_COOKIE
 from doable.zones import Zone, zone_of
 
@@ -35,6 +36,7 @@ env = Environment(
     lstrip_blocks=True,
 )
 env.globals["version"] = __version__
+env.globals["static_url"] = static_url
 
 UNDO_SECONDS = 60
 
