@@ -87,7 +87,7 @@ def test_toast_when_not_allowed(contexts: Contexts, server: Server) -> None:
     wait_for_stream(page)
     remind_soon(server, email, "Call the plumber", 2)
     toast = page.locator(".toast.reminder")
-    expect(toast).to_have_text("⏰ Call the plumber · Reminder", timeout=15_000)
+    expect(toast).to_have_text("Call the plumber · Reminder", timeout=15_000)
 
 
 def test_reminders_on_the_edit_page(contexts: Contexts) -> None:
