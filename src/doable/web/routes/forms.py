@@ -21,6 +21,7 @@ from doable.tasks import service as tasks_service
 from doable.tasks.models import Task
 from doable.tasks.quickplaces import Catalog
 from doable.tasks.schemas import QUICK_TEXT_MAX
+from doable.web import messages
 from doable.web.security import SESSION_COOKIE
 from doable.web.views import set_cookie
 from doable.zones import time_zone_names, zone_of
@@ -29,12 +30,13 @@ TaskId = Annotated[uuid.UUID, Path()]
 
 
 def field_errors(exc: ValidationError) -> dict[str, str]:
-    """Pydantic errors as field -> first message, for showing next to each field."""
+    """Pydantic errors as field -> first message, in words a person understands
+    (web/messages.py), for showing next to each field."""
     out: dict[str, str] = {}
     for err in exc.errors():
         loc = [str(p) for p in err["loc"] if isinstance(p, str)]
         field = loc[0] if loc else "form"
-        out.setdefault(field, str(err["msg"]).removeprefix("Value error, "))
+        out.setdefault(field, messages.plain(err))
     return out
 
 
