@@ -425,7 +425,7 @@ async def test_web_shows_the_rule_and_completing_moves_the_due(web: WebClient) -
         htmx=True,
     )
     assert r.status_code == 200, r.text
-    assert "↻</span> every 3 days" in r.text and "28 Mar 08:00" in r.text
+    assert "icon-repeat" in r.text and "</svg> every 3 days" in r.text and "28 Mar 08:00" in r.text
     r = await web.post(f"/tasks/{task_id}/toggle", htmx=True)
     assert r.status_code == 200
     assert 'aria-pressed="false"' in r.text and "31 Mar 08:00" in r.text
@@ -507,4 +507,4 @@ async def test_web_edit_form_refuses_hostile_rules(web: WebClient, rule: str, me
     assert r.status_code == 422
     assert message in r.text
     page = await web.get("/tasks")
-    assert "Water plants" in page.text and "↻" not in page.text
+    assert "Water plants" in page.text and "icon-repeat" not in page.text

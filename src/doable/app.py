@@ -11,7 +11,6 @@ from datetime import timedelta
 
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.staticfiles import StaticFiles
 from starlette.routing import Route
 
 from doable import __version__
@@ -19,6 +18,7 @@ from doable.accounts.router import admin_router, reset_router
 from doable.admission import AdmissionMiddleware
 from doable.auth.router import auth_router, me_router, tokens_router
 from doable.compat.router import router as compat_router
+from doable.compression import CompressionMiddleware
 from doable.config import RuntimeConfig, resolve
 from doable.db import Database, Timeouts
 from doable.errors import install_error_handlers
@@ -41,6 +41,7 @@ from doable.reminders.scheduler import Scheduler
 from doable.state import AppState
 from doable.tasks.router import parse_router, tags_router, tasks_router
 from doable.transfer.router import router as transfer_router
+from doable.web.assets import FingerprintedStaticFiles, fingerprints
 from doable.web.errors import fallback_500_html, render_error
 from doable.web.routes import router as web_router
 from doable.web.security import SecurityHeadersMiddleware, frame_ancestors
@@ -151,7 +152,8 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
     # The MCP server (streamable HTTP): a plain ASGI route, outside the OpenAPI document.
     app.router.routes.append(Route("/mcp", endpoint=mcp, name="mcp", include_in_schema=False))
     install_openapi(app)
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    fingerprints()  # the static files' hashes, once, before the first page links them
+    app.mount("/static", FingerprintedStaticFiles(directory=STATIC_DIR), name="static")
     if settings.docs_enabled:
         install_docs(
             app, openapi_url="/openapi.json", frame_ancestors=frame_ancestors(settings.embedded)
@@ -178,6 +180,8 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
         },
         html_500=fallback_500_html,
     )
+    # gzip for JSON and static files, never HTML or event streams (compression.py says why).
+    app.add_middleware(CompressionMiddleware)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -1,6 +1,6 @@
 """Quick add's places: which project (`#Name`) and section (`/Name`) a text names.
 
-Pure, like tasks/quickadd.py: the caller loads the user's active projects and their sections
+Pure, like tasks/quickadd/: the caller loads the user's active projects and their sections
 (projects/catalog.py) and passes them in. Names match case-insensitively, with runs of
 whitespace as one space; `_` in a one-word name stands for a space (`#Two_words`), a quoted
 name may span words (`#"Two words"`), and an unquoted one matches the longest name its words

@@ -17,7 +17,7 @@ from doable.errors import InvalidInput
 from doable.idempotency.route import IdempotentRoute
 from doable.projects.catalog import quick_add_catalog
 from doable.state import StateDep
-from doable.tasks import quickadd, service, tree
+from doable.tasks import quickadd, quickservice, service, tree
 from doable.tasks.dependencies import OwnedTag, OwnedTask
 from doable.tasks.models import Task
 from doable.tasks.schemas import (
@@ -224,10 +224,16 @@ async def parse_quick_add(
 async def quick_add_task(
     data: QuickAddIn, user: CurrentUser, session: SessionDep, request: Request, response: Response
 ) -> TaskOut:
-    """Create a task from quick-add text (what POST /tasks/parse shows). 422 when the text has
-    no title left once its dates, tags and other tokens are taken out."""
-    task = await service.create_task(
-        session, user, quickadd.task_create(await _quick_parse(data.text, user, session))
+    """Create a task from quick-add text (what POST /tasks/parse shows), with the reminder a
+    `remind …` phrase asks for, in one transaction. 422 when the text has no title left once
+    its dates, tags and other tokens are taken out, or its reminder's time is past."""
+    parsed = await _quick_parse(data.text, user, session)
+    task = await quickservice.create(
+        session,
+        user,
+        quickadd.task_create(parsed),
+        quickadd.reminder_create(parsed),
+        now=utcnow(),
     )
     response.headers["Location"] = str(request.url_for("get_task", task_id=str(task.id)).path)
     return _with_etag(response, TaskOut.from_task(task), task.version)

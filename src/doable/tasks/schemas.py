@@ -340,12 +340,23 @@ class PlaceOut(BaseModel):
 
 
 class QuickTokenOut(BaseModel):
-    kind: Literal["tag", "priority", "date", "time", "recurrence", "project", "section"]
+    kind: Literal["tag", "priority", "date", "time", "recurrence", "project", "section", "reminder"]
     start: int = Field(description="Offset of the first character, in code points.")
     end: int = Field(description="Offset after the last character (exclusive), in code points.")
     text: str
     utf16_start: int = Field(description="`start` in UTF-16 code units (JavaScript indices).")
     utf16_end: int = Field(description="`end` in UTF-16 code units (JavaScript indices).")
+
+
+class QuickReminderOut(BaseModel):
+    before: str | None = Field(
+        description="Relative: an ISO 8601 duration before the due (PT30M), else null."
+    )
+    at: datetime | None = Field(description="Absolute: when, with your zone's offset, else null.")
+    text: str = Field(description='In words: "30 minutes before the due time".')
+    problem: str | None = Field(
+        description="Why POST /tasks/quick would refuse it (its time is past), else null."
+    )
 
 
 class QuickParseOut(BaseModel):
@@ -362,3 +373,6 @@ class QuickParseOut(BaseModel):
         description="The project the task goes to: the one named with #Name, else the Inbox."
     )
     section: PlaceOut | None = Field(description="The section named with /Name, or null.")
+    reminder: QuickReminderOut | None = Field(
+        default=None, description="The reminder `remind …` asks for, or null."
+    )

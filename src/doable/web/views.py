@@ -18,12 +18,15 @@ from jinja2_fragments import render_block, render_blocks
 
 from doable import __version__
 from doable.auth.models import User
+from doable.reminders import wording
 from doable.state import AppState
-from doable.tasks import recurrence
+from doable.tasks import recurrence, rulewords
 from doable.tasks import service as tasks_service
 from doable.tasks.models import Task, TaskRow
-from doable.tasks.quickadd import QuickParse
+from doable.tasks.quickadd import MAX_TITLE_LENGTH, QuickParse
 from doable.tasks.schemas import PRIORITY_NAMES
+from doable.web.assets import static_url
+from doable.web.icons import icon
 from doable.web.security import CSRF_COOKIE
 from doable.zones import Zone, zone_of
 
@@ -34,6 +37,8 @@ env = Environment(
     lstrip_blocks=True,
 )
 env.globals["version"] = __version__
+env.globals["static_url"] = static_url
+env.globals["icon"] = icon
 
 UNDO_SECONDS = 60
 
@@ -54,19 +59,21 @@ class TaskView:
     repeat_rule: str = ""
     repeat_mode: str = "from_due"
     repeat_label: str = ""
+    repeat_words: str = ""  # the rule in quick add's words, else the RRULE itself
     subtasks_done: int = 0  # direct subtasks (tasks/tree.py fill_progress)
     subtasks_total: int = 0
 
 
-# Offered in the edit form's Repeat field (a datalist: any other RRULE can be typed).
+# Offered in the edit form's Repeat field (a datalist: any other words, or an RRULE, can be
+# typed).
 REPEAT_PRESETS = (
-    ("FREQ=DAILY", "every day"),
-    ("FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR", "every weekday"),
-    ("FREQ=WEEKLY", "every week"),
-    ("FREQ=WEEKLY;INTERVAL=2", "every 2 weeks"),
-    ("FREQ=MONTHLY", "every month"),
-    ("FREQ=MONTHLY;BYMONTHDAY=-1", "every month on the last day"),
-    ("FREQ=YEARLY", "every year"),
+    "every day",
+    "every weekday",
+    "every week",
+    "every 2 weeks",
+    "every month",
+    "every month on the last day",
+    "every year",
 )
 env.globals["repeat_presets"] = REPEAT_PRESETS
 
@@ -98,15 +105,22 @@ def task_view(task: Task | TaskRow, user: User, today: tasks_service.Today) -> T
         repeat_rule=task.rrule or "",
         repeat_mode=task.recurrence_mode or "from_due",
         repeat_label=_repeat_label(task),
+        repeat_words=_repeat_words(task),
         subtasks_done=getattr(task, "subtasks_done", 0),
         subtasks_total=getattr(task, "subtasks_total", 0),
     )
 
 
+def _repeat_words(task: Task | TaskRow) -> str:
+    if task.rrule is None:
+        return ""
+    return rulewords.say(recurrence.parse(task.rrule)) or task.rrule
+
+
 def _repeat_label(task: Task | TaskRow) -> str:
     if task.rrule is None:
         return ""
-    text = recurrence.describe(recurrence.parse(task.rrule))
+    text = rulewords.describe(recurrence.parse(task.rrule))
     return text + (" after completion" if task.recurrence_mode == "from_completion" else "")
 
 
@@ -128,6 +142,8 @@ class QuickPreview:
     repeats: str
     warnings: list[str]
     project: str = ""  # where the task lands: "Project" or "Project / Section"
+    reminder: str = ""  # "30 minutes before the due time"
+    title_too_long: bool = False
 
 
 def quick_preview(text: str, parsed: QuickParse, zone: Zone, landing: str = "") -> QuickPreview:
@@ -158,6 +174,8 @@ def quick_preview(text: str, parsed: QuickParse, zone: Zone, landing: str = "") 
         repeats=parsed.recurrence.description if parsed.recurrence else "",
         warnings=parsed.warnings,
         project=_place(parsed, landing),
+        reminder=wording.sentence(parsed.reminder.description) if parsed.reminder else "",
+        title_too_long=len(parsed.title) > MAX_TITLE_LENGTH,
     )
 
 

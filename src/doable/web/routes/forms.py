@@ -14,12 +14,15 @@ from pydantic import ValidationError
 
 from doable.auth import service as auth_service
 from doable.auth.models import User
+from doable.errors import InvalidInput
 from doable.projects.access import Role
-from doable.tasks import quickadd
+from doable.reminders.schemas import ReminderCreate
+from doable.tasks import quickadd, rulewords
 from doable.tasks import service as tasks_service
 from doable.tasks.models import Task
 from doable.tasks.quickplaces import Catalog
 from doable.tasks.schemas import QUICK_TEXT_MAX
+from doable.web import messages
 from doable.web.security import SESSION_COOKIE
 from doable.web.views import set_cookie
 from doable.zones import time_zone_names, zone_of
@@ -28,12 +31,13 @@ TaskId = Annotated[uuid.UUID, Path()]
 
 
 def field_errors(exc: ValidationError) -> dict[str, str]:
-    """Pydantic errors as field -> first message, for showing next to each field."""
+    """Pydantic errors as field -> first message, in words a person understands
+    (web/messages.py), for showing next to each field."""
     out: dict[str, str] = {}
     for err in exc.errors():
         loc = [str(p) for p in err["loc"] if isinstance(p, str)]
         field = loc[0] if loc else "form"
-        out.setdefault(field, str(err["msg"]).removeprefix("Value error, "))
+        out.setdefault(field, messages.plain(err))
     return out
 
 
@@ -90,11 +94,30 @@ def form_task_fields(form: dict[str, str], user: User, now: datetime) -> dict[st
     for key in ("project_id", "section_id"):  # an add box on a project's page
         if form.get(key):
             body[key] = form[key]
-    if "repeat" in form:
-        rule = form["repeat"].strip()
-        mode = form.get("repeat_mode", "from_due")
-        body["recurrence"] = {"rule": rule, "mode": mode} if rule else None
+    if "repeat" in form or "repeat_rule" in form:
+        body["recurrence"] = _form_recurrence(form, user, now)
     return body
+
+
+def _form_recurrence(form: dict[str, str], user: User, now: datetime) -> dict[str, str] | None:
+    """The edit form's repeat rule: the words field ("every sunday", quick add's grammar, or an
+    RRULE typed as is), unless the advanced RRULE field was changed from the rule the form
+    showed (`repeat_original`), which then wins. InvalidInput for words that are no rule."""
+    mode = form.get("repeat_mode", "from_due")
+    advanced = form.get("repeat_rule")
+    if advanced is not None and advanced.strip() != form.get("repeat_original", "").strip():
+        text = advanced.strip()
+    else:
+        text = form.get("repeat", "").strip()
+    if not text:
+        return None
+    if "=" in text:  # an RRULE: checked by the task's schema, with its own messages
+        return {"rule": text, "mode": mode}
+    try:
+        read = rulewords.read(text, zone=zone_of(user.timezone), now=now)
+    except rulewords.WordsError as exc:
+        raise InvalidInput(str(exc), loc=["body", "recurrence"]) from None
+    return {"rule": read.rule, "mode": read.mode or mode}
 
 
 def _form_due(day: str, clock: str, user: User, now: datetime) -> str | None:
@@ -119,14 +142,14 @@ async def read_form(request: Request) -> dict[str, str]:
 
 def quick_body(
     form: dict[str, str], user: User, now: datetime, catalog: Catalog | None = None
-) -> tuple[dict[str, Any], str | None]:
+) -> tuple[dict[str, Any], str | None, ReminderCreate | None]:
     """The task body for the quick-add box: its text read by the quick-add parser, then the
     "Priority, due date, tags" fields on top (a priority or due date given there wins; tags
     add up; a time alone goes on the text's date if it has one). Also the error to show on
-    the text field, if any."""
+    the text field, if any, and the reminder a `remind …` phrase asks for."""
     text = form.get("title", "")
     if len(text) > QUICK_TEXT_MAX:
-        return {}, f"String should have at most {QUICK_TEXT_MAX} characters"
+        return {}, f"Use at most {QUICK_TEXT_MAX:,} characters", None
     zone = zone_of(user.timezone)
     parsed = quickadd.parse(text, zone=zone, now=now, catalog=catalog)
     body = quickadd.create_body(parsed)
@@ -148,11 +171,14 @@ def quick_body(
                 body[key] = explicit[key]
     if explicit.get("description"):
         body["description"] = explicit["description"]
+    reminder = quickadd.reminder_create(parsed)
     if not text.strip():
-        return body, "String should have at least 1 character"
+        return body, "Type what the task is", None
     if not parsed.title:
-        return body, quickadd.NO_TITLE
-    return body, None
+        return body, quickadd.NO_TITLE, None
+    if parsed.reminder is not None and parsed.reminder.problem:
+        return body, parsed.reminder.problem, None
+    return body, None, reminder
 
 
 def today_for(state: Any, user: User) -> tasks_service.Today:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterable
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request
@@ -18,7 +19,7 @@ from doable.events import Credential
 from doable.projects.access import Role
 from doable.reminders import service as reminders_service
 from doable.reminders import stream as reminders_stream
-from doable.reminders.durations import format_duration
+from doable.reminders import wording
 from doable.reminders.schemas import ReminderCreate
 from doable.state import StateDep
 from doable.tasks.models import Task
@@ -50,22 +51,25 @@ BEFORE_CHOICES = [
 
 
 async def reminder_views(session: Any, user: User, task: Task) -> list[dict[str, str]]:
+    """Each reminder in words, in the user's zone: what it is ("30 minutes before the due
+    time", "At 09:00 on Fri 11 Dec") and where it stands ("fires at 14:00 on Sat 12 Dec")."""
     zone = zone_of(user.timezone)
-    labels = dict(BEFORE_CHOICES)
+    today = datetime.now(zone).date()
     out = []
     for r in await reminders_service.list_reminders(session, user, task):
         if r.kind == "absolute" and r.remind_at is not None:
-            what = "At " + r.remind_at.astimezone(zone).strftime("%a %d %b %Y, %H:%M")
+            what = wording.at(r.remind_at, zone, today=today)
         else:
-            before = format_duration(r.offset_seconds or 0)
-            what = labels.get(before, f"{before} before") + " due"
+            what = wording.before(r.offset_seconds or 0)
         if r.fired_at is not None:
-            state_label = "done"
+            state_label = "past"  # fired, or passed over (reminders.service)
         elif r.fire_at is None:
-            state_label = "waits for a due date"
+            state_label = "waits until the task has a due date"
+        elif r.kind == "absolute":
+            state_label = "upcoming"
         else:
-            state_label = r.fire_at.astimezone(zone).strftime("%a %d %b, %H:%M")
-        out.append({"id": str(r.id), "what": what, "state": state_label})
+            state_label = "fires " + wording.at(r.fire_at, zone, today=today)
+        out.append({"id": str(r.id), "what": wording.sentence(what), "state": state_label})
     return out
 
 

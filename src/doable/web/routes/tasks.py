@@ -20,8 +20,9 @@ from doable.projects import invitations
 from doable.projects import service as projects_service
 from doable.projects.catalog import quick_add_catalog
 from doable.projects.models import INBOX_NAME
+from doable.reminders.schemas import ReminderCreate
 from doable.state import AppState, StateDep
-from doable.tasks import quickadd
+from doable.tasks import quickadd, quickservice
 from doable.tasks import service as tasks_service
 from doable.tasks import undo as undo_service
 from doable.tasks.models import Task
@@ -126,7 +127,7 @@ async def quick_add(
     rest. Without JavaScript it is a plain form post answered with a redirect."""
     form = await read_form(request)
     catalog = await quick_add_catalog(session, user)
-    body, text_error = quick_body(form, user, state.clock(), catalog)
+    body, text_error, reminder = quick_body(form, user, state.clock(), catalog)
     ctx = base_context(request, state, user) | {"values": form, "errors": {}}
     data = None
     if text_error:
@@ -136,7 +137,7 @@ async def quick_add(
             data = TaskCreate.model_validate(body)
         except ValidationError as exc:
             ctx["errors"] = field_errors(exc)
-    return await _add_answer(request, state, session, user, form, ctx, data)
+    return await _add_answer(request, state, session, user, form, ctx, data, reminder)
 
 
 async def _add_answer(
@@ -147,6 +148,7 @@ async def _add_answer(
     form: dict[str, str],
     ctx: dict[str, Any],
     data: TaskCreate | None,
+    reminder: ReminderCreate | None = None,
 ) -> Response:
     """What an add form (plain or quick) answers: the refused form with its errors (a page, or
     the box for htmx), or the new task's row with the counts and an empty box."""
@@ -164,7 +166,7 @@ async def _add_answer(
             status=422,
             headers={"HX-Retarget": "#quick-add", "HX-Reswap": "outerHTML"},
         )
-    task = await tasks_service.create_task(session, user, data)
+    task = await quickservice.create(session, user, data, reminder, now=state.clock())
     if not is_htmx(request):
         return see_other(safe_next(form.get("back")))
     ctx["task"] = task_view(task, user, today_for(state, user))

@@ -15,7 +15,7 @@
   function labelTheme(button) {
     var t = root.dataset.theme || "system";
     button.setAttribute("aria-label", "Colour theme: " + t);
-    button.textContent = t === "dark" ? "☾" : t === "light" ? "☀" : "◐";
+    button.dataset.theme = t;  // app.css shows the matching icon
   }
 
   function typing(el) {
@@ -97,7 +97,7 @@
         return;
       } catch (e) { /* some browsers only allow notifications from a service worker */ }
     }
-    toast("⏰ " + text, "reminder");
+    toast(text, "reminder");
   }
 
   function allowButton() {
@@ -433,7 +433,6 @@
       var li = button.closest("li.task");
       var collapsed = hidden.indexOf(li.dataset.id) >= 0;
       button.setAttribute("aria-expanded", collapsed ? "false" : "true");
-      button.textContent = collapsed ? "▸" : "▾";
       if (collapsed) descendantsOf(li).forEach(function (d) { d.hidden = true; });
     });
   }
