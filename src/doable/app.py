@@ -16,6 +16,7 @@ from starlette.routing import Route
 
 from doable import __version__
 from doable.auth.router import auth_router, me_router, tokens_router
+from doable.comments.router import comments_router, mute_router
 from doable.compat.router import router as compat_router
 from doable.config import RuntimeConfig, resolve
 from doable.db import Database, Timeouts
@@ -126,8 +127,10 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
     api.include_router(parse_router)  # before tasks_router's /tasks/{task_id}
     api.include_router(tasks_router)
     api.include_router(tags_router)
+    api.include_router(comments_router)
     api.include_router(projects_router)
     api.include_router(sections_router)
+    api.include_router(mute_router)
     api.include_router(auth_router)
     api.include_router(me_router)
     api.include_router(tokens_router)
