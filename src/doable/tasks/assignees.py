@@ -42,10 +42,10 @@ async def check(
 
 
 async def set_assignee(session: AsyncSession, task: Task, assignee_id: uuid.UUID | None) -> None:
-    """Assign (or, with None, unassign) the task; call after it has been moved."""
+    """Assign (or, with None, unassign) the task; call after it has been moved (the same
+    assignee is checked again: the task may be in another project now)."""
     assert task.project_id is not None
-    if assignee_id != task.assignee_id:
-        task.assignee_id = await check(session, task.project_id, assignee_id)
+    task.assignee_id = await check(session, task.project_id, assignee_id)
 
 
 async def keep_valid(session: AsyncSession, task: Task) -> None:
