@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from doable.app import create_app
 from doable.auth.models import WebSession
+from doable.comments.models import Comment
 from doable.db import Database
 from doable.errors import is_api_path
 from doable.reminders.models import Reminder
@@ -324,6 +325,11 @@ ID_CASES: dict[tuple[str, str], tuple[dict[str, str], int]] = {
     ("GET", "/account/webhooks/{webhook_id}"): ({}, 200),
     ("POST", "/account/webhooks/{webhook_id}/delete"): ({}, 303),
     ("POST", "/account/webhooks/{webhook_id}/deliveries/{delivery_id}/replay"): ({}, 303),
+    ("POST", "/tasks/{task_id}/assignee"): ({"assignee_id": ""}, 303),
+    ("POST", "/tasks/{task_id}/comments"): ({"body": "hi"}, 303),
+    ("POST", "/tasks/{task_id}/comments/{comment_id}"): ({"body": "edited"}, 303),
+    ("POST", "/tasks/{task_id}/comments/{comment_id}/delete"): ({}, 303),
+    ("POST", "/tasks/{task_id}/mute"): ({"muted": "1"}, 303),
 }
 PUBLIC = {
     ("GET", "/"),
@@ -371,6 +377,7 @@ async def test_anonymous_is_sent_to_login(web: WebClient, method: str, path: str
         section_id=uuid.uuid4(),
         webhook_id=uuid.uuid4(),
         delivery_id=uuid.uuid4(),
+        comment_id=uuid.uuid4(),
     )
     r = await (web.get(url) if method == "GET" else web.post(url, {"title": "x"}))
     assert r.status_code == 303, r.text
@@ -397,6 +404,9 @@ async def test_another_users_ids_are_404(
     await web.add("hooked")
     async with database.read_sessions() as s:
         delivery_id = (await s.execute(select(WebhookDelivery.id))).scalar_one()
+    assert (await web.post(f"/tasks/{task_id}/comments", {"body": "secret"})).status_code == 303
+    async with database.read_sessions() as s:
+        comment_id = (await s.execute(select(Comment.id))).scalar_one()
     intruder = await second_client(app)
     await intruder.signup()
     url = path.format(
@@ -408,6 +418,7 @@ async def test_another_users_ids_are_404(
         section_id=section_id,
         webhook_id=webhook_id,
         delivery_id=delivery_id,
+        comment_id=comment_id,
     )
     data, owner_status = ID_CASES[(method, path)]
     r = await (intruder.get(url) if method == "GET" else intruder.post(url, data))

@@ -24,6 +24,7 @@ from doable.tasks import service as tasks_service
 from doable.tasks.models import Task, TaskRow
 from doable.tasks.quickadd import QuickParse
 from doable.tasks.schemas import PRIORITY_NAMES
+from doable.web.linkify import linkify
 from doable.web.security import CSRF_COOKIE
 from doable.zones import Zone, zone_of
 
@@ -34,6 +35,7 @@ env = Environment(
     lstrip_blocks=True,
 )
 env.globals["version"] = __version__
+env.filters["linkify"] = linkify
 
 UNDO_SECONDS = 60
 

@@ -27,6 +27,8 @@ class ListFilters(BaseModel):
     due: DueFilter | None = None
     q: str = ""
     sort: tasks_service.SortField = "created"
+    # "me": the tasks assigned to the signed-in user (in any project they can see).
+    assigned: Literal["me"] | None = None
 
     def query_string(self, **changes: Any) -> str:
         data = self.model_dump() | changes
@@ -40,7 +42,9 @@ class ListFilters(BaseModel):
 
     @property
     def active(self) -> bool:
-        return bool(self.status != "all" or self.priority or self.tag or self.due or self.q)
+        return bool(
+            self.status != "all" or self.priority or self.tag or self.due or self.q or self.assigned
+        )
 
 
 async def list_filters(
@@ -50,6 +54,7 @@ async def list_filters(
     due: Annotated[DueFilter | None, Query()] = None,
     q: Annotated[str, Query(max_length=200)] = "",
     sort: Annotated[tasks_service.SortField, Query()] = "created",
+    assigned: Annotated[Literal["me"] | None, Query()] = None,
 ) -> ListFilters:
     return ListFilters(
         status=status,
@@ -58,6 +63,7 @@ async def list_filters(
         due=due,
         q=q.replace("\x00", "").strip(),
         sort=sort,
+        assigned=assigned,
     )
 
 
@@ -72,7 +78,9 @@ DUE_FILTERS: dict[str, tasks_service.WhenFilter] = {
 }
 
 
-def task_query(filters: ListFilters, cursor: str | None, now: datetime) -> tasks_service.TaskQuery:
+def task_query(
+    filters: ListFilters, cursor: str | None, now: datetime, user: User
+) -> tasks_service.TaskQuery:
     query = tasks_service.TaskQuery(
         status=filters.status,
         q=filters.q or None,
@@ -82,6 +90,7 @@ def task_query(filters: ListFilters, cursor: str | None, now: datetime) -> tasks
         limit=PAGE_SIZE,
         cursor=cursor,
         now=now,
+        assignee=user.id if filters.assigned == "me" else None,
     )
     if filters.due == "none":
         query.has_due = False
@@ -100,7 +109,7 @@ async def page_context(
 ) -> dict[str, Any]:
     now = state.clock()
     tasks, next_cursor = await tasks_service.list_tasks(
-        session, user, task_query(filters, cursor, now), cursor_key=state.runtime.secret_key
+        session, user, task_query(filters, cursor, now, user), cursor_key=state.runtime.secret_key
     )
     today = tasks_service.today_of(user, now)
     return (
