@@ -63,6 +63,12 @@ CASES: dict[tuple[str, str], tuple[dict[str, Any] | None, int]] = {
     ("POST", "/api/v1/tasks/{task_id}/reminders"): ({"before": "PT5M"}, 201),
     ("DELETE", "/api/v1/tasks/{task_id}/reminders/{reminder_id}"): (None, 204),
     ("POST", "/api/v1/notifications/{notification_id}/read"): (None, 200),
+    ("GET", "/api/v1/tasks/{task_id}/comments"): (None, 200),
+    ("POST", "/api/v1/tasks/{task_id}/comments"): ({"body": "mine"}, 201),
+    ("PATCH", "/api/v1/tasks/{task_id}/comments/{comment_id}"): ({"body": "mine"}, 200),
+    ("DELETE", "/api/v1/tasks/{task_id}/comments/{comment_id}"): (None, 204),
+    ("GET", "/api/v1/projects/{project_id}/mute"): (None, 200),
+    ("PUT", "/api/v1/projects/{project_id}/mute"): ({"muted": True}, 200),
     ("GET", "/api/v1/webhooks/{webhook_id}"): (None, 200),
     ("PATCH", "/api/v1/webhooks/{webhook_id}"): ({"enabled": False}, 200),
     ("DELETE", "/api/v1/webhooks/{webhook_id}"): (None, 204),
@@ -234,10 +240,14 @@ async def _objects(client: httpx.AsyncClient, owner: Account, database: Database
         json={"email": owner.email},
         headers=member.headers,
     )
+    comment = await client.post(
+        f"/api/v1/tasks/{task['id']}/comments", json={"body": "secret"}, headers=owner.headers
+    )
     return {
         "member_id": member.id,
         "invitation_id": pending.json()["id"],
         "received_id": received.json()["id"],
+        "comment_id": comment.json()["id"],
         "project_id": project.json()["id"],
         "section_id": section.json()["id"],
         "task_id": task["id"],

@@ -47,6 +47,8 @@ TOOL_NAMES = [
     "parse_quick_add",
     "list_projects",
     "move_task",
+    "list_comments",
+    "add_comment",
 ]
 WRITE_TOOLS = [
     "add_task",
@@ -55,6 +57,7 @@ WRITE_TOOLS = [
     "reopen_task",
     "delete_task",
     "move_task",
+    "add_comment",
 ]
 NOBODY = "00000000-0000-4000-8000-000000000000"
 NOT_FOUND = "No task with this id"
@@ -150,6 +153,7 @@ def task_shape(task: dict[str, Any], **fields: Any) -> dict[str, Any]:
         "parent_id": None,
         "position": task["position"],
         "subtasks": {"done": 0, "total": 0},
+        "assignee_id": None,
         **fields,
     }
 
@@ -177,9 +181,7 @@ async def test_tools_are_listed_with_descriptions_and_schemas(
             assert prop.get("description"), (t.name, name)
         assert t.output_schema is not None and t.output_schema["type"] == "object"
         assert t.annotations is not None
-        assert t.annotations.read_only_hint is (
-            t.name in {"list_tasks", "get_task", "list_tags", "parse_quick_add", "list_projects"}
-        )
+        assert t.annotations.read_only_hint is (t.name not in WRITE_TOOLS)
     by_name = {t.name: t for t in tools}
     add = by_name["add_task"].input_schema
     assert add["required"] == ["title"]
@@ -211,6 +213,7 @@ async def test_tools_are_listed_with_descriptions_and_schemas(
         "limit",
         "cursor",
         "project_id",
+        "assignee",
     }
     for name in ("get_task", "complete_task", "reopen_task"):
         assert by_name[name].input_schema["required"] == ["task_id"]
@@ -454,6 +457,7 @@ async def test_read_only_token_can_read_but_not_write(
             "reopen_task": {"task_id": task["id"]},
             "delete_task": {"task_id": task["id"], "dry_run": True},
             "move_task": {"task_id": task["id"], "at": "first"},
+            "add_comment": {"task_id": task["id"], "body": "nope"},
         }
         assert set(writes) == set(WRITE_TOOLS)
         for name, arguments in writes.items():
@@ -600,7 +604,8 @@ BAD_INPUT: list[tuple[str, dict[str, Any], str]] = [
     (
         "update_task",
         {"task_id": NOBODY},
-        "Give at least one field to change: title, description, priority, due, tags or completed",
+        "Give at least one field to change: title, description, priority, due, tags, completed or"
+        " assignee_id",
     ),
     ("update_task", {"task_id": NOBODY, "title": "x"}, NOT_FOUND),
     (
@@ -876,6 +881,8 @@ async def test_real_server(server_database_url: str | None, tmp_path: Path) -> N
                     )
                     if name == "update_task":
                         arguments["title"] = "x"
+                    if name == "add_comment":
+                        arguments["body"] = "x"
                     assert await fail(mcp, name, arguments) == LACKS_WRITE
 
             r = await http.get(f"/api/v1/tasks/{kept['task_id']}", headers=alice.headers)

@@ -87,6 +87,7 @@ TABLES = {
     *("event_relay", "stream_leases"),
     *("webhook_endpoints", "webhook_deliveries"),
     *("project_members", "project_invitations"),
+    *("comments", "project_mutes"),
 }
 
 
@@ -153,8 +154,8 @@ DAMAGES = {
     # Built while 0006 had another parent: the revision says HEAD, the later tables are absent.
     "tables": (
         f"UPDATE alembic_version SET version_num = '{HEAD}'",
-        "calendar_feeds, event_relay, external_identities, notifications, project_invitations, "
-        "project_members, projects, rate_limit_hits and 17 more",
+        "calendar_feeds, comments, event_relay, external_identities, notifications, "
+        "project_invitations, project_members, project_mutes and 19 more",
     ),
     "column": ("ALTER TABLE api_tokens DROP COLUMN last_used_at", "api_tokens.last_used_at"),
 }

@@ -140,6 +140,8 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
     "WebhookCreate": {"url": "https://example.com/forged", "event_types": ["task.created"]},
     "WebhookPatch": {"enabled": False},
     "ReminderCreate": {"before": "PT5M"},
+    "CommentIn": {"body": "forged"},
+    "MuteIn": {"muted": True},
     "CompatTaskCreate": {"title": "forged"},
     "CompatTaskUpdate": {"title": "forged"},
     "RoleIn": {"role": "viewer"},
@@ -341,9 +343,21 @@ async def _reminders_and_notifications(
     call.called.add(("GET", "/api/v1/events"))
 
 
+async def _comments(call: Recorder, ids: dict[str, str], auth: dict[str, str]) -> None:
+    thread = "/api/v1/tasks/{task_id}/comments"
+    r = await call("POST", thread, ids, json={"body": "c @Leaky"}, headers=auth)
+    ids["comment_id"] = r.json()["id"]
+    await call("GET", thread, ids, headers=auth)
+    await call("PATCH", thread + "/{comment_id}", ids, json={"body": "c2"}, headers=auth)
+    await call("DELETE", thread + "/{comment_id}", ids, headers=auth)
+    await call("GET", "/api/v1/projects/{project_id}/mute", ids, headers=auth)
+    await call("PUT", "/api/v1/projects/{project_id}/mute", ids, json={"muted": True}, headers=auth)
+
+
 async def _projects_and_sections(call: Recorder, ids: dict[str, str], auth: dict[str, str]) -> None:
     r = await call("POST", "/api/v1/projects", json={"name": "p"}, headers=auth)
     ids["project_id"] = r.json()["id"]
+    await _comments(call, ids, auth)
     await call("GET", "/api/v1/projects", headers=auth)
     project = "/api/v1/projects/{project_id}"
     await call("GET", project, ids, headers=auth)

@@ -48,6 +48,7 @@ EXPORT = "/api/v1/export"
 IMPORT = "/api/v1/import"
 DATA = Path(__file__).parent / "data"
 TASK_KEYS = {
+    "comments",
     "id",
     "title",
     "description",
@@ -685,8 +686,7 @@ async def test_todoist_project_csv(client: httpx.AsyncClient) -> None:
             "none",
             "2026-12-01",
             ["admin", "errands"],
-            "Bring the old one and two photos\n\nAppointment reference 7731-A\n\n"
-            "Counter 4 at the town hall",
+            "Bring the old one and two photos",
         ),
         ("Buy oat milk", "urgent", "2026-12-03T16:00:00Z", ["errands"], ""),
         (
@@ -700,6 +700,11 @@ async def test_todoist_project_csv(client: httpx.AsyncClient) -> None:
         ("Prepare the Q1 review", "none", "2027-01-15T14:30:00Z", ["deep-work"], ""),
         ("Café avec Zoë ☕", "urgent", None, [], ""),
         ("Send the invoice", "high", "2027-01-17", [], ""),
+    ]
+    # Its note rows are its comments (issue 16).
+    assert [c["body"] for c in tasks[0]["comments"]] == [
+        "Appointment reference 7731-A",
+        "Counter 4 at the town hall",
     ]
     assert [t["recurrence"] for t in tasks] == [
         None,
@@ -753,29 +758,65 @@ async def test_todoist_title_over_200_is_cut_with_a_warning(client: httpx.AsyncC
     ]
 
 
-async def test_todoist_note_thread_past_the_description_limit_is_cut(
-    client: httpx.AsyncClient,
-) -> None:
-    acct = await make_account(client)
+async def test_todoist_notes_become_comments(client: httpx.AsyncClient) -> None:
+    acct = await make_account(client, name="Ivy")
     notes = [f"note,{'n' * 999},,,,,,,," for _ in range(12)]  # 12 notes of 999 characters
-    body = _todoist("task,Long thread,Intro,4,1,,,,,", *notes, "task,Next,,4,1,,,,,")
+    body = _todoist(
+        "task,Long thread,Intro,4,1,,,,,",
+        *notes,
+        f"note,{'m' * 10_001},,,,,,,,",
+        "note,  ,,,,,,,,",
+        'note,"<b>kept</b> https://example.com",,,,,,,,',
+        "task,Next,,4,1,,,,,",
+    )
     r = await import_file(client, acct, body, "text/csv")
     assert r.status_code == 200, r.text
     assert r.json()["warnings"] == [
         {
             "loc": ["body", "line", 2],
             "line": 2,
-            "msg": "the description and its notes come to more than 10000 characters: cut to "
-            "10000, 2 note rows left out (Doable has no comments yet)",
+            "msg": "1 notes were cut to 10000 characters",
             "pointer": None,
         }
     ]
     tasks = (await export(client, acct)).json()["tasks"]
-    expected = "\n\n".join(["Intro", *["n" * 999] * 10])[:10_000]
     assert [(t["title"], t["description"]) for t in tasks] == [
-        ("Long thread", expected),
+        ("Long thread", "Intro"),
         ("Next", ""),
     ]
+    comments = tasks[0]["comments"]
+    assert [c["body"] for c in comments] == [
+        *["n" * 999] * 12,
+        "m" * 10_000,
+        "<b>kept</b> https://example.com",
+    ]
+    assert {c["author"] for c in comments} == {"Ivy"}
+    assert tasks[1]["comments"] == []
+
+
+async def test_comments_round_trip_through_an_export(client: httpx.AsyncClient) -> None:
+    acct = await make_account(client, name="Rose")
+    task = await make_task(client, acct, title="Talked about")
+    thread = f"/api/v1/tasks/{task['id']}/comments"
+    for body in ("first", "second <i>html</i>"):
+        r = await client.post(thread, json={"body": body}, headers=acct.headers)
+        assert r.status_code == 201, r.text
+    document = (await export(client, acct)).json()
+    (exported,) = document["tasks"]
+    assert [(c["body"], c["author"], c["edited_at"]) for c in exported["comments"]] == [
+        ("first", "Rose", None),
+        ("second <i>html</i>", "Rose", None),
+    ]
+    other = await make_account(client)
+    r = await import_file(client, other, json.dumps(document).encode(), "application/json")
+    assert r.status_code == 200, r.text
+    (copy,) = (await export(client, other)).json()["tasks"]
+    assert [(c["body"], c["created_at"]) for c in copy["comments"]] == [
+        (c["body"], c["created_at"]) for c in exported["comments"]
+    ]
+    too_long = {**document, "tasks": [{**exported, "comments": [{"body": "x" * 10_001}]}]}
+    r = await import_file(client, other, json.dumps(too_long).encode(), "application/json")
+    assert r.status_code == 422, r.text
 
 
 async def test_todoist_dates_are_read_with_the_quick_add_grammar(

@@ -135,7 +135,12 @@ async def test_a_todoist_csv_becomes_a_project_that_looks_like_the_original(
     assert got == [PROJECT_OUTLINE[0], "  before [none]", *PROJECT_OUTLINE[1:]]
     tasks = {t["title"]: t for t in await api_tasks(client, acct)}
     assert tasks["Plan the trip"]["tags"] == ["travel"]
-    assert tasks["Buy oat milk"]["description"] == "the barista kind"
+    # A note row is a comment on the task above it (issue 16).
+    assert tasks["Buy oat milk"]["description"] == ""
+    r = await client.get(
+        f"/api/v1/tasks/{tasks['Buy oat milk']['id']}/comments", headers=acct.headers
+    )
+    assert [c["body"] for c in r.json()["items"]] == ["the barista kind"]
     assert tasks["Book flights"]["due"] == "2027-03-01"
     assert tasks["Plan the trip"]["project_id"] == result["projects"][0]["id"]
     assert all(

@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from doable.app import create_app
 from doable.auth.models import User, WebSession
+from doable.comments.models import Comment
 from doable.db import Database
 from doable.errors import is_api_path
 from doable.reminders.models import Reminder
@@ -335,6 +336,11 @@ ID_CASES: dict[tuple[str, str], tuple[dict[str, str], int]] = {
     ("GET", "/account/webhooks/{webhook_id}"): ({}, 200),
     ("POST", "/account/webhooks/{webhook_id}/delete"): ({}, 303),
     ("POST", "/account/webhooks/{webhook_id}/deliveries/{delivery_id}/replay"): ({}, 303),
+    ("POST", "/tasks/{task_id}/assignee"): ({"assignee_id": ""}, 303),
+    ("POST", "/tasks/{task_id}/comments"): ({"body": "hi"}, 303),
+    ("POST", "/tasks/{task_id}/comments/{comment_id}"): ({"body": "edited"}, 303),
+    ("POST", "/tasks/{task_id}/comments/{comment_id}/delete"): ({}, 303),
+    ("POST", "/tasks/{task_id}/mute"): ({"muted": "1"}, 303),
 }
 PUBLIC = {
     ("GET", "/"),
@@ -417,6 +423,7 @@ async def test_anonymous_is_sent_to_login(web: WebClient, method: str, path: str
         member_id=uuid.uuid4(),
         invitation_id=uuid.uuid4(),
         token="x.y",
+        comment_id=uuid.uuid4(),
     )
     r = await (web.get(url) if method == "GET" else web.post(url, {"title": "x"}))
     assert r.status_code == 303, r.text
@@ -447,6 +454,9 @@ async def test_another_users_ids_are_404(
     invitation_id = re.search(r"/share/invitations/([0-9a-f-]{36})/revoke", r.text).group(1)  # type: ignore[union-attr]
     async with database.read_sessions() as s:
         member_id = (await s.execute(select(User.id))).scalar_one()
+    assert (await web.post(f"/tasks/{task_id}/comments", {"body": "secret"})).status_code == 303
+    async with database.read_sessions() as s:
+        comment_id = (await s.execute(select(Comment.id))).scalar_one()
     intruder = await second_client(app)
     await intruder.signup()
     url = path.format(
@@ -461,6 +471,7 @@ async def test_another_users_ids_are_404(
         webhook_id=webhook_id,
         delivery_id=delivery_id,
         token_id=uuid.uuid4(),
+        comment_id=comment_id,
     )
     data, owner_status = ID_CASES[(method, path)]
     r = await (intruder.get(url) if method == "GET" else intruder.post(url, data))

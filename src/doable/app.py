@@ -17,6 +17,7 @@ from doable import __version__
 from doable.accounts.router import admin_router, reset_router
 from doable.admission import AdmissionMiddleware
 from doable.auth.router import auth_router, me_router, tokens_router
+from doable.comments.router import comments_router, mute_router
 from doable.compat.router import router as compat_router
 from doable.compression import CompressionMiddleware
 from doable.config import RuntimeConfig, resolve
@@ -130,10 +131,12 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
     api.include_router(parse_router)  # before tasks_router's /tasks/{task_id}
     api.include_router(tasks_router)
     api.include_router(tags_router)
+    api.include_router(comments_router)
     api.include_router(projects_router)
     api.include_router(sections_router)
     api.include_router(members_router)
     api.include_router(invitations_router)
+    api.include_router(mute_router)
     api.include_router(auth_router)
     api.include_router(reset_router)
     api.include_router(admin_router)

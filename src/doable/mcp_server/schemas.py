@@ -14,6 +14,7 @@ from pydantic import (
     StringConstraints,
 )
 
+from doable.comments.schemas import CommentBody
 from doable.tasks import service as tasks_service
 from doable.tasks.schemas import (
     DueIn,
@@ -121,6 +122,23 @@ class ListTasksArgs(Args):
         description="Only this project's tasks (an id from list_projects), archived or not."
         " Without it, every project's tasks but archived projects'.",
     )
+    assignee: Literal["me", "none"] | uuid.UUID | None = Field(
+        None,
+        description='"me": only tasks assigned to the user; "none": only unassigned tasks; a'
+        " user id: tasks assigned to that person.",
+    )
+
+
+class ListCommentsArgs(TaskRef):
+    limit: int = Field(50, ge=1, le=200, strict=True, description="Comments per page, 1 to 200.")
+    cursor: Cursor | None = Field(None, description="next_cursor from the previous page.")
+
+
+class AddCommentArgs(TaskRef):
+    body: CommentBody = Field(
+        description="Plain text, 1 to 10,000 characters (no HTML: it is shown as typed)."
+        ' `@Name` or `@"Full Name"` mentions a person of the project, who is notified.'
+    )
 
 
 class ListProjectsArgs(Args):
@@ -224,6 +242,8 @@ FIELD_DESCRIPTIONS = {
     " an optional Z or ±HH:MM offset; without one it is read in the user's time zone).",
     "tags": "Tag names, 1 to 50 characters each, up to 30; a new name creates the tag.",
     "completed": "true: the task is done.",
+    "assignee_id": "The user id of the one person of the task's project it is assigned to"
+    " (its owner or a member), or null for nobody.",
 }
 
 

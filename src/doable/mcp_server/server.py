@@ -44,6 +44,7 @@ from doable.errors import (
     loggable_error,
     problem,
 )
+from doable.mcp_server import comment_tools  # noqa: F401  (registers its tools)
 from doable.mcp_server.schemas import describe
 from doable.mcp_server.tools import TOOLS, ToolContext, ToolSpec
 from doable.state import AppState

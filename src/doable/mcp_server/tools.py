@@ -166,7 +166,7 @@ async def list_tasks(ctx: ToolContext, args: ListTasksArgs) -> TaskList:
     `limit` is the page size (1 to 200, default 50); when `next_cursor` is not null, call again
     with it as `cursor` and the same filters to get the next page. `project_id` lists one
     project (sort "position" is its manual order); without it, tasks in archived projects are
-    left out.
+    left out. `assignee` "me" lists the tasks assigned to the user (in shared projects too).
     """
     query = tasks_service.TaskQuery(
         status=args.status,
@@ -180,6 +180,7 @@ async def list_tasks(ctx: ToolContext, args: ListTasksArgs) -> TaskList:
         limit=args.limit,
         cursor=args.cursor,
         project_id=args.project_id,
+        assignee=ctx.user.id if args.assignee == "me" else args.assignee,
     )
     tasks, next_cursor = await tasks_service.list_tasks(
         ctx.session, ctx.user, query, cursor_key=ctx.cursor_key
@@ -199,15 +200,16 @@ async def update_task(ctx: ToolContext, args: UpdateTaskArgs) -> UpdateResult:
     """Change some fields of a task; fields not given stay as they are.
 
     Give `task_id` and at least one of `title`, `description`, `priority`, `due` (null removes
-    the due date), `tags` (replaces all of the task's tags) or `completed`. `changes` lists
+    the due date), `tags` (replaces all of the task's tags), `completed` or `assignee_id` (a
+    person of the task's project, who is notified; null unassigns). `changes` lists
     each field that changed, before and after. With `dry_run: true` nothing is saved: status
     is "would_update", `task` is the task as it would be and `before` as it is now.
     """
     given = args.model_fields_set - {"task_id", "dry_run"}
     if not given:
         raise InvalidInput(
-            "Give at least one field to change: title, description, priority, due, tags or "
-            "completed",
+            "Give at least one field to change: title, description, priority, due, tags, "
+            "completed or assignee_id",
             loc=["arguments"],
         )
     patch = TaskPatch.model_construct(

@@ -93,6 +93,7 @@ _COLUMNS = {
 def required_columns() -> dict[str, frozenset[str]]:
     """Each table this build's models use, with its columns (Base.metadata)."""
     import doable.auth.models
+    import doable.comments.models
     import doable.feeds.models
     import doable.idempotency.models
     import doable.ops.models

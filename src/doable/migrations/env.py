@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 import doable.auth.models
+import doable.comments.models
 import doable.feeds.models
 import doable.idempotency.models
 import doable.ops.models

@@ -15,6 +15,7 @@ from sqlalchemy import case, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from doable.auth.models import User
+from doable.comments.models import ProjectMute
 from doable.errors import Conflict, InvalidInput, NotFound
 from doable.projects import access
 from doable.projects import service as projects_service
@@ -166,6 +167,12 @@ async def remove_member(session: AsyncSession, project: Project, user_id: uuid.U
         )
         .values(assignee_id=None)
         .execution_options(synchronize_session=False)
+    )
+    # So does their mute of it: were they added back, they would hear from it again.
+    await session.execute(
+        delete(ProjectMute).where(
+            ProjectMute.project_id == project.id, ProjectMute.user_id == user_id
+        )
     )
     await access.recount(session, [user_id])
 

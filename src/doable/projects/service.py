@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from doable import events, positions
+from doable.comments.models import Comment, ProjectMute
 from doable.db import check_if_match as db_check_if_match
 from doable.db import flush_versioned, lock_row, utcnow, version_etag
 from doable.errors import Conflict, InvalidInput, NotFound
@@ -339,6 +340,7 @@ async def delete_tasks_where(
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
         await session.execute(delete(task_tags).where(task_tags.c.task_id.in_(chunk)))
+        await session.execute(delete(Comment).where(Comment.task_id.in_(chunk)))
         await session.execute(
             delete(TaskCompletion).where(
                 TaskCompletion.owner_id == owner_id, TaskCompletion.task_id.in_(chunk)
@@ -366,6 +368,7 @@ async def delete_project(session: AsyncSession, project: Project) -> int:
     await session.execute(
         delete(ProjectInvitation).where(ProjectInvitation.project_id == project.id)
     )
+    await session.execute(delete(ProjectMute).where(ProjectMute.project_id == project.id))
     await access.recount(session, members[1:])
     await session.delete(project)
     await _flush(session)

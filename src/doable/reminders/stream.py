@@ -1,8 +1,10 @@
 """The live event stream behind `GET /api/v1/events` and the web app's `GET /events`.
 
-A stream carries `notification` events (a reminder fired) and `task` events (a task was
-created, changed or deleted), as Server-Sent Events. Changes arrive through the event bus: at
-once from this process, and through the relay (doable.relay) from the others. A notification
+A stream carries `notification` events (a reminder fired, or someone assigned, commented or
+mentioned: comments/notify.py), `task` events (a task was created, changed or deleted) and
+`comment` events (a comment was added, edited or deleted), as Server-Sent Events. Changes
+arrive through the event bus: at once from this process, and through the relay (doable.relay)
+from the others. A notification
 event carries no content: the stream re-reads the account's recent notifications, over a
 window that looks back a little, because another process's row may commit after a later one
 was already sent; ids already sent are remembered so nothing is sent twice. The table is also
@@ -156,8 +158,8 @@ async def event_stream(
                     return
                 if item.kind == "revoked" and sub.revoked_by(item):
                     return
-                if item.kind == "task":
-                    yield ServerSentEvent(event="task", data=item.data)
+                if item.kind in ("task", "comment"):
+                    yield ServerSentEvent(event=item.kind, data=item.data)
                 elif item.kind == "notification":
                     check = True
                 elif item.kind == "resync":

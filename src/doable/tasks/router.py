@@ -144,6 +144,13 @@ async def list_tasks(
     subtree: Annotated[
         uuid.UUID | None, Query(description="Every subtask below this task, at any depth")
     ] = None,
+    assignee: Annotated[
+        Literal["me", "none"] | uuid.UUID | None,
+        Query(
+            description="`me`: tasks assigned to you; `none`: unassigned tasks; a user id:"
+            " tasks assigned to that person"
+        ),
+    ] = None,
     sort: Annotated[
         service.SortField | None,
         Query(
@@ -182,6 +189,7 @@ async def list_tasks(
         section_id=section_id,
         parent_id=parent_id,
         subtree=subtree,
+        assignee=user.id if assignee == "me" else assignee,
     )
     tasks, next_cursor = await service.list_tasks(
         session, user, query, cursor_key=state.runtime.secret_key

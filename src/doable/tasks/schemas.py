@@ -159,6 +159,12 @@ class Placed(Strict):
 PLACEMENT_FIELDS = frozenset(Placed.model_fields)
 
 
+ASSIGNEE_DESCRIPTION = (
+    "The one person the task is assigned to: its project's owner or a member (else 422);"
+    " null for nobody."
+)
+
+
 class TaskCreate(Placed):
     title: Title
     description: Description = ""
@@ -172,6 +178,7 @@ class TaskCreate(Placed):
         description="Repeat the task: an RRULE such as FREQ=WEEKLY;BYDAY=MO and a mode"
         " (docs/scheduling.md); null for a one-off task.",
     )
+    assignee_id: uuid.UUID | None = Field(None, description=ASSIGNEE_DESCRIPTION)
 
 
 class TaskReplace(TaskCreate):
@@ -205,6 +212,7 @@ class TaskPatch(Placed):
         description="Repeat the task: an RRULE such as FREQ=WEEKLY;BYDAY=MO and a mode"
         " (docs/scheduling.md); null for a one-off task.",
     )
+    assignee_id: uuid.UUID | None = Field(None, description=ASSIGNEE_DESCRIPTION)
 
 
 class SubtaskProgress(BaseModel):
@@ -239,6 +247,9 @@ class TaskOut(BaseModel):
     parent_id: uuid.UUID | None
     position: str = Field(description="Sorts the task among its siblings (byte order)")
     subtasks: SubtaskProgress = Field(description="Direct subtasks: done and in all")
+    assignee_id: uuid.UUID | None = Field(
+        None, description="Who the task is assigned to (a person of its project), or null"
+    )
 
     @classmethod
     def from_task(cls, task: Task | TaskRow, *, progress: tuple[int, int] | None = None) -> TaskOut:
@@ -263,6 +274,7 @@ class TaskOut(BaseModel):
             parent_id=task.parent_id,
             position=task.position,
             subtasks=_progress(task, progress),
+            assignee_id=task.assignee_id,
         )
 
 

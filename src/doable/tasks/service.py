@@ -30,6 +30,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload
 
 from doable import events
 from doable.auth.models import User
+from doable.comments.models import Comment
 from doable.db import TASK_QUOTA, flush_versioned, read_rows, utcnow, version_etag
 from doable.db import check_if_match as db_check_if_match
 from doable.errors import Conflict, InvalidInput, NotFound
@@ -40,8 +41,8 @@ from doable.projects.models import Project, ProjectMember
 from doable.projects.service import Placement
 from doable.reminders import service as reminders_service
 from doable.reminders.models import Reminder
+from doable.tasks import assignees, recurrence, tree
 from doable.tasks import cursor as cursors
-from doable.tasks import recurrence, tree
 from doable.tasks.models import (
     NO_DUE,
     TASK_ROW_COLUMNS,
@@ -399,11 +400,13 @@ async def create_task(session: AsyncSession, user: User, data: TaskCreate) -> Ta
     belongs to the project's owner (their quota and tags) and records who made it."""
     move = _move_of(data)
     target = await tree.resolve(session, user, None, move)
+    assignee_id = await assignees.check(session, target.project_id, data.assignee_id)
     await ensure_room(session, target.owner_id)
     now = utcnow()
     task = Task(
         owner_id=target.owner_id,
         created_by=user.id,
+        assignee_id=assignee_id,
         title=data.title,
         description=data.description,
         priority=PRIORITY_LEVELS[data.priority],
@@ -420,6 +423,7 @@ async def create_task(session: AsyncSession, user: User, data: TaskCreate) -> Ta
     _settle_recurrence(task, zone, now)
     session.add(task)
     await session.flush()
+    await assignees.announce(session, user, task, None)
     return task
 
 
@@ -486,11 +490,17 @@ async def update_task(session: AsyncSession, user: User, task: Task, data: TaskP
         _settle_recurrence(task, zone, now)
     if data.tags is not None:
         task.tags = await _resolve_tags(session, task.owner_id, data.tags)
+    previous = task.assignee_id
     await _move(session, user, task, data)
+    if "assignee_id" in given:
+        await assignees.set_assignee(session, task, data.assignee_id)
+    else:
+        await assignees.keep_valid(session, task)
     if data.completed is not None:
         await _set_completed_or_advance(session, task, data.completed, zone, now)
     task.updated_at = now
     await _flush(session)
+    await assignees.announce(session, user, task, previous)
     if "due" in given or "recurrence" in given:  # a new rule can move the due too
         await reminders_service.reschedule_for_task(session, task, now=now)
     return task
@@ -506,10 +516,13 @@ async def replace_task(session: AsyncSession, user: User, task: Task, data: Task
     _set_recurrence(task, data.recurrence)
     _settle_recurrence(task, zone, now)
     task.tags = await _resolve_tags(session, task.owner_id, data.tags)
+    previous = task.assignee_id
     await _move(session, user, task, data)  # PUT moves only when it says where
+    await assignees.set_assignee(session, task, data.assignee_id)
     await _set_completed_or_advance(session, task, data.completed, zone, now)
     task.updated_at = now
     await _flush(session)
+    await assignees.announce(session, user, task, previous)
     await reminders_service.reschedule_for_task(session, task, now=now)
     return task
 
@@ -648,6 +661,7 @@ async def delete_task(session: AsyncSession, task: Task) -> None:
             TaskCompletion.task_id == task.id, TaskCompletion.owner_id == task.owner_id
         )
     )
+    await session.execute(delete(Comment).where(Comment.task_id == task.id))
     await session.execute(delete(Task).where(Task.id == task.id, Task.owner_id == task.owner_id))
     events.task_deleted(session, task.owner_id, task.id)
 
@@ -679,6 +693,8 @@ class TaskQuery:
     section_id: uuid.UUID | Literal["none"] | None = None
     parent_id: uuid.UUID | Literal["none"] | None = None
     subtree: uuid.UUID | None = None
+    # Whose tasks: one person's (the caller's for "assigned to me"), or "none": unassigned.
+    assignee: uuid.UUID | Literal["none"] | None = None
 
     @property
     def scoped(self) -> bool:
@@ -749,6 +765,10 @@ async def list_tasks(
                         VISIBLE,
                     )
     conditions.extend(await _place_conditions(session, user, query))
+    if query.assignee == "none":
+        conditions.append(Task.assignee_id.is_(None))
+    elif query.assignee is not None:
+        conditions.append(Task.assignee_id == query.assignee)
     if query.priority:
         conditions.append(Task.priority.in_([PRIORITY_LEVELS[p] for p in query.priority]))
     for name in dict.fromkeys(tag_key(t) for t in query.tag):
@@ -1060,6 +1080,7 @@ async def delete_all_for_owner(session: AsyncSession, owner_id: uuid.UUID) -> No
     task_ids = select(Task.id).where(Task.owner_id == owner_id)
     await session.execute(delete(TaskCompletion).where(TaskCompletion.owner_id == owner_id))
     await session.execute(delete(task_tags).where(task_tags.c.task_id.in_(task_ids)))
+    await session.execute(delete(Comment).where(Comment.task_id.in_(task_ids)))
     await session.execute(delete(Task).where(Task.owner_id == owner_id))
     await session.execute(delete(Tag).where(Tag.owner_id == owner_id))
 

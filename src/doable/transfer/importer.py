@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from doable import events, positions
 from doable.auth.models import User
+from doable.comments.models import Comment
 from doable.db import Database, lock_row, utcnow
 from doable.errors import loggable_error
 from doable.projects import service as projects_service
@@ -68,6 +69,7 @@ TASKS = cast(Table, Task.__table__)
 TAGS = cast(Table, Tag.__table__)
 COMPLETIONS = cast(Table, TaskCompletion.__table__)
 REMINDERS = cast(Table, Reminder.__table__)
+COMMENTS = cast(Table, Comment.__table__)
 PROJECTS = cast(Table, Project.__table__)
 SECTIONS = cast(Table, Section.__table__)
 T = TypeVar("T")
@@ -113,6 +115,28 @@ def completion_rows(
                 "occurrence_date": occurrence if at is None else None,
                 "occurrence_at": at,
                 "completed_at": entry.completed_at,
+            }
+        )
+    return rows
+
+
+def comment_rows(
+    task_id: uuid.UUID, author_id: uuid.UUID, record: TaskRecord, now: datetime
+) -> list[dict[str, Any]]:
+    """Rows of `comments` for this task, in the file's order, all the importer's own (the
+    file's `author` is a name on another server). A comment without a time gets the import's,
+    a microsecond apart, so the thread keeps its order."""
+    rows = []
+    for index, entry in enumerate(record.comments):
+        created = entry.created_at or now + timedelta(microseconds=index)
+        rows.append(
+            {
+                "id": uuid.uuid4(),
+                "task_id": task_id,
+                "author_id": author_id,
+                "body": entry.body,
+                "created_at": created,
+                "edited_at": entry.edited_at,
             }
         )
     return rows
@@ -250,6 +274,7 @@ class Prepared:
     tag_names: dict[str, str] = field(default_factory=dict)
     completions: list[dict[str, Any]] = field(default_factory=list)
     reminders: list[dict[str, Any]] = field(default_factory=list)
+    comments: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -305,6 +330,7 @@ def prepare(
             prepared.tag_names.setdefault(key, name)
             prepared.links.append((task_id, key))
         prepared.completions.extend(completion_rows(task_id, batch.owner_id, record))
+        prepared.comments.extend(comment_rows(task_id, batch.owner_id, record, now))
         prepared.reminders.extend(
             reminder_rows(task_id, batch.owner_id, record, columns, zone, now)
         )
@@ -484,6 +510,8 @@ async def _stage(
             await session.execute(insert(task_tags), links)
         for part in range(0, len(prepared.completions), CHUNK):
             await session.execute(insert(COMPLETIONS), prepared.completions[part : part + CHUNK])
+        for part in range(0, len(prepared.comments), CHUNK):
+            await session.execute(insert(COMMENTS), prepared.comments[part : part + CHUNK])
     batch.reminders.extend(prepared.reminders)
     batch.task_ids.extend(row["id"] for row in prepared.tasks)
 
@@ -595,6 +623,7 @@ async def _discard(database: Database, batch: Batch) -> None:
                     delete(TaskCompletion).where(TaskCompletion.task_id.in_(part))
                 )
                 await session.execute(delete(task_tags).where(task_tags.c.task_id.in_(part)))
+                await session.execute(delete(Comment).where(Comment.task_id.in_(part)))
                 await session.execute(delete(Task).where(Task.id.in_(part)))
         if len(ids) < CHUNK:
             break

@@ -32,6 +32,7 @@ from doable.transfer.plan import InboxOrder, Outline, Place, ProjectPlan, plan_d
 from doable.transfer.schemas import (
     FORMAT_NAME,
     MAX_IMPORT_TASKS,
+    MAX_TASK_ENTRIES,
     PLACE_FIELDS,
     READ_VERSIONS,
     AccountSection,
@@ -626,6 +627,7 @@ TODOIST_COLUMNS |= {"priority": "PRIORITY", "due": "DATE", "recurrence": "DATE"}
 # title (the whole of it starts the description).
 MAX_TITLE = 200
 MAX_DESCRIPTION = 10_000
+MAX_COMMENT = 10_000
 _LABEL = re.compile(r"(?<!\S)@([^\s@]+)")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _ISO_DATETIME = re.compile(
@@ -718,39 +720,47 @@ def read_todoist_date(text: str, zone: str, lang: str, now: datetime) -> Todoist
 
 @dataclass
 class _OpenTask:
-    """A task row whose note rows may still follow: notes are collected, joined once."""
+    """A task row whose note rows may still follow: each note becomes a comment."""
 
     line: int
     values: dict[str, Any]
     place: Place
     notes: list[str] = field(default_factory=list)
-    length: int = 0  # of the description with the notes kept so far, separators included
-    left_out: int = 0  # note rows past the description's limit
+    left_out: int = 0  # note rows past MAX_TASK_ENTRIES
+    cut: int = 0  # notes cut to MAX_COMMENT characters
 
 
 def _close(task: _OpenTask, warn: Callable[[int, str], None]) -> tuple[int, dict[str, Any], Place]:
     values = task.values
     text = values["description"]
-    if task.notes:
-        text = "\n\n".join([text, *task.notes] if text else task.notes)
-    if len(text) > MAX_DESCRIPTION or task.left_out:
-        what = "the description and its notes come" if task.notes else "the description comes"
-        left_out = f", {task.left_out} note rows left out" if task.left_out else ""
+    if len(text) > MAX_DESCRIPTION:
         warn(
             task.line,
-            f"{what} to more than {MAX_DESCRIPTION} characters: cut to {MAX_DESCRIPTION}"
-            f"{left_out} (Doable has no comments yet)",
+            f"the description comes to more than {MAX_DESCRIPTION} characters: cut to"
+            f" {MAX_DESCRIPTION}",
         )
-        text = text[:MAX_DESCRIPTION]
-    values["description"] = text
+        values["description"] = text[:MAX_DESCRIPTION]
+    if task.cut:
+        warn(task.line, f"{task.cut} notes were cut to {MAX_COMMENT} characters")
+    if task.left_out:
+        warn(
+            task.line,
+            f"a task keeps at most {MAX_TASK_ENTRIES} comments: {task.left_out} note rows left out",
+        )
+    values["comments"] = [{"body": note} for note in task.notes]
     return task.line, values, task.place
 
 
 def _add_note(task: _OpenTask, content: str) -> None:
-    if task.left_out or task.length >= MAX_DESCRIPTION:
+    """A note row is a comment on the task above it (a blank one is dropped)."""
+    if not content.strip():
+        return
+    if len(task.notes) >= MAX_TASK_ENTRIES:
         task.left_out += 1
         return
-    task.length += len(content) + (2 if task.length else 0)
+    if len(content) > MAX_COMMENT:
+        task.cut += 1
+        content = content[:MAX_COMMENT]
     task.notes.append(content)
 
 
@@ -794,7 +804,7 @@ def _todoist_task(
         values["due"] = reading.due
         if reading.recurrence is not None:
             values["recurrence"] = reading.recurrence
-    return _OpenTask(line, values, place, length=len(description))
+    return _OpenTask(line, values, place)
 
 
 def _todoist_column(field_name: str) -> str:

@@ -21,6 +21,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
+from doable.comments.schemas import CommentBody
 from doable.projects.models import PALETTE
 from doable.reminders.schemas import MAX_REMINDERS_PER_TASK, ReminderCreate
 from doable.tasks.schemas import (
@@ -161,6 +162,19 @@ class ReminderRecord(ReminderCreate):
     created_at: Timestamp | None = None
 
 
+class CommentRecord(Strict):
+    """A comment on the task (GET /api/v1/tasks/{id}/comments), oldest first. An import makes
+    every comment the importing account's own; `author` says who wrote it on the exporting
+    server and is kept in the file only."""
+
+    body: CommentBody
+    author: Annotated[NoNulStr, StringConstraints(max_length=100)] | None = Field(
+        default=None, description="The author's display name on the exporting server."
+    )
+    created_at: Timestamp | None = None
+    edited_at: Timestamp | None = None
+
+
 Ref = Annotated[NoNulStr, StringConstraints(max_length=100)]
 # A project's or section's name (the projects API's rule: 1-120 characters, not blank).
 ProjectName = Annotated[str, StringConstraints(min_length=1, max_length=120), NOT_BLANK]
@@ -213,6 +227,9 @@ class TaskRecord(Strict):
         default_factory=list, description="Oldest first."
     )
     reminders: Annotated[list[ReminderRecord], Field(max_length=MAX_REMINDERS_PER_TASK)] = Field(
+        default_factory=list, description="Oldest first."
+    )
+    comments: Annotated[list[CommentRecord], Field(max_length=MAX_TASK_ENTRIES)] = Field(
         default_factory=list, description="Oldest first."
     )
 

@@ -21,6 +21,7 @@ from sqlalchemy import Row, Table, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from doable.auth.models import User
+from doable.comments.models import Comment
 from doable.projects.models import Project, Section
 from doable.reminders.durations import format_duration
 from doable.reminders.models import Reminder
@@ -123,6 +124,7 @@ class TaskExtras:
 
     completions: list[dict[str, Any]] = field(default_factory=list)
     reminders: list[dict[str, Any]] = field(default_factory=list)
+    comments: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _occurrence(on: date | None, at: datetime | None) -> str | None:
@@ -183,6 +185,21 @@ async def load_task_extras(
         for task_id, on, at, completed_at in await session.execute(stmt):
             extras.setdefault(task_id, TaskExtras()).completions.append(
                 {"occurrence": _occurrence(on, at), "completed_at": timestamp(completed_at)}
+            )
+        comment_stmt = (
+            select(Comment.task_id, Comment.body, Comment.created_at, Comment.edited_at, User.name)
+            .outerjoin(User, User.id == Comment.author_id)
+            .where(Comment.task_id.in_(part))
+            .order_by(Comment.task_id, Comment.created_at, Comment.id)
+        )
+        for task_id, body, created_at, edited_at, name in await session.execute(comment_stmt):
+            extras.setdefault(task_id, TaskExtras()).comments.append(
+                {
+                    "body": body,
+                    "author": (name or "").strip() or None,
+                    "created_at": timestamp(created_at),
+                    "edited_at": _optional(edited_at),
+                }
             )
     return extras
 
@@ -252,6 +269,7 @@ def task_record(row: Row[Any], tags: list[str], extras: TaskExtras) -> dict[str,
         "recurrence": _recurrence(row),
         "completions": extras.completions,
         "reminders": extras.reminders,
+        "comments": extras.comments,
         "project": _ref(row.project_id),
         "section": _ref(row.section_id),
         "parent": _ref(row.parent_id),

@@ -27,6 +27,7 @@ from doable.tasks.quickadd import MAX_TITLE_LENGTH, QuickParse
 from doable.tasks.schemas import PRIORITY_NAMES
 from doable.web.assets import static_url
 from doable.web.icons import icon
+from doable.web.linkify import linkify
 from doable.web.security import CSRF_COOKIE
 from doable.zones import Zone, zone_of
 
@@ -39,6 +40,7 @@ env = Environment(
 env.globals["version"] = __version__
 env.globals["static_url"] = static_url
 env.globals["icon"] = icon
+env.filters["linkify"] = linkify
 
 UNDO_SECONDS = 60
 

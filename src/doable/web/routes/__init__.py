@@ -8,6 +8,7 @@ from doable.web.routes import (
     accounts,
     agenda,
     auth_pages,
+    comments,
     data,
     moves,
     projects,
@@ -30,5 +31,6 @@ for area in (
     data,
     accounts,
     sharing,
+    comments,
 ):
     router.include_router(area.router)

@@ -29,6 +29,8 @@ class ListFilters(BaseModel):
     sort: tasks_service.SortField = "created"
     # Whether the request named a sort (remembered) or left it to what was remembered.
     sort_given: bool = False
+    # "me": the tasks assigned to the signed-in user (in any project they can see).
+    assigned: Literal["me"] | None = None
 
     def query_string(self, **changes: Any) -> str:
         data = self.model_dump(exclude={"sort_given"}) | changes
@@ -42,7 +44,9 @@ class ListFilters(BaseModel):
 
     @property
     def active(self) -> bool:
-        return bool(self.status != "all" or self.priority or self.tag or self.due or self.q)
+        return bool(
+            self.status != "all" or self.priority or self.tag or self.due or self.q or self.assigned
+        )
 
 
 async def list_filters(
@@ -52,6 +56,7 @@ async def list_filters(
     due: Annotated[DueFilter | None, Query()] = None,
     q: Annotated[str, Query(max_length=200)] = "",
     sort: Annotated[tasks_service.SortField | None, Query()] = None,
+    assigned: Annotated[Literal["me"] | None, Query()] = None,
 ) -> ListFilters:
     return ListFilters(
         status=status,
@@ -61,6 +66,7 @@ async def list_filters(
         q=q.replace("\x00", "").strip(),
         sort=sort or "created",
         sort_given=sort is not None,
+        assigned=assigned,
     )
 
 
@@ -75,7 +81,9 @@ DUE_FILTERS: dict[str, tasks_service.WhenFilter] = {
 }
 
 
-def task_query(filters: ListFilters, cursor: str | None, now: datetime) -> tasks_service.TaskQuery:
+def task_query(
+    filters: ListFilters, cursor: str | None, now: datetime, user: User
+) -> tasks_service.TaskQuery:
     query = tasks_service.TaskQuery(
         status=filters.status,
         q=filters.q or None,
@@ -85,6 +93,7 @@ def task_query(filters: ListFilters, cursor: str | None, now: datetime) -> tasks
         limit=PAGE_SIZE,
         cursor=cursor,
         now=now,
+        assignee=user.id if filters.assigned == "me" else None,
     )
     if filters.due == "none":
         query.has_due = False
@@ -103,7 +112,7 @@ async def page_context(
 ) -> dict[str, Any]:
     now = state.clock()
     tasks, next_cursor = await tasks_service.list_tasks(
-        session, user, task_query(filters, cursor, now), cursor_key=state.runtime.secret_key
+        session, user, task_query(filters, cursor, now, user), cursor_key=state.runtime.secret_key
     )
     today = tasks_service.today_of(user, now)
     return (

@@ -28,6 +28,7 @@ from doable.tasks import undo as undo_service
 from doable.tasks.models import Task
 from doable.tasks.schemas import QUICK_TEXT_MAX, TaskCreate, TaskPatch
 from doable.web.dependencies import CsrfToken, WebUser, safe_next
+from doable.web.routes.comments import collab_context
 from doable.web.routes.forms import (
     TaskId,
     field_errors,
@@ -283,6 +284,9 @@ async def edit_form(
     session: SessionDep,
     state: StateDep,
     csrf: CsrfToken,
+    comments: Annotated[
+        str | None, Query(max_length=1000, description="The comment thread's next page")
+    ] = None,
 ) -> Response:
     task = await owned_task(session, user, task_id, request)
     ctx = base_context(request, state, user) | {
@@ -294,6 +298,7 @@ async def edit_form(
         return respond(request, state, "tasks.html", ctx, blocks=["edit_item"])
     ctx["reminders"] = await reminder_views(session, user, task)
     ctx["before_choices"] = BEFORE_CHOICES
+    ctx |= await collab_context(session, state, user, task, comments)
     return respond(request, state, "edit.html", ctx)
 
 

@@ -1,0 +1,1 @@
+"""Comments on tasks, mentions, and who hears about them (docs/sharing.md)."""

@@ -1,0 +1,201 @@
+"""Assignees over HTTP: a task is assigned to one person of its project, the assignee is
+told, "assigned to me" lists it, and removal or a move drops the assignment."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+
+from doable.db import Database
+from doable.projects.access import Role
+from tests.factories import Account, assert_problem, make_account
+from tests.test_sharing_core import share, unshare
+
+PROJECTS = "/api/v1/projects"
+TASKS = "/api/v1/tasks"
+
+
+async def setup(
+    client: httpx.AsyncClient, database: Database, role: Role = Role.EDITOR
+) -> tuple[Account, Account, Account, dict[str, Any]]:
+    owner = await make_account(client, name="Olive")
+    member = await make_account(client, name="Max")
+    stranger = await make_account(client, name="Stan")
+    project = (
+        await client.post(PROJECTS, json={"name": "Household"}, headers=owner.headers)
+    ).json()
+    await share(database, owner, project["id"], member, role)
+    return owner, member, stranger, project
+
+
+async def add(client: httpx.AsyncClient, who: Account, **fields: Any) -> httpx.Response:
+    fields.setdefault("title", "Take out the bins")
+    return await client.post(TASKS, json=fields, headers=who.headers)
+
+
+async def kinds(client: httpx.AsyncClient, who: Account) -> list[tuple[str, str]]:
+    items = (await client.get("/api/v1/notifications", headers=who.headers)).json()["items"]
+    return [(n["kind"], n["title"]) for n in items]
+
+
+async def listed(client: httpx.AsyncClient, who: Account, **params: Any) -> list[str]:
+    r = await client.get(TASKS, params=params, headers=who.headers)
+    assert r.status_code == 200, r.text
+    return [t["title"] for t in r.json()["items"]]
+
+
+async def test_assigning_a_member_tells_them_and_lists_it_as_theirs(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    owner, member, _, project = await setup(client, database)
+    r = await add(client, owner, project_id=project["id"], assignee_id=member.id)
+    assert r.status_code == 201, r.text
+    task = r.json()
+    assert task["assignee_id"] == member.id
+    assert await kinds(client, member) == [("assigned", "Take out the bins")]
+    await add(client, owner, title="Unassigned", project_id=project["id"])
+    assert await listed(client, member, assignee="me") == ["Take out the bins"]
+    assert await listed(client, owner, assignee="me") == []
+    assert await listed(client, owner, assignee="none") == ["Unassigned"]
+    assert await listed(client, owner, assignee=member.id) == ["Take out the bins"]
+    r = await client.get(f"{TASKS}/{task['id']}", headers=member.headers)
+    assert r.json()["assignee_id"] == member.id
+    # Reassigning to the owner tells the owner; unassigning tells nobody.
+    r = await client.patch(
+        f"{TASKS}/{task['id']}", json={"assignee_id": owner.id}, headers=member.headers
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["assignee_id"] == owner.id
+    assert await kinds(client, owner) == [("assigned", "Take out the bins")]
+    r = await client.patch(
+        f"{TASKS}/{task['id']}", json={"assignee_id": None}, headers=owner.headers
+    )
+    assert r.json()["assignee_id"] is None
+    assert await listed(client, owner, assignee="me") == []
+    assert len(await kinds(client, owner)) == 1
+    # A PATCH that says nothing of the assignee keeps it.
+    await client.patch(
+        f"{TASKS}/{task['id']}", json={"assignee_id": member.id}, headers=owner.headers
+    )
+    r = await client.patch(f"{TASKS}/{task['id']}", json={"title": "Bins"}, headers=owner.headers)
+    assert r.json()["assignee_id"] == member.id
+    assert r.json()["title"] == "Bins"
+
+
+async def test_assigning_yourself_says_nothing_and_works_in_an_unshared_project(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    owner, _, stranger, _ = await setup(client, database)
+    r = await add(client, owner, assignee_id=owner.id)  # the Inbox
+    assert r.status_code == 201, r.text
+    assert r.json()["assignee_id"] == owner.id
+    assert await kinds(client, owner) == []
+    assert await listed(client, owner, assignee="me") == ["Take out the bins"]
+    r = await add(client, owner, assignee_id=stranger.id)
+    assert_problem(r, 422)
+
+
+@pytest.mark.parametrize("who", ["stranger", "unknown", "removed", "not-a-uuid", "number"], ids=str)
+async def test_assigning_someone_outside_the_project_is_refused(
+    client: httpx.AsyncClient, database: Database, who: str
+) -> None:
+    owner, member, stranger, project = await setup(client, database)
+    task = (await add(client, owner, project_id=project["id"], assignee_id=member.id)).json()
+    removed = await make_account(client)
+    await share(database, owner, project["id"], removed, Role.EDITOR)
+    await unshare(database, owner, project["id"], removed)
+    value: Any = {
+        "stranger": stranger.id,
+        "unknown": str(uuid.uuid4()),
+        "removed": removed.id,
+        "not-a-uuid": "max",
+        "number": 7,
+    }[who]
+    r = await client.patch(
+        f"{TASKS}/{task['id']}", json={"assignee_id": value}, headers=owner.headers
+    )
+    body = assert_problem(r, 422)
+    assert body["errors"][0]["loc"][-1] == "assignee_id"
+    assert_problem(await add(client, owner, project_id=project["id"], assignee_id=value), 422)
+    r = await client.get(f"{TASKS}/{task['id']}", headers=owner.headers)
+    assert r.json()["assignee_id"] == member.id
+    assert await kinds(client, stranger) == []
+
+
+async def test_a_viewer_cannot_assign_but_can_be_assigned(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    owner, viewer, _, project = await setup(client, database, Role.VIEWER)
+    task = (await add(client, owner, project_id=project["id"], assignee_id=viewer.id)).json()
+    assert task["assignee_id"] == viewer.id
+    r = await client.patch(
+        f"{TASKS}/{task['id']}", json={"assignee_id": None}, headers=viewer.headers
+    )
+    assert_problem(r, 403)
+    assert await listed(client, viewer, assignee="me") == ["Take out the bins"]
+
+
+async def test_removal_and_moves_drop_the_assignment(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    owner, member, _, project = await setup(client, database)
+    task = (await add(client, owner, project_id=project["id"], assignee_id=member.id)).json()
+    # A move to a project the assignee is not in drops it.
+    private = (await client.post(PROJECTS, json={"name": "Mine"}, headers=owner.headers)).json()
+    r = await client.patch(
+        f"{TASKS}/{task['id']}", json={"project_id": private["id"]}, headers=owner.headers
+    )
+    assert r.json()["assignee_id"] is None
+    # ... and assigning in the same PATCH is checked against the project it moves to.
+    r = await client.patch(
+        f"{TASKS}/{task['id']}",
+        json={"project_id": project["id"], "assignee_id": member.id},
+        headers=owner.headers,
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["assignee_id"] == member.id
+    r = await client.patch(
+        f"{TASKS}/{task['id']}",
+        json={"project_id": private["id"], "assignee_id": member.id},
+        headers=owner.headers,
+    )
+    assert_problem(r, 422)
+    # Removing the member drops their assignments.
+    await unshare(database, owner, project["id"], member)
+    r = await client.get(f"{TASKS}/{task['id']}", headers=owner.headers)
+    assert r.json()["assignee_id"] is None
+    assert await listed(client, member, assignee="me") == []
+
+
+async def test_put_without_an_assignee_unassigns(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    owner, member, _, project = await setup(client, database)
+    task = (await add(client, owner, project_id=project["id"], assignee_id=member.id)).json()
+    r = await client.put(f"{TASKS}/{task['id']}", json={"title": "Replaced"}, headers=owner.headers)
+    assert r.status_code == 200, r.text
+    assert r.json()["assignee_id"] is None
+
+
+async def test_muting_the_project_silences_assignments(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    owner, member, _, project = await setup(client, database)
+    r = await client.put(
+        f"{PROJECTS}/{project['id']}/mute", json={"muted": True}, headers=member.headers
+    )
+    assert r.status_code == 200, r.text
+    await add(client, owner, project_id=project["id"], assignee_id=member.id)
+    assert await kinds(client, member) == []
+    assert await listed(client, member, assignee="me") == ["Take out the bins"]
+
+
+@pytest.mark.parametrize("value", ["you", "", "me,none"])
+async def test_a_bad_assignee_filter_is_refused(
+    client: httpx.AsyncClient, database: Database, value: str
+) -> None:
+    owner, _, _, _ = await setup(client, database)
+    assert_problem(await client.get(TASKS, params={"assignee": value}, headers=owner.headers), 422)
