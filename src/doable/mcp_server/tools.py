@@ -49,6 +49,7 @@ from doable.tasks import quickadd
 from doable.tasks import service as tasks_service
 from doable.tasks.models import Task
 from doable.tasks.schemas import PLACEMENT_FIELDS, PlaceOut, QuickParseOut, TaskOut, TaskPatch
+from doable.trash import service as trash_service
 from doable.zones import zone_of
 
 
@@ -267,7 +268,7 @@ async def delete_task(ctx: ToolContext, args: DeleteTaskArgs) -> TaskResult:
     if args.dry_run:
         ctx.discard = True
     else:
-        await tasks_service.delete_task(ctx.session, task)
+        await trash_service.trash_task(ctx.session, task)
     return result
 
 

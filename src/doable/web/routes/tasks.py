@@ -3,6 +3,7 @@ delete and undo."""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -23,6 +24,9 @@ from doable.tasks import quickadd
 from doable.tasks import service as tasks_service
 from doable.tasks.models import Task
 from doable.tasks.schemas import QUICK_TEXT_MAX, TaskCreate, TaskPatch
+from doable.trash import service as trash_service
+from doable.trash import undo as undo_service
+from doable.trash.service import TrashItemNotFound
 from doable.web.dependencies import CsrfToken, WebUser, safe_next
 from doable.web.routes.forms import (
     TaskId,
@@ -55,21 +59,36 @@ Back = Annotated[str, Form(max_length=2000)]
 
 
 async def item_response(
-    request: Request, state: Any, session: Any, user: User, task: Task, *, status: int = 200
+    request: Request,
+    state: Any,
+    session: Any,
+    user: User,
+    task: Task,
+    *,
+    status: int = 200,
+    toast: dict[str, str] | None = None,
 ) -> Response:
     ctx = base_context(request, state, user) | {
         "task": task_view(task, user, today_for(state, user)),
         "counts": await tasks_service.count_tasks(session, user, now=state.clock()),
     }
-    return respond(
-        request,
-        state,
-        "tasks.html",
-        ctx,
-        blocks=["item", "counts_oob"],
-        status=status,
-        headers=CHANGED,
-    )
+    blocks = ["item", "counts_oob"]
+    if toast:
+        ctx |= toast
+        blocks.append("toast_oob")
+    return respond(request, state, "tasks.html", ctx, blocks=blocks, status=status, headers=CHANGED)
+
+
+def undo_toast(
+    state: AppState, user: User, action: dict[str, Any], message: str, *, target: str, swap: str
+) -> dict[str, str]:
+    """The context of an Undo toast: `action` signed for this user (see `undo`)."""
+    return {
+        "undo_token": sign_snapshot(state.runtime.secret_key, action, str(user.id)),
+        "toast_message": message,
+        "undo_target": target,
+        "undo_swap": swap,
+    }
 
 
 @router.get("/tasks")
@@ -265,6 +284,7 @@ async def save_edit(
     task = await owned_task(session, user, task_id, request)
     form = await read_form(request)
     errors: dict[str, str] = {}
+    earlier = await undo_service.before(session, task)
     try:
         patch = TaskPatch.model_validate(form_task_fields(form, user, state.clock()))
         task = await tasks_service.update_task(session, user, task, patch)
@@ -287,7 +307,11 @@ async def save_edit(
         return respond(request, state, "edit.html", ctx, status=422)
     if not is_htmx(request):
         return see_other("/tasks")
-    return await item_response(request, state, session, user, task)
+    action = {"a": "edit", "task": str(task.id), "v": task.version, "s": earlier}
+    toast = undo_toast(
+        state, user, action, f"Saved “{task.title}”.", target=f"#task-{task.id}", swap="outerHTML"
+    )
+    return await item_response(request, state, session, user, task, toast=toast)
 
 
 @router.post("/tasks/{task_id}/delete")
@@ -308,16 +332,17 @@ async def delete_task(
         if is_htmx(request):
             return Response(status_code=204, headers={"HX-Redirect": url})
         return see_other(url)
-    snapshot = tasks_service.snapshot_of(task)
     title = task.title
-    await tasks_service.delete_task(session, task)
+    trashed = await trash_service.trash_task(session, task)
     if not is_htmx(request):
         return see_other(safe_next(back))
+    action = {"a": "delete", "trash": str(trashed.id), "task": str(task_id)}
     ctx = base_context(request, state, user) | {
-        "undo_token": sign_snapshot(state.runtime.secret_key, snapshot, str(user.id)),
-        "deleted_title": title,
         "counts": await tasks_service.count_tasks(session, user, now=state.clock()),
     }
+    ctx |= undo_toast(
+        state, user, action, f"Deleted “{title}”.", target="#task-list", swap="afterbegin"
+    )
     blocks = ["deleted", "toast_oob", "counts_oob"]
     return respond(request, state, "tasks.html", ctx, blocks=blocks, headers=CHANGED)
 
@@ -346,7 +371,7 @@ async def confirm_delete_task(
 
 
 @router.post("/undo")
-async def restore_task(
+async def undo(
     request: Request,
     user: WebUser,
     session: SessionDep,
@@ -354,10 +379,32 @@ async def restore_task(
     csrf: CsrfToken,
     undo: Annotated[str, Form(max_length=20_000)] = "",
 ) -> Response:
-    snapshot = verify_snapshot(state.runtime.secret_key, undo, str(user.id))
-    if snapshot is None:
+    """Undo a delete (restore from the trash), an edit or a move (put the task back, unless
+    someone changed it since: 409). The token is signed for this user and lives 60 s."""
+    action = verify_snapshot(state.runtime.secret_key, undo, str(user.id))
+    try:
+        kind = action["a"] if action else None
+        task_id = uuid.UUID(action["task"]) if action else None
+    except (KeyError, TypeError, ValueError):
+        kind = task_id = None
+    if action is None or task_id is None or kind not in {"delete", "edit", "move"}:
         raise DoableError("This undo has expired")
-    task = await tasks_service.restore_task(session, user, snapshot)
+    if kind == "delete":
+        # Restored already (a second click): show it, if it is there.
+        with contextlib.suppress(TrashItemNotFound, ValueError):
+            await trash_service.restore(session, user, uuid.UUID(str(action.get("trash"))))
+        task = await owned_task(session, user, task_id, request)
+    else:
+        try:
+            version, earlier = int(action["v"]), dict(action["s"])
+        except (KeyError, TypeError, ValueError):
+            raise DoableError("This undo has expired") from None
+        task = await undo_service.revert(session, user, task_id, version, earlier)
     if not is_htmx(request):
         return see_other("/tasks")
+    if kind == "move":
+        ctx = base_context(request, state, user) | {"announcement": f"Moved “{task.title}” back."}
+        return respond(
+            request, state, "project.html", ctx, blocks=["announce_oob"], headers=CHANGED
+        )
     return await item_response(request, state, session, user, task)
