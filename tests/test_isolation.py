@@ -91,6 +91,8 @@ AUTHED: dict[tuple[str, str], dict[str, Any] | None] = {
     ("GET", "/api/v1/webhooks"): None,
     ("POST", "/api/v1/webhooks"): {"url": "https://example.com/h", "event_types": ["task.created"]},
     ("GET", "/api/v1/notifications"): None,
+    ("GET", "/api/v1/trash"): None,
+    ("DELETE", "/api/v1/trash"): None,
     ("POST", "/api/v1/notifications/read-all"): None,
     # A stream: the owner's side is tested over a real server (tests/test_scheduler.py).
     ("GET", "/api/v1/events"): None,
@@ -182,7 +184,11 @@ async def _objects(client: httpx.AsyncClient, owner: Account, database: Database
         json={"name": "s"},
         headers=owner.headers,
     )
+    trashed = await make_task(client, owner, title="trashed")
+    await client.delete(f"/api/v1/tasks/{trashed['id']}", headers=owner.headers)
+    trash = (await client.get("/api/v1/trash", headers=owner.headers)).json()["items"]
     return {
+        "item_id": trash[0]["id"],
         "project_id": project.json()["id"],
         "section_id": section.json()["id"],
         "task_id": task["id"],

@@ -4,12 +4,14 @@ held; who may see and restore it; bad input; the quota; and the purge, run by tw
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import func, select, update
 
 from doable.app import create_app
@@ -20,6 +22,7 @@ from doable.trash.models import TrashItem
 from tests.conftest import make_client, runtime_for, truncate_all
 from tests.factories import assert_problem, make_account
 from tests.test_sharing_core import PROJECTS, TASKS, share, unshare
+from tests.test_web import WebClient, make_project
 
 TRASH = "/api/v1/trash"
 
@@ -253,3 +256,41 @@ async def test_two_purgers_remove_each_expired_item_once(
         )
     assert left == 1
     assert [i["title"] for i in await _trash(client, owner.headers)] == ["fresh"]
+
+
+async def test_web_undo_of_a_move_and_an_edit_and_its_refusals(
+    app: FastAPI, client: httpx.AsyncClient, database: Database
+) -> None:
+    web = WebClient(client)
+    await web.signup()
+    task_id = await web.add("Call Sam")
+    project_id, _ = await make_project(web, "Calls")
+    r = await web.post(f"/tasks/{task_id}/move", {"op": f"project:{project_id}"}, htmx=True)
+    assert r.status_code == 200 and "Undo" in r.text and 'data-timeout="8000"' in r.text
+    token = re.search(r'name="undo" value="([^"]+)"', r.text).group(1)  # type: ignore[union-attr]
+    # A forged or another user's token: 400; nothing moves.
+    assert (await web.post("/undo", {"undo": token[:-4] + "0000"}, htmx=True)).status_code == 400
+    other = WebClient(make_client(app))
+    await other.signup()
+    assert (await other.post("/undo", {"undo": token}, htmx=True)).status_code == 400
+    await other.http.aclose()
+    r = await web.post("/undo", {"undo": token}, htmx=True)
+    assert r.status_code == 200, r.text
+    assert "Moved “Call Sam” back." in r.text
+    r = await client.get(f"/projects/{project_id}")
+    assert "Call Sam" not in r.text
+
+    # An edit's undo, after someone else's change, is refused and their change stays.
+    r = await web.post(f"/tasks/{task_id}", {"title": "Call Sam today"}, htmx=True)
+    assert r.status_code == 200 and "Saved “Call Sam today”." in r.text
+    token = re.search(r'name="undo" value="([^"]+)"', r.text).group(1)  # type: ignore[union-attr]
+    r = await web.post(f"/tasks/{task_id}", {"title": "Call Sam tomorrow"}, htmx=True)
+    r = await web.post("/undo", {"undo": token}, htmx=True)
+    assert r.status_code == 409
+    assert "changed this task after you did, so your undo was not applied" in r.text
+    assert "Call Sam tomorrow" in (await web.get("/tasks")).text
+    # Undone right away, it applies.
+    r = await web.post(f"/tasks/{task_id}", {"title": "Ring Sam"}, htmx=True)
+    token = re.search(r'name="undo" value="([^"]+)"', r.text).group(1)  # type: ignore[union-attr]
+    r = await web.post("/undo", {"undo": token}, htmx=True)
+    assert r.status_code == 200 and "Call Sam tomorrow" in r.text

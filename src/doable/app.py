@@ -44,6 +44,7 @@ from doable.trash.router import router as trash_router
 from doable.web.errors import fallback_500_html, render_error
 from doable.web.routes import router as web_router
 from doable.web.security import SecurityHeadersMiddleware, frame_ancestors
+from doable.web.trash import router as web_trash_router
 from doable.web.webhooks import router as web_webhooks_router
 from doable.webhooks.delivery import DeliveryConfig, Worker
 from doable.webhooks.router import webhooks_router
@@ -166,6 +167,7 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
 
     app.include_router(web_router)
     app.include_router(web_webhooks_router)
+    app.include_router(web_trash_router)
     install_error_handlers(app, html=render_error)
     # Added first, so it sits inside CORS: even last-resort 500s carry CORS headers.
     app.add_middleware(

@@ -13,6 +13,7 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from doable.activity import service as activity_service
 from doable.auth.models import User
 from doable.db import SessionDep
 from doable.errors import DoableError, InvalidInput, NotFound
@@ -268,6 +269,9 @@ async def edit_form(
     if is_htmx(request):
         return respond(request, state, "tasks.html", ctx, blocks=["edit_item"])
     ctx["reminders"] = await reminder_views(session, user, task)
+    ctx["activity"], _ = await activity_service.task_activity(
+        session, user, task.id, limit=20, cursor_key=state.runtime.secret_key
+    )
     ctx["before_choices"] = BEFORE_CHOICES
     return respond(request, state, "edit.html", ctx)
 
