@@ -82,9 +82,10 @@ async def test_update_with_if_match_and_login(
         )
     assert r.status_code == 200
     # user, task (locked), its tags, update, the owner's webhook endpoints (the outbox
-    # looks for subscribers in the transaction of every task change), and its subtasks'
-    # progress for the response
-    assert len(update) == 6, update
+    # looks for subscribers in the transaction of every task change), the activity log's
+    # one insert (activity/recorder.py), and its subtasks' progress for the response
+    assert len(update) == 7, update
+    assert sum("INSERT INTO activity" in s for s in update) == 1, update
     # user by email; the same user again after the hash, which runs outside any transaction;
     # insert the refresh token. PostgreSQL and MariaDB also count the login limits in the
     # database: an upsert and a read for the IP's counter and the account's.
