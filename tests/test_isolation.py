@@ -54,6 +54,10 @@ CASES: dict[tuple[str, str], tuple[dict[str, Any] | None, int]] = {
     ("DELETE", "/api/v1/webhooks/{webhook_id}"): (None, 204),
     ("GET", "/api/v1/webhooks/{webhook_id}/deliveries"): (None, 200),
     ("POST", "/api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/replay"): (None, 202),
+    ("GET", "/api/v1/projects/{project_id}/activity"): (None, 200),
+    ("GET", "/api/v1/tasks/{task_id}/activity"): (None, 200),
+    ("POST", "/api/v1/trash/{item_id}/restore"): (None, 200),
+    ("DELETE", "/api/v1/trash/{item_id}"): (None, 204),
     # Compat routes: `{user_id}` is filled with the requester's own id, so the intruder asks
     # for the owner's task under their own user id (404); naming another user id is 403
     # (test_user_path_matrix).

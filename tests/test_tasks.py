@@ -302,14 +302,14 @@ async def test_query_counts_per_request(client: httpx.AsyncClient, database: Dat
         await make_task(client, acct, tags=["a", "b"])
     assert len(get_stmts) == 2, get_stmts  # user, task joined with its tags
     # user, task, tags, subtasks, update, the owner's webhook endpoints (the outbox looks for
-    # subscribers in the transaction of every task change), and the subtasks' progress for
-    # the response
-    assert len(complete_stmts) == 7, complete_stmts
+    # subscribers in the transaction of every task change), the activity log's insert, and
+    # the subtasks' progress for the response
+    assert len(complete_stmts) == 8, complete_stmts
     # user, Inbox, last position in it, tag lookup, insert new tag "b", insert task, insert
-    # both links, webhook endpoints; PostgreSQL and MariaDB also lock the Inbox's row first
-    # (SQLite's writers already run one at a time)
+    # both links, webhook endpoints, the activity log's insert; PostgreSQL and MariaDB also
+    # lock the Inbox's row first (SQLite's writers already run one at a time)
     locks = 0 if database.config.backend == "sqlite" else 1
-    assert len(create_stmts) == 8 + locks, create_stmts
+    assert len(create_stmts) == 9 + locks, create_stmts
 
 
 async def test_tags_list_rename_merge_recolour_delete(client: httpx.AsyncClient) -> None:

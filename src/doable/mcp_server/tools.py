@@ -256,7 +256,8 @@ async def reopen_task(ctx: ToolContext, args: TaskRef) -> TaskResult:
 
 @tool(title="Delete a task", scope="tasks:write", destructive=True)
 async def delete_task(ctx: ToolContext, args: DeleteTaskArgs) -> TaskResult:
-    """Delete a task for good (its tags stay). Returns the deleted task with status "deleted".
+    """Delete a task and its subtasks into the trash (restorable for TRASH_DAYS days; its tags
+    stay). Returns the deleted task with status "deleted".
 
     With `dry_run: true` nothing is deleted: status is "would_delete" and `task` is the task
     that would go. Deleting an id that does not exist (or no longer exists) is an error.
