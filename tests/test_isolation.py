@@ -74,6 +74,10 @@ CASES: dict[tuple[str, str], tuple[dict[str, Any] | None, int]] = {
     ("DELETE", "/api/v1/webhooks/{webhook_id}"): (None, 204),
     ("GET", "/api/v1/webhooks/{webhook_id}/deliveries"): (None, 200),
     ("POST", "/api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/replay"): (None, 202),
+    ("GET", "/api/v1/projects/{project_id}/activity"): (None, 200),
+    ("GET", "/api/v1/tasks/{task_id}/activity"): (None, 200),
+    ("POST", "/api/v1/trash/{item_id}/restore"): (None, 200),
+    ("DELETE", "/api/v1/trash/{item_id}"): (None, 204),
     # Compat routes: `{user_id}` is filled with the requester's own id, so the intruder asks
     # for the owner's task under their own user id (404); naming another user id is 403
     # (test_user_path_matrix).
@@ -113,6 +117,8 @@ AUTHED: dict[tuple[str, str], dict[str, Any] | None] = {
     ("GET", "/api/v1/webhooks"): None,
     ("POST", "/api/v1/webhooks"): {"url": "https://example.com/h", "event_types": ["task.created"]},
     ("GET", "/api/v1/notifications"): None,
+    ("GET", "/api/v1/trash"): None,
+    ("DELETE", "/api/v1/trash"): None,
     ("POST", "/api/v1/notifications/read-all"): None,
     # A stream: the owner's side is tested over a real server (tests/test_scheduler.py).
     ("GET", "/api/v1/events"): None,
@@ -243,11 +249,15 @@ async def _objects(client: httpx.AsyncClient, owner: Account, database: Database
     comment = await client.post(
         f"/api/v1/tasks/{task['id']}/comments", json={"body": "secret"}, headers=owner.headers
     )
+    trashed = await make_task(client, owner, title="trashed")
+    await client.delete(f"/api/v1/tasks/{trashed['id']}", headers=owner.headers)
+    trash = (await client.get("/api/v1/trash", headers=owner.headers)).json()["items"]
     return {
         "member_id": member.id,
         "invitation_id": pending.json()["id"],
         "received_id": received.json()["id"],
         "comment_id": comment.json()["id"],
+        "item_id": trash[0]["id"],
         "project_id": project.json()["id"],
         "section_id": section.json()["id"],
         "task_id": task["id"],

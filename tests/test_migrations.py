@@ -88,6 +88,7 @@ TABLES = {
     *("webhook_endpoints", "webhook_deliveries"),
     *("project_members", "project_invitations"),
     *("comments", "project_mutes"),
+    *("activity", "trash"),
 }
 
 
@@ -154,8 +155,8 @@ DAMAGES = {
     # Built while 0006 had another parent: the revision says HEAD, the later tables are absent.
     "tables": (
         f"UPDATE alembic_version SET version_num = '{HEAD}'",
-        "calendar_feeds, comments, event_relay, external_identities, notifications, "
-        "project_invitations, project_members, project_mutes and 19 more",
+        "activity, calendar_feeds, comments, event_relay, external_identities, notifications, "
+        "project_invitations, project_members and 21 more",
     ),
     "column": ("ALTER TABLE api_tokens DROP COLUMN last_used_at", "api_tokens.last_used_at"),
 }

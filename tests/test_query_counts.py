@@ -82,8 +82,10 @@ async def test_update_with_if_match_and_login(
         )
     assert r.status_code == 200
     # user (with whether they have webhooks: the outbox looks for subscribers only then),
-    # task (locked), its tags, update, and its subtasks' progress for the response
-    assert len(update) == 5, update
+    # task (locked), its tags, update, the activity log's one insert (activity/recorder.py),
+    # and its subtasks' progress for the response
+    assert len(update) == 6, update
+    assert sum("INSERT INTO activity" in s for s in update) == 1, update
     # user by email; the same user again after the hash, which runs outside any transaction;
     # insert the refresh token. PostgreSQL and MariaDB also count the login limits in the
     # database: an upsert and a read for the IP's counter and the account's.
@@ -346,4 +348,4 @@ async def test_the_outbox_looks_for_subscribers_only_of_users_with_webhooks(
     assert endpoint_reads(without) == 0, without
     assert endpoint_reads(hooked) == 1, hooked
     # the endpoints, the task as GET returns it (the payload), the delivery row
-    assert len(hooked) == len(without) + 3 == 8, hooked
+    assert len(hooked) == len(without) + 3 == 9, hooked

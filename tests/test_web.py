@@ -317,6 +317,7 @@ ID_CASES: dict[tuple[str, str], tuple[dict[str, str], int]] = {
     ("GET", "/projects/{project_id}"): ({}, 200),
     ("POST", "/projects/{project_id}"): ({"color": "red"}, 303),
     ("GET", "/projects/{project_id}/delete"): ({}, 200),
+    ("GET", "/projects/{project_id}/activity"): ({}, 200),
     ("POST", "/projects/{project_id}/delete"): ({"confirm": "yes"}, 303),
     ("POST", "/projects/{project_id}/sections"): ({"name": "Later"}, 303),
     ("POST", "/projects/{project_id}/move"): ({"op": "first:x"}, 303),
@@ -382,6 +383,10 @@ NEEDS_LOGIN = {
     ("POST", "/invitations/mine/{invitation_id}/accept"),
     ("POST", "/invitations/mine/{invitation_id}/decline"),
     ("POST", "/invitations/{token}/accept"),
+    ("GET", "/trash"),
+    ("POST", "/trash/empty"),
+    ("POST", "/trash/{item_id}/restore"),
+    ("POST", "/trash/{item_id}/empty"),
 }
 
 
@@ -424,6 +429,7 @@ async def test_anonymous_is_sent_to_login(web: WebClient, method: str, path: str
         invitation_id=uuid.uuid4(),
         token="x.y",
         comment_id=uuid.uuid4(),
+        item_id=uuid.uuid4(),
     )
     r = await (web.get(url) if method == "GET" else web.post(url, {"title": "x"}))
     assert r.status_code == 303, r.text

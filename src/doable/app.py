@@ -15,6 +15,7 @@ from starlette.routing import Route
 
 from doable import __version__
 from doable.accounts.router import admin_router, reset_router
+from doable.activity.router import router as activity_router
 from doable.admission import AdmissionMiddleware
 from doable.auth.router import auth_router, me_router, tokens_router
 from doable.comments.router import comments_router, mute_router
@@ -42,10 +43,13 @@ from doable.reminders.scheduler import Scheduler
 from doable.state import AppState
 from doable.tasks.router import parse_router, tags_router, tasks_router
 from doable.transfer.router import router as transfer_router
+from doable.trash import purge as trash_purge
+from doable.trash.router import router as trash_router
 from doable.web.assets import FingerprintedStaticFiles, fingerprints
 from doable.web.errors import fallback_500_html, render_error
 from doable.web.routes import router as web_router
 from doable.web.security import SecurityHeadersMiddleware, frame_ancestors
+from doable.web.trash import router as web_trash_router
 from doable.web.webhooks import router as web_webhooks_router
 from doable.webhooks.delivery import DeliveryConfig, Worker
 from doable.webhooks.router import webhooks_router
@@ -72,6 +76,7 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
         ),
     )
     db.set_task_quota(settings.max_tasks_per_account)
+    db.set_trash_days(settings.trash_days)
     state = AppState.build(runtime, db)
     mcp = LazyMcpEndpoint(database=db, state=state, max_body_bytes=settings.max_body_bytes)
 
@@ -92,6 +97,12 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
             scheduler = Scheduler(db, late_after=timedelta(seconds=settings.reminder_late_seconds))
             scheduler.start()
         app.state.scheduler = scheduler
+        # The trash's purge runs beside the scheduler (trash/purge.py: safe in every replica).
+        purging = (
+            asyncio.create_task(trash_purge.run(db), name="doable-trash-purge")
+            if settings.scheduler_enabled
+            else None
+        )
         webhooks = None
         if settings.webhook_worker_enabled:
             webhooks = Worker(db, DeliveryConfig.from_settings(settings, runtime.secret_key))
@@ -106,9 +117,11 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
                 await scheduler.stop()
             if webhooks is not None:
                 await webhooks.stop()
-            renewing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewing
+            for task in (renewing, purging):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
             await leases.release_all(db)
             await relay.stop()
             if owns_database:
@@ -148,6 +161,8 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
     api.include_router(notifications_router)
     api.include_router(events_router)
     api.include_router(webhooks_router)
+    api.include_router(activity_router)
+    api.include_router(trash_router)
     app.include_router(api)
     app.include_router(compat_router)  # after /api/v1, though its {user_id} only matches UUIDs
     app.include_router(ops_router)
@@ -164,6 +179,7 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
 
     app.include_router(web_router)
     app.include_router(web_webhooks_router)
+    app.include_router(web_trash_router)
     install_error_handlers(app, html=render_error)
     # Innermost: a request takes an admission slot (or waits its turn, or gets 503) before
     # any of its work, after the request context logs it.

@@ -72,6 +72,8 @@ class Settings(BaseSettings):
         default=20 * 1024 * 1024, ge=1024, validation_alias="IMPORT_MAX_BYTES"
     )
     max_tasks_per_account: int = Field(default=0, ge=0, validation_alias="MAX_TASKS_PER_ACCOUNT")
+    # How many days the trash keeps a deleted task, section or project before the purge.
+    trash_days: int = Field(default=30, ge=1, le=3650, validation_alias="TRASH_DAYS")
     db_startup_timeout: float = Field(default=30.0, ge=0, validation_alias="DB_STARTUP_TIMEOUT")
     db_pool_size: int = Field(default=5, ge=1, le=100, validation_alias="DB_POOL_SIZE")
     # How long a request waits for a pooled connection before it is answered 503 (seconds).

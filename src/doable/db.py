@@ -292,6 +292,20 @@ def _pinger(dialect: Dialect) -> Any:
 
 
 TASK_QUOTA = "doable.task_quota"  # key in a write session's info
+TRASH_DAYS = "doable.trash_days"  # likewise: how long the trash keeps what was deleted
+DEFAULT_TRASH_DAYS = 30
+# Who the session acts for (a user's id), set by the authenticating dependencies and the MCP
+# tool runner: the activity log (activity/recorder.py) and the trash record it.
+ACTOR = "doable.actor"
+
+
+def set_actor(session: AsyncSession | Session, user_id: uuid.UUID) -> None:
+    session.info[ACTOR] = user_id
+
+
+def actor_of(session: AsyncSession | Session) -> uuid.UUID | None:
+    found = session.info.get(ACTOR)
+    return found if isinstance(found, uuid.UUID) else None
 
 
 class Database:
@@ -373,6 +387,10 @@ class Database:
     def set_task_quota(self, quota: int) -> None:
         """MAX_TASKS_PER_ACCOUNT (0: none), read by tasks.service.ensure_room."""
         self._write_info[TASK_QUOTA] = quota
+
+    def set_trash_days(self, days: int) -> None:
+        """TRASH_DAYS, read by trash.service when something is deleted."""
+        self._write_info[TRASH_DAYS] = days
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -31,7 +31,14 @@ from doable.auth.external import ExternalClaims, ExternalVerifier
 from doable.auth.models import User
 from doable.auth.security import Scope, is_api_token
 from doable.auth.service import Principal
-from doable.db import SAFE_METHODS, Database, SessionDep, end_read_transaction, utcnow
+from doable.db import (
+    SAFE_METHODS,
+    Database,
+    SessionDep,
+    end_read_transaction,
+    set_actor,
+    utcnow,
+)
 from doable.errors import DoableError, Forbidden, ServiceUnavailable, Unauthorized
 from doable.state import AppState, StateDep
 
@@ -169,13 +176,15 @@ async def current_principal(
     state: StateDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
-    return await authenticate(
+    principal = await authenticate(
         session,
         state,
         request.app.state.database,
         credentials,
         read_only=request.method in SAFE_METHODS,
     )
+    set_actor(session, principal.user.id)  # the activity log's "who"
+    return principal
 
 
 def check_scope(principal: Principal, scope: Scope) -> None:

@@ -27,6 +27,7 @@ from doable.state import StateDep
 from doable.tasks import service as tasks_service
 from doable.tasks.models import Task
 from doable.tasks.schemas import TaskCreate, TaskPatch
+from doable.trash import service as trash_service
 
 router = APIRouter(
     prefix="/api/{user_id:compat_user_id}/tasks",
@@ -133,7 +134,7 @@ async def update_task(
 
 @router.delete("/{task_id}", status_code=status.HTTP_204_NO_CONTENT, responses=RESPONSES)
 async def delete_task(task: PathTask, session: SessionDep) -> Response:
-    await tasks_service.delete_task(session, task)
+    await trash_service.trash_task(session, task)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -36,7 +36,7 @@ from doable import __version__
 from doable.auth.dependencies import check_scope
 from doable.auth.service import Principal
 from doable.context import request_id_var
-from doable.db import Database
+from doable.db import Database, set_actor
 from doable.errors import (
     DoableError,
     ServiceUnavailable,
@@ -226,6 +226,7 @@ class McpEndpoint:
 
     async def _call(self, spec: ToolSpec, principal: Principal, args: BaseModel) -> BaseModel:
         async with self.database.unit_of_work(write=spec.writes) as session:
+            set_actor(session, principal.user.id)
             ctx = ToolContext(session, principal.user, self.state.runtime.secret_key)
             result = await spec.fn(ctx, args)
             if ctx.discard:

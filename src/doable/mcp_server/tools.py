@@ -49,6 +49,7 @@ from doable.tasks import quickadd
 from doable.tasks import service as tasks_service
 from doable.tasks.models import Task
 from doable.tasks.schemas import PLACEMENT_FIELDS, PlaceOut, QuickParseOut, TaskOut, TaskPatch
+from doable.trash import service as trash_service
 from doable.zones import zone_of
 
 
@@ -257,7 +258,8 @@ async def reopen_task(ctx: ToolContext, args: TaskRef) -> TaskResult:
 
 @tool(title="Delete a task", scope="tasks:write", destructive=True)
 async def delete_task(ctx: ToolContext, args: DeleteTaskArgs) -> TaskResult:
-    """Delete a task for good (its tags stay). Returns the deleted task with status "deleted".
+    """Delete a task and its subtasks into the trash (restorable for TRASH_DAYS days; its tags
+    stay). Returns the deleted task with status "deleted".
 
     With `dry_run: true` nothing is deleted: status is "would_delete" and `task` is the task
     that would go. Deleting an id that does not exist (or no longer exists) is an error.
@@ -269,7 +271,7 @@ async def delete_task(ctx: ToolContext, args: DeleteTaskArgs) -> TaskResult:
     if args.dry_run:
         ctx.discard = True
     else:
-        await tasks_service.delete_task(ctx.session, task)
+        await trash_service.trash_task(ctx.session, task)
     return result
 
 

@@ -92,6 +92,7 @@ _COLUMNS = {
 @cache
 def required_columns() -> dict[str, frozenset[str]]:
     """Each table this build's models use, with its columns (Base.metadata)."""
+    import doable.activity.models
     import doable.auth.models
     import doable.comments.models
     import doable.feeds.models
@@ -102,6 +103,7 @@ def required_columns() -> dict[str, frozenset[str]]:
     import doable.relay.models
     import doable.reminders.models
     import doable.tasks.models
+    import doable.trash.models
     import doable.webhooks.models  # noqa: F401  (registers the tables)
     from doable.db import Base
 

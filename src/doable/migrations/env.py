@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+import doable.activity.models
 import doable.auth.models
 import doable.comments.models
 import doable.feeds.models
@@ -14,6 +15,7 @@ import doable.ratelimit.models
 import doable.relay.models
 import doable.reminders.models
 import doable.tasks.models
+import doable.trash.models
 import doable.webhooks.models  # noqa: F401  (registers the tables)
 from doable.db import Base
 

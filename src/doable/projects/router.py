@@ -22,6 +22,7 @@ from doable.projects.schemas import (
     SectionPatch,
     refuse_nulls,
 )
+from doable.trash import service as trash_service
 
 # Projects and sections hold tasks: API tokens need tasks:read for GET and tasks:write for
 # the rest, as on /tasks; POSTs honour Idempotency-Key.
@@ -141,7 +142,7 @@ async def delete_project(
 ) -> Response:
     """Delete the project with its sections and tasks (409 for the Inbox)."""
     service.check_if_match(project, if_match)
-    await service.delete_project(session, project)
+    await trash_service.trash_project(session, project)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -218,5 +219,5 @@ async def delete_section(
     if_match: IfMatch = None,
 ) -> Response:
     service.check_if_match(section, if_match)
-    await service.delete_section(session, section, with_tasks=with_tasks)
+    await trash_service.trash_section(session, section, with_tasks=with_tasks)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -35,6 +35,7 @@ from doable.tasks.schemas import (
     TaskPatch,
     TaskReplace,
 )
+from doable.trash import service as trash_service
 from doable.types import NoNulStr
 from doable.zones import zone_of
 
@@ -297,7 +298,7 @@ async def replace_task(
 @tasks_router.delete("/{task_id:uuid}", status_code=status.HTTP_204_NO_CONTENT, responses=COMMON)
 async def delete_task(task: OwnedTask, session: SessionDep, if_match: IfMatch = None) -> Response:
     service.check_if_match(task, if_match)
-    await service.delete_task(session, task)
+    await trash_service.trash_task(session, task)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -37,7 +37,7 @@ from doable.errors import Conflict, InvalidInput, NotFound
 from doable.projects import access
 from doable.projects import service as projects
 from doable.projects.access import Role
-from doable.projects.models import Project, ProjectMember
+from doable.projects.models import ProjectMember
 from doable.projects.service import Placement
 from doable.reminders import service as reminders_service
 from doable.reminders.models import Reminder
@@ -144,6 +144,9 @@ def _due_of(task: Task) -> date | datetime | None:
     return task.due_at if task.due_at is not None else task.due_date
 
 
+due_of = _due_of  # a task's due as the API gives it (trash/undo.py)
+
+
 def _rule_error(exc: recurrence.RuleError) -> InvalidInput:
     return InvalidInput(str(exc), loc=["body", "recurrence", "rule"])
 
@@ -195,6 +198,13 @@ async def _resolve_tags(
             tag = await _create_tag(session, owner_id, wanted[key], key)
         tags.append(tag)
     return sorted(tags, key=lambda t: t.name_key)
+
+
+async def resolve_tags(
+    session: AsyncSession, owner_id: uuid.UUID, names: Sequence[str]
+) -> list[Tag]:
+    """The owner's tags by these names, made if missing (restoring from the trash)."""
+    return await _resolve_tags(session, owner_id, names)
 
 
 async def _create_tag(session: AsyncSession, owner_id: uuid.UUID, name: str, key: str) -> Tag:
@@ -1005,75 +1015,6 @@ async def count_tasks(session: AsyncSession, user: User, *, now: datetime) -> Ta
     ).where(access.task_scope(user), VISIBLE, projects.in_active_project(user))
     total, open_, overdue, today = (await session.execute(stmt)).one()
     return TaskCounts(int(total), int(open_), int(total) - int(open_), int(overdue), int(today))
-
-
-async def restore_task(session: AsyncSession, user: User, snapshot: dict[str, Any]) -> Task:
-    """Re-insert a just-deleted task from a verified snapshot, keeping its id (undo)."""
-    task_id = uuid.UUID(snapshot["id"])
-    exists = await session.scalar(select(func.count()).select_from(Task).where(Task.id == task_id))
-    if exists:
-        return await get_task(session, user, task_id)
-    found: tuple[uuid.UUID, uuid.UUID] | None = None
-    if snapshot.get("project_id"):
-        row = (
-            await session.execute(
-                select(Project.id, Project.owner_id).where(
-                    access.project_scope(user, Role.EDITOR),
-                    Project.id == uuid.UUID(snapshot["project_id"]),
-                )
-            )
-        ).one_or_none()
-        found = None if row is None else (row[0], row[1])
-    if found is None:
-        found = (await projects.inbox_id(session, user.id), user.id)
-    target = tree.Target(found[0], None, None, found[1])
-    await ensure_room(session, target.owner_id)
-    task = Task(
-        id=task_id,
-        owner_id=target.owner_id,
-        created_by=user.id,
-        title=snapshot["title"],
-        description=snapshot["description"],
-        priority=int(snapshot["priority"]),
-        completed=bool(snapshot["completed"]),
-        completed_at=_parse_dt(snapshot["completed_at"]),
-        due_date=date.fromisoformat(snapshot["due_date"]) if snapshot["due_date"] else None,
-        due_at=_parse_dt(snapshot["due_at"]),
-        due_sort=_parse_dt(snapshot["due_sort"]) or NO_DUE,
-        created_at=_parse_dt(snapshot["created_at"]) or utcnow(),
-        updated_at=utcnow(),
-        tags=await _resolve_tags(session, target.owner_id, snapshot["tags"]),
-        rrule=snapshot.get("rrule"),
-        recurrence_mode=snapshot.get("recurrence_mode"),
-    )
-    await tree.place(session, task, target, Placement())
-    session.add(task)
-    await session.flush()
-    return task
-
-
-def snapshot_of(task: Task) -> dict[str, Any]:
-    """Everything needed to restore a task exactly (see restore_task)."""
-    return {
-        "id": str(task.id),
-        "project_id": str(task.project_id) if task.project_id else None,
-        "title": task.title,
-        "description": task.description,
-        "priority": task.priority,
-        "completed": task.completed,
-        "completed_at": task.completed_at.isoformat() if task.completed_at else None,
-        "due_date": task.due_date.isoformat() if task.due_date else None,
-        "due_at": task.due_at.isoformat() if task.due_at else None,
-        "due_sort": task.due_sort.isoformat(),
-        "created_at": task.created_at.isoformat(),
-        "tags": task.tag_names,
-        "rrule": task.rrule,
-        "recurrence_mode": task.recurrence_mode,
-    }
-
-
-def _parse_dt(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
 
 
 async def delete_all_for_owner(session: AsyncSession, owner_id: uuid.UUID) -> None:

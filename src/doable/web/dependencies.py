@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 
 from doable.auth import service as auth_service
 from doable.auth.models import User
-from doable.db import SAFE_METHODS, SessionDep
+from doable.db import SAFE_METHODS, SessionDep, set_actor
 from doable.errors import DoableError, Forbidden, Unauthorized
 from doable.state import StateDep
 from doable.web.security import (
@@ -94,6 +94,7 @@ async def current_web_user(request: Request, session: SessionDep, state: StateDe
         raise LoginRequired()
     user, web_session = found
     request.state.web_session_id = web_session.id
+    set_actor(session, user.id)  # the activity log's "who"
     if request.method not in SAFE_METHODS:
         # Sliding expiry, written only by requests that write anyway.
         await auth_service.touch_web_session(session, state, web_session)

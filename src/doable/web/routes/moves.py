@@ -28,8 +28,10 @@ from doable.projects.service import Placement
 from doable.state import StateDep
 from doable.tasks import service as tasks_service
 from doable.tasks.schemas import TaskPatch
+from doable.trash import undo as undo_service
 from doable.web.dependencies import CsrfToken, WebUser, safe_next
 from doable.web.routes.forms import TaskId, owned_task, see_other
+from doable.web.routes.tasks import undo_toast
 from doable.web.views import base_context, is_htmx, respond
 
 router = APIRouter()
@@ -114,8 +116,16 @@ async def move_task(
         patch = TaskPatch.model_validate(task_move_body(op, project))
     except ValidationError:
         raise InvalidInput("Choose where to move it", loc=["body", "op"]) from None
+    earlier = await undo_service.before(session, task)
     await tasks_service.update_task(session, user, task, patch)
-    return _answer(request, state, user, back, f"Moved “{task.title}” {TASK_MOVES[_op(op)[0]]}.")
+    message = f"Moved “{task.title}” {TASK_MOVES[_op(op)[0]]}."
+    if not is_htmx(request):
+        return see_other(safe_next(back))
+    ctx = base_context(request, state, user) | {"announcement": message}
+    action = {"a": "move", "task": str(task.id), "v": task.version, "s": earlier}
+    ctx |= undo_toast(state, user, action, message, target="#announce", swap="none")
+    blocks = ["announce_oob", "toast_oob"]
+    return respond(request, state, "project.html", ctx, blocks=blocks, headers=CHANGED)
 
 
 def _placement(op: str) -> Placement:

@@ -20,6 +20,7 @@ from doable.projects.access import Role
 from doable.projects.models import PALETTE, Project
 from doable.state import StateDep
 from doable.tasks import service as tasks_service
+from doable.trash import service as trash_service
 from doable.types import Text
 from doable.web.dependencies import CsrfToken, WebUser
 from doable.web.outline import outline
@@ -271,7 +272,7 @@ async def delete_project(
     )
     if confirm != "yes":
         return see_other(f"/projects/{project.id}/delete")
-    await projects_service.delete_project(session, project)  # 409 for the Inbox
+    await trash_service.trash_project(session, project)  # 409 for the Inbox
     return see_other(f"/projects/{await projects_service.inbox_id(session, user.id)}")
 
 
@@ -355,5 +356,5 @@ async def delete_section(
     if confirm != "yes":
         return see_other(f"/sections/{section.id}/delete")
     project_id = section.project_id
-    await projects_service.delete_section(session, section, with_tasks=with_tasks == "yes")
+    await trash_service.trash_section(session, section, with_tasks=with_tasks == "yes")
     return see_other(project_url(project_id))

@@ -3,6 +3,7 @@ delete and undo."""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -12,6 +13,7 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from doable.activity import service as activity_service
 from doable.auth import preferences
 from doable.auth.models import User
 from doable.db import SessionDep
@@ -24,9 +26,12 @@ from doable.reminders.schemas import ReminderCreate
 from doable.state import AppState, StateDep
 from doable.tasks import quickadd, quickservice
 from doable.tasks import service as tasks_service
-from doable.tasks import undo as undo_service
+from doable.tasks import undo as completion_undo
 from doable.tasks.models import Task
 from doable.tasks.schemas import QUICK_TEXT_MAX, TaskCreate, TaskPatch
+from doable.trash import service as trash_service
+from doable.trash import undo as undo_service
+from doable.trash.service import TrashItemNotFound
 from doable.web.dependencies import CsrfToken, WebUser, safe_next
 from doable.web.routes.comments import collab_context
 from doable.web.routes.forms import (
@@ -60,21 +65,36 @@ Back = Annotated[str, Form(max_length=2000)]
 
 
 async def item_response(
-    request: Request, state: Any, session: Any, user: User, task: Task, *, status: int = 200
+    request: Request,
+    state: Any,
+    session: Any,
+    user: User,
+    task: Task,
+    *,
+    status: int = 200,
+    toast: dict[str, str] | None = None,
 ) -> Response:
     ctx = base_context(request, state, user) | {
         "task": task_view(task, user, today_for(state, user)),
         "counts": await tasks_service.count_tasks(session, user, now=state.clock()),
     }
-    return respond(
-        request,
-        state,
-        "tasks.html",
-        ctx,
-        blocks=["item", "counts_oob"],
-        status=status,
-        headers=CHANGED,
-    )
+    blocks = ["item", "counts_oob"]
+    if toast:
+        ctx |= toast
+        blocks.append("toast_oob")
+    return respond(request, state, "tasks.html", ctx, blocks=blocks, status=status, headers=CHANGED)
+
+
+def undo_toast(
+    state: AppState, user: User, action: dict[str, Any], message: str, *, target: str, swap: str
+) -> dict[str, str]:
+    """The context of an Undo toast: `action` signed for this user (see `undo`)."""
+    return {
+        "undo_token": sign_snapshot(state.runtime.secret_key, action, str(user.id)),
+        "toast_message": message,
+        "undo_target": target,
+        "undo_swap": swap,
+    }
 
 
 @router.get("/tasks")
@@ -238,24 +258,26 @@ async def toggle_task(
 ) -> Response:
     task = await owned_task(session, user, task_id, request)
     completing = not task.completed
-    was = undo_service.before(task)
+    was = completion_undo.before(task)
     task = await tasks_service.set_completed(session, task, completing)
     if not is_htmx(request):
         return see_other(safe_next(back))
     if not completing:
         return await item_response(request, state, session, user, task)
-    # Feedback with an Undo: what happened ("… next due Mon 7 Dec" for a repeating task).
-    done = undo_service.completed(task, was)
-    view = task_view(task, user, today_for(state, user))
-    ctx = base_context(request, state, user) | {
-        "task": view,
-        "counts": await tasks_service.count_tasks(session, user, now=state.clock()),
-        "undo_token": sign_snapshot(state.runtime.secret_key, done.to_json(), str(user.id)),
-        "completed_title": task.title,
-        "next_due": view.due_label if done.rrule is not None and not task.completed else "",
-    }
-    blocks = ["item", "counts_oob", "completed_toast_oob"]
-    return respond(request, state, "tasks.html", ctx, blocks=blocks, headers=CHANGED)
+    # Feedback with an Undo: what happened ("… Next: Mon 7 Dec" for a repeating task).
+    done = completion_undo.completed(task, was)
+    message = f"Completed “{task.title}”."
+    if done.rrule is not None and not task.completed:
+        message += f" Next: {task_view(task, user, today_for(state, user)).due_label}."
+    toast = undo_toast(
+        state,
+        user,
+        {"a": "complete", "task": str(task.id), **done.to_json()},
+        message,
+        target=f"#task-{task.id}",
+        swap="outerHTML",
+    )
+    return await item_response(request, state, session, user, task, toast=toast)
 
 
 @router.post("/tasks/{task_id}/skip")
@@ -297,6 +319,9 @@ async def edit_form(
     if is_htmx(request):
         return respond(request, state, "tasks.html", ctx, blocks=["edit_item"])
     ctx["reminders"] = await reminder_views(session, user, task)
+    ctx["activity"], _ = await activity_service.task_activity(
+        session, user, task.id, limit=20, cursor_key=state.runtime.secret_key
+    )
     ctx["before_choices"] = BEFORE_CHOICES
     ctx |= await collab_context(session, state, user, task, comments)
     return respond(request, state, "edit.html", ctx)
@@ -314,6 +339,7 @@ async def save_edit(
     task = await owned_task(session, user, task_id, request)
     form = await read_form(request)
     errors: dict[str, str] = {}
+    earlier = await undo_service.before(session, task)
     try:
         patch = TaskPatch.model_validate(form_task_fields(form, user, state.clock()))
         task = await tasks_service.update_task(session, user, task, patch)
@@ -336,7 +362,11 @@ async def save_edit(
         return respond(request, state, "edit.html", ctx, status=422)
     if not is_htmx(request):
         return see_other("/tasks")
-    return await item_response(request, state, session, user, task)
+    action = {"a": "edit", "task": str(task.id), "v": task.version, "s": earlier}
+    toast = undo_toast(
+        state, user, action, f"Saved “{task.title}”.", target=f"#task-{task.id}", swap="outerHTML"
+    )
+    return await item_response(request, state, session, user, task, toast=toast)
 
 
 @router.post("/tasks/{task_id}/delete")
@@ -357,16 +387,17 @@ async def delete_task(
         if is_htmx(request):
             return Response(status_code=204, headers={"HX-Redirect": url})
         return see_other(url)
-    snapshot = tasks_service.snapshot_of(task)
     title = task.title
-    await tasks_service.delete_task(session, task)
+    trashed = await trash_service.trash_task(session, task)
     if not is_htmx(request):
         return see_other(safe_next(back))
+    action = {"a": "delete", "trash": str(trashed.id), "task": str(task_id)}
     ctx = base_context(request, state, user) | {
-        "undo_token": sign_snapshot(state.runtime.secret_key, snapshot, str(user.id)),
-        "deleted_title": title,
         "counts": await tasks_service.count_tasks(session, user, now=state.clock()),
     }
+    ctx |= undo_toast(
+        state, user, action, f"Deleted “{title}”.", target="#task-list", swap="afterbegin"
+    )
     blocks = ["deleted", "toast_oob", "counts_oob"]
     return respond(request, state, "tasks.html", ctx, blocks=blocks, headers=CHANGED)
 
@@ -395,7 +426,7 @@ async def confirm_delete_task(
 
 
 @router.post("/undo")
-async def restore_task(
+async def undo(
     request: Request,
     user: WebUser,
     session: SessionDep,
@@ -403,17 +434,36 @@ async def restore_task(
     csrf: CsrfToken,
     undo: Annotated[str, Form(max_length=20_000)] = "",
 ) -> Response:
-    snapshot = verify_snapshot(state.runtime.secret_key, undo, str(user.id))
-    if snapshot is None:
+    """Undo a delete (restore from the trash), an edit or a move (put the task back, unless
+    someone changed it since: 409). The token is signed for this user and lives 60 s."""
+    action = verify_snapshot(state.runtime.secret_key, undo, str(user.id))
+    try:
+        kind = action["a"] if action else None
+        task_id = uuid.UUID(action["task"]) if action else None
+    except (KeyError, TypeError, ValueError):
+        kind = task_id = None
+    if action is None or task_id is None or kind not in {"complete", "delete", "edit", "move"}:
         raise DoableError("This undo has expired")
-    if snapshot.get("kind") == "complete":
-        done = undo_service.Completed.from_json(snapshot)
-        task = await owned_task(session, user, uuid.UUID(done.task_id), request)
-        task = await undo_service.undo_completion(session, task, done)
-        if not is_htmx(request):
-            return see_other("/tasks")
-        return await item_response(request, state, session, user, task)
-    task = await tasks_service.restore_task(session, user, snapshot)
+    if kind == "complete":
+        done = completion_undo.Completed.from_json(action)
+        task = await owned_task(session, user, task_id, request)
+        task = await completion_undo.undo_completion(session, task, done)
+    elif kind == "delete":
+        # Restored already (a second click): show it, if it is there.
+        with contextlib.suppress(TrashItemNotFound, ValueError):
+            await trash_service.restore(session, user, uuid.UUID(str(action.get("trash"))))
+        task = await owned_task(session, user, task_id, request)
+    else:
+        try:
+            version, earlier = int(action["v"]), dict(action["s"])
+        except (KeyError, TypeError, ValueError):
+            raise DoableError("This undo has expired") from None
+        task = await undo_service.revert(session, user, task_id, version, earlier)
     if not is_htmx(request):
         return see_other("/tasks")
+    if kind == "move":
+        ctx = base_context(request, state, user) | {"announcement": f"Moved “{task.title}” back."}
+        return respond(
+            request, state, "project.html", ctx, blocks=["announce_oob"], headers=CHANGED
+        )
     return await item_response(request, state, session, user, task)

@@ -400,7 +400,14 @@
     var undo = event.target.closest && event.target.closest(".toast form button");
     if (undo) {
       var t = undo.closest(".toast");
-      setTimeout(function () { if (t) t.remove(); }, 50);
+      // Hidden at once, removed only once its request is over: htmx drops the answer (and
+      // its doable-changed trigger, on which the lists reload) of an element no longer in
+      // the page.
+      setTimeout(function () { if (t) t.hidden = true; }, 50);
+      if (t) {
+        t.addEventListener("htmx:afterRequest", function () { t.remove(); });
+        setTimeout(function () { t.remove(); }, 30000);
+      }
     }
   });
 

@@ -1,0 +1,1 @@
+"""The trash: deleted tasks, sections and projects, kept for TRASH_DAYS and restorable."""
