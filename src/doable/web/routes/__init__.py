@@ -3,10 +3,19 @@
 from fastapi import APIRouter, Depends
 
 from doable.web.dependencies import csrf_protect
-from doable.web.routes import account, agenda, auth_pages, moves, projects, reminders, tasks
+from doable.web.routes import (
+    account,
+    agenda,
+    auth_pages,
+    moves,
+    notifications,
+    projects,
+    reminders,
+    tasks,
+)
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)])
 # Order matters only where paths overlap: /tasks/quick and /tasks/preview are declared in the
 # tasks module before /tasks/{task_id}.
-for area in (auth_pages, tasks, agenda, projects, moves, reminders, account):
+for area in (auth_pages, tasks, agenda, projects, moves, reminders, notifications, account):
     router.include_router(area.router)

@@ -145,6 +145,8 @@
       });
       source.addEventListener("notification", function (event) {
         try { notify(JSON.parse(event.data)); } catch (e) { /* ignore a malformed event */ }
+        // The header bell (hx-trigger="doable-notification from:body") fetches its new count.
+        document.body.dispatchEvent(new CustomEvent("doable-notification"));
       });
       source.addEventListener("task", function (event) {
         document.dispatchEvent(new CustomEvent("doable:task", { detail: event.data }));
