@@ -87,6 +87,7 @@ TABLES = {
     *("event_relay", "stream_leases"),
     *("webhook_endpoints", "webhook_deliveries"),
     *("project_members",),
+    *("app_secrets", "push_subscriptions", "notification_channels"),
 }
 
 
@@ -96,7 +97,7 @@ async def _alembic_current(database: Database) -> str | None:
 
 
 async def test_upgrade_matches_models_and_round_trips(database: Database) -> None:
-    assert await current_revision(database.engine) == head_revision() == HEAD == "0015"
+    assert await current_revision(database.engine) == head_revision() == HEAD == "0020"
     assert await _diff(database) == []
     assert await _tables(database) == {*TABLES, "alembic_version"}
     assert await _search_objects(database) == SEARCH_OBJECTS[database.config.backend]
@@ -153,8 +154,8 @@ DAMAGES = {
     # Built while 0006 had another parent: the revision says HEAD, the later tables are absent.
     "tables": (
         f"UPDATE alembic_version SET version_num = '{HEAD}'",
-        "calendar_feeds, event_relay, external_identities, notifications, project_members, "
-        "projects, rate_limit_hits, reminders and 13 more",
+        "app_secrets, calendar_feeds, event_relay, external_identities, notification_channels, "
+        "notifications, project_members, projects and 16 more",
     ),
     "column": ("ALTER TABLE api_tokens DROP COLUMN last_used_at", "api_tokens.last_used_at"),
 }

@@ -335,6 +335,7 @@ PUBLIC = {
     ("GET", "/signup"),
     ("POST", "/signup"),
     ("POST", "/logout"),
+    ("GET", "/sw.js"),  # the service worker script (tests/test_push.py)
 }
 NEEDS_LOGIN = {
     ("GET", "/tasks"),
@@ -354,6 +355,9 @@ NEEDS_LOGIN = {
     ("GET", "/notifications"),
     ("GET", "/notifications/bell"),
     ("POST", "/notifications/read-all"),
+    ("GET", "/push/key"),
+    ("POST", "/push/subscribe"),
+    ("POST", "/push/unsubscribe"),
     ("GET", "/today"),
     ("GET", "/upcoming"),
     ("GET", "/projects"),

@@ -162,6 +162,20 @@ class Settings(BaseSettings):
     webhook_poll_seconds: float = Field(
         default=1.0, gt=0, le=300, validation_alias="WEBHOOK_POLL_SECONDS"
     )
+    # Web Push (doable.notify): the VAPID key pair, base64url (the private key as its raw
+    # 32 bytes, the public as the 65-byte uncompressed point). Unset: a pair is made once and
+    # kept in the database (table app_secrets), which every replica shares.
+    vapid_public_key: str | None = Field(default=None, validation_alias="VAPID_PUBLIC_KEY")
+    vapid_private_key: str | None = Field(
+        default=None, validation_alias="VAPID_PRIVATE_KEY", repr=False
+    )
+    # Who push services may contact about this server's pushes: a mailto: or https: URL.
+    vapid_subject: str = Field(
+        default="mailto:doable@localhost",
+        pattern=r"^(mailto:|https://)\S+$",
+        max_length=200,
+        validation_alias="VAPID_SUBJECT",
+    )
 
     @property
     def embedded(self) -> bool:
@@ -182,6 +196,8 @@ class Settings(BaseSettings):
         "metrics_token",
         "redis_url",
         "events_database_url",
+        "vapid_public_key",
+        "vapid_private_key",
         mode="before",
     )
     @classmethod

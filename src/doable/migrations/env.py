@@ -7,6 +7,7 @@ from alembic import context
 import doable.auth.models
 import doable.feeds.models
 import doable.idempotency.models
+import doable.notify.models
 import doable.ops.models
 import doable.projects.models
 import doable.ratelimit.models

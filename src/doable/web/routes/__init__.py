@@ -10,6 +10,7 @@ from doable.web.routes import (
     moves,
     notifications,
     projects,
+    push,
     reminders,
     tasks,
 )
@@ -17,5 +18,5 @@ from doable.web.routes import (
 router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)])
 # Order matters only where paths overlap: /tasks/quick and /tasks/preview are declared in the
 # tasks module before /tasks/{task_id}.
-for area in (auth_pages, tasks, agenda, projects, moves, reminders, notifications, account):
+for area in (auth_pages, tasks, agenda, projects, moves, reminders, notifications, push, account):
     router.include_router(area.router)
