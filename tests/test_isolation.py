@@ -118,6 +118,8 @@ PUBLIC = {
     ("GET", "/readyz"),
     # Gated by the signed token in the body instead of a credential (tests/test_push.py).
     ("POST", "/api/v1/push/actions"),
+    # Gated by the signed token of a reminder email's link (tests/test_email.py).
+    ("POST", "/api/v1/email/unsubscribe"),
 }
 
 

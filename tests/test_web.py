@@ -358,6 +358,7 @@ NEEDS_LOGIN = {
     ("GET", "/push/key"),
     ("POST", "/push/subscribe"),
     ("POST", "/push/unsubscribe"),
+    ("POST", "/account/notifications"),
     ("GET", "/today"),
     ("GET", "/upcoming"),
     ("GET", "/projects"),

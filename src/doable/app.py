@@ -26,7 +26,7 @@ from doable.logging_setup import configure_logging
 from doable.mcp_server.lazy import LazyMcpEndpoint
 from doable.middleware import RequestContextMiddleware
 from doable.notify.delivery import PushConfig, Pusher
-from doable.notify.router import push_actions_router, push_router
+from doable.notify.router import email_router, push_actions_router, push_router
 from doable.openapi import install_openapi
 from doable.ops import metrics as metrics_hooks
 from doable.ops.docs import STATIC_DIR, install_docs
@@ -149,6 +149,7 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
     api.include_router(events_router)
     api.include_router(push_router)
     api.include_router(push_actions_router)
+    api.include_router(email_router)
     api.include_router(webhooks_router)
     app.include_router(api)
     app.include_router(compat_router)  # after /api/v1, though its {user_id} only matches UUIDs

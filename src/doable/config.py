@@ -177,6 +177,22 @@ class Settings(BaseSettings):
         validation_alias="VAPID_SUBJECT",
     )
 
+    # Email (doable.notify.email): reminders by email where SMTP_HOST is set; unset, no email.
+    smtp_host: str | None = Field(default=None, max_length=255, validation_alias="SMTP_HOST")
+    smtp_port: int = Field(default=587, ge=1, le=65535, validation_alias="SMTP_PORT")
+    smtp_username: str | None = Field(default=None, validation_alias="SMTP_USERNAME")
+    smtp_password: str | None = Field(default=None, validation_alias="SMTP_PASSWORD", repr=False)
+    smtp_from: str = Field(
+        default="Doable <doable@localhost>", max_length=320, validation_alias="SMTP_FROM"
+    )
+    smtp_starttls: bool = Field(default=True, validation_alias="SMTP_STARTTLS")
+    # The address users reach this server at, for links in emails (List-Unsubscribe).
+    public_url: str = Field(
+        default="http://localhost:8000",
+        pattern=r"^https?://[^/\s]+$",
+        validation_alias="PUBLIC_URL",
+    )
+
     @property
     def embedded(self) -> bool:
         """Embedded in a Hugging Face Space iframe: on with SPACE_ID, unless EMBED_MODE says."""
@@ -198,6 +214,9 @@ class Settings(BaseSettings):
         "events_database_url",
         "vapid_public_key",
         "vapid_private_key",
+        "smtp_host",
+        "smtp_username",
+        "smtp_password",
         mode="before",
     )
     @classmethod

@@ -1,4 +1,4 @@
-"""Sending fired reminders by Web Push, off the request path.
+"""Sending fired reminders by Web Push and email, off the request path.
 
 The scheduler hands the ids of the notifications it just made to this process's Pusher (a
 queue and one task); the Pusher sends each to every push subscription of its owner who has
@@ -52,6 +52,7 @@ class PushConfig:
     secret_key: bytes
     allow_private: bool
     retry_base_seconds: float = 1.0
+    email_retry_base_seconds: float = 5.0
 
     @staticmethod
     def from_settings(settings: Settings, secret_key: bytes) -> PushConfig:
@@ -167,6 +168,44 @@ async def push_notifications(
     return report
 
 
+async def email_notifications(
+    database: Database, config: PushConfig, ids: Sequence[uuid.UUID]
+) -> int:
+    """Email each notification to its owner, where SMTP is set and the owner chose email;
+    how many were sent."""
+    from doable.auth.models import User
+    from doable.notify import email
+
+    settings = config.settings
+    if not settings.smtp_host or not ids:
+        return 0
+    async with database.read_sessions() as session:
+        rows = (
+            await session.execute(
+                select(Notification, User.email)
+                .join(User, User.id == Notification.owner_id)
+                .join(NotificationChannels, NotificationChannels.user_id == User.id)
+                .where(Notification.id.in_(ids), NotificationChannels.email.is_(True))
+            )
+        ).all()
+    sent = 0
+    for note, address in rows:
+        token = email.unsubscribe_token(config.secret_key, note.owner_id)
+        base = settings.public_url.rstrip("/")
+        message = email.Message(
+            to=address,
+            subject=f"Reminder: {note.title}",
+            text=(
+                f"{note.title}\n{note.body}\n\nYour notifications: {base}/notifications\n\n"
+                f"Stop reminder emails: {base}/account#notifications-h\n"
+            ),
+            unsubscribe_url=f"{base}/api/v1/email/unsubscribe?token={token}",
+        )
+        if await email.send(settings, message, retry_base_seconds=config.email_retry_base_seconds):
+            sent += 1
+    return sent
+
+
 class Pusher:
     """The queue the scheduler feeds, and the task that empties it."""
 
@@ -199,9 +238,13 @@ class Pusher:
                 ids = list(await self._queue.get())
                 while not self._queue.empty():
                     ids.extend(self._queue.get_nowait())
-                try:
-                    await push_notifications(self.database, self.config, ids, client)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    log.error("push: sending failed (%s)", type(exc).__name__)
+                for channel in (
+                    push_notifications(self.database, self.config, ids, client),
+                    email_notifications(self.database, self.config, ids),
+                ):
+                    try:
+                        await channel
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception as exc:
+                        log.error("notify: sending failed (%s)", type(exc).__name__)

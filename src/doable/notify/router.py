@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
 from doable.auth.dependencies import CurrentUser, require_scope_by_method
 from doable.db import SessionDep, utcnow
@@ -94,4 +94,32 @@ async def push_action(data: PushActionIn, session: SessionDep, state: StateDep) 
     this one notification, 7 days) is the credential, so no CSRF defence is needed."""
     owner_id, notification_id = service.read_action_token(state.runtime.secret_key, data.token)
     await service.act(session, owner_id, notification_id, data.action, now=utcnow())
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+email_router = APIRouter(prefix="/email", tags=["email"])
+
+
+@email_router.post(
+    "/unsubscribe",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={404: {"description": "A forged or malformed link"}},
+)
+async def email_unsubscribe(
+    session: SessionDep,
+    state: StateDep,
+    token: Annotated[str, Query(max_length=200, description="From the List-Unsubscribe link")],
+) -> Response:
+    """One-click unsubscribe (RFC 8058): the mail client POSTs `List-Unsubscribe=One-Click`
+    to the link of a reminder email; the email channel is turned off. The signed token is
+    the credential; using it again changes nothing."""
+    from doable.notify import email
+
+    user_id = email.read_unsubscribe_token(state.runtime.secret_key, token)
+    current = await service.channels(session, user_id)
+    if not await service.user_exists(session, user_id):
+        raise email.UnsubscribeLinkInvalid()
+    await service.set_channels(
+        session, user_id, service.Channels(current.web_push, False, current.in_app)
+    )
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -283,3 +283,9 @@ async def act(
         session, user, note.task_id, for_update=True, need=Role.EDITOR
     )
     await tasks_service.set_completed(session, task, True)
+
+
+async def user_exists(session: AsyncSession, user_id: uuid.UUID) -> bool:
+    from doable.auth.models import User
+
+    return await session.scalar(select(User.id).where(User.id == user_id)) is not None

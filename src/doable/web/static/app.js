@@ -189,6 +189,9 @@
         // The header bell (hx-trigger="doable-notification from:body") fetches its new count.
         document.body.dispatchEvent(new CustomEvent("doable-notification"));
       });
+      source.addEventListener("notification-quiet", function () {
+        document.body.dispatchEvent(new CustomEvent("doable-notification"));
+      });
       source.addEventListener("task", function (event) {
         document.dispatchEvent(new CustomEvent("doable:task", { detail: event.data }));
         refreshSoon();
