@@ -336,6 +336,7 @@ PUBLIC = {
     ("POST", "/signup"),
     ("POST", "/logout"),
     ("GET", "/sw.js"),  # the service worker script (tests/test_push.py)
+    ("GET", "/manifest.webmanifest"),  # tests/browser/test_notifications.py
 }
 NEEDS_LOGIN = {
     ("GET", "/tasks"),

@@ -1,5 +1,6 @@
-"""Web Push from the web app: the service worker script, the VAPID key, and (un)subscribing
-this browser, signed in by the session cookie (with the page's CSRF token, as every write)."""
+"""The installable app and Web Push from the web app: the manifest, the service worker
+script, the VAPID key, and (un)subscribing this browser, signed in by the session cookie
+(with the page's CSRF token, as every write)."""
 
 from __future__ import annotations
 
@@ -35,6 +36,40 @@ async def service_worker() -> Response:
         _worker_script(),
         media_type="text/javascript",
         headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/"},
+    )
+
+
+MANIFEST = {
+    "name": "Doable",
+    "short_name": "Doable",
+    "description": "Tasks, reminders and projects.",
+    "id": "/tasks",
+    "start_url": "/tasks",
+    "scope": "/",
+    "display": "standalone",
+    "background_color": "#f7f7f5",
+    "theme_color": "#1f6f43",
+    "icons": [
+        {"src": "/static/icon.svg", "sizes": "any", "type": "image/svg+xml"},
+        {"src": "/static/icon-192.png", "sizes": "192x192", "type": "image/png"},
+        {"src": "/static/icon-512.png", "sizes": "512x512", "type": "image/png"},
+        {
+            "src": "/static/icon-512.png",
+            "sizes": "512x512",
+            "type": "image/png",
+            "purpose": "maskable",
+        },
+    ],
+}
+
+
+@router.get("/manifest.webmanifest")
+async def manifest() -> Response:
+    """The web app manifest: what makes Doable installable."""
+    return Response(
+        json.dumps(MANIFEST),
+        media_type="application/manifest+json",
+        headers={"Cache-Control": "public, max-age=3600"},
     )
 
 

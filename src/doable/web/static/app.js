@@ -112,12 +112,14 @@
     for (var i = 0; i < raw.length; i++) out[i] = raw.charCodeAt(i);
     return out;
   }
-  function subscribePush() {
+  // On load (permission already granted) the worker is registered and an existing
+  // subscription re-sent; a new subscription is made only after the Allow click.
+  function subscribePush(create) {
     if (!("serviceWorker" in navigator) || !("PushManager" in window) || !window.isSecureContext) return;
     if (Notification.permission !== "granted") return;
     navigator.serviceWorker.register("/sw.js", { scope: "/" }).then(function (reg) {
       return reg.pushManager.getSubscription().then(function (existing) {
-        if (existing) return existing;
+        if (existing || !create) return existing;
         return fetch("/push/key", { credentials: "same-origin" })
           .then(function (r) { return r.json(); })
           .then(function (key) {
@@ -138,17 +140,24 @@
     }).catch(function () { /* push unavailable here: the tab's toasts and the inbox remain */ });
   }
 
+  if ("serviceWorker" in navigator) {
+    navigator.serviceWorker.addEventListener("message", function (event) {
+      if (event.data && event.data.type === "doable-push") {
+        document.body.dispatchEvent(new CustomEvent("doable-notification"));
+      }
+    });
+  }
+
   function allowButton() {
     var button = document.getElementById("notify-allow");
     if (!button || !("Notification" in window)) return;
-    function refresh() {
-      button.hidden = Notification.permission !== "default";
-      subscribePush();
-    }
+    function refresh() { button.hidden = Notification.permission !== "default"; }
+    function allowed() { refresh(); subscribePush(true); }
     refresh();
+    subscribePush(false);
     button.addEventListener("click", function () {
-      var asked = Notification.requestPermission(refresh);
-      if (asked && asked.then) asked.then(refresh);
+      var asked = Notification.requestPermission(allowed);
+      if (asked && asked.then) asked.then(allowed);
     });
   }
 

@@ -20,7 +20,17 @@ self.addEventListener("push", function (event) {
       { action: "snooze", title: "Snooze 1 h" }
     ] : []
   };
-  event.waitUntil(self.registration.showNotification(data.title || "Doable", options));
+  // Open tabs hear of it too (their bell counts it), and whether it could be shown.
+  function tell(shown) {
+    return self.clients.matchAll({ type: "window" }).then(function (tabs) {
+      tabs.forEach(function (tab) {
+        tab.postMessage({ type: "doable-push", id: data.id, title: data.title, shown: shown,
+          actions: options.actions.map(function (a) { return a.title; }) });
+      });
+    });
+  }
+  event.waitUntil(self.registration.showNotification(data.title || "Doable", options).then(
+    function () { return tell(true); }, function () { return tell(false); }));
 });
 
 self.addEventListener("notificationclick", function (event) {
