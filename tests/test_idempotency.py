@@ -239,6 +239,10 @@ def test_every_post_under_api_v1_declares_the_header(app: FastAPI) -> None:
         "/api/v1/tasks/{task_id}/reminders": True,
         "/api/v1/notifications/{notification_id}/read": True,
         "/api/v1/notifications/read-all": True,
+        "/api/v1/notifications/{notification_id}/snooze": True,
+        "/api/v1/push/subscriptions": True,
+        "/api/v1/push/actions": False,
+        "/api/v1/email/unsubscribe": False,
         "/api/{user_id}/tasks": True,
     }
 

@@ -21,6 +21,9 @@ from tests.factories import Account, assert_problem, make_account, make_task
 
 # Every API route with a path id, and what its owner may send. A new route without a case
 # here makes test_every_id_route_has_a_case fail.
+# A browser's push key (a point on P-256, base64url).
+P256DH = "BMMFcshuiwXdlBmO5kT34k-MjsoFlNSSZZA32r1ZWTYOatFgQd97_YfpdvVRCKxcpLoz_CT_WTC0yTTUR3F3Pd8"
+
 CASES: dict[tuple[str, str], tuple[dict[str, Any] | None, int]] = {
     ("GET", "/api/v1/tasks/{task_id}"): (None, 200),
     ("PATCH", "/api/v1/tasks/{task_id}"): ({"title": "mine"}, 200),
@@ -69,6 +72,8 @@ CASES: dict[tuple[str, str], tuple[dict[str, Any] | None, int]] = {
     ("DELETE", "/api/v1/tasks/{task_id}/comments/{comment_id}"): (None, 204),
     ("GET", "/api/v1/projects/{project_id}/mute"): (None, 200),
     ("PUT", "/api/v1/projects/{project_id}/mute"): ({"muted": True}, 200),
+    ("POST", "/api/v1/notifications/{notification_id}/snooze"): ({"preset": "1h"}, 200),
+    ("DELETE", "/api/v1/push/subscriptions/{subscription_id}"): (None, 204),
     ("GET", "/api/v1/webhooks/{webhook_id}"): (None, 200),
     ("PATCH", "/api/v1/webhooks/{webhook_id}"): ({"enabled": False}, 200),
     ("DELETE", "/api/v1/webhooks/{webhook_id}"): (None, 204),
@@ -120,6 +125,12 @@ AUTHED: dict[tuple[str, str], dict[str, Any] | None] = {
     ("GET", "/api/v1/trash"): None,
     ("DELETE", "/api/v1/trash"): None,
     ("POST", "/api/v1/notifications/read-all"): None,
+    ("GET", "/api/v1/push/key"): None,
+    ("GET", "/api/v1/push/subscriptions"): None,
+    ("POST", "/api/v1/push/subscriptions"): {
+        "endpoint": "https://push.example.com/x",
+        "keys": {"p256dh": P256DH, "auth": "AAAAAAAAAAAAAAAAAAAAAA"},
+    },
     # A stream: the owner's side is tested over a real server (tests/test_scheduler.py).
     ("GET", "/api/v1/events"): None,
 }
@@ -144,6 +155,10 @@ PUBLIC = {
     ("POST", "/api/v1/auth/logout"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
+    # Gated by the signed token in the body instead of a credential (tests/test_push.py).
+    ("POST", "/api/v1/push/actions"),
+    # Gated by the signed token of a reminder email's link (tests/test_email.py).
+    ("POST", "/api/v1/email/unsubscribe"),
 }
 
 
@@ -217,6 +232,14 @@ async def _objects(client: httpx.AsyncClient, owner: Account, database: Database
     await fire_due(database)
     notes = await client.get("/api/v1/notifications", headers=owner.headers)
     project = await client.post("/api/v1/projects", json={"name": "p"}, headers=owner.headers)
+    push = await client.post(
+        "/api/v1/push/subscriptions",
+        json={
+            "endpoint": f"https://push.example.com/{uuid.uuid4()}",
+            "keys": {"p256dh": P256DH, "auth": "AAAAAAAAAAAAAAAAAAAAAA"},
+        },
+        headers=owner.headers,
+    )
     section = await client.post(
         f"/api/v1/projects/{project.json()['id']}/sections",
         json={"name": "s"},
@@ -268,6 +291,7 @@ async def _objects(client: httpx.AsyncClient, owner: Account, database: Database
         "notification_id": notes.json()["items"][0]["id"],
         "webhook_id": hook.json()["id"],
         "delivery_id": hook_log.json()["items"][0]["id"],
+        "subscription_id": push.json()["id"],
     }
 
 

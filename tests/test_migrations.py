@@ -89,6 +89,7 @@ TABLES = {
     *("project_members", "project_invitations"),
     *("comments", "project_mutes"),
     *("activity", "trash"),
+    *("app_secrets", "push_subscriptions", "notification_channels"),
 }
 
 
@@ -155,8 +156,8 @@ DAMAGES = {
     # Built while 0006 had another parent: the revision says HEAD, the later tables are absent.
     "tables": (
         f"UPDATE alembic_version SET version_num = '{HEAD}'",
-        "activity, calendar_feeds, comments, event_relay, external_identities, notifications, "
-        "project_invitations, project_members and 21 more",
+        "activity, app_secrets, calendar_feeds, comments, event_relay, external_identities, "
+        "notification_channels, notifications and 24 more",
     ),
     "column": ("ALTER TABLE api_tokens DROP COLUMN last_used_at", "api_tokens.last_used_at"),
 }

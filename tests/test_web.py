@@ -5,21 +5,22 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from doable.app import create_app
 from doable.auth.models import User, WebSession
 from doable.comments.models import Comment
 from doable.db import Database
 from doable.errors import is_api_path
-from doable.reminders.models import Reminder
+from doable.reminders.models import Notification, Reminder
+from doable.reminders.scheduler import fire_due
 from doable.webhooks.models import WebhookDelivery
 from tests.conftest import make_client, runtime_for, truncate_all
 from tests.factories import PASSWORD, make_account
@@ -312,6 +313,8 @@ ID_CASES: dict[tuple[str, str], tuple[dict[str, str], int]] = {
     ("POST", "/account/tokens/{token_id}/revoke"): ({}, 404),
     ("POST", "/tasks/{task_id}/reminders"): ({"before": "PT5M"}, 303),
     ("POST", "/tasks/{task_id}/reminders/{reminder_id}/delete"): ({}, 303),
+    ("POST", "/notifications/{notification_id}/read"): ({}, 303),
+    ("POST", "/notifications/{notification_id}/snooze"): ({"preset": "1h"}, 303),
     ("GET", "/tasks/{task_id}/delete"): ({}, 200),
     ("POST", "/tasks/{task_id}/move"): ({"op": "first:none"}, 303),
     ("GET", "/projects/{project_id}"): ({}, 200),
@@ -353,6 +356,8 @@ PUBLIC = {
     # An invitation link's page: gated by the signed token in its path (404 forged, 410 used
     # or expired; tests/test_sharing_invites.py).
     ("GET", "/invitations/{token}"),
+    ("GET", "/sw.js"),  # the service worker script (tests/test_push.py)
+    ("GET", "/manifest.webmanifest"),  # tests/browser/test_notifications.py
 }
 NEEDS_LOGIN = {
     ("GET", "/tasks"),
@@ -373,6 +378,13 @@ NEEDS_LOGIN = {
     ("POST", "/account/webhooks"),
     ("POST", "/logout-everywhere"),
     ("GET", "/events"),  # the owner's stream: tests/browser/test_reminders.py
+    ("GET", "/notifications"),
+    ("GET", "/notifications/bell"),
+    ("POST", "/notifications/read-all"),
+    ("GET", "/push/key"),
+    ("POST", "/push/subscribe"),
+    ("POST", "/push/unsubscribe"),
+    ("POST", "/account/notifications"),
     ("GET", "/today"),
     ("GET", "/upcoming"),
     ("GET", "/projects"),
@@ -430,6 +442,7 @@ async def test_anonymous_is_sent_to_login(web: WebClient, method: str, path: str
         token="x.y",
         comment_id=uuid.uuid4(),
         item_id=uuid.uuid4(),
+        notification_id=uuid.uuid4(),
     )
     r = await (web.get(url) if method == "GET" else web.post(url, {"title": "x"}))
     assert r.status_code == 303, r.text
@@ -445,8 +458,17 @@ async def test_another_users_ids_are_404(
     async with database.read_sessions() as s:
         session_id = (await s.execute(select(WebSession.id))).scalar_one()
     assert (await web.post(f"/tasks/{task_id}/reminders", {"before": "PT0S"})).status_code == 303
-    async with database.read_sessions() as s:
+    async with database.write_sessions() as s:
         reminder_id = (await s.execute(select(Reminder.id))).scalar_one()
+        # Fired at once (it is made due now): a notification, then pending again.
+        now = datetime.now(UTC)
+        await s.execute(update(Reminder).values(fire_at=now - timedelta(seconds=1)))
+        await s.commit()
+    await fire_due(database)
+    async with database.write_sessions() as s:
+        notification_id = (await s.execute(select(Notification.id))).scalar_one()
+        await s.execute(update(Reminder).values(fire_at=now + timedelta(days=1), fired_at=None))
+        await s.commit()
     r = await web.post("/account/feeds", {"name": "cal"})
     feed_id = re.search(r'id="feed-([0-9a-f-]{36})"', r.text).group(1)  # type: ignore[union-attr]
     project_id, section_id = await make_project(web, "Private", section="Hidden")
@@ -478,6 +500,7 @@ async def test_another_users_ids_are_404(
         delivery_id=delivery_id,
         token_id=uuid.uuid4(),
         comment_id=comment_id,
+        notification_id=notification_id,
     )
     data, owner_status = ID_CASES[(method, path)]
     r = await (intruder.get(url) if method == "GET" else intruder.post(url, data))

@@ -29,6 +29,8 @@ from doable.feeds.router import feeds_router, ical_router
 from doable.logging_setup import configure_logging
 from doable.mcp_server.lazy import LazyMcpEndpoint
 from doable.middleware import RequestContextMiddleware
+from doable.notify.delivery import PushConfig, Pusher
+from doable.notify.router import email_router, push_actions_router, push_router
 from doable.openapi import install_openapi
 from doable.ops import metrics as metrics_hooks
 from doable.ops.docs import STATIC_DIR, install_docs
@@ -92,9 +94,16 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
         await relay.start()
         app.state.relay = relay
         renewing = asyncio.create_task(leases.keep_renewing(db), name="doable-stream-leases")
-        scheduler = None
+        scheduler = pusher = None
         if settings.scheduler_enabled:
-            scheduler = Scheduler(db, late_after=timedelta(seconds=settings.reminder_late_seconds))
+            # Fired reminders go out by Web Push from the process that fired them.
+            pusher = Pusher(db, PushConfig.from_settings(settings, runtime.secret_key))
+            pusher.start()
+            scheduler = Scheduler(
+                db,
+                late_after=timedelta(seconds=settings.reminder_late_seconds),
+                on_fired=pusher.enqueue,
+            )
             scheduler.start()
         app.state.scheduler = scheduler
         # The trash's purge runs beside the scheduler (trash/purge.py: safe in every replica).
@@ -115,6 +124,8 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
         finally:
             if scheduler is not None:
                 await scheduler.stop()
+            if pusher is not None:
+                await pusher.stop()
             if webhooks is not None:
                 await webhooks.stop()
             for task in (renewing, purging):
@@ -160,6 +171,9 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
     api.include_router(reminders_router)
     api.include_router(notifications_router)
     api.include_router(events_router)
+    api.include_router(push_router)
+    api.include_router(push_actions_router)
+    api.include_router(email_router)
     api.include_router(webhooks_router)
     api.include_router(activity_router)
     api.include_router(trash_router)

@@ -184,6 +184,36 @@ class Settings(BaseSettings):
     webhook_poll_seconds: float = Field(
         default=1.0, gt=0, le=300, validation_alias="WEBHOOK_POLL_SECONDS"
     )
+    # Web Push (doable.notify): the VAPID key pair, base64url (the private key as its raw
+    # 32 bytes, the public as the 65-byte uncompressed point). Unset: a pair is made once and
+    # kept in the database (table app_secrets), which every replica shares.
+    vapid_public_key: str | None = Field(default=None, validation_alias="VAPID_PUBLIC_KEY")
+    vapid_private_key: str | None = Field(
+        default=None, validation_alias="VAPID_PRIVATE_KEY", repr=False
+    )
+    # Who push services may contact about this server's pushes: a mailto: or https: URL.
+    vapid_subject: str = Field(
+        default="mailto:doable@localhost",
+        pattern=r"^(mailto:|https://)\S+$",
+        max_length=200,
+        validation_alias="VAPID_SUBJECT",
+    )
+
+    # Email (doable.notify.email): reminders by email where SMTP_HOST is set; unset, no email.
+    smtp_host: str | None = Field(default=None, max_length=255, validation_alias="SMTP_HOST")
+    smtp_port: int = Field(default=587, ge=1, le=65535, validation_alias="SMTP_PORT")
+    smtp_username: str | None = Field(default=None, validation_alias="SMTP_USERNAME")
+    smtp_password: str | None = Field(default=None, validation_alias="SMTP_PASSWORD", repr=False)
+    smtp_from: str = Field(
+        default="Doable <doable@localhost>", max_length=320, validation_alias="SMTP_FROM"
+    )
+    smtp_starttls: bool = Field(default=True, validation_alias="SMTP_STARTTLS")
+    # The address users reach this server at, for links in emails (List-Unsubscribe).
+    public_url: str = Field(
+        default="http://localhost:8000",
+        pattern=r"^https?://[^/\s]+$",
+        validation_alias="PUBLIC_URL",
+    )
 
     @property
     def embedded(self) -> bool:
@@ -204,6 +234,11 @@ class Settings(BaseSettings):
         "metrics_token",
         "redis_url",
         "events_database_url",
+        "vapid_public_key",
+        "vapid_private_key",
+        "smtp_host",
+        "smtp_username",
+        "smtp_password",
         mode="before",
     )
     @classmethod

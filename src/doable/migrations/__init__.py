@@ -97,6 +97,7 @@ def required_columns() -> dict[str, frozenset[str]]:
     import doable.comments.models
     import doable.feeds.models
     import doable.idempotency.models
+    import doable.notify.models
     import doable.ops.models
     import doable.projects.models
     import doable.ratelimit.models

@@ -9,6 +9,7 @@ import doable.auth.models
 import doable.comments.models
 import doable.feeds.models
 import doable.idempotency.models
+import doable.notify.models
 import doable.ops.models
 import doable.projects.models
 import doable.ratelimit.models

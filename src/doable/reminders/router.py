@@ -22,6 +22,8 @@ from doable.reminders.schemas import (
     ReadAllOut,
     ReminderCreate,
     ReminderOut,
+    SnoozeIn,
+    SnoozeOut,
 )
 from doable.state import StateDep
 from doable.tasks.dependencies import VisibleTask
@@ -128,6 +130,24 @@ async def read_notification(
 @notifications_router.post("/read-all", response_model=ReadAllOut, responses=COMMON)
 async def read_all_notifications(user: CurrentUser, session: SessionDep) -> ReadAllOut:
     return ReadAllOut(marked=await service.mark_all_read(session, user.id, now=utcnow()))
+
+
+@notifications_router.post(
+    "/{notification_id}/snooze",
+    response_model=SnoozeOut,
+    responses={**COMMON, 404: {"description": "No such notification, or its reminder is gone"}},
+)
+async def snooze_notification(
+    data: SnoozeIn,
+    user: CurrentUser,
+    session: SessionDep,
+    notification_id: Annotated[uuid.UUID, Path(description="Notification id")],
+) -> SnoozeOut:
+    """Fire the notification's reminder again later (and mark the notification read)."""
+    n, reminder = await service.snooze(session, user.id, notification_id, data.preset, now=utcnow())
+    return SnoozeOut(
+        notification=NotificationOut.from_row(n), reminder=ReminderOut.from_reminder(reminder)
+    )
 
 
 async def api_subscription(

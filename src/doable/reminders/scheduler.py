@@ -22,6 +22,7 @@ import random
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -60,6 +61,8 @@ class Fired:
     notified: int = 0
     skipped: int = 0  # completed, deleted or archived tasks: marked fired, nobody told
     by_owner: Counter[uuid.UUID] = field(default_factory=Counter, compare=False)
+    # The notifications made, for the channels beyond the inbox (doable.notify.delivery).
+    notification_ids: tuple[uuid.UUID, ...] = field(default=(), compare=False)
 
     @property
     def total(self) -> int:
@@ -156,7 +159,12 @@ async def _claim_batch(
         await session.execute(insert(Notification), rows)
     for owner_id in {row["owner_id"] for row in rows}:
         events.publish_after_commit(session, events.Event("notification", owner_id))
-    return Fired(notified=len(rows), skipped=skipped, by_owner=Counter(r.owner_id for r in claimed))
+    return Fired(
+        notified=len(rows),
+        skipped=skipped,
+        by_owner=Counter(r.owner_id for r in claimed),
+        notification_ids=tuple(row["id"] for row in rows),
+    )
 
 
 async def _read_committed(session: AsyncSession, database: Database) -> None:
@@ -199,6 +207,7 @@ async def fire_due(
     accounts and serves the others' due reminders first."""
     cap = owner_cap or batch_size
     notified = skipped = 0
+    made: list[uuid.UUID] = []
     fired_of: Counter[uuid.UUID] = Counter()
     capped: set[uuid.UUID] = set()
     look_at = 0.0  # monotonic time of the next batch that skips capped accounts
@@ -209,6 +218,7 @@ async def fire_due(
         fired = await _fire_batch(database, at, late_after, batch_size, skip)
         notified += fired.notified
         skipped += fired.skipped
+        made.extend(fired.notification_ids)
         for owner_id, count in fired.by_owner.items():
             fired_of[owner_id] += count
             if fired_of[owner_id] >= cap:
@@ -218,7 +228,7 @@ async def fire_due(
                 look_at = time.monotonic() + FAIR_LOOK_SECONDS
             continue
         if fired.total < batch_size:
-            return Fired(notified, skipped)
+            return Fired(notified, skipped, notification_ids=tuple(made))
 
 
 async def _fire_batch(
@@ -248,6 +258,7 @@ async def _fire_one_by_one(
     database: Database, now: datetime, late_after: timedelta, batch_size: int
 ) -> Fired:
     notified = skipped = 0
+    made: list[uuid.UUID] = []
     for _ in range(batch_size):
         async with database.write_sessions() as session:
             await _read_committed(session, database)
@@ -276,7 +287,8 @@ async def _fire_one_by_one(
             break
         notified += fired.notified
         skipped += fired.skipped
-    return Fired(notified, skipped)
+        made.extend(fired.notification_ids)
+    return Fired(notified, skipped, notification_ids=tuple(made))
 
 
 async def next_fire_at(database: Database) -> datetime | None:
@@ -295,8 +307,10 @@ class Scheduler:
         *,
         late_after: timedelta = timedelta(seconds=60),
         max_sleep: float = MAX_SLEEP_SECONDS,
+        on_fired: Callable[[tuple[uuid.UUID, ...]], None] | None = None,
     ) -> None:
         self.database = database
+        self.on_fired = on_fired
         self.late_after = late_after
         self.max_sleep = max_sleep
         self._wake = asyncio.Event()
@@ -358,6 +372,8 @@ class Scheduler:
                 await self._sleep(delay)
                 continue
             failures = 0
+            if fired.notification_ids and self.on_fired is not None:
+                self.on_fired(fired.notification_ids)
             if fired.total:
                 self.fired_total += fired.total
                 log.info(

@@ -163,3 +163,16 @@ class NotificationPage(BaseModel):
 
 class ReadAllOut(BaseModel):
     marked: int = Field(description="How many notifications were unread and are now read.")
+
+
+class SnoozeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    preset: Literal["10m", "1h", "tomorrow"] = Field(
+        description="Fire again in 10 minutes, in an hour, or tomorrow at 09:00 local time."
+    )
+
+
+class SnoozeOut(BaseModel):
+    notification: NotificationOut
+    reminder: ReminderOut

@@ -263,6 +263,78 @@ async def mark_all_read(session: AsyncSession, owner_id: uuid.UUID, *, now: date
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+SNOOZE_PRESETS = ("10m", "1h", "tomorrow")
+
+
+def snooze_until(preset: str, now: datetime, zone: Zone) -> datetime:
+    """When a snoozed reminder fires again: 10 minutes or an hour from now, or tomorrow at
+    ALL_DAY_AT local time."""
+    if preset == "10m":
+        return now + timedelta(minutes=10)
+    if preset == "1h":
+        return now + timedelta(hours=1)
+    if preset == "tomorrow":
+        day = now.astimezone(zone).date() + timedelta(days=1)
+        return datetime.combine(day, ALL_DAY_AT, tzinfo=zone).astimezone(UTC)
+    raise InvalidInput(f"Snooze for one of {', '.join(SNOOZE_PRESETS)}", loc=["body", "preset"])
+
+
+async def snooze(
+    session: AsyncSession,
+    owner_id: uuid.UUID,
+    notification_id: uuid.UUID,
+    preset: str,
+    *,
+    now: datetime,
+) -> tuple[Notification, Reminder]:
+    """Fire the reminder behind a notification again later, and mark the notification read.
+    Another account's notification, or one whose reminder was deleted, is 404."""
+    stmt = select(Notification).where(
+        Notification.owner_id == owner_id, Notification.id == notification_id
+    )
+    notification = (await session.execute(stmt)).scalar_one_or_none()
+    if notification is None:
+        raise NotificationNotFound()
+    reminder = None
+    if notification.reminder_id is not None:
+        reminder = (
+            await session.execute(
+                select(Reminder)
+                .where(Reminder.owner_id == owner_id, Reminder.id == notification.reminder_id)
+                .with_for_update()
+            )
+        ).scalar_one_or_none()
+    if reminder is None:
+        raise ReminderNotFound()
+    reminder.fire_at = snooze_until(preset, now, await _timezone(session, owner_id))
+    reminder.fired_at = None
+    if notification.read_at is None:
+        notification.read_at = now
+    await session.flush()
+    events.reminders_changed(session)
+    return notification, reminder
+
+
+async def next_reminders(
+    session: AsyncSession, owner_id: uuid.UUID, task_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, datetime]:
+    """The next fire time of `owner_id`'s reminders on each of `task_ids` (one query, for a
+    page of rows); tasks without a pending reminder are left out."""
+    if not task_ids:
+        return {}
+    rows = await session.execute(
+        select(Reminder.task_id, func.min(Reminder.fire_at))
+        .where(
+            Reminder.owner_id == owner_id,
+            Reminder.task_id.in_(task_ids),
+            Reminder.fired_at.is_(None),
+            Reminder.fire_at.is_not(None),
+        )
+        .group_by(Reminder.task_id)
+    )
+    return {task_id: at for task_id, at in rows.all() if at is not None}
+
+
 async def notifications_since(
     session: AsyncSession, owner_id: uuid.UUID, since: datetime, *, limit: int = 100
 ) -> list[Notification]:

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -18,6 +19,7 @@ from jinja2_fragments import render_block, render_blocks
 
 from doable import __version__
 from doable.auth.models import User
+from doable.reminders import service as reminders_service
 from doable.reminders import wording
 from doable.state import AppState
 from doable.tasks import recurrence, rulewords
@@ -78,6 +80,21 @@ REPEAT_PRESETS = (
     "every year",
 )
 env.globals["repeat_presets"] = REPEAT_PRESETS
+
+
+async def reminder_marks(
+    session: Any, user: User, task_ids: list[Any], today: tasks_service.Today
+) -> dict[str, str]:
+    """Task id → when its next reminder fires ("09:00", or "Fri 11 Dec, 09:00" on another
+    day), in the user's zone: the bell on a row. One query for a page of rows."""
+    ids = [i if isinstance(i, uuid.UUID) else uuid.UUID(str(i)) for i in task_ids]
+    zone = zone_of(user.timezone)
+    out = {}
+    for task_id, at in (await reminders_service.next_reminders(session, user.id, ids)).items():
+        local = at.astimezone(zone)
+        day = "" if local.date() == today.date else f"{local:%a} {local.day} {local:%b}, "
+        out[str(task_id)] = f"{day}{local:%H:%M}"
+    return out
 
 
 def task_view(task: Task | TaskRow, user: User, today: tasks_service.Today) -> TaskView:

@@ -11,7 +11,9 @@ from doable.web.routes import (
     comments,
     data,
     moves,
+    notifications,
     projects,
+    push,
     reminders,
     sharing,
     tasks,
@@ -32,5 +34,7 @@ for area in (
     accounts,
     sharing,
     comments,
+    notifications,
+    push,
 ):
     router.include_router(area.router)

@@ -17,9 +17,10 @@ from doable.errors import DoableError, NotFound
 from doable.feeds import service as feeds_service
 from doable.feeds.router import feed_url
 from doable.feeds.schemas import FeedCreate
+from doable.notify import service as push_service
 from doable.state import StateDep
 from doable.web.dependencies import CsrfToken, WebUser
-from doable.web.routes.forms import field_errors, see_other, start_session, zone_names
+from doable.web.routes.forms import field_errors, read_form, see_other, start_session, zone_names
 from doable.web.security import SESSION_COOKIE
 from doable.web.views import base_context, delete_cookie, respond
 
@@ -41,6 +42,8 @@ async def _account_context(
             "zones": zone_names(),
             "errors": {},
             "notice": request.query_params.get("saved", ""),
+            "channels": await push_service.channels(session, user.id),
+            "email_available": bool(state.runtime.settings.smtp_host),
         }
         | extra
     )
@@ -213,3 +216,25 @@ async def revoke_feed(
 ) -> Response:
     await feeds_service.revoke_feed(session, user.id, feed_id)
     return see_other("/account?saved=feed")
+
+
+@router.post("/account/notifications")
+async def account_notifications(
+    request: Request,
+    user: WebUser,
+    session: SessionDep,
+    state: StateDep,
+    csrf: CsrfToken,
+) -> Response:
+    """Which channels carry reminders besides the inbox: unchecked boxes are not sent."""
+    form = await read_form(request)
+    await push_service.set_channels(
+        session,
+        user.id,
+        push_service.Channels(
+            web_push=form.get("web_push") == "on",
+            email=form.get("email") == "on",
+            in_app=form.get("in_app") == "on",
+        ),
+    )
+    return see_other("/account?saved=notifications#notifications-h")

@@ -14,7 +14,15 @@ from doable.state import StateDep
 from doable.tasks import agenda as agenda_service
 from doable.web.dependencies import CsrfToken, WebUser
 from doable.web.routes.lists import sidebar_context
-from doable.web.views import TaskView, base_context, day_heading, is_htmx, respond, task_view
+from doable.web.views import (
+    TaskView,
+    base_context,
+    day_heading,
+    is_htmx,
+    reminder_marks,
+    respond,
+    task_view,
+)
 
 router = APIRouter()
 
@@ -50,6 +58,9 @@ async def _respond(
     ctx |= {
         "groups": _groups(agenda, user),
         "truncated": agenda.truncated,
+        "reminder_marks": await reminder_marks(
+            session, user, [t.id for g in agenda.groups for t in g.tasks], agenda.today
+        ),
         "errors": {},
         "values": {},
     }

@@ -14,7 +14,7 @@ from doable.auth.models import User
 from doable.projects import service as projects_service
 from doable.tasks import service as tasks_service
 from doable.tasks.schemas import Priority
-from doable.web.views import base_context, task_view
+from doable.web.views import base_context, reminder_marks, task_view
 
 DueFilter = Literal["overdue", "today", "week", "none"]
 PAGE_SIZE = 50
@@ -120,6 +120,7 @@ async def page_context(
         | await sidebar_context(session, user, now)
         | {
             "tasks": [task_view(t, user, today) for t in tasks],
+            "reminder_marks": await reminder_marks(session, user, [t.id for t in tasks], today),
             "next_cursor": next_cursor,
             "filters": filters,
             "errors": {},

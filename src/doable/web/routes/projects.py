@@ -26,7 +26,7 @@ from doable.web.dependencies import CsrfToken, WebUser
 from doable.web.outline import outline
 from doable.web.routes.forms import field_errors, read_form, see_other
 from doable.web.routes.lists import sidebar_context
-from doable.web.views import base_context, is_htmx, respond, task_view
+from doable.web.views import base_context, is_htmx, reminder_marks, respond, task_view
 
 router = APIRouter()
 
@@ -112,6 +112,7 @@ async def project_context(
             "layout": layout,
             "show_completed": completed,
             "completed_tasks": done,
+            "reminder_marks": await reminder_marks(session, user, [t.id for t in open_rows], today),
             "here": project_url(project, layout, completed),
             "palette": PALETTE,
             "errors": {},

@@ -16,6 +16,7 @@ from doable.auth.models import User
 from doable.db import SessionDep
 from doable.errors import InvalidInput
 from doable.events import Credential
+from doable.notify import service as push_service
 from doable.projects.access import Role
 from doable.reminders import service as reminders_service
 from doable.reminders import stream as reminders_stream
@@ -133,6 +134,12 @@ async def web_events(
     request: Request, sub: Annotated[Any, Depends(_web_subscription)]
 ) -> AsyncIterable[ServerSentEvent]:
     """The same stream as /api/v1/events, signed in by the session cookie (EventSource cannot
-    send an Authorization header)."""
-    async for item in reminders_stream.event_stream(request.app.state.database, sub):
+    send an Authorization header). With in-app pop-ups off (the account page's channels), a
+    notification comes as `notification-quiet`: the bell counts it, no pop-up shows."""
+    database = request.app.state.database
+    async with database.read_sessions() as session:
+        in_app = (await push_service.channels(session, sub.owner_id)).in_app
+    async for item in reminders_stream.event_stream(database, sub):
+        if not in_app and item.event == "notification":
+            item = ServerSentEvent(event="notification-quiet", id=item.id, data=item.data)
         yield item

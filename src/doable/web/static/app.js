@@ -100,14 +100,64 @@
     toast(text, "reminder");
   }
 
+  // Web Push: once notifications are allowed, register the service worker (/sw.js) and
+  // subscribe this browser, so reminders arrive with no tab open. The subscription goes to
+  // the server with the page's CSRF token, as every write does.
+  function csrfToken() {
+    try { return JSON.parse(document.body.getAttribute("hx-headers"))["X-CSRF-Token"]; } catch (e) { return ""; }
+  }
+  function keyBytes(base64url) {
+    var raw = atob(base64url.replace(/-/g, "+").replace(/_/g, "/"));
+    var out = new Uint8Array(raw.length);
+    for (var i = 0; i < raw.length; i++) out[i] = raw.charCodeAt(i);
+    return out;
+  }
+  // On load (permission already granted) the worker is registered and an existing
+  // subscription re-sent; a new subscription is made only after the Allow click.
+  function subscribePush(create) {
+    if (!("serviceWorker" in navigator) || !("PushManager" in window) || !window.isSecureContext) return;
+    if (Notification.permission !== "granted") return;
+    navigator.serviceWorker.register("/sw.js", { scope: "/" }).then(function (reg) {
+      return reg.pushManager.getSubscription().then(function (existing) {
+        if (existing || !create) return existing;
+        return fetch("/push/key", { credentials: "same-origin" })
+          .then(function (r) { return r.json(); })
+          .then(function (key) {
+            return reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: keyBytes(key.public_key) });
+          });
+      });
+    }).then(function (sub) {
+      if (!sub) return;
+      var sent = null;
+      try { sent = sessionStorage.getItem("doable-push"); } catch (e) { /* ignore */ }
+      if (sent === sub.endpoint) return; // told the server in this session already
+      try { sessionStorage.setItem("doable-push", sub.endpoint); } catch (e) { /* ignore */ }
+      return fetch("/push/subscribe", {
+        method: "POST", credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken() },
+        body: JSON.stringify(sub)
+      });
+    }).catch(function () { /* push unavailable here: the tab's toasts and the inbox remain */ });
+  }
+
+  if ("serviceWorker" in navigator) {
+    navigator.serviceWorker.addEventListener("message", function (event) {
+      if (event.data && event.data.type === "doable-push") {
+        document.body.dispatchEvent(new CustomEvent("doable-notification"));
+      }
+    });
+  }
+
   function allowButton() {
     var button = document.getElementById("notify-allow");
     if (!button || !("Notification" in window)) return;
     function refresh() { button.hidden = Notification.permission !== "default"; }
+    function allowed() { refresh(); subscribePush(true); }
     refresh();
+    subscribePush(false);
     button.addEventListener("click", function () {
-      var asked = Notification.requestPermission(refresh);
-      if (asked && asked.then) asked.then(refresh);
+      var asked = Notification.requestPermission(allowed);
+      if (asked && asked.then) asked.then(allowed);
     });
   }
 
@@ -145,6 +195,11 @@
       });
       source.addEventListener("notification", function (event) {
         try { notify(JSON.parse(event.data)); } catch (e) { /* ignore a malformed event */ }
+        // The header bell (hx-trigger="doable-notification from:body") fetches its new count.
+        document.body.dispatchEvent(new CustomEvent("doable-notification"));
+      });
+      source.addEventListener("notification-quiet", function () {
+        document.body.dispatchEvent(new CustomEvent("doable-notification"));
       });
       source.addEventListener("task", function (event) {
         document.dispatchEvent(new CustomEvent("doable:task", { detail: event.data }));

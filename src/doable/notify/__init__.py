@@ -1,0 +1,1 @@
+"""Notifications beyond the inbox: Web Push subscriptions and sending, VAPID keys, channels."""

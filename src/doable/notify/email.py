@@ -1,0 +1,98 @@
+"""Reminders by email, where SMTP_HOST is set. smtplib is blocking, so each message is sent in
+a thread (smtplib and email are imported there, on first use); a failure is retried with
+backoff and never reaches a request. Each message carries a signed one-click List-Unsubscribe
+link (RFC 8058) that turns the email channel off."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from doable.errors import NotFound
+
+if TYPE_CHECKING:
+    from doable.config import Settings
+
+log = logging.getLogger("doable.email")
+
+ATTEMPTS = 4
+TIMEOUT_SECONDS = 20.0
+
+
+class UnsubscribeLinkInvalid(NotFound):
+    def __init__(self) -> None:
+        super().__init__("This unsubscribe link is not valid")
+
+
+def _sign(key: bytes, user_id: uuid.UUID) -> str:
+    digest = hmac.new(key, f"unsubscribe-email:{user_id}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def unsubscribe_token(key: bytes, user_id: uuid.UUID) -> str:
+    return f"{user_id}.{_sign(key, user_id)}"
+
+
+def read_unsubscribe_token(key: bytes, token: str) -> uuid.UUID:
+    """The user a genuine token names; else 404 (replaying one is harmless: it is idempotent)."""
+    head, _, sig = token.partition(".")
+    try:
+        user_id = uuid.UUID(head)
+    except ValueError:
+        raise UnsubscribeLinkInvalid() from None
+    if not hmac.compare_digest(_sign(key, user_id), sig):
+        raise UnsubscribeLinkInvalid()
+    return user_id
+
+
+@dataclass(frozen=True)
+class Message:
+    to: str
+    subject: str
+    text: str
+    unsubscribe_url: str
+
+
+def _send_blocking(settings: Settings, message: Message) -> None:
+    import smtplib
+    from email.message import EmailMessage
+    from email.policy import SMTP
+    from email.utils import make_msgid
+
+    assert settings.smtp_host is not None
+    # Long lines allowed (RFC 5322's 998): the default 78 would fold the unsubscribe link,
+    # which has no spaces, into encoded words that mail clients do not read as a URL.
+    mail = EmailMessage(policy=SMTP.clone(max_line_length=998))
+    mail["From"] = settings.smtp_from
+    mail["To"] = message.to
+    mail["Subject"] = message.subject
+    mail["Message-ID"] = make_msgid(domain="doable")
+    mail["List-Unsubscribe"] = f"<{message.unsubscribe_url}>"
+    mail["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    mail["Auto-Submitted"] = "auto-generated"
+    mail.set_content(message.text)
+    with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=TIMEOUT_SECONDS) as smtp:
+        if settings.smtp_starttls:
+            smtp.starttls()
+        if settings.smtp_username:
+            smtp.login(settings.smtp_username, settings.smtp_password or "")
+        smtp.send_message(mail)
+
+
+async def send(settings: Settings, message: Message, *, retry_base_seconds: float = 5.0) -> bool:
+    """Send in a thread; try ATTEMPTS times in all, with backoff. True once sent."""
+    for attempt in range(ATTEMPTS):
+        try:
+            await asyncio.to_thread(_send_blocking, settings, message)
+            return True
+        except Exception as exc:  # smtplib's errors, OSError, timeouts: all worth a retry
+            log.warning("email: attempt %d failed (%s)", attempt + 1, type(exc).__name__)
+        if attempt + 1 < ATTEMPTS:
+            await asyncio.sleep(retry_base_seconds * 2**attempt)
+    return False
