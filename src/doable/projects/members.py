@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from doable import events
 from doable.errors import Conflict, InvalidInput, NotFound
 from doable.projects import access
 from doable.projects.access import MEMBER_ROLES, Role
@@ -65,6 +66,8 @@ async def add_member(
     session.add(member)
     await session.flush()
     await access.recount(session, [user_id])
+    # Their open event streams start carrying the project's task events.
+    events.membership_changed(session, user_id, project.id, "added")
     return member
 
 
@@ -112,3 +115,5 @@ async def remove_member(session: AsyncSession, project: Project, user_id: uuid.U
         .execution_options(synchronize_session=False)
     )
     await access.recount(session, [user_id])
+    # Their open event streams stop carrying the project at once (here and elsewhere).
+    events.membership_changed(session, user_id, project.id, "removed")

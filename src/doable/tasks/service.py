@@ -594,7 +594,7 @@ async def delete_task(session: AsyncSession, task: Task) -> None:
         )
     )
     await session.execute(delete(Task).where(Task.id == task.id, Task.owner_id == task.owner_id))
-    events.task_deleted(session, task.owner_id, task.id)
+    events.task_deleted(session, task.owner_id, task.id, task.project_id)
 
 
 @dataclass

@@ -150,6 +150,8 @@
         document.dispatchEvent(new CustomEvent("doable:task", { detail: event.data }));
         refreshSoon();
       });
+      // A project was shared with this user, or they were removed from one.
+      source.addEventListener("membership", function () { refreshSoon(); });
       source.onerror = function () {
         document.body.dataset.live = "off";
         // EventSource retries by itself unless the server refused the stream (signed out,
