@@ -151,6 +151,17 @@ async def role_in(
     return None if found is None else Role(found)
 
 
+async def shared_roles(session: AsyncSession, user: Viewer) -> dict[uuid.UUID, Role]:
+    """The user's role in each project shared with them (one index range; no query for a
+    user no project is shared with). Their own projects are not in it: they own those."""
+    if not user.shared_projects:
+        return {}
+    rows = await session.execute(
+        select(ProjectMember.project_id, ProjectMember.role).where(ProjectMember.user_id == user.id)
+    )
+    return {project_id: Role(role) for project_id, role in rows.all()}
+
+
 async def require(
     session: AsyncSession,
     user: Viewer,
