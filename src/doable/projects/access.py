@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-from sqlalchemy import ColumnElement, Select, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from doable.auth.models import User
@@ -126,6 +126,19 @@ def task_scope(user: Viewer, needed: Role = Role.VIEWER) -> ColumnElement[bool]:
     if not _shares(user, needed):
         return own
     return or_(own, Task.project_id.in_(shared_with(user.id, needed)))
+
+
+def owned_or_assigned(user: Viewer) -> ColumnElement[bool]:
+    """The compat list's tasks: those of the user's own projects, plus those assigned to them
+    in projects shared with them (a narrower view than `task_scope`, for the original spec's
+    one-user API)."""
+    own = Task.owner_id == user.id
+    if not user.shared_projects:
+        return own
+    return or_(
+        own,
+        and_(Task.assignee_id == user.id, Task.project_id.in_(shared_with(user.id))),
+    )
 
 
 def section_scope(user: Viewer, needed: Role = Role.VIEWER) -> ColumnElement[bool]:
