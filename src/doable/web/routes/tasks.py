@@ -16,6 +16,7 @@ from doable.auth.models import User
 from doable.db import SessionDep
 from doable.errors import DoableError, InvalidInput, NotFound
 from doable.projects import service as projects_service
+from doable.projects.access import Role
 from doable.projects.catalog import quick_add_catalog
 from doable.projects.models import INBOX_NAME
 from doable.state import AppState, StateDep
@@ -240,7 +241,9 @@ async def edit_form(
     state: StateDep,
     csrf: CsrfToken,
 ) -> Response:
-    task = await owned_task(session, user, task_id, request)
+    # The form is for changing the task: a viewer of its project gets 403, not a form whose
+    # saving would be refused.
+    task = await tasks_service.get_task(session, user, task_id, need=Role.EDITOR)
     ctx = base_context(request, state, user) | {
         "task": task_view(task, user, today_for(state, user)),
         "errors": {},
