@@ -276,17 +276,25 @@ async def fingerprint(session: AsyncSession, feed: CalendarFeed, zone: Zone) -> 
         .where(access.project_scope(subscriber))
         .scalar_subquery()
     )
-    shared = (
-        await session.scalars(access.shared_with(feed.owner_id).order_by(ProjectMember.project_id))
-    ).all()
+    memberships = (
+        select(func.count(), func.max(ProjectMember.created_at))
+        .where(ProjectMember.user_id == feed.owner_id)
+        .subquery()
+    )
     tenants = select(Project.owner_id).where(access.project_scope(subscriber))
-    count, latest, versions, projects_at = (
+    count, latest, versions, projects_at, shares, joined = (
         await session.execute(
             select(
-                func.count(), func.max(Task.updated_at), func.sum(Task.version), projects_changed
+                func.count(),
+                func.max(Task.updated_at),
+                func.sum(Task.version),
+                projects_changed,
+                select(memberships.c[0]).scalar_subquery(),
+                select(memberships.c[1]).scalar_subquery(),
             ).where(*_conditions(feed))
         )
     ).one()
+    shared = bool(shares)
     tags = (
         await session.execute(
             select(Tag.id, Tag.name)
@@ -309,7 +317,7 @@ async def fingerprint(session: AsyncSession, feed: CalendarFeed, zone: Zone) -> 
         str(count),
         latest.isoformat() if latest is not None else "",
         str(int(versions or 0)),
-        ",".join(str(project_id) for project_id in shared),
+        f"{shares}:{joined.isoformat() if joined is not None else ''}",
         *(f"{tag_id}={name}" for tag_id, name in tags),
     ):
         digest.update(part.encode())
