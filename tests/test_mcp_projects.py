@@ -50,6 +50,7 @@ async def test_projects_and_moves(
                     "inbox": True,
                     "open_tasks": 1,
                     "sections": [],
+                    "role": "owner",
                 },
                 {
                     "id": work.id,
@@ -63,6 +64,7 @@ async def test_projects_and_moves(
                         {"id": work.sections["Meetings"], "name": "Meetings"},
                         {"id": work.sections["Later"], "name": "Later"},
                     ],
+                    "role": "owner",
                 },
             ]
         }

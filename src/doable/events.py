@@ -61,12 +61,30 @@ class Credential:
     expires_at: float | None = None
 
 
+def project_of(item: Event) -> uuid.UUID | None:
+    """The project a task event is about (a task event carries its project's id)."""
+    value = item.data.get("project_id")
+    if not isinstance(value, str):
+        return None
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
+
+
 class Subscription:
-    """One open stream's mailbox."""
+    """One open stream's mailbox.
+
+    `projects` holds the ids of the projects shared with the stream's user (not those they
+    own: their own tasks' events carry their id). The bus delivers a task event to the stream
+    when the task is the user's or its project is in `projects`; a `membership` event for the
+    user changes `projects` at once, before anything else is delivered, and the stream then
+    re-reads it from the database."""
 
     def __init__(self, owner_id: uuid.UUID, credential: Credential | None = None) -> None:
         self.owner_id = owner_id
         self.credential = credential
+        self.projects: frozenset[uuid.UUID] = frozenset()
         # The stream's row in stream_leases (doable.relay.leases), while it holds one.
         self.lease_id: uuid.UUID | None = None
         self.queue: asyncio.Queue[Event] = asyncio.Queue(QUEUE_SIZE)
@@ -85,6 +103,13 @@ class Subscription:
             and item.data.get("id") == str(c.id)
         )
 
+    def sees(self, item: Event) -> bool:
+        """Whether a task event is about a task this stream's user may see now."""
+        if item.owner_id == self.owner_id:
+            return True
+        project = project_of(item)
+        return project is not None and project in self.projects
+
     def offer(self, item: Event) -> None:
         try:
             self.queue.put_nowait(item)
@@ -102,6 +127,8 @@ class EventBus:
     def __init__(self) -> None:
         # Weak: a stream whose generator never ran its cleanup still frees its slot.
         self._subs: dict[uuid.UUID, weakref.WeakSet[Subscription]] = {}
+        # The streams of members, by the shared project they follow.
+        self._members: dict[uuid.UUID, weakref.WeakSet[Subscription]] = {}
         self._wakers: list[Callable[[], None]] = []
         self._shutdown_callbacks: list[Callable[[], None]] = []
         # Hands each committed event to the other processes (doable.relay); None: this
@@ -120,11 +147,37 @@ class EventBus:
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
+        self.follow(sub, frozenset())
         subs = self._subs.get(sub.owner_id)
         if subs is not None:
             subs.discard(sub)
             if not subs:
                 self._subs.pop(sub.owner_id, None)
+
+    def follow(self, sub: Subscription, projects: frozenset[uuid.UUID]) -> None:
+        """Make `projects` the shared projects whose task events reach `sub`."""
+        for gone in sub.projects - projects:
+            followers = self._members.get(gone)
+            if followers is not None:
+                followers.discard(sub)
+                if not followers:
+                    self._members.pop(gone, None)
+        for new in projects - sub.projects:
+            self._members.setdefault(new, weakref.WeakSet()).add(sub)
+        sub.projects = projects
+
+    def _membership_changed(self, item: Event) -> None:
+        """A project was shared with the event's user, or they left or were removed: their
+        streams follow it, or stop carrying it, before any later event is delivered."""
+        project = project_of(item)
+        if project is None or item.owner_id is None:
+            return
+        for sub in list(self._subs.get(item.owner_id, ())):
+            if item.data.get("action") == "removed":
+                self.follow(sub, sub.projects - {project})
+            else:
+                self.follow(sub, sub.projects | {project})
+            sub.offer(item)
 
     def streams_of(self, owner_id: uuid.UUID) -> int:
         return len(self._subs.get(owner_id, ()))
@@ -138,9 +191,16 @@ class EventBus:
             for wake in list(self._wakers):
                 wake()
             return
+        if item.kind == "membership":
+            self._membership_changed(item)
+            return
         if item.owner_id is None:
             return
-        for sub in list(self._subs.get(item.owner_id, ())):
+        subs = list(self._subs.get(item.owner_id, ()))
+        project = project_of(item) if item.kind == "task" else None
+        if project is not None:
+            subs.extend(s for s in self._members.get(project, ()) if s.owner_id != item.owner_id)
+        for sub in subs:
             sub.offer(item)
 
     def forward(self, item: Event) -> None:
@@ -186,13 +246,26 @@ def publish_after_commit(session: Session | Any, item: Event) -> None:
     sync.info.setdefault(_PENDING, []).append(item)
 
 
-def _task_event(obj: Any, action: str, *, completed: bool = False) -> Event:
+def _task_event(obj: Any, action: str, *, completed: bool = False, project_id: Any = None) -> Event:
+    project = project_id if project_id is not None else obj.project_id
     return Event(
         "task",
         obj.owner_id,
-        {"action": action, "id": str(obj.id), "version": getattr(obj, "version", None)},
+        {
+            "action": action,
+            "id": str(obj.id),
+            "version": getattr(obj, "version", None),
+            "project_id": str(project) if project is not None else None,
+        },
         completed=completed,
     )
+
+
+def _moved_from(obj: Any) -> Any:
+    """The project a task was moved out of in this flush, if it was."""
+    history = inspect(obj).attrs.project_id.history
+    before = [p for p in history.deleted if p is not None]
+    return before[0] if before and before[0] != obj.project_id else None
 
 
 def _was_completed(obj: Any) -> bool:
@@ -215,6 +288,10 @@ def _note_task_changes(session: Session, _context: Any) -> None:
         if isinstance(obj, Task) and session.is_modified(obj):
             completed = obj.id in occurrences or _was_completed(obj)
             pending.append(_task_event(obj, "updated", completed=completed))
+            moved_from = _moved_from(obj)
+            if moved_from is not None:
+                # The old project's members learn that the task left it.
+                pending.append(_task_event(obj, "updated", project_id=moved_from))
     for obj in session.deleted:
         if isinstance(obj, Task):
             pending.append(_task_event(obj, "deleted"))
@@ -276,11 +353,25 @@ def _drop_pending(session: Session, previous_transaction: Any) -> None:
         session.info.pop(_PENDING, None)
 
 
-def task_deleted(session: Any, owner_id: uuid.UUID, task_id: uuid.UUID) -> None:
+def task_deleted(
+    session: Any, owner_id: uuid.UUID, task_id: uuid.UUID, project_id: uuid.UUID | None
+) -> None:
     """Bulk deletes bypass the flush listener: the tasks service reports them here."""
-    publish_after_commit(
-        session, Event("task", owner_id, {"action": "deleted", "id": str(task_id)})
-    )
+    data = {
+        "action": "deleted",
+        "id": str(task_id),
+        "project_id": str(project_id) if project_id is not None else None,
+    }
+    publish_after_commit(session, Event("task", owner_id, data))
+
+
+def membership_changed(
+    session: Any, user_id: uuid.UUID, project_id: uuid.UUID, action: str
+) -> None:
+    """Once it commits, the user's open streams (here, and through the relay elsewhere) follow
+    the project (`action` "added") or stop carrying it ("removed") at once."""
+    data = {"action": action, "project_id": str(project_id)}
+    publish_after_commit(session, Event("membership", user_id, data))
 
 
 def credentials_revoked(

@@ -1,7 +1,10 @@
 """/api/{user_id}/tasks: the original spec's routes, thin, over tasks.service.
 
 The path's `{user_id}` must be the caller's own id (else 403): our UUID, or the external
-issuer's id for them. It never matches `v1`, so `/api/v1/…` never reaches these routes; see
+issuer's id for them; so it is always the caller. The list holds the tasks of the projects the
+caller owns plus those assigned to them (`access.owned_or_assigned`); get, update, complete
+and delete by id follow the caller's role in the task's project (a viewer's write is 403,
+another user's task 404). It never matches `v1`, so `/api/v1/…` never reaches these routes; see
 compat.dependencies for what it matches.
 """
 
@@ -23,6 +26,7 @@ from doable.compat.schemas import (
 )
 from doable.db import Database, SessionDep, utcnow
 from doable.idempotency.route import IdempotentRoute
+from doable.projects import access
 from doable.state import StateDep
 from doable.tasks import service as tasks_service
 from doable.tasks.models import Task
@@ -41,7 +45,10 @@ router = APIRouter(
 
 RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"description": "Not authenticated"},
-    403: {"description": "The credential is another user's, or an API token lacks the scope"},
+    403: {
+        "description": "The credential is another user's, an API token lacks the scope, or"
+        " the caller is a viewer of the task's shared project and tried to change it"
+    },
     404: {"description": "Not found (also for another user's task)"},
 }
 SORTS: dict[str, tasks_service.SortField] = {
@@ -70,11 +77,17 @@ async def list_tasks(
         int, Query(ge=0, le=MAX_OFFSET, description="Skip this many tasks first")
     ] = 0,
 ) -> list[CompatTaskOut]:
-    """Your tasks as a plain array: newest first for `created`, A to Z for `title`, soonest
-    first for `due_date` (tasks without one last). `X-Total-Count` gives how many there are in
-    all; when more follow this page, `Link: <…>; rel="next"` points at them."""
+    """Your tasks as a plain array: those of the projects you own, plus those assigned to you
+    in projects shared with you (other tasks of shared projects are not listed here, but you
+    can get, update and delete them by id as your role allows). Newest first for `created`, A
+    to Z for `title`, soonest first for `due_date` (tasks without one last). `X-Total-Count`
+    gives how many there are in all; when more follow this page, `Link: <…>; rel="next"`
+    points at them."""
     database: Database = request.app.state.database
-    query = tasks_service.TaskQuery(status=status_, sort=SORTS[sort], limit=limit, offset=offset)
+    visible = access.owned_or_assigned(owner.user)
+    query = tasks_service.TaskQuery(
+        status=status_, sort=SORTS[sort], limit=limit, offset=offset, visible=visible
+    )
     # One snapshot, so the count agrees with the page.
     async with database.snapshot() as snapshot:
         tasks, more = await tasks_service.list_tasks(
@@ -83,7 +96,9 @@ async def list_tasks(
         if more is None and (tasks or offset == 0):
             total = offset + len(tasks)
         else:
-            counts = await tasks_service.count_tasks(snapshot, owner.user, now=utcnow())
+            counts = await tasks_service.count_tasks(
+                snapshot, owner.user, now=utcnow(), visible=visible
+            )
             total = {"all": counts.all, "pending": counts.pending, "completed": counts.completed}[
                 status_
             ]

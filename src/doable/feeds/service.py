@@ -21,7 +21,7 @@ from doable.feeds.models import CalendarFeed
 from doable.feeds.schemas import FeedCreate
 from doable.projects import access
 from doable.projects import service as projects
-from doable.projects.models import Project
+from doable.projects.models import Project, ProjectMember
 from doable.tasks.models import NO_DUE, VISIBLE, Tag, Task, task_tags
 from doable.tasks.schemas import PRIORITY_LEVELS
 from doable.tasks.service import tag_key
@@ -267,21 +267,39 @@ async def fingerprint(session: AsyncSession, feed: CalendarFeed, zone: Zone) -> 
     latest `updated_at` and summed versions (every task change bumps both), and the owner's tag
     names (a tag rename changes CATEGORIES without touching its tasks), and when the owner's
     projects last changed (archiving one changes what matches without touching a task)."""
+    subscriber = access.Someone(feed.owner_id)
+    # The projects the subscriber sees: their own and those shared with them (a member's feed
+    # shows a shared project's tasks while they are a member, and its ETag changes when they
+    # join or leave, or when the project's owner archives it or renames a tag of its tasks).
     projects_changed = (
         select(func.max(Project.updated_at))
-        .where(Project.owner_id == feed.owner_id)
+        .where(access.project_scope(subscriber))
         .scalar_subquery()
     )
-    count, latest, versions, projects_at = (
+    memberships = (
+        select(func.count(), func.max(ProjectMember.created_at))
+        .where(ProjectMember.user_id == feed.owner_id)
+        .subquery()
+    )
+    tenants = select(Project.owner_id).where(access.project_scope(subscriber))
+    count, latest, versions, projects_at, shares, joined = (
         await session.execute(
             select(
-                func.count(), func.max(Task.updated_at), func.sum(Task.version), projects_changed
+                func.count(),
+                func.max(Task.updated_at),
+                func.sum(Task.version),
+                projects_changed,
+                select(memberships.c[0]).scalar_subquery(),
+                select(memberships.c[1]).scalar_subquery(),
             ).where(*_conditions(feed))
         )
     ).one()
+    shared = bool(shares)
     tags = (
         await session.execute(
-            select(Tag.id, Tag.name).where(Tag.owner_id == feed.owner_id).order_by(Tag.id)
+            select(Tag.id, Tag.name)
+            .where(Tag.owner_id.in_(tenants) if shared else Tag.owner_id == feed.owner_id)
+            .order_by(Tag.id)
         )
     ).all()
     digest = hashlib.sha256()
@@ -299,6 +317,7 @@ async def fingerprint(session: AsyncSession, feed: CalendarFeed, zone: Zone) -> 
         str(count),
         latest.isoformat() if latest is not None else "",
         str(int(versions or 0)),
+        f"{shares}:{joined.isoformat() if joined is not None else ''}",
         *(f"{tag_id}={name}" for tag_id, name in tags),
     ):
         digest.update(part.encode())

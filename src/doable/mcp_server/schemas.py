@@ -224,6 +224,11 @@ class ProjectItem(BaseModel):
     inbox: bool = Field(description="true for the Inbox, where tasks go by default.")
     open_tasks: int = Field(description="How many of its tasks are not completed.")
     sections: list[SectionItem] = Field(description="Its sections, in order.")
+    role: str = Field(
+        default="owner",
+        description="The user's role in it: owner (their own project), or admin, editor or"
+        " viewer (a project shared with them; a viewer cannot change its tasks).",
+    )
 
 
 class ProjectList(BaseModel):

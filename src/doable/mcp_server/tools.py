@@ -42,6 +42,7 @@ from doable.mcp_server.schemas import (
     UpdateResult,
     UpdateTaskArgs,
 )
+from doable.projects import access
 from doable.projects import service as projects_service
 from doable.projects.access import Role
 from doable.projects.catalog import quick_add_catalog
@@ -295,16 +296,20 @@ async def parse_quick_add(ctx: ToolContext, args: ParseQuickAddArgs) -> QuickPar
 
 @tool(title="List projects", scope="tasks:read", read_only=True, idempotent=True)
 async def list_projects(ctx: ToolContext, args: ListProjectsArgs) -> ProjectList:
-    """List the user's projects in their order, the Inbox first: each with its `id`, name,
-    colour, favourite and archived flags, number of open tasks, and its sections (id and name)
-    in order. Archived projects are left out unless `archived` is true. Pass a project's `id`
-    as `project_id` to add_task, list_tasks or move_task, and a section's as `section_id`."""
+    """List the user's projects in their order, the Inbox first, then the projects others
+    share with them: each with its `id`, name, colour, favourite and archived flags, number of
+    open tasks, its sections (id and name) in order, and the user's `role` in it (owner,
+    admin, editor or viewer; a viewer reads its tasks but cannot add, change, complete, move
+    or delete them). Archived projects are left out unless `archived` is true. Pass a
+    project's `id` as `project_id` to add_task, list_tasks or move_task, and a section's as
+    `section_id`."""
     session, user = ctx.session, ctx.user
     found = await projects_service.list_projects(
         session, user, archived=None if args.archived else False
     )
     counts = await projects_service.open_counts(session, user)
     sections = await projects_service.sections_by_project(session, user)
+    roles = await access.shared_roles(session, user)
     return ProjectList(
         projects=[
             ProjectItem(
@@ -316,6 +321,7 @@ async def list_projects(ctx: ToolContext, args: ListProjectsArgs) -> ProjectList
                 inbox=p.is_inbox,
                 open_tasks=counts.get(p.id, 0),
                 sections=[SectionItem(id=s.id, name=s.name) for s in sections.get(p.id, [])],
+                role=roles.get(p.id, Role.OWNER).value,
             )
             for p in found
         ]

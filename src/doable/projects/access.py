@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-from sqlalchemy import ColumnElement, Select, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from doable.auth.models import User
@@ -128,6 +128,19 @@ def task_scope(user: Viewer, needed: Role = Role.VIEWER) -> ColumnElement[bool]:
     return or_(own, Task.project_id.in_(shared_with(user.id, needed)))
 
 
+def owned_or_assigned(user: Viewer) -> ColumnElement[bool]:
+    """The compat list's tasks: those of the user's own projects, plus those assigned to them
+    in projects shared with them (a narrower view than `task_scope`, for the original spec's
+    one-user API)."""
+    own = Task.owner_id == user.id
+    if not user.shared_projects:
+        return own
+    return or_(
+        own,
+        and_(Task.assignee_id == user.id, Task.project_id.in_(shared_with(user.id))),
+    )
+
+
 def section_scope(user: Viewer, needed: Role = Role.VIEWER) -> ColumnElement[bool]:
     own = Section.owner_id == user.id
     if not _shares(user, needed):
@@ -149,6 +162,17 @@ async def role_in(
         )
     )
     return None if found is None else Role(found)
+
+
+async def shared_roles(session: AsyncSession, user: Viewer) -> dict[uuid.UUID, Role]:
+    """The user's role in each project shared with them (one index range; no query for a
+    user no project is shared with). Their own projects are not in it: they own those."""
+    if not user.shared_projects:
+        return {}
+    rows = await session.execute(
+        select(ProjectMember.project_id, ProjectMember.role).where(ProjectMember.user_id == user.id)
+    )
+    return {project_id: Role(role) for project_id, role in rows.all()}
 
 
 async def require(

@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlalchemy import case, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from doable import events
 from doable.auth.models import User
 from doable.comments.models import ProjectMute
 from doable.errors import Conflict, InvalidInput, NotFound
@@ -84,6 +85,8 @@ async def add_member(
     session.add(member)
     await session.flush()
     await access.recount(session, [user_id])
+    # Their open event streams start carrying the project's task events.
+    events.membership_changed(session, user_id, project.id, "added")
     return member
 
 
@@ -175,6 +178,8 @@ async def remove_member(session: AsyncSession, project: Project, user_id: uuid.U
         )
     )
     await access.recount(session, [user_id])
+    # Their open event streams stop carrying the project at once (here and elsewhere).
+    events.membership_changed(session, user_id, project.id, "removed")
 
 
 async def change_role(

@@ -334,9 +334,13 @@ async def delete_tasks_where(
     session: AsyncSession, owner_id: uuid.UUID, condition: ColumnElement[bool]
 ) -> list[uuid.UUID]:
     """Delete the owner's tasks matching `condition` with what hangs off them; returns ids."""
-    ids = list(
-        (await session.scalars(select(Task.id).where(Task.owner_id == owner_id, condition))).all()
-    )
+    rows = (
+        await session.execute(
+            select(Task.id, Task.project_id).where(Task.owner_id == owner_id, condition)
+        )
+    ).all()
+    ids = [row.id for row in rows]
+    places = {row.id: row.project_id for row in rows}
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
         await session.execute(delete(task_tags).where(task_tags.c.task_id.in_(chunk)))
@@ -352,7 +356,7 @@ async def delete_tasks_where(
             .execution_options(synchronize_session=False)
         )
         for task_id in chunk:
-            events.task_deleted(session, owner_id, task_id)
+            events.task_deleted(session, owner_id, task_id, places[task_id])
     return ids
 
 
@@ -370,6 +374,8 @@ async def delete_project(session: AsyncSession, project: Project) -> int:
     )
     await session.execute(delete(ProjectMute).where(ProjectMute.project_id == project.id))
     await access.recount(session, members[1:])
+    for member in members[1:]:
+        events.membership_changed(session, member, project.id, "removed")
     await session.delete(project)
     await _flush(session)
     events.reminders_changed(session)

@@ -18,7 +18,9 @@ log = logging.getLogger("doable.relay")
 
 # NOTIFY refuses payloads of 8000 bytes or more; stay well under it.
 MAX_PAYLOAD_BYTES = 7000
-KINDS = frozenset({"task", "comment", "notification", "revoked", "reminders", "resync"})
+KINDS = frozenset(
+    {"task", "comment", "notification", "revoked", "reminders", "resync", "membership"}
+)
 _SCALARS = (str, int, float, bool, type(None))
 
 

@@ -168,7 +168,10 @@ Subscription = Annotated[events.Subscription, Depends(api_subscription)]
         **COMMON,
         200: {
             "description": "Server-Sent Events: `ready` once, then `notification` (data: a"
-            " notification, id: its id) and `task` (data: action, id, version) as they"
+            " notification, id: its id), `task` (data: action, id, version, project_id:"
+            " a task of the caller's or of a project shared with them) and `membership`"
+            " (data: action `added` or `removed`, project_id: a project was shared with"
+            " the caller, or they lost it; its task events stop at once) as they"
             " happen; a `: ping` comment every 15 s. The stream ends after 15 minutes and"
             " on shutdown, after a `reconnect` event whose `retry` says when to come back"
             " (EventSource reconnects by itself). `resync`: events may have been missed;"

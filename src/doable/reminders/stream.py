@@ -1,10 +1,11 @@
 """The live event stream behind `GET /api/v1/events` and the web app's `GET /events`.
 
 A stream carries `notification` events (a reminder fired, or someone assigned, commented or
-mentioned: comments/notify.py), `task` events (a task was created, changed or deleted) and
-`comment` events (a comment was added, edited or deleted), as Server-Sent Events. Changes
-arrive through the event bus: at once from this process, and through the relay (doable.relay)
-from the others. A notification
+mentioned: comments/notify.py), `task` events (a task was created, changed or deleted, in one of
+the user's projects or one shared with them), `comment` events (a comment was added, edited or
+deleted) and `membership` events (a project was shared with the user, or they were removed from
+it), as Server-Sent Events. Changes arrive through the event bus: at once from this process, and
+through the relay (doable.relay) from the others. A notification
 event carries no content: the stream re-reads the account's recent notifications, over a
 window that looks back a little, because another process's row may commit after a later one
 was already sent; ids already sent are remembered so nothing is sent twice. The table is also
@@ -31,6 +32,7 @@ from doable import events
 from doable.auth import service as auth_service
 from doable.db import Database, utcnow
 from doable.errors import RateLimited
+from doable.projects import access
 from doable.relay import leases
 from doable.reminders import service
 from doable.reminders.models import Notification
@@ -78,7 +80,30 @@ async def open_subscription(
     if not taken:
         events.bus.unsubscribe(sub)
         raise _too_many()
+    try:
+        await _follow_shared(database, sub)
+    except BaseException:
+        events.bus.unsubscribe(sub)
+        await leases.release(database, sub)
+        raise
     return sub
+
+
+async def _follow_shared(
+    database: Database, sub: events.Subscription, change: events.Event | None = None
+) -> None:
+    """Read the projects shared with the stream's user (one index range), so their task
+    events reach the stream. A membership `change` just announced wins over what the read
+    says (a read replica may not have it yet)."""
+    async with database.read_sessions() as session:
+        ids = set((await session.scalars(access.shared_with(sub.owner_id))).all())
+    project = events.project_of(change) if change is not None else None
+    if change is not None and project is not None:
+        if change.data.get("action") == "removed":
+            ids.discard(project)
+        else:
+            ids.add(project)
+    events.bus.follow(sub, frozenset(ids))
 
 
 def _reconnect() -> ServerSentEvent:
@@ -158,8 +183,21 @@ async def event_stream(
                     return
                 if item.kind == "revoked" and sub.revoked_by(item):
                     return
-                if item.kind in ("task", "comment"):
-                    yield ServerSentEvent(event=item.kind, data=item.data)
+                if item.kind == "comment":
+                    yield ServerSentEvent(event="comment", data=item.data)
+                elif item.kind == "task":
+                    # Checked again as it goes out: a removal delivered after this event
+                    # was queued still keeps it from the stream.
+                    if sub.sees(item):
+                        yield ServerSentEvent(event="task", data=item.data)
+                elif item.kind == "membership":
+                    try:
+                        await _follow_shared(database, sub, item)
+                    except Exception as exc:  # keep what the event itself set
+                        log.warning(
+                            "event stream: cannot read memberships (%s)", type(exc).__name__
+                        )
+                    yield ServerSentEvent(event="membership", data=item.data)
                 elif item.kind == "notification":
                     check = True
                 elif item.kind == "resync":

@@ -673,7 +673,7 @@ async def delete_task(session: AsyncSession, task: Task) -> None:
     )
     await session.execute(delete(Comment).where(Comment.task_id == task.id))
     await session.execute(delete(Task).where(Task.id == task.id, Task.owner_id == task.owner_id))
-    events.task_deleted(session, task.owner_id, task.id)
+    events.task_deleted(session, task.owner_id, task.id, task.project_id)
 
 
 @dataclass
@@ -705,6 +705,8 @@ class TaskQuery:
     subtree: uuid.UUID | None = None
     # Whose tasks: one person's (the caller's for "assigned to me"), or "none": unassigned.
     assignee: uuid.UUID | Literal["none"] | None = None
+    # Who sees what, when narrower than `access.task_scope` (the compat list's).
+    visible: ColumnElement[bool] | None = None
 
     @property
     def scoped(self) -> bool:
@@ -748,7 +750,8 @@ async def list_tasks(
     it by its page size only, so a deep offset costs a longer index walk, never more rows."""
     order: Order = query.order or DEFAULT_ORDER[query.sort]
     column = SORT_COLUMNS[query.sort]
-    owner: ColumnElement[bool] = and_(access.task_scope(user), VISIBLE)
+    scope = access.task_scope(user) if query.visible is None else query.visible
+    owner: ColumnElement[bool] = and_(scope, VISIBLE)
     conditions: list[ColumnElement[bool]] = []
     if query.status == "pending":
         conditions.append(Task.completed.is_(False))
@@ -1003,8 +1006,15 @@ def due_day_for_time(clock: time, user: User, now: datetime) -> date:
     return today if at > now else today + timedelta(days=1)
 
 
-async def count_tasks(session: AsyncSession, user: User, *, now: datetime) -> TaskCounts:
-    """All the sidebar counts in one query, by the same day rules as the `when` filter."""
+async def count_tasks(
+    session: AsyncSession,
+    user: User,
+    *,
+    now: datetime,
+    visible: ColumnElement[bool] | None = None,
+) -> TaskCounts:
+    """All the sidebar counts in one query, by the same day rules as the `when` filter
+    (`visible` as in TaskQuery)."""
     day = today_of(user, now)
     pending = Task.completed.is_(False)
     stmt = select(
@@ -1012,7 +1022,11 @@ async def count_tasks(session: AsyncSession, user: User, *, now: datetime) -> Ta
         func.coalesce(func.sum(case((pending, 1), else_=0)), 0),
         func.coalesce(func.sum(case((_overdue(day), 1), else_=0)), 0),
         func.coalesce(func.sum(case((and_(pending, Task.due_sort < day.end), 1), else_=0)), 0),
-    ).where(access.task_scope(user), VISIBLE, projects.in_active_project(user))
+    ).where(
+        access.task_scope(user) if visible is None else visible,
+        VISIBLE,
+        projects.in_active_project(user),
+    )
     total, open_, overdue, today = (await session.execute(stmt)).one()
     return TaskCounts(int(total), int(open_), int(total) - int(open_), int(overdue), int(today))
 

@@ -77,17 +77,19 @@ def siblings(target: Target) -> ColumnElement[bool]:
 
 
 async def _task_place(session: AsyncSession, user: User, task_id: uuid.UUID) -> Target | None:
-    """Where a task the user may change sits (None: not found, or not theirs to change)."""
+    """Where a task the user may change sits (None: not found). A task the user sees but
+    may not change (a viewer's) is 403, as for every other write of a viewer."""
     row = (
         await session.execute(
             select(Task.project_id, Task.section_id, Task.parent_id, Task.owner_id).where(
-                access.task_scope(user, Role.EDITOR), Task.id == task_id, VISIBLE
+                access.task_scope(user), Task.id == task_id, VISIBLE
             )
         )
     ).one_or_none()
     if row is None:
         return None
     assert row[0] is not None
+    await access.require(session, user, Role.EDITOR, project_id=row[0], owner_id=row[3])
     return Target(row[0], row[1], row[2], row[3])
 
 

@@ -66,7 +66,9 @@ async def export(
         Query(alias="format", description="`json` (everything) or `csv` (one row per task)"),
     ] = "json",
 ) -> StreamingResponse:
-    """Everything of the account: settings, tags and tasks (docs/export-format.md).
+    """Everything of the account: settings, tags, its projects and their tasks
+    (docs/export-format.md). Projects others share with the account are listed by name,
+    owner and role in `shared_projects`; their tasks are their owners' and are not exported.
 
     Streamed in chunks read from one consistent snapshot, so memory stays flat however big
     the account is."""

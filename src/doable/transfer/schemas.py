@@ -206,6 +206,15 @@ class ProjectRecord(Strict):
     )
 
 
+class SharedProjectRecord(Strict):
+    """A project someone else owns that is shared with the exporting account (informational:
+    its tasks are its owner's and are not in this export; an import ignores it)."""
+
+    name: str = Field(max_length=200)
+    owner: str = Field(max_length=100, description="The owner's display name.")
+    role: Literal["viewer", "editor", "admin"] = Field(description="The account's role in it.")
+
+
 class TaskRecord(Strict):
     """One task, with its repeat rule, its completion history and its reminders."""
 
@@ -260,6 +269,13 @@ class ExportDocument(Strict):
     )
     tasks: Annotated[list[PlacedTaskRecord], Field(max_length=MAX_IMPORT_TASKS)] = Field(
         default_factory=list
+    )
+    shared_projects: Annotated[list[SharedProjectRecord], Field(max_length=MAX_IMPORT_PROJECTS)] = (
+        Field(
+            default_factory=list,
+            description="Projects others share with the account, by name, owner and role. Their"
+            " tasks are their owners' and are not exported; an import ignores this list.",
+        )
     )
 
 

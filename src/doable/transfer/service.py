@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from doable.auth.models import User
 from doable.comments.models import Comment
-from doable.projects.models import Project, Section
+from doable.projects.models import Project, ProjectMember, Section
 from doable.reminders.durations import format_duration
 from doable.reminders.models import Reminder
 from doable.tasks.models import VISIBLE, Tag, Task, TaskCompletion, task_tags
@@ -254,6 +254,19 @@ def recurrence_cell(row: Row[Any]) -> str:
     return row.rrule if mode == "from_due" else f"{row.rrule};mode={mode}"
 
 
+async def shared_project_records(session: AsyncSession, user_id: uuid.UUID) -> list[dict[str, Any]]:
+    """The projects shared with the account: name, owner's display name and role, by name.
+    Only that: their tasks belong to their owners' exports."""
+    rows = await session.execute(
+        select(Project.name, User.name.label("owner"), ProjectMember.role)
+        .join(ProjectMember, ProjectMember.project_id == Project.id)
+        .join(User, User.id == Project.owner_id)
+        .where(ProjectMember.user_id == user_id)
+        .order_by(Project.name, Project.id)
+    )
+    return [{"name": r.name, "owner": r.owner, "role": r.role} for r in rows]
+
+
 def task_record(row: Row[Any], tags: list[str], extras: TaskExtras) -> dict[str, Any]:
     return {
         "id": str(row.id),
@@ -364,7 +377,8 @@ async def export_json(
         separator = ",\n  "
         if progress is not None:
             progress(len(chunk))
-    yield "\n ]\n}\n"
+    shared = json.dumps(await shared_project_records(session, owner.id), ensure_ascii=False)
+    yield f'\n ],\n "shared_projects": {shared}\n}}\n'
 
 
 async def export_csv(

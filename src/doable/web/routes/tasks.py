@@ -20,6 +20,7 @@ from doable.db import SessionDep
 from doable.errors import DoableError, InvalidInput, NotFound
 from doable.projects import invitations
 from doable.projects import service as projects_service
+from doable.projects.access import Role
 from doable.projects.catalog import quick_add_catalog
 from doable.projects.models import INBOX_NAME
 from doable.reminders.schemas import ReminderCreate
@@ -310,7 +311,9 @@ async def edit_form(
         str | None, Query(max_length=1000, description="The comment thread's next page")
     ] = None,
 ) -> Response:
-    task = await owned_task(session, user, task_id, request)
+    # The form is for changing the task: a viewer of its project gets 403, not a form whose
+    # saving would be refused.
+    task = await tasks_service.get_task(session, user, task_id, need=Role.EDITOR)
     ctx = base_context(request, state, user) | {
         "task": task_view(task, user, today_for(state, user)),
         "errors": {},

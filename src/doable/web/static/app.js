@@ -205,6 +205,18 @@
         document.dispatchEvent(new CustomEvent("doable:task", { detail: event.data }));
         refreshSoon();
       });
+      // A project was shared with this user, or they were removed from one: off the page of a
+      // project they just lost (it is 404 now), else reload the lists.
+      source.addEventListener("membership", function (event) {
+        var change = {};
+        try { change = JSON.parse(event.data); } catch (e) { /* ignore a malformed event */ }
+        if (change.action === "removed" &&
+            window.location.pathname === "/projects/" + change.project_id) {
+          window.location.assign("/tasks");
+          return;
+        }
+        refreshSoon();
+      });
       source.onerror = function () {
         document.body.dataset.live = "off";
         // EventSource retries by itself unless the server refused the stream (signed out,
