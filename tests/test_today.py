@@ -163,7 +163,8 @@ async def test_upcoming_counts_local_days_across_a_dst_change(
     web = await signed_in(client, acct)
     assert await web_titles(web, "due=week") == week
     page = (await web.get("/tasks")).text
-    assert 'id="filter-due-week" href="/tasks?due=week"' in page
+    # The sort web_titles chose is remembered (auth/preferences.py), so the links carry it.
+    assert 'id="filter-due-week" href="/tasks?due=week&amp;sort=title"' in page
 
     # From the Monday, the next 7 days are Tuesday 23 to Monday 29, its last hour included.
     set_now(datetime(2027, 3, 22, 12, 0, tzinfo=BERLIN))

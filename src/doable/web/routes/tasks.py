@@ -18,7 +18,7 @@ from doable.auth import preferences
 from doable.auth.models import User
 from doable.db import SessionDep
 from doable.errors import DoableError, InvalidInput, NotFound
-from doable.projects import invitations
+from doable.projects import access, invitations
 from doable.projects import service as projects_service
 from doable.projects.access import Role
 from doable.projects.catalog import quick_add_catalog
@@ -311,9 +311,13 @@ async def edit_form(
         str | None, Query(max_length=1000, description="The comment thread's next page")
     ] = None,
 ) -> Response:
-    # The form is for changing the task: a viewer of its project gets 403, not a form whose
-    # saving would be refused.
-    task = await tasks_service.get_task(session, user, task_id, need=Role.EDITOR)
+    # The inline form is for changing the task: a viewer of its project gets 403 there, not a
+    # form whose saving would be refused. The task's own page shows a viewer the task, their
+    # reminders and the comments, without the form.
+    if is_htmx(request):
+        task = await tasks_service.get_task(session, user, task_id, need=Role.EDITOR)
+    else:
+        task = await tasks_service.get_task(session, user, task_id)
     ctx = base_context(request, state, user) | {
         "task": task_view(task, user, today_for(state, user)),
         "errors": {},
@@ -321,6 +325,10 @@ async def edit_form(
     }
     if is_htmx(request):
         return respond(request, state, "tasks.html", ctx, blocks=["edit_item"])
+    role = await access.role_in(
+        session, user, project_id=task.project_id or task.id, owner_id=task.owner_id
+    )
+    ctx["read_only"] = role is None or not role.allows(Role.EDITOR)
     ctx["reminders"] = await reminder_views(session, user, task)
     ctx["activity"], _ = await activity_service.task_activity(
         session, user, task.id, limit=20, cursor_key=state.runtime.secret_key
