@@ -204,7 +204,9 @@ def test_every_post_under_api_v1_declares_the_header(app: FastAPI) -> None:
     """…except the /auth routes (they act for nobody yet and answer with credentials),
     /tasks/parse (it writes nothing, so there is nothing to replay) and /admin (disabling and
     enabling are idempotent by nature; invitation and reset links are credentials, never
-    stored for replay)."""
+    stored for replay), the signed-token routes /push/actions and /email/unsubscribe, and
+    /trash/{id}/restore (it creates nothing: a repeat finds the item gone, 404, and changes
+    nothing)."""
     declared = {}
     for path, ops in app.openapi()["paths"].items():
         if "post" in ops:
@@ -235,6 +237,13 @@ def test_every_post_under_api_v1_declares_the_header(app: FastAPI) -> None:
         "/api/v1/tasks/{task_id}/skip": True,
         "/api/v1/projects": True,
         "/api/v1/projects/{project_id}/sections": True,
+        "/api/v1/projects/{project_id}/owner": True,
+        "/api/v1/projects/{project_id}/invitations": True,
+        "/api/v1/invitations/accept": True,
+        "/api/v1/invitations/{received_id}/accept": True,
+        "/api/v1/invitations/{received_id}/decline": True,
+        "/api/v1/tasks/{task_id}/comments": True,
+        "/api/v1/trash/{item_id}/restore": False,
         "/api/v1/import": True,
         "/api/v1/tasks/{task_id}/reminders": True,
         "/api/v1/notifications/{notification_id}/read": True,

@@ -130,6 +130,28 @@ RULES: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/replay"): (
         "tasks:read+tasks:write"
     ),
+    # Comments and muting are part of a task and a project: the same scopes, by method.
+    ("GET", "/api/v1/tasks/{task_id}/comments"): "tasks:read",
+    ("POST", "/api/v1/tasks/{task_id}/comments"): "tasks:write",
+    ("PATCH", "/api/v1/tasks/{task_id}/comments/{comment_id}"): "tasks:write",
+    ("DELETE", "/api/v1/tasks/{task_id}/comments/{comment_id}"): "tasks:write",
+    ("GET", "/api/v1/projects/{project_id}/mute"): "tasks:read",
+    ("PUT", "/api/v1/projects/{project_id}/mute"): "tasks:write",
+    ("GET", "/api/v1/projects/{project_id}/activity"): "tasks:read",
+    ("GET", "/api/v1/tasks/{task_id}/activity"): "tasks:read",
+    ("GET", "/api/v1/trash"): "tasks:read",
+    ("DELETE", "/api/v1/trash"): "tasks:write",
+    ("POST", "/api/v1/trash/{item_id}/restore"): "tasks:write",
+    ("DELETE", "/api/v1/trash/{item_id}"): "tasks:write",
+    ("POST", "/api/v1/notifications/{notification_id}/snooze"): "tasks:write",
+    ("GET", "/api/v1/push/key"): "tasks:read",
+    ("GET", "/api/v1/push/subscriptions"): "tasks:read",
+    ("POST", "/api/v1/push/subscriptions"): "tasks:write",
+    ("DELETE", "/api/v1/push/subscriptions/{subscription_id}"): "tasks:write",
+    # A push button and a List-Unsubscribe link: the signed token in the body or query is
+    # the credential.
+    ("POST", "/api/v1/push/actions"): "public",
+    ("POST", "/api/v1/email/unsubscribe"): "public",
 }
 # A body that succeeds, and the success status, for the routes a token may use.
 ALLOWED: dict[tuple[str, str], tuple[dict[str, Any] | None, int]] = {
@@ -181,6 +203,12 @@ ALLOWED: dict[tuple[str, str], tuple[dict[str, Any] | None, int]] = {
     ("POST", "/api/v1/import"): ({"format": "doable.export", "version": 1}, 200),
     ("GET", "/api/v1/feeds"): (None, 200),
     ("GET", "/api/v1/webhooks"): (None, 200),
+    ("GET", "/api/v1/tasks/{task_id}/comments"): (None, 200),
+    ("POST", "/api/v1/tasks/{task_id}/comments"): ({"body": "by token"}, 201),
+    ("GET", "/api/v1/projects/{project_id}/activity"): (None, 200),
+    ("GET", "/api/v1/tasks/{task_id}/activity"): (None, 200),
+    ("GET", "/api/v1/trash"): (None, 200),
+    ("GET", "/api/v1/push/subscriptions"): (None, 200),
 }
 # Scoped routes tested elsewhere: the event stream (never ends in-process; tests/test_reminders.py
 # checks its 403, tests/test_scheduler.py a token streaming from a real server) and the routes
@@ -200,6 +228,20 @@ UNTESTED_HERE = {
     ("DELETE", "/api/v1/projects/{project_id}/invitations/{invitation_id}"),
     ("POST", "/api/v1/invitations/{received_id}/accept"),
     ("POST", "/api/v1/invitations/{received_id}/decline"),
+    # Need a comment, a trash item, a notification or a subscription, or change settings the
+    # other rows share; their routers declare tasks:read/tasks:write by method
+    # (tests/test_comments.py, tests/test_trash.py, tests/test_push.py cover what they do).
+    ("PATCH", "/api/v1/tasks/{task_id}/comments/{comment_id}"),
+    ("DELETE", "/api/v1/tasks/{task_id}/comments/{comment_id}"),
+    ("GET", "/api/v1/projects/{project_id}/mute"),
+    ("PUT", "/api/v1/projects/{project_id}/mute"),
+    ("DELETE", "/api/v1/trash"),
+    ("POST", "/api/v1/trash/{item_id}/restore"),
+    ("DELETE", "/api/v1/trash/{item_id}"),
+    ("POST", "/api/v1/notifications/{notification_id}/snooze"),
+    ("GET", "/api/v1/push/key"),
+    ("POST", "/api/v1/push/subscriptions"),
+    ("DELETE", "/api/v1/push/subscriptions/{subscription_id}"),
 }
 SESSION_ONLY: dict[tuple[str, str], dict[str, Any] | None] = {
     ("PATCH", "/api/v1/me"): {"name": "renamed"},
