@@ -362,3 +362,40 @@ async def test_0016_runs_on_a_populated_database(
     assert r.status_code == 200, r.text
     r = await client.get("/api/v1/tasks", headers=acct.headers)
     assert [t["title"] for t in r.json()["items"]] == ["before 0016"]
+
+
+async def test_0015_to_head_run_on_a_populated_database(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    """Sharing, admins, invitations, comments, activity and trash, push and preferences
+    (0015-0021) go down and come back over a populated database, which keeps its rows; the
+    shared project, the comment, the trashed task and the remembered sort then work as new."""
+    owner, member = await make_account(client), await make_account(client)
+    r = await client.post("/api/v1/projects", json={"name": "Home"}, headers=owner.headers)
+    project = r.json()
+    await make_task(client, owner, title="kept", project_id=project["id"])
+    await downgrade(database.engine, "0014")
+    assert "project_members" not in await _tables(database)
+    await upgrade(database.engine)
+    assert await _diff(database) == []
+    r = await client.get("/api/v1/tasks", headers=owner.headers)
+    assert [t["title"] for t in r.json()["items"]] == ["kept"]
+    task_id = r.json()["items"][0]["id"]
+    invite = {"email": member.email, "role": "editor"}
+    r = await client.post(
+        f"/api/v1/projects/{project['id']}/invitations", json=invite, headers=owner.headers
+    )
+    assert r.status_code == 201, r.text
+    r = await client.post(
+        "/api/v1/invitations/accept", json={"token": r.json()["token"]}, headers=member.headers
+    )
+    assert r.status_code == 200, r.text
+    r = await client.post(
+        f"/api/v1/tasks/{task_id}/comments", json={"body": "after"}, headers=member.headers
+    )
+    assert r.status_code == 201, r.text
+    assert (
+        await client.delete(f"/api/v1/tasks/{task_id}", headers=member.headers)
+    ).status_code == 204
+    r = await client.get("/api/v1/trash", headers=owner.headers)
+    assert [i["title"] for i in r.json()["items"]] == ["kept"]
