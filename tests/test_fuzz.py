@@ -385,8 +385,13 @@ SIGNED_LINKS = {
 }
 
 
+# Routes whose input must name a member of the project (a hand-over's new owner): no schema
+# can say who that is, and a generated id never is one; test_sharing_invites covers the 422.
+NAMES_A_MEMBER = {("POST", "/api/v1/projects/{project_id}/owner")}
+
+
 def _excluded(case: Any) -> list[Any]:
-    if (case.method, case.path) in SIGNED_LINKS:
+    if (case.method, case.path) in SIGNED_LINKS | NAMES_A_MEMBER:
         return [positive_data_acceptance]
     return []
 

@@ -193,6 +193,7 @@ def test_full_flow_survives_restart(
             "parent_id": None,
             "position": "i",
             "subtasks": {"done": 0, "total": 0},
+            "assignee_id": None,
         }
         projects = c.get("/api/v1/projects", headers={"Authorization": f"Bearer {token}"})
         assert [(p["id"], p["name"]) for p in projects.json()] == [(report["project_id"], "Inbox")]

@@ -167,18 +167,26 @@
   var lastOwnRequest = 0;
   var refreshTimer = null;
   document.addEventListener("htmx:afterRequest", function (event) {
-    if (event.detail.elt && event.detail.elt.id !== "list-region") lastOwnRequest = Date.now();
+    // Only this tab's changes count (a POST), not its reads such as the header bell's count.
+    var config = event.detail.requestConfig;
+    var verb = config && config.verb ? String(config.verb).toLowerCase() : "get";
+    if (verb !== "get" && event.detail.elt && event.detail.elt.id !== "list-region") {
+      lastOwnRequest = Date.now();
+    }
   });
-  function refreshSoon() {
+  function refreshSoon(delay) {
     if (!window.htmx || !document.getElementById("list-region")) return;
     clearTimeout(refreshTimer);
     refreshTimer = setTimeout(function () {
-      if (Date.now() - lastOwnRequest < 1500) return;
+      // Right after this tab's own change, its swap already shows it; look again once that
+      // window has passed, so another person's change in it is not missed.
+      var since = Date.now() - lastOwnRequest;
+      if (since < 1500) { refreshSoon(1500 - since); return; }
       if (document.querySelector("#task-list .task.editing, .htmx-request")) return;
       window.htmx.ajax("GET", window.location.pathname + window.location.search, {
         source: "#list-region", target: "#list-region", swap: "innerHTML"
       });
-    }, 300);
+    }, delay || 300);
   }
 
   var source = null;
