@@ -174,19 +174,16 @@
       lastOwnRequest = Date.now();
     }
   });
-  function refreshSoon(delay) {
+  function refreshSoon() {
     if (!window.htmx || !document.getElementById("list-region")) return;
     clearTimeout(refreshTimer);
     refreshTimer = setTimeout(function () {
-      // Right after this tab's own change, its swap already shows it; look again once that
-      // window has passed, so another person's change in it is not missed.
-      var since = Date.now() - lastOwnRequest;
-      if (since < 1500) { refreshSoon(1500 - since); return; }
+      if (Date.now() - lastOwnRequest < 1500) return;
       if (document.querySelector("#task-list .task.editing, .htmx-request")) return;
       window.htmx.ajax("GET", window.location.pathname + window.location.search, {
         source: "#list-region", target: "#list-region", swap: "innerHTML"
       });
-    }, delay || 300);
+    }, 300);
   }
 
   var source = null;
