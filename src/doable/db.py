@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from sqlalchemy import DateTime, Executable, MetaData, Select, String, event, or_, select, update
 from sqlalchemy.dialects import mysql
+from sqlalchemy.dialects.sqlite.base import SQLiteCompiler
 from sqlalchemy.engine import Dialect, Row
 from sqlalchemy.exc import InvalidatePoolError
 from sqlalchemy.ext.asyncio import (
@@ -103,6 +104,15 @@ def key_string(length: int) -> Any:
 
 def new_id() -> uuid.UUID:
     return uuid.uuid4()
+
+
+def _sqlite_from_hint(_compiler: Any, _table: Any, text: str | None) -> str | None:
+    return text
+
+
+# SQLAlchemy's SQLite compiler drops FROM hints; render them as written, so a query can say
+# `INDEXED BY` where SQLite's planner would otherwise pick a scan (tasks/tree.py).
+SQLiteCompiler.get_from_hint_text = _sqlite_from_hint  # type: ignore[method-assign,assignment]
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
