@@ -126,6 +126,35 @@ async def _timed(
     return {"p50_ms": _p50(wall), "cpu_p50_ms": _p50(cpu)}
 
 
+DROP_TRIGGERS = {
+    "sqlite": [
+        f"DROP TRIGGER task_views_{name}"
+        for name in ("task_insert", "task_move", "task_keys", "task_delete")
+    ],
+    "postgresql": ["DROP TRIGGER task_views_task ON tasks"],
+}
+
+
+async def _writes(
+    client: httpx.AsyncClient,
+    n: int,
+    auth: dict[str, str],
+    method: str,
+    url: str,
+    fields: dict[str, Any],
+) -> dict[str, float]:
+    """p50 of `n` writes (after 5 unmeasured): creates, or edits of title and due."""
+    wall = []
+    for i in range(n + 5):
+        body = {"title": f"write {i}", "due": f"2027-01-{1 + i % 28:02d}", **fields}
+        t0 = time.perf_counter()
+        r = await client.request(method, url, json=body, headers=auth)
+        if i >= 5:
+            wall.append(time.perf_counter() - t0)
+        assert r.status_code in (200, 201), r.text
+    return {"p50_ms": _p50(wall)}
+
+
 class Counter:
     def __init__(self, database: Database) -> None:
         self.statements: list[str] = []
@@ -241,6 +270,35 @@ async def run(tasks: int, requests: int, postgres: str | None, explain: bool) ->
             await client.patch(f"{TASKS}/{solo_task}", json={"title": "x"}, headers=solo_auth)
             counts["owner PATCH"] = counter.take()
             out["statements"] = {k: {"count": len(v), "kinds": v} for k, v in counts.items()}
+
+            # What keeping task_views costs writes: the same writes with the triggers of
+            # migration 0022 and without them (dropped at the end of this run).
+            writes: dict[str, Any] = {}
+            for label in ("with triggers", "without"):
+                if label == "without":
+                    async with database.engine.begin() as conn:
+                        for statement in DROP_TRIGGERS[config.backend]:
+                            await conn.execute(text(statement))
+                writes[label] = {
+                    "solo create": await _writes(
+                        client, requests, solo_auth, "POST", TASKS, {"project_id": solo_project}
+                    ),
+                    "solo edit": await _writes(
+                        client, requests, solo_auth, "PATCH", f"{TASKS}/{solo_task}", {}
+                    ),
+                    "member create in a shared project": await _writes(
+                        client, requests, member_auth, "POST", TASKS, {"project_id": project0}
+                    ),
+                    "member edit of a shared task": await _writes(
+                        client, requests, member_auth, "PATCH", f"{TASKS}/{task_id}", {}
+                    ),
+                }
+                say(f"writes, {label}: {writes[label]}")
+            writes["ratio"] = {
+                k: round(v["p50_ms"] / writes["without"][k]["p50_ms"], 2)
+                for k, v in writes["with triggers"].items()
+            }
+            out["writes"] = writes
         await database.dispose()
     return out
 

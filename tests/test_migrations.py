@@ -90,6 +90,7 @@ TABLES = {
     *("comments", "project_mutes"),
     *("activity", "trash"),
     *("app_secrets", "push_subscriptions", "notification_channels"),
+    *("task_views",),
 }
 
 
@@ -99,7 +100,7 @@ async def _alembic_current(database: Database) -> str | None:
 
 
 async def test_upgrade_matches_models_and_round_trips(database: Database) -> None:
-    assert await current_revision(database.engine) == head_revision() == HEAD == "0021"
+    assert await current_revision(database.engine) == head_revision() == HEAD == "0022"
     assert await _diff(database) == []
     assert await _tables(database) == {*TABLES, "alembic_version"}
     assert await _search_objects(database) == SEARCH_OBJECTS[database.config.backend]
@@ -157,7 +158,7 @@ DAMAGES = {
     "tables": (
         f"UPDATE alembic_version SET version_num = '{HEAD}'",
         "activity, app_secrets, calendar_feeds, comments, event_relay, external_identities, "
-        "notification_channels, notifications and 24 more",
+        "notification_channels, notifications and 25 more",
     ),
     "column": ("ALTER TABLE api_tokens DROP COLUMN last_used_at", "api_tokens.last_used_at"),
 }

@@ -20,7 +20,7 @@ from fastapi import FastAPI
 from sqlalchemy import event
 
 from doable.db import Database
-from doable.tasks import service
+from doable.tasks import listing as task_listing
 from tests.factories import make_account, make_task
 
 TASKS = "/api/v1/tasks"
@@ -109,12 +109,12 @@ async def test_search_statements_per_backend(
     assert len(short) == 3, short
 
 
-@pytest.mark.parametrize("limit", [0, service.FTS_MAX_CANDIDATES])
+@pytest.mark.parametrize("limit", [0, task_listing.FTS_MAX_CANDIDATES])
 async def test_search_results_do_not_depend_on_the_index(
     client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, limit: int
 ) -> None:
     """With the limit at 0 every search scans (as on MySQL); the answers are the same."""
-    monkeypatch.setattr(service, "FTS_MAX_CANDIDATES", limit)
+    monkeypatch.setattr(task_listing, "FTS_MAX_CANDIDATES", limit)
     acct = await make_account(client)
     titles = ["Ünïcode Straße", "100% done_ish", 'say "hi"', "plain words", "Grüße"]
     for title in titles:

@@ -28,6 +28,7 @@ from doable.db import Database, SessionDep, utcnow
 from doable.idempotency.route import IdempotentRoute
 from doable.projects import access
 from doable.state import StateDep
+from doable.tasks import listing as task_listing
 from doable.tasks import service as tasks_service
 from doable.tasks.models import Task
 from doable.tasks.schemas import TaskCreate, TaskPatch
@@ -85,18 +86,18 @@ async def list_tasks(
     points at them."""
     database: Database = request.app.state.database
     visible = access.owned_or_assigned(owner.user)
-    query = tasks_service.TaskQuery(
+    query = task_listing.TaskQuery(
         status=status_, sort=SORTS[sort], limit=limit, offset=offset, visible=visible
     )
     # One snapshot, so the count agrees with the page.
     async with database.snapshot() as snapshot:
-        tasks, more = await tasks_service.list_tasks(
+        tasks, more = await task_listing.list_tasks(
             snapshot, owner.user, query, cursor_key=state.runtime.secret_key
         )
         if more is None and (tasks or offset == 0):
             total = offset + len(tasks)
         else:
-            counts = await tasks_service.count_tasks(
+            counts = await task_listing.count_tasks(
                 snapshot, owner.user, now=utcnow(), visible=visible
             )
             total = {"all": counts.all, "pending": counts.pending, "completed": counts.completed}[

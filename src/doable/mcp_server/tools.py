@@ -46,6 +46,7 @@ from doable.projects import access
 from doable.projects import service as projects_service
 from doable.projects.access import Role
 from doable.projects.catalog import quick_add_catalog
+from doable.tasks import listing as task_listing
 from doable.tasks import quickadd
 from doable.tasks import service as tasks_service
 from doable.tasks.models import Task
@@ -170,7 +171,7 @@ async def list_tasks(ctx: ToolContext, args: ListTasksArgs) -> TaskList:
     project (sort "position" is its manual order); without it, tasks in archived projects are
     left out. `assignee` "me" lists the tasks assigned to the user (in shared projects too).
     """
-    query = tasks_service.TaskQuery(
+    query = task_listing.TaskQuery(
         status=args.status,
         q=args.q or None,
         priority=list(args.priority),
@@ -184,7 +185,7 @@ async def list_tasks(ctx: ToolContext, args: ListTasksArgs) -> TaskList:
         project_id=args.project_id,
         assignee=ctx.user.id if args.assignee == "me" else args.assignee,
     )
-    tasks, next_cursor = await tasks_service.list_tasks(
+    tasks, next_cursor = await task_listing.list_tasks(
         ctx.session, ctx.user, query, cursor_key=ctx.cursor_key
     )
     return TaskList(items=[TaskOut.from_task(t) for t in tasks], next_cursor=next_cursor)

@@ -27,15 +27,26 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select, update
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Select,
+    Uuid,
+    and_,
+    bindparam,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from doable.auth.models import User
 from doable.errors import DoableError, Forbidden
-from doable.projects.models import Project, ProjectMember, Section
-from doable.tasks.models import Task
+from doable.projects.models import Project, ProjectMember, Section, TaskView
+from doable.tasks.models import VISIBLE, Task
 
 
 class Viewer(Protocol):
@@ -139,6 +150,58 @@ def owned_or_assigned(user: Viewer) -> ColumnElement[bool]:
         own,
         and_(Task.assignee_id == user.id, Task.project_id.in_(shared_with(user.id))),
     )
+
+
+# The sorts `task_views` has an index for (by the names of `TaskQuery.sort`).
+VIEW_KEYS = {
+    "created": TaskView.created_at,
+    "updated": TaskView.updated_at,
+    "due": TaskView.due_sort,
+    "priority": TaskView.priority,
+}
+
+
+@dataclass(frozen=True)
+class ViewColumns:
+    """The `task_views` columns a walk orders and bounds by."""
+
+    key: Any
+    task_id: Any
+    due_sort: Any
+
+
+VIEWER: BindParameter[uuid.UUID] = bindparam("viewer", type_=Uuid)
+
+
+def _shared_walk(key: Any) -> Select[Any]:
+    return (
+        select(TaskView.task_id.label("id"), key.label("k"))
+        .join(Task, Task.id == TaskView.task_id)
+        .where(
+            TaskView.user_id == VIEWER,
+            Task.owner_id != VIEWER,
+            # Still a member, read per row by primary key (as an IN list it would tempt the
+            # planner to walk every shared project's tasks instead of this index).
+            select(ProjectMember.user_id)
+            .where(ProjectMember.project_id == Task.project_id, ProjectMember.user_id == VIEWER)
+            .exists(),
+            VISIBLE,
+        )
+    )
+
+
+# Built once per sort: building a statement costs more than running it.
+_SHARED_WALKS = {sort: _shared_walk(key) for sort, key in VIEW_KEYS.items()}
+
+
+def shared_tasks(sort: str) -> tuple[Select[Any], ViewColumns]:
+    """The tasks of projects shared with the user (the `viewer` parameter) as (id, sort key)
+    rows by `task_views`' index for `sort`, with the columns to order and bound that walk by.
+
+    `task_views` is only the index: the membership condition still applies to `tasks` (a
+    row the triggers of migration 0022 got wrong would show nothing), as must every condition
+    the caller adds."""
+    return _SHARED_WALKS[sort], ViewColumns(VIEW_KEYS[sort], TaskView.task_id, TaskView.due_sort)
 
 
 def section_scope(user: Viewer, needed: Role = Role.VIEWER) -> ColumnElement[bool]:

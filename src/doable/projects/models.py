@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Uuid
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, SmallInteger, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from doable.db import MYSQL_TABLE_KW, Base, UTCDateTime, key_string, new_id, utcnow
@@ -95,6 +95,35 @@ class ProjectMember(Base):
     )
     role: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TaskView(Base):
+    """One task of a project shared with a member, with the task's sort keys: an index of
+    "what is shared with me" that starts with the member (migration 0022, where triggers keep
+    it in step with `tasks` and `project_members`). Read only as an index: every query that
+    uses it applies the membership condition to `tasks` as well (projects/access.py)."""
+
+    __tablename__ = "task_views"
+    __table_args__ = (
+        Index("ix_task_views_user_created", "user_id", "created_at", "task_id"),
+        Index("ix_task_views_user_updated", "user_id", "updated_at", "task_id"),
+        Index("ix_task_views_user_due", "user_id", "due_sort", "task_id"),
+        Index("ix_task_views_user_priority", "user_id", "priority", "task_id"),
+        Index("ix_task_views_user_project", "user_id", "project_id"),
+        MYSQL_TABLE_KW,
+    )
+
+    task_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    project_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    due_sort: Mapped[datetime] = mapped_column(UTCDateTime)
+    priority: Mapped[int] = mapped_column(SmallInteger)
 
 
 class ProjectInvitation(Base):

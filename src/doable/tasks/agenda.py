@@ -13,6 +13,7 @@ from datetime import date, datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from doable.auth.models import User
+from doable.tasks import listing as task_listing
 from doable.tasks import service as tasks_service
 from doable.tasks.models import TaskRow
 from doable.zones import zone_of
@@ -31,7 +32,7 @@ class DayGroup:
 
 @dataclass(frozen=True)
 class Agenda:
-    today: tasks_service.Today
+    today: task_listing.Today
     groups: list[DayGroup]
     truncated: bool  # more tasks than AGENDA_LIMIT matched
 
@@ -47,7 +48,7 @@ def due_day(task: TaskRow, user: User) -> date:
     return task.due_sort.astimezone(zone_of(user.timezone)).date()
 
 
-def group_by_day(tasks: list[TaskRow], user: User, today: tasks_service.Today) -> list[DayGroup]:
+def group_by_day(tasks: list[TaskRow], user: User, today: task_listing.Today) -> list[DayGroup]:
     """Tasks in due order as groups: the overdue ones first (by `Today.is_overdue`, the one
     rule), then one group per local day that has any."""
     groups: list[DayGroup] = []
@@ -74,11 +75,11 @@ async def _agenda(
     when: tasks_service.WhenFilter,
     days: int = tasks_service.UPCOMING_DAYS,
 ) -> Agenda:
-    query = tasks_service.TaskQuery(
+    query = task_listing.TaskQuery(
         status="pending", when=when, days=days, now=now, sort="due", limit=AGENDA_LIMIT
     )
-    tasks, more = await tasks_service.list_tasks(session, user, query, cursor_key=cursor_key)
-    today = tasks_service.today_of(user, now)
+    tasks, more = await task_listing.list_tasks(session, user, query, cursor_key=cursor_key)
+    today = task_listing.today_of(user, now)
     return Agenda(today=today, groups=group_by_day(tasks, user, today), truncated=more is not None)
 
 

@@ -17,6 +17,7 @@ from doable.errors import InvalidInput
 from doable.idempotency.route import IdempotentRoute
 from doable.projects.catalog import quick_add_catalog
 from doable.state import StateDep
+from doable.tasks import listing as task_listing
 from doable.tasks import quickadd, quickservice, service, tree
 from doable.tasks.dependencies import OwnedTag, OwnedTask
 from doable.tasks.models import Task
@@ -171,7 +172,7 @@ async def list_tasks(
         raise InvalidInput("days applies only to when=upcoming", loc=["query", "days"])
     # Inside a project (one of its sections, one task's subtasks) the manual order comes first.
     in_a_list = any(isinstance(x, uuid.UUID) for x in (project_id, section_id, parent_id))
-    query = service.TaskQuery(
+    query = task_listing.TaskQuery(
         status=status_,
         q=q or None,
         priority=list(priority or []),
@@ -192,7 +193,7 @@ async def list_tasks(
         subtree=subtree,
         assignee=user.id if assignee == "me" else assignee,
     )
-    tasks, next_cursor = await service.list_tasks(
+    tasks, next_cursor = await task_listing.list_tasks(
         session, user, query, cursor_key=state.runtime.secret_key
     )
     return TaskPage(items=[TaskOut.from_task(t) for t in tasks], next_cursor=next_cursor)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from typing import Any, Literal
 
 from sqlalchemy import (
@@ -13,15 +12,10 @@ from sqlalchemy import (
     Select,
     and_,
     bindparam,
-    case,
-    column,
     delete,
     func,
     insert,
-    literal_column,
-    or_,
     select,
-    table,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -676,216 +670,7 @@ async def delete_task(session: AsyncSession, task: Task) -> None:
     events.task_deleted(session, task.owner_id, task.id, task.project_id)
 
 
-@dataclass
-class TaskQuery:
-    status: StatusFilter = "all"
-    q: str | None = None
-    priority: list[str] = field(default_factory=list)
-    tag: list[str] = field(default_factory=list)
-    due_before: date | datetime | None = None
-    due_after: date | datetime | None = None
-    has_due: bool | None = None
-    # today / overdue / upcoming in the user's zone (docs/scheduling.md); `now` for tests.
-    when: WhenFilter | None = None
-    days: int = UPCOMING_DAYS  # for when="upcoming"
-    now: datetime | None = None
-    sort: SortField = "created"
-    order: Order | None = None
-    limit: int = 50
-    cursor: str | None = None
-    # Rows to skip, for the compat API's spec clients, which page by offset.
-    offset: int = 0
-    # Where: one project, one section ("none": outside any section), one parent ("none":
-    # top-level tasks only), or a whole subtree below a task. Without a project, section,
-    # parent or subtree, archived projects' tasks are left out (they show only in their own
-    # project's view).
-    project_id: uuid.UUID | None = None
-    section_id: uuid.UUID | Literal["none"] | None = None
-    parent_id: uuid.UUID | Literal["none"] | None = None
-    subtree: uuid.UUID | None = None
-    # Whose tasks: one person's (the caller's for "assigned to me"), or "none": unassigned.
-    assignee: uuid.UUID | Literal["none"] | None = None
-    # Who sees what, when narrower than `access.task_scope` (the compat list's).
-    visible: ColumnElement[bool] | None = None
-
-    @property
-    def scoped(self) -> bool:
-        return any(
-            x is not None for x in (self.project_id, self.section_id, self.parent_id, self.subtree)
-        )
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-_TASKS_FTS = table("tasks_fts", column("rowid"))
-# Above this many candidate rows (all owners), scanning the owner's tasks in page order finds a
-# page sooner than fetching every candidate and sorting them.
-FTS_MAX_CANDIDATES = 2_000
-
-
-def _fts_match(text: str) -> ColumnElement[bool]:
-    phrase = '"' + text.replace('"', '""') + '"'
-    return literal_column("tasks_fts").op("MATCH")(phrase)
-
-
-async def _fts_candidates(session: AsyncSession, text: str) -> ColumnElement[bool] | None:
-    """SQLite: narrow a search to the rows whose title or description contains `text` by the
-    trigram index (migration 0003), unless too many rows do. The index folds case at least as
-    widely as the LIKE condition, which stays, so it makes search faster, never different."""
-    probe = select(_TASKS_FTS.c.rowid).where(_fts_match(text)).limit(FTS_MAX_CANDIDATES + 1)
-    found = (await session.execute(select(func.count()).select_from(probe.subquery()))).scalar()
-    if found is None or found > FTS_MAX_CANDIDATES:
-        return None
-    return literal_column("tasks.rowid").in_(select(_TASKS_FTS.c.rowid).where(_fts_match(text)))
-
-
-async def list_tasks(
-    session: AsyncSession, user: User, query: TaskQuery, *, cursor_key: bytes
-) -> tuple[list[TaskRow], str | None]:
-    """One page of the user's tasks by keyset; tags come in one more query.
-
-    `query.offset` (the compat API's spec paging) skips rows instead; the compat list bounds
-    it by its page size only, so a deep offset costs a longer index walk, never more rows."""
-    order: Order = query.order or DEFAULT_ORDER[query.sort]
-    column = SORT_COLUMNS[query.sort]
-    scope = access.task_scope(user) if query.visible is None else query.visible
-    owner: ColumnElement[bool] = and_(scope, VISIBLE)
-    conditions: list[ColumnElement[bool]] = []
-    if query.status == "pending":
-        conditions.append(Task.completed.is_(False))
-    elif query.status == "completed":
-        conditions.append(Task.completed.is_(True))
-    if query.q:
-        text = query.q.lower()
-        pattern = f"%{_escape_like(text)}%"
-        conditions.append(
-            or_(
-                func.lower(Task.title).like(pattern, escape="\\"),
-                func.lower(Task.description).like(pattern, escape="\\"),
-            )
-        )
-        if len(text) >= 3 and session.get_bind().dialect.name == "sqlite":
-            candidates = await _fts_candidates(session, text)
-            if candidates is not None:
-                conditions.append(candidates)
-                # Unary + keeps SQLite from walking the owner's index in page order, so the
-                # few candidates drive the query (https://sqlite.org/optoverview.html#uplus).
-                if not user.shared_projects:
-                    owner = and_(
-                        literal_column("+tasks.owner_id", Task.owner_id.type) == user.id,
-                        VISIBLE,
-                    )
-    conditions.extend(await _place_conditions(session, user, query))
-    if query.assignee == "none":
-        conditions.append(Task.assignee_id.is_(None))
-    elif query.assignee is not None:
-        conditions.append(Task.assignee_id == query.assignee)
-    if query.priority:
-        conditions.append(Task.priority.in_([PRIORITY_LEVELS[p] for p in query.priority]))
-    for name in dict.fromkeys(tag_key(t) for t in query.tag):
-        conditions.append(
-            # EXISTS per row (a primary-key probe) lets the page stop after `limit` matches
-            # instead of first collecting every task that has the tag.
-            select(task_tags.c.task_id)
-            .join(Tag, Tag.id == task_tags.c.tag_id)
-            .where(
-                task_tags.c.task_id == Task.id,
-                Tag.owner_id == Task.owner_id,
-                Tag.name_key == name,
-            )
-            .offset(0)  # keeps PostgreSQL from flattening it back into a semi-join
-            .exists()
-        )
-    if query.due_before is not None:
-        conditions.append(Task.due_sort < to_instant(query.due_before, user))
-    if query.due_after is not None:
-        conditions.append(Task.due_sort >= to_instant(query.due_after, user))
-        conditions.append(Task.due_sort != NO_DUE)
-    if query.when is not None:
-        conditions.extend(_when_conditions(user, query.when, query.now or utcnow(), query.days))
-    if query.has_due is True:
-        conditions.append(Task.due_sort != NO_DUE)
-    elif query.has_due is False:
-        conditions.append(Task.due_sort == NO_DUE)
-    if query.cursor:
-        key = cursors.decode(
-            cursor_key,
-            query.cursor,
-            sort=query.sort,
-            order=order,
-            datetime_value=query.sort in {"created", "updated", "due"},
-        )
-        # The plain bound is implied by the OR, but only it lets SQLite seek the index.
-        if order == "asc":
-            conditions.append(column >= key.value)
-            conditions.append(or_(column > key.value, and_(column == key.value, Task.id > key.id)))
-        else:
-            conditions.append(column <= key.value)
-            conditions.append(or_(column < key.value, and_(column == key.value, Task.id < key.id)))
-    ordering = [column.asc(), Task.id.asc()] if order == "asc" else [column.desc(), Task.id.desc()]
-    stmt = (
-        select(*TASK_ROW_COLUMNS, *tree.PROGRESS_COLUMNS)
-        .where(owner, *conditions)
-        .order_by(*ordering)
-        .limit(query.limit + 1)
-    )
-    if query.offset:
-        stmt = stmt.offset(query.offset)
-    tasks = [tree.with_progress(row) for row in await read_rows(session, stmt)]
-    next_cursor = None
-    if len(tasks) > query.limit:
-        tasks = tasks[: query.limit]
-        last = tasks[-1]
-        value = {
-            "created": last.created_at,
-            "updated": last.updated_at,
-            "due": last.due_sort,
-            "priority": last.priority,
-            "title": last.title,
-            "position": last.position,
-        }[query.sort]
-        next_cursor = cursors.encode(
-            cursor_key, cursors.CursorKey(query.sort, order, value, last.id)
-        )
-    await _fill_tag_names(session, tasks)
-    return tasks, next_cursor
-
-
-async def _place_conditions(
-    session: AsyncSession, user: User, query: TaskQuery
-) -> list[ColumnElement[bool]]:
-    """The project, section, parent and subtree filters (404 for one the user cannot see)."""
-    if not query.scoped:
-        return [projects.in_active_project(user)]
-    conditions: list[ColumnElement[bool]] = []
-    if query.project_id is not None:
-        await projects.get_project(session, user, query.project_id)
-        conditions.append(Task.project_id == query.project_id)
-    if query.section_id == "none":
-        conditions.append(Task.section_id.is_(None))
-    elif query.section_id is not None:
-        await projects.get_section(session, user, query.section_id)
-        conditions.append(Task.section_id == query.section_id)
-    if query.parent_id == "none":
-        conditions.append(Task.parent_id.is_(None))
-    elif query.parent_id is not None:
-        await get_task(session, user, query.parent_id)
-        conditions.append(Task.parent_id == query.parent_id)
-    if query.subtree is not None:
-        root = await get_task(session, user, query.subtree)
-        conditions.append(tree.subtree_condition(root.owner_id, query.subtree))
-    return conditions
-
-
 # The read statements are built once: building one costs more than running it.
-_TAG_NAMES = (
-    select(task_tags.c.task_id, Tag.name)
-    .join(Tag, Tag.id == task_tags.c.tag_id)
-    .where(task_tags.c.task_id.in_(bindparam("task_ids", expanding=True)))
-    .order_by(Tag.name_key)
-)
 _ONE_TASK_ANY = (
     select(*TASK_ROW_COLUMNS, *tree.PROGRESS_COLUMNS, Tag.name)
     .outerjoin(task_tags, task_tags.c.task_id == Task.id)
@@ -896,15 +681,6 @@ _ONE_TASK_ANY = (
 _ONE_TASK = _ONE_TASK_ANY.where(
     Task.owner_id == bindparam("owner_id"), Task.id == bindparam("task_id")
 )
-
-
-async def _fill_tag_names(session: AsyncSession, tasks: Sequence[TaskRow]) -> None:
-    """The tags of a page of tasks, in one query."""
-    if not tasks:
-        return
-    by_id = {task.id: task for task in tasks}
-    for task_id, name in await read_rows(session, _TAG_NAMES, {"task_ids": list(by_id)}):
-        by_id[task_id].tag_names.append(name)
 
 
 async def read_task(session: AsyncSession, user: User, task_id: uuid.UUID) -> TaskRow:
@@ -932,103 +708,6 @@ def _one_task(rows: Sequence[Any]) -> TaskRow:
     task = tree.with_progress(rows[0])
     task.tag_names = [row[-1] for row in rows if row[-1] is not None]
     return task
-
-
-@dataclass(frozen=True)
-class TaskCounts:
-    all: int
-    pending: int
-    completed: int
-    overdue: int
-    today: int  # open tasks due today or overdue, like the "today" filter
-
-
-@dataclass(frozen=True)
-class Today:
-    """The user's calendar day at `now`: where it starts and ends on the time line (UTC).
-
-    "Overdue" is day-based (docs/scheduling.md): an open task whose due day, in the owner's
-    zone, is before today. A time earlier today has passed but is not overdue; it is `late`.
-    The rule is written twice, in Python (`is_overdue`, for labels) and in SQL (`_overdue`,
-    for the filter and the counts), both on `due_sort`, so they cannot disagree."""
-
-    date: date
-    start: datetime
-    end: datetime
-    now: datetime
-
-    def is_overdue(self, task: Task | TaskRow) -> bool:
-        return not task.completed and task.due_sort < self.start
-
-    def is_late(self, task: Task | TaskRow) -> bool:
-        """Open, due at a time of today that has passed."""
-        return (
-            not task.completed and task.due_at is not None and self.start <= task.due_at < self.now
-        )
-
-
-def today_of(user: User, now: datetime) -> Today:
-    local_today = now.astimezone(_zone(user)).date()
-    return Today(
-        date=local_today,
-        start=to_instant(local_today, user),
-        end=to_instant(local_today + timedelta(days=1), user),
-        now=now,
-    )
-
-
-def _overdue(day: Today) -> ColumnElement[bool]:
-    """SQL for Today.is_overdue."""
-    return and_(Task.completed.is_(False), Task.due_sort < day.start)
-
-
-def _when_conditions(
-    user: User, when: WhenFilter, now: datetime, days: int = UPCOMING_DAYS
-) -> list[ColumnElement[bool]]:
-    """today: due today (any status) or overdue, as Todoist's Today; overdue: see `Today`;
-    upcoming: due in the `days` days after today, any status. Day bounds are local midnights,
-    so a DST change makes no day an hour short or long."""
-    day = today_of(user, now)
-    if when == "today":
-        # = (due today) OR overdue, written so that due_sort < end can use the index.
-        return [Task.due_sort < day.end, or_(Task.due_sort >= day.start, _overdue(day))]
-    if when == "overdue":
-        return [_overdue(day)]
-    last = to_instant(day.date + timedelta(days=1 + days), user)
-    return [Task.due_sort >= day.end, Task.due_sort < last]
-
-
-def due_day_for_time(clock: time, user: User, now: datetime) -> date:
-    """The day a time given without a date falls on: today if that moment is still ahead in
-    the user's zone, else tomorrow (as Todoist, and quick add's `at 9am`)."""
-    today = now.astimezone(_zone(user)).date()
-    at = to_instant(datetime.combine(today, clock), user)
-    return today if at > now else today + timedelta(days=1)
-
-
-async def count_tasks(
-    session: AsyncSession,
-    user: User,
-    *,
-    now: datetime,
-    visible: ColumnElement[bool] | None = None,
-) -> TaskCounts:
-    """All the sidebar counts in one query, by the same day rules as the `when` filter
-    (`visible` as in TaskQuery)."""
-    day = today_of(user, now)
-    pending = Task.completed.is_(False)
-    stmt = select(
-        func.count(),
-        func.coalesce(func.sum(case((pending, 1), else_=0)), 0),
-        func.coalesce(func.sum(case((_overdue(day), 1), else_=0)), 0),
-        func.coalesce(func.sum(case((and_(pending, Task.due_sort < day.end), 1), else_=0)), 0),
-    ).where(
-        access.task_scope(user) if visible is None else visible,
-        VISIBLE,
-        projects.in_active_project(user),
-    )
-    total, open_, overdue, today = (await session.execute(stmt)).one()
-    return TaskCounts(int(total), int(open_), int(total) - int(open_), int(overdue), int(today))
 
 
 async def delete_all_for_owner(session: AsyncSession, owner_id: uuid.UUID) -> None:

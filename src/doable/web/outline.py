@@ -1,7 +1,7 @@
 """A project's tasks as the web shows them: per section, each task followed by its subtasks,
 indented, with the neighbours that its keyboard moves name.
 
-The rows come from tasks_service.list_tasks sorted by position, so siblings are already in
+The rows come from task_listing.list_tasks sorted by position, so siblings are already in
 their order; this only nests them. Moves are decided by the service (tasks/tree.py): the
 buttons built here send it a neighbour ("before X", "after Y") or a parent, nothing else.
 """
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from doable.auth.models import User
-from doable.tasks import service as tasks_service
+from doable.tasks import listing as task_listing
 from doable.tasks.models import TaskRow
 from doable.web.views import TaskView, task_view
 
@@ -51,7 +51,7 @@ class Group:
         return [n for n in self.nodes if n.depth == 1]
 
 
-def _nest(rows: list[TaskRow], user: User, today: tasks_service.Today) -> dict[Any, list[Node]]:
+def _nest(rows: list[TaskRow], user: User, today: task_listing.Today) -> dict[Any, list[Node]]:
     """Roots per section id; subtasks hang under their parents, in row (position) order."""
     views = {row.id: Node(task=task_view(row, user, today), depth=1) for row in rows}
     children: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
@@ -87,7 +87,7 @@ def outline(
     rows: list[TaskRow],
     sections: list[tuple[str, str]],
     user: User,
-    today: tasks_service.Today,
+    today: task_listing.Today,
 ) -> list[Group]:
     """The groups of a project's page: the tasks outside any section, then each section (id,
     name) in order, even when empty (it is a drop target)."""

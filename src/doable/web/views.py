@@ -22,8 +22,8 @@ from doable.auth.models import User
 from doable.reminders import service as reminders_service
 from doable.reminders import wording
 from doable.state import AppState
+from doable.tasks import listing as task_listing
 from doable.tasks import recurrence, rulewords
-from doable.tasks import service as tasks_service
 from doable.tasks.models import Task, TaskRow
 from doable.tasks.quickadd import MAX_TITLE_LENGTH, QuickParse
 from doable.tasks.schemas import PRIORITY_NAMES
@@ -57,7 +57,7 @@ class TaskView:
     due_label: str
     due_date_value: str
     due_time_value: str
-    overdue: bool  # open and due before today (tasks_service.Today)
+    overdue: bool  # open and due before today (task_listing.Today)
     late: bool  # overdue, or due at a time earlier today
     tags: list[str]
     repeat_rule: str = ""
@@ -83,7 +83,7 @@ env.globals["repeat_presets"] = REPEAT_PRESETS
 
 
 async def reminder_marks(
-    session: Any, user: User, task_ids: list[Any], today: tasks_service.Today
+    session: Any, user: User, task_ids: list[Any], today: task_listing.Today
 ) -> dict[str, str]:
     """Task id → when its next reminder fires ("09:00", or "Fri 11 Dec, 09:00" on another
     day), in the user's zone: the bell on a row. One query for a page of rows."""
@@ -97,8 +97,8 @@ async def reminder_marks(
     return out
 
 
-def task_view(task: Task | TaskRow, user: User, today: tasks_service.Today) -> TaskView:
-    """`today` from tasks_service.today_of, once per response: it decides overdue and late."""
+def task_view(task: Task | TaskRow, user: User, today: task_listing.Today) -> TaskView:
+    """`today` from task_listing.today_of, once per response: it decides overdue and late."""
     zone = zone_of(user.timezone)
     label, date_value, time_value = "", "", ""
     if task.due_date is not None:

@@ -17,6 +17,7 @@ from doable.auth.models import User
 from doable.errors import InvalidInput
 from doable.projects.access import Role
 from doable.reminders.schemas import ReminderCreate
+from doable.tasks import listing as task_listing
 from doable.tasks import quickadd, rulewords
 from doable.tasks import service as tasks_service
 from doable.tasks.models import Task
@@ -129,7 +130,7 @@ def _form_due(day: str, clock: str, user: User, now: datetime) -> str | None:
             at = time.fromisoformat(clock)
         except ValueError:
             return clock  # not a time: validation answers for the due field
-        day = tasks_service.due_day_for_time(at, user, now).isoformat()
+        day = task_listing.due_day_for_time(at, user, now).isoformat()
     if not day:
         return None
     return f"{day}T{clock}" if clock else day
@@ -181,8 +182,8 @@ def quick_body(
     return body, None, reminder
 
 
-def today_for(state: Any, user: User) -> tasks_service.Today:
-    return tasks_service.today_of(user, state.clock())
+def today_for(state: Any, user: User) -> task_listing.Today:
+    return task_listing.today_of(user, state.clock())
 
 
 async def owned_task(

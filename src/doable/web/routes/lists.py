@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from doable.auth.models import User
 from doable.projects import service as projects_service
+from doable.tasks import listing as task_listing
 from doable.tasks import service as tasks_service
 from doable.tasks.schemas import Priority
 from doable.web.views import base_context, reminder_marks, task_view
@@ -83,8 +84,8 @@ DUE_FILTERS: dict[str, tasks_service.WhenFilter] = {
 
 def task_query(
     filters: ListFilters, cursor: str | None, now: datetime, user: User
-) -> tasks_service.TaskQuery:
-    query = tasks_service.TaskQuery(
+) -> task_listing.TaskQuery:
+    query = task_listing.TaskQuery(
         status=filters.status,
         q=filters.q or None,
         priority=list(filters.priority),
@@ -111,10 +112,10 @@ async def page_context(
     cursor: str | None = None,
 ) -> dict[str, Any]:
     now = state.clock()
-    tasks, next_cursor = await tasks_service.list_tasks(
+    tasks, next_cursor = await task_listing.list_tasks(
         session, user, task_query(filters, cursor, now, user), cursor_key=state.runtime.secret_key
     )
-    today = tasks_service.today_of(user, now)
+    today = task_listing.today_of(user, now)
     return (
         base_context(request, state, user)
         | await sidebar_context(session, user, now)
@@ -157,6 +158,6 @@ async def sidebar_context(session: Any, user: User, now: datetime) -> dict[str, 
     ]
     return {
         "projects": nav,
-        "counts": await tasks_service.count_tasks(session, user, now=now),
+        "counts": await task_listing.count_tasks(session, user, now=now),
         "tags": await tasks_service.list_tags(session, user.id),
     }

@@ -19,7 +19,7 @@ from doable.projects import service as projects_service
 from doable.projects.access import Role
 from doable.projects.models import PALETTE, Project
 from doable.state import StateDep
-from doable.tasks import service as tasks_service
+from doable.tasks import listing as task_listing
 from doable.trash import service as trash_service
 from doable.types import Text
 from doable.web.dependencies import CsrfToken, WebUser
@@ -76,10 +76,10 @@ async def project_context(
     now = state.clock()
     key = state.runtime.secret_key
     sections = await projects_service.list_sections(session, project)
-    open_rows, more = await tasks_service.list_tasks(
+    open_rows, more = await task_listing.list_tasks(
         session,
         user,
-        tasks_service.TaskQuery(
+        task_listing.TaskQuery(
             project_id=project.id,
             status="pending",
             sort="position",
@@ -88,13 +88,13 @@ async def project_context(
         ),
         cursor_key=key,
     )
-    today = tasks_service.today_of(user, now)
+    today = task_listing.today_of(user, now)
     done = []
     if completed:
-        done_rows, _ = await tasks_service.list_tasks(
+        done_rows, _ = await task_listing.list_tasks(
             session,
             user,
-            tasks_service.TaskQuery(
+            task_listing.TaskQuery(
                 project_id=project.id, status="completed", sort="updated", limit=COMPLETED_LIMIT
             ),
             cursor_key=key,

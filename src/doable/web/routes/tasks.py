@@ -25,6 +25,7 @@ from doable.projects.catalog import quick_add_catalog
 from doable.projects.models import INBOX_NAME
 from doable.reminders.schemas import ReminderCreate
 from doable.state import AppState, StateDep
+from doable.tasks import listing as task_listing
 from doable.tasks import quickadd, quickservice
 from doable.tasks import service as tasks_service
 from doable.tasks import undo as completion_undo
@@ -77,7 +78,7 @@ async def item_response(
 ) -> Response:
     ctx = base_context(request, state, user) | {
         "task": task_view(task, user, today_for(state, user)),
-        "counts": await tasks_service.count_tasks(session, user, now=state.clock()),
+        "counts": await task_listing.count_tasks(session, user, now=state.clock()),
     }
     blocks = ["item", "counts_oob"]
     if toast:
@@ -192,7 +193,7 @@ async def _add_answer(
     if not is_htmx(request):
         return see_other(safe_next(form.get("back")))
     ctx["task"] = task_view(task, user, today_for(state, user))
-    ctx["counts"] = await tasks_service.count_tasks(session, user, now=state.clock())
+    ctx["counts"] = await task_listing.count_tasks(session, user, now=state.clock())
     return respond(
         request,
         state,
@@ -404,7 +405,7 @@ async def delete_task(
         return see_other(safe_next(back))
     action = {"a": "delete", "trash": str(trashed.id), "task": str(task_id)}
     ctx = base_context(request, state, user) | {
-        "counts": await tasks_service.count_tasks(session, user, now=state.clock()),
+        "counts": await task_listing.count_tasks(session, user, now=state.clock()),
     }
     ctx |= undo_toast(
         state, user, action, f"Deleted “{title}”.", target="#task-list", swap="afterbegin"
