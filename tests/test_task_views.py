@@ -237,3 +237,31 @@ async def test_the_index_holds_one_row_per_member_and_task(
     assert sorted((str(u), str(t)) for u, t in rows) == sorted(
         [(member.id, first["id"]), (member.id, second["id"])]
     )
+
+
+async def test_archived_projects_leave_a_members_list(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    owner = await make_account(client)
+    member = await make_account(client)
+    shared = await _project(client, owner, "Shared")
+    mine = await _project(client, member, "Mine")
+    await _task(client, owner, title="shared", project_id=shared)
+    await _task(client, member, title="mine", project_id=mine)
+    await share(database, owner, shared, member, Role.EDITOR)
+
+    async def titles() -> set[str]:
+        r = await client.get(TASKS, headers=member.headers)
+        assert r.status_code == 200, r.text
+        return {t["title"] for t in r.json()["items"]}
+
+    assert await titles() == {"shared", "mine"}
+    for who, project in ((owner, shared), (member, mine)):
+        r = await client.patch(
+            f"{PROJECTS}/{project}", json={"archived": True}, headers=who.headers
+        )
+        assert r.status_code == 200, r.text
+    assert await titles() == set()
+    r = await client.patch(f"{PROJECTS}/{shared}", json={"archived": False}, headers=owner.headers)
+    assert r.status_code == 200, r.text
+    assert await titles() == {"shared"}

@@ -393,6 +393,12 @@ def in_active_project(user: access.Viewer) -> ColumnElement[bool]:
     return Task.project_id.not_in(archived_projects(user))
 
 
+def in_unarchived_project() -> ColumnElement[bool]:
+    """`in_active_project` checked per row (a primary-key probe of the task's project), for a
+    walk that reads few rows of many projects: cheaper than listing every archived project."""
+    return ~select(Project.id).where(Project.id == Task.project_id, Project.archived).exists()
+
+
 # --- sections ---------------------------------------------------------------------------
 
 

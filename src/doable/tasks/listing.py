@@ -154,7 +154,9 @@ async def list_tasks(
                         literal_column("+tasks.owner_id", Task.owner_id.type) == user.id,
                         VISIBLE,
                     )
-    conditions.extend(await _place_conditions(session, user, query))
+    merges = _merges(user, query)
+    if not merges:  # a merged page leaves archived projects out per walk
+        conditions.extend(await _place_conditions(session, user, query))
     if query.assignee == "none":
         conditions.append(Task.assignee_id.is_(None))
     elif query.assignee is not None:
@@ -177,8 +179,8 @@ async def list_tasks(
         )
     bounds = _Bounds(user, query, order, cursor_key)
     params: dict[str, Any] | None = None
-    if _merges(user, query):
-        stmt = _merged_page(query.sort, order, conditions, bounds, query.limit + 1)
+    if merges:
+        stmt = _merged_page(user, query.sort, order, conditions, bounds, query.limit + 1)
         params = {access.VIEWER.key: user.id}
     else:
         stmt = (
@@ -283,6 +285,7 @@ _OWN_WALKS = {
 
 
 def _merged_page(
+    user: User,
     sort: SortField,
     order: Order,
     conditions: list[ColumnElement[bool]],
@@ -297,6 +300,7 @@ def _merged_page(
     own = (
         _OWN_WALKS[sort]
         .where(*conditions, *bounds.on(key, Task.id, Task.due_sort))
+        .where(projects.in_active_project(access.Someone(user.id, shared_projects=0)))
         .order_by(*_ordering(key, Task.id, order))
         .limit(limit)
         .subquery()
@@ -304,6 +308,7 @@ def _merged_page(
     walk, view = access.shared_tasks(sort)
     shared = (
         walk.where(*conditions, *bounds.on(view.key, view.task_id, view.due_sort))
+        .where(projects.in_unarchived_project())
         .order_by(*_ordering(view.key, view.task_id, order))
         .limit(limit)
         .subquery()
