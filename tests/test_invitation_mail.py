@@ -138,7 +138,7 @@ async def test_refused_invitations_mail_nothing(
     )
     assert r.status_code == 200, r.text
     # Yourself, a member already, a role that does not exist, a viewer inviting, the Inbox.
-    assert_problem(await invite(mclient, owner, project["id"], owner.email), 409)
+    assert_problem(await invite(mclient, owner, project["id"], owner.email.upper()), 409)
     assert_problem(await invite(mclient, owner, project["id"], f" {member.email.upper()} "), 409)
     assert_problem(await invite(mclient, owner, project["id"], "new@example.com", "boss"), 422)
     assert_problem(await invite(mclient, owner, project["id"], "new@example.com", "owner"), 422)
