@@ -8,7 +8,8 @@
   hears from a project they muted, and nobody hears from a project they can no longer see.
 
 A notification is written in the change's own transaction, and each recipient's event
-streams are woken once it commits (the stream then reads the row, as for a reminder).
+streams are woken once it commits (the stream then reads the row, as for a reminder); it is
+then sent by Web Push and email like a reminder's, to whoever chose those channels.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from doable import events
 from doable.auth.models import User
 from doable.comments.models import ProjectMute
 from doable.db import actor_of, utcnow
+from doable.notify import delivery
 from doable.projects import access
 from doable.projects.models import Project, ProjectMember
 from doable.reminders.models import Notification
@@ -141,11 +143,12 @@ def write(
     if not kept:
         return []
     now = now or utcnow()
+    ids = [uuid.uuid4() for _ in kept]
     session.execute(
         insert(Notification),
         [
             {
-                "id": uuid.uuid4(),
+                "id": notification_id,
                 "owner_id": n.user_id,
                 "task_id": task.id,
                 "reminder_id": None,
@@ -159,11 +162,13 @@ def write(
                 "created_at": now,
                 "read_at": None,
             }
-            for n in kept
+            for notification_id, n in zip(ids, kept, strict=True)
         ],
     )
     for n in kept:
         events.publish_after_commit(session, events.Event("notification", n.user_id))
+    # By Web Push and email too, as a reminder's, where the person chose those channels.
+    delivery.push_after_commit(session, ids)
     return kept
 
 

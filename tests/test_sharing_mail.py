@@ -1,11 +1,13 @@
-"""Invitation links by email, against a local SMTP server (aiosmtpd): where SMTP_HOST is set,
-every invitation is mailed to its address once it commits, off the request; the answer is the
-same whether the address has an account or not; refused invitations mail nothing."""
+"""Sharing by email, against a local SMTP server (aiosmtpd). Where SMTP_HOST is set, every
+invitation is mailed to its address once it commits, off the request; the answer is the same
+whether the address has an account or not; refused invitations mail nothing. A member who
+chose email hears of assignments, comments, mentions and completions by email too."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from email.header import decode_header, make_header
 from pathlib import Path
@@ -17,13 +19,17 @@ from fastapi import FastAPI
 
 from doable.app import create_app
 from doable.db import Database
+from doable.notify.models import NotificationChannels
+from doable.projects.access import Role
 from tests.conftest import make_client, runtime_for, truncate_all
 from tests.factories import PASSWORD, Account, assert_problem, make_account
 from tests.test_email import Inbox
 from tests.test_email import smtp as smtp
+from tests.test_sharing_core import share
 from tests.webclient import WebClient
 
 PROJECTS = "/api/v1/projects"
+TASKS = "/api/v1/tasks"
 PUBLIC = "https://doable.example.com"
 
 
@@ -220,3 +226,80 @@ async def test_without_smtp_the_share_page_says_no_mail_is_sent(
         )
         assert r.status_code == 200, r.text
         assert "This server sends no mail: copy this link" in r.text
+
+
+@pytest.fixture
+async def served(mailing_app: FastAPI) -> AsyncIterator[FastAPI]:
+    """The mailing app with its lifespan entered (its Pusher sends the notifications), in a
+    task of its own, as tests/test_mcp.py's running_app."""
+    started, stop = asyncio.Event(), asyncio.Event()
+
+    async def serve() -> None:
+        async with mailing_app.router.lifespan_context(mailing_app):
+            started.set()
+            await stop.wait()
+
+    task = asyncio.create_task(serve())
+    waiter = asyncio.create_task(started.wait())
+    await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        waiter.cancel()
+        task.result()
+    yield mailing_app
+    stop.set()
+    await task
+
+
+async def choose_email(database: Database, who: Account, on: bool) -> None:
+    async with database.unit_of_work(write=True) as session:
+        session.add(
+            NotificationChannels(user_id=uuid.UUID(who.id), web_push=False, email=on, in_app=True)
+        )
+
+
+async def test_members_who_chose_email_hear_of_shared_tasks_by_email(
+    served: FastAPI,
+    mclient: httpx.AsyncClient,
+    database: Database,
+    smtp: tuple[Inbox, int],
+) -> None:
+    inbox, _ = smtp
+    olive = await make_account(mclient, name="Olive")
+    max_ = await make_account(mclient, name="Max")
+    sam = await make_account(mclient, name="Sam")
+    await choose_email(database, max_, True)
+    await choose_email(database, sam, False)
+    project = (await mclient.post(PROJECTS, json={"name": "Home"}, headers=olive.headers)).json()
+    for who in (max_, sam):
+        await share(database, olive, project["id"], who, Role.EDITOR)
+
+    def add(title: str, assignee: Account) -> Any:
+        body = {"title": title, "project_id": project["id"], "assignee_id": assignee.id}
+        return mclient.post(TASKS, json=body, headers=olive.headers)
+
+    task = (await add("Bins", max_)).json()
+    assert (await add("Dishes", sam)).status_code == 201  # Sam chose no email
+    r = await mclient.post(f"{TASKS}/{task['id']}/complete", headers=olive.headers)
+    assert r.status_code == 200, r.text
+    r = await mclient.post(
+        f"{TASKS}/{task['id']}/comments", json={"body": "Thanks @Max"}, headers=olive.headers
+    )
+    assert r.status_code == 201, r.text
+    mails = await received(inbox, 3)
+    assert {m["To"] for m in mails} == {max_.email}
+    assert sorted(m["Subject"] for m in mails) == [
+        "Olive assigned this task to you: Bins",
+        "Olive completed this task: Bins",
+        "Olive mentioned you: Thanks @Max: Bins",
+    ]
+    text = mails[0].get_payload(decode=True).decode()
+    assert "Stop these emails: https://doable.example.com/account" in text
+
+    # Muted: nothing more, by any channel.
+    r = await mclient.put(
+        f"{PROJECTS}/{project['id']}/mute", json={"muted": True}, headers=max_.headers
+    )
+    assert r.status_code == 200, r.text
+    assert (await add("Sweep", max_)).status_code == 201
+    await asyncio.sleep(0.3)
+    assert len(inbox.messages) == 3
