@@ -4,11 +4,14 @@ who may read it (any member; a non-member gets 404)."""
 from __future__ import annotations
 
 import httpx
+from fastapi import FastAPI
 
 from doable.db import Database
 from doable.projects.access import Role
-from tests.factories import assert_problem, make_account
+from tests.conftest import make_client
+from tests.factories import PASSWORD, assert_problem, make_account
 from tests.test_sharing_core import PROJECTS, TASKS, share
+from tests.webclient import WebClient
 
 
 async def _activity(client: httpx.AsyncClient, path: str, headers: dict[str, str]) -> list[dict]:  # type: ignore[type-arg]
@@ -105,3 +108,94 @@ async def test_a_deleted_task_and_its_restore_are_logged(client: httpx.AsyncClie
     r = await client.patch(f"{TASKS}/{task['id']}", json={"title": ""}, headers=owner.headers)
     assert r.status_code == 422
     assert len(await _activity(client, path, owner.headers)) == len(items)
+
+
+async def test_membership_changes_are_logged_and_paged(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    olive = await make_account(client, name="Olive")
+    ed = await make_account(client, name="Ed")
+    val = await make_account(client, name="Val")
+    project = (await client.post(PROJECTS, json={"name": "Home"}, headers=olive.headers)).json()
+    base = f"{PROJECTS}/{project['id']}"
+    made = {}
+    for who, role in ((ed, "editor"), (val, "viewer")):
+        r = await client.post(
+            f"{base}/invitations", json={"email": who.email, "role": role}, headers=olive.headers
+        )
+        assert r.status_code == 201, r.text
+        made[who.id] = r.json()
+    # Ed follows the link; Val accepts in the app.
+    r = await client.post(
+        "/api/v1/invitations/accept", json={"token": made[ed.id]["token"]}, headers=ed.headers
+    )
+    assert r.status_code == 200, r.text
+    r = await client.post(f"/api/v1/invitations/{made[val.id]['id']}/accept", headers=val.headers)
+    assert r.status_code == 200, r.text
+    r = await client.patch(f"{base}/members/{ed.id}", json={"role": "admin"}, headers=olive.headers)
+    assert r.status_code == 200, r.text
+    # Refused changes log nothing: their transaction rolls back.
+    r = await client.patch(
+        f"{base}/members/{olive.id}", json={"role": "viewer"}, headers=ed.headers
+    )
+    assert_problem(r, 409)
+    r = await client.patch(f"{base}/members/{val.id}", json={"role": "boss"}, headers=ed.headers)
+    assert_problem(r, 422)
+    # The same role again is no change.
+    r = await client.patch(f"{base}/members/{ed.id}", json={"role": "admin"}, headers=olive.headers)
+    assert r.status_code == 200, r.text
+    r = await client.delete(f"{base}/members/{val.id}", headers=ed.headers)
+    assert r.status_code == 204, r.text
+    r = await client.post(f"{base}/owner", json={"user_id": ed.id}, headers=olive.headers)
+    assert r.status_code == 200, r.text
+    r = await client.delete(f"{base}/members/me", headers=olive.headers)
+    assert r.status_code == 204, r.text
+
+    expected = [
+        ("member_left", "Olive", "left the project"),
+        ("owner_changed", "Olive", "handed the project over to Ed"),
+        ("member_removed", "Ed", "removed Val"),
+        ("role_changed", "Olive", "made Ed admin (was editor)"),
+        ("member_added", "Val", "joined as viewer"),
+        ("member_added", "Ed", "joined as editor"),
+        ("project_created", "Olive", "created the project “Home”"),
+    ]
+    items = await _activity(client, f"{base}/activity", ed.headers)
+    assert [(i["kind"], i["actor"]["name"], i["summary"]) for i in items] == expected
+    assert items[1]["detail"] == {"user_id": ed.id, "name": "Ed", "from_user_id": olive.id}
+    assert items[3]["detail"] == {
+        "user_id": ed.id,
+        "name": "Ed",
+        "role": "admin",
+        "from_role": "editor",
+    }
+    assert all(i["task_id"] is None for i in items)
+    assert "@example.com" not in str(items)  # names, never emails
+    # Keyset pages of two give the same entries, in the same order.
+    paged: list[dict] = []  # type: ignore[type-arg]
+    cursor = None
+    while True:
+        params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        r = await client.get(f"{base}/activity", params=params, headers=ed.headers)
+        assert r.status_code == 200, r.text
+        paged += r.json()["items"]
+        cursor = r.json()["next_cursor"]
+        if cursor is None:
+            break
+    assert [i["id"] for i in paged] == [i["id"] for i in items]
+    # Those who left no longer read it.
+    for gone in (olive, val):
+        r = await client.get(f"{base}/activity", headers=gone.headers)
+        assert_problem(r, 404)
+
+    # The web app shows the same entries.
+    async with make_client(app) as http:
+        web = WebClient(http)
+        await web.get("/login")
+        r = await web.post("/login", {"email": ed.email, "password": PASSWORD})
+        assert r.status_code == 303, r.text
+        page = await web.get(f"/projects/{project['id']}/activity")
+        assert page.status_code == 200, page.text
+        for _, actor, summary in expected:
+            line = f"<strong>{actor}</strong> {summary}"
+            assert line in page.text.replace("&#34;", '"'), line

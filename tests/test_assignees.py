@@ -8,11 +8,14 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from doable.db import Database
 from doable.projects.access import Role
-from tests.factories import Account, assert_problem, make_account
+from tests.conftest import make_client
+from tests.factories import PASSWORD, Account, assert_problem, make_account
 from tests.test_sharing_core import share, unshare
+from tests.webclient import WebClient
 
 PROJECTS = "/api/v1/projects"
 TASKS = "/api/v1/tasks"
@@ -199,3 +202,85 @@ async def test_a_bad_assignee_filter_is_refused(
 ) -> None:
     owner, _, _, _ = await setup(client, database)
     assert_problem(await client.get(TASKS, params={"assignee": value}, headers=owner.headers), 422)
+
+
+async def notices(client: httpx.AsyncClient, who: Account) -> list[tuple[str, str, str]]:
+    items = (await client.get("/api/v1/notifications", headers=who.headers)).json()["items"]
+    return [(n["kind"], n["title"], n["body"]) for n in items]
+
+
+async def test_the_assignee_hears_when_someone_else_completes_their_task(
+    client: httpx.AsyncClient, database: Database, app: FastAPI
+) -> None:
+    owner, member, _, project = await setup(client, database)
+    task = (await add(client, owner, project_id=project["id"], assignee_id=member.id)).json()
+    assigned = ("assigned", "Take out the bins", "Olive assigned this task to you")
+    assert await notices(client, member) == [assigned]
+    r = await client.post(f"{TASKS}/{task['id']}/complete", headers=owner.headers)
+    assert r.status_code == 200, r.text
+    done = ("completed", "Take out the bins", "Olive completed this task")
+    assert await notices(client, member) == [done, assigned]
+    # Completing it again changes nothing, and tells nobody again.
+    r = await client.post(f"{TASKS}/{task['id']}/complete", headers=owner.headers)
+    assert r.status_code == 200, r.text
+    assert len(await notices(client, member)) == 2
+    # The assignee completing their own task hears nothing; nor does the owner.
+    await client.post(f"{TASKS}/{task['id']}/reopen", headers=member.headers)
+    r = await client.post(f"{TASKS}/{task['id']}/complete", headers=member.headers)
+    assert r.status_code == 200, r.text
+    assert len(await notices(client, member)) == 2
+    assert await notices(client, owner) == []
+    # The web app's checkbox tells them too (the same hook, another surface).
+    await client.post(f"{TASKS}/{task['id']}/reopen", headers=member.headers)
+    async with make_client(app) as http:
+        web = WebClient(http)
+        await web.get("/login")
+        r = await web.post("/login", {"email": owner.email, "password": PASSWORD})
+        assert r.status_code == 303, r.text
+        r = await web.post(f"/tasks/{task['id']}/toggle", {})
+        assert r.status_code == 303, r.text
+    assert await notices(client, member) == [done, done, assigned]
+
+
+async def test_completing_an_occurrence_or_a_parent_tells_each_assignee(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    owner, member, _, project = await setup(client, database)
+    repeating = (
+        await add(
+            client,
+            owner,
+            title="Water plants",
+            project_id=project["id"],
+            assignee_id=member.id,
+            due="2030-06-01",
+            recurrence={"rule": "FREQ=DAILY"},
+        )
+    ).json()
+    r = await client.post(f"{TASKS}/{repeating['id']}/complete", headers=owner.headers)
+    assert r.status_code == 200, r.text
+    assert r.json()["completed"] is False
+    got = await notices(client, member)
+    assert got[0] == ("completed", "Water plants", "Olive completed an occurrence of this task")
+    # A parent completed by its owner completes its subtasks: the subtask's assignee hears.
+    parent = (await add(client, owner, title="Move out", project_id=project["id"])).json()
+    sub = await add(client, owner, title="Pack", parent_id=parent["id"], assignee_id=member.id)
+    assert sub.status_code == 201, sub.text
+    r = await client.post(f"{TASKS}/{parent['id']}/complete", headers=owner.headers)
+    assert r.status_code == 200, r.text
+    assert (await notices(client, member))[0] == ("completed", "Pack", "Olive completed this task")
+    assert [n for n in await notices(client, member) if n[1] == "Move out"] == []
+
+
+async def test_a_muted_project_or_a_removed_assignee_hears_no_completion(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    owner, member, _, project = await setup(client, database)
+    task = (await add(client, owner, project_id=project["id"], assignee_id=member.id)).json()
+    r = await client.put(
+        f"{PROJECTS}/{project['id']}/mute", json={"muted": True}, headers=member.headers
+    )
+    assert r.status_code == 200, r.text
+    r = await client.post(f"{TASKS}/{task['id']}/complete", headers=owner.headers)
+    assert r.status_code == 200, r.text
+    assert [n[0] for n in await notices(client, member)] == ["assigned"]

@@ -9,9 +9,10 @@ Every row runs against a fresh project, section and task made by the owner (so d
 rows do not disturb the others), shared with the actor in their role. A mismatch is collected,
 not raised at once, so a broken scope shows every cell it breaks.
 
-Extension point: comments, activity and members routes add their rows to `ROWS` (or a list
-appended to it) with the same six expectations; a row is a method, a path with `{task}`,
-`{section}`, `{project}` or `{me}` in it, a body, and the outcomes.
+A row is a method, a path with `{task}`, `{section}`, `{project}` or `{me}` in it, a body, and
+the outcomes. Rows that name `{other}` (a bystander: a viewer of the project, neither the actor
+nor the owner), `{mine}` (a comment on the task by the actor) or `{theirs}` (one by the
+bystander) get those made for them too.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import pytest
 from fastapi import FastAPI
 
 from doable import events
+from doable.comments.models import Comment
 from doable.db import Database
 from doable.projects.access import Role
 from doable.relay import leases
@@ -218,6 +220,112 @@ ROWS: list[Row] = [
     Row("stream: the owner's change", "stream", SEEN),
 ]
 
+COMMENTS = f"{TASKS}/{{task}}/comments"
+# Comments: any member comments, viewers included; only the author edits; the author, admins
+# and the owner delete.
+ROWS += [
+    Row("list a task's comments", "api", READ, path=COMMENTS),
+    Row(
+        "comment on a task",
+        "api",
+        (201, 201, 201, 201, 404, 404),
+        "POST",
+        COMMENTS,
+        {"body": "a comment"},
+    ),
+    Row(
+        "edit your own comment",
+        "api",
+        READ,
+        "PATCH",
+        f"{COMMENTS}/{{mine}}",
+        {"body": "edited"},
+    ),
+    Row(
+        "edit someone else's comment",
+        "api",
+        (403, 403, 403, 403, 404, 404),
+        "PATCH",
+        f"{COMMENTS}/{{theirs}}",
+        {"body": "edited"},
+    ),
+    Row(
+        "delete your own comment",
+        "api",
+        (204, 204, 204, 204, 404, 404),
+        "DELETE",
+        f"{COMMENTS}/{{mine}}",
+    ),
+    Row(
+        "delete someone else's comment",
+        "api",
+        (204, 204, 403, 403, 404, 404),
+        "DELETE",
+        f"{COMMENTS}/{{theirs}}",
+    ),
+    Row("read your mute of the project", "api", READ, path=f"{PROJECTS}/{{project}}/mute"),
+    Row(
+        "mute the project",
+        "api",
+        READ,
+        "PUT",
+        f"{PROJECTS}/{{project}}/mute",
+        {"muted": True},
+    ),
+    # Activity: any member reads the project's and a task's log.
+    Row("the project's activity", "api", READ, path=f"{PROJECTS}/{{project}}/activity"),
+    Row("a task's activity", "api", READ, path=f"{TASKS}/{{task}}/activity"),
+    Row("web: the project's activity page", "web", READ, path="/projects/{project}/activity"),
+    # Members: any member lists them; admins and the owner invite, change roles and remove
+    # (never the owner); any member but the owner leaves; only the owner hands over.
+    Row("list the members", "api", READ, path=f"{PROJECTS}/{{project}}/members"),
+    Row(
+        "invite someone",
+        "api",
+        (201, 201, 403, 403, 404, 404),
+        "POST",
+        f"{PROJECTS}/{{project}}/invitations",
+        {"email": "invitee@example.com", "role": "viewer"},
+    ),
+    Row(
+        "list the invitations",
+        "api",
+        (200, 200, 403, 403, 404, 404),
+        path=f"{PROJECTS}/{{project}}/invitations",
+    ),
+    Row(
+        "change a member's role",
+        "api",
+        (200, 200, 403, 403, 404, 404),
+        "PATCH",
+        f"{PROJECTS}/{{project}}/members/{{other}}",
+        {"role": "editor"},
+    ),
+    Row(
+        "remove a member",
+        "api",
+        (204, 204, 403, 403, 404, 404),
+        "DELETE",
+        f"{PROJECTS}/{{project}}/members/{{other}}",
+    ),
+    Row(
+        "leave the project",
+        "api",
+        (409, 204, 204, 204, 404, 404),
+        "DELETE",
+        f"{PROJECTS}/{{project}}/members/me",
+    ),
+    Row(
+        "hand the project over",
+        "api",
+        (200, 403, 403, 403, 404, 404),
+        "POST",
+        f"{PROJECTS}/{{project}}/owner",
+        {"user_id": "{other}"},
+    ),
+    Row("web: the share page", "web", READ, path="/projects/{project}/share"),
+]
+
 
 @dataclass
 class World:
@@ -227,6 +335,9 @@ class World:
     section: str
     task: str
     title: str
+    other: str = ""
+    mine: str = ""
+    theirs: str = ""
 
     def fill(self, text: str, me: str) -> str:
         return (
@@ -234,6 +345,9 @@ class World:
             .replace("{section}", self.section)
             .replace("{task}", self.task)
             .replace("{me}", me)
+            .replace("{other}", self.other)
+            .replace("{mine}", self.mine)
+            .replace("{theirs}", self.theirs)
         )
 
     def fill_body(self, body: Any, me: str) -> Any:
@@ -251,9 +365,10 @@ class Bench:
     actor: Account
     role: str
     web: WebClient
+    bystander: Account
     feed_path: str = ""
 
-    async def world(self) -> World:
+    async def world(self, row: Row) -> World:
         title = f"matrix {uuid.uuid4().hex[:8]}"
         h = self.owner.headers
         r = await self.client.post(PROJECTS, json={"name": title}, headers=h)
@@ -276,7 +391,25 @@ class Bench:
         elif self.role == "removed":
             await share(self.database, self.owner, project, self.actor, Role.EDITOR)
             await unshare(self.database, self.owner, project, self.actor)
-        return World(project, section, task, title)
+        found = World(project, section, task, title)
+        wants = f"{row.path} {row.body}"
+        if "{other}" in wants or "{theirs}" in wants:
+            await share(self.database, self.owner, project, self.bystander, Role.VIEWER)
+            found.other = self.bystander.id
+        if "{theirs}" in wants:
+            found.theirs = await self.comment(task, self.bystander)
+        if "{mine}" in wants:
+            # Written straight to the table: a stranger cannot comment, yet the row asks
+            # what their own comment's route answers them.
+            found.mine = await self.comment(task, self.actor)
+        return found
+
+    async def comment(self, task: str, author: Account) -> str:
+        async with self.database.unit_of_work(write=True) as session:
+            row = Comment(task_id=uuid.UUID(task), author_id=uuid.UUID(author.id), body="hi")
+            session.add(row)
+            await session.flush()
+            return str(row.id)
 
 
 def _task_there(items: Any, world: World) -> str:
@@ -396,7 +529,8 @@ async def bench(
         await web.get("/login")
         r = await web.post("/login", {"email": actor.email, "password": PASSWORD})
         assert r.status_code == 303, r.text
-        found = Bench(client, database, running_app, owner, actor, role, web)
+        bystander = await make_account(client)
+        found = Bench(client, database, running_app, owner, actor, role, web, bystander)
         r = await client.post("/api/v1/feeds", json={"name": "All"}, headers=actor.headers)
         assert r.status_code == 201, r.text
         found.feed_path = httpx.URL(r.json()["url"]).path
@@ -408,7 +542,7 @@ async def test_the_matrix(bench: Bench) -> None:
     column = ACTORS.index(bench.role)
     wrong = []
     for row in ROWS:
-        world = await bench.world()
+        world = await bench.world(row)
         got = await CHECKS[row.surface](bench, row, world)
         if got != row.expect[column]:
             wrong.append(f"{row.name}: expected {row.expect[column]!r}, got {got!r}")

@@ -94,11 +94,12 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
         await relay.start()
         app.state.relay = relay
         renewing = asyncio.create_task(leases.keep_renewing(db), name="doable-stream-leases")
-        scheduler = pusher = None
+        scheduler = None
+        # Notifications go out by Web Push and email from the process that made them: fired
+        # reminders from the scheduler's, the rest from the one whose request wrote them.
+        pusher = Pusher(db, PushConfig.from_settings(settings, runtime.secret_key))
+        pusher.start()
         if settings.scheduler_enabled:
-            # Fired reminders go out by Web Push from the process that fired them.
-            pusher = Pusher(db, PushConfig.from_settings(settings, runtime.secret_key))
-            pusher.start()
             scheduler = Scheduler(
                 db,
                 late_after=timedelta(seconds=settings.reminder_late_seconds),
@@ -124,8 +125,7 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
         finally:
             if scheduler is not None:
                 await scheduler.stop()
-            if pusher is not None:
-                await pusher.stop()
+            await pusher.stop()
             if webhooks is not None:
                 await webhooks.stop()
             for task in (renewing, purging):

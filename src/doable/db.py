@@ -304,6 +304,9 @@ def _pinger(dialect: Dialect) -> Any:
 TASK_QUOTA = "doable.task_quota"  # key in a write session's info
 TRASH_DAYS = "doable.trash_days"  # likewise: how long the trash keeps what was deleted
 DEFAULT_TRASH_DAYS = 30
+# Likewise: what hands the ids of notifications a transaction wrote to this process's sender
+# (notify/delivery.py), once it commits; absent while nothing sends them.
+ON_NOTIFIED = "doable.on_notified"
 # Who the session acts for (a user's id), set by the authenticating dependencies and the MCP
 # tool runner: the activity log (activity/recorder.py) and the trash record it.
 ACTOR = "doable.actor"
@@ -401,6 +404,13 @@ class Database:
     def set_trash_days(self, days: int) -> None:
         """TRASH_DAYS, read by trash.service when something is deleted."""
         self._write_info[TRASH_DAYS] = days
+
+    def set_on_notified(self, callback: Any) -> None:
+        """ON_NOTIFIED: the sender of this process's notifications (None: there is none)."""
+        if callback is None:
+            self._write_info.pop(ON_NOTIFIED, None)
+        else:
+            self._write_info[ON_NOTIFIED] = callback
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -23,10 +23,13 @@ class ActivityOut(BaseModel):
     actor: ActorOut
     kind: str = Field(
         description="created, completed, reopened, moved, edited, assigned, deleted, restored, "
-        "section_created, section_renamed, section_deleted, project_created, project_edited"
+        "section_created, section_renamed, section_deleted, project_created, project_edited, "
+        "member_added, role_changed, member_removed, member_left, owner_changed"
     )
     detail: dict[str, Any] = Field(
-        description="Particulars: changed `fields`, `from_project`/`to_project`, a `title`…"
+        description="Particulars: changed `fields`, `from_project`/`to_project`, a `title`; "
+        "for membership changes the member's `user_id` and display `name`, the `role` (and "
+        "`from_role`), or the previous owner's `from_user_id`"
     )
     summary: str
     created_at: datetime

@@ -50,7 +50,20 @@ class ActivityView:
         return describe(self.kind, self.detail)
 
 
+# Membership changes (projects/members.py): `name` is the member's display name.
+MEMBERSHIP = {
+    "member_added": "joined as {role}",
+    "role_changed": "made {name} {role} (was {from_role})",
+    "member_removed": "removed {name}",
+    "member_left": "left the project",
+    "owner_changed": "handed the project over to {name}",
+}
+
+
 def describe(kind: str, detail: dict[str, Any]) -> str:
+    if kind in MEMBERSHIP:
+        values = {k: str(detail.get(k, "")) for k in ("name", "role", "from_role")}
+        return MEMBERSHIP[kind].format(**values)
     title = detail.get("title") or detail.get("name") or ""
     if kind == "edited" or kind == "project_edited":
         return "edited " + ", ".join(detail.get("fields", []))

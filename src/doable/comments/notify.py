@@ -1,13 +1,15 @@
 """Who hears what from a shared project, as rows of `notifications` (docs/sharing.md).
 
-- The assignee hears that a task was assigned to them (unless they assigned it themselves).
+- The assignee hears that a task was assigned to them (unless they assigned it themselves),
+  and that someone else completed it.
 - The assignee and the task's creator (its owner for tasks made before sharing) hear about a
   new comment; a member named with `@name` in it hears about the mention instead.
 - Nobody hears about what they did themselves, nobody hears twice about one change, nobody
   hears from a project they muted, and nobody hears from a project they can no longer see.
 
 A notification is written in the change's own transaction, and each recipient's event
-streams are woken once it commits (the stream then reads the row, as for a reminder).
+streams are woken once it commits (the stream then reads the row, as for a reminder); it is
+then sent by Web Push and email like a reminder's, to whoever chose those channels.
 """
 
 from __future__ import annotations
@@ -19,12 +21,15 @@ from datetime import datetime
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from doable import events
 from doable.auth.models import User
 from doable.comments.models import ProjectMute
-from doable.db import utcnow
+from doable.db import actor_of, utcnow
+from doable.notify import delivery
 from doable.projects import access
+from doable.projects.models import Project, ProjectMember
 from doable.reminders.models import Notification
 from doable.tasks.models import Task
 
@@ -32,6 +37,7 @@ from doable.tasks.models import Task
 ASSIGNED = "assigned"
 COMMENT = "comment"
 MENTION = "mention"
+COMPLETED = "completed"
 
 BODY_MAX = 500
 
@@ -95,20 +101,41 @@ async def send(
     user wins, so list the most specific first (a mention before a plain comment)."""
     if task.project_id is None or not notices:
         return []
+    return await session.run_sync(
+        lambda sync: write(sync, task, notices, actor_id=actor_id, now=now)
+    )
+
+
+def write(
+    session: Session,
+    task: Task,
+    notices: list[Notice],
+    *,
+    actor_id: uuid.UUID,
+    now: datetime | None = None,
+) -> list[Notice]:
+    """`send` for a sync session (a before-commit hook runs in one)."""
+    if task.project_id is None or not notices:
+        return []
     wanted: dict[uuid.UUID, Notice] = {}
     for notice in notices:
         if notice.user_id != actor_id and notice.user_id not in wanted:
             wanted[notice.user_id] = notice
     if not wanted:
         return []
-    can_see = set(await access.member_ids(session, task.project_id))
+    owner = session.scalar(select(Project.owner_id).where(Project.id == task.project_id))
+    members = session.scalars(
+        select(ProjectMember.user_id).where(
+            ProjectMember.project_id == task.project_id,
+            ProjectMember.user_id.in_(list(wanted)),
+        )
+    ).all()
+    can_see = {owner, *members}
     silenced = set(
-        (
-            await session.scalars(
-                select(ProjectMute.user_id).where(
-                    ProjectMute.project_id == task.project_id,
-                    ProjectMute.user_id.in_(list(wanted)),
-                )
+        session.scalars(
+            select(ProjectMute.user_id).where(
+                ProjectMute.project_id == task.project_id,
+                ProjectMute.user_id.in_(list(wanted)),
             )
         ).all()
     )
@@ -116,11 +143,12 @@ async def send(
     if not kept:
         return []
     now = now or utcnow()
-    await session.execute(
+    ids = [uuid.uuid4() for _ in kept]
+    session.execute(
         insert(Notification),
         [
             {
-                "id": uuid.uuid4(),
+                "id": notification_id,
                 "owner_id": n.user_id,
                 "task_id": task.id,
                 "reminder_id": None,
@@ -134,12 +162,46 @@ async def send(
                 "created_at": now,
                 "read_at": None,
             }
-            for n in kept
+            for notification_id, n in zip(ids, kept, strict=True)
         ],
     )
     for n in kept:
         events.publish_after_commit(session, events.Event("notification", n.user_id))
+    # By Web Push and email too, as a reminder's, where the person chose those channels.
+    delivery.push_after_commit(session, ids)
     return kept
+
+
+# --- completion --------------------------------------------------------------------------
+
+
+def tell_assignees(session: Session, pending: list[events.Event]) -> None:
+    """Before a commit: the assignee of each task this transaction completed hears about it,
+    unless they completed it themselves. Hooked on the task events every path that completes
+    a task already makes (API, web, MCP, compat, a push notification's button), so no path
+    needs to remember it. A session without an actor (the scheduler, the CLI) tells nobody:
+    nobody did it."""
+    actor_id = actor_of(session)
+    if actor_id is None:
+        return
+    done = list(
+        dict.fromkeys(item.data["id"] for item in pending if item.kind == "task" and item.completed)
+    )
+    if not done:
+        return
+    actor: User | None = None
+    for task_id in done:
+        task = session.get(Task, uuid.UUID(task_id))
+        if task is None or task.assignee_id is None or task.assignee_id == actor_id:
+            continue
+        actor = actor or session.get(User, actor_id)
+        # A repeating task stays open: one occurrence was completed.
+        what = "this task" if task.completed else "an occurrence of this task"
+        body = f"{display_name(actor)} completed {what}"
+        write(session, task, [Notice(task.assignee_id, COMPLETED, body)], actor_id=actor_id)
+
+
+events.on_before_commit(tell_assignees)
 
 
 # --- mentions ----------------------------------------------------------------------------

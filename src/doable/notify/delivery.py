@@ -1,11 +1,13 @@
-"""Sending fired reminders by Web Push and email, off the request path.
+"""Sending notifications by Web Push and email, off the request path.
 
-The scheduler hands the ids of the notifications it just made to this process's Pusher (a
-queue and one task); the Pusher sends each to every push subscription of its owner who has
-web push on. A push service that answers 404 or 410 has dropped the subscription: its row is
-deleted. 429, 5xx and network errors are retried a few times with backoff. The inbox always
-has the notification, so a push lost to a crash between the firing and the sending costs the
-user a pop-up, never the reminder.
+The scheduler hands the ids of the reminders' notifications it just made to this process's
+Pusher (a queue and one task), and so does every transaction that wrote notifications for
+someone else (an assignment, a comment, a mention, a completion: `push_after_commit`), once it
+commits. The Pusher sends each to every push subscription of its owner who has web push on,
+and by email to an owner who chose email. A push service that answers 404 or 410 has dropped
+the subscription: its row is deleted. 429, 5xx and network errors are retried a few times
+with backoff. The inbox always has the notification, so a push lost to a crash between the
+firing and the sending costs the user a pop-up, never the notification.
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, event, select
+from sqlalchemy.orm import Session
 
-from doable.db import Database
+from doable.db import ON_NOTIFIED, Database
 from doable.notify import service
 from doable.notify.models import NotificationChannels, PushSubscription
 from doable.reminders.models import Notification
@@ -192,12 +195,17 @@ async def email_notifications(
     for note, address in rows:
         token = email.unsubscribe_token(config.secret_key, note.owner_id)
         base = settings.public_url.rstrip("/")
+        if note.kind == "reminder":
+            subject, stop = f"Reminder: {note.title}", "Stop reminder emails"
+        else:  # someone's doing in a shared project: "Olive completed this task"
+            first = " ".join(note.body.split("\n", 1)[0].split())[:120]
+            subject, stop = f"{first}: {note.title}", "Stop these emails"
         message = email.Message(
             to=address,
-            subject=f"Reminder: {note.title}",
+            subject=subject,
             text=(
                 f"{note.title}\n{note.body}\n\nYour notifications: {base}/notifications\n\n"
-                f"Stop reminder emails: {base}/account#notifications-h\n"
+                f"{stop}: {base}/account#notifications-h\n"
             ),
             unsubscribe_url=f"{base}/api/v1/email/unsubscribe?token={token}",
         )
@@ -223,8 +231,10 @@ class Pusher:
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="doable-push")
+        self.database.set_on_notified(self.enqueue)
 
     async def stop(self) -> None:
+        self.database.set_on_notified(None)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -248,3 +258,31 @@ class Pusher:
                         raise
                     except Exception as exc:
                         log.error("notify: sending failed (%s)", type(exc).__name__)
+
+
+# Notifications a transaction wrote, waiting for it to commit.
+_WRITTEN = "doable_notifications_written"
+
+
+def push_after_commit(session: Session | Any, ids: Sequence[uuid.UUID]) -> None:
+    """Hand `ids` to this process's Pusher once the session's transaction commits (never if it
+    rolls back). A session of a process without a Pusher hands them to nobody: the inbox and
+    the event streams still have them. Accepts an AsyncSession too."""
+    sync = getattr(session, "sync_session", session)
+    sync.info.setdefault(_WRITTEN, []).extend(ids)
+
+
+@event.listens_for(Session, "after_commit")
+def _hand_over(session: Session) -> None:
+    if session.in_nested_transaction():
+        return
+    ids = session.info.pop(_WRITTEN, None)
+    sender = session.info.get(ON_NOTIFIED)
+    if ids and sender is not None:
+        sender(tuple(ids))
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_written(session: Session, previous_transaction: Any) -> None:
+    if not previous_transaction.nested:
+        session.info.pop(_WRITTEN, None)

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from doable.config import Settings
-from doable.db import Database, utcnow
+from doable.db import Database, set_actor, utcnow
 from doable.errors import InvalidInput, NotFound, Unauthorized
 from doable.notify.models import AppSecret, NotificationChannels, PushSubscription
 from doable.notify.webpush import BadKey, VapidKeys, check_subscription_keys
@@ -282,6 +282,9 @@ async def act(
     task = await tasks_service.get_task(
         session, user, note.task_id, for_update=True, need=Role.EDITOR
     )
+    # The token's owner pressed the button: the activity log and the assignee's notice
+    # name them, as for any other way of completing.
+    set_actor(session, owner_id)
     await tasks_service.set_completed(session, task, True)
 
 

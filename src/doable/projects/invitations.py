@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,9 +29,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from doable.auth.models import User
 from doable.db import count_locked
 from doable.errors import Conflict, DoableError, Forbidden, NotFound
+from doable.notify import email as mail
 from doable.projects import members
 from doable.projects.access import Role
 from doable.projects.models import Project, ProjectInvitation, ProjectMember
+
+if TYPE_CHECKING:
+    from doable.config import Settings
 
 # Characters of the link's MAC (18 bytes of HMAC-SHA256, base64url).
 _MAC_BYTES = 18
@@ -170,6 +175,42 @@ async def create(
     session.add(invitation)
     await session.flush()
     return invitation
+
+
+def _one_line(text: str, limit: int = 80) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def mail_link(
+    session: AsyncSession,
+    settings: Settings,
+    invitation: ProjectInvitation,
+    *,
+    project: Project,
+    inviter: User,
+    path: str,
+) -> None:
+    """Mail the invitation's link (`path` on PUBLIC_URL: a mail must not carry whatever Host
+    the request came with) to the invited address, where SMTP is set: once the
+    invitation commits, off the request (`email.send_after_commit`). Every invitation is
+    mailed, whether the address has an account or not, so neither the answer nor its timing
+    says which."""
+    link = settings.public_url.rstrip("/") + path
+    who = _one_line(inviter.name) or "A Doable user"
+    name = _one_line(project.name)
+    expires = invitation.expires_at.strftime("%Y-%m-%d %H:%M UTC")
+    text = (
+        f"{who} invited you to the project “{name}” on Doable, as {invitation.role}.\n\n"
+        f"Open this link to accept it (if you have no account yet, sign up there with this"
+        f" address, {invitation.email}):\n{link}\n\n"
+        f"The link works once, only for {invitation.email}, until {expires}. If you did not"
+        f" expect this invitation, ignore this email.\n"
+    )
+    message = mail.Message(
+        to=invitation.email, subject=f"{who} invited you to “{name}” on Doable", text=text
+    )
+    mail.send_after_commit(session, settings, message)
 
 
 async def _close(

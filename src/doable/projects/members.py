@@ -15,6 +15,7 @@ from sqlalchemy import case, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from doable import events
+from doable.activity import service as activity
 from doable.auth.models import User
 from doable.comments.models import ProjectMute
 from doable.errors import Conflict, InvalidInput, NotFound
@@ -54,6 +55,23 @@ class NotAMember(InvalidInput):
         )
 
 
+async def _log(
+    session: AsyncSession,
+    project: Project,
+    kind: str,
+    user_id: uuid.UUID,
+    **detail: str,
+) -> None:
+    """Note a membership change for the project's activity log (written at commit, in the
+    change's transaction, with the actor of the session). The member is named as members see
+    each other: by display name, never by email."""
+    name = await session.scalar(select(User.name).where(User.id == user_id))
+    shown = (name or "").strip() or "A member"
+    activity.record(
+        session, project.id, None, kind, {"user_id": str(user_id), "name": shown, **detail}
+    )
+
+
 def member_role(value: str) -> Role:
     """A role a membership can hold (not the owner), else 422."""
     try:
@@ -87,6 +105,7 @@ async def add_member(
     await access.recount(session, [user_id])
     # Their open event streams start carrying the project's task events.
     events.membership_changed(session, user_id, project.id, "added")
+    await _log(session, project, "member_added", user_id, role=role.value)
     return member
 
 
@@ -189,7 +208,15 @@ async def change_role(
     (409), and no one is made owner this way (422: `member_role`)."""
     if user_id == project.owner_id:
         raise OwnerIsFixed("be given another role")
-    return await set_role(session, project, user_id, role)
+    before = await session.scalar(
+        select(ProjectMember.role).where(
+            ProjectMember.project_id == project.id, ProjectMember.user_id == user_id
+        )
+    )
+    member = await set_role(session, project, user_id, role)
+    if before is not None and before != role.value:
+        await _log(session, project, "role_changed", user_id, role=role.value, from_role=before)
+    return member
 
 
 async def remove(session: AsyncSession, project: Project, user_id: uuid.UUID) -> None:
@@ -197,6 +224,7 @@ async def remove(session: AsyncSession, project: Project, user_id: uuid.UUID) ->
     if user_id == project.owner_id:
         raise OwnerIsFixed("be removed")
     await remove_member(session, project, user_id)
+    await _log(session, project, "member_removed", user_id)
 
 
 async def leave(session: AsyncSession, project: Project, user_id: uuid.UUID) -> None:
@@ -204,6 +232,7 @@ async def leave(session: AsyncSession, project: Project, user_id: uuid.UUID) -> 
     if user_id == project.owner_id:
         raise OwnerIsFixed("leave the project")
     await remove_member(session, project, user_id)
+    await _log(session, project, "member_left", user_id)
 
 
 async def hand_over(session: AsyncSession, project: Project, new_owner: uuid.UUID) -> Project:
@@ -228,6 +257,7 @@ async def hand_over(session: AsyncSession, project: Project, new_owner: uuid.UUI
     await session.flush()
     await projects_service.move_project(session, project, projects_service.Placement(at="last"))
     await access.recount(session, [old_owner, new_owner])
+    await _log(session, project, "owner_changed", new_owner, from_user_id=str(old_owner))
     return project
 
 

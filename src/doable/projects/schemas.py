@@ -192,7 +192,9 @@ class InvitationOut(BaseModel):
     role: MemberRole
     expires_at: datetime
     token: str = Field(description="The link's token: signed, single use, expiring")
-    url: str = Field(description="The link to pass on to the invitee (no mail is sent)")
+    url: str = Field(
+        description="The link to pass on to the invitee (also mailed where SMTP_HOST is set)"
+    )
 
 
 class MyInvitationOut(BaseModel):

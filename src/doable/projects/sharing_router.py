@@ -167,7 +167,8 @@ async def invite(
     request: Request,
 ) -> InvitationOut:
     """Invite an email (admins and the owner). The answer is the same whether the email has
-    an account or not. No mail is sent: pass the link on yourself."""
+    an account or not. Where SMTP is set, the link is also mailed to the address (after the
+    invitation is stored, never delaying this answer); either way it is yours to pass on."""
     settings = state.runtime.settings
     invitation = await invitations.create(
         session,
@@ -178,7 +179,10 @@ async def invite(
         now=state.clock(),
         ttl=timedelta(hours=settings.invitation_ttl_hours),
     )
-    return _invitation_out(state, request, invitation)
+    out = _invitation_out(state, request, invitation)
+    path = request.app.url_path_for("invitation_page", token=out.token)
+    invitations.mail_link(session, settings, invitation, project=project, inviter=user, path=path)
+    return out
 
 
 @members_router.get(

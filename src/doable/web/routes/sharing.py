@@ -67,6 +67,7 @@ async def _share_page(
             for inv in pending
         ],
         "new_link": new_link,
+        "mailed": bool(state.runtime.settings.smtp_host),
         "error": error,
         "values": values or {},
     }
@@ -136,6 +137,10 @@ async def invite(
         )
     token = invitations.token_for(state.runtime.secret_key, invitation)
     link = str(request.url_for("invitation_page", token=token))
+    path = request.app.url_path_for("invitation_page", token=token)
+    invitations.mail_link(
+        session, state.runtime.settings, invitation, project=project, inviter=user, path=path
+    )
     return await _share_page(request, state, session, user, project, new_link=link)
 
 
