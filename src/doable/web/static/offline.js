@@ -135,10 +135,13 @@
     if (!list) return Promise.resolve();
     return writeJSON(LIST + encodeURIComponent(list.url), list).then(function () {
       return caches.open(DATA).then(function (cache) {
-        return savedLists().then(function (lists) {
-          return Promise.all(lists.slice(MAX_LISTS).map(function (old) {
-            return cache.delete(LIST + encodeURIComponent(old.url));
-          }));
+        return cache.keys().then(function (keys) {
+          if (keys.filter(function (k) { return k.url.indexOf(LIST) >= 0; }).length <= MAX_LISTS) return;
+          return savedLists().then(function (lists) {
+            return Promise.all(lists.slice(MAX_LISTS).map(function (old) {
+              return cache.delete(LIST + encodeURIComponent(old.url));
+            }));
+          });
         });
       });
     }).then(function () { document.body.dataset.offlineSaved = String(list.saved_at); });
@@ -212,7 +215,10 @@
     }).catch(function () { /* storage full or blocked */ });
     saveList(user);
     var timer = null;
-    document.addEventListener("htmx:afterSettle", function () {
+    // Only swaps that change a list (not the preview under the box, nor the header's bell).
+    document.addEventListener("htmx:afterSettle", function (event) {
+      var el = event.target;
+      if (!el || !el.closest || !(el.closest("#list-region, ul.tasks") || el.querySelector("ul.tasks"))) return;
       clearTimeout(timer);
       timer = setTimeout(function () { saveList(user); }, 300);
     });
@@ -235,10 +241,12 @@
       });
     });
 
-    // Sign-out: send what is queued, then forget the lists, then sign out.
+    // Sign-out (here, everywhere, or deleting the account): send what is queued, then forget
+    // the lists, then go on.
+    var LEAVING = 'form[action="/logout"], form[action="/logout-everywhere"], form[action="/account/delete"]';
     document.addEventListener("submit", function (event) {
       var form = event.target;
-      if (!form.matches || !form.matches('form[action="/logout"]') || form.dataset.forgot) return;
+      if (!form.matches || !form.matches(LEAVING) || form.dataset.forgot) return;
       event.preventDefault();
       var enough = new Promise(function (resolve) { setTimeout(resolve, 3000); });
       Promise.race([navigator.onLine ? send(user) : null, enough])
