@@ -148,6 +148,30 @@ def test_read_offline_queue_adds_and_send_them_once(
     page.emulate_media(color_scheme="light")
     page.set_viewport_size(DESKTOP)
 
+    # The caches hold the shell and the lists' JSON: no page but the offline one.
+    stored = page.evaluate(
+        """async () => {
+            const out = {};
+            for (const name of await caches.keys()) {
+                const keys = await (await caches.open(name)).keys();
+                out[name.replace(/-[0-9a-f]{12}$/, "")] = keys.map((k) => new URL(k.url).pathname);
+            }
+            return out;
+        }"""
+    )
+    assert stored == {
+        "doable-shell": [
+            "/offline",
+            "/static/app.css",
+            "/static/app.js",
+            "/static/offline.js",
+            "/static/icon.svg",
+            "/static/icon-192.png",
+            "/static/vendor/htmx/htmx.min.js",
+        ],
+        "doable-data": ["/offline/data/who", "/offline/data/list"],
+    }, stored
+
     # A quick add, queued.
     page.locator("#quick-title").fill("Buy bread")
     page.keyboard.press("Enter")
