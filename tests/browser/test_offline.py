@@ -139,7 +139,7 @@ def test_read_offline_queue_adds_and_send_them_once(
     expect(page.get_by_role("heading", level=1)).to_have_text("Tasks")
     expect(page.locator("#offline-list li.task p.title")).to_have_text(["Water the plants"])
     expect(page.locator("#offline-note")).to_contain_text("as you last saw it")
-    for scheme, width in (("light", 1280), ("dark", 375)):
+    for scheme, width in (("light", 1280), ("light", 375), ("dark", 375), ("dark", 1280)):
         page.emulate_media(color_scheme=scheme)
         page.set_viewport_size({"width": width, "height": 800})
         violations = run_axe(page)
@@ -219,7 +219,9 @@ def test_read_offline_queue_adds_and_send_them_once(
     )
     expect(page.locator("#offline-add")).to_be_hidden()
     expect(page.locator("li.task")).to_have_count(0)
+    # Back online, the offline page finds the server and loads the real page (the login).
     context.set_offline(False)
+    expect(page).to_have_url(re.compile(r"/login\?next=%2Ftasks$"), timeout=15_000)
 
 
 def test_an_expired_sessions_add_waits_for_its_users_next_sign_in(

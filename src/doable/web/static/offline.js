@@ -374,13 +374,31 @@
     // Back online: load the real page, which sends the queue (unless a text is being typed).
     // The server is asked (its cheap health check) rather than trusting the `online` event,
     // which a server that was down, or a network that returns quietly, never sends.
+    // At most 3 reloads of one address a minute: a page that fails while the server answers
+    // (not a network that is down) must not reload for ever.
+    function mayReload() {
+      var seen = {};
+      try { seen = JSON.parse(sessionStorage.getItem("doable-offline-reloads") || "{}"); } catch (e) { /* none */ }
+      var now = Date.now();
+      if (seen.url !== here || now - seen.at > 60000) seen = { url: here, at: now, n: 0 };
+      seen.n += 1;
+      try { sessionStorage.setItem("doable-offline-reloads", JSON.stringify(seen)); } catch (e) { /* ignore */ }
+      return seen.n <= 3;
+    }
     var timer = null;
     function tryServer() {
       clearTimeout(timer);
       fetch("/healthz", { cache: "no-store" }).then(function (r) {
         if (!r.ok) throw new Error(String(r.status));
-        if (!input.value) { location.reload(); return; }
-        note.textContent = "You are back online. Reload the page to send what is waiting.";
+        if (input.value) {
+          note.textContent = "You are back online. Reload the page to send what is waiting.";
+        } else if (location.pathname === "/offline") {
+          location.replace("/tasks");
+        } else if (mayReload()) {
+          location.reload();
+        } else {
+          note.textContent = "The server answers, but this page could not be loaded. Try again later.";
+        }
       }).catch(function () { timer = setTimeout(tryServer, RETRY_MS); });
     }
     timer = setTimeout(tryServer, RETRY_MS);
