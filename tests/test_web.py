@@ -358,12 +358,14 @@ PUBLIC = {
     ("GET", "/invitations/{token}"),
     ("GET", "/sw.js"),  # the service worker script (tests/test_push.py)
     ("GET", "/manifest.webmanifest"),  # tests/browser/test_notifications.py
+    ("GET", "/offline"),  # the offline page, the same for everyone (tests/test_offline.py)
 }
 NEEDS_LOGIN = {
     ("GET", "/tasks"),
     ("POST", "/tasks"),
     ("POST", "/tasks/quick"),
     ("POST", "/tasks/preview"),
+    ("POST", "/offline/tasks"),  # a quick add queued offline (tests/test_offline.py)
     ("POST", "/undo"),
     ("GET", "/account"),
     ("POST", "/account"),

@@ -9,6 +9,7 @@ commits, the response is written into the claimed row. A replay is answered from
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable, Coroutine
 from datetime import datetime, timedelta
 from typing import Annotated, Any
@@ -59,12 +60,25 @@ async def claim_key(
     background: BackgroundTasks,
     key: KeyHeader = None,
 ) -> None:
+    await claim_for(request, session, principal.user.id, background, key)
+
+
+async def claim_for(
+    request: Request,
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    background: BackgroundTasks,
+    key: str | None,
+) -> None:
+    """Claim `key` for `user_id` in the request's transaction (or replay its stored answer):
+    the body of every claim dependency, whoever the caller is (an API principal here, the
+    web app's session user in `web/routes/offline.py`)."""
     if key is None:
         return
     now = utcnow()
     body = await request.body()
     fingerprint = service.fingerprint(request.method, request.url.path, request.url.query, body)
-    result = await service.claim(session, principal.user.id, key, fingerprint, now=now)
+    result = await service.claim(session, user_id, key, fingerprint, now=now)
     if isinstance(result, service.StoredResponse):
         raise _Replay(result)
     setattr(request.state, _CLAIM, (session, result))
@@ -135,12 +149,15 @@ def _replay(stored: service.StoredResponse) -> Response:
 
 
 class IdempotentRoute(APIRoute):
-    """An APIRoute whose POST honours the `Idempotency-Key` header."""
+    """An APIRoute whose POST honours the `Idempotency-Key` header. `claim` is the dependency
+    that claims the key; a subclass whose callers sign in another way names its own."""
+
+    claim: Callable[..., Coroutine[Any, Any, None]] = staticmethod(claim_key)
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         methods = {m.upper() for m in kwargs.get("methods") or ()}
         if "POST" in methods:
-            kwargs["dependencies"] = [*(kwargs.get("dependencies") or ()), Depends(claim_key)]
+            kwargs["dependencies"] = [*(kwargs.get("dependencies") or ()), Depends(self.claim)]
         super().__init__(path, endpoint, **kwargs)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:

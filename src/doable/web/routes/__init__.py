@@ -12,6 +12,7 @@ from doable.web.routes import (
     data,
     moves,
     notifications,
+    offline,
     projects,
     push,
     reminders,
@@ -36,5 +37,6 @@ for area in (
     comments,
     notifications,
     push,
+    offline,
 ):
     router.include_router(area.router)

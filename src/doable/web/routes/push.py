@@ -18,6 +18,7 @@ from doable.notify import service as push_service
 from doable.notify.schemas import SubscriptionIn, UnsubscribeIn
 from doable.state import StateDep
 from doable.web.dependencies import WebUser
+from doable.web.routes import offline
 
 router = APIRouter()
 
@@ -26,7 +27,12 @@ MAX_BODY = 4096  # a browser's subscription is about 500 bytes
 
 @cache
 def _worker_script() -> bytes:
-    return resources.files("doable.web").joinpath("static/sw.js").read_bytes()
+    """sw.js with the app shell it caches (offline.py) and that shell's version filled in."""
+    script = resources.files("doable.web").joinpath("static/sw.js").read_bytes()
+    version = offline.shell_version(script)
+    return script.replace(b'"__DOABLE_SHELL__"', json.dumps(offline.shell_urls()).encode()).replace(
+        b"__DOABLE_VERSION__", version.encode()
+    )
 
 
 @router.get("/sw.js")
