@@ -6,6 +6,7 @@ their own tests); everything asserted goes through the API."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -223,3 +224,35 @@ async def test_reminders_stay_personal(client: httpx.AsyncClient, database: Data
     await unshare(database, owner, project["id"], viewer)
     await share(database, owner, project["id"], viewer, Role.VIEWER)
     assert (await client.get(path, headers=viewer.headers)).json() == []
+
+
+async def test_two_members_with_the_same_if_match_one_wins(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    """The owner and an editor change the same task at once, each from the version they read:
+    one change lands (200), the other is refused (412) and overwrites nothing."""
+    owner, editor, _, project = await setup(client)
+    await share(database, owner, project["id"], editor, Role.EDITOR)
+    for round_ in range(3):
+        task = (await add(client, owner, title=f"race {round_}", project_id=project["id"])).json()
+        url = f"{TASKS}/{task['id']}"
+        etags = [
+            (await client.get(url, headers=who.headers)).headers["etag"] for who in (owner, editor)
+        ]
+        assert etags == ['"1"', '"1"']
+        first, second = await asyncio.gather(
+            *(
+                client.patch(url, json={"title": name}, headers={**who.headers, "If-Match": etag})
+                for who, name, etag in (
+                    (owner, "owner's", etags[0]),
+                    (editor, "editor's", etags[1]),
+                )
+            )
+        )
+        assert sorted([first.status_code, second.status_code]) == [200, 412]
+        winner = first if first.status_code == 200 else second
+        loser = second if winner is first else first
+        assert_problem(loser, 412)
+        for who in (owner, editor):
+            r = await client.get(url, headers=who.headers)
+            assert (r.headers["etag"], r.json()["title"]) == ('"2"', winner.json()["title"])
