@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select
 
-from doable.db import Database
+from doable.db import Database, utcnow
 from doable.notify import service
 from doable.notify.models import NotificationChannels, PushSubscription
 from doable.reminders.models import Notification
@@ -189,17 +189,18 @@ async def email_notifications(
             )
         ).all()
     sent = 0
+    now = utcnow()
+    base = settings.public_url.rstrip("/")
     for note, address in rows:
-        token = email.unsubscribe_token(config.secret_key, note.owner_id)
-        base = settings.public_url.rstrip("/")
+        token = email.unsubscribe_token(config.secret_key, note.owner_id, "reminders", now=now)
         message = email.Message(
             to=address,
             subject=f"Reminder: {note.title}",
             text=(
                 f"{note.title}\n{note.body}\n\nYour notifications: {base}/notifications\n\n"
-                f"Stop reminder emails: {base}/account#notifications-h\n"
+                f"Stop reminder emails: {base}/unsubscribe?token={token}\n"
             ),
-            unsubscribe_url=f"{base}/api/v1/email/unsubscribe?token={token}",
+            unsubscribe_url=f"{base}/unsubscribe?token={token}",
         )
         if await email.send(settings, message, retry_base_seconds=config.email_retry_base_seconds):
             sent += 1
