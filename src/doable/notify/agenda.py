@@ -40,13 +40,13 @@ log = logging.getLogger("doable.agenda")
 BATCH_SIZE = 100
 MAX_SLEEP_SECONDS = 30.0
 MAX_TASKS_LISTED = 50  # the rest is "and N more", with a link to Today
-TIME_PATTERN = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
+TIME_PATTERN = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
 DEFAULT_TIME = "07:00"
 
 
 def parse_time(text: str) -> time:
     """A 24-hour "HH:MM" (00:00 to 23:59); ValueError for anything else ("25:00", "7", "ab")."""
-    found = TIME_PATTERN.match(text)
+    found = TIME_PATTERN.fullmatch(text)
     if found is None:
         raise ValueError("Give the time as HH:MM, from 00:00 to 23:59")
     return time(int(found.group(1)), int(found.group(2)))
