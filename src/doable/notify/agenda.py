@@ -177,14 +177,18 @@ async def send_agendas(
     base = settings.public_url.rstrip("/")
     sent = 0
     for item in claimed:
-        async with database.read_sessions() as session:
-            user = await session.get(User, item.user_id)
-            if user is None:
-                continue
-            view = await tasks_agenda.today_view(
-                session, user, now=now, cursor_key=config.secret_key
-            )
-            address, zone = user.email, zone_of(user.timezone)
+        try:
+            async with database.read_sessions() as session:
+                user = await session.get(User, item.user_id)
+                if user is None:
+                    continue
+                view = await tasks_agenda.today_view(
+                    session, user, now=now, cursor_key=config.secret_key
+                )
+                address, zone = user.email, zone_of(user.timezone)
+        except Exception as exc:  # one account's failure does not cost the others theirs
+            log.error("agenda: could not read an agenda (%s)", type(exc).__name__)
+            continue
         if view.count == 0:
             continue
         lines: list[str] = []
