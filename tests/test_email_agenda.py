@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -273,3 +273,37 @@ def test_parse_time_accepts_only_hh_mm() -> None:
     ):
         with pytest.raises(ValueError, match="HH:MM"):
             agenda.parse_time(bad)
+
+
+async def test_a_new_time_zone_moves_the_next_agenda(
+    client: httpx.AsyncClient,
+    app: Any,
+    database: Database,
+    data_dir: Path,
+    smtp: tuple[Inbox, int],  # noqa: F811
+) -> None:
+    inbox, port = smtp
+    cfg = config(data_dir, port)
+    user = await berlin_user(client)
+    await add(client, user, "Pack", due="2030-06-03")
+    app.state.doable.clock = lambda: at("2030-06-02T12:00:00+02:00")
+    r = await client.patch(
+        SETTINGS, json={"agenda": True, "agenda_time": "08:00"}, headers=user.headers
+    )
+    assert r.status_code == 200
+    # Moving east (Tokyo, +09:00) before the agenda: 08:00 there is 01:00 in Berlin.
+    r = await client.patch("/api/v1/me", json={"timezone": "Asia/Tokyo"}, headers=user.headers)
+    assert r.status_code == 200
+    async with database.read_sessions() as s:
+        row = await s.get(NotificationChannels, uuid.UUID(user.id))
+        assert row is not None
+        next_at = row.agenda_next_at
+    assert next_at is not None and next_at.astimezone(zone_of("Asia/Tokyo")).hour == 8
+    assert await agenda.send_due(database, cfg, now=next_at - timedelta(seconds=1)) == 0
+    assert await agenda.send_due(database, cfg, now=next_at) == 1
+    assert len(inbox.messages) == 1
+    # The same zone again changes nothing.
+    r = await client.patch("/api/v1/me", json={"timezone": "Asia/Tokyo"}, headers=user.headers)
+    async with database.read_sessions() as s:
+        row = await s.get(NotificationChannels, uuid.UUID(user.id))
+        assert row is not None and row.agenda_next_at == next_at + timedelta(days=1)

@@ -263,6 +263,15 @@ async def set_channels(
     await session.flush()
 
 
+async def rezone_agenda(
+    session: AsyncSession, user_id: uuid.UUID, zone: Zone, *, now: datetime
+) -> None:
+    """The user's time zone changed: the agenda's next instant follows the new zone."""
+    row = await session.get(NotificationChannels, user_id, with_for_update=True)
+    if row is not None and row.agenda:
+        agenda_rules.schedule(row, zone, now)
+
+
 # Unsubscribe links (notify/email.py makes them)
 
 

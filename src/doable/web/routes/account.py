@@ -75,7 +75,7 @@ async def account_save(
     except ValidationError as exc:
         ctx = await _account_context(request, state, session, user, errors=field_errors(exc))
         return respond(request, state, "account.html", ctx, status=422)
-    await auth_service.update_profile(session, user, patch)
+    await auth_service.update_profile(session, user, patch, now=state.clock())
     return see_other("/account?saved=profile")
 
 
