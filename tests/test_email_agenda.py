@@ -199,6 +199,8 @@ async def test_agenda_time_in_a_dst_gap_is_sent_the_gap_later(
         {"agenda_time": "0" * 100_000},
         {"agenda_time": 700},
         {"agenda": "maybe"},
+        {"agenda": 0},
+        {"email": "yes"},
         {"agenda": True, "surprise": "x" * 1000},
         {"agenda": True, "agenda_time": ["07:00"] * 1000},
     ],

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 from doable.types import NoNulStr
 
@@ -79,10 +79,11 @@ class NotificationSettingsPatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    web_push: bool | None = None
-    email: bool | None = None
-    in_app: bool | None = None
-    agenda: bool | None = None
+    # StrictBool: `0` or `"yes"` is refused, as `type: boolean` says.
+    web_push: StrictBool | None = None
+    email: StrictBool | None = None
+    in_app: StrictBool | None = None
+    agenda: StrictBool | None = None
     agenda_time: AgendaTime | None = Field(
         default=None, description="HH:MM, 00:00 to 23:59, in the user's time zone."
     )
