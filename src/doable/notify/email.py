@@ -30,7 +30,6 @@ UNSUBSCRIBE_LINK_DAYS = 60
 RESET_MAILS_PER_HOUR = 3
 
 Channel = Literal["reminders", "agenda"]
-CHANNELS: tuple[Channel, ...] = ("reminders", "agenda")
 
 
 def unsubscribe_token(secret: bytes, user_id: uuid.UUID, channel: Channel, *, now: datetime) -> str:
