@@ -1,6 +1,7 @@
 """Reminder emails against a local SMTP server (aiosmtpd): the channel chosen on the account
-page, the one-click List-Unsubscribe link (RFC 8058) and its forgeries, and retries when the
-server fails."""
+page, the one-click List-Unsubscribe link (RFC 8058) and its forgeries, expiry and replay,
+and retries when the server fails. The agenda and reset emails: test_email_agenda.py and
+test_email_reset.py."""
 
 from __future__ import annotations
 
@@ -17,10 +18,12 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from aiosmtpd.controller import Controller
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
+from doable.accounts import links
 from doable.db import Database
 from doable.notify.delivery import PushConfig, email_notifications
+from doable.notify.email import UNSUBSCRIBE_LINK_DAYS, unsubscribe_token
 from doable.notify.models import NotificationChannels
 from doable.reminders.models import Reminder
 from doable.reminders.scheduler import fire_due
@@ -109,33 +112,117 @@ async def test_reminder_email_and_one_click_unsubscribe(
     assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert "Due Sat 1 Jun, 10:00" in mail.get_payload()
     link = mail["List-Unsubscribe"].strip("<>")
-    assert link.startswith("https://doable.example.com/api/v1/email/unsubscribe?token=")
+    assert link.startswith("https://doable.example.com/unsubscribe?token=")
+    assert link in mail.get_payload()
     path = urlsplit(link)
     url = f"{path.path}?{path.query}"
-
-    # Forged links: another user id, a bad signature, garbage.
     token = path.query.removeprefix("token=")
-    user_id, _, sig = token.partition(".")
-    for bad in (f"{uuid.uuid4()}.{sig}", f"{user_id}.{sig[:-2]}xx", "nonsense", ""):
-        r = await client.post(
-            "/api/v1/email/unsubscribe",
-            params={"token": bad},
-            data={"List-Unsubscribe": "One-Click"},
-        )
-        assert r.status_code == 404, r.text
-    # One click, as a mail client sends it: no cookie, no CSRF token.
-    fresh = httpx.AsyncClient(transport=client._transport, base_url="http://testserver")
-    r = await fresh.post(url, data={"List-Unsubscribe": "One-Click"})
-    assert r.status_code == 204, r.text
-    r = await fresh.post(url, data={"List-Unsubscribe": "One-Click"})  # replayed: no change
-    assert r.status_code == 204
-    await fresh.aclose()
+    await check_unsubscribe_link(client, database, url, token, "reminder emails")
     async with database.read_sessions() as s:
         row = (await s.execute(select(NotificationChannels))).scalar_one()
     assert (row.web_push, row.email, row.in_app) == (False, False, True)
     ids = await fire_one(web, database, "After unsubscribing")
     assert await email_notifications(database, config(data_dir, port), ids) == 0
     assert len(inbox.messages) == 1
+
+
+def forgeries(token: str) -> list[str]:
+    """Links that are not genuine: altered payload or signature, cut short, garbage, and a
+    genuine link of another kind (a reset link's token is signed with another key)."""
+    head, body, sig = token.split(".")
+    other = links.make(
+        TEST_SECRET,
+        "reset",
+        {"sub": str(uuid.uuid4()), "ch": "reminders"},
+        now=datetime.now(UTC),
+        ttl=timedelta(days=1),
+    )[0]
+    flipped = body[:-2] + ("AA" if not body.endswith("AA") else "BB")
+    return [
+        f"{head}.{flipped}.{sig}",
+        f"{head}.{body}.{sig[:-3]}xyz",
+        token[:-10],
+        "nonsense",
+        other,
+        "x" * 2001,
+    ]
+
+
+async def check_unsubscribe_link(
+    client: httpx.AsyncClient, database: Database, url: str, token: str, what: str
+) -> None:
+    """A genuine link: forgeries are 400 (web and API), GET shows a confirm page and changes
+    nothing, one click (no cookie, no CSRF token) turns the channel off, a replay is 410."""
+    for bad in forgeries(token):
+        r = await client.post(
+            "/api/v1/email/unsubscribe",
+            params={"token": bad},
+            data={"List-Unsubscribe": "One-Click"},
+        )
+        assert r.status_code == (422 if len(bad) > 2000 else 400), r.text
+        for method in ("GET", "POST"):
+            r = await client.request(method, "/unsubscribe", params={"token": bad})
+            assert r.status_code == (422 if len(bad) > 2000 else 400), r.text
+            assert r.headers["content-type"].startswith("text/html")
+    r = await client.get("/unsubscribe")  # no token at all
+    assert r.status_code == 400 and "not valid" in r.text
+    fresh = httpx.AsyncClient(transport=client._transport, base_url="http://testserver")
+    page = await fresh.get(url)
+    assert page.status_code == 200, page.text
+    assert f"Stop {what}?" in page.text and f'action="/unsubscribe?token={token}"' in page.text
+    # One click, as a mail client sends it (RFC 8058): no cookie, no CSRF token, cross-site.
+    r = await fresh.post(
+        url, data={"List-Unsubscribe": "One-Click"}, headers={"Sec-Fetch-Site": "cross-site"}
+    )
+    assert r.status_code == 200, r.text
+    assert f"You will no longer get {what}" in r.text
+    for method in ("GET", "POST"):  # replayed
+        r = await fresh.request(method, url, data={"List-Unsubscribe": "One-Click"})
+        assert r.status_code == 410, r.text
+        assert "already used" in r.text
+    r = await fresh.post("/api/v1/email/unsubscribe", params={"token": token})
+    assert r.status_code == 410
+    assert r.json()["detail"].startswith("This link was already used")
+    await fresh.aclose()
+
+
+async def test_expired_unsubscribe_links_are_refused(
+    client: httpx.AsyncClient, app: Any, database: Database
+) -> None:
+    web = WebClient(client)
+    await web.signup()
+    await web.post("/account/notifications", {"email": "on", "agenda": "on"})
+    from doable.auth.models import User
+
+    async with database.read_sessions() as s:
+        user_id = (await s.execute(select(User.id).where(User.email == web.email))).scalar_one()
+    made = datetime.now(UTC)
+    for channel in ("reminders", "agenda"):
+        token = unsubscribe_token(TEST_SECRET, user_id, channel, now=made)
+        app.state.doable.clock = lambda: made + timedelta(days=UNSUBSCRIBE_LINK_DAYS, seconds=1)
+        for method in ("GET", "POST"):
+            r = await client.request(method, "/unsubscribe", params={"token": token})
+            assert r.status_code == 410 and "expired" in r.text, r.text
+        r = await client.post("/api/v1/email/unsubscribe", params={"token": token})
+        assert r.status_code == 410 and "expired" in r.json()["detail"]
+        app.state.doable.clock = lambda: made + timedelta(days=UNSUBSCRIBE_LINK_DAYS - 1)
+        r = await client.get("/unsubscribe", params={"token": token})
+        assert r.status_code == 200, r.text
+    async with database.read_sessions() as s:
+        row = (await s.execute(select(NotificationChannels))).scalar_one()
+    assert (row.email, row.agenda) == (True, True)  # nothing was turned off
+    # The account is gone: the link is spent.
+    await database_delete_user(database, user_id)
+    r = await client.get("/unsubscribe", params={"token": token})
+    assert r.status_code == 410 and "no longer exists" in r.text
+
+
+async def database_delete_user(database: Database, user_id: uuid.UUID) -> None:
+    from doable.auth.models import User
+
+    async with database.write_sessions() as s:
+        await s.execute(delete(User).where(User.id == user_id))
+        await s.commit()
 
 
 async def test_a_failing_smtp_server_is_retried_off_the_request_path(

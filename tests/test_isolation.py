@@ -127,6 +127,8 @@ AUTHED: dict[tuple[str, str], dict[str, Any] | None] = {
     ("POST", "/api/v1/notifications/read-all"): None,
     ("GET", "/api/v1/push/key"): None,
     ("GET", "/api/v1/push/subscriptions"): None,
+    ("GET", "/api/v1/me/notifications"): None,
+    ("PATCH", "/api/v1/me/notifications"): {"agenda": True},
     ("POST", "/api/v1/push/subscriptions"): {
         "endpoint": "https://push.example.com/x",
         "keys": {"p256dh": P256DH, "auth": "AAAAAAAAAAAAAAAAAAAAAA"},

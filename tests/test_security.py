@@ -158,6 +158,7 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
         "keys": {"p256dh": "BPUBLICKEY", "auth": "AUTHSECRET"},
     },
     "PushActionIn": {"token": "forged", "action": "complete"},
+    "NotificationSettingsPatch": {"agenda": True, "agenda_time": "06:30"},
     "UnsubscribeIn": {"endpoint": "https://push.example.com/forged"},
 }
 # Bodies that ignore unknown fields on purpose: the compat API's clients send whole tasks back
@@ -362,6 +363,9 @@ async def _reminders_and_notifications(
     }
     await call("POST", "/api/v1/push/subscriptions", json=subscription, headers=auth)
     await call("GET", "/api/v1/push/subscriptions", headers=auth)
+    await call("GET", "/api/v1/me/notifications", headers=auth)
+    agenda = {"agenda": True, "agenda_time": "06:30"}
+    await call("PATCH", "/api/v1/me/notifications", json=agenda, headers=auth)
     ids["subscription_id"] = str(uuid.uuid4())
     await call("DELETE", "/api/v1/push/subscriptions/{subscription_id}", ids, headers=auth)
     await call("POST", "/api/v1/push/actions", json={"token": "forged", "action": "complete"})

@@ -293,7 +293,7 @@ async def test_members_who_chose_email_hear_of_shared_tasks_by_email(
         "Olive mentioned you: Thanks @Max: Bins",
     ]
     text = mails[0].get_payload(decode=True).decode()
-    assert "Stop these emails: https://doable.example.com/account" in text
+    assert "Stop these emails: https://doable.example.com/unsubscribe?token=" in text
 
     # Muted: nothing more, by any channel.
     r = await mclient.put(

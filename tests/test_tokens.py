@@ -148,6 +148,8 @@ RULES: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/push/subscriptions"): "tasks:read",
     ("POST", "/api/v1/push/subscriptions"): "tasks:write",
     ("DELETE", "/api/v1/push/subscriptions/{subscription_id}"): "tasks:write",
+    ("GET", "/api/v1/me/notifications"): "tasks:read",
+    ("PATCH", "/api/v1/me/notifications"): "tasks:write",
     # A push button and a List-Unsubscribe link: the signed token in the body or query is
     # the credential.
     ("POST", "/api/v1/push/actions"): "public",
@@ -209,6 +211,8 @@ ALLOWED: dict[tuple[str, str], tuple[dict[str, Any] | None, int]] = {
     ("GET", "/api/v1/tasks/{task_id}/activity"): (None, 200),
     ("GET", "/api/v1/trash"): (None, 200),
     ("GET", "/api/v1/push/subscriptions"): (None, 200),
+    ("GET", "/api/v1/me/notifications"): (None, 200),
+    ("PATCH", "/api/v1/me/notifications"): ({"agenda": True, "agenda_time": "06:30"}, 200),
 }
 # Scoped routes tested elsewhere: the event stream (never ends in-process; tests/test_reminders.py
 # checks its 403, tests/test_scheduler.py a token streaming from a real server) and the routes

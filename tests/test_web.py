@@ -359,6 +359,10 @@ PUBLIC = {
     ("GET", "/sw.js"),  # the service worker script (tests/test_push.py)
     ("GET", "/manifest.webmanifest"),  # tests/browser/test_notifications.py
     ("GET", "/offline"),  # the offline page, the same for everyone (tests/test_offline.py)
+    # Asking for a reset email: the same page whether the email has an account or not
+    # (tests/test_email_reset.py).
+    ("GET", "/forgot-password"),
+    ("POST", "/forgot-password"),
 }
 NEEDS_LOGIN = {
     ("GET", "/tasks"),
@@ -410,6 +414,9 @@ LINK_PAGES = {
     ("GET", "/invite/{token}"),
     ("GET", "/reset-password/{token}"),
     ("POST", "/reset-password/{token}"),
+    # An email's List-Unsubscribe link, its token in the query (tests/test_email.py).
+    ("GET", "/unsubscribe"),
+    ("POST", "/unsubscribe"),
 }
 # The admin page: any account by id, for admins only; others get 403 (tests/test_accounts.py).
 ADMIN_PAGES = {

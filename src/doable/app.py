@@ -29,8 +29,10 @@ from doable.feeds.router import feeds_router, ical_router
 from doable.logging_setup import configure_logging
 from doable.mcp_server.lazy import LazyMcpEndpoint
 from doable.middleware import RequestContextMiddleware
+from doable.notify.agenda import AgendaSender
 from doable.notify.delivery import PushConfig, Pusher
 from doable.notify.router import email_router, push_actions_router, push_router
+from doable.notify.router import settings_router as notification_settings_router
 from doable.openapi import install_openapi
 from doable.ops import metrics as metrics_hooks
 from doable.ops.docs import STATIC_DIR, install_docs
@@ -52,6 +54,7 @@ from doable.web.errors import fallback_500_html, render_error
 from doable.web.routes import router as web_router
 from doable.web.security import SecurityHeadersMiddleware, frame_ancestors
 from doable.web.trash import router as web_trash_router
+from doable.web.unsubscribe import router as web_unsubscribe_router
 from doable.web.webhooks import router as web_webhooks_router
 from doable.webhooks.delivery import DeliveryConfig, Worker
 from doable.webhooks.router import webhooks_router
@@ -107,6 +110,11 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
             )
             scheduler.start()
         app.state.scheduler = scheduler
+        # Daily agendas: claimed like reminders, so every process may run a sender.
+        agendas = None
+        if settings.scheduler_enabled and settings.smtp_host:
+            agendas = AgendaSender(db, PushConfig.from_settings(settings, runtime.secret_key))
+            agendas.start()
         # The trash's purge runs beside the scheduler (trash/purge.py: safe in every replica).
         purging = (
             asyncio.create_task(trash_purge.run(db), name="doable-trash-purge")
@@ -126,6 +134,12 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
             if scheduler is not None:
                 await scheduler.stop()
             await pusher.stop()
+            if agendas is not None:
+                await agendas.stop()
+            # Reset emails asked for just before: a few seconds to go out.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(5):
+                    await state.mailer.idle()
             if webhooks is not None:
                 await webhooks.stop()
             for task in (renewing, purging):
@@ -174,6 +188,7 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
     api.include_router(push_router)
     api.include_router(push_actions_router)
     api.include_router(email_router)
+    api.include_router(notification_settings_router)
     api.include_router(webhooks_router)
     api.include_router(activity_router)
     api.include_router(trash_router)
@@ -194,6 +209,7 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
     app.include_router(web_router)
     app.include_router(web_webhooks_router)
     app.include_router(web_trash_router)
+    app.include_router(web_unsubscribe_router)
     install_error_handlers(app, html=render_error)
     # Innermost: a request takes an admission slot (or waits its turn, or gets 503) before
     # any of its work, after the request context logs it.

@@ -14,6 +14,7 @@ from doable.auth.security import PasswordHasher, TokenSigner
 from doable.config import RuntimeConfig, external_auth
 from doable.db import utcnow
 from doable.feeds.cache import RenderCache
+from doable.notify.email import Mailer
 from doable.ratelimit.counters import build_counter
 from doable.ratelimit.limiter import AuthRateLimiter
 
@@ -31,6 +32,8 @@ class AppState:
     external: ExternalVerifier | None
     # Rendered feed components, shared by every feed request of this process (FEED_CACHE_BYTES).
     feed_cache: RenderCache
+    # Mail a request asks for (a password-reset link), made and sent off the request's path.
+    mailer: Mailer
     # "Now" for what a request shows and reads by the calendar (today, overdue, a time without
     # a date); tests set it to a fixed instant instead of waiting for a time of day.
     clock: Callable[[], datetime] = utcnow
@@ -52,6 +55,7 @@ class AppState:
             ),
             external=ExternalVerifier(external) if external is not None else None,
             feed_cache=RenderCache(settings.feed_cache_bytes),
+            mailer=Mailer(settings),
         )
 
 

@@ -1,4 +1,5 @@
-"""Signed, expiring links (sign-up invitations, password resets): no table, nothing stored.
+"""Signed, expiring links (sign-up invitations, password resets, email unsubscribe links): no
+table, nothing stored.
 
 Each purpose signs with its own key, derived from SECRET_KEY, and names itself in `typ`, so a
 reset link is never an invitation, and neither is an access token. Single use is stateless: an
@@ -17,7 +18,7 @@ import jwt
 
 from doable.errors import DoableError
 
-Purpose = Literal["invite", "reset"]
+Purpose = Literal["invite", "reset", "unsubscribe"]
 ALGORITHM = "HS256"
 # Far longer than any link we make (about 250 characters): longer input is not ours.
 MAX_LINK_TOKEN = 2000

@@ -128,12 +128,14 @@ async def invite(
 
 @reset_router.post("", status_code=status.HTTP_202_ACCEPTED, response_class=Response)
 async def request_reset(
-    data: PasswordResetRequest, session: SessionDep, state: StateDep, ip: ClientIP
+    data: PasswordResetRequest, request: Request, state: StateDep, ip: ClientIP
 ) -> Response:
     """Ask for a reset link by email. Always 202, whether an account has the email or not.
-    This server sends no email yet (no SMTP): nothing is sent; ask an admin for a link."""
+    Where SMTP is set, an enabled account with this email gets a one-time link (valid
+    RESET_LINK_MINUTES; at most 3 emails per address and hour), sent off the request's path.
+    Without SMTP nothing is sent: ask an admin for a link."""
     await state.rate_limiter.check_ip(ip)
-    await service.request_password_reset(session, state, data.email)
+    await service.request_password_reset(state, request.app.state.database, data.email)
     return Response(status_code=status.HTTP_202_ACCEPTED)
 
 

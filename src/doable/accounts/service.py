@@ -3,6 +3,7 @@ links. Never commits."""
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,8 +18,9 @@ from doable.auth import service as auth_service
 from doable.auth.models import User
 from doable.auth.schemas import SignupIn, TokenPair
 from doable.config import Settings
-from doable.db import count_locked, lock_row
+from doable.db import Database, count_locked, lock_row
 from doable.errors import Conflict, DoableError, Forbidden, NotFound
+from doable.notify.email import Message
 from doable.state import AppState
 
 RESET_PATH = "/reset-password/"
@@ -212,8 +214,8 @@ def _reset_binding(state: AppState, user: User) -> str:
 def make_reset_link(state: AppState, user: User, base_url: str) -> tuple[str, datetime]:
     """A one-time password-reset link for `user` and its expiry (RESET_LINK_MINUTES).
 
-    For an admin (API, web page, `doable users reset-link`) and for the mailer, once SMTP
-    exists. `base_url` must be the server's configured public address, never a request's
+    For an admin (API, web page, `doable users reset-link`) and for the reset email (where
+    SMTP is set). `base_url` must be the server's configured public address, never a request's
     Host header when the link goes to someone else by email."""
     ttl = timedelta(minutes=state.runtime.settings.reset_link_minutes)
     token, expires = links.make(
@@ -260,12 +262,43 @@ async def reset_password(
     return user
 
 
-async def request_password_reset(session: AsyncSession, state: AppState, email: str) -> None:
-    """`POST /auth/password-reset`: answered 202 the same way whether the email has an account
-    or not. Email reset needs SMTP, which this build does not have yet, so nothing is sent;
-    the mailer will send `make_reset_link(state, user, PUBLIC_URL)` to an enabled account with
-    a password from here. Admins make links meanwhile (API, web, `doable users reset-link`)."""
-    await auth_service.get_by_email(session, email)  # the same query either way
+async def request_password_reset(state: AppState, database: Database, email: str) -> None:
+    """`POST /auth/password-reset` and the web form: where SMTP is set, mail a reset link to
+    an enabled account with this email. The request only counts the address (at most
+    RESET_MAILS_PER_HOUR emails each) and enqueues a job, whether an account exists or not;
+    the lookup and the sending run on the mailer's task, so neither the answer nor its time
+    tells whether the email has an account. Without SMTP nothing is sent: admins make links
+    (API, web, `doable users reset-link`)."""
+    from doable.notify import email as mail
+
+    if not state.runtime.settings.smtp_host:
+        return
+    address = auth_service.normalize_email(email)
+    rate = f"{mail.RESET_MAILS_PER_HOUR}/hour"
+    if not await state.rate_limiter.allow(rate, f"reset-mail:{address}"):
+        return
+    state.mailer.enqueue(functools.partial(_reset_message, state, database, address))
+
+
+async def _reset_message(state: AppState, database: Database, address: str) -> Message | None:
+    """The reset email for `address`, or None when no enabled account has it. Its link points
+    at PUBLIC_URL, never at the Host header of the request that asked."""
+    async with database.read_sessions() as session:
+        user = await auth_service.get_by_email(session, address)
+        if user is None or user.disabled_at is not None:
+            return None
+        url, _ = make_reset_link(state, user, state.runtime.settings.public_url)
+    minutes = state.runtime.settings.reset_link_minutes
+    return Message(
+        to=user.email,
+        subject="Reset your Doable password",
+        text=(
+            "Someone (we hope you) asked to reset the password of your Doable account.\n\n"
+            f"Choose a new password here, within {minutes} minutes:\n{url}\n\n"
+            "The link works once. Setting a password signs the account out everywhere.\n"
+            "If you did not ask, ignore this email: your password stays as it is.\n"
+        ),
+    )
 
 
 # Admins

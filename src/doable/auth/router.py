@@ -150,9 +150,9 @@ async def read_me(user: CurrentUser) -> User:
 
 
 @me_router.patch("", response_model=UserOut, responses=SESSION_ONLY)
-async def update_me(data: MePatch, user: ProfileUser, session: SessionDep) -> User:
+async def update_me(data: MePatch, user: ProfileUser, session: SessionDep, state: StateDep) -> User:
     """Change the name or time zone. Not with an API token (an external issuer's token may)."""
-    return await service.update_profile(session, user, data)
+    return await service.update_profile(session, user, data, now=state.clock())
 
 
 @me_router.delete("", status_code=status.HTTP_204_NO_CONTENT, responses=SESSION_ONLY)

@@ -31,11 +31,13 @@ from doable.errors import Conflict, DoableError, Forbidden, NotFound, Unauthoriz
 from doable.events import Credential
 from doable.feeds import service as feeds_service
 from doable.idempotency import service as idempotency_service
+from doable.notify import service as notify_service
 from doable.projects import members as members_service
 from doable.projects import service as projects_service
 from doable.state import AppState
 from doable.tasks import service as tasks_service
 from doable.webhooks import service as webhooks_service
+from doable.zones import zone_of
 
 # No account has this id: what an unknown email is looked up as.
 NOBODY = uuid.UUID(int=0)
@@ -210,11 +212,19 @@ async def user_for_access(session: AsyncSession, claims: AccessClaims) -> User:
     return user
 
 
-async def update_profile(session: AsyncSession, user: User, data: MePatch) -> User:
+async def update_profile(
+    session: AsyncSession, user: User, data: MePatch, *, now: datetime | None = None
+) -> User:
+    """Change the name or time zone (`now`: when, for what follows the zone; default the
+    clock)."""
     if data.name is not None:
         user.name = data.name
-    if data.timezone is not None:
+    if data.timezone is not None and data.timezone != user.timezone:
         user.timezone = data.timezone
+        # The daily agenda is at a local time: its next instant moves with the zone.
+        await notify_service.rezone_agenda(
+            session, user.id, zone_of(user.timezone), now=now or utcnow()
+        )
     await session.flush()
     return user
 

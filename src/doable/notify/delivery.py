@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete, event, select
 from sqlalchemy.orm import Session
 
-from doable.db import ON_NOTIFIED, Database
+from doable.db import ON_NOTIFIED, Database, utcnow
 from doable.notify import service
 from doable.notify.models import NotificationChannels, PushSubscription
 from doable.reminders.models import Notification
@@ -192,9 +192,10 @@ async def email_notifications(
             )
         ).all()
     sent = 0
+    now = utcnow()
+    base = settings.public_url.rstrip("/")
     for note, address in rows:
-        token = email.unsubscribe_token(config.secret_key, note.owner_id)
-        base = settings.public_url.rstrip("/")
+        token = email.unsubscribe_token(config.secret_key, note.owner_id, "reminders", now=now)
         if note.kind == "reminder":
             subject, stop = f"Reminder: {note.title}", "Stop reminder emails"
         else:  # someone's doing in a shared project: "Olive completed this task"
@@ -205,9 +206,9 @@ async def email_notifications(
             subject=subject,
             text=(
                 f"{note.title}\n{note.body}\n\nYour notifications: {base}/notifications\n\n"
-                f"{stop}: {base}/account#notifications-h\n"
+                f"{stop}: {base}/unsubscribe?token={token}\n"
             ),
-            unsubscribe_url=f"{base}/api/v1/email/unsubscribe?token={token}",
+            unsubscribe_url=f"{base}/unsubscribe?token={token}",
         )
         if await email.send(settings, message, retry_base_seconds=config.email_retry_base_seconds):
             sent += 1

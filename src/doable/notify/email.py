@@ -1,25 +1,26 @@
-"""Email, where SMTP_HOST is set: reminders, and invitation links. smtplib is blocking, so each
-message is sent in a thread (smtplib and email are imported there, on first use); a failure is
-retried with backoff and never reaches a request. A reminder carries a signed one-click
-List-Unsubscribe link (RFC 8058) that turns the email channel off. A request's mail (an
-invitation) is handed over with `send_after_commit`: sent by a task of its own once the
-request's transaction commits, never if it rolls back, and never awaited by the request."""
+"""Email, where SMTP_HOST is set: reminders, the daily agenda, invitation links and
+password-reset links. smtplib is blocking, so each message is sent in a thread (smtplib and
+email are imported there, on first use); a failure is retried with backoff and never reaches a
+request. Each reminder and agenda message carries a signed one-click List-Unsubscribe link
+(RFC 8058) that turns its channel off. A request's invitation mail is handed over with
+`send_after_commit`: sent by a task of its own once the request's transaction commits, never if
+it rolls back, and never awaited by the request. A reset link is a job for the `Mailer`, which
+also does the account lookup off the request's path."""
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-import hmac
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from doable.errors import NotFound
+from doable.accounts import links
 
 if TYPE_CHECKING:
     from doable.config import Settings
@@ -28,32 +29,43 @@ log = logging.getLogger("doable.email")
 
 ATTEMPTS = 4
 TIMEOUT_SECONDS = 20.0
+# An unsubscribe link works this long after its email was sent (a mail client may keep
+# offering its List-Unsubscribe button for a while).
+UNSUBSCRIBE_LINK_DAYS = 60
+# Password-reset emails per address and hour, whoever asks (no mail-bombing through the form).
+RESET_MAILS_PER_HOUR = 3
+
+Channel = Literal["reminders", "agenda"]
 
 
-class UnsubscribeLinkInvalid(NotFound):
-    def __init__(self) -> None:
-        super().__init__("This unsubscribe link is not valid")
+def unsubscribe_token(secret: bytes, user_id: uuid.UUID, channel: Channel, *, now: datetime) -> str:
+    """The token of an email's unsubscribe link: this user, this channel, UNSUBSCRIBE_LINK_DAYS."""
+    token, _ = links.make(
+        secret,
+        "unsubscribe",
+        {"sub": str(user_id), "ch": channel},
+        now=now,
+        ttl=timedelta(days=UNSUBSCRIBE_LINK_DAYS),
+    )
+    return token
 
 
-def _sign(key: bytes, user_id: uuid.UUID) -> str:
-    digest = hmac.new(key, f"unsubscribe-email:{user_id}".encode(), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
-
-
-def unsubscribe_token(key: bytes, user_id: uuid.UUID) -> str:
-    return f"{user_id}.{_sign(key, user_id)}"
-
-
-def read_unsubscribe_token(key: bytes, token: str) -> uuid.UUID:
-    """The user a genuine token names; else 404 (replaying one is harmless: it is idempotent)."""
-    head, _, sig = token.partition(".")
+def read_unsubscribe_token(
+    secret: bytes, token: str, *, now: datetime
+) -> tuple[uuid.UUID, Channel]:
+    """(user, channel) of a genuine, unexpired token; LinkInvalid (400) when forged or
+    altered, LinkExpired (410) when expired."""
+    claims = links.read(secret, "unsubscribe", token, now=now)
+    channel = claims.get("ch")
     try:
-        user_id = uuid.UUID(head)
+        user_id = uuid.UUID(str(claims.get("sub")))
     except ValueError:
-        raise UnsubscribeLinkInvalid() from None
-    if not hmac.compare_digest(_sign(key, user_id), sig):
-        raise UnsubscribeLinkInvalid()
-    return user_id
+        raise links.LinkInvalid() from None
+    if channel == "reminders":
+        return user_id, "reminders"
+    if channel == "agenda":
+        return user_id, "agenda"
+    raise links.LinkInvalid()
 
 
 @dataclass(frozen=True)
@@ -61,8 +73,8 @@ class Message:
     to: str
     subject: str
     text: str
-    # A reminder's one-click unsubscribe link; None for a message to someone who may have no
-    # account (an invitation), which has no channel to turn off.
+    # A reminder's or agenda's one-click unsubscribe link; None for a message the user asked
+    # for (a reset link) or to someone who may have no account (an invitation).
     unsubscribe_url: str | None = None
 
 
@@ -144,3 +156,51 @@ def _start_sending(session: Session) -> None:
 def _drop_waiting(session: Session, previous_transaction: Any) -> None:
     if not previous_transaction.nested:
         session.info.pop(_AFTER_COMMIT, None)
+
+
+MessageJob = Callable[[], Awaitable[Message | None]]
+
+
+class Mailer:
+    """Mail that a request asks for (a password-reset link), made and sent off its path.
+
+    A request only enqueues a job (a coroutine function that builds the message, or None when
+    there is nothing to send); one task of this process runs the jobs in order and sends with
+    `send`'s retries, then ends when the queue is empty (the next job starts it again). So
+    neither the lookup behind a message nor a slow SMTP server shows in the request's time.
+    A job lost to a crash is a reset link the user asks for again."""
+
+    def __init__(self, settings: Settings, *, retry_base_seconds: float = 5.0) -> None:
+        self.settings = settings
+        self.retry_base_seconds = retry_base_seconds
+        self._queue: asyncio.Queue[MessageJob] = asyncio.Queue(maxsize=1000)
+        self._task: asyncio.Task[None] | None = None
+        self.sent = 0
+
+    def enqueue(self, job: MessageJob) -> None:
+        try:
+            self._queue.put_nowait(job)
+        except asyncio.QueueFull:
+            log.warning("email: queue full; a message was dropped")
+            return
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="doable-mailer")
+
+    async def idle(self) -> None:
+        """Wait until every job enqueued so far is done (tests, shutdown)."""
+        while self._task is not None and not self._task.done():
+            await asyncio.wait({self._task})
+
+    async def _run(self) -> None:
+        while not self._queue.empty():
+            job = self._queue.get_nowait()
+            try:
+                message = await job()
+                if message is not None and await send(
+                    self.settings, message, retry_base_seconds=self.retry_base_seconds
+                ):
+                    self.sent += 1
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.error("email: a message could not be made (%s)", type(exc).__name__)

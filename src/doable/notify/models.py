@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, String, Uuid
+from sqlalchemy import Boolean, Date, ForeignKey, Index, String, Uuid, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from doable.db import MYSQL_TABLE_KW, Base, UTCDateTime, new_id, utcnow
@@ -45,11 +45,14 @@ class PushSubscription(Base):
 
 
 class NotificationChannels(Base):
-    """How a user wants reminders, beyond the inbox (which always has them). No row: the
-    defaults (web push and in-app on, email off)."""
+    """How a user wants reminders, beyond the inbox (which always has them), and the daily
+    agenda email. No row: the defaults (web push and in-app on, email and agenda off)."""
 
     __tablename__ = "notification_channels"
-    __table_args__ = (MYSQL_TABLE_KW,)
+    __table_args__ = (
+        Index("ix_notification_channels_agenda_next_at", "agenda_next_at"),
+        MYSQL_TABLE_KW,
+    )
 
     user_id: Mapped[uuid.UUID] = mapped_column(
         Uuid, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
@@ -57,3 +60,9 @@ class NotificationChannels(Base):
     web_push: Mapped[bool] = mapped_column(Boolean, default=True)
     email: Mapped[bool] = mapped_column(Boolean, default=False)
     in_app: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The daily agenda (notify/agenda.py): on or off, its local time ("HH:MM"), the instant it
+    # is next due (NULL while off; claimed like a reminder), the local day it last went out for.
+    agenda: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    agenda_time: Mapped[str] = mapped_column(String(5), default="07:00", server_default="07:00")
+    agenda_next_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    agenda_last_day: Mapped[date | None] = mapped_column(Date, default=None)

@@ -1,23 +1,29 @@
-"""/api/v1/push: the VAPID key, push subscriptions, and the buttons of a push notification."""
+"""/api/v1/push: the VAPID key, push subscriptions, and the buttons of a push notification;
+/api/v1/me/notifications: the channels and the daily agenda; /api/v1/email/unsubscribe."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
+from doable.accounts.links import MAX_LINK_TOKEN
 from doable.auth.dependencies import CurrentUser, require_scope_by_method
 from doable.db import SessionDep, utcnow
 from doable.idempotency.route import IdempotentRoute
 from doable.notify import service
 from doable.notify.schemas import (
+    NotificationSettingsOut,
+    NotificationSettingsPatch,
     PublicKeyOut,
     PushActionIn,
     SubscriptionIn,
     SubscriptionOut,
 )
-from doable.state import StateDep
+from doable.state import AppState, StateDep
+from doable.zones import zone_of
 
 # Subscriptions are the account's own settings: tasks:read to list, tasks:write to change.
 push_router = APIRouter(
@@ -97,29 +103,73 @@ async def push_action(data: PushActionIn, session: SessionDep, state: StateDep) 
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
+# The account's channels and daily agenda: tasks:read to read, tasks:write to change, like
+# the push subscriptions.
+settings_router = APIRouter(
+    prefix="/me/notifications",
+    tags=["push"],
+    dependencies=[Depends(require_scope_by_method("tasks:read", "tasks:write"))],
+)
+
+
+def _settings_out(channels: service.Channels, state: AppState) -> NotificationSettingsOut:
+    return NotificationSettingsOut(
+        web_push=channels.web_push,
+        email=channels.email,
+        in_app=channels.in_app,
+        agenda=channels.agenda,
+        agenda_time=channels.agenda_time,
+        email_available=bool(state.runtime.settings.smtp_host),
+    )
+
+
+@settings_router.get("", response_model=NotificationSettingsOut, responses=COMMON)
+async def get_notification_settings(
+    user: CurrentUser, session: SessionDep, state: StateDep
+) -> NotificationSettingsOut:
+    """Where reminders reach the user besides the inbox, and the daily agenda email."""
+    return _settings_out(await service.channels(session, user.id), state)
+
+
+@settings_router.patch(
+    "",
+    response_model=NotificationSettingsOut,
+    responses={**COMMON, 422: {"description": "An agenda time that is not HH:MM, 00:00-23:59"}},
+)
+async def patch_notification_settings(
+    data: NotificationSettingsPatch, user: CurrentUser, session: SessionDep, state: StateDep
+) -> NotificationSettingsOut:
+    """Change some of the settings. The agenda goes out once per local day at `agenda_time`
+    in the user's time zone, with the overdue and today's open tasks (none: no email)."""
+    current = await service.channels(session, user.id)
+    wanted = dataclasses.replace(current, **data.model_dump(exclude_none=True))
+    await service.set_channels(
+        session, user.id, wanted, zone=zone_of(user.timezone), now=state.clock()
+    )
+    return _settings_out(wanted, state)
+
+
 email_router = APIRouter(prefix="/email", tags=["email"])
 
 
 @email_router.post(
     "/unsubscribe",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses={404: {"description": "A forged or malformed link"}},
+    responses={
+        400: {"description": "A forged, altered or truncated link"},
+        410: {"description": "An expired link, or one already used (the channel is off)"},
+    },
 )
 async def email_unsubscribe(
     session: SessionDep,
     state: StateDep,
-    token: Annotated[str, Query(max_length=200, description="From the List-Unsubscribe link")],
+    token: Annotated[
+        str, Query(max_length=MAX_LINK_TOKEN, description="From the List-Unsubscribe link")
+    ],
 ) -> Response:
-    """One-click unsubscribe (RFC 8058): the mail client POSTs `List-Unsubscribe=One-Click`
-    to the link of a reminder email; the email channel is turned off. The signed token is
-    the credential; using it again changes nothing."""
-    from doable.notify import email
-
-    user_id = email.read_unsubscribe_token(state.runtime.secret_key, token)
-    current = await service.channels(session, user_id)
-    if not await service.user_exists(session, user_id):
-        raise email.UnsubscribeLinkInvalid()
-    await service.set_channels(
-        session, user_id, service.Channels(current.web_push, False, current.in_app)
-    )
+    """Turn off the email channel (reminder emails, or the daily agenda) that a link names.
+    The emails' own List-Unsubscribe link is the web page `/unsubscribe?token=…`, which takes
+    the same one-click POST (RFC 8058); this is its API twin. The signed token is the
+    credential; it expires after 60 days."""
+    await service.unsubscribe_email(session, state.runtime.secret_key, token, now=state.clock())
     return Response(status_code=status.HTTP_204_NO_CONTENT)

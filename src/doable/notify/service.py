@@ -17,12 +17,15 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from doable.accounts.links import LinkExpired
 from doable.config import Settings
 from doable.db import Database, set_actor, utcnow
 from doable.errors import InvalidInput, NotFound, Unauthorized
+from doable.notify import agenda as agenda_rules
 from doable.notify.models import AppSecret, NotificationChannels, PushSubscription
 from doable.notify.webpush import BadKey, VapidKeys, check_subscription_keys
 from doable.webhooks import ssrf
+from doable.zones import Zone
 
 VAPID_ROW = "vapid"  # app_secrets.name of the VAPID pair
 MAX_SUBSCRIPTIONS_PER_USER = 20
@@ -230,26 +233,91 @@ class Channels:
     web_push: bool = True
     email: bool = False
     in_app: bool = True
+    agenda: bool = False  # the daily agenda email (notify/agenda.py)
+    agenda_time: str = agenda_rules.DEFAULT_TIME  # "HH:MM", the user's local time
 
 
 async def channels(session: AsyncSession, user_id: uuid.UUID) -> Channels:
     row = await session.get(NotificationChannels, user_id)
     if row is None:
         return Channels()
-    return Channels(row.web_push, row.email, row.in_app)
+    return Channels(row.web_push, row.email, row.in_app, row.agenda, row.agenda_time)
 
 
-async def set_channels(session: AsyncSession, user_id: uuid.UUID, value: Channels) -> None:
+async def set_channels(
+    session: AsyncSession, user_id: uuid.UUID, value: Channels, *, zone: Zone, now: datetime
+) -> None:
+    """Store the user's channels; the agenda's next instant follows from its time and `zone`
+    (the user's). A bad agenda time is a 422 on `agenda_time`."""
+    try:
+        agenda_rules.parse_time(value.agenda_time)
+    except ValueError as exc:
+        raise InvalidInput(str(exc), loc=["body", "agenda_time"]) from None
     row = await session.get(NotificationChannels, user_id, with_for_update=True)
     if row is None:
-        session.add(
-            NotificationChannels(
-                user_id=user_id, web_push=value.web_push, email=value.email, in_app=value.in_app
-            )
-        )
-    else:
-        row.web_push, row.email, row.in_app = value.web_push, value.email, value.in_app
+        row = NotificationChannels(user_id=user_id, agenda_last_day=None)
+        session.add(row)
+    row.web_push, row.email, row.in_app = value.web_push, value.email, value.in_app
+    row.agenda, row.agenda_time = value.agenda, value.agenda_time
+    agenda_rules.schedule(row, zone, now)
     await session.flush()
+
+
+async def rezone_agenda(
+    session: AsyncSession, user_id: uuid.UUID, zone: Zone, *, now: datetime
+) -> None:
+    """The user's time zone changed: the agenda's next instant follows the new zone."""
+    row = await session.get(NotificationChannels, user_id, with_for_update=True)
+    if row is not None and row.agenda:
+        agenda_rules.schedule(row, zone, now)
+
+
+# Unsubscribe links (notify/email.py makes them)
+
+
+class AlreadyUnsubscribed(LinkExpired):
+    def __init__(self, channel: str) -> None:
+        what = "reminder emails are" if channel == "reminders" else "the daily agenda is"
+        super().__init__(
+            f"This link was already used: {what} off. Turn it back on from your account page."
+        )
+
+
+async def unsubscribe_target(
+    session: AsyncSession, secret: bytes, token: str, *, now: datetime
+) -> tuple[uuid.UUID, str, str]:
+    """(user id, channel, email address) of an unsubscribe link that can still act: 400 when
+    forged, 410 when expired, when the account is gone, or when the channel is already off
+    (the link was used)."""
+    from doable.auth.models import User
+    from doable.notify import email
+
+    user_id, channel = email.read_unsubscribe_token(secret, token, now=now)
+    address = await session.scalar(select(User.email).where(User.id == user_id))
+    if address is None:
+        raise LinkExpired("The account this link was sent to no longer exists")
+    current = await channels(session, user_id)
+    if not (current.email if channel == "reminders" else current.agenda):
+        raise AlreadyUnsubscribed(channel)
+    return user_id, channel, address
+
+
+async def unsubscribe_email(
+    session: AsyncSession, secret: bytes, token: str, *, now: datetime
+) -> str:
+    """Turn off the email channel an unsubscribe link names; the channel. Errors as
+    `unsubscribe_target`; of two uses at once, one turns it off and the other gets 410."""
+    user_id, channel, _ = await unsubscribe_target(session, secret, token, now=now)
+    row = await session.get(NotificationChannels, user_id, with_for_update=True)
+    if row is None or not (row.email if channel == "reminders" else row.agenda):
+        raise AlreadyUnsubscribed(channel)
+    if channel == "reminders":
+        row.email = False
+    else:
+        row.agenda = False
+        row.agenda_next_at = None
+    await session.flush()
+    return channel
 
 
 # A push notification's buttons

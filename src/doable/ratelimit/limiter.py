@@ -33,6 +33,11 @@ class AuthRateLimiter:
         if retry_after is not None:
             raise RateLimited(retry_after)
 
+    async def allow(self, rate: str, key: str) -> bool:
+        """Count one more under `key` against `rate` ("3/hour"); False once over it. For
+        limits that are kept quietly (a reset email not sent), not answered with a 429."""
+        return await self._counter.hit(limits.parse(rate), key) is None
+
     async def check_ip(self, ip: str) -> None:
         await self._hit(self._per_ip, f"ip:{ip}")
 

@@ -17,12 +17,14 @@ from doable.errors import DoableError, NotFound
 from doable.feeds import service as feeds_service
 from doable.feeds.router import feed_url
 from doable.feeds.schemas import FeedCreate
+from doable.notify import agenda as agenda_rules
 from doable.notify import service as push_service
 from doable.state import StateDep
 from doable.web.dependencies import CsrfToken, WebUser
 from doable.web.routes.forms import field_errors, read_form, see_other, start_session, zone_names
 from doable.web.security import SESSION_COOKIE
 from doable.web.views import base_context, delete_cookie, respond
+from doable.zones import zone_of
 
 router = APIRouter()
 
@@ -73,7 +75,7 @@ async def account_save(
     except ValidationError as exc:
         ctx = await _account_context(request, state, session, user, errors=field_errors(exc))
         return respond(request, state, "account.html", ctx, status=422)
-    await auth_service.update_profile(session, user, patch)
+    await auth_service.update_profile(session, user, patch, now=state.clock())
     return see_other("/account?saved=profile")
 
 
@@ -226,15 +228,25 @@ async def account_notifications(
     state: StateDep,
     csrf: CsrfToken,
 ) -> Response:
-    """Which channels carry reminders besides the inbox: unchecked boxes are not sent."""
+    """Which channels carry reminders besides the inbox (unchecked boxes are not sent), and
+    the daily agenda email and its time. A time that is not HH:MM is shown on its field."""
     form = await read_form(request)
+    agenda_time = form.get("agenda_time", "") or agenda_rules.DEFAULT_TIME
+    wanted = push_service.Channels(
+        web_push=form.get("web_push") == "on",
+        email=form.get("email") == "on",
+        in_app=form.get("in_app") == "on",
+        agenda=form.get("agenda") == "on",
+        agenda_time=agenda_time,
+    )
+    try:
+        agenda_rules.parse_time(agenda_time)
+    except ValueError as exc:
+        ctx = await _account_context(
+            request, state, session, user, errors={"agenda_time": str(exc)}, channels=wanted
+        )
+        return respond(request, state, "account.html", ctx, status=422)
     await push_service.set_channels(
-        session,
-        user.id,
-        push_service.Channels(
-            web_push=form.get("web_push") == "on",
-            email=form.get("email") == "on",
-            in_app=form.get("in_app") == "on",
-        ),
+        session, user.id, wanted, zone=zone_of(user.timezone), now=state.clock()
     )
     return see_other("/account?saved=notifications#notifications-h")

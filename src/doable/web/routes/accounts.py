@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from doable.accounts import service as accounts_service
-from doable.accounts.schemas import SignupInvitationCreate
+from doable.accounts.schemas import PasswordResetRequest, SignupInvitationCreate
 from doable.auth.models import User
 from doable.auth.schemas import PasswordChangeIn
 from doable.db import SessionDep
@@ -91,6 +91,47 @@ async def reset_submit(
         return respond(request, state, "reset.html", ctx, status=422)
     await accounts_service.reset_password(session, state, token, new_password)
     return see_other("/login?reset=1")
+
+
+# Forgot password: a reset link by email, where SMTP is set
+
+
+def _forgot_context(request: Request, state: AppState, **extra: Any) -> dict[str, Any]:
+    return (
+        base_context(request, state, None)
+        | {
+            "email_available": bool(state.runtime.settings.smtp_host),
+            "sent": False,
+            "errors": {},
+            "values": {},
+        }
+        | extra
+    )
+
+
+@router.get("/forgot-password")
+async def forgot_page(request: Request, state: StateDep, csrf: CsrfToken) -> Response:
+    return respond(request, state, "forgot.html", _forgot_context(request, state))
+
+
+@router.post("/forgot-password")
+async def forgot_submit(
+    request: Request,
+    state: StateDep,
+    csrf: CsrfToken,
+    email: Annotated[str, Form(max_length=1000)] = "",
+) -> Response:
+    """The same page whether an account has the email or not (accounts.service)."""
+    await state.rate_limiter.check_ip(client_ip(request))
+    try:
+        data = PasswordResetRequest(email=email)
+    except ValidationError as exc:
+        ctx = _forgot_context(
+            request, state, errors=field_errors(exc), values={"email": email[:254]}
+        )
+        return respond(request, state, "forgot.html", ctx, status=422)
+    await accounts_service.request_password_reset(state, request.app.state.database, data.email)
+    return respond(request, state, "forgot.html", _forgot_context(request, state, sent=True))
 
 
 # The admin page

@@ -45,6 +45,7 @@ async def login_page(
         "errors": {},
         "values": {},
         "signup_mode": state.runtime.settings.signup,
+        "email_available": bool(state.runtime.settings.smtp_host),
     }
     return respond(request, state, "login.html", ctx)
 
@@ -63,6 +64,7 @@ async def login_submit(
         "next": safe_next(next),
         "values": {"email": email},
         "signup_mode": state.runtime.settings.signup,
+        "email_available": bool(state.runtime.settings.smtp_host),
     }
     try:
         await state.rate_limiter.check_ip(client_ip(request))
