@@ -45,6 +45,9 @@ class Event:
     # A task event whose change completed the task, or one occurrence of a repeating task
     # (webhooks send it as task.completed). Not part of what event streams send.
     completed: bool = False
+    # A task event's assignee as of the change, so a completion's notice needs no query when
+    # there is nobody to tell (comments/notify.py). Not sent either.
+    assignee_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True)
@@ -258,6 +261,7 @@ def _task_event(obj: Any, action: str, *, completed: bool = False, project_id: A
             "project_id": str(project) if project is not None else None,
         },
         completed=completed,
+        assignee_id=getattr(obj, "assignee_id", None),
     )
 
 

@@ -185,7 +185,14 @@ def tell_assignees(session: Session, pending: list[events.Event]) -> None:
     if actor_id is None:
         return
     done = list(
-        dict.fromkeys(item.data["id"] for item in pending if item.kind == "task" and item.completed)
+        dict.fromkeys(
+            item.data["id"]
+            for item in pending
+            if item.kind == "task"
+            and item.completed
+            and item.assignee_id is not None
+            and item.assignee_id != actor_id
+        )
     )
     if not done:
         return
