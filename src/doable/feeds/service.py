@@ -24,7 +24,7 @@ from doable.projects import service as projects
 from doable.projects.models import Project, ProjectMember
 from doable.tasks.models import NO_DUE, VISIBLE, Tag, Task, task_tags
 from doable.tasks.schemas import PRIORITY_LEVELS
-from doable.tasks.service import tag_key
+from doable.tasks.tags import tag_key
 from doable.zones import Zone, zone_of
 
 # Active (not revoked) feeds per user: each is a standing credential, so keep them few.

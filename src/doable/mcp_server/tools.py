@@ -49,6 +49,7 @@ from doable.projects.catalog import quick_add_catalog
 from doable.tasks import listing as task_listing
 from doable.tasks import quickadd
 from doable.tasks import service as tasks_service
+from doable.tasks import tags as task_tags_service
 from doable.tasks.models import Task
 from doable.tasks.schemas import PLACEMENT_FIELDS, PlaceOut, QuickParseOut, TaskOut, TaskPatch
 from doable.trash import service as trash_service
@@ -280,7 +281,7 @@ async def delete_task(ctx: ToolContext, args: DeleteTaskArgs) -> TaskResult:
 @tool(title="List tags", scope="tasks:read", read_only=True, idempotent=True)
 async def list_tags(ctx: ToolContext, args: NoArgs) -> TagList:
     """List the user's tags by name, each with its id, colour and number of tasks."""
-    return TagList(tags=await tasks_service.list_tags(ctx.session, ctx.user.id))
+    return TagList(tags=await task_tags_service.list_tags(ctx.session, ctx.user.id))
 
 
 @tool(title="Parse quick-add text", scope="tasks:read", read_only=True, idempotent=True)

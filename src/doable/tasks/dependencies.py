@@ -10,7 +10,7 @@ from fastapi import Depends, Path, Request
 from doable.auth.dependencies import CurrentUser
 from doable.db import SAFE_METHODS, SessionDep
 from doable.projects.access import Role
-from doable.tasks import service
+from doable.tasks import service, tags
 from doable.tasks.models import Tag, Task
 
 
@@ -44,7 +44,7 @@ async def owned_tag(
     user: CurrentUser,
     session: SessionDep,
 ) -> Tag:
-    return await service.get_tag(session, user.id, tag_id)
+    return await tags.get_tag(session, user.id, tag_id)
 
 
 OwnedTask = Annotated[Task, Depends(owned_task)]

@@ -47,9 +47,9 @@ from doable.tasks.service import (
     StatusFilter,
     WhenFilter,
     get_task,
-    tag_key,
     to_instant,
 )
+from doable.tasks.tags import tag_key
 from doable.zones import zone_of
 
 

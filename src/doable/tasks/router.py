@@ -18,7 +18,7 @@ from doable.idempotency.route import IdempotentRoute
 from doable.projects.catalog import quick_add_catalog
 from doable.state import StateDep
 from doable.tasks import listing as task_listing
-from doable.tasks import quickadd, quickservice, service, tree
+from doable.tasks import quickadd, quickservice, service, tags, tree
 from doable.tasks.dependencies import OwnedTag, OwnedTask
 from doable.tasks.models import Task
 from doable.tasks.schemas import (
@@ -352,15 +352,15 @@ async def list_completions(
 
 @tags_router.get("", response_model=list[TagOut], responses=COMMON)
 async def list_tags(user: CurrentUser, session: SessionDep) -> list[TagOut]:
-    return await service.list_tags(session, user.id)
+    return await tags.list_tags(session, user.id)
 
 
 @tags_router.patch("/{tag_id}", response_model=TagOut, responses=COMMON)
 async def update_tag(data: TagPatch, tag: OwnedTag, session: SessionDep) -> TagOut:
-    return await service.update_tag(session, tag, data)
+    return await tags.update_tag(session, tag, data)
 
 
 @tags_router.delete("/{tag_id}", status_code=status.HTTP_204_NO_CONTENT, responses=COMMON)
 async def delete_tag(tag: OwnedTag, session: SessionDep) -> Response:
-    await service.delete_tag(session, tag)
+    await tags.delete_tag(session, tag)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

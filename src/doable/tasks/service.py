@@ -14,11 +14,9 @@ from sqlalchemy import (
     bindparam,
     delete,
     func,
-    insert,
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload
 
@@ -35,7 +33,7 @@ from doable.projects.models import ProjectMember
 from doable.projects.service import Placement
 from doable.reminders import service as reminders_service
 from doable.reminders.models import Reminder
-from doable.tasks import assignees, recurrence, tree
+from doable.tasks import assignees, recurrence, tags, tree
 from doable.tasks import cursor as cursors
 from doable.tasks.models import (
     NO_DUE,
@@ -52,8 +50,6 @@ from doable.tasks.schemas import (
     PRIORITY_LEVELS,
     Placed,
     RecurrenceIn,
-    TagOut,
-    TagPatch,
     TaskCreate,
     TaskPatch,
 )
@@ -87,15 +83,6 @@ DEFAULT_ORDER: dict[str, Order] = {
 class TaskNotFound(NotFound):
     def __init__(self) -> None:
         super().__init__("No task with this id")
-
-
-class TagNotFound(NotFound):
-    def __init__(self) -> None:
-        super().__init__("No tag with this id")
-
-
-def tag_key(name: str) -> str:
-    return name.casefold()
 
 
 def _zone(user: User) -> Zone:
@@ -166,57 +153,6 @@ def _settle_recurrence(task: Task, zone: Zone, now: datetime) -> None:
             recurrence.check(rule, due, zone)
     except recurrence.RuleError as exc:
         raise _rule_error(exc) from None
-
-
-async def _resolve_tags(
-    session: AsyncSession, owner_id: uuid.UUID, names: Sequence[str]
-) -> list[Tag]:
-    """Find or create the owner's tags by name, case-insensitively, keeping first spellings."""
-    wanted: dict[str, str] = {}
-    for name in names:
-        wanted.setdefault(tag_key(name), name)
-    if not wanted:
-        return []
-    existing = {
-        tag.name_key: tag
-        for tag in (
-            await session.execute(
-                select(Tag).where(Tag.owner_id == owner_id, Tag.name_key.in_(list(wanted)))
-            )
-        ).scalars()
-    }
-    tags = []
-    for key in sorted(wanted):  # one global order, so concurrent creators cannot deadlock
-        tag = existing.get(key)
-        if tag is None:
-            tag = await _create_tag(session, owner_id, wanted[key], key)
-        tags.append(tag)
-    return sorted(tags, key=lambda t: t.name_key)
-
-
-async def resolve_tags(
-    session: AsyncSession, owner_id: uuid.UUID, names: Sequence[str]
-) -> list[Tag]:
-    """The owner's tags by these names, made if missing (restoring from the trash)."""
-    return await _resolve_tags(session, owner_id, names)
-
-
-async def _create_tag(session: AsyncSession, owner_id: uuid.UUID, name: str, key: str) -> Tag:
-    """Insert a tag; if a concurrent request just created the same one, use theirs."""
-    tag = Tag(owner_id=owner_id, name=name, name_key=key)
-    try:
-        async with session.begin_nested():
-            session.add(tag)
-    except IntegrityError:
-        # A locking read sees the other transaction's committed row even under
-        # MySQL's REPEATABLE READ snapshot.
-        stmt = (
-            select(Tag)
-            .where(Tag.owner_id == owner_id, Tag.name_key == key)
-            .with_for_update(read=True)
-        )
-        return (await session.execute(stmt)).scalar_one()
-    return tag
 
 
 def _visible_to(user: User) -> Select[Task]:
@@ -333,7 +269,7 @@ async def _change_owner(session: AsyncSession, task: Task, target: tree.Target) 
         )
     )
     await ensure_room(session, owner_id, adding=1 + len(subtree))
-    task.tags = await _resolve_tags(session, owner_id, task.tag_names)
+    task.tags = await tags.resolve_tags(session, owner_id, task.tag_names)
     task.assignee_id = None
     for start in range(0, len(subtree), 500):
         chunk = subtree[start : start + 500]
@@ -377,13 +313,13 @@ async def hand_over_project(
         )
     ).all()
     theirs = {
-        t.name_key: t.id for t in await _resolve_tags(session, new_owner, [n for _, n in used])
+        t.name_key: t.id for t in await tags.resolve_tags(session, new_owner, [n for _, n in used])
     }
     for tag_id, name in used:
         await session.execute(
             update(task_tags)
             .where(task_tags.c.tag_id == tag_id, task_tags.c.task_id.in_(task_ids))
-            .values(tag_id=theirs[tag_key(name)])
+            .values(tag_id=theirs[tags.tag_key(name)])
         )
     await session.execute(
         update(TaskCompletion)
@@ -418,7 +354,7 @@ async def create_task(session: AsyncSession, user: User, data: TaskCreate) -> Ta
         completed_at=now if data.completed else None,
         created_at=now,
         updated_at=now,
-        tags=await _resolve_tags(session, target.owner_id, data.tags),
+        tags=await tags.resolve_tags(session, target.owner_id, data.tags),
     )
     await tree.place(session, task, target, move.placement)
     zone = _zone(user)
@@ -493,7 +429,7 @@ async def update_task(session: AsyncSession, user: User, task: Task, data: TaskP
     if "due" in given or "recurrence" in given:
         _settle_recurrence(task, zone, now)
     if data.tags is not None:
-        task.tags = await _resolve_tags(session, task.owner_id, data.tags)
+        task.tags = await tags.resolve_tags(session, task.owner_id, data.tags)
     previous = task.assignee_id
     await _move(session, user, task, data)
     if "assignee_id" in given:
@@ -519,7 +455,7 @@ async def replace_task(session: AsyncSession, user: User, task: Task, data: Task
     _apply_due(task, data.due, zone)
     _set_recurrence(task, data.recurrence)
     _settle_recurrence(task, zone, now)
-    task.tags = await _resolve_tags(session, task.owner_id, data.tags)
+    task.tags = await tags.resolve_tags(session, task.owner_id, data.tags)
     previous = task.assignee_id
     await _move(session, user, task, data)  # PUT moves only when it says where
     await assignees.set_assignee(session, task, data.assignee_id)
@@ -717,89 +653,3 @@ async def delete_all_for_owner(session: AsyncSession, owner_id: uuid.UUID) -> No
     await session.execute(delete(Comment).where(Comment.task_id.in_(task_ids)))
     await session.execute(delete(Task).where(Task.owner_id == owner_id))
     await session.execute(delete(Tag).where(Tag.owner_id == owner_id))
-
-
-# Tags
-
-
-async def _tag_counts(
-    session: AsyncSession, owner_id: uuid.UUID, tag_ids: list[uuid.UUID] | None = None
-) -> list[TagOut]:
-    stmt = (
-        select(Tag, func.count(Task.id))
-        .outerjoin(task_tags, task_tags.c.tag_id == Tag.id)
-        .outerjoin(Task, and_(Task.id == task_tags.c.task_id, VISIBLE))
-        .where(Tag.owner_id == owner_id)
-        .group_by(Tag.id, Tag.owner_id, Tag.name, Tag.name_key, Tag.color, Tag.created_at)
-        .order_by(Tag.name_key)
-    )
-    if tag_ids is not None:
-        stmt = stmt.where(Tag.id.in_(tag_ids))
-    rows = (await session.execute(stmt)).all()
-    return [TagOut(id=t.id, name=t.name, color=t.color, task_count=n) for t, n in rows]
-
-
-async def list_tags(session: AsyncSession, owner_id: uuid.UUID) -> list[TagOut]:
-    return await _tag_counts(session, owner_id)
-
-
-async def get_tag(session: AsyncSession, owner_id: uuid.UUID, tag_id: uuid.UUID) -> Tag:
-    tag = (
-        await session.execute(select(Tag).where(Tag.owner_id == owner_id, Tag.id == tag_id))
-    ).scalar_one_or_none()
-    if tag is None:
-        raise TagNotFound()
-    return tag
-
-
-async def update_tag(session: AsyncSession, tag: Tag, data: TagPatch) -> TagOut:
-    """Rename or recolour; renaming onto another tag of the owner merges this one into it."""
-    target = tag
-    if data.name is not None and tag_key(data.name) != tag.name_key:
-        other = (
-            await session.execute(
-                select(Tag).where(Tag.owner_id == tag.owner_id, Tag.name_key == tag_key(data.name))
-            )
-        ).scalar_one_or_none()
-        if other is not None:
-            await _merge_tags(session, source=tag, target=other)
-            target = other
-        else:
-            tag.name, tag.name_key = data.name, tag_key(data.name)
-    elif data.name is not None:
-        tag.name = data.name  # same key, new spelling
-    if data.color is not None:
-        target.color = data.color.lower()
-    await session.flush()
-    (out,) = await _tag_counts(session, target.owner_id, [target.id])
-    return out
-
-
-async def _merge_tags(session: AsyncSession, *, source: Tag, target: Tag) -> None:
-    source_tasks = set(
-        (
-            await session.execute(
-                select(task_tags.c.task_id).where(task_tags.c.tag_id == source.id)
-            )
-        ).scalars()
-    )
-    target_tasks = set(
-        (
-            await session.execute(
-                select(task_tags.c.task_id).where(task_tags.c.tag_id == target.id)
-            )
-        ).scalars()
-    )
-    missing = source_tasks - target_tasks
-    if missing:
-        await session.execute(
-            insert(task_tags), [{"task_id": t, "tag_id": target.id} for t in sorted(missing)]
-        )
-    await session.execute(delete(task_tags).where(task_tags.c.tag_id == source.id))
-    await session.execute(delete(Tag).where(Tag.id == source.id, Tag.owner_id == source.owner_id))
-    session.expunge(source)
-
-
-async def delete_tag(session: AsyncSession, tag: Tag) -> None:
-    await session.execute(delete(task_tags).where(task_tags.c.tag_id == tag.id))
-    await session.execute(delete(Tag).where(Tag.id == tag.id, Tag.owner_id == tag.owner_id))

@@ -46,7 +46,8 @@ from doable.reminders.models import Reminder
 from doable.tasks import recurrence
 from doable.tasks.models import NO_DUE, Tag, Task, TaskCompletion, task_tags
 from doable.tasks.schemas import PRIORITY_LEVELS
-from doable.tasks.service import ensure_room, instant_in, tag_key
+from doable.tasks.service import ensure_room, instant_in
+from doable.tasks.tags import tag_key
 from doable.transfer.parse import CHUNK, Entry, ImportStream, capped
 from doable.transfer.plan import Place, ProjectPlan
 from doable.transfer.schemas import (

@@ -26,7 +26,7 @@ from pydantic import ValidationError
 
 from doable.errors import DoableError, InvalidInput
 from doable.tasks import quickadd
-from doable.tasks.service import tag_key
+from doable.tasks.tags import tag_key
 from doable.transfer import csvtext
 from doable.transfer.plan import InboxOrder, Outline, Place, ProjectPlan, plan_document
 from doable.transfer.schemas import (

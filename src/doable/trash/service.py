@@ -36,6 +36,7 @@ from doable.projects.service import Placement
 from doable.reminders.models import Reminder
 from doable.tasks import cursor as cursors
 from doable.tasks import service as tasks_service
+from doable.tasks import tags as task_tags_service
 from doable.tasks import tree
 from doable.tasks.models import Tag, Task, TaskCompletion, task_tags
 from doable.trash.models import TrashItem
@@ -422,7 +423,7 @@ async def _insert_tasks(
             await session.execute(insert(table), dependent[start : start + CHUNK])
     links: list[dict[str, Any]] = []
     for task_id, names in snapshot.tags.items():
-        for tag in await tasks_service.resolve_tags(session, owner_id, names):
+        for tag in await task_tags_service.resolve_tags(session, owner_id, names):
             links.append({"task_id": uuid.UUID(task_id), "tag_id": tag.id})
     for start in range(0, len(links), CHUNK):
         await session.execute(insert(task_tags), links[start : start + CHUNK])

@@ -14,6 +14,7 @@ from doable.auth.models import User
 from doable.projects import service as projects_service
 from doable.tasks import listing as task_listing
 from doable.tasks import service as tasks_service
+from doable.tasks import tags as task_tags_service
 from doable.tasks.schemas import Priority
 from doable.web.views import base_context, reminder_marks, task_view
 
@@ -159,5 +160,5 @@ async def sidebar_context(session: Any, user: User, now: datetime) -> dict[str, 
     return {
         "projects": nav,
         "counts": await task_listing.count_tasks(session, user, now=now),
-        "tags": await tasks_service.list_tags(session, user.id),
+        "tags": await task_tags_service.list_tags(session, user.id),
     }

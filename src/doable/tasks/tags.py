@@ -1,0 +1,152 @@
+"""Tags: each user's own, found case-insensitively by `tag_key`, made on first use (by a task,
+an import or a restore), listed with counts, renamed (merging into a tag of the new name) and
+deleted. Every query is scoped to the tag's owner; nothing here commits."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy import and_, delete, func, insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from doable.errors import NotFound
+from doable.tasks.models import VISIBLE, Tag, Task, task_tags
+from doable.tasks.schemas import TagOut, TagPatch
+
+
+class TagNotFound(NotFound):
+    def __init__(self) -> None:
+        super().__init__("No tag with this id")
+
+
+def tag_key(name: str) -> str:
+    return name.casefold()
+
+
+async def resolve_tags(
+    session: AsyncSession, owner_id: uuid.UUID, names: Sequence[str]
+) -> list[Tag]:
+    """Find or create the owner's tags by name, case-insensitively, keeping first spellings."""
+    wanted: dict[str, str] = {}
+    for name in names:
+        wanted.setdefault(tag_key(name), name)
+    if not wanted:
+        return []
+    existing = {
+        tag.name_key: tag
+        for tag in (
+            await session.execute(
+                select(Tag).where(Tag.owner_id == owner_id, Tag.name_key.in_(list(wanted)))
+            )
+        ).scalars()
+    }
+    tags = []
+    for key in sorted(wanted):  # one global order, so concurrent creators cannot deadlock
+        tag = existing.get(key)
+        if tag is None:
+            tag = await _create_tag(session, owner_id, wanted[key], key)
+        tags.append(tag)
+    return sorted(tags, key=lambda t: t.name_key)
+
+
+async def _create_tag(session: AsyncSession, owner_id: uuid.UUID, name: str, key: str) -> Tag:
+    """Insert a tag; if a concurrent request just created the same one, use theirs."""
+    tag = Tag(owner_id=owner_id, name=name, name_key=key)
+    try:
+        async with session.begin_nested():
+            session.add(tag)
+    except IntegrityError:
+        # A locking read sees the other transaction's committed row even under
+        # MySQL's REPEATABLE READ snapshot.
+        stmt = (
+            select(Tag)
+            .where(Tag.owner_id == owner_id, Tag.name_key == key)
+            .with_for_update(read=True)
+        )
+        return (await session.execute(stmt)).scalar_one()
+    return tag
+
+
+async def _tag_counts(
+    session: AsyncSession, owner_id: uuid.UUID, tag_ids: list[uuid.UUID] | None = None
+) -> list[TagOut]:
+    stmt = (
+        select(Tag, func.count(Task.id))
+        .outerjoin(task_tags, task_tags.c.tag_id == Tag.id)
+        .outerjoin(Task, and_(Task.id == task_tags.c.task_id, VISIBLE))
+        .where(Tag.owner_id == owner_id)
+        .group_by(Tag.id, Tag.owner_id, Tag.name, Tag.name_key, Tag.color, Tag.created_at)
+        .order_by(Tag.name_key)
+    )
+    if tag_ids is not None:
+        stmt = stmt.where(Tag.id.in_(tag_ids))
+    rows = (await session.execute(stmt)).all()
+    return [TagOut(id=t.id, name=t.name, color=t.color, task_count=n) for t, n in rows]
+
+
+async def list_tags(session: AsyncSession, owner_id: uuid.UUID) -> list[TagOut]:
+    return await _tag_counts(session, owner_id)
+
+
+async def get_tag(session: AsyncSession, owner_id: uuid.UUID, tag_id: uuid.UUID) -> Tag:
+    tag = (
+        await session.execute(select(Tag).where(Tag.owner_id == owner_id, Tag.id == tag_id))
+    ).scalar_one_or_none()
+    if tag is None:
+        raise TagNotFound()
+    return tag
+
+
+async def update_tag(session: AsyncSession, tag: Tag, data: TagPatch) -> TagOut:
+    """Rename or recolour; renaming onto another tag of the owner merges this one into it."""
+    target = tag
+    if data.name is not None and tag_key(data.name) != tag.name_key:
+        other = (
+            await session.execute(
+                select(Tag).where(Tag.owner_id == tag.owner_id, Tag.name_key == tag_key(data.name))
+            )
+        ).scalar_one_or_none()
+        if other is not None:
+            await _merge_tags(session, source=tag, target=other)
+            target = other
+        else:
+            tag.name, tag.name_key = data.name, tag_key(data.name)
+    elif data.name is not None:
+        tag.name = data.name  # same key, new spelling
+    if data.color is not None:
+        target.color = data.color.lower()
+    await session.flush()
+    (out,) = await _tag_counts(session, target.owner_id, [target.id])
+    return out
+
+
+async def _merge_tags(session: AsyncSession, *, source: Tag, target: Tag) -> None:
+    source_tasks = set(
+        (
+            await session.execute(
+                select(task_tags.c.task_id).where(task_tags.c.tag_id == source.id)
+            )
+        ).scalars()
+    )
+    target_tasks = set(
+        (
+            await session.execute(
+                select(task_tags.c.task_id).where(task_tags.c.tag_id == target.id)
+            )
+        ).scalars()
+    )
+    missing = source_tasks - target_tasks
+    if missing:
+        await session.execute(
+            insert(task_tags), [{"task_id": t, "tag_id": target.id} for t in sorted(missing)]
+        )
+    await session.execute(delete(task_tags).where(task_tags.c.tag_id == source.id))
+    await session.execute(delete(Tag).where(Tag.id == source.id, Tag.owner_id == source.owner_id))
+    session.expunge(source)
+
+
+async def delete_tag(session: AsyncSession, tag: Tag) -> None:
+    await session.execute(delete(task_tags).where(task_tags.c.tag_id == tag.id))
+    await session.execute(delete(Tag).where(Tag.id == tag.id, Tag.owner_id == tag.owner_id))
