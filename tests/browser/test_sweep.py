@@ -1,6 +1,7 @@
 """A sweep of the newer pages with axe: the notification inbox, the admin page, a project's
-share page, the account's Data page (import, export, API tokens, calendar feeds) and the
-password-reset page, each at 1280 and 375 px, light and dark, with zero violations of any impact.
+share page, the account page (calendar feeds, reminder settings), the Data page (import with its
+per-line report, export, API tokens) and the password-reset page, each at 1280 and 375 px, light
+and dark, with zero violations of any impact.
 
 Cheap on purpose: the package's one server and browser, one page load per page (the width and
 the colour scheme change in place), the data made through the API and the CLI. Screenshots of
@@ -26,6 +27,7 @@ from tests.server import Server
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
+BAD_CSV = b"title,priority,due\r\nPay rent,high,2026-13-01\r\nCall mum,very,\r\n"
 SCHEMES: tuple[Literal["light"], Literal["dark"]] = ("light", "dark")
 
 
@@ -125,12 +127,21 @@ def test_newer_pages_have_no_axe_violations(contexts: Contexts, server: Server) 
         ("inbox", "/notifications", ".note.unread"),
         ("admin", "/admin", f"text={member}"),
         ("share", f"/projects/{project}/share", "text=Grace Hopper"),
+        ("account", "/account", "text=Work"),
         ("data", "/account/data", "text=Shortcuts on my phone"),
     ]:
         page.goto(path)
         expect(page.locator(ready).first).to_be_visible()
         settled(page)
         sweep(page, name, found)
+
+    # The import's per-line report, for a CSV with a bad due date and a bad priority.
+    page.locator("#import-file").set_input_files(
+        files=[{"name": "tasks.csv", "mimeType": "text/csv", "buffer": BAD_CSV}]
+    )
+    page.get_by_role("button", name="Import").click()
+    expect(page.locator("#import-problems li")).to_have_count(2)
+    sweep(page, "data-import-problems", found)
 
     signed_out = contexts.page()
     signed_out.goto(reset_link)
