@@ -1,6 +1,7 @@
 // Doable's own script: theme, keyboard shortcuts, toasts, time zone guess, focus after swaps,
 // and live events (reminders as browser notifications or toasts).
-// Loaded in <head> without defer so the remembered theme applies before first paint.
+// Deferred: theme.js, loaded before it without defer, applies the remembered theme before first
+// paint (this file sets it again, harmlessly, and runs the toggle).
 (function () {
   "use strict";
   var KEY = "doable-theme";
