@@ -45,6 +45,10 @@ BASELINE_SCENARIOS = ("list_first", "list_deep", "get")
 SCALE_QUERIES = ("list_first", "list_deep", "tag_status", "search", "search_common")
 STORM_LIST_CONNECTIONS = 4
 STORM_LOGIN_CONNECTIONS = 20
+# Issue 19's overload check: list at 256 connections for 30 s, wrk giving up after 5 s.
+OVERLOAD_CONNECTIONS = 256
+OVERLOAD_SECONDS = 30
+OVERLOAD_TIMEOUT = 5
 WRITERS = 64
 
 
@@ -306,6 +310,47 @@ class Bench:
             f" 20 clients logging in → {ratio(s['p99_ms'], a['p99_ms']):.2f}x"
         )
 
+    def overload(self, doable: servers.Process) -> None:
+        """Far more clients than slots (ADMISSION_SLOTS): is every request answered within
+        wrk's 5 s, is p99 within 2 s, and are at most 5% shed (503 with Retry-After)?"""
+        seconds = 5 if self.timing is QUICK_TIMING else OVERLOAD_SECONDS
+        runs = []
+        for _ in range(self.timing.repeats):
+            wait_idle(doable)
+            runs.append(
+                measured(
+                    doable,
+                    partial(
+                        wrk,
+                        doable.base_url,
+                        plans.list_first(self.plan),
+                        folder=self.logs / "requests",
+                        duration=seconds,
+                        connections=OVERLOAD_CONNECTIONS,
+                        timeout=OVERLOAD_TIMEOUT,
+                    ),
+                )
+            )
+        s = summarize(runs)
+        # wrk counts every answer that is not 2xx or 3xx as a status error: here, the 503s.
+        shed = [r["status_errors"] / max(r["requests"], 1) for r in runs]
+        timeouts = [r["timeouts"] for r in runs]
+        sockets = [r["connect_errors"] + r["read_errors"] + r["write_errors"] for r in runs]
+        self.result["overload"] = {
+            **s,
+            "connections": OVERLOAD_CONNECTIONS,
+            "seconds": seconds,
+            "shed_share": statistics.median(shed),
+            "timeouts": statistics.median(timeouts),
+            "socket_errors": statistics.median(sockets),
+        }
+        log(
+            f"overload c{OVERLOAD_CONNECTIONS}: {s['rps']:.0f} rps, p99 {ms(s['p99_ms'], 0)} ms"
+            f" (target ≤ 2000), over {OVERLOAD_TIMEOUT} s {statistics.median(timeouts):.0f},"
+            f" socket errors {statistics.median(sockets):.0f},"
+            f" shed {statistics.median(shed):.1%} (target ≤ 5%)"
+        )
+
     def scale(self, doable: servers.Process) -> None:
         p = self.plan
         makers = {
@@ -367,6 +412,8 @@ class Bench:
                 self.scale(doable)
             if "writers" in phases:
                 self.writers(doable)
+            if "overload" in phases:
+                self.overload(doable)
         return self.result
 
 
@@ -454,6 +501,7 @@ PHASE_KEYS = {
     "scale": ("scale", "deep_over_first"),
     "writers": ("writers",),
     "size": ("package",),
+    "overload": ("overload",),
 }
 
 
