@@ -521,7 +521,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     run_p.add_argument(
         "--phases",
-        default="footprint,throughput,storm,scale,writers,size",
+        default="footprint,throughput,storm,scale,writers,overload,size",
         help="comma-separated subset (default: %(default)s)",
     )
     run_p.add_argument("--reseed", action="store_true", help="rebuild the data even if present")
