@@ -400,3 +400,66 @@ async def test_0015_to_head_run_on_a_populated_database(
     ).status_code == 204
     r = await client.get("/api/v1/trash", headers=owner.headers)
     assert [i["title"] for i in r.json()["items"]] == ["kept"]
+
+
+TASK_VIEW_TRIGGERS = {
+    "sqlite": "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'task_views%'",
+    "postgresql": "SELECT DISTINCT trigger_name FROM information_schema.triggers "
+    "WHERE trigger_name LIKE 'task_views%'",
+    "mariadb": "SELECT trigger_name FROM information_schema.triggers "
+    "WHERE trigger_schema = DATABASE() AND trigger_name LIKE 'task_views%'",
+}
+EXPECTED_TRIGGERS = {
+    "sqlite": {
+        *("task_views_task_insert", "task_views_task_move", "task_views_task_keys"),
+        *("task_views_task_delete", "task_views_member_insert", "task_views_member_delete"),
+        "task_views_member_update",
+    },
+    "postgresql": {"task_views_task", "task_views_member"},
+    "mariadb": {
+        *("task_views_task_insert", "task_views_task_update", "task_views_member_insert"),
+        *("task_views_member_delete", "task_views_member_update"),
+    },
+}
+
+
+async def _triggers(database: Database) -> set[str]:
+    async with database.engine.connect() as conn:
+        rows = await conn.execute(text(TASK_VIEW_TRIGGERS[_kind(database)]))
+        return {str(name) for (name,) in rows.all()}
+
+
+async def test_0022_indexes_the_memberships_it_finds(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    """task_views (0022) comes up over existing memberships: the member's list across their
+    projects (read through it) holds the shared task, and its triggers are all in place (a
+    later migration that rebuilt `tasks` would drop them silently)."""
+    owner, member = await make_account(client), await make_account(client)
+    r = await client.post("/api/v1/projects", json={"name": "Home"}, headers=owner.headers)
+    project = r.json()
+    await make_task(client, owner, title="shared before 0022", project_id=project["id"])
+    invite = {"email": member.email, "role": "viewer"}
+    r = await client.post(
+        f"/api/v1/projects/{project['id']}/invitations", json=invite, headers=owner.headers
+    )
+    r = await client.post(
+        "/api/v1/invitations/accept", json={"token": r.json()["token"]}, headers=member.headers
+    )
+    assert r.status_code == 200, r.text
+    assert await _triggers(database) == EXPECTED_TRIGGERS[_kind(database)]
+    await downgrade(database.engine, "0021")
+    assert "task_views" not in await _tables(database)
+    assert await _triggers(database) == set()
+    await upgrade(database.engine)
+    assert await _triggers(database) == EXPECTED_TRIGGERS[_kind(database)]
+    r = await client.get("/api/v1/tasks", headers=member.headers)
+    assert [t["title"] for t in r.json()["items"]] == ["shared before 0022"]
+    await make_task(client, owner, title="shared after", project_id=project["id"])
+    r = await client.get("/api/v1/tasks", headers=member.headers)
+    assert [t["title"] for t in r.json()["items"]] == ["shared after", "shared before 0022"]
+
+
+def _kind(database: Database) -> str:
+    backend = database.config.backend
+    return backend if backend in ("sqlite", "postgresql") else "mariadb"

@@ -219,6 +219,14 @@ async def test_a_wrong_index_row_shows_nothing(
     for sort in ("created", "due", "priority", "updated"):
         r = await client.get(TASKS, params={"sort": sort}, headers=member.headers)
         assert [t["title"] for t in r.json()["items"]] == ["shared"], sort
+    # Nor does it stand in the way: sharing that project later brings the row up to date.
+    await share(database, owner, secret, member, Role.VIEWER)
+    r = await client.patch(
+        f"{TASKS}/{hidden['id']}", json={"priority": "urgent"}, headers=owner.headers
+    )
+    assert r.status_code == 200, r.text
+    r = await client.get(TASKS, params={"sort": "priority"}, headers=member.headers)
+    assert [t["title"] for t in r.json()["items"]] == ["secret", "shared"]
 
 
 @pytest.mark.parametrize("role", [Role.VIEWER, Role.ADMIN])

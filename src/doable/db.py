@@ -107,7 +107,9 @@ def new_id() -> uuid.UUID:
 
 
 def _sqlite_from_hint(_compiler: Any, _table: Any, text: str | None) -> str | None:
-    return text
+    if text and text.startswith(("INDEXED BY ", "NOT INDEXED")):
+        return text
+    return None  # another dialect's hint given for every dialect: not SQLite's to render
 
 
 # SQLAlchemy's SQLite compiler drops FROM hints; render them as written, so a query can say

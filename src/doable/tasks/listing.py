@@ -225,6 +225,8 @@ class _Bounds:
     query: TaskQuery
     order: Order
     cursor_key: bytes
+    # One "now" for every walk of the page, so two walks cannot disagree on today at midnight.
+    now: datetime = field(default_factory=utcnow)
 
     def on(self, column: Any, id_: Any, due: Any) -> list[ColumnElement[bool]]:
         query, user = self.query, self.user
@@ -235,7 +237,7 @@ class _Bounds:
             out.append(due >= to_instant(query.due_after, user))
             out.append(due != NO_DUE)
         if query.when is not None:
-            out.extend(_when_conditions(user, query.when, query.now or utcnow(), query.days, due))
+            out.extend(_when_conditions(user, query.when, query.now or self.now, query.days, due))
         if query.has_due is True:
             out.append(due != NO_DUE)
         elif query.has_due is False:

@@ -61,19 +61,48 @@ def _from_task(row: str, user: str) -> str:
     )
 
 
-def _copy_task(row: str) -> str:
+# Every copy is an upsert: a row already there (left by a hand edit, or by a write between
+# the triggers going live and the backfill) is brought up to date rather than failing the write.
+_UPSERT = {
+    "sqlite": ("INSERT OR REPLACE INTO", ""),
+    "postgresql": (
+        "INSERT INTO",
+        " ON CONFLICT (task_id, user_id) DO UPDATE SET project_id = EXCLUDED.project_id, "
+        + ", ".join(f"{k} = EXCLUDED.{k}" for k in KEYS),
+    ),
+    "mysql": (
+        "INSERT INTO",
+        " ON DUPLICATE KEY UPDATE project_id = VALUES(project_id), "
+        + ", ".join(f"{k} = VALUES({k})" for k in KEYS),
+    ),
+}
+
+
+def _upsert(dialect: str, select_sql: str) -> str:
+    insert, conflict = _UPSERT[dialect]
+    return f"{insert} task_views ({COLUMNS}) {select_sql}{conflict}"
+
+
+def _copy_task(row: str, dialect: str) -> str:
     """Rows for each member of the task's project (SQL with the task as `row`)."""
-    return (
-        f"INSERT INTO task_views ({COLUMNS}) SELECT {_from_task(row, 'm.user_id')} "
-        f"FROM project_members m WHERE m.project_id = {row}.project_id"
+    return _upsert(
+        dialect,
+        f"SELECT {_from_task(row, 'm.user_id')} "
+        f"FROM project_members m WHERE m.project_id = {row}.project_id",
     )
 
 
-def _copy_project(row: str) -> str:
-    """Rows for a new membership `row`: every task of its project."""
-    return (
-        f"INSERT INTO task_views ({COLUMNS}) SELECT {_from_task('t', f'{row}.user_id')} "
-        f"FROM tasks t WHERE t.project_id = {row}.project_id"
+def _copy_project(row: str, dialect: str) -> str:
+    """Rows for a new membership `row`: every task of its project. On PostgreSQL the tasks
+    are read FOR SHARE: a concurrent edit of one (which locks only the task) would otherwise
+    update no row of this uncommitted membership and leave its copy stale, and a concurrent
+    delete would fail the membership on the foreign key. MariaDB's INSERT ... SELECT waits on
+    the row locks by itself; SQLite has one writer."""
+    lock = " FOR SHARE OF t" if dialect == "postgresql" else ""
+    return _upsert(
+        dialect,
+        f"SELECT {_from_task('t', f'{row}.user_id')} "
+        f"FROM tasks t WHERE t.project_id = {row}.project_id{lock}",
     )
 
 
@@ -85,22 +114,22 @@ SET_KEYS = ", ".join(f"{k} = NEW.{k}" for k in KEYS)
 
 SQLITE_UP = [
     "CREATE TRIGGER task_views_task_insert AFTER INSERT ON tasks "
-    f"WHEN NEW.project_id IS NOT NULL BEGIN {_copy_task('NEW')}; END",
+    f"WHEN NEW.project_id IS NOT NULL BEGIN {_copy_task('NEW', 'sqlite')}; END",
     "CREATE TRIGGER task_views_task_move AFTER UPDATE OF project_id ON tasks "
     "WHEN NEW.project_id IS NOT OLD.project_id BEGIN "
-    f"DELETE FROM task_views WHERE task_id = OLD.id; {_copy_task('NEW')}; END",
+    f"DELETE FROM task_views WHERE task_id = OLD.id; {_copy_task('NEW', 'sqlite')}; END",
     f"CREATE TRIGGER task_views_task_keys AFTER UPDATE OF {', '.join(KEYS)} ON tasks "
     "WHEN NEW.project_id IS OLD.project_id BEGIN "
     f"UPDATE task_views SET {SET_KEYS} WHERE task_id = NEW.id; END",
     "CREATE TRIGGER task_views_task_delete AFTER DELETE ON tasks BEGIN "
     "DELETE FROM task_views WHERE task_id = OLD.id; END",
     "CREATE TRIGGER task_views_member_insert AFTER INSERT ON project_members BEGIN "
-    f"{_copy_project('NEW')}; END",
+    f"{_copy_project('NEW', 'sqlite')}; END",
     "CREATE TRIGGER task_views_member_delete AFTER DELETE ON project_members BEGIN "
     f"{_drop_project('OLD')}; END",
     "CREATE TRIGGER task_views_member_update AFTER UPDATE OF project_id, user_id "
     "ON project_members BEGIN "
-    f"{_drop_project('OLD')}; {_copy_project('NEW')}; END",
+    f"{_drop_project('OLD')}; {_copy_project('NEW', 'sqlite')}; END",
 ]
 SQLITE_DOWN = [
     f"DROP TRIGGER IF EXISTS task_views_{name}"
@@ -120,9 +149,9 @@ POSTGRES_UP = [
     "CREATE OR REPLACE FUNCTION task_views_on_task() RETURNS trigger LANGUAGE plpgsql "
     "AS $$ BEGIN "
     "IF TG_OP = 'INSERT' THEN "
-    f"  IF NEW.project_id IS NOT NULL THEN {_copy_task('NEW')}; END IF; "
+    f"  IF NEW.project_id IS NOT NULL THEN {_copy_task('NEW', 'postgresql')}; END IF; "
     "ELSIF NEW.project_id IS DISTINCT FROM OLD.project_id THEN "
-    f"  DELETE FROM task_views WHERE task_id = OLD.id; {_copy_task('NEW')}; "
+    f"  DELETE FROM task_views WHERE task_id = OLD.id; {_copy_task('NEW', 'postgresql')}; "
     f"ELSIF {KEYS_CHANGED_PG} THEN "
     f"  UPDATE task_views SET {SET_KEYS} WHERE task_id = NEW.id; "
     "END IF; RETURN NULL; END $$",
@@ -131,12 +160,12 @@ POSTGRES_UP = [
     "CREATE OR REPLACE FUNCTION task_views_on_member() RETURNS trigger LANGUAGE plpgsql "
     "AS $$ BEGIN "
     "IF TG_OP = 'INSERT' THEN "
-    f"  {_copy_project('NEW')}; "
+    f"  {_copy_project('NEW', 'postgresql')}; "
     "ELSIF TG_OP = 'DELETE' THEN "
     f"  {_drop_project('OLD')}; "
     "ELSIF NEW.project_id IS DISTINCT FROM OLD.project_id "
     "   OR NEW.user_id IS DISTINCT FROM OLD.user_id THEN "
-    f"  {_drop_project('OLD')}; {_copy_project('NEW')}; "
+    f"  {_drop_project('OLD')}; {_copy_project('NEW', 'postgresql')}; "
     "END IF; RETURN NULL; END $$",
     "CREATE TRIGGER task_views_member AFTER INSERT OR UPDATE OR DELETE ON project_members "
     "FOR EACH ROW EXECUTE FUNCTION task_views_on_member()",
@@ -151,20 +180,20 @@ POSTGRES_DOWN = [
 KEYS_CHANGED_MY = " OR ".join(f"NOT (NEW.{k} <=> OLD.{k})" for k in KEYS)
 MYSQL_UP = [
     "CREATE TRIGGER task_views_task_insert AFTER INSERT ON tasks FOR EACH ROW BEGIN "
-    f"IF NEW.project_id IS NOT NULL THEN {_copy_task('NEW')}; END IF; END",
+    f"IF NEW.project_id IS NOT NULL THEN {_copy_task('NEW', 'mysql')}; END IF; END",
     "CREATE TRIGGER task_views_task_update AFTER UPDATE ON tasks FOR EACH ROW BEGIN "
     "IF NOT (NEW.project_id <=> OLD.project_id) THEN "
-    f"  DELETE FROM task_views WHERE task_id = OLD.id; {_copy_task('NEW')}; "
+    f"  DELETE FROM task_views WHERE task_id = OLD.id; {_copy_task('NEW', 'mysql')}; "
     f"ELSEIF {KEYS_CHANGED_MY} THEN "
     f"  UPDATE task_views SET {SET_KEYS} WHERE task_id = NEW.id; "
     "END IF; END",
     "CREATE TRIGGER task_views_member_insert AFTER INSERT ON project_members FOR EACH ROW "
-    f"BEGIN {_copy_project('NEW')}; END",
+    f"BEGIN {_copy_project('NEW', 'mysql')}; END",
     "CREATE TRIGGER task_views_member_delete AFTER DELETE ON project_members FOR EACH ROW "
     f"BEGIN {_drop_project('OLD')}; END",
     "CREATE TRIGGER task_views_member_update AFTER UPDATE ON project_members FOR EACH ROW "
     "BEGIN IF NOT (NEW.project_id <=> OLD.project_id AND NEW.user_id <=> OLD.user_id) THEN "
-    f"{_drop_project('OLD')}; {_copy_project('NEW')}; END IF; END",
+    f"{_drop_project('OLD')}; {_copy_project('NEW', 'mysql')}; END IF; END",
 ]
 MYSQL_DOWN = [
     f"DROP TRIGGER IF EXISTS task_views_{name}"
@@ -177,6 +206,13 @@ def utc_datetime() -> sa.types.TypeEngine[Any]:
 
 
 def upgrade() -> None:
+    name = op.get_bind().dialect.name
+    if name not in ("sqlite", "postgresql"):
+        # MariaDB commits each DDL statement: a run that failed halfway (say, CREATE TRIGGER
+        # refused for lack of privilege; docs/operations.md) left these behind. Start clean.
+        for statement in MYSQL_DOWN:
+            op.execute(statement)
+        op.execute("DROP TABLE IF EXISTS task_views")
     op.create_table(
         "task_views",
         sa.Column("user_id", sa.Uuid(), nullable=False),
@@ -203,14 +239,16 @@ def upgrade() -> None:
     ):
         op.create_index(f"ix_task_views_user_{key}", "task_views", ["user_id", column, "task_id"])
     op.create_index("ix_task_views_user_project", "task_views", ["user_id", "project_id"])
-    name = op.get_bind().dialect.name
-    statements = {"sqlite": SQLITE_UP, "postgresql": POSTGRES_UP}.get(name, MYSQL_UP)
-    for statement in statements:
+    for statement in {"sqlite": SQLITE_UP, "postgresql": POSTGRES_UP}.get(name, MYSQL_UP):
         op.execute(statement)
-    # The memberships made before this migration.
+    # The memberships made before this migration, after the triggers are live (so no write
+    # falls between): an upsert, as a write since the triggers may have copied some already.
     op.execute(
-        f"INSERT INTO task_views ({COLUMNS}) SELECT {_from_task('t', 'm.user_id')} "
-        "FROM project_members m JOIN tasks t ON t.project_id = m.project_id"
+        _upsert(
+            name if name in _UPSERT else "mysql",
+            f"SELECT {_from_task('t', 'm.user_id')} "
+            "FROM project_members m JOIN tasks t ON t.project_id = m.project_id",
+        )
     )
 
 
