@@ -20,6 +20,12 @@ SCENARIO_LABELS = {
     "complete": "complete",
     "login": "login (argon2id)",
     "floor": "floor: GET /healthz (no auth, no database)",
+    "html_list": "web: task list page (HTML, 50 tasks)",
+    "page_today": "web: Today",
+    "page_upcoming": "web: Upcoming",
+    "page_project": "web: a project (list)",
+    "page_board": "web: a project (board)",
+    "page_task": "web: a task's page",
 }
 SCALE_LABELS = {
     "list_first": "first page",
