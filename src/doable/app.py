@@ -85,9 +85,11 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         # What exists now lives as long as the process: keep it out of the cyclic collector's
-        # full passes, which otherwise stall a request now and then.
+        # full passes, which otherwise stall a request now and then. `doable serve` kept the
+        # collector off while starting (doable.entry): from here on it runs.
         gc.collect()
         gc.freeze()
+        gc.enable()
         # Events to and from the other processes on this database (docs/operations.md).
         relay = build_relay(runtime, db, bus)
         relay.lag_observer = metrics_hooks.observe_event_bus_lag  # a no-op while metrics are off
