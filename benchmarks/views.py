@@ -156,7 +156,8 @@ def board(pages: Pages) -> Requests:
 
 
 def task_page(pages: Pages) -> Requests:
-    rows = [_page(f"/tasks/{task_id}") for task_id in pages.task_ids]
+    """A task's own page (the full page at /tasks/{id}/edit; /tasks/{id} only redirects)."""
+    rows = [_page(f"/tasks/{task_id}/edit") for task_id in pages.task_ids]
     return Requests("page_task", rows, _cookie(pages.views_cookie))
 
 
