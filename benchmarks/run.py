@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 
 from benchmarks import plan as plans
-from benchmarks import report, seed, servers
+from benchmarks import report, seed, servers, views
 from benchmarks.common import (
     BACKENDS,
     QUICK_SPEC,
@@ -202,7 +202,7 @@ class Bench:
 
     def footprint_cold(self) -> None:
         starts, idle, idle_peak = [], [], []
-        for i in range(max(2, self.timing.repeats + 2)):
+        for i in range(max(2, self.timing.repeats * 2 + 1)):  # 7 in a full run
             ready, rss, peak = cold_start(self.backend, self.logs, f"cold-{i}")
             starts.append(ready)
             idle.append(rss)
@@ -222,6 +222,10 @@ class Bench:
             # No auth, no database: what the framework and our middleware cost by themselves.
             "floor": lambda: plans.floor(),
         }
+        # The web app's pages, signed in by cookie (benchmarks/views.py).
+        pages = views.prepare(doable.base_url)
+        for name, page in views.PAGES.items():
+            builders[name] = partial(page, pages)
         scenarios: dict[str, Any] = {}
         self.result["same_bodies"] = same_bodies(
             doable, baseline, [builders[name]() for name in BASELINE_SCENARIOS]
@@ -238,6 +242,11 @@ class Bench:
                 )
             scenarios[name] = entry
             log(self._line(name, entry))
+        # The task list page against the JSON list: the same user's newest 50 tasks.
+        self.result["html_over_json"] = ratio(
+            scenarios["html_list"]["doable"]["rps"], scenarios["list_first"]["doable"]["rps"]
+        )
+        log(f"task list page ÷ JSON list: {self.result['html_over_json']:.2f}x")
         # Writes: each run starts from the database's current state.
         scenarios["create"] = {"doable": self.load(doable, plans.create(p))}
         log(self._line("create", scenarios["create"]))
@@ -496,7 +505,7 @@ def merged(earlier: dict[str, Any], new: dict[str, Any], phases: set[str]) -> di
 # The result keys each phase writes.
 PHASE_KEYS = {
     "footprint": ("cold_start_s", "idle_rss_mb"),
-    "throughput": ("same_bodies", "scenarios", "load_rss_mb"),
+    "throughput": ("same_bodies", "scenarios", "load_rss_mb", "html_over_json"),
     "storm": ("login_storm",),
     "scale": ("scale", "deep_over_first"),
     "writers": ("writers",),

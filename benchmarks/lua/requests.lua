@@ -1,6 +1,7 @@
 -- Cycles through the requests in a TSV file: METHOD, PATH, IF-MATCH (or -), BODY (or -).
--- Args: <requests.tsv> <token or -> [track]. With "track", PATCH requests send the task's
--- latest ETag, learnt from each response ("id" in the body, ETag header).
+-- Args: <requests.tsv> <token, cookie:NAME=VALUE, or -> [track]. A "cookie:" credential is
+-- sent as the Cookie header (the web app's pages), a token as "Authorization: Bearer".
+-- With "track", PATCH requests send the task's latest ETag, learnt from each response ("id" in the body, ETag header).
 local requests, etags, paths, order = {}, {}, {}, {}
 local i, token, track = 0, nil, false
 
@@ -19,7 +20,11 @@ function init(args)
   for line in io.lines(args[1]) do
     local f = split(line)
     local headers = {}
-    if token then headers["Authorization"] = "Bearer " .. token end
+    if token and string.sub(token, 1, 7) == "cookie:" then
+      headers["Cookie"] = string.sub(token, 8)
+    elseif token then
+      headers["Authorization"] = "Bearer " .. token
+    end
     if f[4] ~= nil and f[4] ~= "-" and f[4] ~= "" then
       headers["Content-Type"] = "application/json"
     end

@@ -1,5 +1,5 @@
 """Allow `python -m doable`."""
 
-from doable.cli import app
+from doable.entry import main
 
-app(prog_name="doable")
+main()

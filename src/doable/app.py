@@ -51,7 +51,7 @@ from doable.trash import purge as trash_purge
 from doable.trash.router import router as trash_router
 from doable.web.assets import FingerprintedStaticFiles, fingerprints
 from doable.web.errors import fallback_500_html, render_error
-from doable.web.routes import router as web_router
+from doable.web.routes import include_web_routes
 from doable.web.security import SecurityHeadersMiddleware, frame_ancestors
 from doable.web.trash import router as web_trash_router
 from doable.web.unsubscribe import router as web_unsubscribe_router
@@ -88,9 +88,11 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         # What exists now lives as long as the process: keep it out of the cyclic collector's
-        # full passes, which otherwise stall a request now and then.
+        # full passes, which otherwise stall a request now and then. `doable serve` kept the
+        # collector off while starting (doable.entry): from here on it runs.
         gc.collect()
         gc.freeze()
+        gc.enable()
         # Events to and from the other processes on this database (docs/operations.md).
         relay = build_relay(runtime, db, bus)
         relay.lag_observer = metrics_hooks.observe_event_bus_lag  # a no-op while metrics are off
@@ -164,7 +166,9 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
     app.state.database = db
     app.state.doable = state
 
-    api = APIRouter(prefix=API_PREFIX)
+    # The prefix is given when the router is included, not made: included without one, FastAPI
+    # builds every route an extra time just to check that no path is empty.
+    api = APIRouter()
     # Routes are matched in order, router by router, twice per level: the busiest come first.
     api.include_router(parse_router)  # before tasks_router's /tasks/{task_id}
     api.include_router(tasks_router)
@@ -192,7 +196,7 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
     api.include_router(webhooks_router)
     api.include_router(activity_router)
     api.include_router(trash_router)
-    app.include_router(api)
+    app.include_router(api, prefix=API_PREFIX)
     app.include_router(compat_router)  # after /api/v1, though its {user_id} only matches UUIDs
     app.include_router(ops_router)
     app.include_router(ical_router)  # public, gated by the secret in its path
@@ -206,7 +210,7 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
             app, openapi_url="/openapi.json", frame_ancestors=frame_ancestors(settings.embedded)
         )
 
-    app.include_router(web_router)
+    include_web_routes(app)
     app.include_router(web_webhooks_router)
     app.include_router(web_trash_router)
     app.include_router(web_unsubscribe_router)

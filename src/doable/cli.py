@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
 
 from doable import __version__
 from doable.config import ConfigError, RuntimeConfig, Settings, redact_url, resolve
@@ -21,7 +22,8 @@ from doable.db import Database
 from doable.errors import database_refusal, is_db_unavailable
 from doable.logging_setup import configure_logging
 
-if TYPE_CHECKING:  # imported where used: `doable serve` needs neither
+if TYPE_CHECKING:  # imported where used: `doable serve` needs none of rich
+    from rich.console import Console
     from rich.progress import Progress
 
 app = typer.Typer(
@@ -34,15 +36,31 @@ app = typer.Typer(
 users_app = typer.Typer(help="Manage accounts.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
 
-err = Console(stderr=True, soft_wrap=True)
-out = Console(soft_wrap=True)
+
+@cache
+def err() -> Console:
+    """Where messages go. Made on first use: `doable serve` writes through logging, and rich's
+    console is some 50 modules to import."""
+    from rich.console import Console
+
+    return Console(stderr=True, soft_wrap=True)
+
+
+@cache
+def out() -> Console:
+    """Where a command's output goes (made on first use, as `err`)."""
+    from rich.console import Console
+
+    return Console(soft_wrap=True)
+
+
 log = logging.getLogger("doable.cli")
 T = TypeVar("T")
 WORKER_HEALTHCHECK_SECONDS = 60
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    err().print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
     raise typer.Exit(code)
 
 
@@ -71,7 +89,7 @@ def run(coro: Awaitable[T]) -> T:
 
 def _version(value: bool) -> None:
     if value:
-        out.print(f"doable {__version__}")
+        out().print(f"doable {__version__}")
         raise typer.Exit()
 
 
@@ -144,7 +162,7 @@ def migrate() -> None:
     """Upgrade the database schema to the latest revision."""
     runtime = load_runtime()
     revision = _migrate(runtime)
-    out.print(f"database at revision {revision} ({runtime.database.safe()})", highlight=False)
+    out().print(f"database at revision {revision} ({runtime.database.safe()})", highlight=False)
 
 
 @app.command()
@@ -175,6 +193,11 @@ def serve(
 ) -> None:
     """Run migrations, then serve the API."""
     import uvicorn
+
+    if workers == 1 and not reload:
+        # This process builds and runs the app: no collector passes over the objects startup
+        # makes to last (doable.entry says why); the app's lifespan turns it back on.
+        gc.disable()
 
     runtime = load_runtime()
     settings = runtime.settings
@@ -255,7 +278,7 @@ def check() -> None:
     }
     for name, value in s.model_dump(exclude=masked).items():
         table.add_row(str(Settings.model_fields[name].validation_alias), str(value))
-    out.print(table)
+    out().print(table)
 
     async def probe() -> str | None:
         database = Database(runtime.database)
@@ -273,7 +296,7 @@ def check() -> None:
         fail(f"database unreachable: {type(exc).__name__}")
     head = head_revision()
     state = "at head" if revision == head else f"needs `doable migrate` (head is {head})"
-    out.print(f"database: reachable, revision {revision or 'none'}, {state}", highlight=False)
+    out().print(f"database: reachable, revision {revision or 'none'}, {state}", highlight=False)
 
 
 def _read_password(password_stdin: bool, confirm: bool = True) -> str:
@@ -344,7 +367,7 @@ def users_create(
     except DoableError as exc:
         fail(exc.detail)
     role = " as an admin" if admin else ""
-    out.print(f"created {user.email} ({user.id}){role}", highlight=False)
+    out().print(f"created {user.email} ({user.id}){role}", highlight=False)
 
 
 @users_app.command("list")
@@ -366,7 +389,7 @@ def users_list() -> None:
             "yes" if u.is_admin else "",
             u.disabled_at.isoformat(timespec="seconds") if u.disabled_at else "",
         )
-    out.print(table)
+    out().print(table)
 
 
 @users_app.command("set-password")
@@ -391,7 +414,7 @@ def users_set_password(
 
     if not _with_session(go, runtime):
         fail(f"no account with email {email}")
-    out.print(f"password changed for {email.strip().lower()}", highlight=False)
+    out().print(f"password changed for {email.strip().lower()}", highlight=False)
 
 
 @users_app.command("delete")
@@ -415,7 +438,7 @@ def users_delete(
 
     if not _with_session(go, runtime):
         fail(f"no account with email {email}")
-    out.print(f"deleted {email.strip().lower()}", highlight=False)
+    out().print(f"deleted {email.strip().lower()}", highlight=False)
 
 
 def _base_url(given: str | None, runtime: RuntimeConfig) -> str:
@@ -466,7 +489,7 @@ def users_set_admin(
         await accounts.set_admin(session, user, not revoke)
         return f"{user.email} is {'no longer ' if revoke else ''}an admin"
 
-    out.print(_account_change(email, change, runtime), highlight=False)
+    out().print(_account_change(email, change, runtime), highlight=False)
 
 
 @users_app.command("disable")
@@ -480,7 +503,7 @@ def users_disable(email: str) -> None:
         await accounts.disable_user(session, state, user)
         return f"disabled {user.email}"
 
-    out.print(_account_change(email, change, runtime), highlight=False)
+    out().print(_account_change(email, change, runtime), highlight=False)
 
 
 @users_app.command("enable")
@@ -494,7 +517,7 @@ def users_enable(email: str) -> None:
         await accounts.enable_user(session, user)
         return f"enabled {user.email}"
 
-    out.print(_account_change(email, change, runtime), highlight=False)
+    out().print(_account_change(email, change, runtime), highlight=False)
 
 
 @users_app.command("reset-link")
@@ -511,7 +534,7 @@ def users_reset_link(email: str, base_url: BaseUrl = None) -> None:
         url, _ = accounts.make_reset_link(state, user, base)
         return url
 
-    out.print(_account_change(email, change, runtime), highlight=False, soft_wrap=True)
+    out().print(_account_change(email, change, runtime), highlight=False, soft_wrap=True)
 
 
 @users_app.command("invite")
@@ -531,7 +554,7 @@ def users_invite(email: str, base_url: BaseUrl = None) -> None:
         _, url, _ = _with_session(lambda s, st: accounts.invite(s, st, data.email, base), runtime)
     except DoableError as exc:
         fail(exc.detail)
-    out.print(url, highlight=False, soft_wrap=True)
+    out().print(url, highlight=False, soft_wrap=True)
 
 
 # Export and import
@@ -546,7 +569,7 @@ def _progress() -> Progress:
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=err,
+        console=err(),
         transient=True,
     )
 
@@ -594,7 +617,7 @@ def export_command(
                     stream.flush()
                     if output is not None:
                         stream.close()
-                err.print(f"exported {total} tasks of {owner.email}", highlight=False)
+                err().print(f"exported {total} tasks of {owner.email}", highlight=False)
                 return True
         finally:
             await database.dispose()
@@ -666,7 +689,7 @@ def import_command(
                     return None
                 account_id, timezone = account.id, account.timezone
             now = utcnow()
-            with err.status("reading the file"):
+            with err().status("reading the file"):
                 stream = open_upload(
                     body,
                     _MEDIA_TYPES.get(file.suffix.lower()),
@@ -700,12 +723,12 @@ def import_command(
     try:
         outcome = run(go())
     except DoableError as exc:
-        err.print(f"[bold red]error:[/] {exc.detail}", highlight=False, markup=True)
+        err().print(f"[bold red]error:[/] {exc.detail}", highlight=False, markup=True)
         for problem in getattr(exc, "errors", [])[1:]:
             place = problem.get("pointer") or (
                 f"line {problem['line']}" if problem.get("line") else ""
             )
-            err.print(f"  {place}: {problem['msg']}", highlight=False, markup=False)
+            err().print(f"  {place}: {problem['msg']}", highlight=False, markup=False)
         raise typer.Exit(1) from None
     except Exception as exc:
         if is_db_unavailable(exc):
@@ -715,14 +738,14 @@ def import_command(
         fail(f"no account with email {user}")
     for warning in outcome.warnings:
         place = warning.pointer or (f"line {warning.line}" if warning.line else "")
-        err.print(f"warning: {place + ': ' if place else ''}{warning.msg}", highlight=False)
-    out.print(
+        err().print(f"warning: {place + ': ' if place else ''}{warning.msg}", highlight=False)
+    out().print(
         f"imported {outcome.counts.tasks} tasks and {outcome.counts.tags} new tags into "
         f"{user.strip().lower()}",
         highlight=False,
     )
     for made in outcome.projects:
-        out.print(f"created project {made.name!r} ({made.id})", highlight=False, markup=False)
+        out().print(f"created project {made.name!r} ({made.id})", highlight=False, markup=False)
 
 
 @app.command("backup")
@@ -744,15 +767,15 @@ def backup_command(
     except BackupError as exc:
         fail(str(exc))
     for name in made.files:
-        out.print(f"wrote {path / name}", highlight=False)
+        out().print(f"wrote {path / name}", highlight=False)
     if made.pending_command is not None:
-        err.print(
+        err().print(
             f"The {made.backend} dump was not made here. Run this (fill in the password):",
             highlight=False,
         )
-        out.print(made.pending_command, highlight=False, markup=False)
+        out().print(made.pending_command, highlight=False, markup=False)
     if runtime.settings.secret_key is not None:
-        err.print(
+        err().print(
             "SECRET_KEY comes from the environment: keep it with this backup yourself.",
             highlight=False,
         )

@@ -1,7 +1,8 @@
 """Engines, sessions, the per-request unit of work, SQLite pragmas and shared column types."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: FastAPI reads the signatures of this module's
+# dependencies once for every route that uses them, and evaluates string annotations anew each
+# time (thousands of evals at startup).
 import asyncio
 import time
 import uuid

@@ -1,7 +1,8 @@
 """Process-wide objects the app builds once and hands to routes through dependencies."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: FastAPI reads the signatures of this module's
+# dependencies once for every route that uses them, and evaluates string annotations anew each
+# time (thousands of evals at startup).
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -39,7 +40,7 @@ class AppState:
     clock: Callable[[], datetime] = utcnow
 
     @classmethod
-    def build(cls, runtime: RuntimeConfig, database: Database | None = None) -> AppState:
+    def build(cls, runtime: RuntimeConfig, database: "Database | None" = None) -> "AppState":
         """The state for an app on `database`, whose rate limits it shares with every other
         process on it (REDIS_URL, or its tables); without one (a CLI command), in memory."""
         settings = runtime.settings

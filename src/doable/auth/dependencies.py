@@ -13,8 +13,9 @@ token (the scopes it was given), or a token from the external issuer when one is
   closed (403) instead of letting every token in.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: FastAPI reads the signatures of this module's
+# dependencies once for every route that uses them, and evaluates string annotations anew each
+# time (thousands of evals at startup).
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated

@@ -17,6 +17,7 @@ import logging
 import random
 import ssl
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -299,18 +300,20 @@ async def record(
 async def deliver_due(
     database: Database,
     config: DeliveryConfig,
-    client: httpx.AsyncClient,
+    client: httpx.AsyncClient | Callable[[], httpx.AsyncClient],
     *,
     now: datetime | None = None,
 ) -> int:
     """Send every delivery due at `now` (default: the clock), a batch at a time; returns
-    how many attempts were made."""
+    how many attempts were made. `client` may be a function that makes it, called only when
+    something is due (most processes never send, and httpx was a tenth of a cold start)."""
     made = 0
     gate = asyncio.Semaphore(config.concurrency)
 
     async def attempt(item: Claimed, token: uuid.UUID) -> None:
         async with gate:
-            outcome = await send(client, config, item)
+            http = client() if callable(client) else client
+            outcome = await send(http, config, item)
         await record(database, config, item, outcome, now or utcnow(), token)
         if not outcome.ok:
             log.info("webhook delivery %s failed: %s", item.id, outcome.error)
@@ -369,7 +372,7 @@ class Worker:
             await self._client.aclose()
 
     async def run_once(self) -> int:
-        return await deliver_due(self.database, self.config, self.client)
+        return await deliver_due(self.database, self.config, lambda: self.client)
 
     async def _run(self) -> None:
         failures = 0
