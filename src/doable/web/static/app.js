@@ -423,6 +423,22 @@
     if (control) control.focus();
   });
 
+  // A task's reminders section, swapped in after an add or a delete (inline edit form or the
+  // task's page), names what takes focus: the new reminder, the field that was refused, or
+  // the control to add one; failing that, its message or heading.
+  document.addEventListener("htmx:afterSettle", function () {
+    document.querySelectorAll("[data-reminders][data-focus]").forEach(function (box) {
+      var target = document.getElementById(box.dataset.focus)
+        || box.querySelector(".field-error, h2");
+      box.removeAttribute("data-focus");
+      if (!target) return;
+      if (!target.matches("a, button, input, select, textarea, [tabindex]")) {
+        target.setAttribute("tabindex", "-1");
+      }
+      target.focus();
+    });
+  });
+
   document.addEventListener("htmx:beforeSwap", function (event) {
     var xhr = event.detail.xhr;
     if (xhr && xhr.status >= 400 && xhr.status !== 422) {
