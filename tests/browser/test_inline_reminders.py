@@ -99,3 +99,13 @@ def test_add_and_delete_reminders_in_the_inline_edit_form(contexts: Contexts) ->
     expect(row).not_to_have_class("task editing")
     expect(row.locator("p.title")).to_have_text("Dentist at noon")
     assert page.url == url
+
+    # Esc cancels the edit from the reminders section too, as from the form's fields.
+    settled(page)
+    edit_link(page, tid).click()
+    expect(form.locator("input[name=title]")).to_be_focused()
+    settled(page)
+    form.get_by_label("At a date and time").focus()
+    page.keyboard.press("Escape")
+    expect(page.locator(f"#task-{tid}.editing")).to_have_count(0)
+    expect(row.locator("p.title")).to_have_text("Dentist at noon")

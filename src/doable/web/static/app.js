@@ -240,7 +240,8 @@
 
   document.addEventListener("keydown", function (event) {
     if (event.key === "Escape") {
-      var form = event.target.closest && event.target.closest("[data-edit-form]");
+      // From the form or its reminders section (beside it: forms do not nest).
+      var form = event.target.closest && event.target.closest("[data-edit-form], li.task.editing");
       var cancel = form && form.querySelector("[data-cancel-edit]");
       if (cancel) { event.preventDefault(); cancel.click(); }
       return;
