@@ -57,3 +57,16 @@ async def test_pages_use_svg_icons_with_labels(client: httpx.AsyncClient) -> Non
     account = await web.get("/account")
     assert '<a href="/tasks"><svg class="icon icon-back"' in account.text
     assert PICTOGRAPHS.findall(account.text) == []
+
+
+async def test_allow_notifications_is_told_apart_from_the_inbox_bell(
+    client: httpx.AsyncClient,
+) -> None:
+    web = WebClient(client)
+    await web.signup()
+    page = (await web.get("/tasks")).text
+    allow = re.search(r'<button type="button" id="notify-allow".*?</button>', page, re.S)
+    assert allow is not None
+    assert re.findall(r'class="icon icon-([\w-]+)', allow.group(0)) == ["bell-plus"]
+    bell = re.search(r'<a id="bell".*?</a>', page, re.S)
+    assert bell is not None and "bell-plus" not in bell.group(0)

@@ -23,6 +23,13 @@ _SHAPES: dict[str, tuple[str, ...]] = {
     "chevron": ("M6 9l6 6 6-6",),
     "back": ("M19 12H5", "M12 19l-7-7 7-7"),
     "bell": ("M6 8a6 6 0 0 1 12 0c0 7 3 9 3 9H3s3-2 3-9", "M10.3 21a1.9 1.9 0 0 0 3.4 0"),
+    # A smaller bell with a plus at its top right: "allow notifications", told apart from the
+    # inbox's bell beside it.
+    "bell-plus": (
+        "M4.5 9a5.5 5.5 0 0 1 11 0c0 6.5 2.5 8 2.5 8H2s2.5-1.5 2.5-8",
+        "M8.4 21a1.8 1.8 0 0 0 3.2 0",
+        "M20 2v6M17 5h6",
+    ),
     "sun": (
         "M12 8a4 4 0 1 0 0 8a4 4 0 1 0 0-8z",
         "M12 2v2M12 20v2M4.9 4.9l1.4 1.4M17.7 17.7l1.4 1.4M2 12h2M20 12h2M4.9 19.1l1.4-1.4"

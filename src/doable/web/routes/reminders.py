@@ -33,7 +33,7 @@ from doable.web.routes.forms import (
     see_other,
     today_for,
 )
-from doable.web.views import base_context, respond, task_view
+from doable.web.views import base_context, is_htmx, respond, task_view
 from doable.zones import zone_of
 
 router = APIRouter()
@@ -74,6 +74,37 @@ async def reminder_views(session: Any, user: User, task: Task) -> list[dict[str,
     return out
 
 
+def reminders_context(reminders: list[dict[str, str]]) -> dict[str, Any]:
+    """What the reminders section needs besides the task: for the edit forms' contexts."""
+    return {"reminders": reminders, "before_choices": BEFORE_CHOICES}
+
+
+def reminders_fragment(
+    request: Request,
+    state: Any,
+    user: User,
+    task: Task,
+    reminders: list[dict[str, str]],
+    *,
+    error: str | None = None,
+    error_on: str = "",
+    value: str = "",
+    focus: str = "",
+) -> Response:
+    """Just the task's reminders section, for htmx: swapped in place in the list's inline
+    edit form or on the task's own page, so neither is left."""
+    ctx = base_context(request, state, user) | reminders_context(reminders)
+    ctx |= {
+        "task": task,
+        "reminder_error": error,
+        "reminder_error_on": error_on,
+        "reminder_value": value,
+        "reminder_focus": focus,
+    }
+    status = 422 if error else 200
+    return respond(request, state, "tasks.html", ctx, blocks=["reminders"], status=status)
+
+
 @router.post("/tasks/{task_id}/reminders")
 async def add_reminder(
     request: Request,
@@ -85,25 +116,38 @@ async def add_reminder(
 ) -> Response:
     task = await owned_task(session, user, task_id, request, need=Role.VIEWER)
     form = await read_form(request)
+    error_on = "at" if form.get("at") else "before"
+    value = str(form.get(error_on, ""))[:100]
     body = {"at": form["at"]} if form.get("at") else {"before": form.get("before", "")}
     error = None
+    focus = f"reminder-{error_on}-{task.id}"
     try:
         data = ReminderCreate.model_validate(body)
-        await reminders_service.create_reminder(session, user, task, data, now=state.clock())
+        reminder = await reminders_service.create_reminder(
+            session, user, task, data, now=state.clock()
+        )
+        focus = f"reminder-{reminder.id}"
     except ValidationError as exc:
         error = next(iter(field_errors(exc).values()), "Invalid reminder")
     except InvalidInput as exc:
         error = exc.detail
+    if is_htmx(request):
+        reminders = await reminder_views(session, user, task)
+        return reminders_fragment(
+            request, state, user, task, reminders,
+            error=error, error_on=error_on, value=value, focus=focus,
+        )  # fmt: skip
     if error is None:
         return see_other(f"/tasks/{task.id}/edit")
     ctx = base_context(request, state, user) | {
         "task": task_view(task, user, today_for(state, user)),
         "errors": {},
         "values": None,
-        "reminders": await reminder_views(session, user, task),
         "reminder_error": error,
-        "before_choices": BEFORE_CHOICES,
+        "reminder_error_on": error_on,
+        "reminder_value": value,
     }
+    ctx |= reminders_context(await reminder_views(session, user, task))
     return respond(request, state, "edit.html", ctx, status=422)
 
 
@@ -114,6 +158,7 @@ async def delete_reminder(
     reminder_id: Annotated[uuid.UUID, Path()],
     user: WebUser,
     session: SessionDep,
+    state: StateDep,
     csrf: CsrfToken,
 ) -> Response:
     task = await owned_task(session, user, task_id, request, need=Role.VIEWER)
@@ -121,6 +166,11 @@ async def delete_reminder(
         session, user, task, reminder_id, for_update=True
     )
     await reminders_service.delete_reminder(session, reminder)
+    if is_htmx(request):
+        reminders = await reminder_views(session, user, task)
+        return reminders_fragment(
+            request, state, user, task, reminders, focus=f"reminder-before-{task.id}"
+        )
     return see_other(f"/tasks/{task.id}/edit")
 
 

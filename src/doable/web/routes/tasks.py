@@ -47,7 +47,7 @@ from doable.web.routes.forms import (
     today_for,
 )
 from doable.web.routes.lists import Filters, ListFilters, page_context
-from doable.web.routes.reminders import BEFORE_CHOICES, reminder_views
+from doable.web.routes.reminders import reminder_views, reminders_context
 from doable.web.views import (
     base_context,
     is_htmx,
@@ -324,17 +324,16 @@ async def edit_form(
         "errors": {},
         "values": None,
     }
+    ctx |= reminders_context(await reminder_views(session, user, task))
     if is_htmx(request):
         return respond(request, state, "tasks.html", ctx, blocks=["edit_item"])
     role = await access.role_in(
         session, user, project_id=task.project_id or task.id, owner_id=task.owner_id
     )
     ctx["read_only"] = role is None or not role.allows(Role.EDITOR)
-    ctx["reminders"] = await reminder_views(session, user, task)
     ctx["activity"], _ = await activity_service.task_activity(
         session, user, task.id, limit=20, cursor_key=state.runtime.secret_key
     )
-    ctx["before_choices"] = BEFORE_CHOICES
     ctx |= await collab_context(session, state, user, task, comments)
     return respond(request, state, "edit.html", ctx)
 
@@ -370,6 +369,7 @@ async def save_edit(
             "values": form,
         }
         if is_htmx(request):
+            ctx |= reminders_context(await reminder_views(session, user, task))
             return respond(request, state, "tasks.html", ctx, blocks=["edit_item"], status=422)
         return respond(request, state, "edit.html", ctx, status=422)
     if not is_htmx(request):

@@ -240,7 +240,8 @@
 
   document.addEventListener("keydown", function (event) {
     if (event.key === "Escape") {
-      var form = event.target.closest && event.target.closest("[data-edit-form]");
+      // From the form or its reminders section (beside it: forms do not nest).
+      var form = event.target.closest && event.target.closest("[data-edit-form], li.task.editing");
       var cancel = form && form.querySelector("[data-cancel-edit]");
       if (cancel) { event.preventDefault(); cancel.click(); }
       return;
@@ -421,6 +422,22 @@
       control = near ? near.querySelector("button.check") : document.getElementById("quick-title");
     }
     if (control) control.focus();
+  });
+
+  // A task's reminders section, swapped in after an add or a delete (inline edit form or the
+  // task's page), names what takes focus: the new reminder, the field that was refused, or
+  // the control to add one; failing that, its message or heading.
+  document.addEventListener("htmx:afterSettle", function () {
+    document.querySelectorAll("[data-reminders][data-focus]").forEach(function (box) {
+      var target = document.getElementById(box.dataset.focus)
+        || box.querySelector(".field-error, h2");
+      box.removeAttribute("data-focus");
+      if (!target) return;
+      if (!target.matches("a, button, input, select, textarea, [tabindex]")) {
+        target.setAttribute("tabindex", "-1");
+      }
+      target.focus();
+    });
   });
 
   document.addEventListener("htmx:beforeSwap", function (event) {
