@@ -12,6 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
+from doable.db import Database
+from tests.factories import make_account
+from tests.test_accounts import make_admin, promote, reset_link
 from tests.webclient import WebClient
 
 # What pydantic, Python or a stack trace says, never a person.
@@ -316,3 +319,71 @@ async def test_import_report_reads_plainly(
     assert r.status_code == 422
     assert _report(r.text) == report
     assert RAW.search(_page_text(r.text)) is None
+
+
+# The inputs carry the limits the server enforces: (page, the input's id, its attributes).
+LIMITS = [
+    ("/signup", "password", ["required", 'minlength="8"', 'maxlength="256"']),
+    ("/signup", "email", ["required", 'maxlength="254"', 'type="email"']),
+    ("/account", "name", ['maxlength="100"']),
+    ("/account", "timezone", ["required", 'maxlength="64"']),
+    ("/account", "new_password", ["required", 'minlength="8"', 'maxlength="256"']),
+    ("/account", "feed-name", ["required", 'maxlength="100"']),
+    ("/account", "feed-tag", ['maxlength="50"']),
+    ("/account", "agenda-time", ["required", 'type="time"']),
+    ("/account/data", "token-name", ["required", 'maxlength="100"']),
+    ("/account/data", "import-project", ['maxlength="120"']),
+    ("/account/webhooks", "hook-url", ["required", 'type="url"', 'maxlength="2000"']),
+    ("/projects", "new-project-name", ["required", 'maxlength="120"']),
+    ("/projects/{project}", "project-name", ["required", 'maxlength="120"']),
+    ("/projects/{project}", "section-name", ["required", 'maxlength="120"']),
+    ("/projects/{project}/share", "invite-email", ["required", 'type="email"', 'maxlength="254"']),
+    ("/tasks/{task}/edit", "comment-new", ["required", 'maxlength="10000"']),
+    ("/tasks", "quick-title", ["required", 'maxlength="2000"']),
+    ("/admin", "invite-email", ["required", 'type="email"', 'maxlength="254"']),
+    ("/reset-password/{reset}", "new_password", ["required", 'minlength="8"', 'maxlength="256"']),
+]
+
+
+async def test_inputs_carry_the_servers_limits(
+    web: WebClient, client: httpx.AsyncClient, database: Database
+) -> None:
+    signup = (await web.get("/signup")).text  # before signing up: it redirects after
+    await web.signup()
+    r = await web.post("/projects", {"name": "Home"})
+    names = {
+        "{project}": r.headers["location"].rsplit("/", 1)[-1],
+        "{task}": await web.add("Water plants"),
+    }
+    await promote(database, web.email)
+    admin = await make_admin(client, database)
+    other = await make_account(client)
+    names["{reset}"] = await reset_link(client, admin, other.id)
+    for url, input_id, attributes in LIMITS:
+        for name, value in names.items():
+            url = url.replace(name, value)
+        page = signup if url == "/signup" else (await web.get(url)).text
+        tag = re.search(rf'<(?:input|textarea) id="{input_id}"[^>]*>', page)
+        assert tag, (url, input_id)
+        missing = [a for a in attributes if a not in tag.group(0)]
+        assert not missing, (url, tag.group(0), missing)
+
+
+async def test_admin_invite_and_reset_forms_speak_plainly(
+    web: WebClient, client: httpx.AsyncClient, database: Database
+) -> None:
+    await web.signup()
+    await promote(database, web.email)
+    await web.get("/admin")
+    r = await web.post("/admin/invitations", {"email": "nope"})
+    assert r.status_code == 422
+    text = _page_text(r.text)
+    assert "Enter an email address such as name@example.com" in text and not RAW.search(text)
+    admin = await make_admin(client, database)
+    other = await make_account(client)
+    token = await reset_link(client, admin, other.id)
+    await web.get(f"/reset-password/{token}")
+    r = await web.post(f"/reset-password/{token}", {"new_password": "abc"})
+    assert r.status_code == 422
+    text = _page_text(r.text)
+    assert "Use at least 8 characters" in text and not RAW.search(text)
