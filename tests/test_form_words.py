@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import re
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -220,6 +221,48 @@ CASES = [
     Case(
         "feed long name", "/account/feeds", {"name": "f" * 101}, 422, "Use at most 100 characters"
     ),
+    Case(
+        "plain add bad priority",
+        "/tasks",
+        {"title": "x", "priority": "extreme"},
+        422,
+        "Choose one of the options offered",
+    ),
+    Case(
+        "plain add long title (no htmx)",
+        "/tasks/quick",
+        {"title": "t" * 201},
+        422,
+        "Use at most 200 characters",
+    ),
+    Case(
+        "project unknown colour",
+        "/projects/{project}",
+        {"name": "Home", "color": "chartreuse"},
+        422,
+        "colour",
+    ),
+    Case(
+        "move to a place that is not one",
+        "/tasks/{task}/move",
+        {"op": "sideways"},
+        422,
+        "Choose where to move it",
+    ),
+    Case(
+        "snooze unknown preset",
+        "/notifications/{uuid}/snooze",
+        {"preset": "forever"},
+        422,
+        "Snooze for 10 min, 1 hour or until tomorrow",
+    ),
+    Case(
+        "feed long tag",
+        "/account/feeds",
+        {"name": "Work", "tag": "t" * 51},
+        422,
+        "Use at most 50 characters",
+    ),
 ]
 
 
@@ -243,6 +286,7 @@ async def test_bad_input_reads_plainly(web: WebClient, case: Case) -> None:
             r = await web.post("/projects", {"name": "Home"})
             assert r.status_code == 303, r.text
             url = url.replace("{project}", r.headers["location"].rsplit("/", 1)[-1])
+        url = url.replace("{uuid}", str(uuid.uuid4()))
         if "{task}" in url:
             url = url.replace("{task}", await web.add("Water plants"))
     else:
