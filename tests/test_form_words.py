@@ -348,8 +348,11 @@ IMPORTS = [
     ),
     (
         "todoist.csv",
-        b"TYPE,CONTENT,PRIORITY\r\ntask,Fine,4\r\ntask,,4\r\n",
-        ["Line 3 (CONTENT): The title is empty"],
+        b"TYPE,CONTENT,PRIORITY\r\ntask,Fine,4\r\ntask,,4\r\ntask,Odd,9\r\n",
+        [
+            "Line 3 (CONTENT): The title is empty",
+            'Line 4 (PRIORITY): The PRIORITY must be one of 1, 2, 3, 4, not "9"',
+        ],
     ),
 ]
 

@@ -23,7 +23,7 @@ from doable.errors import DoableError, InvalidInput
 from doable.state import StateDep
 from doable.transfer import runner
 from doable.transfer import service as transfer_service
-from doable.transfer.parse import ImportInvalid
+from doable.transfer.parse import TODOIST_PRIORITY, ImportInvalid
 from doable.transfer.router import import_limiter
 from doable.transfer.schemas import ImportNote
 from doable.web import messages
@@ -160,8 +160,13 @@ def _problem(note: ImportNote) -> dict[str, str]:
             place += f" ({column})"  # a Todoist column, named as the file names it
     else:
         place = f"At {note.pointer}" if note.pointer else ""
-    if note.cause is not None:
-        return {"where": place, "what": messages.plain(note.cause, in_file=True)}
+    cause = note.cause
+    if cause is not None and column == "PRIORITY" and cause.get("type") == "literal_error":
+        # A Todoist file: its PRIORITY column takes Todoist's numbers, not Doable's words.
+        choices = " or ".join(f"'{k}'" for k in TODOIST_PRIORITY if k)
+        cause = {**cause, "loc": ("PRIORITY",), "ctx": {"expected": choices}}
+    if cause is not None:
+        return {"where": place, "what": messages.plain(cause, in_file=True)}
     field = "line" if note.line is not None and column in {"", "body"} else column
     what = messages.plain({"type": "import", "msg": note.msg, "loc": [field]}, in_file=True)
     return {"where": place, "what": what}
