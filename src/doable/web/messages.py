@@ -65,6 +65,7 @@ _SHAPES = {
     "float_type": "must be a number",
 }
 _QUOTED = re.compile(r"'([^']*)'")
+_RULE_PART = re.compile(r"[A-Z]{2,}\b")
 
 
 def _subject(field: str, in_file: bool) -> str:
@@ -144,6 +145,6 @@ def plain(error: Any, *, in_file: bool = False) -> str:
         return f"Enter an email address such as name@example.com. {reason}".strip()
     if message.startswith(_VERBS):
         return f"{subject} {message}"
-    if field in {"rule", "recurrence"}:
-        return f"In the repeat rule, {message}"
+    if field in {"rule", "recurrence"} and _RULE_PART.match(message):
+        return f"In the repeat rule, {message}"  # "FREQ must be …": a part of the rule
     return message[:1].upper() + message[1:]
