@@ -158,7 +158,7 @@ CASES = [
         "/tasks/quick",
         {"title": "t" * 201},
         422,
-        "Use at most 200 characters",
+        "The title has 201 characters; use at most 200",
         htmx=True,
     ),
     Case(
@@ -233,7 +233,7 @@ CASES = [
         "/tasks/quick",
         {"title": "t" * 201},
         422,
-        "Use at most 200 characters",
+        "The title has 201 characters; use at most 200",
     ),
     Case(
         "project unknown colour",
