@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from doable.auth.schemas import SignupIn
 from doable.tasks.schemas import TaskCreate
+from doable.transfer.schemas import TaskRecord
 from doable.web.messages import plain
 from tests.webclient import WebClient
 
@@ -51,6 +52,57 @@ def _first(model: Any, body: dict[str, Any]) -> str:
 )
 def test_plain_messages(model: Any, body: dict[str, Any], message: str) -> None:
     assert _first(model, body) == message
+
+
+@pytest.mark.parametrize(
+    ("body", "form", "in_file"),
+    [
+        (
+            {"title": "x", "due": "2024-13-40"},
+            'The due date "2024-13-40" is not a date (use YYYY-MM-DD)',
+            'The due date "2024-13-40" is not a date (use YYYY-MM-DD)',
+        ),
+        (
+            {"title": "x", "due": "2024-01-02T25:00"},
+            'The due date "2024-01-02 25:00" is not a date and time (use YYYY-MM-DD and HH:MM)',
+            'The due date "2024-01-02T25:00" is not a date and time (use YYYY-MM-DDTHH:MM)',
+        ),
+        (
+            {"title": "x", "priority": "p9"},
+            "Choose one of the options offered",
+            'The priority must be one of none, low, medium, high, urgent, not "p9"',
+        ),
+        ({"title": ""}, "Fill this in", "The title is empty"),
+        ({}, "Fill this in", "The title is missing"),
+        (
+            {"title": "x" * 201},
+            "Use at most 200 characters",
+            "The title is too long: use at most 200 characters",
+        ),
+        (
+            {"title": "x", "tags": ["t" * 51]},
+            "Use at most 50 characters",
+            "A tag is too long: use at most 50 characters",
+        ),
+        (
+            {"title": "x", "recurrence": {"rule": "FREQ=HOURLY"}},
+            "In the repeat rule, FREQ must be DAILY, WEEKLY, MONTHLY or YEARLY, not HOURLY",
+            "In the repeat rule, FREQ must be DAILY, WEEKLY, MONTHLY or YEARLY, not HOURLY",
+        ),
+        (
+            {"title": "x", "colour": "red"},
+            "This field is not part of the form",
+            '"colour" is not a field Doable knows; leave it out',
+        ),
+    ],
+)
+def test_plain_for_forms_and_files(body: dict[str, Any], form: str, in_file: str) -> None:
+    """One mapping serves the forms and the import's report; a file's sentence names the
+    value and the choices, since there is no field to point at."""
+    with pytest.raises(ValidationError) as caught:
+        TaskRecord.model_validate(body)
+    error = caught.value.errors()[0]
+    assert (plain(error), plain(error, in_file=True)) == (form, in_file)
 
 
 @pytest.fixture

@@ -143,7 +143,7 @@ def reason(r: httpx.Response, status: int) -> str:
         ({"text": "Hi", "extra": 1}, "Some of what was sent could not be used."),
         ({"text": "Hi", "project_id": "nope"}, "Some of what was sent could not be used."),
         ({"text": "#justatag"}, "The text has no title"),
-        ({"text": "t" * 201}, "Title: Use at most 200 characters"),
+        ({"text": "t" * 201}, "The title has 201 characters; use at most 200"),
     ],
 )
 async def test_a_queued_add_that_cannot_be_a_task_is_422(

@@ -60,7 +60,7 @@ async def test_a_todoist_file_comes_in_and_a_bad_one_leaves_nothing(web: WebClie
     bad = b"TYPE,CONTENT,PRIORITY\r\ntask,Fine,4\r\ntask,,9\r\ntask,Also fine,1\r\n"
     r = await upload(web, "broken.csv", bad)
     assert r.status_code == 422
-    assert "nothing was changed" in r.text and "Line 3:" in r.text
+    assert "nothing was changed" in r.text and "Line 3 (CONTENT): The title is empty" in r.text
     assert "Also fine" not in (await web.get("/tasks")).text
 
     r = await upload(web, "empty.csv", b"")

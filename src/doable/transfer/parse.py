@@ -67,9 +67,9 @@ class ImportInvalid(InvalidInput):
         else:
             more = ""
         super().__init__(f"The file was not imported: {where}{first.msg}{more}")
+        self.notes = notes[:MAX_REPORTED]
         self.errors = [
-            {"type": "import_error", **note.model_dump(exclude_none=True)}
-            for note in notes[:MAX_REPORTED]
+            {"type": "import_error", **note.model_dump(exclude_none=True)} for note in self.notes
         ]
 
 
@@ -378,7 +378,7 @@ def open_json(text: str) -> ImportStream:
         document = ExportDocument.model_validate(head)
     except ValidationError as exc:
         for e in exc.errors(include_url=False):
-            errors.add(_json_note(list(e["loc"]), e["msg"]))
+            errors.add(_json_note(list(e["loc"]), e["msg"]).caused_by(e))
 
     def note(loc: list[str | int], msg: str) -> None:
         errors.add(_json_note(loc, msg))
@@ -434,7 +434,7 @@ def _json_chunks(
             record = model.model_validate(raw)
         except ValidationError as exc:
             for e in exc.errors(include_url=False):
-                errors.add(_json_note(["tasks", index, *e["loc"]], e["msg"]))
+                errors.add(_json_note(["tasks", index, *e["loc"]], e["msg"]).caused_by(e))
             continue
         place = places[index]
         if place is None:
@@ -550,7 +550,8 @@ def _validated(
         except ValidationError as exc:
             for e in exc.errors(include_url=False):
                 column = column_of(str(e["loc"][0])) if e["loc"] else "row"
-                errors.add(ImportNote(loc=["body", "line", line, column], msg=e["msg"], line=line))
+                note = ImportNote(loc=["body", "line", line, column], msg=e["msg"], line=line)
+                errors.add(note.caused_by(e))
             continue
         chunk.append(Entry(index, line, record, place))
         if len(chunk) == CHUNK:

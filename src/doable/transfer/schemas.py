@@ -16,6 +16,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainValidator,
+    PrivateAttr,
     StrictBool,
     StringConstraints,
     WithJsonSchema,
@@ -298,6 +299,17 @@ class ImportNote(BaseModel):
     msg: str
     line: int | None = None
     pointer: str | None = None
+    # The pydantic error behind the note, if one is (not serialised): the web app's report
+    # words it for a person (web/messages.py); the API keeps `msg` as pydantic wrote it.
+    _cause: dict[str, Any] | None = PrivateAttr(default=None)
+
+    def caused_by(self, error: Any) -> ImportNote:
+        self._cause = dict(error)
+        return self
+
+    @property
+    def cause(self) -> dict[str, Any] | None:
+        return self._cause
 
 
 class ImportResult(BaseModel):

@@ -14,6 +14,7 @@ from doable.auth.models import User
 from doable.db import SessionDep
 from doable.errors import DoableError
 from doable.state import AppState, StateDep
+from doable.web import messages
 from doable.web.dependencies import CsrfToken, WebUser, csrf_protect
 from doable.web.views import base_context, respond
 from doable.webhooks import service
@@ -76,7 +77,7 @@ async def create_webhook(
         for err in exc.errors():
             field = next((str(p) for p in err["loc"] if isinstance(p, str)), "webhooks")
             field = field if field in {"url", "event_types"} else "webhooks"
-            errors.setdefault(f"hook_{field}", str(err["msg"]).removeprefix("Value error, "))
+            errors.setdefault(f"hook_{field}", messages.plain(err))
         ctx = await _context(request, state, session, user, errors=errors, form=form)
         return respond(request, state, "webhooks.html", ctx, status=422)
     except DoableError as exc:

@@ -23,7 +23,10 @@ from doable.errors import DoableError, InvalidInput
 from doable.state import StateDep
 from doable.transfer import runner
 from doable.transfer import service as transfer_service
+from doable.transfer.parse import TODOIST_PRIORITY, ImportInvalid
 from doable.transfer.router import import_limiter
+from doable.transfer.schemas import ImportNote
+from doable.web import messages
 from doable.web.dependencies import CsrfToken, WebUser
 from doable.web.routes.forms import field_errors, read_form, see_other
 from doable.web.views import base_context, respond
@@ -137,19 +140,36 @@ async def import_file(
         )
     except DoableError as exc:
         status = exc.status if 400 <= exc.status < 500 else 422
-        listed = getattr(exc, "errors", None) or []
-        problems = [_problem(e) for e in listed] or [{"where": "", "what": exc.detail}]
+        notes = exc.notes if isinstance(exc, ImportInvalid) else []
+        problems = [_problem(note) for note in notes] or [{"where": "", "what": exc.detail}]
     await session.refresh(user)
     ctx = await _context(request, state, session, user, result=result, problems=problems)
     return respond(request, state, "data.html", ctx, status=status)
 
 
-def _problem(error: dict[str, Any]) -> dict[str, str]:
-    """One line of the import report: where in the file, and what is wrong there."""
-    where = error.get("line")
-    pointer = error.get("pointer")
-    place = f"Line {where}" if where else (f"At {pointer}" if pointer else "")
-    return {"where": place, "what": str(error.get("msg", ""))}
+def _problem(note: ImportNote) -> dict[str, str]:
+    """One line of the import report: where in the file, and what is wrong there, in words a
+    person understands (web/messages.py) rather than pydantic's."""
+    column = next((p for p in reversed(note.loc) if isinstance(p, str) and p != "line"), "")
+    if note.line is not None:
+        place = f"Line {note.line}"
+        cause_field = next(
+            (p for p in reversed((note.cause or {}).get("loc", ())) if isinstance(p, str)), ""
+        )
+        if column and column not in {"body", cause_field}:
+            place += f" ({column})"  # a Todoist column, named as the file names it
+    else:
+        place = f"At {note.pointer}" if note.pointer else ""
+    cause = note.cause
+    if cause is not None and column == "PRIORITY" and cause.get("type") == "literal_error":
+        # A Todoist file: its PRIORITY column takes Todoist's numbers, not Doable's words.
+        choices = " or ".join(f"'{k}'" for k in TODOIST_PRIORITY if k)
+        cause = {**cause, "loc": ("PRIORITY",), "ctx": {"expected": choices}}
+    if cause is not None:
+        return {"where": place, "what": messages.plain(cause, in_file=True)}
+    field = "line" if note.line is not None and column in {"", "body"} else column
+    what = messages.plain({"type": "import", "msg": note.msg, "loc": [field]}, in_file=True)
+    return {"where": place, "what": what}
 
 
 @router.post("/account/tokens")

@@ -177,9 +177,20 @@ def quick_body(
         return body, "Type what the task is", None
     if not parsed.title:
         return body, quickadd.NO_TITLE, None
+    if len(parsed.title) > quickadd.MAX_TITLE_LENGTH:
+        # The box takes QUICK_TEXT_MAX for the whole text; say that the title is what is long.
+        return body, _long_title(parsed.title), None
     if parsed.reminder is not None and parsed.reminder.problem:
         return body, parsed.reminder.problem, None
     return body, None, reminder
+
+
+def _long_title(title: str) -> str:
+    most = quickadd.MAX_TITLE_LENGTH
+    return (
+        f"The title has {len(title):,} characters; use at most {most} characters (dates, #tags"
+        " and the rest do not count)"
+    )
 
 
 def today_for(state: Any, user: User) -> task_listing.Today:
