@@ -3,7 +3,9 @@
 It decodes the JWT with the same PyJWT call (and remembers it until its exp, as Doable does),
 runs the statements Doable emits (the user, then the task page and the tags of those tasks, or
 one task joined with its tags; in autocommit on SQLite and PostgreSQL, in one transaction on
-MariaDB, as Doable runs a GET) straight on the driver, and answers the same JSON shape. There
+MariaDB, as Doable runs a GET) straight on the driver, and answers the same JSON, byte for byte
+(tests/test_bench_baseline.py). Only for users nothing is shared with (the seeded ones): for a
+member of shared projects Doable runs other statements, and the baseline answers 501. There
 is no FastAPI, no ORM, no validation and no middleware. Configured by the environment:
 BASELINE_BACKEND (sqlite, postgresql, mariadb), BASELINE_DSN, SECRET_KEY.
 """
@@ -32,18 +34,35 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 PRIORITY_NAMES = {0: "none", 1: "low", 2: "medium", 3: "high", 4: "urgent"}
+# The statements below are Doable's as its dialects print them (tasks/service.py `_ONE_TASK`,
+# tasks/listing.py `list_tasks` and `_TAG_NAMES`, the user of auth/service.py); a driver fills
+# the dialect's words: {true}, {hint} (SQLite's index hint for the subtask counts), {position}
+# (a reserved word on MariaDB), {join} and {limit}.
 USER_SQL = (
-    "SELECT users.id, users.email, users.name, users.password_hash, users.timezone, "
-    "users.token_version, users.created_at, users.updated_at \nFROM users \nWHERE users.id = {u}"
+    "SELECT EXISTS (SELECT * \nFROM webhook_endpoints \n"
+    "WHERE webhook_endpoints.owner_id = users.id) AS anon_1, users.id, users.email, users.name, "
+    "users.password_hash, users.timezone, users.token_version, users.shared_projects, "
+    "users.preferences, users.is_admin, users.disabled_at, users.created_at, users.updated_at "
+    "\nFROM users \nWHERE users.id = {u}"
 )
+USER_VERSION, USER_SHARED, USER_DISABLED = 6, 7, 10  # columns of USER_SQL's row
 TASK_SELECT = (
     "SELECT tasks.id, tasks.title, tasks.description, tasks.completed, tasks.completed_at, "
     "tasks.priority, tasks.due_date, tasks.due_at, tasks.due_sort, tasks.rrule, "
-    "tasks.recurrence_mode, tasks.version, tasks.created_at, tasks.updated_at"
+    "tasks.recurrence_mode, tasks.version, tasks.created_at, tasks.updated_at, "
+    "tasks.project_id, tasks.section_id, tasks.parent_id, tasks.{position}, tasks.assignee_id, "
+    # Direct subtasks, in all and done (tasks/tree.py PROGRESS_COLUMNS).
+    "(SELECT count(*) AS count_1 \nFROM tasks AS child{hint} \n"
+    "WHERE child.parent_id = tasks.id AND child.import_batch_id IS NULL) AS subtasks_total, "
+    "(SELECT count(*) AS count_2 \nFROM tasks AS child{hint} \n"
+    "WHERE child.parent_id = tasks.id AND child.import_batch_id IS NULL "
+    "AND child.completed IS {true}) AS subtasks_done"
 )
-TASK_COLUMNS = TASK_SELECT + " \nFROM tasks \n"
-PAGE_SQL = TASK_COLUMNS + (
-    "WHERE tasks.owner_id = {u}{keyset} ORDER BY tasks.created_at DESC, tasks.id DESC \n LIMIT {i}"
+PAGE_SQL = TASK_SELECT + (
+    " \nFROM tasks \nWHERE tasks.owner_id = {u} AND tasks.import_batch_id IS NULL AND "
+    "(tasks.project_id NOT IN (SELECT projects.id \nFROM projects \n"
+    "WHERE projects.owner_id = {u} AND projects.archived IS {true})){keyset} "
+    "ORDER BY tasks.created_at DESC, tasks.id DESC{limit}"
 )
 KEYSET_SQL = (
     " AND tasks.created_at <= {t}"
@@ -53,17 +72,32 @@ KEYSET_SQL = (
 ONE_SQL = TASK_SELECT + (
     ", tags.name \nFROM tasks LEFT OUTER JOIN task_tags ON task_tags.task_id = tasks.id "
     "LEFT OUTER JOIN tags ON tags.id = task_tags.tag_id \n"
-    "WHERE tasks.owner_id = {u} AND tasks.id = {u} ORDER BY tags.name_key"
+    "WHERE tasks.import_batch_id IS NULL AND tasks.owner_id = {u} AND tasks.id = {u} "
+    "ORDER BY tags.name_key"
 )
 TAGS_SQL = (
     "SELECT task_tags.task_id, tags.name \n"
-    "FROM task_tags JOIN tags ON tags.id = task_tags.tag_id \n"
+    "FROM task_tags {join} tags ON tags.id = task_tags.tag_id \n"
     "WHERE task_tags.task_id IN ({ids}) ORDER BY tags.name_key"
 )
+# Columns of a task row (PAGE_SQL's, ONE_SQL's before its tag name).
+CREATED, VERSION, PROGRESS = 12, 11, 19
 
 
 class Driver:
-    """Placeholders, id and datetime conversions, and the reads of one request."""
+    """Placeholders, the dialect's words, id and datetime conversions, and the reads of one
+    request."""
+
+    # The words the dialect prints differently (see the statements above).
+    words = {
+        "true": "true",
+        "hint": "",
+        "position": "position",
+        "join": "JOIN",
+        "limit": " \n LIMIT {i}",
+    }
+    # Parameters after the page's limit (SQLite's OFFSET 0).
+    after_limit: tuple[Any, ...] = ()
 
     def param(self, n: int, kind: str) -> str:
         return "?"
@@ -71,6 +105,8 @@ class Driver:
     def sql(self, template: str, *, keyset: bool = False, ids: int = 0) -> str:
         """Fill placeholders: {u} a uuid, {i} an integer, {t} a timestamp."""
         text = template.replace("{keyset}", KEYSET_SQL if keyset else "")
+        for word, value in self.words.items():
+            text = text.replace("{" + word + "}", value)
         text = text.replace("{ids}", ", ".join(["{u}"] * ids))
         parts = re.split(r"\{([uit])\}", text)
         out = [parts[0]]
@@ -109,6 +145,14 @@ class Driver:
 class SqliteDriver(Driver):
     """aiosqlite, five connections with Doable's pragmas; reads run in autocommit, as Doable's
     GETs do, each statement in one trip to aiosqlite's thread (`execute_fetchall`)."""
+
+    words = {
+        **Driver.words,
+        "true": "1",
+        "hint": " INDEXED BY ix_tasks_parent_position",
+        "limit": "\n LIMIT {i} OFFSET {i}",
+    }
+    after_limit = (0,)
 
     def __init__(self, path: str, size: int = 5) -> None:
         self.path, self.size = path, size
@@ -186,6 +230,8 @@ class PostgresDriver(Driver):
 class MysqlDriver(Driver):
     """asyncmy pool; ids are CHAR(32) hex, as Doable's Uuid type stores them there; reads run in
     one transaction, as Doable's GETs do on MariaDB."""
+
+    words = {**Driver.words, "position": "`position`", "join": "INNER JOIN"}
 
     def __init__(self, dsn: str) -> None:
         self.dsn = dsn
@@ -312,9 +358,16 @@ def create_app() -> Starlette:
 
     async def load_user(fetch: Any, claims: tuple[uuid.UUID, int]) -> Any:
         rows = await fetch(user_sql, db.bind_id(claims[0]))
-        if not rows or rows[0][5] != claims[1]:
+        if not rows or rows[0][USER_VERSION] != claims[1] or rows[0][USER_DISABLED] is not None:
             return None
         return rows[0]
+
+    def shared(user: Any) -> Response | None:
+        """Doable reads other statements for a member of shared projects (their own tasks
+        merged with `task_views`); the seeded users are not, and the baseline does not try."""
+        if user[USER_SHARED]:
+            return problem(501, "The baseline serves only users nothing is shared with")
+        return None
 
     async def with_tags(fetch: Any, rows: Sequence[Any]) -> list[dict[str, Any]]:
         if not rows:
@@ -328,7 +381,11 @@ def create_app() -> Starlette:
             names.setdefault(link[0], []).append(link[1])
         return [task_json(row, names.get(row[0], [])) for row in rows]
 
+    def some_id(value: Any) -> str | None:
+        return None if value is None else str(db.read_id(value))
+
     def task_json(row: Sequence[Any], tags: list[str]) -> dict[str, Any]:
+        """Doable's TaskOut, its fields in its order."""
         due: str | None = db.read_date(row[6])
         if row[7] is not None:
             due = db.read_dt(row[7])
@@ -343,8 +400,14 @@ def create_app() -> Starlette:
             "tags": tags,
             # The seeded tasks do not repeat; Doable would also describe the rule in words.
             "recurrence": None if row[9] is None else {"rule": row[9], "mode": row[10]},
-            "created_at": db.read_dt(row[12]),
+            "created_at": db.read_dt(row[CREATED]),
             "updated_at": db.read_dt(row[13]),
+            "project_id": some_id(row[14]),
+            "section_id": some_id(row[15]),
+            "parent_id": some_id(row[16]),
+            "position": row[17],
+            "subtasks": {"done": int(row[PROGRESS + 1] or 0), "total": int(row[PROGRESS] or 0)},
+            "assignee_id": some_id(row[18]),
         }
 
     async def list_tasks(request: Request) -> Response:
@@ -360,17 +423,21 @@ def create_app() -> Starlette:
             user = await load_user(fetch, claims)
             if user is None:
                 return problem(401, "Unauthorized")
+            if (refused := shared(user)) is not None:
+                return refused
             owner = db.bind_id(claims[0])
             if keyset is None:
-                rows = await fetch(page_sql, owner, limit + 1)
+                rows = await fetch(page_sql, owner, owner, limit + 1, *db.after_limit)
             else:
                 when, last_id = db.bind_dt(keyset[0]), db.bind_id(keyset[1])
-                rows = await fetch(keyset_sql, owner, when, when, when, last_id, limit + 1)
+                rows = await fetch(
+                    keyset_sql, owner, owner, when, when, when, last_id, limit + 1, *db.after_limit
+                )
             items = await with_tags(fetch, rows)
         next_cursor = None
         if len(rows) > limit:
             items, last = items[:limit], rows[limit - 1]
-            created = last[12]
+            created = last[CREATED]
             if isinstance(created, str):
                 created = datetime.fromisoformat(created)
             next_cursor = encode_cursor(key, created, db.read_id(last[0]))
@@ -388,11 +455,14 @@ def create_app() -> Starlette:
             user = await load_user(fetch, claims)
             if user is None:
                 return problem(401, "Unauthorized")
+            if (refused := shared(user)) is not None:
+                return refused
             rows = await fetch(one_sql, db.bind_id(claims[0]), db.bind_id(task_id))
         if not rows:
             return problem(404, "Not found")
-        item = task_json(rows[0], [row[14] for row in rows if row[14] is not None])
-        return JSONResponse(item, headers={"ETag": f'"{rows[0][11]}"'})
+        tag = PROGRESS + 2
+        item = task_json(rows[0], [row[tag] for row in rows if row[tag] is not None])
+        return JSONResponse(item, headers={"ETag": f'"{rows[0][VERSION]}"'})
 
     async def readyz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
