@@ -501,22 +501,28 @@ async def test_stream_finds_notifications_made_by_another_process(
     client: httpx.AsyncClient, database: Database
 ) -> None:
     """A row inserted straight into the table (as another process would) reaches the stream
-    by its poll, once, however many polls see it."""
+    by the process's watch, once, however many looks see it; a user without a stream here is
+    not woken."""
     acct = await make_account(client)
     owner = uuid.UUID(acct.id)
+    elsewhere = uuid.UUID((await make_account(client)).id)
     sub = await stream.open_subscription(database, owner)
     received: list[Any] = []
+    watch = stream.NotificationWatch()
 
     async def consume() -> None:
-        async for item in stream.event_stream(database, sub, max_seconds=2.5, poll_seconds=0.2):
+        async for item in stream.event_stream(database, sub, max_seconds=2.5):
             received.append(item)
 
     reader = asyncio.create_task(consume())
     await asyncio.sleep(0.5)
+    assert await watch.look(database) == 0
     now = datetime.now(UTC)
     async with database.write_sessions() as s:
-        s.add(Notification(owner_id=owner, title="From elsewhere", fire_at=now, created_at=now))
+        for user in (owner, elsewhere):
+            s.add(Notification(owner_id=user, title="From elsewhere", fire_at=now, created_at=now))
         await s.commit()
+    assert [await watch.look(database) for _ in range(3)] == [1, 0, 0]
     await reader
     assert [(e.event, e.data.get("title")) for e in received] == [
         ("ready", None),

@@ -13,7 +13,7 @@ from pydantic import StringConstraints
 from doable import events
 from doable.auth.dependencies import CurrentUser, require_scope, require_scope_by_method
 from doable.auth.service import Principal
-from doable.db import SessionDep, utcnow
+from doable.db import SessionDep, release_connection, utcnow
 from doable.idempotency.route import IdempotentRoute
 from doable.reminders import service, stream
 from doable.reminders.schemas import (
@@ -154,7 +154,9 @@ async def api_subscription(
     request: Request,
     principal: Annotated[Principal, Depends(require_scope("tasks:read"))],
     me: CurrentUser,
+    session: SessionDep,
 ) -> events.Subscription:
+    await release_connection(session)
     return await stream.open_subscription(request.app.state.database, me.id, principal.credential)
 
 

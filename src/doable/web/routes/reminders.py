@@ -13,7 +13,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import ValidationError
 
 from doable.auth.models import User
-from doable.db import SessionDep
+from doable.db import SessionDep, release_connection
 from doable.errors import InvalidInput
 from doable.events import Credential
 from doable.notify import service as push_service
@@ -124,7 +124,8 @@ async def delete_reminder(
     return see_other(f"/tasks/{task.id}/edit")
 
 
-async def _web_subscription(request: Request, user: WebUser) -> Any:
+async def _web_subscription(request: Request, user: WebUser, session: SessionDep) -> Any:
+    await release_connection(session)
     credential = Credential("web_session", request.state.web_session_id)
     return await reminders_stream.open_subscription(request.app.state.database, user.id, credential)
 
