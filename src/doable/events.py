@@ -186,6 +186,10 @@ class EventBus:
         """The users with a stream open in this process."""
         return [owner for owner, subs in list(self._subs.items()) if subs]
 
+    def subscriptions(self) -> list[Subscription]:
+        """Every stream open in this process."""
+        return [sub for subs in list(self._subs.values()) for sub in list(subs)]
+
     def open_streams(self) -> int:
         """Streams open in this process, all users together (the metrics read it)."""
         return sum(len(subs) for subs in list(self._subs.values()))

@@ -11,7 +11,7 @@ window that looks back a little, because another process's row may commit after 
 was already sent; ids already sent are remembered so nothing is sent twice. Should the relay
 have missed something, the process's `NotificationWatch` looks at the table every few seconds
 for all its streams at once, and wakes those whose users have new notifications. A stream does
-no work of its own while nothing happens, bar its periodic credential check.
+no work of its own while nothing happens: the same watch checks every stream's credential.
 
 The cap on open streams per account holds across processes through stream leases
 (doable.relay.leases). At shutdown a stream sends `reconnect` (with a `retry` spread over a
@@ -47,9 +47,9 @@ LOOKBACK = timedelta(seconds=60)
 # A stream ends after this long; the browser reconnects (and so re-authenticates).
 MAX_STREAM_SECONDS = 900.0
 MAX_STREAMS_PER_USER = 5
-# How often a stream checks that its credential still stands (at most 30 s apart with the
-# 5 s poll): a backstop for revocations made by another process (this process's close the
-# stream at once, through the event bus).
+# How often the streams' credentials are checked (at most 30 s apart, the watch looking every
+# 5 s): a backstop for revocations made by another process (this process's close the stream
+# at once, through the event bus).
 RECHECK_SECONDS = 25.0
 RETRY_MS = 3000
 # At shutdown, clients are told to come back after a delay drawn from this range (ms).
@@ -119,30 +119,35 @@ async def _recent(database: Database, owner_id: uuid.UUID) -> list[Notification]
         return await service.notifications_since(session, owner_id, utcnow() - LOOKBACK, limit=500)
 
 
-class NotificationWatch:
-    """The backstop for notifications the relay missed, for every stream of this process.
+class StreamWatch:
+    """The backstops for every stream of this process, so that an idle stream does no work of
+    its own (a poll per stream cost 1,000 idle streams a fifth of a core, and their credential
+    checks, bunched after a restart, quintupled other requests' p99).
 
-    Each look is one read, for the users with a stream open here, of the notifications made
-    over the last LOOKBACK (another process's row may commit after a later one); each user
-    with one not seen before gets a `notification` event on this process's bus, and their
-    streams re-read as for any other. One read per POLL_SECONDS, however many streams are
-    open: a poll per stream cost 1,000 idle streams a fifth of a core.
+    `look()`, every POLL_SECONDS: one read, for the users with a stream open here, of the
+    notifications made over the last LOOKBACK (another process's row may commit after a later
+    one). Each user with one not seen before gets a `notification` event on this process's
+    bus, and their streams re-read as for any other.
+
+    `check()`, every RECHECK_SECONDS: whether the credentials the streams were opened with still
+    stand (auth.service.dead_credentials), should the relay have missed a revocation made by
+    another process. A stream whose credential is gone is ended.
     """
 
-    # Users per read: well under every backend's limit on bound parameters.
+    # Users or streams per read: well under every backend's limit on bound parameters.
     BATCH = 500
 
     def __init__(self) -> None:
         self.seen: dict[uuid.UUID, float] = {}
 
     async def look(self, database: Database) -> int:
-        """One look; how many users were woken."""
+        """One look at the notifications; how many users were woken."""
         owners = events.bus.owners()
         woken: set[uuid.UUID] = set()
         since = utcnow() - LOOKBACK
         now = time.monotonic()
         for first in range(0, len(owners), self.BATCH):
-            async with database.read_sessions() as session:
+            async with database.request_reads() as session:
                 rows = await service.notifications_of_since(
                     session, owners[first : first + self.BATCH], since
                 )
@@ -157,23 +162,37 @@ class NotificationWatch:
             del self.seen[key]
         return len(woken)
 
-    async def run(self, database: Database, every: float = POLL_SECONDS) -> None:
-        """Look every `every` seconds until cancelled (a task of the app's lifespan)."""
+    async def check(self, database: Database) -> int:
+        """One check of the streams' credentials; how many streams were ended."""
+        subs = events.bus.subscriptions()
+        ended = 0
+        for first in range(0, len(subs), self.BATCH):
+            batch = subs[first : first + self.BATCH]
+            async with database.request_reads() as session:
+                dead = await auth_service.dead_credentials(
+                    session, [(sub.owner_id, sub.credential) for sub in batch]
+                )
+            for n in dead:
+                batch[n].offer(events.Event("revoked", batch[n].owner_id, {"credential": "all"}))
+            ended += len(dead)
+        return ended
+
+    async def run(self, database: Database) -> None:
+        """Look and check, each at its interval, until cancelled (a task of the lifespan)."""
+        next_check = time.monotonic() + RECHECK_SECONDS
         while True:
-            await asyncio.sleep(every)
+            await asyncio.sleep(POLL_SECONDS)
             try:
                 await self.look(database)
             except Exception as exc:
                 log.warning("event streams: cannot read notifications (%s)", type(exc).__name__)
-
-
-async def _credential_is_live(database: Database, sub: events.Subscription) -> bool:
-    try:
-        async with database.read_sessions() as session:
-            return await auth_service.credential_is_live(session, sub.owner_id, sub.credential)
-    except Exception as exc:  # the database is away: keep the stream, check again later
-        log.warning("event stream: cannot check its credential (%s)", type(exc).__name__)
-        return True
+            if time.monotonic() < next_check:
+                continue
+            next_check = time.monotonic() + RECHECK_SECONDS
+            try:
+                await self.check(database)
+            except Exception as exc:  # the database is away: keep the streams, check later
+                log.warning("event streams: cannot check credentials (%s)", type(exc).__name__)
 
 
 async def event_stream(
@@ -181,11 +200,10 @@ async def event_stream(
     sub: events.Subscription,
     *,
     max_seconds: float = MAX_STREAM_SECONDS,
-    recheck_seconds: float = RECHECK_SECONDS,
 ) -> AsyncIterator[ServerSentEvent]:
     """The stream for `sub`. It ends when the credential it was opened with is revoked (at
-    once through the event bus, which the relay feeds from other processes too; every
-    `recheck_seconds` by a look at the database, should that have missed it) or expires, and
+    once through the event bus, which the relay feeds from other processes too; within
+    RECHECK_SECONDS by the process's StreamWatch, should that have missed it) or expires, and
     after `max_seconds`."""
     owner_id = sub.owner_id
     sent: dict[uuid.UUID, float] = {}
@@ -193,7 +211,6 @@ async def event_stream(
     expires_at = sub.credential.expires_at if sub.credential else None
     if expires_at is not None:
         deadline = min(deadline, time.monotonic() + expires_at - time.time())
-    next_recheck = time.monotonic() + recheck_seconds
     try:
         try:
             for n in await _recent(database, owner_id):
@@ -208,17 +225,13 @@ async def event_stream(
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
-            if time.monotonic() >= next_recheck:
-                if not await _credential_is_live(database, sub):
-                    return
-                next_recheck = time.monotonic() + recheck_seconds
             check = False
             items: list[events.Event] = []
-            wait = min(remaining, next_recheck - time.monotonic())
             try:
-                items.append(await asyncio.wait_for(sub.queue.get(), timeout=max(wait, 0)))
+                async with asyncio.timeout(remaining):
+                    items.append(await sub.queue.get())
             except TimeoutError:
-                continue  # the deadline, or the credential's check, is due
+                break
             while not sub.queue.empty():
                 items.append(sub.queue.get_nowait())
             if sub.overflowed:
