@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
-from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import StringConstraints
+from starlette.responses import StreamingResponse
 
 from doable import events
 from doable.auth.dependencies import CurrentUser, require_scope, require_scope_by_method
@@ -165,7 +164,7 @@ Subscription = Annotated[events.Subscription, Depends(api_subscription)]
 
 @events_router.get(
     "/events",
-    response_class=EventSourceResponse,
+    response_class=stream.EventStreamResponse,
     responses={
         **COMMON,
         200: {
@@ -178,10 +177,10 @@ Subscription = Annotated[events.Subscription, Depends(api_subscription)]
             " on shutdown, after a `reconnect` event whose `retry` says when to come back"
             " (EventSource reconnects by itself). `resync`: events may have been missed;"
             " fetch afresh.",
+            "content": {"text/event-stream": {"itemSchema": stream.SSE_ITEM_SCHEMA}},
         },
         429: {"description": "Too many open streams for this account"},
     },
 )
-async def event_stream(request: Request, sub: Subscription) -> AsyncIterable[ServerSentEvent]:
-    async for item in stream.event_stream(request.app.state.database, sub):
-        yield item
+async def event_stream(request: Request, sub: Subscription) -> StreamingResponse:
+    return stream.sse_response(stream.event_stream(request.app.state.database, sub))

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import Response
-from fastapi.sse import EventSourceResponse, ServerSentEvent
+from fastapi.sse import ServerSentEvent
 from pydantic import ValidationError
+from starlette.responses import StreamingResponse
 
 from doable.auth.models import User
 from doable.db import SessionDep, release_connection
@@ -130,17 +131,21 @@ async def _web_subscription(request: Request, user: WebUser, session: SessionDep
     return await reminders_stream.open_subscription(request.app.state.database, user.id, credential)
 
 
-@router.get("/events", response_class=EventSourceResponse)
+@router.get("/events", response_class=reminders_stream.EventStreamResponse)
 async def web_events(
     request: Request, sub: Annotated[Any, Depends(_web_subscription)]
-) -> AsyncIterable[ServerSentEvent]:
+) -> StreamingResponse:
     """The same stream as /api/v1/events, signed in by the session cookie (EventSource cannot
     send an Authorization header). With in-app pop-ups off (the account page's channels), a
     notification comes as `notification-quiet`: the bell counts it, no pop-up shows."""
     database = request.app.state.database
     async with database.read_sessions() as session:
         in_app = (await push_service.channels(session, sub.owner_id)).in_app
-    async for item in reminders_stream.event_stream(database, sub):
-        if not in_app and item.event == "notification":
-            item = ServerSentEvent(event="notification-quiet", id=item.id, data=item.data)
-        yield item
+
+    async def items() -> AsyncIterator[ServerSentEvent]:
+        async for item in reminders_stream.event_stream(database, sub):
+            if not in_app and item.event == "notification":
+                item = ServerSentEvent(event="notification-quiet", id=item.id, data=item.data)
+            yield item
+
+    return reminders_stream.sse_response(items())
