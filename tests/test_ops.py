@@ -64,7 +64,9 @@ async def test_openapi_document_is_valid_3_1(client: httpx.AsyncClient) -> None:
     assert spec["openapi"] == "3.1.0"
     validate(spec)  # openapi-spec-validator: raises on any error
     stream = spec["paths"]["/api/v1/events"]["get"]["responses"]["200"]["content"]
-    assert list(stream["text/event-stream"]) == ["x-itemSchema"]
+    # The body is text; each item, an event, is described by the extension.
+    assert list(stream["text/event-stream"]) == ["schema", "x-itemSchema"]
+    assert stream["text/event-stream"]["schema"] == {"type": "string"}
     assert set(stream["text/event-stream"]["x-itemSchema"]["properties"]) == {
         "data",
         "event",

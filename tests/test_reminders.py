@@ -501,22 +501,28 @@ async def test_stream_finds_notifications_made_by_another_process(
     client: httpx.AsyncClient, database: Database
 ) -> None:
     """A row inserted straight into the table (as another process would) reaches the stream
-    by its poll, once, however many polls see it."""
+    by the process's watch, once, however many looks see it; a user without a stream here is
+    not woken."""
     acct = await make_account(client)
     owner = uuid.UUID(acct.id)
+    elsewhere = uuid.UUID((await make_account(client)).id)
     sub = await stream.open_subscription(database, owner)
     received: list[Any] = []
+    watch = stream.StreamWatch()
 
     async def consume() -> None:
-        async for item in stream.event_stream(database, sub, max_seconds=2.5, poll_seconds=0.2):
+        async for item in stream.event_stream(database, sub, max_seconds=2.5):
             received.append(item)
 
     reader = asyncio.create_task(consume())
     await asyncio.sleep(0.5)
+    assert await watch.look(database) == 0
     now = datetime.now(UTC)
     async with database.write_sessions() as s:
-        s.add(Notification(owner_id=owner, title="From elsewhere", fire_at=now, created_at=now))
+        for user in (owner, elsewhere):
+            s.add(Notification(owner_id=user, title="From elsewhere", fire_at=now, created_at=now))
         await s.commit()
+    assert [await watch.look(database) for _ in range(3)] == [1, 0, 0]
     await reader
     assert [(e.event, e.data.get("title")) for e in received] == [
         ("ready", None),
@@ -530,6 +536,40 @@ async def test_stream_finds_notifications_made_by_another_process(
 async def _close(database: Database, sub: events.Subscription) -> None:
     events.bus.unsubscribe(sub)
     await leases.release(database, sub)
+
+
+async def test_stream_watch_ends_the_streams_whose_credential_is_gone(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    """The watch's periodic check (the backstop for a revocation another process made): one
+    look ends exactly the streams opened with a revoked, unknown or outdated credential."""
+    acct = await make_account(client)
+    owner = uuid.UUID(acct.id)
+    live_token = await make_api_token(client, acct, "tasks:read")
+    revoked_token = await make_api_token(client, acct, "tasks:read")
+    r = await client.delete(f"/api/v1/tokens/{revoked_token['id']}", headers=acct.headers)
+    assert r.status_code == 204, r.text
+    credentials = {
+        "live token": events.Credential("api_token", uuid.UUID(live_token["id"])),
+        "live access": events.Credential("access_token", None, token_version=0),
+        "revoked token": events.Credential("api_token", uuid.UUID(revoked_token["id"])),
+        "unknown session": events.Credential("web_session", uuid.uuid4()),
+        "old access": events.Credential("access_token", None, token_version=1),
+    }
+    subs = {
+        name: await stream.open_subscription(database, owner, credential)
+        for name, credential in credentials.items()
+    }
+    try:
+        assert await stream.StreamWatch().check(database) == 3
+        ended = {name for name, sub in subs.items() if not sub.queue.empty()}
+        assert ended == {"revoked token", "unknown session", "old access"}
+        for name in ended:
+            item = subs[name].queue.get_nowait()
+            assert (item.kind, subs[name].revoked_by(item)) == ("revoked", True)
+    finally:
+        for sub in subs.values():
+            await _close(database, sub)
 
 
 async def test_at_most_five_streams_per_user(client: httpx.AsyncClient, database: Database) -> None:

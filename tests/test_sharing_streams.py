@@ -33,9 +33,7 @@ class Reader:
 
     def __init__(self, database: Database, sub: events.Subscription) -> None:
         self.sub = sub
-        self.gen: AsyncIterator[ServerSentEvent] = stream.event_stream(
-            database, sub, poll_seconds=0.2
-        )
+        self.gen: AsyncIterator[ServerSentEvent] = stream.event_stream(database, sub)
         self.received: asyncio.Queue[ServerSentEvent] = asyncio.Queue()
         self.pump: asyncio.Task[None] | None = None
 

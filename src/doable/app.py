@@ -44,6 +44,7 @@ from doable.relay import leases
 from doable.relay.hub import build_relay
 from doable.reminders.router import events_router, notifications_router, reminders_router
 from doable.reminders.scheduler import Scheduler
+from doable.reminders.stream import StreamWatch
 from doable.state import AppState
 from doable.tasks.router import parse_router, tags_router, tasks_router
 from doable.transfer.router import router as transfer_router
@@ -99,6 +100,7 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
         await relay.start()
         app.state.relay = relay
         renewing = asyncio.create_task(leases.keep_renewing(db), name="doable-stream-leases")
+        watching = asyncio.create_task(StreamWatch().run(db), name="doable-stream-watch")
         scheduler = None
         # Notifications go out by Web Push and email from the process that made them: fired
         # reminders from the scheduler's, the rest from the one whose request wrote them.
@@ -144,7 +146,7 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
                     await state.mailer.idle()
             if webhooks is not None:
                 await webhooks.stop()
-            for task in (renewing, purging):
+            for task in (renewing, watching, purging):
                 if task is not None:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):

@@ -467,6 +467,15 @@ async def end_read_transaction(session: AsyncSession) -> None:
     await session.rollback()
 
 
+async def release_connection(session: AsyncSession) -> None:
+    """Commit what the request's session has done so far (an authentication's "last used"
+    touch) and give its connection back to the pool, for a request that goes on for long
+    without it: an event stream. Otherwise each stream being opened holds one connection while
+    it waits for another (its lease), and as many concurrent opens as the pool holds wait on
+    each other until the pool's timeout."""
+    await session.commit()
+
+
 async def read_rows(
     session: AsyncSession, statement: Executable, params: Mapping[str, Any] | None = None
 ) -> Sequence[Row[*tuple[Any, ...]]]:

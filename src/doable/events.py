@@ -185,6 +185,14 @@ class EventBus:
     def streams_of(self, owner_id: uuid.UUID) -> int:
         return len(self._subs.get(owner_id, ()))
 
+    def owners(self) -> list[uuid.UUID]:
+        """The users with a stream open in this process."""
+        return [owner for owner, subs in list(self._subs.items()) if subs]
+
+    def subscriptions(self) -> list[Subscription]:
+        """Every stream open in this process."""
+        return [sub for subs in list(self._subs.values()) for sub in list(subs)]
+
     def open_streams(self) -> int:
         """Streams open in this process, all users together (the metrics read it)."""
         return sum(len(subs) for subs in list(self._subs.values()))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -612,41 +613,80 @@ def principal_for_external(user: User, claims: ExternalClaims) -> Principal:
     )
 
 
-async def credential_is_live(
-    session: AsyncSession, user_id: uuid.UUID, credential: Credential | None
-) -> bool:
-    """Whether what an event stream was opened with still stands (its periodic check, which
-    also catches revocations made by another process)."""
+async def dead_credentials(
+    session: AsyncSession, held: Sequence[tuple[uuid.UUID, Credential | None]]
+) -> set[int]:
+    """Which of the (user, credential) pairs that event streams were opened with no longer
+    stand: the streams' periodic check, which also catches revocations made by another
+    process. Set-based, so that one look serves every stream of a process: a read per kind of
+    credential, not one per stream. Returns the indexes into `held`."""
     now = utcnow()
-    if credential is None:
-        return True
-    if credential.expires_at is not None and now.timestamp() >= credential.expires_at:
-        return False
-    if credential.kind == "web_session":
-        stmt: Any = select(WebSession.id).where(
-            WebSession.id == credential.id,
-            WebSession.user_id == user_id,
-            WebSession.revoked_at.is_(None),
-            WebSession.expires_at > now,
+    users = {user_id for user_id, _ in held}
+
+    def ids(kind: str) -> set[uuid.UUID]:
+        return {c.id for _, c in held if c is not None and c.kind == kind and c.id is not None}
+
+    async def pairs(stmt: Any) -> set[tuple[Any, Any]]:
+        return {(a, b) for a, b in (await session.execute(stmt)).all()}
+
+    accounts = {
+        user_id: (version, disabled_at)
+        for user_id, version, disabled_at in (
+            await session.execute(
+                select(User.id, User.token_version, User.disabled_at).where(User.id.in_(users))
+            )
+        ).all()
+    }
+    sessions = ids("web_session")
+    web = (
+        await pairs(
+            select(WebSession.id, WebSession.user_id).where(
+                WebSession.id.in_(sessions),
+                WebSession.revoked_at.is_(None),
+                WebSession.expires_at > now,
+            )
         )
-    elif credential.kind == "api_token":
-        stmt = select(ApiToken.id).where(
-            ApiToken.id == credential.id,
-            ApiToken.user_id == user_id,
-            ApiToken.revoked_at.is_(None),
+        if sessions
+        else set()
+    )
+    tokens = ids("api_token")
+    api = (
+        await pairs(
+            select(ApiToken.id, ApiToken.user_id).where(
+                ApiToken.id.in_(tokens), ApiToken.revoked_at.is_(None)
+            )
         )
-    elif credential.kind == "access_token":
-        version = await session.scalar(select(User.token_version).where(User.id == user_id))
-        if version != credential.token_version:
-            return False
-        if credential.id is None:
-            return True
-        # Signed out: no live refresh token is left in its family.
-        stmt = select(RefreshToken.id).where(
-            RefreshToken.family_id == credential.id,
-            RefreshToken.user_id == user_id,
-            RefreshToken.revoked_at.is_(None),
+        if tokens
+        else set()
+    )
+    families = ids("access_token")
+    # Signed out: no live refresh token is left in the family.
+    signed_in = (
+        await pairs(
+            select(RefreshToken.family_id, RefreshToken.user_id)
+            .where(RefreshToken.family_id.in_(families), RefreshToken.revoked_at.is_(None))
+            .distinct()
         )
-    else:
-        stmt = select(User.id).where(User.id == user_id, User.disabled_at.is_(None))
-    return (await session.execute(stmt.limit(1))).first() is not None
+        if families
+        else set()
+    )
+    dead: set[int] = set()
+    for n, (user_id, c) in enumerate(held):
+        if c is None:
+            continue
+        expired = c.expires_at is not None and now.timestamp() >= c.expires_at
+        if user_id not in accounts or expired:
+            live = False
+        elif c.kind == "web_session":
+            live = (c.id, user_id) in web
+        elif c.kind == "api_token":
+            live = (c.id, user_id) in api
+        elif c.kind == "access_token":
+            live = accounts[user_id][0] == c.token_version and (
+                c.id is None or (c.id, user_id) in signed_in
+            )
+        else:
+            live = accounts[user_id][1] is None
+        if not live:
+            dead.add(n)
+    return dead

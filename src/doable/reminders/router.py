@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
-from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import StringConstraints
+from starlette.responses import StreamingResponse
 
 from doable import events
 from doable.auth.dependencies import CurrentUser, require_scope, require_scope_by_method
 from doable.auth.service import Principal
-from doable.db import SessionDep, utcnow
+from doable.db import SessionDep, release_connection, utcnow
 from doable.idempotency.route import IdempotentRoute
 from doable.reminders import service, stream
 from doable.reminders.schemas import (
@@ -154,7 +153,9 @@ async def api_subscription(
     request: Request,
     principal: Annotated[Principal, Depends(require_scope("tasks:read"))],
     me: CurrentUser,
+    session: SessionDep,
 ) -> events.Subscription:
+    await release_connection(session)
     return await stream.open_subscription(request.app.state.database, me.id, principal.credential)
 
 
@@ -163,7 +164,7 @@ Subscription = Annotated[events.Subscription, Depends(api_subscription)]
 
 @events_router.get(
     "/events",
-    response_class=EventSourceResponse,
+    response_class=stream.EventStreamResponse,
     responses={
         **COMMON,
         200: {
@@ -176,10 +177,10 @@ Subscription = Annotated[events.Subscription, Depends(api_subscription)]
             " on shutdown, after a `reconnect` event whose `retry` says when to come back"
             " (EventSource reconnects by itself). `resync`: events may have been missed;"
             " fetch afresh.",
+            "content": {"text/event-stream": {"itemSchema": stream.SSE_ITEM_SCHEMA}},
         },
         429: {"description": "Too many open streams for this account"},
     },
 )
-async def event_stream(request: Request, sub: Subscription) -> AsyncIterable[ServerSentEvent]:
-    async for item in stream.event_stream(request.app.state.database, sub):
-        yield item
+async def event_stream(request: Request, sub: Subscription) -> StreamingResponse:
+    return stream.sse_response(stream.event_stream(request.app.state.database, sub))

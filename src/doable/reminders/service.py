@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, Row, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from doable import events
@@ -333,6 +334,17 @@ async def next_reminders(
         .group_by(Reminder.task_id)
     )
     return {task_id: at for task_id, at in rows.all() if at is not None}
+
+
+async def notifications_of_since(
+    session: AsyncSession, owner_ids: Sequence[uuid.UUID], since: datetime
+) -> Sequence[Row[uuid.UUID, uuid.UUID]]:
+    """(id, owner_id) of the owners' notifications created at or after `since` (the event
+    streams' watch: one index range per owner)."""
+    stmt = select(Notification.id, Notification.owner_id).where(
+        Notification.owner_id.in_(owner_ids), Notification.created_at >= since
+    )
+    return (await session.execute(stmt)).all()
 
 
 async def notifications_since(

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import Response
-from fastapi.sse import EventSourceResponse, ServerSentEvent
+from fastapi.sse import ServerSentEvent
 from pydantic import ValidationError
+from starlette.responses import StreamingResponse
 
 from doable.auth.models import User
-from doable.db import SessionDep
+from doable.db import SessionDep, release_connection
 from doable.errors import InvalidInput
 from doable.events import Credential
 from doable.notify import service as push_service
@@ -174,22 +175,27 @@ async def delete_reminder(
     return see_other(f"/tasks/{task.id}/edit")
 
 
-async def _web_subscription(request: Request, user: WebUser) -> Any:
+async def _web_subscription(request: Request, user: WebUser, session: SessionDep) -> Any:
+    await release_connection(session)
     credential = Credential("web_session", request.state.web_session_id)
     return await reminders_stream.open_subscription(request.app.state.database, user.id, credential)
 
 
-@router.get("/events", response_class=EventSourceResponse)
+@router.get("/events", response_class=reminders_stream.EventStreamResponse)
 async def web_events(
     request: Request, sub: Annotated[Any, Depends(_web_subscription)]
-) -> AsyncIterable[ServerSentEvent]:
+) -> StreamingResponse:
     """The same stream as /api/v1/events, signed in by the session cookie (EventSource cannot
     send an Authorization header). With in-app pop-ups off (the account page's channels), a
     notification comes as `notification-quiet`: the bell counts it, no pop-up shows."""
     database = request.app.state.database
     async with database.read_sessions() as session:
         in_app = (await push_service.channels(session, sub.owner_id)).in_app
-    async for item in reminders_stream.event_stream(database, sub):
-        if not in_app and item.event == "notification":
-            item = ServerSentEvent(event="notification-quiet", id=item.id, data=item.data)
-        yield item
+
+    async def items() -> AsyncIterator[ServerSentEvent]:
+        async for item in reminders_stream.event_stream(database, sub):
+            if not in_app and item.event == "notification":
+                item = ServerSentEvent(event="notification-quiet", id=item.id, data=item.data)
+            yield item
+
+    return reminders_stream.sse_response(items())
