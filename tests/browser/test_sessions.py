@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
 
 from tests.browser.conftest import Contexts
@@ -46,9 +47,14 @@ def test_revoking_a_session_sends_its_next_htmx_action_to_login_and_back(
     expect(rows).to_have_count(1)
     expect(rows).to_contain_text("(this browser)")
 
-    # B's next action (an htmx post) changes nothing and lands on login, via HX-Redirect.
-    b.locator("#quick-title").fill("Written after revocation")
-    b.get_by_role("button", name="Add", exact=True).click()
+    # B's next action (an htmx post) changes nothing and lands on login, via HX-Redirect;
+    # unless B's live stream, ended with its session, took the page there first (on a busy
+    # machine it can). Either way nothing is written: the list below has one task.
+    try:
+        b.locator("#quick-title").fill("Written after revocation", timeout=3000)
+        b.get_by_role("button", name="Add", exact=True).click(timeout=3000)
+    except PlaywrightError:  # a timeout, or the page navigating away mid-action
+        assert "/login" in b.url, b.url
     expect(b).to_have_url(re.compile(r"/login\?next=%2Ftasks%3Fstatus%3Dpending$"))
     log_in(b, email)
     expect(b).to_have_url(re.compile(r"/tasks\?status=pending$"))
