@@ -54,7 +54,8 @@ async def test_the_edit_page_lists_reminders_in_words(web: WebClient) -> None:
     for body in ({"before": "PT0S"}, {"before": "PT30M"}, {"at": "2030-12-11T09:00"}):
         assert (await web.post(f"/tasks/{task_id}/reminders", body)).status_code == 303
     page = await web.get(f"/tasks/{task_id}/edit")
-    rows = re.findall(r'<li[^>]*>\s*<span>(.*?)</span> <span class="muted">· (.*?)</span>', page.text)
+    row = r'<li[^>]*>\s*<span>(.*?)</span> <span class="muted">· (.*?)</span>'
+    rows = re.findall(row, page.text)
     assert rows == [
         ("At the due time", "fires at 15:00 on Thu 12 Dec 2030"),
         ("30 minutes before the due time", "fires at 14:30 on Thu 12 Dec 2030"),
