@@ -115,7 +115,7 @@ async def test_inline_edit_form_shows_adds_and_deletes_reminders(
         ("before", "soon", "must be an ISO 8601 duration"),
         ("before", "P400D", "366 days"),
         ("before", "P" + "9" * 5000 + "D", "ISO 8601 duration"),
-        ("at", "next tuesday-ish", "datetime"),
+        ("at", "next tuesday-ish", "is not a date and time"),
         ("at", "2020-01-01T10:00", "This time is in the past"),
     ],
 )

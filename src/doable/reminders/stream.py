@@ -219,9 +219,12 @@ def _encode(item: ServerSentEvent) -> bytes:
 
 class EventStreamResponse(StreamingResponse):
     """A stream of Server-Sent Events (not FastAPI's EventSourceResponse, which makes FastAPI
-    take the route for a generator of events)."""
+    take the route for a generator of events). The media type is given per response, not on
+    the class: on the class, FastAPI would describe the body as one string in the OpenAPI
+    document, and clients that read each event against it would reject every event; the
+    route's own `itemSchema` describes them."""
 
-    media_type = "text/event-stream"
+    media_type = None
 
 
 def sse_response(items: AsyncIterator[ServerSentEvent]) -> EventStreamResponse:
@@ -237,7 +240,7 @@ def sse_response(items: AsyncIterator[ServerSentEvent]) -> EventStreamResponse:
 
     # Cache-Control and X-Accel-Buffering (nginx must not buffer it), as FastAPI sets them.
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    return EventStreamResponse(body(), headers=headers)
+    return EventStreamResponse(body(), headers=headers, media_type="text/event-stream")
 
 
 async def event_stream(

@@ -130,9 +130,13 @@ def plain(error: Any, *, in_file: bool = False) -> str:
             return f'"{field}" is not a field Doable knows; leave it out'
         return "This field is not part of the form"
     if kind in _DATE_TYPES or (kind == "value_error" and message.startswith("must be a date")):
-        if isinstance(value, str) and ("T" in value or ":" in value):
+        # `at` (a reminder's moment) is always a date and time, whatever the API also accepts.
+        wants_time = (
+            kind.startswith("datetime") or message.startswith("must be a datetime") or field == "at"
+        )
+        if wants_time or (isinstance(value, str) and ("T" in value or ":" in value)):
             if not in_file:  # a form's date and time fields, joined by forms.py
-                shown = _shown(value.replace("T", " "))
+                shown = _shown(value.replace("T", " ") if isinstance(value, str) else value)
                 return f"{subject} {shown} is not a date and time (use YYYY-MM-DD and HH:MM)"
             return f"{subject} {_shown(value)} is not a date and time (use YYYY-MM-DDTHH:MM)"
         return f"{subject} {_shown(value)} is not a date (use YYYY-MM-DD)"
