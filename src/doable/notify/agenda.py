@@ -29,6 +29,7 @@ from sqlalchemy import func, select
 
 from doable.db import Database, utcnow
 from doable.notify.models import NotificationChannels
+from doable.reminders import wording
 from doable.tasks.recurrence import to_instant
 from doable.zones import Zone, zone_of
 
@@ -156,15 +157,6 @@ async def next_due_at(database: Database) -> datetime | None:
         )
 
 
-def _describe(task_due_at: datetime | None, task_due_date: date | None, zone: Zone) -> str:
-    if task_due_at is not None:
-        local = task_due_at.astimezone(zone)
-        return f"{local:%a} {local.day} {local:%b}, {local:%H:%M}"
-    if task_due_date is not None:
-        return f"{task_due_date:%a} {task_due_date.day} {task_due_date:%b}"
-    return ""
-
-
 async def send_agendas(
     database: Database, config: PushConfig, claimed: list[Claimed], *, now: datetime
 ) -> int:
@@ -200,7 +192,9 @@ async def send_agendas(
             lines.append("Overdue" if group.day is None else "Today")
             for task in group.tasks:
                 if listed < MAX_TASKS_LISTED:
-                    lines.append(f"- {task.title} ({_describe(task.due_at, task.due_date, zone)})")
+                    lines.append(
+                        f"- {task.title} ({wording.due(task.due_at, task.due_date, zone)})"
+                    )
                 listed += 1
             lines.append("")
         if listed > MAX_TASKS_LISTED:

@@ -36,6 +36,7 @@ from doable.auth.models import User
 from doable.db import Database, utcnow
 from doable.errors import is_db_unavailable, loggable_error
 from doable.projects.models import Project
+from doable.reminders import wording
 from doable.reminders.models import Notification, Reminder
 from doable.tasks.models import Task
 from doable.zones import Zone, zone_of
@@ -70,13 +71,8 @@ class Fired:
 
 
 def _body(due_at: datetime | None, due_date: date | None, zone: Zone) -> str:
-    # Days unpadded ("Thu 3 Dec"), as the task list writes them.
-    if due_at is not None:
-        local = due_at.astimezone(zone)
-        return f"Due {local:%a} {local.day} {local:%b}, {local:%H:%M}"
-    if due_date is not None:
-        return f"Due {due_date:%a} {due_date.day} {due_date:%b}"
-    return "Reminder"
+    when = wording.due(due_at, due_date, zone)
+    return f"Due {when}" if when else "Reminder"
 
 
 async def _claim_batch(

@@ -46,3 +46,14 @@ def at(instant: datetime, zone: Zone, *, today: date | None = None) -> str:
 def sentence(words: str) -> str:
     """The phrase as a sentence's start: "At the due time"."""
     return words[:1].upper() + words[1:]
+
+
+def due(due_at: datetime | None, due_date: date | None, zone: Zone) -> str:
+    """A task's due in the user's zone, days unpadded as the task list writes them ("Thu 3
+    Dec, 09:00", or "Thu 3 Dec" for a date); empty for no due. Reminders and agendas."""
+    if due_at is not None:
+        local = due_at.astimezone(zone)
+        return f"{local:%a} {local.day} {local:%b}, {local:%H:%M}"
+    if due_date is not None:
+        return f"{due_date:%a} {due_date.day} {due_date:%b}"
+    return ""
