@@ -1,4 +1,5 @@
-"""The connection pool after a request is cut off mid-query: the next requests are served."""
+"""The connection pool: after a request is cut off mid-query the next requests are served, and
+connections opened under load are kept rather than closed and opened again."""
 
 from __future__ import annotations
 
@@ -6,11 +7,15 @@ import asyncio
 import logging
 import sqlite3
 import time
+from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import event
 
+from doable.app import create_app
 from doable.db import Database
+from tests.conftest import make_client, runtime_for, truncate_all
 from tests.factories import make_account
 
 TASKS = "/api/v1/tasks"
@@ -59,3 +64,28 @@ async def test_a_request_cancelled_mid_query_leaves_the_pool_healthy(
     assert r.status_code == 200, r.text
     assert [t["title"] for t in r.json()["items"]] == ["after 0", "after 1", "after 2"]
     assert database.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+async def test_connections_opened_under_load_are_kept_for_the_next_requests(
+    database: Database, data_dir: Path, backend: str
+) -> None:
+    """Waves of concurrent requests, larger and smaller than DB_POOL_SIZE, open each
+    connection once: none is closed when the number at work dips and opened again for the
+    next wave (with a small pool and an overflow above it, every wave opened new ones)."""
+    if backend == "sqlite":
+        pytest.skip("SQLite's connections are files in this process, not a server's sessions")
+    db = Database(database.config, pool_size=2)  # 2 x 3 = 6 connections at most
+    opened: list[object] = []
+    event.listen(db.engine.sync_engine, "connect", lambda conn, _record: opened.append(conn))
+    try:
+        async with make_client(create_app(runtime_for(database, data_dir), db)) as client:
+            acct = await make_account(client)
+            for wave in (6, 1, 6, 2, 6, 1, 6):
+                answers = await asyncio.gather(
+                    *(client.get(TASKS, headers=acct.headers) for _ in range(wave))
+                )
+                assert {r.status_code for r in answers} == {200}
+            assert 1 <= len(opened) <= 6, len(opened)
+    finally:
+        await db.dispose()
+        await truncate_all(database.engine)

@@ -5,7 +5,7 @@ Without it, every request the server accepts starts at once and then queues for 
 pool's connections, in no particular order; under overload the waits grow until clients time
 out (issue 19 measured p99 4.4 s, 117 requests over 5 s, at 256 connections). Here a request
 takes a slot before any of its work: slots are as many as the pool has connections
-(`DB_POOL_SIZE` x 3, its size plus its overflow), so an admitted request never waits inside
+(`DB_POOL_SIZE` x 3), so an admitted request never waits inside
 the pool. The others wait in arrival order, for at most `ADMISSION_WAIT_MS`; past that, or
 when `ADMISSION_QUEUE` are already waiting, they get a 503 problem at once. The bound on the
 wait is what a client sees as the worst latency under overload (2 s by default, the target

@@ -88,7 +88,7 @@ class Metrics:
         )
         self.pool_overflow = Gauge(
             "doable_db_pool_overflow",
-            "Connections opened beyond the pool size (negative: room left before it).",
+            "Connections beyond the pool size: 0 or less (minus the connections not yet opened).",
             registry=r,
         )
         self.scheduler_lag = Gauge(
