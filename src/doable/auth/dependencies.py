@@ -197,7 +197,14 @@ def check_scope(principal: Principal, scope: Scope) -> None:
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
-def _allow(request: Request, principal: Principal, scope: Scope) -> Principal:
+# On the dependencies `require_scope` and `require_scope_by_method` make: (read, write) scopes,
+# which doable.routing reads to run the same check without FastAPI's dependency solving.
+SCOPES_ATTRIBUTE = "doable_scopes"
+
+
+def allow(request: Request, principal: Principal, scope: Scope) -> Principal:
+    """Let `principal` through for `scope` (else `InsufficientScope`), and note that a scope
+    was checked for this request (what `current_user` asks of an API token)."""
     check_scope(principal, scope)
     setattr(request.state, _SCOPE_CHECKED, True)
     return principal
@@ -207,8 +214,9 @@ def require_scope(scope: Scope) -> Callable[[Request, Principal], Awaitable[Prin
     """A dependency: API tokens need `scope`; access tokens carry every scope."""
 
     async def scoped(request: Request, principal: CurrentPrincipal) -> Principal:
-        return _allow(request, principal, scope)
+        return allow(request, principal, scope)
 
+    setattr(scoped, SCOPES_ATTRIBUTE, (scope, scope))
     return scoped
 
 
@@ -218,8 +226,9 @@ def require_scope_by_method(
     """A router dependency: `read` for GET and HEAD, `write` for every other method."""
 
     async def scoped(request: Request, principal: CurrentPrincipal) -> Principal:
-        return _allow(request, principal, read if request.method in SAFE_METHODS else write)
+        return allow(request, principal, read if request.method in SAFE_METHODS else write)
 
+    setattr(scoped, SCOPES_ATTRIBUTE, (read, write))
     return scoped
 
 

@@ -15,7 +15,6 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import BackgroundTasks, Depends, Header, Request, Response
-from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,6 +23,7 @@ from doable.db import Database, SessionDep, utcnow
 from doable.errors import loggable_error
 from doable.idempotency import service
 from doable.idempotency.models import IdempotencyKey
+from doable.routing import PlannedRoute
 
 log = logging.getLogger("doable.idempotency")
 
@@ -148,7 +148,7 @@ def _replay(stored: service.StoredResponse) -> Response:
     return Response(content=stored.body, status_code=stored.status_code, headers=headers)
 
 
-class IdempotentRoute(APIRoute):
+class IdempotentRoute(PlannedRoute):
     """An APIRoute whose POST honours the `Idempotency-Key` header. `claim` is the dependency
     that claims the key; a subclass whose callers sign in another way names its own."""
 

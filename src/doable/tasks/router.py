@@ -16,6 +16,7 @@ from doable.db import SessionDep, utcnow
 from doable.errors import InvalidInput
 from doable.idempotency.route import IdempotentRoute
 from doable.projects.catalog import quick_add_catalog
+from doable.routing import request_check
 from doable.state import StateDep
 from doable.tasks import listing as task_listing
 from doable.tasks import quickadd, quickservice, service, tags, tree
@@ -69,6 +70,7 @@ TagFilter = Annotated[NoNulStr, StringConstraints(min_length=1, max_length=50)]
 CursorParam = Annotated[NoNulStr, StringConstraints(max_length=1000)]
 
 
+@request_check
 async def _well_formed_query(request: Request) -> None:
     """Refuse a query string that is not UTF-8 once decoded (Starlette would put U+FFFD in its
     place) and a repeated parameter that takes one value (FastAPI would keep the last)."""

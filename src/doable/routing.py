@@ -1,0 +1,183 @@
+"""`PlannedRoute`: an API route whose reads skip FastAPI's per-request dependency solving.
+
+FastAPI solves a route's dependency tree anew on every request: for each node it computes a
+cache key, checks whether the callable is a generator, and enters exit stacks; for a task's
+GET that bookkeeping cost about as much as the database work (issue 19). Most API reads
+depend on the same few things: the caller (a scope requirement and `CurrentUser`), the
+request's session and the app state. For a GET route whose dependencies are only those, this
+route runs a plan made once when the route is built, in FastAPI's order:
+
+1. open the request's unit of work (as `SessionDep` does);
+2. check the Bearer credential and the API token's scope (as `require_scope_by_method` and
+   `current_user` do, by calling them);
+3. the route's own checks (`dependencies=[...]` such as the query-string check);
+4. validate path, query, header and cookie parameters with FastAPI's own function, so the
+   values and the errors (422) are exactly FastAPI's;
+5. call the endpoint, commit, then validate and serialize the response with the route's
+   response field, as FastAPI does, with the headers and status the endpoint set.
+
+Any other route (a write, a body, another dependency) keeps FastAPI's handler: the plan is
+an optimisation of what FastAPI would do, never a second behaviour. FastAPI still reads the
+endpoint's signature for the OpenAPI document, so that stays what it was; the tests run every
+API read through this route and the schema fuzzer checks its answers against the document.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi.datastructures import DefaultPlaceholder
+from fastapi.dependencies.models import Dependant
+from fastapi.dependencies.utils import request_params_to_args
+from fastapi.exceptions import RequestValidationError, ResponseValidationError
+from fastapi.routing import APIRoute
+from starlette.requests import Request
+from starlette.responses import Response
+
+from doable.auth import dependencies as auth
+from doable.db import SAFE_METHODS, Database, unit_of_work
+from doable.state import get_state
+
+Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+Check = Callable[[Request], Coroutine[Any, Any, None]]
+_REQUEST_CHECKS: set[Check] = set()
+# What the plan knows how to provide, by the dependency's callable: the name it goes by.
+_PROVIDED: dict[Callable[..., Any], str] = {
+    auth.current_user: "user",
+    unit_of_work: "session",
+    get_state: "state",
+}
+
+
+@dataclass(frozen=True)
+class _Plan:
+    read_scopes: tuple[str, ...]  # the scopes the route requires for reads, if any
+    checks: tuple[Check, ...]
+    provided: tuple[tuple[str, str], ...]  # (endpoint parameter, what it is)
+
+
+def _plan(route: APIRoute) -> _Plan | None:
+    """The plan for `route`, or None when FastAPI must solve it (a write, a body, a
+    dependency the plan does not know, a sync endpoint, a streamed or custom response)."""
+    dependant: Dependant = route.dependant
+    if not route.methods or not route.methods <= SAFE_METHODS:
+        return None
+    if route.body_field is not None or route.response_field is None:
+        return None
+    if not inspect.iscoroutinefunction(dependant.call) or inspect.isasyncgenfunction(
+        dependant.call
+    ):
+        return None
+    if dependant.background_tasks_param_name or dependant.security_scopes_param_name:
+        return None
+    if dependant.websocket_param_name or dependant.http_connection_param_name:
+        return None
+    if not isinstance(route.response_class, DefaultPlaceholder):
+        return None
+    read_scopes: list[str] = []
+    checks: list[Check] = []
+    provided: list[tuple[str, str]] = []
+    for sub in dependant.dependencies:
+        call = sub.call
+        scopes = getattr(call, auth.SCOPES_ATTRIBUTE, None)
+        if scopes is not None and sub.name is None:
+            read_scopes.append(scopes[0])
+        elif call in _PROVIDED and sub.name is not None:
+            provided.append((sub.name, _PROVIDED[call]))
+        elif call in _REQUEST_CHECKS and not sub.dependencies and sub.name is None:
+            checks.append(call)
+        else:
+            return None
+    if any(what == "user" for _, what in provided) and not read_scopes:
+        return None  # `current_user` refuses API tokens without a scope check: FastAPI's path
+    return _Plan(tuple(read_scopes), tuple(checks), tuple(provided))
+
+
+def request_check(check: Check) -> Check:
+    """Mark `check(request)`, a dependency that refuses a request or does nothing, as one a
+    `PlannedRoute` may call itself."""
+    _REQUEST_CHECKS.add(check)
+    return check
+
+
+def _planned_handler(route: APIRoute, plan: _Plan) -> Handler:
+    dependant = route.dependant
+    endpoint = dependant.call
+    assert endpoint is not None
+    response_field = route.response_field
+    assert response_field is not None
+    status_code = route.status_code
+    param_groups = (
+        (dependant.path_params, "path_params"),
+        (dependant.query_params, "query_params"),
+        (dependant.header_params, "headers"),
+        (dependant.cookie_params, "cookies"),
+    )
+
+    async def handler(request: Request) -> Response:
+        database: Database = request.app.state.database
+        state = await get_state(request)
+        sub_response = Response()
+        del sub_response.headers["content-length"]
+        sub_response.status_code = None  # type: ignore[assignment]
+        async with database.unit_of_work(write=False) as session:
+            values: dict[str, Any] = {}
+            if plan.read_scopes:
+                credentials = await auth.bearer(request)
+                principal = await auth.current_principal(request, session, state, credentials)
+                for scope in plan.read_scopes:
+                    auth.allow(request, principal, scope)  # type: ignore[arg-type]
+                user = await auth.current_user(request, principal)
+            for check in plan.checks:
+                await check(request)
+            for name, what in plan.provided:
+                values[name] = user if what == "user" else session if what == "session" else state
+            errors: list[Any] = []
+            for fields, source in param_groups:
+                if fields:
+                    found, wrong = request_params_to_args(fields, getattr(request, source))
+                    values.update(found)
+                    errors += wrong
+            if errors:
+                raise RequestValidationError(errors)
+            if dependant.request_param_name:
+                values[dependant.request_param_name] = request
+            if dependant.response_param_name:
+                values[dependant.response_param_name] = sub_response
+            raw = await endpoint(**values)
+        if isinstance(raw, Response):
+            return raw
+        value, wrong = response_field.validate(raw, {}, loc=("response",))
+        if wrong:
+            raise ResponseValidationError(errors=wrong, body=raw)
+        content = response_field.serialize_json(
+            value,
+            include=route.response_model_include,
+            exclude=route.response_model_exclude,
+            by_alias=route.response_model_by_alias,
+            exclude_unset=route.response_model_exclude_unset,
+            exclude_defaults=route.response_model_exclude_defaults,
+            exclude_none=route.response_model_exclude_none,
+        )
+        response = Response(
+            content=content,
+            media_type="application/json",
+            status_code=sub_response.status_code or status_code or 200,
+        )
+        response.headers.raw.extend(sub_response.headers.raw)
+        return response
+
+    return handler
+
+
+class PlannedRoute(APIRoute):
+    """An APIRoute whose GET requests run a dependency plan made once (see the module)."""
+
+    def get_route_handler(self) -> Handler:
+        plan = _plan(self)
+        if plan is None:
+            return super().get_route_handler()
+        return _planned_handler(self, plan)
