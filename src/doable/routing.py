@@ -36,6 +36,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.dependencies.utils import request_params_to_args
 from fastapi.exceptions import RequestValidationError, ResponseValidationError
 from fastapi.routing import APIRoute
+from fastapi.utils import is_body_allowed_for_status_code
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
@@ -173,6 +174,8 @@ def _planned_handler(route: APIRoute, plan: _Plan) -> Handler:
             media_type="application/json",
             status_code=sub_response.status_code or status_code or 200,
         )
+        if not is_body_allowed_for_status_code(response.status_code):
+            response.body = b""  # a 204 or 304 the endpoint set
         response.headers.raw.extend(sub_response.headers.raw)
         return response
 
