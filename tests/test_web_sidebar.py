@@ -18,9 +18,11 @@ from sqlalchemy import insert, select, update
 
 from doable.app import create_app
 from doable.db import Database
+from doable.projects.access import Role
 from doable.tasks.models import NO_DUE, Tag, Task, task_tags
 from tests.conftest import make_client, runtime_for
-from tests.factories import PASSWORD, Account
+from tests.factories import PASSWORD, Account, make_account
+from tests.test_sharing_core import share, unshare
 from tests.webclient import WebClient
 
 TASKS = "/api/v1/tasks"
@@ -202,3 +204,41 @@ async def test_an_imports_staged_tasks_count_only_once_published(
     assert list(page["projects"].values()) == ["4"]
     async with database.read_sessions() as s:
         assert (await s.scalar(select(Tag.name).where(Tag.id == tag_id))) == "work"
+
+
+async def test_a_members_sidebar_counts_the_shared_projects_tasks_not_their_tags(
+    app: FastAPI, client: httpx.AsyncClient, database: Database, fixed_now: None
+) -> None:
+    """The statement for a user with shares: the shared project's tasks count in the totals
+    and its own line, the owner's tags (which those tasks carry) are not the member's; an
+    archived shared project leaves the totals; removal takes the tasks away at once."""
+    web, member = await signed_in_pair(client)
+    owner = await make_account(client)
+    r = await client.post("/api/v1/projects", json={"name": "Shared"}, headers=owner.headers)
+    shared_id = r.json()["id"]
+    await add(client, owner, due=TODAY - timedelta(days=1), project_id=shared_id, tags=["o"])
+    await add(client, owner, due=TODAY, project_id=shared_id, tags=["o"])
+    await add(client, owner, tags=["o"])  # the owner's Inbox: not shared
+    await add(client, member, tags=["mine"])
+    await share(database, owner, shared_id, member, Role.EDITOR)
+
+    page = sidebar((await web.get("/tasks")).text)
+    assert page["counts"] == counts(open_=3, today=2, overdue=1, done=0)
+    assert page["tags"] == {"mine": "1"}
+    inbox = next(p for p in page["projects"] if p != shared_id)
+    assert page["projects"] == {inbox: "1", shared_id: "2"}
+
+    r = await client.patch(
+        f"/api/v1/projects/{shared_id}", json={"archived": True}, headers=owner.headers
+    )
+    assert r.status_code == 200, r.text
+    page = sidebar((await web.get("/tasks")).text)
+    assert page["counts"] == counts(open_=1, today=0, overdue=0, done=0)
+    await client.patch(
+        f"/api/v1/projects/{shared_id}", json={"archived": False}, headers=owner.headers
+    )
+
+    await unshare(database, owner, shared_id, member)
+    page = sidebar((await web.get("/tasks")).text)
+    assert page["counts"] == counts(open_=1, today=0, overdue=0, done=0)
+    assert page["projects"] == {inbox: "1"}
