@@ -18,11 +18,31 @@ from benchmarks.common import PROJECT, SECRET_KEY, SERVER_CPU, backend_dir, data
 READY_TIMEOUT = 60.0
 
 
+# BENCH_PORTS="8720-8739" keeps the servers in a range of ports (a machine shared by several
+# runs); without it the system picks any free one.
+_next_port = 0
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    global _next_port
+    span = os.environ.get("BENCH_PORTS", "")
+    if not span:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port: int = sock.getsockname()[1]
+            return port
+    first, last = (int(p) for p in span.split("-"))
+    # In turn, not the first free one: two servers made before either binds get two ports.
+    for _ in range(last - first + 1):
+        port = first + _next_port % (last - first + 1)
+        _next_port += 1
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise SystemExit(f"no free port in BENCH_PORTS={span}")
 
 
 def doable_env(backend: str, **extra: str) -> dict[str, str]:

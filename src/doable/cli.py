@@ -229,6 +229,8 @@ def serve(
         port=bind_port,
         workers=None if reload else workers,
         reload=reload,
+        # The web app compiles each template once (web/views.py): an edited one needs a restart.
+        reload_includes=["*.html"] if reload else None,
         # The app reads X-Forwarded-* itself (doable.proxy): uvicorn's reading of
         # FORWARDED_ALLOW_IPS="*" takes the leftmost X-Forwarded-For entry, which the client
         # chooses.

@@ -38,6 +38,10 @@ env = Environment(
     autoescape=select_autoescape(default=True, default_for_string=True),
     trim_blocks=True,
     lstrip_blocks=True,
+    # Each template is compiled once per process and never checked again: with auto_reload,
+    # every get_template (a page makes a dozen, one per import) stats the file. The templates
+    # ship inside the package; `doable serve --reload` restarts on an edited one instead.
+    auto_reload=False,
 )
 env.globals["version"] = __version__
 env.globals["static_url"] = static_url

@@ -14,7 +14,6 @@ from doable.auth.models import User
 from doable.projects import service as projects_service
 from doable.tasks import listing as task_listing
 from doable.tasks import service as tasks_service
-from doable.tasks import tags as task_tags_service
 from doable.tasks.schemas import Priority
 from doable.web.views import base_context, reminder_marks, task_view
 
@@ -143,9 +142,9 @@ class ProjectNav:
 
 async def sidebar_context(session: Any, user: User, now: datetime) -> dict[str, Any]:
     """What every page with the sidebar shows: the projects (Inbox first, in their order) with
-    their open-task counts, the task counts and the tags. Four queries."""
+    their open-task counts, the task counts and the tags. Two queries."""
     projects = await projects_service.list_projects(session, user)
-    open_counts = await projects_service.open_counts(session, user)
+    numbers = await task_listing.count_sidebar(session, user, now=now)
     nav = [
         ProjectNav(
             id=str(p.id),
@@ -153,12 +152,12 @@ async def sidebar_context(session: Any, user: User, now: datetime) -> dict[str, 
             color=p.color,
             favorite=p.favorite,
             inbox=p.is_inbox,
-            open=open_counts.get(p.id, 0),
+            open=numbers.open_by_project.get(p.id, 0),
         )
         for p in projects
     ]
     return {
         "projects": nav,
-        "counts": await task_listing.count_tasks(session, user, now=now),
-        "tags": await task_tags_service.list_tags(session, user.id),
+        "counts": numbers.counts,
+        "tags": numbers.tags,
     }
