@@ -182,6 +182,9 @@ async def servable(engine: AsyncEngine) -> tuple[bool, str]:
 
 MIGRATION_LOCK_KEY = 0x646F61626C65  # "doable": PostgreSQL's advisory lock key
 MIGRATION_LOCK_WAIT_S = 600
+# MariaDB's named locks are server-wide: the name carries the database's (64 characters at
+# most), so migrating one database does not make every other database on the server wait.
+MARIADB_LOCK_NAME = "LEFT(CONCAT('doable_migrate:', DATABASE()), 64)"
 
 
 @asynccontextmanager
@@ -191,8 +194,8 @@ async def migration_lock(engine: AsyncEngine) -> AsyncIterator[Any]:
 
     PostgreSQL: `pg_advisory_xact_lock`, released with the transaction, so it also works
     through PgBouncer in transaction mode. MariaDB: `GET_LOCK` (its DDL commits as it goes, so
-    no transaction could hold a lock). SQLite: an exclusive `flock` on a file beside the
-    database.
+    no transaction could hold a lock), named for the database. SQLite: an exclusive `flock` on
+    a file beside the database.
     """
     backend = engine.dialect.name
     if backend == "postgresql":
@@ -205,7 +208,7 @@ async def migration_lock(engine: AsyncEngine) -> AsyncIterator[Any]:
         async with engine.connect() as conn:
             got = (
                 await conn.execute(
-                    text("SELECT GET_LOCK('doable_migrate', :wait)"),
+                    text(f"SELECT GET_LOCK({MARIADB_LOCK_NAME}, :wait)"),
                     {"wait": MIGRATION_LOCK_WAIT_S},
                 )
             ).scalar()
@@ -218,7 +221,7 @@ async def migration_lock(engine: AsyncEngine) -> AsyncIterator[Any]:
                 async with conn.begin():
                     yield conn
             finally:
-                await conn.execute(text("SELECT RELEASE_LOCK('doable_migrate')"))
+                await conn.execute(text(f"SELECT RELEASE_LOCK({MARIADB_LOCK_NAME})"))
                 await conn.commit()
     else:
         import fcntl
