@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 from playwright.sync_api import BrowserContext, Page, Playwright, expect
+from playwright.sync_api import Error as PlaywrightError
 
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, DESKTOP, SCREENSHOTS, PageWatch
 from tests.browser.test_accessibility import run_axe
@@ -108,8 +109,17 @@ def rounds(page: Page) -> int:
 
 
 def queue(page: Page) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = page.evaluate(QUEUE)
-    return items
+    """The queued adds, read from IndexedDB (the origin's, whatever page is showing). A page
+    coming back online may reload itself (offline.js) as this reads: read again once loaded."""
+    for attempt in range(3):
+        try:
+            items: list[dict[str, Any]] = page.evaluate(QUEUE)
+            return items
+        except PlaywrightError as error:
+            if "context was destroyed" not in str(error) or attempt == 2:
+                raise
+            page.wait_for_load_state()
+    raise AssertionError("unreachable")
 
 
 def shot(page: Page, name: str) -> None:
