@@ -79,6 +79,25 @@ def test_a_text_without_a_title_is_refused_next_to_the_box(contexts: Contexts) -
     expect(page.locator("#task-list > li")).to_have_count(0)
 
 
+def test_emptying_the_box_clears_the_preview_without_asking_the_server(
+    contexts: Contexts,
+) -> None:
+    page = contexts.page()
+    sign_up(page, unique_email("quick-clear"))
+    settled(page)
+    box = page.locator("#quick-title")
+    preview = page.locator("#quick-preview")
+    box.fill("Call mum tomorrow")
+    expect(preview.locator("mark.token")).to_have_text(["tomorrow"])
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url) if "/tasks/preview" in r.url else None)
+    box.fill("")
+    expect(preview).to_be_empty()
+    # Cleared by the page itself: a blank box's preview is no request (one that, offline or
+    # signed out, would fail or send the page to the login).
+    assert asked == []
+
+
 def test_quick_add_reads_the_text_without_javascript(contexts: Contexts) -> None:
     page = contexts.page(java_script_enabled=False)
     sign_up(page, unique_email("quick-nojs"))

@@ -452,10 +452,18 @@
 
   // The quick-add preview answers for the text it was sent. Requests queue one behind the
   // other (no aborts); an answer for text the box no longer holds (typed on, or emptied by
-  // adding the task) is dropped.
+  // adding the task) is dropped. A blank box previews nothing: it is cleared here, not asked
+  // of the server (adding a task empties the box, perhaps offline or with the session gone).
   document.addEventListener("htmx:beforeRequest", function (event) {
     var elt = event.detail.elt;
-    if (elt.id === "quick-title") elt.dataset.previewOf = elt.value;
+    if (elt.id !== "quick-title") return;
+    if (!elt.value.trim()) {
+      event.preventDefault();
+      var preview = document.getElementById("quick-preview");
+      if (preview) preview.innerHTML = "";
+      return;
+    }
+    elt.dataset.previewOf = elt.value;
   });
   document.addEventListener("htmx:beforeSwap", function (event) {
     var elt = event.detail.elt;
