@@ -305,11 +305,11 @@ async def test_query_counts_per_request(client: httpx.AsyncClient, database: Dat
     # task, tags, subtasks, update, the activity log's insert, and the subtasks' progress for
     # the response
     assert len(complete_stmts) == 7, complete_stmts
-    # user, Inbox, last position in it, tag lookup, insert new tag "b", insert task, insert
-    # both links, the activity log's insert; PostgreSQL and MariaDB also lock the Inbox's row
-    # first (SQLite's writers already run one at a time)
+    # user (with their Inbox's id), last position in the Inbox, tag lookup, insert new tag
+    # "b", insert task, insert both links, the activity log's insert; PostgreSQL and MariaDB
+    # also lock the Inbox's row first (SQLite's writers already run one at a time)
     locks = 0 if database.config.backend == "sqlite" else 1
-    assert len(create_stmts) == 8 + locks, create_stmts
+    assert len(create_stmts) == 7 + locks, create_stmts
 
 
 async def test_tags_list_rename_merge_recolour_delete(client: httpx.AsyncClient) -> None:
