@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event
+from sqlalchemy import delete, event, select
 
 from doable.db import Database
+from doable.projects.models import Project
 from tests.factories import Account, assert_problem, make_account, make_task
 
 TASKS = "/api/v1/tasks"
@@ -305,11 +307,29 @@ async def test_query_counts_per_request(client: httpx.AsyncClient, database: Dat
     # task, tags, subtasks, update, the activity log's insert, and the subtasks' progress for
     # the response
     assert len(complete_stmts) == 7, complete_stmts
-    # user, Inbox, last position in it, tag lookup, insert new tag "b", insert task, insert
-    # both links, the activity log's insert; PostgreSQL and MariaDB also lock the Inbox's row
-    # first (SQLite's writers already run one at a time)
+    # user (with their Inbox's id), last position in the Inbox, tag lookup, insert new tag
+    # "b", insert task, insert both links, the activity log's insert; PostgreSQL and MariaDB
+    # also lock the Inbox's row first (SQLite's writers already run one at a time)
     locks = 0 if database.config.backend == "sqlite" else 1
-    assert len(create_stmts) == 8 + locks, create_stmts
+    assert len(create_stmts) == 7 + locks, create_stmts
+
+
+async def test_a_user_row_read_without_an_inbox_still_gets_one(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    """The Inbox's id rides on the user's row; a user without one (missed by migration 0010)
+    reads None there, and their first task makes the Inbox and lands in it."""
+    acct = await make_account(client)
+    owner = uuid.UUID(acct.id)
+    async with database.engine.begin() as conn:
+        await conn.execute(delete(Project).where(Project.inbox_owner_id == owner))
+    task = await make_task(client, acct)
+    again = await make_task(client, acct)
+    async with database.engine.connect() as conn:
+        inbox = (
+            await conn.execute(select(Project.id).where(Project.inbox_owner_id == owner))
+        ).scalar_one()
+    assert task["project_id"] == again["project_id"] == str(inbox)
 
 
 async def test_tags_list_rename_merge_recolour_delete(client: httpx.AsyncClient) -> None:

@@ -13,7 +13,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import DateTime, Executable, MetaData, Select, String, event, or_, select, update
+from sqlalchemy import (
+    DateTime,
+    Executable,
+    MetaData,
+    Select,
+    String,
+    bindparam,
+    event,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import mysql
 from sqlalchemy.dialects.sqlite.base import SQLiteCompiler
 from sqlalchemy.engine import Dialect, Row
@@ -515,9 +526,18 @@ async def count_locked(session: AsyncSession, rows: Select[Any]) -> int:
     return len((await session.execute(rows.with_for_update())).all())
 
 
+# lock_row's statements, one per key column: building one costs more than running it.
+_LOCKS: dict[tuple[Any, str], Select[Any]] = {}
+
+
 async def lock_row(session: AsyncSession, column: InstrumentedAttribute[Any], key: Any) -> None:
     """SELECT … FOR UPDATE the row whose `column` (a primary key) is `key`, until commit."""
-    await session.execute(select(column).where(column == key).with_for_update())
+    stmt = _LOCKS.get((column.class_, column.key))
+    if stmt is None:
+        stmt = _LOCKS[column.class_, column.key] = (
+            select(column).where(column == bindparam("lock_key")).with_for_update()
+        )
+    await session.execute(stmt, {"lock_key": key})
 
 
 async def touch_at_most_every(

@@ -14,11 +14,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Select, and_, case, delete, func, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from doable import events, positions
+from doable.auth.models import User
 from doable.comments.models import Comment, ProjectMute
 from doable.db import check_if_match as db_check_if_match
 from doable.db import flush_versioned, lock_row, utcnow, version_etag
@@ -94,6 +105,11 @@ def check_color(color: str) -> str:
 # --- keys -------------------------------------------------------------------------------
 
 
+# key_for's statements over a prebuilt `siblings` condition, built once each: building one
+# cost more CPU than running it (appending a task to a list, issue 19).
+_KEY_STATEMENTS: dict[int, tuple[ColumnElement[bool], dict[tuple[str, str, bool], Any]]] = {}
+
+
 async def key_for(
     session: AsyncSession,
     column: InstrumentedAttribute[str],
@@ -103,18 +119,47 @@ async def key_for(
     id_column: InstrumentedAttribute[uuid.UUID],
     moving: uuid.UUID | None = None,
     rebalance: Any = None,
+    params: dict[str, Any] | None = None,
 ) -> str:
     """A position key for an item placed among `siblings` (a condition on the item's table).
 
     The caller holds the lock that serialises writes to this list. `moving` is the item being
     moved (left out of its own neighbours). Returns a key that no sibling holds; when the gap
     has run out (keys past positions.MAX_LENGTH) the list is renumbered first (O(n), rare).
+    With `params`, `siblings` is a condition built once (a module's constant) whose values
+    are those bound parameters, and the statements made from it are built once too.
     """
     model = column.class_
-    others = siblings if moving is None else and_(siblings, id_column != moving)
+    bound: dict[str, Any] = dict(params or {})
+    others = siblings
+    if moving is not None:
+        others = and_(siblings, id_column != bindparam("key_for_moving"))
+        bound["key_for_moving"] = moving
+    built: dict[tuple[str, str, bool], Any] | None = None
+    if params is not None:
+        entry = _KEY_STATEMENTS.get(id(siblings))
+        if entry is None or entry[0] is not siblings:
+            entry = _KEY_STATEMENTS[id(siblings)] = (siblings, {})
+        built = entry[1]
+
+    def statement(kind: str, make: Any) -> Any:
+        if built is None:
+            return make()
+        key = (kind, column.key, moving is None)
+        found = built.get(key)
+        if found is None:
+            found = built[key] = make()
+        return found
+
+    async def scalar(kind: str, make: Any, **values: Any) -> Any:
+        return await session.scalar(statement(kind, make), {**bound, **values})
 
     async def neighbour_key(anchor: uuid.UUID) -> str:
-        key = await session.scalar(select(column).where(others, id_column == anchor))
+        key: str | None = await scalar(
+            "neighbour",
+            lambda: select(column).where(others, id_column == bindparam("key_for_anchor")),
+            key_for_anchor=anchor,
+        )
         if key is None:
             raise InvalidInput(
                 "The neighbour is not in that list",
@@ -125,22 +170,33 @@ async def key_for(
     async def place() -> str:
         if placement.after is not None:
             low = await neighbour_key(placement.after)
-            high = await session.scalar(select(func.min(column)).where(others, column > low))
+            high = await scalar(
+                "above",
+                lambda: select(func.min(column)).where(others, column > bindparam("key_for_low")),
+                key_for_low=low,
+            )
             return positions.between(low, high)
         if placement.before is not None:
             upper = await neighbour_key(placement.before)
-            lower = await session.scalar(select(func.max(column)).where(others, column < upper))
+            lower = await scalar(
+                "below",
+                lambda: select(func.max(column)).where(others, column < bindparam("key_for_high")),
+                key_for_high=upper,
+            )
             return positions.between(lower, upper)
         if placement.at == "first":
             return positions.between(
-                None, await session.scalar(select(func.min(column)).where(others))
+                None, await scalar("first", lambda: select(func.min(column)).where(others))
             )
-        return positions.between(await session.scalar(select(func.max(column)).where(others)), None)
+        last = await scalar("last", lambda: select(func.max(column)).where(others))
+        return positions.between(last, None)
 
     key = await place()
     if positions.too_long(key):
         ids = (
-            await session.scalars(select(id_column).where(others).order_by(column, id_column))
+            await session.scalars(
+                select(id_column).where(others).order_by(column, id_column), bound
+            )
         ).all()
         for item_id, new_key in zip(ids, positions.spread(len(ids)), strict=True):
             await session.execute(
@@ -176,6 +232,13 @@ async def inbox_id(session: AsyncSession, owner_id: uuid.UUID) -> uuid.UUID:
     if found is None:  # a user made before projects existed and missed by 0010: heal
         return (await create_inbox(session, owner_id)).id
     return found
+
+
+async def inbox_of(session: AsyncSession, user: User) -> uuid.UUID:
+    """`inbox_id` of the user, read with their row when it was loaded (User.inbox_project_id):
+    an Inbox is never deleted nor moved to another owner, so the row's answer stays true."""
+    known = user.__dict__.get("inbox_project_id")  # never a load of its own
+    return known if isinstance(known, uuid.UUID) else await inbox_id(session, user.id)
 
 
 async def get_project(

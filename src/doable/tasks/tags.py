@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement, and_, case, delete, exists, func, insert, select
+from sqlalchemy import ColumnElement, and_, bindparam, case, delete, exists, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,6 +25,12 @@ def tag_key(name: str) -> str:
     return name.casefold()
 
 
+# Built once: building it cost more than running it.
+_OWNERS_TAGS = select(Tag).where(
+    Tag.owner_id == bindparam("owner_id"), Tag.name_key.in_(bindparam("keys", expanding=True))
+)
+
+
 async def resolve_tags(
     session: AsyncSession, owner_id: uuid.UUID, names: Sequence[str]
 ) -> list[Tag]:
@@ -34,14 +40,8 @@ async def resolve_tags(
         wanted.setdefault(tag_key(name), name)
     if not wanted:
         return []
-    existing = {
-        tag.name_key: tag
-        for tag in (
-            await session.execute(
-                select(Tag).where(Tag.owner_id == owner_id, Tag.name_key.in_(list(wanted)))
-            )
-        ).scalars()
-    }
+    found = await session.execute(_OWNERS_TAGS, {"owner_id": owner_id, "keys": list(wanted)})
+    existing = {tag.name_key: tag for tag in found.scalars()}
     tags = []
     for key in sorted(wanted):  # one global order, so concurrent creators cannot deadlock
         tag = existing.get(key)

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, select
+from sqlalchemy import ColumnElement, Select, and_, bindparam, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -74,6 +74,37 @@ def siblings(target: Target) -> ColumnElement[bool]:
         else Task.section_id == target.section_id
     )
     return and_(Task.project_id == target.project_id, section, Task.parent_id.is_(None))
+
+
+# `siblings(target)` of an owner's tasks, built once per shape with the values bound.
+_OWNED = Task.owner_id == bindparam("owner_id")
+_UNDER_PARENT = and_(_OWNED, Task.parent_id == bindparam("parent_id"))
+_IN_SECTION = and_(
+    _OWNED,
+    Task.project_id == bindparam("project_id"),
+    Task.section_id == bindparam("section_id"),
+    Task.parent_id.is_(None),
+)
+_AT_TOP = and_(
+    _OWNED,
+    Task.project_id == bindparam("project_id"),
+    Task.section_id.is_(None),
+    Task.parent_id.is_(None),
+)
+
+
+def _bound_siblings(target: Target) -> tuple[ColumnElement[bool], dict[str, Any]]:
+    """`Task.owner_id == target.owner_id` and `siblings(target)`, as a prebuilt condition and
+    the values to bind (projects.key_for builds its statements from it once)."""
+    if target.parent_id is not None:
+        return _UNDER_PARENT, {"owner_id": target.owner_id, "parent_id": target.parent_id}
+    if target.section_id is not None:
+        return _IN_SECTION, {
+            "owner_id": target.owner_id,
+            "project_id": target.project_id,
+            "section_id": target.section_id,
+        }
+    return _AT_TOP, {"owner_id": target.owner_id, "project_id": target.project_id}
 
 
 async def _task_place(session: AsyncSession, user: User, task_id: uuid.UUID) -> Target | None:
@@ -182,13 +213,13 @@ async def resolve(session: AsyncSession, user: User, task: Task | None, move: Mo
         project_id, section_id, parent_id = task.project_id, task.section_id, task.parent_id
         owner_id = task.owner_id
     else:
-        project_id = await projects.inbox_id(session, user.id)
+        project_id = await projects.inbox_of(session, user)
         section_id = parent_id = None
         owner_id = user.id
 
     if "project_id" in given:
         # null means the Inbox, the project of tasks that have no other.
-        wanted = move.project_id or await projects.inbox_id(session, user.id)
+        wanted = move.project_id or await projects.inbox_of(session, user)
         if move.project_id is None:
             owner_id = user.id
         elif wanted != project_id or task is None:
@@ -263,13 +294,15 @@ async def place(
     moved = old is not None and old != target
     if placement.empty and old is not None and not moved:
         return
+    among, params = _bound_siblings(target)
     task.position = await projects.key_for(
         session,
         Task.position,
-        and_(Task.owner_id == owner_id, siblings(target)),
+        among,
         placement if not placement.empty else Placement(at="last"),
         id_column=Task.id,
         moving=task.id if old is not None else None,
+        params=params,
     )
     task.project_id, task.section_id, task.parent_id = (
         target.project_id,
