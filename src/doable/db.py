@@ -515,9 +515,12 @@ async def count_locked(session: AsyncSession, rows: Select[Any]) -> int:
     return len((await session.execute(rows.with_for_update())).all())
 
 
-async def lock_row(session: AsyncSession, column: InstrumentedAttribute[Any], key: Any) -> None:
-    """SELECT … FOR UPDATE the row whose `column` (a primary key) is `key`, until commit."""
-    await session.execute(select(column).where(column == key).with_for_update())
+async def lock_row(
+    session: AsyncSession, column: InstrumentedAttribute[Any], key: Any, *, shared: bool = False
+) -> None:
+    """SELECT … FOR UPDATE the row whose `column` (a primary key) is `key`, until commit; with
+    `shared`, FOR SHARE (MariaDB: LOCK IN SHARE MODE), which other shared holders pass."""
+    await session.execute(select(column).where(column == key).with_for_update(read=shared))
 
 
 async def touch_at_most_every(
