@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from doable.db import Database
+from doable.projects import service as projects_service
 from doable.tasks.models import Task
 from tests.conftest import make_client
 from tests.factories import Account, assert_problem, make_account, make_task
@@ -420,6 +421,69 @@ async def test_two_clients_reordering_one_list_keep_it_consistent(
             )
         ).scalars()
         assert sorted(stored) == keys
+
+
+async def test_creates_beside_moves_append_last_with_distinct_keys(
+    client: httpx.AsyncClient,
+) -> None:
+    # Creates into one list run side by side (a shared lock); moves still hold it alone.
+    acct = await make_account(client)
+    project = await make_project(client, acct)
+    old = [
+        (await make_task(client, acct, title=f"old {i}", project_id=project["id"]))["id"]
+        for i in range(4)
+    ]
+    async with make_client(client._transport.app) as other:  # type: ignore[attr-defined]
+        requests = []
+        for n in range(24):
+            c = client if n % 2 else other
+            if n % 4 == 3:
+                moving, anchor = old[(n // 4) % 4], old[(n // 4 + 1) % 4]
+                where = {"at": "first"} if n % 8 == 3 else {"after": anchor}
+                requests.append(c.patch(f"{TASKS}/{moving}", json=where, headers=acct.headers))
+            else:
+                task = {"title": f"new {n}", "project_id": project["id"]}
+                requests.append(c.post(TASKS, json=task, headers=acct.headers))
+        responses = await asyncio.gather(*requests)
+    assert [r.status_code for r in responses] == [200 if n % 4 == 3 else 201 for n in range(24)], [
+        r.text for r in responses if r.status_code >= 300
+    ]
+    r = await client.get(
+        TASKS, params={"project_id": project["id"], "limit": 50}, headers=acct.headers
+    )
+    listed = r.json()["items"]
+    keys = [t["position"] for t in listed]
+    assert len(set(keys)) == len(keys) == 22, keys
+    assert keys == sorted(keys)
+    # Every new task went after the old ones (which only moved among themselves).
+    assert [t["title"].split()[0] for t in listed] == ["old"] * 4 + ["new"] * 18
+
+
+async def test_an_append_waits_for_no_other_append_but_a_move_waits(
+    client: httpx.AsyncClient, database: Database, backend: str
+) -> None:
+    if backend == "sqlite":
+        pytest.skip("SQLite has no row locks: its writers take turns on the database's lock")
+    acct = await make_account(client)
+    project = await make_project(client, acct)
+    first = await make_task(client, acct, title="first", project_id=project["id"])
+    pid = uuid.UUID(project["id"])
+    async with database.unit_of_work(write=True) as held:
+        # An append in progress: its transaction holds the list the way an append does.
+        await projects_service.lock(held, pid, shared=True)
+        another = client.post(
+            TASKS, json={"title": "beside it", "project_id": project["id"]}, headers=acct.headers
+        )
+        r = await asyncio.wait_for(another, timeout=10)
+        assert r.status_code == 201, r.text
+        move = asyncio.ensure_future(
+            client.patch(f"{TASKS}/{first['id']}", json={"at": "last"}, headers=acct.headers)
+        )
+        done, _ = await asyncio.wait({move}, timeout=1.5)
+        assert not done  # a move holds the list alone: it waits for the append to end
+    r = await asyncio.wait_for(move, timeout=10)
+    assert r.status_code == 200, r.text
+    assert await titles(client, acct, project_id=project["id"]) == ["beside it", "first"]
 
 
 async def test_positions_are_per_list_and_paging_keeps_the_manual_order(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import secrets
 import shutil
 import socket
@@ -176,6 +177,8 @@ def test_full_flow_survives_restart(
         report = r.json()
         assert r.headers["location"] == f"/api/v1/tasks/{report['id']}"
         assert r.headers["etag"] == '"1"'
+        # The first key of an empty list, with the random digits every append ends in.
+        assert re.fullmatch(r"i[0-9a-z]{5}[1-9a-z]", report["position"]), report["position"]
         assert report == {
             "id": report["id"],
             "title": "Write report",
@@ -191,7 +194,7 @@ def test_full_flow_survives_restart(
             "project_id": report["project_id"],  # the Inbox, the account's only project
             "section_id": None,
             "parent_id": None,
-            "position": "i",
+            "position": report["position"],  # checked below
             "subtasks": {"done": 0, "total": 0},
             "assignee_id": None,
         }

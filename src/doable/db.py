@@ -526,16 +526,20 @@ async def count_locked(session: AsyncSession, rows: Select[Any]) -> int:
     return len((await session.execute(rows.with_for_update())).all())
 
 
-# lock_row's statements, one per key column: building one costs more than running it.
-_LOCKS: dict[tuple[Any, str], Select[Any]] = {}
+# lock_row's statements, one per key column and lock mode: building one costs more than running
+# it.
+_LOCKS: dict[tuple[Any, str, bool], Select[Any]] = {}
 
 
-async def lock_row(session: AsyncSession, column: InstrumentedAttribute[Any], key: Any) -> None:
-    """SELECT … FOR UPDATE the row whose `column` (a primary key) is `key`, until commit."""
-    stmt = _LOCKS.get((column.class_, column.key))
+async def lock_row(
+    session: AsyncSession, column: InstrumentedAttribute[Any], key: Any, *, shared: bool = False
+) -> None:
+    """SELECT … FOR UPDATE the row whose `column` (a primary key) is `key`, until commit; with
+    `shared`, FOR SHARE (MariaDB: LOCK IN SHARE MODE), which other shared holders pass."""
+    stmt = _LOCKS.get((column.class_, column.key, shared))
     if stmt is None:
-        stmt = _LOCKS[column.class_, column.key] = (
-            select(column).where(column == bindparam("lock_key")).with_for_update()
+        stmt = _LOCKS[column.class_, column.key, shared] = (
+            select(column).where(column == bindparam("lock_key")).with_for_update(read=shared)
         )
     await session.execute(stmt, {"lock_key": key})
 

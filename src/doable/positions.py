@@ -8,10 +8,15 @@ https://observablehq.com/@dgreenspan/implementing-fractional-indexing).
 Keys use the digits 0-9a-z and never end in "0": between any two distinct keys there is then
 always another. Keys grow by about one character each time the same gap is halved; once a key
 would pass `MAX_LENGTH`, the caller rebalances the list (`spread`) and places again.
+
+Appends to a list run side by side (tasks/tree.py): two may read the same last key, so each
+adds `TIEBREAK` random digits to the key it computed (`tiebroken`), and both keys stay distinct
+and after every key they read.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 
 DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
@@ -108,3 +113,16 @@ def spread(count: int) -> Iterator[str]:
 
 def too_long(key: str) -> bool:
     return len(key) > MAX_LENGTH
+
+
+# Random digits after an appended key: two appends that read the same last key get the same
+# key before them, and the same digits after them once in about 36**5 * 35 (2.1e9) pairs.
+TIEBREAK = 6
+
+
+def tiebroken(key: str) -> str:
+    """`key` followed by `TIEBREAK` random digits (the last never "0"): still after every key
+    that `key` is after, and before every key that `key` is before and does not prefix."""
+    _check(key)
+    digits = [secrets.choice(DIGITS) for _ in range(TIEBREAK - 1)]
+    return key + "".join(digits) + secrets.choice(DIGITS[1:])

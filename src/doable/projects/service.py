@@ -120,12 +120,15 @@ async def key_for(
     moving: uuid.UUID | None = None,
     rebalance: Any = None,
     params: dict[str, Any] | None = None,
+    tiebreak: bool = False,
 ) -> str:
     """A position key for an item placed among `siblings` (a condition on the item's table).
 
-    The caller holds the lock that serialises writes to this list. `moving` is the item being
-    moved (left out of its own neighbours). Returns a key that no sibling holds; when the gap
-    has run out (keys past positions.MAX_LENGTH) the list is renumbered first (O(n), rare).
+    The caller holds the lock that serialises writes to this list, or with `tiebreak` (an
+    append) a shared one: the key then ends in random digits (positions.tiebroken), so that
+    appends side by side get distinct keys. `moving` is the item being moved (left out of its
+    own neighbours). Returns a key that no sibling holds; when the gap has run out (keys past
+    positions.MAX_LENGTH) the list is renumbered first (O(n), rare).
     With `params`, `siblings` is a condition built once (a module's constant) whose values
     are those bound parameters, and the statements made from it are built once too.
     """
@@ -191,7 +194,11 @@ async def key_for(
         last = await scalar("last", lambda: select(func.max(column)).where(others))
         return positions.between(last, None)
 
-    key = await place()
+    async def placed() -> str:
+        key = await place()
+        return positions.tiebroken(key) if tiebreak else key
+
+    key = await placed()
     if positions.too_long(key):
         ids = (
             await session.scalars(
@@ -207,7 +214,7 @@ async def key_for(
             )
         if rebalance is not None:
             await rebalance(ids)
-        key = await place()
+        key = await placed()
     return key
 
 
@@ -261,11 +268,13 @@ async def get_project(
     return project
 
 
-async def lock(session: AsyncSession, project_id: uuid.UUID) -> None:
-    """Serialise writes to one project's lists (placing tasks and sections). SQLite runs one
+async def lock(session: AsyncSession, project_id: uuid.UUID, *, shared: bool = False) -> None:
+    """Serialise writes to one project's lists (placing tasks and sections). `shared` is for
+    appends: they run side by side (their keys are tiebroken, positions.py), and wait only
+    for a writer holding the project alone (a move, a rebalance, the trash). SQLite runs one
     writer at a time already (and has no FOR UPDATE), so it skips the statement."""
     if session.get_bind().dialect.name != "sqlite":
-        await lock_row(session, Project.id, project_id)
+        await lock_row(session, Project.id, project_id, shared=shared)
 
 
 async def list_projects(

@@ -287,10 +287,15 @@ async def place(
 ) -> None:
     """Give `task` the target's place and a key among its new siblings (locks the projects).
     A task that lands in a project of another owner, and its subtree, take that owner's id;
-    the caller re-files its tags (tasks/service.py)."""
+    the caller re-files its tags (tasks/service.py).
+
+    A new task with no place asked for goes last, under a shared lock: creates into one list
+    run side by side (before, each waited for the one ahead to commit), and their keys are
+    tiebroken. Anything else holds its projects alone."""
     owner_id = target.owner_id
+    append = old is None and placement.empty
     for project_id in sorted({target.project_id} | ({old.project_id} if old else set())):
-        await projects.lock(session, project_id)
+        await projects.lock(session, project_id, shared=append)
     moved = old is not None and old != target
     if placement.empty and old is not None and not moved:
         return
@@ -303,6 +308,7 @@ async def place(
         id_column=Task.id,
         moving=task.id if old is not None else None,
         params=params,
+        tiebreak=append,
     )
     task.project_id, task.section_id, task.parent_id = (
         target.project_id,
