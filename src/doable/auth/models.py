@@ -16,7 +16,6 @@ from sqlalchemy import (
     column,
     exists,
     false,
-    select,
     table,
 )
 from sqlalchemy.orm import Mapped, column_property, mapped_column
@@ -25,8 +24,6 @@ from doable.db import MYSQL_TABLE_KW, Base, UTCDateTime, key_string, new_id, utc
 
 # webhooks.models.WebhookEndpoint's table, as much of it as User.has_webhook_endpoints reads.
 _endpoints = table("webhook_endpoints", column("owner_id", Uuid))
-# projects.models.Project's table, as much of it as User.inbox_project_id reads.
-_projects = table("projects", column("id", Uuid), column("inbox_owner_id", Uuid))
 
 
 class User(Base):
@@ -58,12 +55,6 @@ class User(Base):
     # knows, from the row this transaction read, to have none (webhooks.outbox).
     has_webhook_endpoints: Mapped[bool] = column_property(
         exists().where(_endpoints.c.owner_id == id)
-    )
-    # Read with the row (one probe of uq_projects_inbox_owner), never stored: the user's
-    # Inbox, which never changes once made. Creating a task there needs it before anything
-    # else (projects.service.inbox_of); a row read before the Inbox existed holds None.
-    inbox_project_id: Mapped[uuid.UUID | None] = column_property(
-        select(_projects.c.id).where(_projects.c.inbox_owner_id == id).scalar_subquery()
     )
 
 

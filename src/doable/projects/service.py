@@ -29,7 +29,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from doable import events, positions
-from doable.auth.models import User
 from doable.comments.models import Comment, ProjectMute
 from doable.db import check_if_match as db_check_if_match
 from doable.db import flush_versioned, lock_row, utcnow, version_etag
@@ -239,13 +238,6 @@ async def inbox_id(session: AsyncSession, owner_id: uuid.UUID) -> uuid.UUID:
     if found is None:  # a user made before projects existed and missed by 0010: heal
         return (await create_inbox(session, owner_id)).id
     return found
-
-
-async def inbox_of(session: AsyncSession, user: User) -> uuid.UUID:
-    """`inbox_id` of the user, read with their row when it was loaded (User.inbox_project_id):
-    an Inbox is never deleted nor moved to another owner, so the row's answer stays true."""
-    known = user.__dict__.get("inbox_project_id")  # never a load of its own
-    return known if isinstance(known, uuid.UUID) else await inbox_id(session, user.id)
 
 
 async def get_project(

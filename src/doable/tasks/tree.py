@@ -213,13 +213,13 @@ async def resolve(session: AsyncSession, user: User, task: Task | None, move: Mo
         project_id, section_id, parent_id = task.project_id, task.section_id, task.parent_id
         owner_id = task.owner_id
     else:
-        project_id = await projects.inbox_of(session, user)
+        project_id = await projects.inbox_id(session, user.id)
         section_id = parent_id = None
         owner_id = user.id
 
     if "project_id" in given:
         # null means the Inbox, the project of tasks that have no other.
-        wanted = move.project_id or await projects.inbox_of(session, user)
+        wanted = move.project_id or await projects.inbox_id(session, user.id)
         if move.project_id is None:
             owner_id = user.id
         elif wanted != project_id or task is None:
