@@ -85,8 +85,8 @@ def no_secrets(ctx: Any, response: Any, case: Any) -> bool | None:
 def _valid_import(case: Any, body: MutableMapping[str, Any]) -> None:
     """What the import's schema cannot say: a CSV body is a CSV file (the schema only says
     `string`), tag names in `tags` are unique ignoring case, a task's repeat rule is one that
-    holds from any due and its reminders' `at` is near (as for their APIs, see
-    `Fuzz.prepare`)."""
+    holds from any due, its reminders' `at` is near and their `before` at most 366 days (as
+    for their APIs, see `Fuzz.prepare`)."""
     if case.media_type == "text/csv":
         case.body = "title,priority,tags,recurrence\r\nfuzzed,low,a,FREQ=DAILY\r\n"
         return
@@ -100,6 +100,10 @@ def _valid_import(case: Any, body: MutableMapping[str, Any]) -> None:
             # At most 5 years ahead, as for the reminders API (the past is history here).
             if isinstance(reminder, MutableMapping) and isinstance(reminder.get("at"), str):
                 reminder["at"] = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+            # At most 366 days in all, which the duration's pattern cannot say (P9999D
+            # matches it; test_reminders covers the refusal).
+            if isinstance(reminder, MutableMapping) and isinstance(reminder.get("before"), str):
+                reminder["before"] = "PT30M"
     _valid_outline(body)
     tags = body.get("tags")
     if isinstance(tags, list):
