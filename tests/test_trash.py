@@ -4,6 +4,8 @@ held; who may see and restore it; bad input; the quota; and the purge, run by tw
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import re
 import uuid
 from datetime import timedelta
@@ -15,6 +17,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select, update
 
 from doable.app import create_app
+from doable.config import normalize_database_url
 from doable.db import Database, utcnow
 from doable.projects.access import Role
 from doable.trash import purge
@@ -310,3 +313,27 @@ async def test_a_restored_task_brings_its_comments_back(client: httpx.AsyncClien
     assert r.status_code in {200, 201}, r.text
     bodies = [c["body"] for c in (await client.get(path, headers=owner.headers)).json()["items"]]
     assert bodies == ["first"]
+
+
+async def test_the_purge_waits_out_an_unreachable_database_without_a_traceback(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Nothing listens on port 1: every connection is refused, as in an outage.
+    gone = Database(normalize_database_url("postgresql://doable@127.0.0.1:1/doable", tmp_path))
+    caplog.set_level(logging.WARNING, logger="doable.trash")
+    job = asyncio.create_task(purge.run(gone, interval=3600, first_delay=0))
+    try:
+        for _ in range(200):
+            if caplog.records:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        job.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await job
+        await gone.dispose()
+    assert [r.getMessage() for r in caplog.records] == [
+        f"trash purge: database unavailable; trying again in {purge.RETRY_SECONDS:.0f} s"
+    ]
+    assert "Traceback" not in caplog.text
+    assert not any(r.exc_info for r in caplog.records)
