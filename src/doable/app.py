@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.routing import Route
 
@@ -45,6 +45,7 @@ from doable.relay.hub import build_relay
 from doable.reminders.router import events_router, notifications_router, reminders_router
 from doable.reminders.scheduler import Scheduler
 from doable.reminders.stream import StreamWatch
+from doable.routing import API_PREFIX, add_routes, index_routes
 from doable.state import AppState
 from doable.tasks.router import parse_router, tags_router, tasks_router
 from doable.transfer.router import router as transfer_router
@@ -59,8 +60,6 @@ from doable.web.unsubscribe import router as web_unsubscribe_router
 from doable.web.webhooks import router as web_webhooks_router
 from doable.webhooks.delivery import DeliveryConfig, Worker
 from doable.webhooks.router import webhooks_router
-
-API_PREFIX = "/api/v1"
 
 
 def create_app(runtime: RuntimeConfig | None = None, database: Database | None = None) -> FastAPI:
@@ -168,40 +167,39 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
     app.state.database = db
     app.state.doable = state
 
-    # The prefix is given when the router is included, not made: included without one, FastAPI
-    # builds every route an extra time just to check that no path is empty.
-    api = APIRouter()
-    # Routes are matched in order, router by router, twice per level: the busiest come first.
-    api.include_router(parse_router)  # before tasks_router's /tasks/{task_id}
-    api.include_router(tasks_router)
-    api.include_router(tags_router)
-    api.include_router(comments_router)
-    api.include_router(projects_router)
-    api.include_router(sections_router)
-    api.include_router(members_router)
-    api.include_router(invitations_router)
-    api.include_router(mute_router)
-    api.include_router(auth_router)
-    api.include_router(reset_router)
-    api.include_router(admin_router)
-    api.include_router(me_router)
-    api.include_router(tokens_router)
-    api.include_router(transfer_router)
-    api.include_router(feeds_router)
-    api.include_router(reminders_router)
-    api.include_router(notifications_router)
-    api.include_router(events_router)
-    api.include_router(push_router)
-    api.include_router(push_actions_router)
-    api.include_router(email_router)
-    api.include_router(notification_settings_router)
-    api.include_router(webhooks_router)
-    api.include_router(activity_router)
-    api.include_router(trash_router)
-    app.include_router(api, prefix=API_PREFIX)
-    app.include_router(compat_router)  # after /api/v1, though its {user_id} only matches UUIDs
-    app.include_router(ops_router)
-    app.include_router(ical_router)  # public, gated by the secret in its path
+    # Routes are matched in order, one by one (doable.routing): the busiest come first.
+    add_routes(
+        app,
+        parse_router,  # before tasks_router's /tasks/{task_id}
+        tasks_router,
+        tags_router,
+        comments_router,
+        projects_router,
+        sections_router,
+        members_router,
+        invitations_router,
+        mute_router,
+        auth_router,
+        reset_router,
+        admin_router,
+        me_router,
+        tokens_router,
+        transfer_router,
+        feeds_router,
+        reminders_router,
+        notifications_router,
+        events_router,
+        push_router,
+        push_actions_router,
+        email_router,
+        notification_settings_router,
+        webhooks_router,
+        activity_router,
+        trash_router,
+        compat_router,  # after /api/v1, though its {user_id} only matches UUIDs
+        ops_router,
+        ical_router,  # public, gated by the secret in its path
+    )
     # The MCP server (streamable HTTP): a plain ASGI route, outside the OpenAPI document.
     app.router.routes.append(Route("/mcp", endpoint=mcp, name="mcp", include_in_schema=False))
     install_openapi(app)
@@ -213,9 +211,8 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
         )
 
     include_web_routes(app)
-    app.include_router(web_webhooks_router)
-    app.include_router(web_trash_router)
-    app.include_router(web_unsubscribe_router)
+    add_routes(app, web_webhooks_router, web_trash_router, web_unsubscribe_router)
+    index_routes(app)
     install_error_handlers(app, html=render_error)
     # Innermost: a request takes an admission slot (or waits its turn, or gets 503) before
     # any of its work, after the request context logs it.

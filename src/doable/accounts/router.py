@@ -21,12 +21,13 @@ from doable.accounts.schemas import (
 from doable.auth.dependencies import ClientIP, SessionUser
 from doable.auth.models import User
 from doable.db import SessionDep
+from doable.routing import API_PREFIX
 from doable.state import StateDep
 
 # Not idempotent-capable, like /auth: disabling and enabling repeat harmlessly, and a link is a
 # credential, which is never stored for replay.
-admin_router = APIRouter(prefix="/admin", tags=["admin"])
-reset_router = APIRouter(prefix="/auth/password-reset", tags=["auth"])
+admin_router = APIRouter(prefix=f"{API_PREFIX}/admin", tags=["admin"])
+reset_router = APIRouter(prefix=f"{API_PREFIX}/auth/password-reset", tags=["auth"])
 
 ADMIN_ONLY: dict[int | str, dict[str, Any]] = {
     401: {"description": "Not authenticated"},

@@ -11,9 +11,12 @@ from doable.activity import service
 from doable.activity.schemas import ActivityOut, ActivityPage
 from doable.auth.dependencies import CurrentUser, require_scope
 from doable.db import SessionDep
+from doable.routing import API_PREFIX
 from doable.state import StateDep
 
-router = APIRouter(tags=["activity"], dependencies=[Depends(require_scope("tasks:read"))])
+router = APIRouter(
+    prefix=API_PREFIX, tags=["activity"], dependencies=[Depends(require_scope("tasks:read"))]
+)
 
 COMMON: dict[int | str, dict[str, Any]] = {
     401: {"description": "Not authenticated"},

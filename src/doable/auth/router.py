@@ -34,13 +34,16 @@ from doable.auth.schemas import (
 from doable.db import SessionDep
 from doable.errors import InvalidInput
 from doable.idempotency.route import IdempotentRoute, store_instead
+from doable.routing import API_PREFIX
 from doable.state import StateDep
 
 # The /auth routes are not idempotent-capable: they act for nobody yet, and what they
 # return is credentials, which are never stored for replay.
-auth_router = APIRouter(prefix="/auth", tags=["auth"])
-me_router = APIRouter(prefix="/me", tags=["account"], route_class=IdempotentRoute)
-tokens_router = APIRouter(prefix="/tokens", tags=["tokens"], route_class=IdempotentRoute)
+auth_router = APIRouter(prefix=f"{API_PREFIX}/auth", tags=["auth"])
+me_router = APIRouter(prefix=f"{API_PREFIX}/me", tags=["account"], route_class=IdempotentRoute)
+tokens_router = APIRouter(
+    prefix=f"{API_PREFIX}/tokens", tags=["tokens"], route_class=IdempotentRoute
+)
 
 UNAUTHORIZED: dict[int | str, dict[str, Any]] = {401: {"description": "Not authenticated"}}
 SESSION_ONLY: dict[int | str, dict[str, Any]] = {

@@ -24,14 +24,18 @@ from doable.comments.schemas import (
 from doable.db import SessionDep
 from doable.idempotency.route import IdempotentRoute
 from doable.projects import service as projects_service
+from doable.routing import API_PREFIX
 from doable.state import StateDep
 from doable.types import NoNulStr
 
 _SCOPES = [Depends(require_scope_by_method("tasks:read", "tasks:write"))]
 comments_router = APIRouter(
-    prefix="/tasks", tags=["comments"], dependencies=_SCOPES, route_class=IdempotentRoute
+    prefix=f"{API_PREFIX}/tasks",
+    tags=["comments"],
+    dependencies=_SCOPES,
+    route_class=IdempotentRoute,
 )
-mute_router = APIRouter(prefix="/projects", tags=["comments"], dependencies=_SCOPES)
+mute_router = APIRouter(prefix=f"{API_PREFIX}/projects", tags=["comments"], dependencies=_SCOPES)
 
 COMMON: dict[int | str, dict[str, Any]] = {
     401: {"description": "Not authenticated"},

@@ -18,6 +18,7 @@ from doable.feeds.cache import RenderCache
 from doable.feeds.models import CalendarFeed
 from doable.feeds.schemas import FeedCreate, FeedCreated, FeedOut
 from doable.idempotency.route import IdempotentRoute, store_instead
+from doable.routing import API_PREFIX
 from doable.zones import Zone
 
 # Every route needs tasks:read: a feed publishes tasks, so a token that cannot read them
@@ -27,7 +28,7 @@ from doable.zones import Zone
 _READ = Depends(require_scope("tasks:read"))
 _WRITE = Depends(require_scope("tasks:write"))
 feeds_router = APIRouter(
-    prefix="/feeds", tags=["feeds"], dependencies=[_READ], route_class=IdempotentRoute
+    prefix=f"{API_PREFIX}/feeds", tags=["feeds"], dependencies=[_READ], route_class=IdempotentRoute
 )
 ical_router = APIRouter(prefix="/ical", tags=["feeds"])
 

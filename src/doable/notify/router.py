@@ -22,18 +22,19 @@ from doable.notify.schemas import (
     SubscriptionIn,
     SubscriptionOut,
 )
+from doable.routing import API_PREFIX
 from doable.state import AppState, StateDep
 from doable.zones import zone_of
 
 # Subscriptions are the account's own settings: tasks:read to list, tasks:write to change.
 push_router = APIRouter(
-    prefix="/push",
+    prefix=f"{API_PREFIX}/push",
     tags=["push"],
     dependencies=[Depends(require_scope_by_method("tasks:read", "tasks:write"))],
     route_class=IdempotentRoute,
 )
 # The buttons of a push notification: the signed token in the body is the credential.
-push_actions_router = APIRouter(prefix="/push", tags=["push"])
+push_actions_router = APIRouter(prefix=f"{API_PREFIX}/push", tags=["push"])
 
 COMMON: dict[int | str, dict[str, Any]] = {
     401: {"description": "Not authenticated"},
@@ -106,7 +107,7 @@ async def push_action(data: PushActionIn, session: SessionDep, state: StateDep) 
 # The account's channels and daily agenda: tasks:read to read, tasks:write to change, like
 # the push subscriptions.
 settings_router = APIRouter(
-    prefix="/me/notifications",
+    prefix=f"{API_PREFIX}/me/notifications",
     tags=["push"],
     dependencies=[Depends(require_scope_by_method("tasks:read", "tasks:write"))],
 )
@@ -149,7 +150,7 @@ async def patch_notification_settings(
     return _settings_out(wanted, state)
 
 
-email_router = APIRouter(prefix="/email", tags=["email"])
+email_router = APIRouter(prefix=f"{API_PREFIX}/email", tags=["email"])
 
 
 @email_router.post(

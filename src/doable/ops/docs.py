@@ -15,6 +15,8 @@ from fastapi.openapi.docs import (
 )
 from fastapi.responses import HTMLResponse
 
+from doable.routing import add_routes
+
 STATIC_DIR = Path(__file__).resolve().parent.parent / "web" / "static"
 VENDOR = "/static/vendor"
 _INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", re.S)
@@ -74,4 +76,4 @@ def install_docs(app: FastAPI, *, openapi_url: str, frame_ancestors: str) -> Non
     async def redoc_page() -> HTMLResponse:
         return redoc
 
-    app.include_router(router)
+    add_routes(app, router)

@@ -22,16 +22,23 @@ from doable.projects.schemas import (
     SectionPatch,
     refuse_nulls,
 )
+from doable.routing import API_PREFIX
 from doable.trash import service as trash_service
 
 # Projects and sections hold tasks: API tokens need tasks:read for GET and tasks:write for
 # the rest, as on /tasks; POSTs honour Idempotency-Key.
 _SCOPES = [Depends(require_scope_by_method("tasks:read", "tasks:write"))]
 projects_router = APIRouter(
-    prefix="/projects", tags=["projects"], dependencies=_SCOPES, route_class=IdempotentRoute
+    prefix=f"{API_PREFIX}/projects",
+    tags=["projects"],
+    dependencies=_SCOPES,
+    route_class=IdempotentRoute,
 )
 sections_router = APIRouter(
-    prefix="/sections", tags=["projects"], dependencies=_SCOPES, route_class=IdempotentRoute
+    prefix=f"{API_PREFIX}/sections",
+    tags=["projects"],
+    dependencies=_SCOPES,
+    route_class=IdempotentRoute,
 )
 
 COMMON: dict[int | str, dict[str, Any]] = {

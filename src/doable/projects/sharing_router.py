@@ -27,16 +27,23 @@ from doable.projects.schemas import (
     ProjectOut,
     RoleIn,
 )
+from doable.routing import API_PREFIX
 from doable.state import AppState, StateDep
 
 # Sharing is part of a project: the same scopes as /projects (tasks:read for GET,
 # tasks:write for the rest).
 _SCOPES = [Depends(require_scope_by_method("tasks:read", "tasks:write"))]
 members_router = APIRouter(
-    prefix="/projects", tags=["sharing"], dependencies=_SCOPES, route_class=IdempotentRoute
+    prefix=f"{API_PREFIX}/projects",
+    tags=["sharing"],
+    dependencies=_SCOPES,
+    route_class=IdempotentRoute,
 )
 invitations_router = APIRouter(
-    prefix="/invitations", tags=["sharing"], dependencies=_SCOPES, route_class=IdempotentRoute
+    prefix=f"{API_PREFIX}/invitations",
+    tags=["sharing"],
+    dependencies=_SCOPES,
+    route_class=IdempotentRoute,
 )
 
 COMMON: dict[int | str, dict[str, Any]] = {

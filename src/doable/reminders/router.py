@@ -24,6 +24,7 @@ from doable.reminders.schemas import (
     SnoozeIn,
     SnoozeOut,
 )
+from doable.routing import API_PREFIX
 from doable.state import StateDep
 from doable.tasks.dependencies import VisibleTask
 from doable.types import NoNulStr
@@ -32,15 +33,18 @@ from doable.types import NoNulStr
 # them (marking a notification read included). POSTs honour Idempotency-Key.
 _SCOPES = [Depends(require_scope_by_method("tasks:read", "tasks:write"))]
 reminders_router = APIRouter(
-    prefix="/tasks", tags=["reminders"], dependencies=_SCOPES, route_class=IdempotentRoute
+    prefix=f"{API_PREFIX}/tasks",
+    tags=["reminders"],
+    dependencies=_SCOPES,
+    route_class=IdempotentRoute,
 )
 notifications_router = APIRouter(
-    prefix="/notifications",
+    prefix=f"{API_PREFIX}/notifications",
     tags=["notifications"],
     dependencies=_SCOPES,
     route_class=IdempotentRoute,
 )
-events_router = APIRouter(tags=["events"])
+events_router = APIRouter(prefix=API_PREFIX, tags=["events"])
 
 COMMON: dict[int | str, dict[str, Any]] = {
     401: {"description": "Not authenticated"},

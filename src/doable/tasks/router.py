@@ -16,7 +16,7 @@ from doable.db import SessionDep, utcnow
 from doable.errors import InvalidInput
 from doable.idempotency.route import IdempotentRoute
 from doable.projects.catalog import quick_add_catalog
-from doable.routing import request_check
+from doable.routing import API_PREFIX, request_check
 from doable.state import StateDep
 from doable.tasks import listing as task_listing
 from doable.tasks import quickadd, quickservice, service, tags, tree
@@ -45,15 +45,23 @@ from doable.zones import zone_of
 # POSTs honour Idempotency-Key.
 _TASK_SCOPES = [Depends(require_scope_by_method("tasks:read", "tasks:write"))]
 tasks_router = APIRouter(
-    prefix="/tasks", tags=["tasks"], dependencies=_TASK_SCOPES, route_class=IdempotentRoute
+    prefix=f"{API_PREFIX}/tasks",
+    tags=["tasks"],
+    dependencies=_TASK_SCOPES,
+    route_class=IdempotentRoute,
 )
 tags_router = APIRouter(
-    prefix="/tags", tags=["tags"], dependencies=_TASK_SCOPES, route_class=IdempotentRoute
+    prefix=f"{API_PREFIX}/tags",
+    tags=["tags"],
+    dependencies=_TASK_SCOPES,
+    route_class=IdempotentRoute,
 )
 # POST /tasks/parse writes nothing, so tasks:read is enough, and there is nothing for an
 # Idempotency-Key to replay. Included before tasks_router.
 parse_router = APIRouter(
-    prefix="/tasks", tags=["tasks"], dependencies=[Depends(require_scope("tasks:read"))]
+    prefix=f"{API_PREFIX}/tasks",
+    tags=["tasks"],
+    dependencies=[Depends(require_scope("tasks:read"))],
 )
 
 COMMON: dict[int | str, dict[str, Any]] = {

@@ -19,10 +19,11 @@ from doable.auth.dependencies import (
 from doable.db import Database, SessionDep, utcnow
 from doable.idempotency import route as idempotency
 from doable.idempotency.route import IdempotentRoute
+from doable.routing import API_PREFIX
 from doable.transfer import runner, service
 from doable.transfer.schemas import ImportResult, ProjectName
 
-router = APIRouter(tags=["export and import"], route_class=IdempotentRoute)
+router = APIRouter(prefix=API_PREFIX, tags=["export and import"], route_class=IdempotentRoute)
 
 # Parsing and validating a big file is CPU work: in a worker thread, one chunk of one import at
 # a time per process, so the event loop keeps serving other requests meanwhile.

@@ -9,12 +9,13 @@ from fastapi import APIRouter, Depends, Query, Response, status
 
 from doable.auth.dependencies import CurrentUser, require_scope_by_method
 from doable.db import SessionDep
+from doable.routing import API_PREFIX
 from doable.state import StateDep
 from doable.trash import service
 from doable.trash.schemas import RestoredOut, TrashItemOut, TrashPage
 
 router = APIRouter(
-    prefix="/trash",
+    prefix=f"{API_PREFIX}/trash",
     tags=["trash"],
     dependencies=[Depends(require_scope_by_method("tasks:read", "tasks:write"))],
 )

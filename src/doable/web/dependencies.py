@@ -3,10 +3,10 @@
 # No `from __future__ import annotations`: FastAPI reads the signatures of this module's
 # dependencies once for every route that uses them, and evaluates string annotations anew each
 # time (thousands of evals at startup).
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import Depends, Request
+from fastapi import APIRouter, Depends, Request
 
 from doable.auth import service as auth_service
 from doable.auth.models import User
@@ -111,3 +111,10 @@ async def optional_web_user(request: Request, session: SessionDep) -> User | Non
 WebUser = Annotated[User, Depends(current_web_user)]
 MaybeWebUser = Annotated[User | None, Depends(optional_web_user)]
 CsrfToken = Annotated[str, Depends(ensure_csrf)]
+
+
+def area_router(**settings: Any) -> APIRouter:
+    """The router of one area of the web app: out of the OpenAPI document, and every
+    state-changing request checked for CSRF. Its routes go straight into the app's list
+    (`doable.routing.add_routes`), so these settings are given here, not when it is added."""
+    return APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)], **settings)

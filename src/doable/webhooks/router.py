@@ -11,6 +11,7 @@ from pydantic import StringConstraints
 from doable.auth.dependencies import CurrentUser, require_scope
 from doable.db import SessionDep
 from doable.idempotency.route import IdempotentRoute, store_instead
+from doable.routing import API_PREFIX
 from doable.state import StateDep
 from doable.types import NoNulStr
 from doable.webhooks import service
@@ -29,7 +30,10 @@ from doable.webhooks.schemas import (
 _READ = Depends(require_scope("tasks:read"))
 _WRITE = Depends(require_scope("tasks:write"))
 webhooks_router = APIRouter(
-    prefix="/webhooks", tags=["webhooks"], dependencies=[_READ], route_class=IdempotentRoute
+    prefix=f"{API_PREFIX}/webhooks",
+    tags=["webhooks"],
+    dependencies=[_READ],
+    route_class=IdempotentRoute,
 )
 
 COMMON: dict[int | str, dict[str, Any]] = {

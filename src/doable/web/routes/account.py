@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Path, Request
+from fastapi import Form, Path, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
@@ -20,13 +20,13 @@ from doable.feeds.schemas import FeedCreate
 from doable.notify import agenda as agenda_rules
 from doable.notify import service as push_service
 from doable.state import StateDep
-from doable.web.dependencies import CsrfToken, WebUser
+from doable.web.dependencies import CsrfToken, WebUser, area_router
 from doable.web.routes.forms import field_errors, read_form, see_other, start_session, zone_names
 from doable.web.security import SESSION_COOKIE
 from doable.web.views import base_context, delete_cookie, respond
 from doable.zones import zone_of
 
-router = APIRouter()
+router = area_router()
 
 
 async def _account_context(

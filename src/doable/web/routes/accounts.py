@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Path, Request
+from fastapi import Form, Path, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
@@ -16,11 +16,11 @@ from doable.auth.schemas import PasswordChangeIn
 from doable.db import SessionDep
 from doable.errors import DoableError
 from doable.state import AppState, StateDep
-from doable.web.dependencies import CsrfToken, MaybeWebUser, WebUser
+from doable.web.dependencies import CsrfToken, MaybeWebUser, WebUser, area_router
 from doable.web.routes.forms import client_ip, field_errors, see_other
 from doable.web.views import base_context, respond
 
-router = APIRouter()
+router = area_router()
 Token = Annotated[str, Path(max_length=2000)]
 PAGE_SIZE = 100
 

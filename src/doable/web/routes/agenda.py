@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import Response
 
 from doable.auth.models import User
 from doable.db import SessionDep
 from doable.state import StateDep
 from doable.tasks import agenda as agenda_service
-from doable.web.dependencies import CsrfToken, WebUser
+from doable.web.dependencies import CsrfToken, WebUser, area_router
 from doable.web.routes.lists import sidebar_context
 from doable.web.views import (
     TaskView,
@@ -24,7 +24,7 @@ from doable.web.views import (
     task_view,
 )
 
-router = APIRouter()
+router = area_router()
 
 
 @dataclass(frozen=True)

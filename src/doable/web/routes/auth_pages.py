@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import Form, Query, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
@@ -16,13 +16,13 @@ from doable.db import SessionDep
 from doable.errors import DoableError, RateLimited
 from doable.projects import invitations
 from doable.state import StateDep
-from doable.web.dependencies import CsrfToken, MaybeWebUser, WebUser, safe_next
+from doable.web.dependencies import CsrfToken, MaybeWebUser, WebUser, area_router, safe_next
 from doable.web.routes.accounts import signup_context
 from doable.web.routes.forms import client_ip, field_errors, see_other, start_session, zone_set
 from doable.web.security import SESSION_COOKIE
 from doable.web.views import base_context, delete_cookie, respond
 
-router = APIRouter()
+router = area_router()
 
 
 @router.get("/")

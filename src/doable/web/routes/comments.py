@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import Path, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
@@ -24,14 +24,14 @@ from doable.state import AppState, StateDep
 from doable.tasks import assignees
 from doable.tasks import service as tasks_service
 from doable.tasks.models import Task
-from doable.web.dependencies import CsrfToken, WebUser
+from doable.web.dependencies import CsrfToken, WebUser, area_router
 from doable.web.routes.forms import TaskId, field_errors, owned_task, read_form, see_other
 from doable.web.routes.forms import today_for as _today_for
 from doable.web.routes.reminders import BEFORE_CHOICES, reminder_views
 from doable.web.views import base_context, respond, task_view
 from doable.zones import zone_of
 
-router = APIRouter()
+router = area_router()
 CommentId = Annotated[uuid.UUID, Path()]
 THREAD_PAGE = 100
 

@@ -10,7 +10,7 @@ import uuid
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Request
+from fastapi import Path, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
@@ -27,11 +27,11 @@ from doable.transfer.parse import TODOIST_PRIORITY, ImportInvalid
 from doable.transfer.router import import_limiter
 from doable.transfer.schemas import ImportNote
 from doable.web import messages
-from doable.web.dependencies import CsrfToken, WebUser
+from doable.web.dependencies import CsrfToken, WebUser, area_router
 from doable.web.routes.forms import field_errors, read_form, see_other
 from doable.web.views import base_context, respond
 
-router = APIRouter()
+router = area_router()
 
 SCOPE_CHOICES = (
     ("tasks:read", "Read tasks"),

@@ -16,7 +16,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Path, Request
+from fastapi import Form, Path, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
@@ -29,12 +29,12 @@ from doable.state import StateDep
 from doable.tasks import service as tasks_service
 from doable.tasks.schemas import TaskPatch
 from doable.trash import undo as undo_service
-from doable.web.dependencies import CsrfToken, WebUser, safe_next
+from doable.web.dependencies import CsrfToken, WebUser, area_router, safe_next
 from doable.web.routes.forms import TaskId, owned_task, see_other
 from doable.web.routes.tasks import undo_toast
 from doable.web.views import base_context, is_htmx, respond
 
-router = APIRouter()
+router = area_router()
 
 Op = Annotated[str, Form(max_length=100)]
 Back = Annotated[str, Form(max_length=2000)]

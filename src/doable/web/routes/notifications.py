@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import Path, Query, Request
 from fastapi.responses import Response
 
 from doable.db import SessionDep
@@ -14,12 +14,12 @@ from doable.errors import InvalidInput
 from doable.reminders import service as reminders_service
 from doable.reminders.models import Notification
 from doable.state import StateDep
-from doable.web.dependencies import CsrfToken, WebUser
+from doable.web.dependencies import CsrfToken, WebUser, area_router
 from doable.web.routes.forms import read_form, see_other
 from doable.web.views import base_context, respond
 from doable.zones import Zone, zone_of
 
-router = APIRouter()
+router = area_router()
 
 NotificationId = Annotated[uuid.UUID, Path()]
 SNOOZE_CHOICES = [("10m", "10 min"), ("1h", "1 hour"), ("tomorrow", "Tomorrow")]

@@ -10,7 +10,7 @@ import uuid
 from functools import cache
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Request
+from fastapi import BackgroundTasks, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 
@@ -22,7 +22,7 @@ from doable.state import StateDep
 from doable.tasks import quickservice
 from doable.tasks.schemas import QUICK_TEXT_MAX, TaskCreate
 from doable.web.assets import static_url
-from doable.web.dependencies import WebUser
+from doable.web.dependencies import WebUser, area_router
 from doable.web.routes.forms import field_errors, quick_body
 from doable.web.views import env
 
@@ -55,7 +55,7 @@ class WebIdempotentRoute(IdempotentRoute):
     claim = staticmethod(claim_web_key)
 
 
-router = APIRouter(route_class=WebIdempotentRoute)
+router = area_router(route_class=WebIdempotentRoute)
 
 
 @cache

@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Form, Path, Query, Request
+from fastapi import Form, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, StringConstraints, ValidationError
 
@@ -22,13 +22,13 @@ from doable.state import StateDep
 from doable.tasks import listing as task_listing
 from doable.trash import service as trash_service
 from doable.types import Text
-from doable.web.dependencies import CsrfToken, WebUser
+from doable.web.dependencies import CsrfToken, WebUser, area_router
 from doable.web.outline import outline
 from doable.web.routes.forms import field_errors, read_form, see_other
 from doable.web.routes.lists import sidebar_context
 from doable.web.views import base_context, is_htmx, reminder_marks, respond, task_view
 
-router = APIRouter()
+router = area_router()
 
 ProjectId = Annotated[uuid.UUID, Path()]
 SectionId = Annotated[uuid.UUID, Path()]

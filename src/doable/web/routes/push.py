@@ -8,7 +8,7 @@ import json
 from functools import cache
 from importlib import resources
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
@@ -17,10 +17,10 @@ from doable.errors import InvalidInput, PayloadTooLarge
 from doable.notify import service as push_service
 from doable.notify.schemas import SubscriptionIn, UnsubscribeIn
 from doable.state import StateDep
-from doable.web.dependencies import WebUser
+from doable.web.dependencies import WebUser, area_router
 from doable.web.routes import offline
 
-router = APIRouter()
+router = area_router()
 
 MAX_BODY = 4096  # a browser's subscription is about 500 bytes
 

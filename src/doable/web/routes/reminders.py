@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import Depends, Path, Request
 from fastapi.responses import Response
 from fastapi.sse import ServerSentEvent
 from pydantic import ValidationError
@@ -25,7 +25,7 @@ from doable.reminders import wording
 from doable.reminders.schemas import ReminderCreate
 from doable.state import StateDep
 from doable.tasks.models import Task
-from doable.web.dependencies import CsrfToken, WebUser
+from doable.web.dependencies import CsrfToken, WebUser, area_router
 from doable.web.routes.forms import (
     TaskId,
     field_errors,
@@ -37,7 +37,7 @@ from doable.web.routes.forms import (
 from doable.web.views import base_context, is_htmx, respond, task_view
 from doable.zones import zone_of
 
-router = APIRouter()
+router = area_router()
 
 BEFORE_CHOICES = [
     ("PT0S", "At the due time"),

@@ -8,7 +8,7 @@ import uuid
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Path, Request
+from fastapi import Form, Path, Request
 from fastapi.responses import Response
 from pydantic import TypeAdapter, ValidationError
 
@@ -21,11 +21,11 @@ from doable.projects import service as projects_service
 from doable.projects.access import Role
 from doable.projects.models import Project
 from doable.state import AppState, StateDep
-from doable.web.dependencies import CsrfToken, MaybeWebUser, WebUser
+from doable.web.dependencies import CsrfToken, MaybeWebUser, WebUser, area_router
 from doable.web.routes.forms import see_other
 from doable.web.views import base_context, respond
 
-router = APIRouter()
+router = area_router()
 
 ProjectId = Annotated[uuid.UUID, Path()]
 MemberId = Annotated[uuid.UUID, Path()]

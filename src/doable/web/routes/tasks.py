@@ -8,7 +8,7 @@ import uuid
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import Form, Query, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,7 +34,7 @@ from doable.tasks.schemas import QUICK_TEXT_MAX, TaskCreate, TaskPatch
 from doable.trash import service as trash_service
 from doable.trash import undo as undo_service
 from doable.trash.service import TrashItemNotFound
-from doable.web.dependencies import CsrfToken, WebUser, safe_next
+from doable.web.dependencies import CsrfToken, WebUser, area_router, safe_next
 from doable.web.routes.comments import collab_context
 from doable.web.routes.forms import (
     TaskId,
@@ -59,7 +59,7 @@ from doable.web.views import (
 )
 from doable.zones import zone_of
 
-router = APIRouter()
+router = area_router()
 # Sent with every change to a task: a project page or a day view reloads its lists on it
 # (subtask progress, order and sections depend on more than the one row that changed).
 CHANGED = {"HX-Trigger": "doable-changed"}
