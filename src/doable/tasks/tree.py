@@ -65,46 +65,53 @@ class Move:
         )
 
 
-def siblings(target: Target) -> ColumnElement[bool]:
+# A list's shape: (under a parent, in a section). Under a parent, the section does not count.
+Shape = tuple[bool, bool]
+
+
+def _shape(target: Target) -> Shape:
     if target.parent_id is not None:
-        return Task.parent_id == target.parent_id
-    section = (
-        Task.section_id.is_(None)
-        if target.section_id is None
-        else Task.section_id == target.section_id
+        return (True, False)
+    return (False, target.section_id is not None)
+
+
+def _sibling_rule(
+    shape: Shape, project_id: Any, section_id: Any, parent_id: Any
+) -> ColumnElement[bool]:
+    """The one rule for a task's siblings, over values or bind parameters: the tasks under the
+    same parent; else the top-level tasks of the same project and section (or of none)."""
+    under_parent, in_section = shape
+    if under_parent:
+        same_parent: ColumnElement[bool] = Task.parent_id == parent_id
+        return same_parent
+    section = Task.section_id == section_id if in_section else Task.section_id.is_(None)
+    return and_(Task.project_id == project_id, section, Task.parent_id.is_(None))
+
+
+def siblings(target: Target) -> ColumnElement[bool]:
+    return _sibling_rule(_shape(target), target.project_id, target.section_id, target.parent_id)
+
+
+# `siblings(target)` of an owner's tasks, built once per shape with the values bound
+# (projects.key_for builds its statements over each once: building cost more than running).
+_BOUND_SIBLINGS: dict[Shape, ColumnElement[bool]] = {
+    shape: and_(
+        Task.owner_id == bindparam("owner_id"),
+        _sibling_rule(
+            shape, bindparam("project_id"), bindparam("section_id"), bindparam("parent_id")
+        ),
     )
-    return and_(Task.project_id == target.project_id, section, Task.parent_id.is_(None))
-
-
-# `siblings(target)` of an owner's tasks, built once per shape with the values bound.
-_OWNED = Task.owner_id == bindparam("owner_id")
-_UNDER_PARENT = and_(_OWNED, Task.parent_id == bindparam("parent_id"))
-_IN_SECTION = and_(
-    _OWNED,
-    Task.project_id == bindparam("project_id"),
-    Task.section_id == bindparam("section_id"),
-    Task.parent_id.is_(None),
-)
-_AT_TOP = and_(
-    _OWNED,
-    Task.project_id == bindparam("project_id"),
-    Task.section_id.is_(None),
-    Task.parent_id.is_(None),
-)
+    for shape in ((True, False), (False, True), (False, False))
+}
 
 
 def _bound_siblings(target: Target) -> tuple[ColumnElement[bool], dict[str, Any]]:
     """`Task.owner_id == target.owner_id` and `siblings(target)`, as a prebuilt condition and
-    the values to bind (projects.key_for builds its statements from it once)."""
-    if target.parent_id is not None:
-        return _UNDER_PARENT, {"owner_id": target.owner_id, "parent_id": target.parent_id}
-    if target.section_id is not None:
-        return _IN_SECTION, {
-            "owner_id": target.owner_id,
-            "project_id": target.project_id,
-            "section_id": target.section_id,
-        }
-    return _AT_TOP, {"owner_id": target.owner_id, "project_id": target.project_id}
+    the values to bind."""
+    shape = _shape(target)
+    names = ("parent_id",) if shape[0] else ("project_id", "section_id")[: 1 + shape[1]]
+    values = {name: getattr(target, name) for name in names}
+    return _BOUND_SIBLINGS[shape], {"owner_id": target.owner_id, **values}
 
 
 async def _task_place(session: AsyncSession, user: User, task_id: uuid.UUID) -> Target | None:
