@@ -260,6 +260,8 @@ class Fuzz:
             # a generated id never is, so positive cases leave the task unassigned.
             if body.get("assignee_id") is not None:
                 body["assignee_id"] = None
+            if case.path.startswith(TASKS):
+                self._drop_made_up_places(case.method, body)
         if case.path.startswith("/api/v1/webhooks") and case.method in {"POST", "PATCH"}:
             # A target must be a public http(s) URL (an address, or a name that resolves to
             # one) and a secret `whsec_` base64 of enough random bytes: rules a schema cannot
@@ -300,6 +302,35 @@ class Fuzz:
                 if r.status_code == 200:
                     headers[if_match] = r.headers["etag"]
                 break
+
+    def _drop_made_up_places(self, method: str, body: MutableMapping[str, Any]) -> None:
+        """A task's project, section or parent must exist and be the caller's (else 404,
+        tested in test_projects and test_subtasks); a generated id never is. When one named
+        in a positive case is made up, the case keeps none of them (the task goes to, or stays
+        in, its list), while ids a link took from an earlier answer are kept."""
+        named = [
+            (name, prefix, body[name])
+            for name, prefix in (
+                ("project_id", PROJECTS),
+                ("section_id", SECTIONS),
+                ("parent_id", TASKS),
+            )
+            if isinstance(body.get(name), str)
+        ]
+        if not named:
+            return
+        with ASGIClient(self.app) as client:
+            known = all(
+                client.get(f"{prefix}/{value}", headers=self.headers).status_code == 200
+                for _, prefix, value in named
+            )
+        if known:
+            return
+        for name in ("project_id", "section_id", "parent_id"):
+            if method == "PATCH":
+                body.pop(name, None)  # absent: unchanged
+            elif name in body:
+                body[name] = None  # the Inbox, at the top level
 
     def close(self) -> None:
         self._portal.call(self._database.dispose)
