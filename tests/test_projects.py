@@ -486,6 +486,30 @@ async def test_an_append_waits_for_no_other_append_but_a_move_waits(
     assert await titles(client, acct, project_id=project["id"]) == ["beside it", "first"]
 
 
+async def test_an_inbox_append_takes_its_shared_lock_as_it_finds_the_inbox(
+    client: httpx.AsyncClient, database: Database, backend: str
+) -> None:
+    """A create with no place asked for finds the Inbox and locks it in one statement (one
+    trip fewer): the lock is the append's shared one, which another append passes and a move
+    waits for."""
+    if backend == "sqlite":
+        pytest.skip("SQLite has no row locks: its writers take turns on the database's lock")
+    acct = await make_account(client)
+    first = await make_task(client, acct, title="first")
+    async with database.unit_of_work(write=True) as held:
+        await projects_service.inbox_id(held, uuid.UUID(acct.id), lock_shared=True)
+        another = client.post(TASKS, json={"title": "beside it"}, headers=acct.headers)
+        r = await asyncio.wait_for(another, timeout=10)
+        assert r.status_code == 201, r.text
+        move = asyncio.ensure_future(
+            client.patch(f"{TASKS}/{first['id']}", json={"at": "last"}, headers=acct.headers)
+        )
+        done, _ = await asyncio.wait({move}, timeout=1.5)
+        assert not done  # the Inbox is held: the move waits for the append to end
+    r = await asyncio.wait_for(move, timeout=10)
+    assert r.status_code == 200, r.text
+
+
 async def test_positions_are_per_list_and_paging_keeps_the_manual_order(
     client: httpx.AsyncClient,
 ) -> None:

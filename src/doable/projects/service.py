@@ -233,10 +233,42 @@ async def create_inbox(session: AsyncSession, owner_id: uuid.UUID) -> Project:
     return inbox
 
 
-async def inbox_id(session: AsyncSession, owner_id: uuid.UUID) -> uuid.UUID:
-    found = await session.scalar(select(Project.id).where(Project.inbox_owner_id == owner_id))
+_INBOX = select(Project.id).where(Project.inbox_owner_id == bindparam("owner_id"))
+# Shared, the row itself must be locked: InnoDB locks only the index entry when the index
+# alone answers (inbox_owner_id holds the id), and a move locks the row by its primary key.
+# Reading a column outside the index makes it read, and lock, the row.
+_INBOX_SHARED = (
+    select(Project.id, Project.version)
+    .where(Project.inbox_owner_id == bindparam("owner_id"))
+    .with_for_update(read=True)
+)
+# The projects this session's transaction holds a lock on (`lock`), with that transaction.
+_HELD = "doable_project_locks"
+
+
+def _held(session: AsyncSession) -> set[uuid.UUID]:
+    transaction = session.sync_session.get_transaction()
+    entry: tuple[Any, set[uuid.UUID]] | None = session.info.get(_HELD)
+    if entry is None or entry[0] is not transaction:
+        entry = session.info[_HELD] = (transaction, set())
+    return entry[1]
+
+
+async def inbox_id(
+    session: AsyncSession, owner_id: uuid.UUID, *, lock_shared: bool = False
+) -> uuid.UUID:
+    """The owner's Inbox. With `lock_shared` (a task appended to it), the same statement takes
+    the lock `lock(..., shared=True)` would, and that call is then skipped: a create into the
+    Inbox makes one trip fewer."""
+    shared = lock_shared and _locks(session)
+    params = {"owner_id": owner_id}
+    found: uuid.UUID | None = await (
+        session.scalar(_INBOX_SHARED, params) if shared else session.scalar(_INBOX, params)
+    )
     if found is None:  # a user made before projects existed and missed by 0010: heal
         return (await create_inbox(session, owner_id)).id
+    if shared:
+        _held(session).add(found)
     return found
 
 
@@ -264,9 +296,17 @@ async def lock(session: AsyncSession, project_id: uuid.UUID, *, shared: bool = F
     """Serialise writes to one project's lists (placing tasks and sections). `shared` is for
     appends: they run side by side (their keys are tiebroken, positions.py), and wait only
     for a writer holding the project alone (a move, a rebalance, the trash). SQLite runs one
-    writer at a time already (and has no FOR UPDATE), so it skips the statement."""
-    if session.get_bind().dialect.name != "sqlite":
-        await lock_row(session, Project.id, project_id, shared=shared)
+    writer at a time already (and has no FOR UPDATE), so it skips the statement, as it does a
+    shared lock the transaction holds already (`inbox_id`)."""
+    if not _locks(session) or (shared and project_id in _held(session)):
+        return
+    await lock_row(session, Project.id, project_id, shared=shared)
+    if shared:
+        _held(session).add(project_id)
+
+
+def _locks(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name != "sqlite"
 
 
 async def list_projects(

@@ -220,7 +220,9 @@ async def resolve(session: AsyncSession, user: User, task: Task | None, move: Mo
         project_id, section_id, parent_id = task.project_id, task.section_id, task.parent_id
         owner_id = task.owner_id
     else:
-        project_id = await projects.inbox_id(session, user.id)
+        # Nothing given: an append to the Inbox, whose shared lock (`place`) comes with it.
+        append = not given and placement.empty
+        project_id = await projects.inbox_id(session, user.id, lock_shared=append)
         section_id = parent_id = None
         owner_id = user.id
 
