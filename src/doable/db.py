@@ -96,7 +96,15 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     def result_processor(self, dialect: Dialect, coltype: Any) -> Any:
         if dialect.name != "sqlite":
-            return super().result_processor(dialect, coltype)
+            if self.load_dialect_impl(dialect).result_processor(dialect, coltype) is not None:
+                return super().result_processor(dialect, coltype)
+
+            # The driver hands back a naive datetime: made aware in one call per value, not
+            # two (TypeDecorator's processor calls `process_result_value` for each).
+            def aware(value: datetime | None) -> datetime | None:
+                return None if value is None else value.replace(tzinfo=UTC)
+
+            return aware
 
         # SQLite keeps the text "YYYY-MM-DD HH:MM:SS.ffffff". Parsed in one step to an aware
         # datetime it costs a sixth of the stock two (SQLAlchemy's parse, then `replace`), and

@@ -17,7 +17,9 @@ from typing import Any, Literal
 
 from sqlalchemy import (
     ColumnElement,
+    Uuid,
     and_,
+    any_,
     bindparam,
     case,
     column,
@@ -29,6 +31,7 @@ from sqlalchemy import (
     table,
     union_all,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from doable.auth.models import User
@@ -361,13 +364,16 @@ async def _place_conditions(
     return conditions
 
 
-# The read statement is built once: building one costs more than running it.
-_TAG_NAMES = (
-    select(task_tags.c.task_id, Tag.name)
-    .join(Tag, Tag.id == task_tags.c.tag_id)
-    .where(task_tags.c.task_id.in_(bindparam("task_ids", expanding=True)))
-    .order_by(Tag.name_key)
-)
+# The read statement is built once: building one costs more than running it. An expanding
+# IN is rendered anew on every run, one bound id at a time (50 for a page), and each page
+# length is another statement to prepare; PostgreSQL takes the ids as one array instead.
+_TAG_NAMES_OF = select(task_tags.c.task_id, Tag.name).join(Tag, Tag.id == task_tags.c.tag_id)
+_TAG_NAMES = _TAG_NAMES_OF.where(
+    task_tags.c.task_id.in_(bindparam("task_ids", expanding=True))
+).order_by(Tag.name_key)
+_TAG_NAMES_ANY = _TAG_NAMES_OF.where(
+    task_tags.c.task_id == any_(bindparam("task_ids", type_=postgresql.ARRAY(Uuid())))
+).order_by(Tag.name_key)
 
 
 async def _fill_tag_names(session: AsyncSession, tasks: Sequence[TaskRow]) -> None:
@@ -375,7 +381,8 @@ async def _fill_tag_names(session: AsyncSession, tasks: Sequence[TaskRow]) -> No
     if not tasks:
         return
     by_id = {task.id: task for task in tasks}
-    for task_id, name in await read_rows(session, _TAG_NAMES, {"task_ids": list(by_id)}):
+    statement = _TAG_NAMES_ANY if session.get_bind().dialect.name == "postgresql" else _TAG_NAMES
+    for task_id, name in await read_rows(session, statement, {"task_ids": list(by_id)}):
         by_id[task_id].tag_names.append(name)
 
 
