@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from sqlalchemy import (
     BindParameter,
@@ -171,6 +171,9 @@ class ViewColumns:
 
 
 VIEWER: BindParameter[uuid.UUID] = bindparam("viewer", type_=Uuid)
+# Whoever `VIEWER` is bound to, among users nothing is shared with: scopes a statement built
+# once, to run for any such user with {"viewer": user.id} (tasks/listing.py's plain pages).
+UNSHARED_VIEWER: Viewer = Someone(id=cast(uuid.UUID, VIEWER), shared_projects=0)
 
 
 def _shared_walk(key: Any) -> Select[Any]:

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from sqlalchemy import (
     ColumnElement,
+    Integer,
     Uuid,
     and_,
     any_,
@@ -96,6 +97,13 @@ class TaskQuery:
         )
 
 
+_STATUS_CONDITIONS: dict[StatusFilter, tuple[ColumnElement[bool], ...]] = {
+    "all": (),
+    "pending": (Task.completed.is_(False),),
+    "completed": (Task.completed.is_(True),),
+}
+
+
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -130,14 +138,14 @@ async def list_tasks(
     `query.offset` (the compat API's spec paging) skips rows instead; the compat list bounds
     it by its page size only, so a deep offset costs a longer index walk, never more rows."""
     order: Order = query.order or DEFAULT_ORDER[query.sort]
+    bounds = _Bounds(user, query, order, cursor_key)
+    plain = _plain_page(user, query, order, bounds)
+    if plain is not None:
+        return await _read_page(session, bounds, *plain)
     column = SORT_COLUMNS[query.sort]
     scope = access.task_scope(user) if query.visible is None else query.visible
     owner: ColumnElement[bool] = and_(scope, VISIBLE)
-    conditions: list[ColumnElement[bool]] = []
-    if query.status == "pending":
-        conditions.append(Task.completed.is_(False))
-    elif query.status == "completed":
-        conditions.append(Task.completed.is_(True))
+    conditions: list[ColumnElement[bool]] = list(_STATUS_CONDITIONS[query.status])
     if query.q:
         text = query.q.lower()
         pattern = f"%{_escape_like(text)}%"
@@ -181,7 +189,6 @@ async def list_tasks(
             .offset(0)  # keeps PostgreSQL from flattening it back into a semi-join
             .exists()
         )
-    bounds = _Bounds(user, query, order, cursor_key)
     params: dict[str, Any] | None = None
     if merges:
         stmt = _merged_page(user, query.sort, order, conditions, bounds, query.limit + 1)
@@ -195,6 +202,15 @@ async def list_tasks(
         )
     if query.offset:
         stmt = stmt.offset(query.offset)
+    return await _read_page(session, bounds, stmt, params)
+
+
+async def _read_page(
+    session: AsyncSession, bounds: _Bounds, stmt: Any, params: dict[str, Any] | None
+) -> tuple[list[TaskRow], str | None]:
+    """Run a page's statement (it reads one row past the limit): its tasks, with their tags,
+    and the cursor of the next page if there is one."""
+    query = bounds.query
     tasks = [tree.with_progress(row) for row in await read_rows(session, stmt, params)]
     next_cursor = None
     if len(tasks) > query.limit:
@@ -209,7 +225,7 @@ async def list_tasks(
             "position": last.position,
         }[query.sort]
         next_cursor = cursors.encode(
-            cursor_key, cursors.CursorKey(query.sort, order, value, last.id)
+            bounds.cursor_key, cursors.CursorKey(query.sort, bounds.order, value, last.id)
         )
     await _fill_tag_names(session, tasks)
     return tasks, next_cursor
@@ -247,21 +263,84 @@ class _Bounds:
         elif query.has_due is False:
             out.append(due == NO_DUE)
         if query.cursor:
-            key = cursors.decode(
-                self.cursor_key,
-                query.cursor,
-                sort=query.sort,
-                order=self.order,
-                datetime_value=query.sort in {"created", "updated", "due"},
-            )
-            # The plain bound is implied by the OR, but only it lets SQLite seek the index.
-            if self.order == "asc":
-                out.append(column >= key.value)
-                out.append(or_(column > key.value, and_(column == key.value, id_ > key.id)))
-            else:
-                out.append(column <= key.value)
-                out.append(or_(column < key.value, and_(column == key.value, id_ < key.id)))
+            key = self.after()
+            out.extend(_keyset(column, id_, self.order, key.value, key.id))
         return out
+
+    def after(self) -> cursors.CursorKey:
+        """The page's cursor, decoded (a 400 for one that is not ours, or not for this sort)."""
+        assert self.query.cursor is not None
+        return cursors.decode(
+            self.cursor_key,
+            self.query.cursor,
+            sort=self.query.sort,
+            order=self.order,
+            datetime_value=self.query.sort in {"created", "updated", "due"},
+        )
+
+
+def _keyset(column: Any, id_: Any, order: Order, value: Any, id_value: Any) -> list[Any]:
+    """The rows after (column, id) = (value, id_value) in `order`: the keyset bound."""
+    # The plain bound is implied by the OR, but only it lets SQLite seek the index.
+    if order == "asc":
+        return [column >= value, or_(column > value, and_(column == value, id_ > id_value))]
+    return [column <= value, or_(column < value, and_(column == value, id_ < id_value))]
+
+
+# The page statements of the plainest lists, built once per shape: building one and its cache
+# key took 0.4 ms, a ninth of a page's CPU. Plain: a user nothing is shared with, and no
+# filter but the status (sort, order, limit and cursor are parameters of the shape).
+_PlainShape = tuple[StatusFilter, SortField, Order, bool]
+_PLAIN_PAGES: dict[_PlainShape, Any] = {}
+_LIMIT = bindparam("limit", type_=Integer)
+_AFTER_ID = bindparam("after_id", type_=Uuid)
+
+
+def _plain_page(
+    user: User, query: TaskQuery, order: Order, bounds: _Bounds
+) -> tuple[Any, dict[str, Any]] | None:
+    """A plain list's statement and its parameters, or None when the list is not plain."""
+    if (
+        user.shared_projects
+        or query.visible is not None
+        or query.scoped
+        or query.q
+        or query.priority
+        or query.tag
+        or query.assignee is not None
+        or query.due_before is not None
+        or query.due_after is not None
+        or query.has_due is not None
+        or query.when is not None
+        or query.offset
+    ):
+        return None
+    shape = (query.status, query.sort, order, bool(query.cursor))
+    stmt = _PLAIN_PAGES.get(shape)
+    if stmt is None:
+        stmt = _PLAIN_PAGES[shape] = _plain_statement(*shape)
+    params: dict[str, Any] = {access.VIEWER.key: user.id, _LIMIT.key: query.limit + 1}
+    if query.cursor:
+        key = bounds.after()
+        params.update(after=key.value, after_id=key.id)
+    return stmt, params
+
+
+def _plain_statement(status: StatusFilter, sort: SortField, order: Order, after: bool) -> Any:
+    column = SORT_COLUMNS[sort]
+    viewer = access.UNSHARED_VIEWER
+    conditions = [and_(access.task_scope(viewer), VISIBLE), *_STATUS_CONDITIONS[status]]
+    conditions.append(projects.in_active_project(viewer))
+    if after:
+        conditions.extend(
+            _keyset(column, Task.id, order, bindparam("after", type_=column.type), _AFTER_ID)
+        )
+    return (
+        select(*TASK_ROW_COLUMNS, *tree.PROGRESS_COLUMNS)
+        .where(*conditions)
+        .order_by(*_ordering(column, Task.id, order))
+        .limit(_LIMIT)
+    )
 
 
 def _merges(user: User, query: TaskQuery) -> bool:

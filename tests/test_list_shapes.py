@@ -1,0 +1,88 @@
+"""The task list's two ways to build a page agree.
+
+A plain list (no filter but the status, for a user nothing is shared with) runs a statement
+built once per shape with its values as parameters (`listing._plain_page`); any other list
+builds its statement per request. A filter that matches every task (all five priorities)
+sends the same list down the per-request path, so the two must give the same pages and
+cursors, archived projects' tasks left out of both."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.factories import Account, make_account, make_task
+
+TASKS = "/api/v1/tasks"
+PRIORITIES = ["none", "low", "medium", "high", "urgent"]
+
+
+async def _pages(client: httpx.AsyncClient, acct: Account, **params: Any) -> list[list[str]]:
+    pages: list[list[str]] = []
+    cursor = None
+    while True:
+        query = {**params, **({"cursor": cursor} if cursor else {})}
+        r = await client.get(TASKS, params=query, headers=acct.headers)
+        assert r.status_code == 200, r.text
+        pages.append([t["id"] for t in r.json()["items"]])
+        cursor = r.json()["next_cursor"]
+        if cursor is None:
+            return pages
+
+
+@pytest.fixture
+async def account(client: httpx.AsyncClient) -> Account:
+    acct = await make_account(client)
+    archived = await client.post("/api/v1/projects", json={"name": "Old"}, headers=acct.headers)
+    assert archived.status_code == 201, archived.text
+    project_id = archived.json()["id"]
+    for i in range(4):
+        await make_task(client, acct, title=f"old {i}", project_id=project_id)
+    r = await client.patch(
+        f"/api/v1/projects/{project_id}", json={"archived": True}, headers=acct.headers
+    )
+    assert r.status_code == 200, r.text
+    for i in range(14):
+        fields: dict[str, Any] = {"title": f"t{i % 5}", "priority": PRIORITIES[i % 5]}
+        if i % 3:
+            fields["due"] = f"2026-12-{(i % 7) + 1:02d}"
+        task = await make_task(client, acct, **fields)
+        if i % 4 == 0:
+            done = await client.post(f"{TASKS}/{task['id']}/complete", headers=acct.headers)
+            assert done.status_code == 200, done.text
+    return acct
+
+
+@pytest.mark.parametrize("status", ["all", "pending", "completed"])
+@pytest.mark.parametrize(
+    ("sort", "order"),
+    [
+        ("created", "desc"),
+        ("updated", "asc"),
+        ("due", "asc"),
+        ("priority", "desc"),
+        ("title", "asc"),
+    ],
+)
+async def test_a_plain_list_pages_as_the_built_one_does(
+    client: httpx.AsyncClient, account: Account, status: str, sort: str, order: str
+) -> None:
+    params = {"status": status, "sort": sort, "order": order, "limit": 3}
+    plain = await _pages(client, account, **params)
+    built = await _pages(client, account, **params, priority=PRIORITIES)
+    assert plain == built
+    seen = [task for page in plain for task in page]
+    assert len(seen) == len(set(seen)) == {"all": 14, "pending": 10, "completed": 4}[status]
+
+
+async def test_a_plain_list_is_scoped_to_its_user(
+    client: httpx.AsyncClient, account: Account
+) -> None:
+    other = await make_account(client)
+    mine = await make_task(client, other, title="someone else's")
+    r = await client.get(TASKS, headers=account.headers)
+    assert mine["id"] not in {t["id"] for t in r.json()["items"]}
+    r = await client.get(TASKS, headers=other.headers)
+    assert [t["id"] for t in r.json()["items"]] == [mine["id"]]
