@@ -216,8 +216,14 @@ class TaskPatch(Placed):
 
 
 class SubtaskProgress(BaseModel):
+    # Frozen, so that one value can stand for every task without subtasks.
+    model_config = ConfigDict(frozen=True)
+
     done: int
     total: int
+
+
+_NO_SUBTASKS = SubtaskProgress(done=0, total=0)
 
 
 def _progress(task: Task | TaskRow, progress: tuple[int, int] | None) -> SubtaskProgress:
@@ -225,6 +231,8 @@ def _progress(task: Task | TaskRow, progress: tuple[int, int] | None) -> Subtask
         progress = (
             (task.subtasks_done, task.subtasks_total) if isinstance(task, TaskRow) else (0, 0)
         )
+    if progress == (0, 0):  # most tasks; validating a new one was a sixth of `from_task`
+        return _NO_SUBTASKS
     return SubtaskProgress(done=progress[0], total=progress[1])
 
 
