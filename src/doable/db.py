@@ -419,7 +419,11 @@ class Database:
                 await session.rollback()
                 raise
             else:
-                await session.commit()
+                if write or has_written(session):
+                    await session.commit()
+                # A read that wrote nothing just closes (ending its transaction, if it had one,
+                # with nothing to undo): a commit ran the ORM's bookkeeping and every commit
+                # listener for no change, a twentieth of a task's GET.
 
     def set_task_quota(self, quota: int) -> None:
         """MAX_TASKS_PER_ACCOUNT (0: none), read by tasks.service.ensure_room."""
