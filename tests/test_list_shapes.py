@@ -86,3 +86,20 @@ async def test_a_plain_list_is_scoped_to_its_user(
     assert mine["id"] not in {t["id"] for t in r.json()["items"]}
     r = await client.get(TASKS, headers=other.headers)
     assert [t["id"] for t in r.json()["items"]] == [mine["id"]]
+
+
+async def test_instants_read_back_aware_in_utc(client: httpx.AsyncClient) -> None:
+    """List and GET read instants through `utc_instant` (the driver makes them aware on
+    PostgreSQL, Python elsewhere): the same instant, in UTC, as the write answered."""
+    acct = await make_account(client)
+    made = await make_task(client, acct, title="at ten in Paris", due="2026-12-03T10:00:00+01:00")
+    done = await client.post(f"{TASKS}/{made['id']}/complete", headers=acct.headers)
+    assert done.status_code == 200, done.text
+    listed = (await client.get(TASKS, headers=acct.headers)).json()["items"]
+    got = (await client.get(f"{TASKS}/{made['id']}", headers=acct.headers)).json()
+    for task in (listed[0], got):
+        assert task["due"] == "2026-12-03T09:00:00Z"
+        assert task["created_at"] == made["created_at"]
+        assert task["completed_at"] == done.json()["completed_at"]
+        for field in ("created_at", "updated_at", "completed_at"):
+            assert task[field].endswith("Z"), task[field]

@@ -23,6 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from doable.db import MYSQL_TABLE_KW, Base, UTCDateTime, key_string, new_id, utcnow
+from doable.instants import utc_instant
 
 # Tasks without a due date sort after every real one, so the keyset column is never NULL.
 NO_DUE = datetime(9999, 12, 31, tzinfo=UTC)
@@ -156,22 +157,23 @@ class TaskRow:
         return cls(*row[: len(TASK_ROW_COLUMNS)])
 
 
-# The columns of a TaskRow, in its field order (tag_names aside).
+# The columns of a TaskRow, in its field order (tag_names aside). Instants are read by
+# `utc_instant`, which on PostgreSQL lets the driver make them aware (doable/instants.py).
 TASK_ROW_COLUMNS = (
     Task.id,
     Task.title,
     Task.description,
     Task.completed,
-    Task.completed_at,
+    utc_instant(Task.completed_at).label("completed_at"),
     Task.priority,
     Task.due_date,
-    Task.due_at,
-    Task.due_sort,
+    utc_instant(Task.due_at).label("due_at"),
+    utc_instant(Task.due_sort).label("due_sort"),
     Task.rrule,
     Task.recurrence_mode,
     Task.version,
-    Task.created_at,
-    Task.updated_at,
+    utc_instant(Task.created_at).label("created_at"),
+    utc_instant(Task.updated_at).label("updated_at"),
     Task.project_id,
     Task.section_id,
     Task.parent_id,
