@@ -326,23 +326,25 @@ async def create_web_session(
 async def user_for_web_session(session: AsyncSession, raw: str) -> tuple[User, WebSession] | None:
     """The live session for a cookie value, and its user; sliding expiry, touched at most
     every few minutes so reads stay reads."""
-    now = utcnow()
-    row = (
-        await session.execute(
-            select(WebSession, User)
-            .join(User, User.id == WebSession.user_id)
-            .where(
-                WebSession.token_hash == hash_token(raw),
-                WebSession.revoked_at.is_(None),
-                WebSession.expires_at > now,
-                User.disabled_at.is_(None),
-            )
-        )
-    ).one_or_none()
+    params = {"token_hash": hash_token(raw), "now": utcnow()}
+    row = (await session.execute(_LIVE_WEB_SESSION, params)).one_or_none()
     if row is None:
         return None
     web_session, user = row
     return user, web_session
+
+
+# Built once (every web page asks): building it cost more than running it.
+_LIVE_WEB_SESSION = (
+    select(WebSession, User)
+    .join(User, User.id == WebSession.user_id)
+    .where(
+        WebSession.token_hash == bindparam("token_hash"),
+        WebSession.revoked_at.is_(None),
+        WebSession.expires_at > bindparam("now"),
+        User.disabled_at.is_(None),
+    )
+)
 
 
 async def touch_web_session(

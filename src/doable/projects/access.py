@@ -171,9 +171,11 @@ class ViewColumns:
 
 
 VIEWER: BindParameter[uuid.UUID] = bindparam("viewer", type_=Uuid)
-# Whoever `VIEWER` is bound to, among users nothing is shared with: scopes a statement built
-# once, to run for any such user with {"viewer": user.id} (tasks/listing.py's plain pages).
+# Whoever `VIEWER` is bound to: scopes a statement built once, to run for any user with
+# {"viewer": user.id}. One for users nothing is shared with (tasks/listing.py's plain pages),
+# one for members of shared projects.
 UNSHARED_VIEWER: Viewer = Someone(id=cast(uuid.UUID, VIEWER), shared_projects=0)
+SHARING_VIEWER: Viewer = Someone(id=cast(uuid.UUID, VIEWER), shared_projects=1)
 
 
 def _shared_walk(key: Any) -> Select[Any]:

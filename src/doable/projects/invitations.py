@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from doable.auth.models import User
@@ -259,18 +259,25 @@ async def for_user(
 ) -> list[tuple[ProjectInvitation, str, str]]:
     """The invitations waiting for the user's email: (invitation, project name, inviter's
     name), oldest first."""
-    inviter = select(User.name).where(User.id == ProjectInvitation.invited_by).scalar_subquery()
-    rows = await session.execute(
-        select(ProjectInvitation, Project.name, inviter)
-        .join(Project, Project.id == ProjectInvitation.project_id)
-        .where(
-            ProjectInvitation.email == normalize_email(user.email),
-            ProjectInvitation.state == State.PENDING.value,
-            ProjectInvitation.expires_at > now,
-        )
-        .order_by(ProjectInvitation.created_at, ProjectInvitation.id)
-    )
+    rows = await session.execute(_WAITING, {"email": normalize_email(user.email), "now": now})
     return [(inv, name, by or "") for inv, name, by in rows.all()]
+
+
+# Built once (every web page's sidebar asks): building it cost more than running it.
+_WAITING = (
+    select(
+        ProjectInvitation,
+        Project.name,
+        select(User.name).where(User.id == ProjectInvitation.invited_by).scalar_subquery(),
+    )
+    .join(Project, Project.id == ProjectInvitation.project_id)
+    .where(
+        ProjectInvitation.email == bindparam("email"),
+        ProjectInvitation.state == State.PENDING.value,
+        ProjectInvitation.expires_at > bindparam("now"),
+    )
+    .order_by(ProjectInvitation.created_at, ProjectInvitation.id)
+)
 
 
 async def revoke(

@@ -314,16 +314,29 @@ async def list_projects(
 ) -> Sequence[Project]:
     """The user's projects in their order (Inbox first), then the projects shared with them
     (by name), active ones by default."""
-    stmt = select(Project).where(access.project_scope(user))
+    shares = bool(user.shared_projects)
+    stmt = _PROJECT_LISTS.get((archived, shares))
+    if stmt is None:
+        stmt = _PROJECT_LISTS[archived, shares] = _project_list(archived, shares)
+    return (await session.scalars(stmt, {access.VIEWER.key: user.id})).all()
+
+
+# list_projects' statements, by (archived, shares), for any viewer (the `viewer` parameter):
+# every web page's sidebar reads the list, and building its statement cost more than running it.
+_PROJECT_LISTS: dict[tuple[bool | None, bool], Select[Project]] = {}
+
+
+def _project_list(archived: bool | None, shares: bool) -> Select[Project]:
+    viewer = access.SHARING_VIEWER if shares else access.UNSHARED_VIEWER
+    stmt = select(Project).where(access.project_scope(viewer))
     if archived is not None:
         stmt = stmt.where(Project.archived.is_(archived))
-    stmt = stmt.order_by(Project.inbox_owner_id.is_(None), Project.owner_id != user.id)
-    if user.shared_projects:
+    stmt = stmt.order_by(Project.inbox_owner_id.is_(None), Project.owner_id != access.VIEWER)
+    if shares:
         stmt = stmt.order_by(
-            case((Project.owner_id == user.id, Project.position), else_=Project.name)
+            case((Project.owner_id == access.VIEWER, Project.position), else_=Project.name)
         )
-    stmt = stmt.order_by(Project.position, Project.id)
-    return (await session.scalars(stmt)).all()
+    return stmt.order_by(Project.position, Project.id)
 
 
 async def open_counts(session: AsyncSession, user: access.Viewer) -> dict[uuid.UUID, int]:

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import ColumnElement, Row, func, select, update
+from sqlalchemy import ColumnElement, Row, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from doable import events
@@ -323,17 +323,21 @@ async def next_reminders(
     page of rows); tasks without a pending reminder are left out."""
     if not task_ids:
         return {}
-    rows = await session.execute(
-        select(Reminder.task_id, func.min(Reminder.fire_at))
-        .where(
-            Reminder.owner_id == owner_id,
-            Reminder.task_id.in_(task_ids),
-            Reminder.fired_at.is_(None),
-            Reminder.fire_at.is_not(None),
-        )
-        .group_by(Reminder.task_id)
-    )
+    rows = await session.execute(_NEXT_REMINDERS, {"owner_id": owner_id, "task_ids": task_ids})
     return {task_id: at for task_id, at in rows.all() if at is not None}
+
+
+# Built once (every page of task rows asks): building it cost more than running it.
+_NEXT_REMINDERS = (
+    select(Reminder.task_id, func.min(Reminder.fire_at))
+    .where(
+        Reminder.owner_id == bindparam("owner_id"),
+        Reminder.task_id.in_(bindparam("task_ids", expanding=True)),
+        Reminder.fired_at.is_(None),
+        Reminder.fire_at.is_not(None),
+    )
+    .group_by(Reminder.task_id)
+)
 
 
 async def notifications_of_since(
