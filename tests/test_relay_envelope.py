@@ -1,15 +1,20 @@
-"""Relay envelopes: batches stay under PostgreSQL's NOTIFY cap, and what does not parse is
-dropped rather than breaking the receiver."""
+"""Relay envelopes: batches stay under PostgreSQL's NOTIFY cap, what does not parse is
+dropped rather than breaking the receiver, and one sent through the pool is delivered."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 
+import asyncpg  # type: ignore[import-untyped]
 import pytest
 
+from doable.config import without_statement_cache
+from doable.db import Database
 from doable.events import Event
 from doable.relay.envelope import MAX_PAYLOAD_BYTES, pack, sent_at, unpack
+from doable.relay.postgres import CHANNEL, PostgresTransport
 
 OWNER = uuid.UUID("6f1c1f9e-8f0e-4a53-9f44-0a7d9b8f3c11")
 
@@ -61,3 +66,24 @@ def test_good_events_beside_a_bad_one_are_kept() -> None:
     good = ["notification", str(OWNER), {}]
     payload = json.dumps({"o": "x", "e": [["bogus", None, {}], good]})
     assert unpack(payload) == ("x", [Event("notification", OWNER, {})])
+
+
+async def test_a_notify_sent_through_the_pool_reaches_listeners_behind_a_pooler(
+    database: Database,
+) -> None:
+    """With its listening connection down, a process sends through the pool; behind a
+    transaction pooler that session is a transaction, and the NOTIFY must be committed."""
+    if database.config.backend != "postgresql":
+        pytest.skip("PostgreSQL's LISTEN/NOTIFY")
+    pooled = Database(without_statement_cache(database.config))
+    dsn = database.config.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    listener = await asyncpg.connect(dsn)
+    heard: asyncio.Queue[str] = asyncio.Queue()
+    await listener.add_listener(CHANNEL, lambda *args: heard.put_nowait(args[3]))
+    transport = PostgresTransport(pooled.config, pooled, lambda _: None, lambda: None)
+    try:
+        await transport.send("through the pool")  # never started: no listening connection
+        assert await asyncio.wait_for(heard.get(), 5) == "through the pool"
+    finally:
+        await listener.close()
+        await pooled.dispose()

@@ -80,6 +80,9 @@ class PostgresTransport(Transport):
                 text("SELECT pg_notify(:channel, :payload)"),
                 {"channel": CHANNEL, "payload": payload},
             )
+            # Behind a transaction pooler the session is a transaction, and a NOTIFY is
+            # delivered only when it commits (in autocommit this changes nothing).
+            await session.commit()
 
     async def close(self) -> None:
         conn, self._conn = self._conn, None
