@@ -13,21 +13,25 @@ from typing import Any
 import httpx
 import pytest
 
+from doable.tasks import listing
 from tests.factories import Account, make_account, make_task
 
 TASKS = "/api/v1/tasks"
 PRIORITIES = ["none", "low", "medium", "high", "urgent"]
 
 
-async def _pages(client: httpx.AsyncClient, acct: Account, **params: Any) -> list[list[str]]:
-    pages: list[list[str]] = []
+async def _pages(
+    client: httpx.AsyncClient, acct: Account, **params: Any
+) -> list[tuple[list[str], str | None]]:
+    """Every page of a list, as (its task ids, the cursor it gave for the next one)."""
+    pages: list[tuple[list[str], str | None]] = []
     cursor = None
     while True:
         query = {**params, **({"cursor": cursor} if cursor else {})}
         r = await client.get(TASKS, params=query, headers=acct.headers)
         assert r.status_code == 200, r.text
-        pages.append([t["id"] for t in r.json()["items"]])
         cursor = r.json()["next_cursor"]
+        pages.append(([t["id"] for t in r.json()["items"]], cursor))
         if cursor is None:
             return pages
 
@@ -56,24 +60,21 @@ async def account(client: httpx.AsyncClient) -> Account:
 
 
 @pytest.mark.parametrize("status", ["all", "pending", "completed"])
-@pytest.mark.parametrize(
-    ("sort", "order"),
-    [
-        ("created", "desc"),
-        ("updated", "asc"),
-        ("due", "asc"),
-        ("priority", "desc"),
-        ("title", "asc"),
-    ],
-)
+@pytest.mark.parametrize("sort", ["created", "updated", "due", "priority", "title", "position"])
+@pytest.mark.parametrize("order", ["asc", "desc"])
 async def test_a_plain_list_pages_as_the_built_one_does(
     client: httpx.AsyncClient, account: Account, status: str, sort: str, order: str
 ) -> None:
     params = {"status": status, "sort": sort, "order": order, "limit": 3}
+    listing._PLAIN_PAGES.clear()
     plain = await _pages(client, account, **params)
+    # Both shapes (a first page, then pages after a cursor) ran from the cache.
+    assert {(status, sort, order, False), (status, sort, order, True)} <= set(listing._PLAIN_PAGES)
+    listing._PLAIN_PAGES.clear()
     built = await _pages(client, account, **params, priority=PRIORITIES)
-    assert plain == built
-    seen = [task for page in plain for task in page]
+    assert not listing._PLAIN_PAGES  # a filter: the statement was built per request
+    assert plain == built  # the same tasks on each page, and the same cursors
+    seen = [task for ids, _ in plain for task in ids]
     assert len(seen) == len(set(seen)) == {"all": 14, "pending": 10, "completed": 4}[status]
 
 

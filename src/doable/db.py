@@ -423,7 +423,9 @@ class Database:
                     await session.commit()
                 # A read that wrote nothing just closes (ending its transaction, if it had one,
                 # with nothing to undo): a commit ran the ORM's bookkeeping and every commit
-                # listener for no change, a twentieth of a task's GET.
+                # listener for no change, a twentieth of a task's GET. So a read session writes
+                # through `Session.execute` or a flush, which `has_written` sees, never
+                # through its connection.
 
     def set_task_quota(self, quota: int) -> None:
         """MAX_TASKS_PER_ACCOUNT (0: none), read by tasks.service.ensure_room."""
@@ -513,15 +515,20 @@ async def read_rows(
     compilation, and SQLAlchemy would otherwise rebuild the result's key map for each one so
     that the new statement's column objects work as keys too. The ORM turns that off the
     same way; it was an eighth of a task list's CPU."""
+    if not getattr(statement, "is_select", False):
+        # A write here would escape `has_written`, and a read session that wrote nothing
+        # closes without committing (`Database.unit_of_work`).
+        raise TypeError("read_rows runs SELECTs only")
     if session.new or session.dirty or session.deleted:
         await session.flush()
     connection = await session.connection()
-    result = await connection.execute(statement, params, execution_options=_POSITIONAL)
+    result = await connection.execute(statement, params, execution_options=_NO_REKEYING)
     return result.all()
 
 
-# What the ORM passes for the same reason (sqlalchemy/orm/context.py).
-_POSITIONAL = {"_result_disable_adapt_to_context": True}
+# What the ORM passes for the same reason (sqlalchemy/orm/context.py). A private option:
+# pyproject bounds SQLAlchemy below 2.2 (sqlite_driver.py relies on its private names too).
+_NO_REKEYING = {"_result_disable_adapt_to_context": True}
 
 
 async def unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:

@@ -2,9 +2,10 @@
 
 The columns store naive UTC, and `UTCDateTime` makes each value read aware in Python: one
 call per value, 250 for a page of 50 tasks, about a sixteenth of the page's CPU on
-PostgreSQL. There the column is read `AT TIME ZONE 'UTC'` instead: a timestamptz, which
-asyncpg decodes in C to a datetime aware in UTC, so nothing is left to do in Python. SQLite
-and MariaDB read the column itself, made aware as `UTCDateTime` does.
+PostgreSQL. There (through asyncpg, the driver Doable uses) the column is read `AT TIME ZONE
+'UTC'` instead: a timestamptz, which asyncpg decodes in C to a datetime aware in UTC, so
+nothing is left to do in Python. SQLite and MariaDB read the column itself, made aware as
+`UTCDateTime` does.
 
 For what a read shows (the task rows of lists and GETs); conditions and ordering keep using the
 column, so the indexes serve them as before.
@@ -28,7 +29,7 @@ class _DriverUTC(UTCDateTime):
     cache_ok = True
 
     def result_processor(self, dialect: Dialect, coltype: Any) -> Any:
-        if dialect.name == "postgresql" and dialect.driver == "asyncpg":
+        if _driver_makes_aware(dialect):
             return None
         return super().result_processor(dialect, coltype)
 
@@ -48,4 +49,12 @@ def _the_column(element: utc_instant, compiler: Any, **kw: Any) -> str:
 
 @compiles(utc_instant, "postgresql")
 def _at_utc(element: utc_instant, compiler: Any, **kw: Any) -> str:
-    return f"({compiler.process(element.clauses, **kw)} AT TIME ZONE 'UTC')"
+    column = compiler.process(element.clauses, **kw)
+    if not _driver_makes_aware(compiler.dialect):
+        return str(column)  # another driver gives a timestamptz in the session's zone
+    return f"({column} AT TIME ZONE 'UTC')"
+
+
+def _driver_makes_aware(dialect: Dialect) -> bool:
+    """Whether `utc_instant` reads a timestamptz that the driver hands back aware in UTC."""
+    return dialect.name == "postgresql" and dialect.driver == "asyncpg"

@@ -173,7 +173,8 @@ class ViewColumns:
 VIEWER: BindParameter[uuid.UUID] = bindparam("viewer", type_=Uuid)
 # Whoever `VIEWER` is bound to: scopes a statement built once, to run for any user with
 # {"viewer": user.id}. One for users nothing is shared with (tasks/listing.py's plain pages),
-# one for members of shared projects.
+# one for members of shared projects. For the scope builders only: their `id` is the bind
+# parameter, so compared in Python (an owner check) it would equal no one.
 UNSHARED_VIEWER: Viewer = Someone(id=cast(uuid.UUID, VIEWER), shared_projects=0)
 SHARING_VIEWER: Viewer = Someone(id=cast(uuid.UUID, VIEWER), shared_projects=1)
 

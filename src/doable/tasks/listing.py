@@ -18,6 +18,7 @@ from typing import Any, Literal
 from sqlalchemy import (
     ColumnElement,
     Integer,
+    Select,
     Uuid,
     and_,
     any_,
@@ -279,7 +280,9 @@ class _Bounds:
         )
 
 
-def _keyset(column: Any, id_: Any, order: Order, value: Any, id_value: Any) -> list[Any]:
+def _keyset(
+    column: Any, id_: Any, order: Order, value: Any, id_value: Any
+) -> list[ColumnElement[bool]]:
     """The rows after (column, id) = (value, id_value) in `order`: the keyset bound."""
     # The plain bound is implied by the OR, but only it lets SQLite seek the index.
     if order == "asc":
@@ -291,14 +294,14 @@ def _keyset(column: Any, id_: Any, order: Order, value: Any, id_value: Any) -> l
 # key took 0.4 ms, a ninth of a page's CPU. Plain: a user nothing is shared with, and no
 # filter but the status (sort, order, limit and cursor are parameters of the shape).
 _PlainShape = tuple[StatusFilter, SortField, Order, bool]
-_PLAIN_PAGES: dict[_PlainShape, Any] = {}
+_PLAIN_PAGES: dict[_PlainShape, Select[*tuple[Any, ...]]] = {}
 _LIMIT = bindparam("limit", type_=Integer)
 _AFTER_ID = bindparam("after_id", type_=Uuid)
 
 
 def _plain_page(
     user: User, query: TaskQuery, order: Order, bounds: _Bounds
-) -> tuple[Any, dict[str, Any]] | None:
+) -> tuple[Select[*tuple[Any, ...]], dict[str, Any]] | None:
     """A plain list's statement and its parameters, or None when the list is not plain."""
     if (
         user.shared_projects
@@ -326,7 +329,9 @@ def _plain_page(
     return stmt, params
 
 
-def _plain_statement(status: StatusFilter, sort: SortField, order: Order, after: bool) -> Any:
+def _plain_statement(
+    status: StatusFilter, sort: SortField, order: Order, after: bool
+) -> Select[*tuple[Any, ...]]:
     column = SORT_COLUMNS[sort]
     viewer = access.UNSHARED_VIEWER
     conditions = [and_(access.task_scope(viewer), VISIBLE), *_STATUS_CONDITIONS[status]]
