@@ -69,7 +69,8 @@ async def test_a_plain_list_pages_as_the_built_one_does(
     listing._PLAIN_PAGES.clear()
     plain = await _pages(client, account, **params)
     # Both shapes (a first page, then pages after a cursor) ran from the cache.
-    assert {(status, sort, order, False), (status, sort, order, True)} <= set(listing._PLAIN_PAGES)
+    shapes = {(status, sort, order, after, False) for after in (False, True)}
+    assert shapes <= set(listing._PLAIN_PAGES)
     listing._PLAIN_PAGES.clear()
     built = await _pages(client, account, **params, priority=PRIORITIES)
     assert not listing._PLAIN_PAGES  # a filter: the statement was built per request
@@ -104,3 +105,33 @@ async def test_instants_read_back_aware_in_utc(client: httpx.AsyncClient) -> Non
         assert task["completed_at"] == done.json()["completed_at"]
         for field in ("created_at", "updated_at", "completed_at"):
             assert task[field].endswith("Z"), task[field]
+
+
+@pytest.mark.parametrize("which", ["inbox", "archived"])
+@pytest.mark.parametrize(("sort", "order"), [("position", "asc"), ("created", "desc")])
+async def test_a_project_list_pages_as_the_built_one_does(
+    client: httpx.AsyncClient, account: Account, which: str, sort: str, order: str
+) -> None:
+    """A project's own list is plain too, and shows the project's tasks even archived."""
+    projects = (await client.get("/api/v1/projects?archived=all", headers=account.headers)).json()
+    found = [p for p in projects if (p["inbox"] if which == "inbox" else p["archived"])]
+    assert len(found) == 1, projects
+    params = {"project_id": found[0]["id"], "sort": sort, "order": order, "limit": 3}
+    listing._PLAIN_PAGES.clear()
+    plain = await _pages(client, account, **params)
+    assert ("all", sort, order, False, True) in listing._PLAIN_PAGES
+    built = await _pages(client, account, **params, priority=PRIORITIES)
+    assert plain == built
+    seen = [task for ids, _ in plain for task in ids]
+    assert len(seen) == len(set(seen)) == {"inbox": 14, "archived": 4}[which]
+
+
+async def test_a_plain_project_list_checks_the_project_before_the_cursor(
+    client: httpx.AsyncClient, account: Account
+) -> None:
+    other = await make_account(client)
+    theirs = (await client.get("/api/v1/projects", headers=other.headers)).json()[0]["id"]
+    for cursor in (None, "not-a-cursor"):
+        params = {"project_id": theirs, **({"cursor": cursor} if cursor else {})}
+        r = await client.get(TASKS, params=params, headers=account.headers)
+        assert r.status_code == 404, r.text

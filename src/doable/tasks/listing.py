@@ -140,7 +140,7 @@ async def list_tasks(
     it by its page size only, so a deep offset costs a longer index walk, never more rows."""
     order: Order = query.order or DEFAULT_ORDER[query.sort]
     bounds = _Bounds(user, query, order, cursor_key)
-    plain = _plain_page(user, query, order, bounds)
+    plain = await _plain_page(session, user, query, bounds)
     if plain is not None:
         return await _read_page(session, bounds, *plain)
     column = SORT_COLUMNS[query.sort]
@@ -292,21 +292,26 @@ def _keyset(
 
 # The page statements of the plainest lists, built once per shape: building one and its cache
 # key took 0.4 ms, a ninth of a page's CPU. Plain: a user nothing is shared with, and no
-# filter but the status (sort, order, limit and cursor are parameters of the shape).
-_PlainShape = tuple[StatusFilter, SortField, Order, bool]
+# filter but the status and the project (sort, order, limit, cursor and project are
+# parameters of the shape).
+_PlainShape = tuple[StatusFilter, SortField, Order, bool, bool]
 _PLAIN_PAGES: dict[_PlainShape, Select[*tuple[Any, ...]]] = {}
 _LIMIT = bindparam("limit", type_=Integer)
 _AFTER_ID = bindparam("after_id", type_=Uuid)
+_PROJECT = bindparam("project_id", type_=Uuid)
 
 
-def _plain_page(
-    user: User, query: TaskQuery, order: Order, bounds: _Bounds
+async def _plain_page(
+    session: AsyncSession, user: User, query: TaskQuery, bounds: _Bounds
 ) -> tuple[Select[*tuple[Any, ...]], dict[str, Any]] | None:
-    """A plain list's statement and its parameters, or None when the list is not plain."""
+    """A plain list's statement and its parameters, or None when the list is not plain. Its
+    checks come in the per-request path's order: the project (404), then the cursor."""
     if (
         user.shared_projects
         or query.visible is not None
-        or query.scoped
+        or query.section_id is not None
+        or query.parent_id is not None
+        or query.subtree is not None
         or query.q
         or query.priority
         or query.tag
@@ -318,11 +323,16 @@ def _plain_page(
         or query.offset
     ):
         return None
-    shape = (query.status, query.sort, order, bool(query.cursor))
+    if query.project_id is not None:
+        await projects.get_project(session, user, query.project_id)
+    order = bounds.order
+    shape = (query.status, query.sort, order, bool(query.cursor), query.project_id is not None)
     stmt = _PLAIN_PAGES.get(shape)
     if stmt is None:
         stmt = _PLAIN_PAGES[shape] = _plain_statement(*shape)
     params: dict[str, Any] = {access.VIEWER.key: user.id, _LIMIT.key: query.limit + 1}
+    if query.project_id is not None:
+        params[_PROJECT.key] = query.project_id
     if query.cursor:
         key = bounds.after()
         params.update(after=key.value, after_id=key.id)
@@ -330,12 +340,15 @@ def _plain_page(
 
 
 def _plain_statement(
-    status: StatusFilter, sort: SortField, order: Order, after: bool
+    status: StatusFilter, sort: SortField, order: Order, after: bool, in_project: bool
 ) -> Select[*tuple[Any, ...]]:
     column = SORT_COLUMNS[sort]
     viewer = access.UNSHARED_VIEWER
     conditions = [and_(access.task_scope(viewer), VISIBLE), *_STATUS_CONDITIONS[status]]
-    conditions.append(projects.in_active_project(viewer))
+    # A project's own list shows it archived too; every other list leaves archived ones out.
+    conditions.append(
+        Task.project_id == _PROJECT if in_project else projects.in_active_project(viewer)
+    )
     if after:
         conditions.extend(
             _keyset(column, Task.id, order, bindparam("after", type_=column.type), _AFTER_ID)
