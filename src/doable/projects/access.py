@@ -179,6 +179,12 @@ UNSHARED_VIEWER: Viewer = Someone(id=cast(uuid.UUID, VIEWER), shared_projects=0)
 SHARING_VIEWER: Viewer = Someone(id=cast(uuid.UUID, VIEWER), shared_projects=1)
 
 
+def viewer_parameter(shares: bool) -> Viewer:
+    """The viewer of a statement built once, for users with shares or without (their scopes
+    differ in shape): UNSHARED_VIEWER or SHARING_VIEWER."""
+    return SHARING_VIEWER if shares else UNSHARED_VIEWER
+
+
 def _shared_walk(key: Any) -> Select[Any]:
     return (
         select(TaskView.task_id.label("id"), key.label("k"))

@@ -327,7 +327,7 @@ _PROJECT_LISTS: dict[tuple[bool | None, bool], Select[Project]] = {}
 
 
 def _project_list(archived: bool | None, shares: bool) -> Select[Project]:
-    viewer = access.SHARING_VIEWER if shares else access.UNSHARED_VIEWER
+    viewer = access.viewer_parameter(shares)
     stmt = select(Project).where(access.project_scope(viewer))
     if archived is not None:
         stmt = stmt.where(Project.archived.is_(archived))

@@ -620,18 +620,9 @@ _DAY_START = bindparam("day_start", type_=UTCDateTime)
 _DAY_END = bindparam("day_end", type_=UTCDateTime)
 
 
-@dataclass(frozen=True)
-class _Viewer:
-    """`access.Viewer` with the user's id as the `viewer` parameter, to build a statement
-    once for every user (with shares or without: their scopes differ in shape)."""
-
-    id: Any
-    shared_projects: int
-
-
 def _sidebar_statement(shares: int) -> Any:
     """See `count_sidebar`."""
-    user = _Viewer(access.VIEWER, shares)
+    user = access.viewer_parameter(bool(shares))
     staged = and_(Task.owner_id == access.VIEWER, Task.import_batch_id.is_not(None))
     groups = (
         select(
