@@ -8,12 +8,14 @@ import uuid
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from starlette.convertors import IntegerConvertor, PathConvertor, UUIDConvertor
-from starlette.routing import BaseRoute, Match, Mount, Route
+from starlette.requests import Request
+from starlette.routing import BaseRoute, Match, Mount, NoMatchFound, Route
 
-from doable.routing import RouteIndex
+from doable.routing import RouteIndex, path_for
 from tests.factories import bearer, make_account, make_task
 
 # Requests whose answer the index leaves to the router, or which only look like a route.
@@ -146,3 +148,45 @@ async def test_a_route_added_later_is_found(app: FastAPI, client: httpx.AsyncCli
         assert answer.text == "late"
     finally:
         app.router.routes.pop()
+
+
+def _request(app: FastAPI, root_path: str = "") -> Request:
+    scope = {**_scope(app, "GET", "/"), "router": app.router, "root_path": root_path}
+    scope.update(server=("testserver", 80), scheme="http")
+    return Request(scope)
+
+
+def test_path_for_gives_what_url_for_gives(app: FastAPI) -> None:
+    """A Location built by `path_for` is the path `url_for` builds, for every named route,
+    behind a root path too; a name or parameters that fit no route fail the same way."""
+    checked = 0
+    for route in app.router.routes:
+        convertors = getattr(route, "param_convertors", None)
+        if convertors is None or not getattr(route, "name", None):
+            continue
+        sample = _sample(route)
+        if sample is None:
+            continue
+        params = dict(route.matches(_scope(app, "GET", sample))[1].get("path_params", {}))
+        if set(params) != set(convertors):
+            continue
+        for root_path in ("", "/behind/proxy"):
+            request = _request(app, root_path)
+            expected = request.url_for(route.name, **params).path
+            assert path_for(request, route.name, **params) == expected, (route.name, root_path)
+            checked += 1
+    assert checked > 200
+    request = _request(app)
+    for name, params in [("no_such_route", {}), ("get_task", {"wrong": "1"})]:
+        with pytest.raises(NoMatchFound):
+            request.url_for(name, **params)
+        with pytest.raises(NoMatchFound):
+            path_for(request, name, **params)
+
+
+async def test_a_created_task_is_located(client: httpx.AsyncClient) -> None:
+    account = await make_account(client)
+    created = await client.post("/api/v1/tasks", json={"title": "here"}, headers=account.headers)
+    location = created.headers["location"]
+    assert location == f"/api/v1/tasks/{created.json()['id']}"
+    assert (await client.get(location, headers=account.headers)).json()["title"] == "here"

@@ -27,6 +27,7 @@ from doable.compat.schemas import (
 from doable.db import Database, SessionDep, utcnow
 from doable.idempotency.route import IdempotentRoute
 from doable.projects import access
+from doable.routing import path_for
 from doable.state import StateDep
 from doable.tasks import listing as task_listing
 from doable.tasks import service as tasks_service
@@ -128,7 +129,7 @@ async def create_task(
         TaskCreate(title=data.title, description=data.description, completed=data.completed),
     )
     response.headers["Location"] = str(
-        request.url_for("compat_get_task", user_id=owner.user_id, task_id=task.id).path
+        path_for(request, "compat_get_task", user_id=owner.user_id, task_id=task.id)
     )
     return CompatTaskOut.from_task(task, owner.user_id)
 

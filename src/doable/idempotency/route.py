@@ -23,7 +23,7 @@ from doable.db import Database, SessionDep, utcnow
 from doable.errors import loggable_error
 from doable.idempotency import service
 from doable.idempotency.models import IdempotencyKey
-from doable.routing import PlannedRoute
+from doable.planned import PlannedRoute, plannable
 
 log = logging.getLogger("doable.idempotency")
 
@@ -53,6 +53,7 @@ class _Replay(Exception):
         self.stored = stored
 
 
+@plannable
 async def claim_key(
     request: Request,
     session: SessionDep,

@@ -22,7 +22,7 @@ from doable.projects.schemas import (
     SectionPatch,
     refuse_nulls,
 )
-from doable.routing import API_PREFIX
+from doable.routing import API_PREFIX, path_for
 from doable.trash import service as trash_service
 
 # Projects and sections hold tasks: API tokens need tasks:read for GET and tasks:write for
@@ -102,9 +102,7 @@ async def create_project(
         favorite=data.favorite,
         placement=data.placement(),
     )
-    response.headers["Location"] = str(
-        request.url_for("get_project", project_id=str(project.id)).path
-    )
+    response.headers["Location"] = str(path_for(request, "get_project", project_id=str(project.id)))
     _etag(response, project)
     return ProjectOut.of(project, 0)
 
@@ -177,9 +175,7 @@ async def create_section(
     section = await service.create_section(
         session, project, name=data.name, placement=data.placement()
     )
-    response.headers["Location"] = str(
-        request.url_for("get_section", section_id=str(section.id)).path
-    )
+    response.headers["Location"] = str(path_for(request, "get_section", section_id=str(section.id)))
     _etag(response, section)
     return SectionOut.of(section)
 

@@ -15,8 +15,9 @@ from doable.auth.models import User
 from doable.db import SessionDep, utcnow
 from doable.errors import InvalidInput
 from doable.idempotency.route import IdempotentRoute
+from doable.planned import plannable
 from doable.projects.catalog import quick_add_catalog
-from doable.routing import API_PREFIX, request_check
+from doable.routing import API_PREFIX, path_for
 from doable.state import StateDep
 from doable.tasks import listing as task_listing
 from doable.tasks import quickadd, quickservice, service, tags, tree
@@ -78,7 +79,7 @@ TagFilter = Annotated[NoNulStr, StringConstraints(min_length=1, max_length=50)]
 CursorParam = Annotated[NoNulStr, StringConstraints(max_length=1000)]
 
 
-@request_check
+@plannable
 async def _well_formed_query(request: Request) -> None:
     """Refuse a query string that is not UTF-8 once decoded (Starlette would put U+FFFD in its
     place) and a repeated parameter that takes one value (FastAPI would keep the last)."""
@@ -216,7 +217,7 @@ async def create_task(
     data: TaskCreate, user: CurrentUser, session: SessionDep, request: Request, response: Response
 ) -> TaskOut:
     task = await service.create_task(session, user, data)
-    response.headers["Location"] = str(request.url_for("get_task", task_id=str(task.id)).path)
+    response.headers["Location"] = path_for(request, "get_task", task_id=str(task.id))
     return _with_etag(response, TaskOut.from_task(task), task.version)
 
 
@@ -255,7 +256,7 @@ async def quick_add_task(
         quickadd.reminder_create(parsed),
         now=utcnow(),
     )
-    response.headers["Location"] = str(request.url_for("get_task", task_id=str(task.id)).path)
+    response.headers["Location"] = path_for(request, "get_task", task_id=str(task.id))
     return _with_etag(response, TaskOut.from_task(task), task.version)
 
 
