@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, 
 from pydantic import AfterValidator, StringConstraints
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from doable import fastjson
 from doable.auth.dependencies import CurrentUser, require_scope, require_scope_by_method
 from doable.auth.models import User
 from doable.db import SessionDep, utcnow
@@ -37,6 +38,7 @@ from doable.tasks.schemas import (
     TaskPage,
     TaskPatch,
     TaskReplace,
+    task_fields,
 )
 from doable.trash import service as trash_service
 from doable.types import NoNulStr
@@ -178,7 +180,7 @@ async def list_tasks(
     cursor: Annotated[
         CursorParam | None, Query(description="next_cursor of the previous page")
     ] = None,
-) -> TaskPage:
+) -> Response:
     if days is not None and when != "upcoming":
         raise InvalidInput("days applies only to when=upcoming", loc=["query", "days"])
     # Inside a project (one of its sections, one task's subtasks) the manual order comes first.
@@ -207,7 +209,8 @@ async def list_tasks(
     tasks, next_cursor = await task_listing.list_tasks(
         session, user, query, cursor_key=state.runtime.secret_key
     )
-    return TaskPage(items=[TaskOut.from_task(t) for t in tasks], next_cursor=next_cursor)
+    # Written as TaskPage would write it, without validating 50 models (doable.fastjson).
+    return Response(TaskPage.json_of(tasks, next_cursor), media_type="application/json")
 
 
 @tasks_router.post(
@@ -265,10 +268,10 @@ async def get_task(
     task_id: Annotated[uuid.UUID, Path(description="Task id")],
     user: CurrentUser,
     session: SessionDep,
-    response: Response,
-) -> TaskOut:
+) -> Response:
     task = await service.read_task(session, user, task_id)
-    return _with_etag(response, TaskOut.from_task(task), task.version)
+    # Written as TaskOut would write it, without validating the model (doable.fastjson).
+    return fastjson.response(task_fields(task), headers={"ETag": f'"{task.version}"'})
 
 
 @tasks_router.patch(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
@@ -18,6 +19,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
+from doable import fastjson
 from doable.tasks import recurrence
 from doable.tasks.models import Task, TaskCompletion, TaskRow
 from doable.types import NOT_BLANK, NoNulStr, Text
@@ -262,28 +264,34 @@ class TaskOut(BaseModel):
     @classmethod
     def from_task(cls, task: Task | TaskRow, *, progress: tuple[int, int] | None = None) -> TaskOut:
         """`progress` (done, total) for a `Task`; a `TaskRow` carries its own."""
-        due: date | datetime | None = task.due_date
-        if task.due_at is not None:
-            due = task.due_at.astimezone(UTC)
-        return cls(
-            id=task.id,
-            title=task.title,
-            description=task.description,
-            completed=task.completed,
-            completed_at=task.completed_at,
-            priority=PRIORITY_NAMES.get(task.priority, "none"),
-            due=due,
-            tags=task.tag_names,
-            recurrence=recurrence_out(task),
-            created_at=task.created_at,
-            updated_at=task.updated_at,
-            project_id=task.project_id,
-            section_id=task.section_id,
-            parent_id=task.parent_id,
-            position=task.position,
-            subtasks=_progress(task, progress),
-            assignee_id=task.assignee_id,
-        )
+        return cls(**task_fields(task, progress))
+
+
+def task_fields(task: Task | TaskRow, progress: tuple[int, int] | None = None) -> dict[str, Any]:
+    """`TaskOut`'s fields for `task`, in its order: what `TaskOut.from_task` validates, and what
+    a page's JSON writes as it is (`TaskPage.json_of`)."""
+    due: date | datetime | None = task.due_date
+    if task.due_at is not None:
+        due = task.due_at.astimezone(UTC)
+    return {
+        "id": task.id,
+        "title": task.title,
+        "description": task.description,
+        "completed": task.completed,
+        "completed_at": task.completed_at,
+        "priority": PRIORITY_NAMES.get(task.priority, "none"),
+        "due": due,
+        "tags": task.tag_names,
+        "recurrence": recurrence_out(task),
+        "created_at": task.created_at,
+        "updated_at": task.updated_at,
+        "project_id": task.project_id,
+        "section_id": task.section_id,
+        "parent_id": task.parent_id,
+        "position": task.position,
+        "subtasks": _progress(task, progress),
+        "assignee_id": task.assignee_id,
+    }
 
 
 def recurrence_out(task: Task | TaskRow) -> RecurrenceOut | None:
@@ -324,6 +332,13 @@ class TaskPage(BaseModel):
     next_cursor: str | None = Field(
         description="Pass as `cursor` for the next page; null at the end."
     )
+
+    @staticmethod
+    def json_of(tasks: Sequence[TaskRow], next_cursor: str | None) -> bytes:
+        """The page's JSON, as `TaskPage(...).model_dump_json()` writes it (doable.fastjson):
+        the rows come from the database, so there is nothing to validate."""
+        items = [task_fields(task) for task in tasks]
+        return fastjson.dumps({"items": items, "next_cursor": next_cursor})
 
 
 class TagOut(BaseModel):
