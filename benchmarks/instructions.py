@@ -42,6 +42,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks import pyprofile
 from benchmarks.common import PASSWORD, PROJECT, SECRET_KEY
 
 WORKLOADS = ("get", "list", "create", "page")
@@ -71,11 +72,17 @@ def _env(database_url: str, data_dir: Path) -> dict[str, str]:
     return env
 
 
-def count(python: str, database_url: str, requests: int, workloads: list[str]) -> dict[str, float]:
-    """Millions of instructions per request for each workload, for the build `python` runs."""
+def count(
+    python: str, database_url: str, requests: int, workloads: list[str], profile: int = 0
+) -> dict[str, float]:
+    """Millions of instructions per request for each workload, for the build `python` runs;
+    with `profile`, the workload's `profile` costliest Python functions are printed to stderr
+    (benchmarks/pyprofile.py: `python` must be 3.12 or later)."""
     with tempfile.TemporaryDirectory(prefix="doable-instr-") as folder:
         work = Path(folder)
         env = _env(database_url, work / "data")
+        if profile:
+            env["PYTHONPERFSUPPORT"] = "1"
         doable = Path(python).parent / "doable"
         subprocess.run([str(doable), "migrate"], env=env, check=True, capture_output=True)
         child = subprocess.Popen(
@@ -101,6 +108,7 @@ def count(python: str, database_url: str, requests: int, workloads: list[str]) -
         )
         assert child.stdin is not None and child.stdout is not None
         counts: dict[str, float] = {}
+        dumps: dict[str, Path] = {}
 
         def control(*args: str) -> None:
             subprocess.run(["callgrind_control", *args, str(child.pid)], capture_output=True)
@@ -112,7 +120,8 @@ def count(python: str, database_url: str, requests: int, workloads: list[str]) -
             elif word == "DONE":
                 control("-i", "off")
                 control("-d", name)
-                counts[name] = _dumped(work, name) / requests / 1e6
+                total, dumps[name] = _dumped(work, name)
+                counts[name] = total / requests / 1e6
             elif word == "END":
                 break
             else:
@@ -122,18 +131,25 @@ def count(python: str, database_url: str, requests: int, workloads: list[str]) -
         child.wait(timeout=60)
         if set(counts) != set(workloads):
             raise SystemExit(f"{python}: the child stopped early ({sorted(counts)})")
+        perf_map = Path(f"/tmp/perf-{child.pid}.map")
+        if profile and not perf_map.exists():
+            raise SystemExit(f"{python}: no {perf_map}; --profile needs Python 3.12 or later")
+        for name, dump in dumps.items() if profile else ():
+            print(pyprofile.report(name, dump, perf_map, requests, profile), file=sys.stderr)
+        perf_map.unlink(missing_ok=True)
         return counts
 
 
-def _dumped(folder: Path, name: str) -> int:
-    """The instruction count of the dump named `name` (callgrind writes it asynchronously)."""
+def _dumped(folder: Path, name: str) -> tuple[int, Path]:
+    """The instruction count of the dump named `name` (callgrind writes it asynchronously),
+    and its file."""
     for _ in range(100):
         for path in folder.glob("callgrind.*"):
             text = path.read_text(errors="replace")
             if f"desc: Trigger: dump {name}\n" in text:
                 found = re.search(r"^totals: (\d+)", text, re.M)
                 if found:
-                    return int(found[1])
+                    return int(found[1]), path
         time.sleep(0.2)
     raise SystemExit(f"no callgrind dump for {name}")
 
@@ -246,6 +262,13 @@ def main() -> None:
     parser.add_argument("--database-url", help="default: SQLite in a temporary folder")
     parser.add_argument("--before", help="another build's Python (its virtualenv's)")
     parser.add_argument("--before-database-url", help="default: --database-url")
+    parser.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also print each workload's N costliest Python functions (Python 3.12+)",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -259,14 +282,16 @@ def main() -> None:
         raise SystemExit(f"unknown workloads: {sorted(unknown)}")
     with tempfile.TemporaryDirectory(prefix="doable-instr-db-") as folder:
         url = args.database_url or f"sqlite:///{Path(folder) / 'after.db'}"
-        results = {"after": count(sys.executable, url, args.requests, workloads)}
+        results = {"after": count(sys.executable, url, args.requests, workloads, args.profile)}
         if args.before:
             before_url = (
                 args.before_database_url
                 or args.database_url
                 or f"sqlite:///{Path(folder) / 'before.db'}"
             )
-            results["before"] = count(args.before, before_url, args.requests, workloads)
+            results["before"] = count(
+                args.before, before_url, args.requests, workloads, args.profile
+            )
     report: dict[str, Any] = {
         "requests": args.requests,
         "minstructions_per_request": {
