@@ -9,14 +9,15 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.routing import APIRoute
 
-from doable.planned import PLANNED_STATE, is_planned
+from doable.db import unit_of_work
+from doable.planned import PLANNED_STATE, PlannedRoute, is_planned, plannable
 from tests.factories import bearer, make_account, make_api_token, make_task
 
 TASKS = "/api/v1/tasks"
@@ -121,6 +122,10 @@ async def test_planned_reads_answer_as_fastapi_does(
         f"{TASKS}/{foreign['id']}",
         f"{TASKS}/{uuid.uuid4()}",
         "/api/v1/tags",
+        # a path error and a query error in one request: one 422, in FastAPI's order
+        f"{TASKS}/not-a-uuid/comments?limit=0&cursor=" + "c" * 1001,
+        f"{TASKS}/{tasks[0]['id']}/comments?limit=abc",
+        "/api/v1/webhooks/not-a-uuid/deliveries?limit=0",
     ]
     credentials = {
         "owner": owner.headers,
@@ -308,10 +313,20 @@ async def test_an_idempotency_key_replays_across_paths(
 async def test_other_planned_writes_answer_as_fastapi_does(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
-    """A project's create and a comment's, good and bad, the same either way."""
+    """A project's create, a comment's create and edit, good and bad, the same either way."""
     owner = await make_account(client)
     task = await make_task(client, owner)
+    made = await client.post(
+        f"{TASKS}/{task['id']}/comments", json={"body": "first"}, headers=owner.headers
+    )
+    assert made.status_code == 201, made.text
+    comment = f"{TASKS}/{task['id']}/comments/{made.json()['id']}"
     cases = [
+        ("PATCH", comment, b'{"body": "edited"}'),
+        ("PATCH", comment, b'{"body": ""}'),
+        ("PATCH", comment, b""),
+        ("PATCH", f"{TASKS}/{task['id']}/comments/not-a-uuid", b'{"body": 7}'),
+        ("PATCH", f"{TASKS}/{task['id']}/comments/{uuid.uuid4()}", b'{"body": "gone"}'),
         ("POST", "/api/v1/projects", b'{"name": "Work"}'),
         ("POST", "/api/v1/projects", b'{"name": ""}'),
         ("POST", "/api/v1/projects", b'{"name": "Home", "color": "nope"}'),
@@ -326,3 +341,47 @@ async def test_other_planned_writes_answer_as_fastapi_does(
             headers = {**auth_headers, **_JSON}
             planned, solved = await _write_both(app, client, method, url, headers, content)
             assert planned == solved, (who, url, content)
+
+
+def test_the_plan_refuses_what_it_cannot_reproduce() -> None:
+    """A dependency solved otherwise than the plan would (not cached, a request-scoped
+    session, an unknown one) keeps FastAPI's handler, and only async checks can be marked."""
+
+    async def unknown() -> None:
+        return None
+
+    router = APIRouter(route_class=PlannedRoute)
+
+    @router.get("/plain", response_model=int)
+    async def plain(session: Annotated[Any, Depends(unit_of_work, scope="function")]) -> int:
+        return 1
+
+    @router.get("/uncached", response_model=int)
+    async def uncached(
+        session: Annotated[Any, Depends(unit_of_work, use_cache=False, scope="function")],
+    ) -> int:
+        return 1
+
+    @router.get("/request-scoped", response_model=int)
+    async def request_scoped(
+        session: Annotated[Any, Depends(unit_of_work, scope="request")],
+    ) -> int:
+        return 1
+
+    @router.get("/unknown", response_model=int, dependencies=[Depends(unknown)])
+    async def with_unknown() -> int:
+        return 1
+
+    planned = {route.path: is_planned(route) for route in router.routes}  # type: ignore[arg-type]
+    assert planned == {
+        "/plain": True,
+        "/uncached": False,
+        "/request-scoped": False,
+        "/unknown": False,
+    }
+
+    def sync_check(request: Any) -> None:
+        return None
+
+    with pytest.raises(TypeError):
+        plannable(sync_check)  # type: ignore[arg-type]

@@ -9,12 +9,11 @@ tests compare these bodies with the model's own JSON for the same values.
 What orjson writes as pydantic does: str (UTF-8, the same escapes), int, bool, None, lists,
 dicts, `date`, and an aware `datetime` in UTC ("Z", microseconds only when there are some).
 What it does not know is handed to `_default`: a UUID subclass (asyncpg's) becomes its string,
-a nested pydantic model its JSON-mode dump.
+a nested pydantic model its JSON-mode dump by alias, as FastAPI writes it.
 """
 
 from __future__ import annotations
 
-import functools
 import uuid
 from typing import Any
 
@@ -30,17 +29,25 @@ def _default(value: Any) -> Any:
         return str(value)
     if isinstance(value, BaseModel):
         if value.model_config.get("frozen"):
-            try:
-                return _frozen_dump(value)  # one value stands for many (a task's subtasks)
-            except TypeError:  # a field that cannot be hashed
-                pass
-        return value.model_dump(mode="json")
+            return _frozen_dump(value)
+        return value.model_dump(mode="json", by_alias=True)
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-@functools.lru_cache(maxsize=1024)
+# A frozen model's dump, by identity: one value stands for many (a task without subtasks).
+# Not by equality, which can hold between values written differently (1 and 1.0).
+_DUMPED: dict[int, tuple[BaseModel, Any]] = {}
+
+
 def _frozen_dump(value: BaseModel) -> Any:
-    return value.model_dump(mode="json")
+    found = _DUMPED.get(id(value))
+    if found is not None and found[0] is value:
+        return found[1]
+    dumped = value.model_dump(mode="json", by_alias=True)
+    if len(_DUMPED) >= 256:
+        _DUMPED.clear()
+    _DUMPED[id(value)] = (value, dumped)
+    return dumped
 
 
 def dumps(content: Any) -> bytes:

@@ -84,6 +84,8 @@ def plannable(dependency: Dependency) -> Dependency:
     """Mark `dependency` as one a `PlannedRoute` may call itself. It may ask for the request,
     `BackgroundTasks`, header parameters, and dependencies the plan provides (the principal,
     the user, the session, the state); its return value is not used."""
+    if not inspect.iscoroutinefunction(dependency):
+        raise TypeError("a plannable dependency is an async def")
     _PLANNABLE.add(dependency)
     return dependency
 
@@ -115,8 +117,14 @@ class _Plan:
     background: bool  # some dependency asks for BackgroundTasks
 
 
+def _solved_as_planned(sub: Dependant) -> bool:
+    """Whether FastAPI would run `sub` as the plan does: cached once per request, and, on
+    FastAPI 0.16x, with no concurrency limit of its own."""
+    return bool(sub.use_cache) and getattr(sub, "concurrency", None) is None
+
+
 def _call_step(sub: Dependant) -> _Call | None:
-    if sub.call not in _PLANNABLE or sub.name is not None:
+    if sub.call not in _PLANNABLE or sub.name is not None or not _solved_as_planned(sub):
         return None
     if sub.query_params or sub.path_params or sub.cookie_params or sub.body_params:
         return None
@@ -126,7 +134,7 @@ def _call_step(sub: Dependant) -> _Call | None:
         return None
     provided: list[tuple[str, str]] = []
     for dependency in sub.dependencies:
-        what = _PROVIDED.get(dependency.call) if dependency.call else None
+        what = _provided(dependency)
         if what is None or dependency.name is None:
             return None
         provided.append((dependency.name, what))
@@ -137,6 +145,17 @@ def _call_step(sub: Dependant) -> _Call | None:
         sub.request_param_name,
         sub.background_tasks_param_name,
     )
+
+
+def _provided(sub: Dependant) -> str | None:
+    """What `sub` is, when the plan provides it as FastAPI would: the session only with
+    `SessionDep`'s "function" scope (it commits before the response is sent)."""
+    what = _PROVIDED.get(sub.call) if sub.call is not None else None
+    if what is None or not _solved_as_planned(sub):
+        return None
+    if what == "session" and getattr(sub, "scope", None) not in ("function", None):
+        return None
+    return what
 
 
 def _plan(route: APIRoute) -> _Plan | None:
@@ -170,11 +189,12 @@ def _plan(route: APIRoute) -> _Plan | None:
     for sub in dependant.dependencies:
         scopes = getattr(sub.call, auth.SCOPES_ATTRIBUTE, None)
         call = _call_step(sub)
-        if sub.call in _PROVIDED and sub.name is not None:
-            provided.append((sub.name, _PROVIDED[sub.call]))
+        what = _provided(sub)
+        if what is not None and sub.name is not None:
+            provided.append((sub.name, what))
         elif provided:
             return None  # a step after a provided dependency: the plan runs steps first
-        elif scopes is not None and sub.name is None:
+        elif scopes is not None and sub.name is None and _solved_as_planned(sub):
             steps.append(_Scope(*scopes))
         elif call is not None:
             steps.append(call)
@@ -196,12 +216,16 @@ class PlannedRoute(APIRoute):
         plan = _plan(self)
         if plan is None:
             return solved
-        planned = _planned_handler(self, plan)
+        planned = _planned_handler(self, plan, solved)
+        overrides = self.dependency_overrides_provider
 
         async def handler(request: Request) -> Response:
-            if getattr(request.app.state, PLANNED_STATE, True):
+            if getattr(request.app.state, PLANNED_STATE, True) and not getattr(
+                overrides, "dependency_overrides", None
+            ):
                 return await planned(request)
-            return await solved(request)  # app.state.planned_routes = False: the yardstick
+            # app.state.planned_routes = False (the yardstick), or overridden dependencies
+            return await solved(request)
 
         return handler
 
@@ -275,15 +299,15 @@ class _Caller:
         return await auth.current_user(self.request, self.principal)
 
 
-def _planned_handler(route: APIRoute, plan: _Plan) -> Handler:
+def _planned_handler(route: APIRoute, plan: _Plan, solved: Handler) -> Handler:
     dependant = route.dependant
     endpoint = dependant.call
     assert endpoint is not None
     response_field = route.response_field
     assert response_field is not None
     status_code = route.status_code
+    # After the path and the query, in FastAPI's order (a 422 lists the errors in it).
     param_groups = (
-        (dependant.path_params, "path_params"),
         (dependant.header_params, "headers"),
         (dependant.cookie_params, "cookies"),
     )
@@ -293,6 +317,10 @@ def _planned_handler(route: APIRoute, plan: _Plan) -> Handler:
         body = Undefined
         if plan.body is not None:
             body = await _read_body(request, plan.body[2])
+            if body is Undefined:
+                # No body: FastAPI 0.135 validated None where 0.16x validates nothing; rare
+                # (an error, or a body of defaults), so FastAPI answers it, whichever it is.
+                return await solved(request)
         database: Database = request.app.state.database
         stack = request.scope["fastapi_function_astack"]
         session = await stack.enter_async_context(
@@ -324,6 +352,10 @@ def _planned_handler(route: APIRoute, plan: _Plan) -> Handler:
         values: dict[str, Any] = {}
         for name, what in plan.provided:
             values[name] = await caller.get(what)
+        if dependant.path_params:
+            found, wrong = request_params_to_args(dependant.path_params, request.path_params)
+            values.update(found)
+            errors += wrong
         values_found, wrong = query.validate(request.query_params)
         values.update(values_found)
         errors += wrong

@@ -132,9 +132,12 @@ def path_for(request: Request, name: str, /, **params: Any) -> str:
         route = index.named.get(name)
         if route is not None:
             try:
-                return str(route.url_path_for(name, **params))
+                path = str(route.url_path_for(name, **params))
             except NoMatchFound:
                 pass
+            else:
+                if "?" not in path and "#" not in path:  # url_for's URL would cut there
+                    return path
     return request.url_for(name, **params).path
 
 
