@@ -81,10 +81,10 @@ def count(
     with tempfile.TemporaryDirectory(prefix="doable-instr-") as folder:
         work = Path(folder)
         env = _env(database_url, work / "data")
-        if profile:
-            env["PYTHONPERFSUPPORT"] = "1"
         doable = Path(python).parent / "doable"
         subprocess.run([str(doable), "migrate"], env=env, check=True, capture_output=True)
+        if profile:
+            env["PYTHONPERFSUPPORT"] = "1"  # the child's functions in /tmp/perf-<pid>.map
         child = subprocess.Popen(
             [
                 "valgrind",
@@ -129,14 +129,16 @@ def count(
             child.stdin.write("\n")
             child.stdin.flush()
         child.wait(timeout=60)
-        if set(counts) != set(workloads):
-            raise SystemExit(f"{python}: the child stopped early ({sorted(counts)})")
         perf_map = Path(f"/tmp/perf-{child.pid}.map")
-        if profile and not perf_map.exists():
-            raise SystemExit(f"{python}: no {perf_map}; --profile needs Python 3.12 or later")
-        for name, dump in dumps.items() if profile else ():
-            print(pyprofile.report(name, dump, perf_map, requests, profile), file=sys.stderr)
-        perf_map.unlink(missing_ok=True)
+        try:
+            if set(counts) != set(workloads):
+                raise SystemExit(f"{python}: the child stopped early ({sorted(counts)})")
+            if profile and not perf_map.exists():
+                raise SystemExit(f"{python}: no {perf_map}; --profile needs Python 3.12+")
+            for name, dump in dumps.items() if profile else ():
+                print(pyprofile.report(name, dump, perf_map, requests, profile), file=sys.stderr)
+        finally:
+            perf_map.unlink(missing_ok=True)
         return counts
 
 
@@ -294,6 +296,8 @@ def main() -> None:
             )
     report: dict[str, Any] = {
         "requests": args.requests,
+        # Perf trampolines add about a tenth: quote counts from runs without --profile.
+        "profiled": bool(args.profile),
         "minstructions_per_request": {
             build: {name: round(value, 3) for name, value in counts.items()}
             for build, counts in results.items()

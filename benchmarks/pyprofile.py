@@ -44,16 +44,16 @@ def python_functions(dump: Path, perf_map: Path, requests: int) -> list[tuple[fl
         text=True,
         check=True,
     ).stdout
-    found: dict[str, int] = {}
+    found: dict[int, int] = {}  # trampoline (one per code object) -> inclusive count
     for entry in _ENTRY.finditer(annotated):
         if entry[3]:
             continue  # a recursion's cycle copy: its first entry has the inclusive count
         address = int(entry[2], 16)
         i = bisect.bisect_right(starts, address) - 1
         if i >= 0 and address < ends[i]:
-            found[names[i]] = max(found.get(names[i], 0), int(entry[1].replace(",", "")))
-    ranked = sorted(((cost / requests / 1e6, name) for name, cost in found.items()), reverse=True)
-    return ranked
+            found[i] = max(found.get(i, 0), int(entry[1].replace(",", "")))
+    # Two code objects may share a name (dataclasses' generated __init__): listed apart.
+    return sorted(((cost / requests / 1e6, names[i]) for i, cost in found.items()), reverse=True)
 
 
 def report(name: str, dump: Path, perf_map: Path, requests: int, top: int) -> str:
