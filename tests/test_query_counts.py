@@ -60,8 +60,8 @@ async def test_deep_page_and_filters_use_a_fixed_number_of_queries(
             TASKS, params={"tag": "work", "status": "pending"}, headers=acct.headers
         )
     assert r.status_code == 200 and len(r.json()["items"]) == 12
-    assert len(deep) == 3, deep  # user, page, tags of the page
-    assert len(filtered) == 3, filtered  # the tag filter is a subquery of the page query
+    assert len(deep) == 2, deep  # user, page (with its tags)
+    assert len(filtered) == 2, filtered  # the tag filter is a subquery of the page query
 
 
 async def test_update_with_if_match_and_login(
@@ -105,8 +105,8 @@ async def test_search_statements_per_backend(
         r = await client.get(TASKS, params={"q": "pa"}, headers=acct.headers)
     assert [t["title"] for t in r.json()["items"]] == ["Pay the bill"]
     # SQLite first asks its trigram index how many rows match (texts of 3+ characters).
-    assert len(search) == (4 if backend == "sqlite" else 3), search
-    assert len(short) == 3, short
+    assert len(search) == (3 if backend == "sqlite" else 2), search
+    assert len(short) == 2, short
 
 
 @pytest.mark.parametrize("limit", [0, task_listing.FTS_MAX_CANDIDATES])
@@ -152,8 +152,8 @@ async def test_sqlite_makes_one_trip_to_its_thread_per_statement(
     client: httpx.AsyncClient, backend: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A statement is one trip (execute, fetch and close together) and a GET's reads run in
-    autocommit: a get is user and task, a page adds its tags. A write's BEGIN travels with its
-    first statement. The stock adapter made ten trips for a get."""
+    autocommit: a get is user and task, and so is a page (its tags ride on it). A write's
+    BEGIN travels with its first statement. The stock adapter made ten trips for a get."""
     if backend != "sqlite":
         pytest.skip("aiosqlite is the SQLite driver")
     acct = await make_account(client)
@@ -169,7 +169,7 @@ async def test_sqlite_makes_one_trip_to_its_thread_per_statement(
         r = await client.post(TASKS, json={"title": "new", "tags": ["a"]}, headers=acct.headers)
     assert r.status_code == 201
     assert get == ["_run", "_run"], get
-    assert page == ["_run", "_run", "_run"], page
+    assert page == ["_run", "_run"], page
     assert create.count("commit") == 1 and set(create) == {"_run", "commit"}, create
 
 
@@ -256,10 +256,10 @@ async def test_no_dependency_hops_to_a_thread(app: FastAPI) -> None:
     assert _sync_dependencies(app) == {}
 
 
-async def test_today_and_upcoming_are_two_queries_with_progress(
+async def test_today_and_upcoming_are_one_query_with_progress_and_tags(
     client: httpx.AsyncClient, database: Database
 ) -> None:
-    """Besides the user's row: the page, then its tags and subtask counts in one query."""
+    """Besides the user's row: the page, with its tags and subtask counts, in one query."""
     acct = await make_account(client)
     today = date.today()
     for day in range(0, 12, 2):
@@ -276,8 +276,8 @@ async def test_today_and_upcoming_are_two_queries_with_progress(
     with count_statements(database) as upcoming:
         r = await client.get(TASKS, params={"when": "upcoming", "days": 14}, headers=acct.headers)
     assert [t["subtasks"] for t in r.json()["items"]] == [{"done": 1, "total": 2}] * 5
-    assert len(today_view) == 3, today_view  # user, page, tags and progress
-    assert len(upcoming) == 3, upcoming
+    assert len(today_view) == 2, today_view  # user, page with tags and progress
+    assert len(upcoming) == 2, upcoming
 
 
 def _writes(statements: list[str], table: str) -> list[str]:

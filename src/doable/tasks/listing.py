@@ -10,7 +10,6 @@ grow with how many tasks are shared with them.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any, Literal
@@ -21,7 +20,6 @@ from sqlalchemy import (
     Select,
     Uuid,
     and_,
-    any_,
     bindparam,
     case,
     column,
@@ -33,7 +31,6 @@ from sqlalchemy import (
     table,
     union_all,
 )
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from doable.auth.models import User
@@ -55,6 +52,7 @@ from doable.tasks.service import (
     get_task,
     to_instant,
 )
+from doable.tasks.tagnames import TAG_NAMES
 from doable.tasks.tags import tag_key
 from doable.zones import zone_of
 
@@ -196,7 +194,7 @@ async def list_tasks(
         params = {access.VIEWER.key: user.id}
     else:
         stmt = (
-            select(*TASK_ROW_COLUMNS, *tree.PROGRESS_COLUMNS)
+            select(*_PAGE_COLUMNS)
             .where(owner, *conditions, *bounds.on(column, Task.id, Task.due_sort))
             .order_by(*_ordering(column, Task.id, order))
             .limit(query.limit + 1)
@@ -212,7 +210,7 @@ async def _read_page(
     """Run a page's statement (it reads one row past the limit): its tasks, with their tags,
     and the cursor of the next page if there is one."""
     query = bounds.query
-    tasks = [tree.with_progress(row) for row in await read_rows(session, stmt, params)]
+    tasks = [_page_task(row) for row in await read_rows(session, stmt, params)]
     next_cursor = None
     if len(tasks) > query.limit:
         tasks = tasks[: query.limit]
@@ -228,7 +226,6 @@ async def _read_page(
         next_cursor = cursors.encode(
             bounds.cursor_key, cursors.CursorKey(query.sort, bounds.order, value, last.id)
         )
-    await _fill_tag_names(session, tasks)
     return tasks, next_cursor
 
 
@@ -354,7 +351,7 @@ def _plain_statement(
             _keyset(column, Task.id, order, bindparam("after", type_=column.type), _AFTER_ID)
         )
     return (
-        select(*TASK_ROW_COLUMNS, *tree.PROGRESS_COLUMNS)
+        select(*_PAGE_COLUMNS)
         .where(*conditions)
         .order_by(*_ordering(column, Task.id, order))
         .limit(_LIMIT)
@@ -427,7 +424,7 @@ def _merged_page(
         .subquery("page")
     )
     stmt: Any = (
-        select(*TASK_ROW_COLUMNS, *tree.PROGRESS_COLUMNS)
+        select(*_PAGE_COLUMNS)
         .select_from(page)
         .join(Task, Task.id == page_id)
         .order_by(*_ordering(page_key, page_id, order))
@@ -461,26 +458,16 @@ async def _place_conditions(
     return conditions
 
 
-# The read statement is built once: building one costs more than running it. An expanding
-# IN is rendered anew on every run, one bound id at a time (50 for a page), and each page
-# length is another statement to prepare; PostgreSQL takes the ids as one array instead.
-_TAG_NAMES_OF = select(task_tags.c.task_id, Tag.name).join(Tag, Tag.id == task_tags.c.tag_id)
-_TAG_NAMES = _TAG_NAMES_OF.where(
-    task_tags.c.task_id.in_(bindparam("task_ids", expanding=True))
-).order_by(Tag.name_key)
-_TAG_NAMES_ANY = _TAG_NAMES_OF.where(
-    task_tags.c.task_id == any_(bindparam("task_ids", type_=postgresql.ARRAY(Uuid())))
-).order_by(Tag.name_key)
+# A page's columns: the task, its subtasks' progress and its tag names (doable.tasks.tagnames),
+# so a page is one statement.
+_PAGE_COLUMNS = (*TASK_ROW_COLUMNS, *tree.PROGRESS_COLUMNS, TAG_NAMES)
+_TAG_NAMES_AT = len(TASK_ROW_COLUMNS) + len(tree.PROGRESS_COLUMNS)
 
 
-async def _fill_tag_names(session: AsyncSession, tasks: Sequence[TaskRow]) -> None:
-    """The tags of a page of tasks, in one query."""
-    if not tasks:
-        return
-    by_id = {task.id: task for task in tasks}
-    statement = _TAG_NAMES_ANY if session.get_bind().dialect.name == "postgresql" else _TAG_NAMES
-    for task_id, name in await read_rows(session, statement, {"task_ids": list(by_id)}):
-        by_id[task_id].tag_names.append(name)
+def _page_task(row: Any) -> TaskRow:
+    task = tree.with_progress(row)
+    task.tag_names = row[_TAG_NAMES_AT]
+    return task
 
 
 @dataclass(frozen=True)
