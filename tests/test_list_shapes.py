@@ -14,7 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from doable.tasks import listing
+from doable.tasks import listing, tree
 from tests.factories import Account, make_account, make_task
 
 TASKS = "/api/v1/tasks"
@@ -142,7 +142,7 @@ def test_a_page_statement_is_compiled_once() -> None:
     """Every column of a page, the tag names' included, has a cache key: without one
     SQLAlchemy compiles the whole statement on every request (a list cost 2.8 times as many
     instructions when the tag names' column had none)."""
-    assert select(*listing._PAGE_COLUMNS)._generate_cache_key() is not None
+    assert select(*tree.DISPLAY_COLUMNS)._generate_cache_key() is not None
 
 
 async def test_a_page_lists_tags_as_a_task_does(client: httpx.AsyncClient) -> None:

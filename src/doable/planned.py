@@ -306,8 +306,10 @@ def _planned_handler(route: APIRoute, plan: _Plan, solved: Handler) -> Handler:
     response_field = route.response_field
     assert response_field is not None
     status_code = route.status_code
-    # After the path and the query, in FastAPI's order (a 422 lists the errors in it).
+    # FastAPI's order, which a 422 lists its errors in (the query has its own validation).
     param_groups = (
+        (dependant.path_params, "path_params"),
+        (dependant.query_params, "query_params"),
         (dependant.header_params, "headers"),
         (dependant.cookie_params, "cookies"),
     )
@@ -352,18 +354,15 @@ def _planned_handler(route: APIRoute, plan: _Plan, solved: Handler) -> Handler:
         values: dict[str, Any] = {}
         for name, what in plan.provided:
             values[name] = await caller.get(what)
-        if dependant.path_params:
-            found, wrong = request_params_to_args(dependant.path_params, request.path_params)
+        for fields, source in param_groups:
+            if source == "query_params":
+                found, wrong = query.validate(request.query_params)
+            elif fields:
+                found, wrong = request_params_to_args(fields, getattr(request, source))
+            else:
+                continue
             values.update(found)
             errors += wrong
-        values_found, wrong = query.validate(request.query_params)
-        values.update(values_found)
-        errors += wrong
-        for fields, source in param_groups:
-            if fields:
-                found, wrong = request_params_to_args(fields, getattr(request, source))
-                values.update(found)
-                errors += wrong
         if plan.body is not None:
             found, wrong = await request_body_to_args(
                 body_fields=plan.body[0], received_body=body, embed_body_fields=plan.body[1]

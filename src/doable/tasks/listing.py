@@ -39,7 +39,7 @@ from doable.projects import access
 from doable.projects import service as projects
 from doable.tasks import cursor as cursors
 from doable.tasks import tags, tree
-from doable.tasks.models import NO_DUE, TASK_ROW_COLUMNS, VISIBLE, Tag, Task, TaskRow, task_tags
+from doable.tasks.models import NO_DUE, VISIBLE, Tag, Task, TaskRow, task_tags
 from doable.tasks.schemas import PRIORITY_LEVELS, TagOut
 from doable.tasks.service import (
     DEFAULT_ORDER,
@@ -52,7 +52,6 @@ from doable.tasks.service import (
     get_task,
     to_instant,
 )
-from doable.tasks.tagnames import TAG_NAMES
 from doable.tasks.tags import tag_key
 from doable.zones import zone_of
 
@@ -194,7 +193,7 @@ async def list_tasks(
         params = {access.VIEWER.key: user.id}
     else:
         stmt = (
-            select(*_PAGE_COLUMNS)
+            select(*tree.DISPLAY_COLUMNS)
             .where(owner, *conditions, *bounds.on(column, Task.id, Task.due_sort))
             .order_by(*_ordering(column, Task.id, order))
             .limit(query.limit + 1)
@@ -210,7 +209,7 @@ async def _read_page(
     """Run a page's statement (it reads one row past the limit): its tasks, with their tags,
     and the cursor of the next page if there is one."""
     query = bounds.query
-    tasks = [_page_task(row) for row in await read_rows(session, stmt, params)]
+    tasks = [tree.display_row(row) for row in await read_rows(session, stmt, params)]
     next_cursor = None
     if len(tasks) > query.limit:
         tasks = tasks[: query.limit]
@@ -351,7 +350,7 @@ def _plain_statement(
             _keyset(column, Task.id, order, bindparam("after", type_=column.type), _AFTER_ID)
         )
     return (
-        select(*_PAGE_COLUMNS)
+        select(*tree.DISPLAY_COLUMNS)
         .where(*conditions)
         .order_by(*_ordering(column, Task.id, order))
         .limit(_LIMIT)
@@ -424,7 +423,7 @@ def _merged_page(
         .subquery("page")
     )
     stmt: Any = (
-        select(*_PAGE_COLUMNS)
+        select(*tree.DISPLAY_COLUMNS)
         .select_from(page)
         .join(Task, Task.id == page_id)
         .order_by(*_ordering(page_key, page_id, order))
@@ -456,18 +455,6 @@ async def _place_conditions(
         root = await get_task(session, user, query.subtree)
         conditions.append(tree.subtree_condition(root.owner_id, query.subtree))
     return conditions
-
-
-# A page's columns: the task, its subtasks' progress and its tag names (doable.tasks.tagnames),
-# so a page is one statement.
-_PAGE_COLUMNS = (*TASK_ROW_COLUMNS, *tree.PROGRESS_COLUMNS, TAG_NAMES)
-_TAG_NAMES_AT = len(TASK_ROW_COLUMNS) + len(tree.PROGRESS_COLUMNS)
-
-
-def _page_task(row: Any) -> TaskRow:
-    task = tree.with_progress(row)
-    task.tag_names = row[_TAG_NAMES_AT]
-    return task
 
 
 @dataclass(frozen=True)

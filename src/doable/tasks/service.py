@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from datetime import UTC, date, datetime, time
 from typing import Any, Literal
 
@@ -37,7 +36,6 @@ from doable.tasks import assignees, recurrence, tags, tree
 from doable.tasks import cursor as cursors
 from doable.tasks.models import (
     NO_DUE,
-    TASK_ROW_COLUMNS,
     VISIBLE,
     Tag,
     Task,
@@ -607,20 +605,14 @@ async def delete_task(session: AsyncSession, task: Task) -> None:
 
 
 # The read statements are built once: building one costs more than running it.
-_ONE_TASK_ANY = (
-    select(*TASK_ROW_COLUMNS, *tree.PROGRESS_COLUMNS, Tag.name)
-    .outerjoin(task_tags, task_tags.c.task_id == Task.id)
-    .outerjoin(Tag, Tag.id == task_tags.c.tag_id)
-    .where(VISIBLE)
-    .order_by(Tag.name_key)
-)
+_ONE_TASK_ANY = select(*tree.DISPLAY_COLUMNS).where(VISIBLE)
 _ONE_TASK = _ONE_TASK_ANY.where(
     Task.owner_id == bindparam("owner_id"), Task.id == bindparam("task_id")
 )
 
 
 async def read_task(session: AsyncSession, user: User, task_id: uuid.UUID) -> TaskRow:
-    """A task the user may see, with its tag names, for display: one query (a row per tag).
+    """A task the user may see, with its tag names, for display: one query, one row.
     The statement is built once for users nothing is shared with, per call otherwise."""
     if user.shared_projects:
         stmt = _ONE_TASK_ANY.where(access.task_scope(user), Task.id == task_id)
@@ -629,21 +621,14 @@ async def read_task(session: AsyncSession, user: User, task_id: uuid.UUID) -> Ta
         rows = await read_rows(session, _ONE_TASK, {"owner_id": user.id, "task_id": task_id})
     if not rows:
         raise TaskNotFound()
-    return _one_task(rows)
+    return tree.display_row(rows[0])
 
 
 def read_task_sync(session: Session, owner_id: uuid.UUID, task_id: uuid.UUID) -> TaskRow | None:
     """`read_task` for a synchronous session, as SQLAlchemy's event hooks get (the webhook
     outbox reads a task as GET returns it just before the change commits); None if gone."""
-    rows = session.execute(_ONE_TASK, {"owner_id": owner_id, "task_id": task_id}).all()
-    return _one_task(rows) if rows else None
-
-
-def _one_task(rows: Sequence[Any]) -> TaskRow:
-    """A TaskRow from _ONE_TASK's rows (one per tag)."""
-    task = tree.with_progress(rows[0])
-    task.tag_names = [row[-1] for row in rows if row[-1] is not None]
-    return task
+    row = session.execute(_ONE_TASK, {"owner_id": owner_id, "task_id": task_id}).first()
+    return tree.display_row(row) if row is not None else None
 
 
 async def delete_all_for_owner(session: AsyncSession, owner_id: uuid.UUID) -> None:

@@ -29,6 +29,7 @@ from doable.projects import service as projects
 from doable.projects.access import Role
 from doable.projects.service import Placement
 from doable.tasks.models import TASK_ROW_COLUMNS, VISIBLE, Task, TaskRow
+from doable.tasks.tagnames import TAG_NAMES
 
 MAX_DEPTH = 4
 
@@ -441,9 +442,15 @@ PROGRESS_COLUMNS = (
 )
 
 
-def with_progress(row: Any) -> TaskRow:
-    """A TaskRow from a row of TASK_ROW_COLUMNS followed by PROGRESS_COLUMNS."""
+# A task as it is shown, in one row: its columns, its subtasks' progress and its tag names
+# (doable.tasks.tagnames). A page and a task's GET read these.
+DISPLAY_COLUMNS = (*TASK_ROW_COLUMNS, *PROGRESS_COLUMNS, TAG_NAMES)
+
+
+def display_row(row: Any) -> TaskRow:
+    """A TaskRow from a row of DISPLAY_COLUMNS."""
     task = TaskRow.from_row(row)
     n = len(TASK_ROW_COLUMNS)
     task.subtasks_total, task.subtasks_done = int(row[n] or 0), int(row[n + 1] or 0)
+    task.tag_names = row[n + 2]
     return task
