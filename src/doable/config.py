@@ -160,6 +160,12 @@ class Settings(BaseSettings):
     )
     # SQLite and MariaDB: how often each process polls the event_relay table.
     events_poll_ms: int = Field(default=200, ge=20, le=5000, validation_alias="EVENTS_POLL_MS")
+    # Reads by access token reuse the user's row for this long (doable.auth.callers); 0: never.
+    # A change made by this app is seen at once here and through the relay elsewhere; one it
+    # cannot see (SQL by hand, a CLI command) within this time.
+    caller_cache_seconds: float = Field(
+        default=1.0, ge=0, le=60, validation_alias="CALLER_CACHE_SECONDS"
+    )
     # On SIGTERM: how long in-flight requests may take to finish before they are cut off.
     shutdown_drain_seconds: int = Field(
         default=10, ge=0, le=600, validation_alias="SHUTDOWN_DRAIN_SECONDS"

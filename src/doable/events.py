@@ -32,12 +32,16 @@ log = logging.getLogger("doable.events")
 _PENDING = "doable_pending_events"
 # An open stream that stops reading loses events past this many (it gets a "resync" instead).
 QUEUE_SIZE = 100
+# Told of "user" events (and, with None, of events that may have been missed): see
+# doable.auth.callers, which adds itself.
+user_listeners: list[Callable[[uuid.UUID | None], None]] = []
 
 
 @dataclass(frozen=True)
 class Event:
     """One change for one user. `kind` is "task" or "notification"; "reminders" only wakes
-    the scheduler and carries no user."""
+    the scheduler and carries no user; "user" says a user's row changed (no user: some rows),
+    for doable.auth.callers to forget what it remembered."""
 
     kind: str
     owner_id: uuid.UUID | None
@@ -198,6 +202,10 @@ class EventBus:
         return sum(len(subs) for subs in list(self._subs.values()))
 
     def publish(self, item: Event) -> None:
+        if item.kind == "user":
+            for listener in list(user_listeners):
+                listener(item.owner_id)
+            return
         if item.kind == "reminders":
             for wake in list(self._wakers):
                 wake()
@@ -221,7 +229,10 @@ class EventBus:
 
     def resync_all(self) -> None:
         """Events from other processes may have been missed (the relay lost its connection):
-        every open stream tells its client to fetch afresh."""
+        every open stream tells its client to fetch afresh, and remembered rows of users
+        are forgotten."""
+        for listener in list(user_listeners):
+            listener(None)
         for subs in list(self._subs.values()):
             for sub in list(subs):
                 sub.offer(Event("resync", sub.owner_id))

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 
+from doable.auth.callers import CallerCache
 from doable.auth.external import ExternalVerifier
 from doable.auth.security import PasswordHasher, TokenSigner
 from doable.config import RuntimeConfig, external_auth
@@ -35,6 +36,8 @@ class AppState:
     feed_cache: RenderCache
     # Mail a request asks for (a password-reset link), made and sent off the request's path.
     mailer: Mailer
+    # The rows of users whose reads came lately (CALLER_CACHE_SECONDS).
+    callers: CallerCache
     # "Now" for what a request shows and reads by the calendar (today, overdue, a time without
     # a date); tests set it to a fixed instant instead of waiting for a time of day.
     clock: Callable[[], datetime] = utcnow
@@ -57,6 +60,7 @@ class AppState:
             external=ExternalVerifier(external) if external is not None else None,
             feed_cache=RenderCache(settings.feed_cache_bytes),
             mailer=Mailer(settings),
+            callers=CallerCache(settings.caller_cache_seconds),
         )
 
 

@@ -145,6 +145,7 @@ async def authenticate(
     credentials: HTTPAuthorizationCredentials | None,
     *,
     read_only: bool,
+    remembered: bool = False,
 ) -> Principal:
     """Who sends this Bearer credential: an access token, an API token or the external
     issuer's token, else `Unauthorized`.
@@ -160,7 +161,9 @@ async def authenticate(
     if not is_api_token(raw):
         if state.external is not None and not _issued_by_us(raw, state.signer.issuer):
             return await _external_principal(database, session, state, state.external, raw)
-        return await service.principal_for_access(session, state.signer.verify(raw))
+        return await service.principal_for_access(
+            session, state.signer.verify(raw), state.callers if remembered else None
+        )
     now = utcnow()
     principal, token = await service.principal_for_api_token(session, raw, now=now)
     if service.needs_touch(token, now):
@@ -183,6 +186,7 @@ async def current_principal(
         request.app.state.database,
         credentials,
         read_only=request.method in SAFE_METHODS,
+        remembered=request.method in SAFE_METHODS,
     )
     set_actor(session, principal.user.id)  # the activity log's "who"
     return principal

@@ -14,6 +14,7 @@ from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from doable import events
+from doable.auth.callers import CallerCache
 from doable.auth.external import ExternalClaims
 from doable.auth.models import ApiToken, ExternalIdentity, RefreshToken, User, WebSession
 from doable.auth.schemas import MePatch, SignupIn, TokenCreate, TokenPair, UserOut
@@ -206,8 +207,17 @@ async def revoke_refresh(session: AsyncSession, token: str) -> None:
 _USER_BY_ID = select(User).where(User.id == bindparam("user_id"))
 
 
-async def user_for_access(session: AsyncSession, claims: AccessClaims) -> User:
-    user = (await session.execute(_USER_BY_ID, {"user_id": claims.user_id})).scalar()
+async def user_for_access(
+    session: AsyncSession, claims: AccessClaims, callers: CallerCache | None = None
+) -> User:
+    """The user an access token names, if the token is still good (else `Unauthorized`).
+    With `callers` (reads only), a row read lately may stand in for reading it again."""
+    user = callers.get(session.sync_session, claims.user_id) if callers is not None else None
+    if user is None:
+        generation = callers.generation if callers is not None else 0
+        user = (await session.execute(_USER_BY_ID, {"user_id": claims.user_id})).scalar()
+        if user is not None and callers is not None:
+            callers.remember(user, generation)
     if user is None or user.token_version != claims.token_version or user.disabled_at:
         raise Unauthorized("The access token is no longer valid")
     return user
@@ -454,11 +464,13 @@ class ApiTokenNotFound(NotFound):
         super().__init__("No API token with this id")
 
 
-async def principal_for_access(session: AsyncSession, claims: AccessClaims) -> Principal:
+async def principal_for_access(
+    session: AsyncSession, claims: AccessClaims, callers: CallerCache | None = None
+) -> Principal:
     credential = Credential(
         "access_token", claims.family_id, claims.token_version, claims.expires_at
     )
-    user = await user_for_access(session, claims)
+    user = await user_for_access(session, claims, callers)
     return Principal(user, "access_token", ALL_SCOPES, credential=credential)
 
 

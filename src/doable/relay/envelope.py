@@ -19,7 +19,7 @@ log = logging.getLogger("doable.relay")
 # NOTIFY refuses payloads of 8000 bytes or more; stay well under it.
 MAX_PAYLOAD_BYTES = 7000
 KINDS = frozenset(
-    {"task", "comment", "notification", "revoked", "reminders", "resync", "membership"}
+    {"task", "comment", "notification", "revoked", "reminders", "resync", "membership", "user"}
 )
 _SCALARS = (str, int, float, bool, type(None))
 

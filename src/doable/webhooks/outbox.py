@@ -31,8 +31,9 @@ _ENDPOINTS_ADDED = "doable_webhook_endpoints_added"
 
 
 def _note_user_row(target: User, context: Any, *_: Any) -> None:
+    # A row merged in (context None: doable.auth.callers) was not read in this transaction.
     has = target.__dict__.get("has_webhook_endpoints")
-    if has is not None and context.session is not None:
+    if has is not None and context is not None and context.session is not None:
         context.session.info.setdefault(_ENDPOINTS_READ, {})[target.id] = has
 
 
