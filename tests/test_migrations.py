@@ -101,7 +101,7 @@ async def _alembic_current(database: Database) -> str | None:
 
 
 async def test_upgrade_matches_models_and_round_trips(database: Database) -> None:
-    assert await current_revision(database.engine) == head_revision() == HEAD == "0023"
+    assert await current_revision(database.engine) == head_revision() == HEAD == "0024"
     assert await _diff(database) == []
     assert await _tables(database) == {*TABLES, "alembic_version"}
     assert await _search_objects(database) == SEARCH_OBJECTS[database.config.backend]
@@ -478,3 +478,48 @@ async def test_the_mariadb_migration_lock_is_the_databases_own(database: Databas
         ).scalar()
         shared = (await other.execute(text("SELECT IS_USED_LOCK('doable_migrate')"))).scalar()
     assert ours is not None and shared is None
+
+
+async def _task_indexes(database: Database) -> set[str]:
+    async with database.engine.connect() as conn:
+        found = await conn.run_sync(lambda c: inspect(c).get_indexes("tasks"))
+    return {i["name"] for i in found if i["name"]}
+
+
+async def test_0024_runs_on_a_populated_database(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    """The siblings' index comes and goes over existing lists (the Inbox, a section, a
+    parent's subtasks), which keep their order; appends still go last, and the triggers of
+    0022 are still in place."""
+    acct = await make_account(client)
+    r = await client.post("/api/v1/projects", json={"name": "P"}, headers=acct.headers)
+    project = r.json()["id"]
+    r = await client.post(
+        f"/api/v1/projects/{project}/sections", json={"name": "S"}, headers=acct.headers
+    )
+    section = r.json()["id"]
+    parent = await make_task(client, acct, title="inbox 1")
+    await make_task(client, acct, title="inbox 2")
+    await make_task(client, acct, title="sub 1", parent_id=parent["id"])
+    await make_task(client, acct, title="section 1", project_id=project, section_id=section)
+    assert "ix_tasks_siblings_position" in await _task_indexes(database)
+    await downgrade(database.engine, "0023")
+    assert "ix_tasks_siblings_position" not in await _task_indexes(database)
+    await upgrade(database.engine)
+    assert "ix_tasks_siblings_position" in await _task_indexes(database)
+    assert await _diff(database) == []
+    assert await _triggers(database) == EXPECTED_TRIGGERS[_kind(database)]
+    await make_task(client, acct, title="inbox 3")
+    await make_task(client, acct, title="sub 2", parent_id=parent["id"])
+    await make_task(client, acct, title="section 2", project_id=project, section_id=section)
+
+    async def titles(**params: str) -> list[str]:
+        r = await client.get(
+            "/api/v1/tasks", params={"sort": "position", **params}, headers=acct.headers
+        )
+        assert r.status_code == 200, r.text
+        return [t["title"] for t in r.json()["items"]]
+
+    assert await titles(section_id=section) == ["section 1", "section 2"]
+    assert await titles(parent_id=parent["id"]) == ["sub 1", "sub 2"]

@@ -353,3 +353,65 @@ async def test_the_outbox_looks_for_subscribers_only_of_users_with_webhooks(
     assert endpoint_reads(hooked) == 1, hooked
     # the endpoints, the task as GET returns it (the payload), the delivery row
     assert len(hooked) == len(without) + 3 == 9, hooked
+
+
+def _plan_nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield plan
+    for child in plan.get("Plans", ()):
+        yield from _plan_nodes(child)
+
+
+@pytest.mark.parametrize("where", ["inbox", "section"])
+async def test_placing_a_task_reads_one_entry_of_its_list(
+    client: httpx.AsyncClient, database: Database, backend: str, where: str
+) -> None:
+    """An append reads its list's last key from `ix_tasks_siblings_position`, backwards and
+    stopping at the first entry, whatever PostgreSQL's statistics say (this machine's CI runs
+    it without autovacuum, so they are as stale as after a big import). Before, the plan
+    read and aggregated every task of the list: 10 ms per create at 30,000 tasks."""
+    if backend != "postgresql":
+        pytest.skip("the plan is PostgreSQL's")
+    acct = await make_account(client)
+    body: dict[str, Any] = {"title": "first"}
+    if where == "section":
+        r = await client.post("/api/v1/projects", json={"name": "P"}, headers=acct.headers)
+        project = r.json()["id"]
+        r = await client.post(
+            f"/api/v1/projects/{project}/sections", json={"name": "S"}, headers=acct.headers
+        )
+        assert r.status_code == 201, r.text
+        body = {"title": "first", "project_id": project, "section_id": r.json()["id"]}
+    first = await make_task(client, acct, **body)
+    async with database.engine.begin() as conn:  # a long list, in one statement
+        await conn.exec_driver_sql(
+            "INSERT INTO tasks (id, owner_id, title, description, completed, priority, due_sort,"
+            " version, created_at, updated_at, project_id, section_id, position, created_by)"
+            " SELECT gen_random_uuid(), owner_id, 'n' || g, '', false, 0, due_sort, 1,"
+            " created_at, updated_at, project_id, section_id,"
+            " position || lpad(g::text, 5, '0') || '5', owner_id"
+            " FROM tasks, generate_series(1, 3000) g WHERE tasks.id = $1",
+            (first["id"],),
+        )
+    sent: list[tuple[str, Any]] = []
+
+    def before(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if "ORDER BY" in statement and "LIMIT" in statement and "tasks.position" in statement:
+            sent.append((statement, parameters))
+
+    event.listen(database.engine.sync_engine, "before_cursor_execute", before)
+    try:
+        last = await make_task(client, acct, **{**body, "title": "last"})
+    finally:
+        event.remove(database.engine.sync_engine, "before_cursor_execute", before)
+    assert len(sent) == 1, sent
+    statement, parameters = sent[0]
+    async with database.engine.connect() as conn:
+        explained = await conn.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {statement}", parameters)
+        plan = explained.scalar_one()[0]["Plan"]
+    nodes = list(_plan_nodes(plan))
+    assert plan["Node Type"] == "Limit", plan
+    assert [n["Node Type"] for n in nodes if "Sort" in n["Node Type"]] == [], plan
+    scans = [n for n in nodes if n.get("Index Name") == "ix_tasks_siblings_position"]
+    assert scans and scans[0]["Scan Direction"] == "Backward", plan
+    r = await client.get("/api/v1/tasks", params={"limit": 200}, headers=acct.headers)
+    assert last["id"] in [t["id"] for t in r.json()["items"]]

@@ -120,6 +120,7 @@ async def key_for(
     rebalance: Any = None,
     params: dict[str, Any] | None = None,
     tiebreak: bool = False,
+    within: Sequence[InstrumentedAttribute[Any]] = (),
 ) -> str:
     """A position key for an item placed among `siblings` (a condition on the item's table).
 
@@ -130,6 +131,9 @@ async def key_for(
     positions.MAX_LENGTH) the list is renumbered first (O(n), rare).
     With `params`, `siblings` is a condition built once (a module's constant) whose values
     are those bound parameters, and the statements made from it are built once too.
+    `within`: the columns of the list's index before `column` that `siblings` fixes by IS NULL
+    (ordered by too, so that PostgreSQL, which takes only equalities as fixing a column, reads
+    the index in its order).
     """
     model = column.class_
     bound: dict[str, Any] = dict(params or {})
@@ -169,29 +173,32 @@ async def key_for(
             )
         return key
 
+    # The nearest key past a bound, as ORDER BY … LIMIT 1 rather than min() or max(): an
+    # index on the list and its order answers it with one entry, whatever the planner
+    # estimates (PostgreSQL, its statistics behind a grown table, aggregated every row).
+    def lowest(*where: Any) -> Any:
+        return select(column).where(others, *where).order_by(*within, column).limit(1)
+
+    def highest(*where: Any) -> Any:
+        descending = [c.desc() for c in (*within, column)]
+        return select(column).where(others, *where).order_by(*descending).limit(1)
+
     async def place() -> str:
         if placement.after is not None:
             low = await neighbour_key(placement.after)
             high = await scalar(
-                "above",
-                lambda: select(func.min(column)).where(others, column > bindparam("key_for_low")),
-                key_for_low=low,
+                "above", lambda: lowest(column > bindparam("key_for_low")), key_for_low=low
             )
             return positions.between(low, high)
         if placement.before is not None:
             upper = await neighbour_key(placement.before)
             lower = await scalar(
-                "below",
-                lambda: select(func.max(column)).where(others, column < bindparam("key_for_high")),
-                key_for_high=upper,
+                "below", lambda: highest(column < bindparam("key_for_high")), key_for_high=upper
             )
             return positions.between(lower, upper)
         if placement.at == "first":
-            return positions.between(
-                None, await scalar("first", lambda: select(func.min(column)).where(others))
-            )
-        last = await scalar("last", lambda: select(func.max(column)).where(others))
-        return positions.between(last, None)
+            return positions.between(None, await scalar("first", lowest))
+        return positions.between(await scalar("last", highest), None)
 
     async def placed() -> str:
         key = await place()

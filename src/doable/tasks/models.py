@@ -63,6 +63,8 @@ class Task(Base):
         Index("ix_tasks_owner_priority", "owner_id", "priority", "id"),
         Index("ix_tasks_owner_completed", "owner_id", "completed"),
         Index("ix_tasks_project_position", "project_id", "position", "id"),
+        # A list's top-level tasks in order: placing a task reads its list's first or last.
+        Index("ix_tasks_siblings_position", "project_id", "section_id", "parent_id", "position"),
         Index("ix_tasks_section_id", "section_id"),
         Index("ix_tasks_parent_position", "parent_id", "position"),
         Index("ix_tasks_assignee_due", "assignee_id", "due_sort", "id"),

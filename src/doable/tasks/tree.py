@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, bindparam, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import InstrumentedAttribute, aliased
 
 from doable.auth.models import User
 from doable.errors import InvalidInput, NotFound
@@ -113,6 +113,12 @@ def _bound_siblings(target: Target) -> tuple[ColumnElement[bool], dict[str, Any]
     names = ("parent_id",) if shape[0] else ("project_id", "section_id")[: 1 + shape[1]]
     values = {name: getattr(target, name) for name in names}
     return _BOUND_SIBLINGS[shape], {"owner_id": target.owner_id, **values}
+
+
+def _list_columns(target: Target) -> tuple[InstrumentedAttribute[Any], ...]:
+    """The columns of `ix_tasks_siblings_position` between a top-level list's project and
+    the position, which its siblings' condition fixes by IS NULL (projects.key_for)."""
+    return () if _shape(target)[0] else (Task.section_id, Task.parent_id)
 
 
 async def _task_place(session: AsyncSession, user: User, task_id: uuid.UUID) -> Target | None:
@@ -319,6 +325,7 @@ async def place(
         moving=task.id if old is not None else None,
         params=params,
         tiebreak=append,
+        within=_list_columns(target),
     )
     task.project_id, task.section_id, task.parent_id = (
         target.project_id,
