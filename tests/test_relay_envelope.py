@@ -87,3 +87,26 @@ async def test_a_notify_sent_through_the_pool_reaches_listeners_behind_a_pooler(
     finally:
         await listener.close()
         await pooled.dispose()
+
+
+async def test_a_process_skips_its_own_notifies_unread_and_hears_the_others(
+    database: Database,
+) -> None:
+    """The listening connection's own NOTIFYs (this process's envelopes) are skipped by the
+    notifying backend's pid; one from another connection arrives."""
+    if database.config.backend != "postgresql":
+        pytest.skip("PostgreSQL's LISTEN/NOTIFY")
+    heard: asyncio.Queue[str] = asyncio.Queue()
+    transport = PostgresTransport(database.config, database, heard.put_nowait, lambda: None)
+    dsn = database.config.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    other = await asyncpg.connect(dsn)
+    try:
+        await transport.start()
+        await transport.send("mine")
+        await other.execute("SELECT pg_notify($1, $2)", CHANNEL, "theirs")
+        assert await asyncio.wait_for(heard.get(), 5) == "theirs"
+        await asyncio.sleep(0.1)
+        assert heard.empty()
+    finally:
+        await other.close()
+        await transport.close()

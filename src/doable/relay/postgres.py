@@ -59,8 +59,11 @@ class PostgresTransport(Transport):
                     await asyncio.wait_for(conn.execute("SELECT 1"), 5)
         raise ConnectionError("the listening connection closed")
 
-    def _notified(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
-        self.on_envelope(payload)
+    def _notified(self, conn: Any, pid: int, _channel: str, payload: str) -> None:
+        # PostgreSQL tells its listeners which backend notified: this connection's NOTIFYs
+        # are this process's own envelopes (one per committed change), skipped unread.
+        if pid != conn.get_server_pid():
+            self.on_envelope(payload)
 
     async def send(self, payload: str) -> None:
         conn = self._conn
