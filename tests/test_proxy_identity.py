@@ -21,7 +21,7 @@ import httpx
 import pytest
 import yaml
 
-from doable.proxy import TrustedProxies
+from doable.proxy import KNOWN_HOSTS, TrustedProxies
 from tests.conftest import IN_CI
 from tests.factories import PASSWORD
 from tests.server import PROJECT_ROOT, Server, free_port, server_env
@@ -187,3 +187,17 @@ def test_which_entry_is_the_client(setting: str, forwarded_for: str, client: str
 def test_nobody_is_trusted_when_empty() -> None:
     proxies = TrustedProxies("")
     assert (proxies.trusts("127.0.0.1"), proxies.trusts("10.0.0.1")) == (False, False)
+
+
+def test_remembered_answers_stay_right_and_bounded() -> None:
+    """Answers are remembered by host, the same on a second ask, and at most KNOWN_HOSTS of
+    them are kept however many hosts X-Forwarded-For names."""
+    proxies = TrustedProxies("10.0.0.0/8, /run/proxy.sock")
+    cases = {"10.1.2.3": True, "10.0.0.0": True, "11.0.0.1": False, "/run/proxy.sock": True}
+    cases |= {"not an address": False, "::ffff:10.0.0.1": False, "2001:db8::1": False}
+    for _ in range(2):
+        assert {host: proxies.trusts(host) for host in cases} == cases
+    for i in range(KNOWN_HOSTS * 2 + 5):
+        assert proxies.trusts(f"192.0.{i // 256 % 256}.{i % 256}-{i}") is False
+    assert len(proxies._known) <= KNOWN_HOSTS
+    assert {host: proxies.trusts(host) for host in cases} == cases

@@ -39,6 +39,9 @@ def _host_of(entry: str) -> str:
     return entry
 
 
+KNOWN_HOSTS = 4096
+
+
 class TrustedProxies:
     """FORWARDED_ALLOW_IPS parsed: `*`, or addresses and networks, comma-separated."""
 
@@ -47,6 +50,7 @@ class TrustedProxies:
         self.any_peer = items == ["*"]
         self._networks: list[_Network] = []
         self._literals: set[str] = set()
+        self._known: dict[str, bool] = {}
         for item in items if not self.any_peer else []:
             try:
                 self._networks.append(ipaddress.ip_network(item, strict=False))
@@ -58,6 +62,16 @@ class TrustedProxies:
             return False
         if self.any_peer:
             return True
+        # Answers by host, as parsing the address was a twentieth of a small GET; at most
+        # KNOWN_HOSTS of them (hosts in X-Forwarded-For are the client's to choose).
+        known = self._known.get(host)
+        if known is None:
+            if len(self._known) >= KNOWN_HOSTS:
+                self._known.clear()
+            known = self._known[host] = self._trusts(host)
+        return known
+
+    def _trusts(self, host: str) -> bool:
         try:
             address: _Address = ipaddress.ip_address(host)
         except ValueError:
