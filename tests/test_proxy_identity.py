@@ -201,3 +201,5 @@ def test_remembered_answers_stay_right_and_bounded() -> None:
         assert proxies.trusts(f"192.0.{i // 256 % 256}.{i % 256}-{i}") is False
     assert len(proxies._known) <= KNOWN_HOSTS
     assert {host: proxies.trusts(host) for host in cases} == cases
+    long = "10.0.0.1" + " " * 5000  # a header's worth of text is answered, never kept
+    assert proxies.trusts(long) is False and long not in proxies._known

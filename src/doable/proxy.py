@@ -64,6 +64,8 @@ class TrustedProxies:
             return True
         # Answers by host, as parsing the address was a twentieth of a small GET; at most
         # KNOWN_HOSTS of them (hosts in X-Forwarded-For are the client's to choose).
+        if len(host) > MAX_HOST_CHARS:  # not an address: not worth keeping
+            return self._trusts(host)
         known = self._known.get(host)
         if known is None:
             if len(self._known) >= KNOWN_HOSTS:
