@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.datastructures import State
 
 from doable.app import create_app
+from doable.auth.callers import CallerCache
 from doable.config import RuntimeConfig, Settings, normalize_database_url
 from doable.db import Base, Database
 from doable.mcp_server.lazy import LazyMcpEndpoint
@@ -179,6 +180,21 @@ async def app(database: Database, data_dir: Path) -> AsyncIterator[FastAPI]:
 def make_client(app: FastAPI) -> httpx.AsyncClient:
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+
+@pytest.fixture
+def long_memory(app: FastAPI) -> Iterator[CallerCache]:
+    """The app remembers callers' rows for a minute (doable.auth.callers), not a second: a
+    test that counts what a second read skips, or sees a change take effect, does not depend
+    on how fast the machine gets to the next request."""
+    cache: CallerCache = app.state.doable.callers
+    before = cache.seconds
+    cache.seconds = 60.0
+    try:
+        yield cache
+    finally:
+        cache.seconds = before
+        cache.forget(None)
 
 
 @pytest.fixture

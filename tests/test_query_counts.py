@@ -19,6 +19,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import event
 
+from doable.auth.callers import CallerCache
 from doable.db import Database
 from doable.tasks import listing as task_listing
 from tests.factories import make_account, make_task
@@ -44,7 +45,7 @@ def count_statements(database: Database) -> Iterator[list[str]]:
 
 
 async def test_deep_page_and_filters_use_a_fixed_number_of_queries(
-    client: httpx.AsyncClient, database: Database
+    client: httpx.AsyncClient, database: Database, long_memory: CallerCache
 ) -> None:
     acct = await make_account(client)
     for i in range(12):
@@ -95,7 +96,7 @@ async def test_update_with_if_match_and_login(
 
 
 async def test_search_statements_per_backend(
-    client: httpx.AsyncClient, database: Database, backend: str
+    client: httpx.AsyncClient, database: Database, backend: str, long_memory: CallerCache
 ) -> None:
     acct = await make_account(client)
     await make_task(client, acct, title="Call the plumber")
@@ -152,7 +153,10 @@ def count_sqlite_trips(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
 
 
 async def test_sqlite_makes_one_trip_to_its_thread_per_statement(
-    client: httpx.AsyncClient, backend: str, monkeypatch: pytest.MonkeyPatch
+    client: httpx.AsyncClient,
+    backend: str,
+    monkeypatch: pytest.MonkeyPatch,
+    long_memory: CallerCache,
 ) -> None:
     """A statement is one trip (execute, fetch and close together) and a GET's reads run in
     autocommit: a get is user and task; a page right after it is the page alone (its tags ride
@@ -261,7 +265,7 @@ async def test_no_dependency_hops_to_a_thread(app: FastAPI) -> None:
 
 
 async def test_today_and_upcoming_are_one_query_with_progress_and_tags(
-    client: httpx.AsyncClient, database: Database
+    client: httpx.AsyncClient, database: Database, long_memory: CallerCache
 ) -> None:
     """Besides the user's row: the page, with its tags and subtask counts, in one query."""
     acct = await make_account(client)

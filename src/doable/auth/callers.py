@@ -11,8 +11,11 @@ What keeps a remembered row true:
   outbox and the sharing checks rely on, and a revoked token cannot change anything.
 - A change to a user's row forgets it at once in this process: the ORM's flush (a password
   change bumps the token version, a disable, a profile edit), and any UPDATE or DELETE of the
-  users table run through a session, which forgets every row. A row read before the change but
-  offered after it is refused (the generation below).
+  users table run through a session (of one user's row by `WHERE users.id = …`, else of every
+  row). A row read before the change but offered after it is refused (the generation below).
+- A remembered row that refuses the token (older than the token's version, or disabled) is
+  read again before the 401: the change that made the token may have come from another
+  process whose event has not arrived yet.
 - Other processes forget it when the change's `user` event reaches them through the relay
   (doable.relay), as task events do. Should the relay lose events, every row is forgotten; a
   change it never carries (a CLI command, SQL by hand) holds for at most the cache's seconds.
@@ -23,10 +26,12 @@ from __future__ import annotations
 import time
 import uuid
 import weakref
+from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import BinaryExpression, BindParameter, event
 from sqlalchemy.orm import ORMExecuteState, Session, make_transient_to_detached, object_session
+from sqlalchemy.sql import operators
 
 from doable import events
 from doable.auth.models import User
@@ -35,16 +40,24 @@ from doable.auth.models import User
 MAX_ROWS = 10_000
 _COLUMNS = tuple(prop.key for prop in User.__mapper__.column_attrs)
 _new_user = User.__mapper__.class_manager.new_instance
+_USERS = User.__table__
 _caches: weakref.WeakSet[CallerCache] = weakref.WeakSet()
 
 
 class CallerCache:
     """User rows by id, each for `seconds` after it was read (0: remember nothing)."""
 
-    def __init__(self, seconds: float, *, max_rows: int = MAX_ROWS) -> None:
+    def __init__(
+        self,
+        seconds: float,
+        *,
+        max_rows: int = MAX_ROWS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.seconds = seconds
-        self.max_rows = max_rows
-        # id: (until when, by time.monotonic(); the row's values by attribute)
+        self.max_rows = max(1, max_rows)
+        self.clock = clock
+        # id: (until when, by `clock`; the row's values by attribute)
         self._rows: dict[uuid.UUID, tuple[float, dict[str, Any]]] = {}
         # Bumped by every forgetting: a row read before it is not remembered after it.
         self.generation = 0
@@ -56,7 +69,7 @@ class CallerCache:
         entry = self._rows.get(user_id)
         if entry is None:
             return None
-        if entry[0] <= time.monotonic():
+        if entry[0] <= self.clock():
             self._rows.pop(user_id, None)
             return None
         # What Session.merge(load=False) makes, for a third of its cost: an object of the
@@ -78,7 +91,7 @@ class CallerCache:
         rows.pop(user.id, None)
         while len(rows) >= self.max_rows:
             del rows[next(iter(rows))]
-        rows[user.id] = (time.monotonic() + self.seconds, values)
+        rows[user.id] = (self.clock() + self.seconds, values)
 
     def forget(self, user_id: uuid.UUID | None) -> None:
         """Forget one user's row, or every row (None)."""
@@ -116,8 +129,24 @@ event.listen(User, "after_delete", _row_changed)
 
 @event.listens_for(Session, "do_orm_execute")
 def _table_changed(state: ORMExecuteState) -> None:
-    if (state.is_update or state.is_delete) and state.bind_mapper is User.__mapper__:
-        _changed(state.session, None)
+    if not (state.is_update or state.is_delete):
+        return
+    statement = state.statement
+    if state.bind_mapper is User.__mapper__ or getattr(statement, "table", None) is _USERS:
+        _changed(state.session, _one_user(statement))
+
+
+def _one_user(statement: Any) -> uuid.UUID | None:
+    """The user a statement's `WHERE users.id = <value>` names; None for anything else
+    (every row is forgotten then)."""
+    where = getattr(statement, "whereclause", None)
+    if not isinstance(where, BinaryExpression) or where.operator is not operators.eq:
+        return None
+    column, value = where.left, where.right
+    if getattr(column, "table", None) is not _USERS or getattr(column, "key", None) != "id":
+        return None
+    found = value.value if isinstance(value, BindParameter) else None
+    return found if isinstance(found, uuid.UUID) else None
 
 
 events.user_listeners.append(_forget_here)

@@ -31,7 +31,7 @@ _ENDPOINTS_ADDED = "doable_webhook_endpoints_added"
 
 
 def _note_user_row(target: User, context: Any, *_: Any) -> None:
-    # A row merged in (context None: doable.auth.callers) was not read in this transaction.
+    # A row merged in with Session.merge(load=False) has no context, and was not read here.
     has = target.__dict__.get("has_webhook_endpoints")
     if has is not None and context is not None and context.session is not None:
         context.session.info.setdefault(_ENDPOINTS_READ, {})[target.id] = has
