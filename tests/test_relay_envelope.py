@@ -9,6 +9,7 @@ import uuid
 
 import asyncpg  # type: ignore[import-untyped]
 import pytest
+from sqlalchemy import text
 
 from doable.config import without_statement_cache
 from doable.db import Database
@@ -109,4 +110,12 @@ async def test_a_process_skips_its_own_notifies_unread_and_hears_the_others(
         assert heard.empty()
     finally:
         await other.close()
-        await transport.close()
+        await transport.stop()  # close() alone would let its loop listen again
+    async with database.engine.connect() as conn:  # nothing left listening for other tests
+        left = await conn.scalar(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'doable-events'"
+                " AND datname = current_database()"
+            )
+        )
+    assert left == 0
