@@ -68,8 +68,13 @@ def _step(key: str, delta: int) -> str | None:
             return None
         if n % BASE:  # never end in "0"
             break
+    return _digits(n, HEAD)
+
+
+def _digits(n: int, width: int) -> str:
+    """`n` written in `width` base-36 digits, the most significant first."""
     digits = []
-    for _ in range(HEAD):
+    for _ in range(width):
         n, r = divmod(n, BASE)
         digits.append(DIGITS[r])
     return "".join(reversed(digits))
@@ -102,12 +107,7 @@ def spread(count: int) -> Iterator[str]:
         width += 1
     step = BASE**width // (count + 1)
     for i in range(1, count + 1):
-        n = step * i
-        digits = []
-        for _ in range(width):
-            n, r = divmod(n, BASE)
-            digits.append(DIGITS[r])
-        key = "".join(reversed(digits)).rstrip("0")
+        key = _digits(step * i, width).rstrip("0")
         yield key or DIGITS[1]
 
 
@@ -118,18 +118,13 @@ def too_long(key: str) -> bool:
 # Random digits after an appended key: two appends that read the same last key get the same
 # key before them, and the same digits after them once in about 36**5 * 35 (2.1e9) pairs.
 TIEBREAK = 6
-_TIEBREAK_CHOICES = len(DIGITS) ** (TIEBREAK - 1) * (len(DIGITS) - 1)
+_TIEBREAK_CHOICES = BASE ** (TIEBREAK - 1) * (BASE - 1)
 
 
 def tiebroken(key: str) -> str:
     """`key` followed by `TIEBREAK` random digits (the last never "0"): still after every key
     that `key` is after, and before every key that `key` is before and does not prefix."""
     _check(key)
-    # One draw for all of them (a draw per digit was a tenth of an append's own work).
-    drawn = secrets.randbelow(_TIEBREAK_CHOICES)
-    last, drawn = DIGITS[1 + drawn % (len(DIGITS) - 1)], drawn // (len(DIGITS) - 1)
-    digits = []
-    for _ in range(TIEBREAK - 1):
-        drawn, digit = divmod(drawn, len(DIGITS))
-        digits.append(DIGITS[digit])
-    return key + "".join(digits) + last
+    # One draw for all of them, rather than one read of the OS's randomness per digit.
+    drawn, last = divmod(secrets.randbelow(_TIEBREAK_CHOICES), BASE - 1)
+    return key + _digits(drawn, TIEBREAK - 1) + DIGITS[1 + last]

@@ -212,14 +212,15 @@ async def user_for_access(
 ) -> User:
     """The user an access token names, if the token is still good (else `Unauthorized`).
     With `callers` (reads only), a row read lately may stand in for reading it again."""
-    user = callers.get(session.sync_session, claims.user_id) if callers is not None else None
-    if user is not None and not _accepts(user, claims):
-        # Maybe older than the token (a new password or sign-in on another process whose
-        # event is still on its way): the table has the last word.
-        assert callers is not None
-        session.sync_session.expunge(user)
-        callers.forget(claims.user_id)
-        user = None
+    user = None
+    if callers is not None:
+        user = callers.get(session.sync_session, claims.user_id)
+        if user is not None and not _accepts(user, claims):
+            # Maybe older than the token (a new password or sign-in on another process whose
+            # event is still on its way): the table has the last word.
+            session.sync_session.expunge(user)
+            callers.forget(claims.user_id)
+            user = None
     if user is None:
         generation = callers.generation if callers is not None else 0
         user = (await session.execute(_USER_BY_ID, {"user_id": claims.user_id})).scalar()
