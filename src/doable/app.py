@@ -61,6 +61,13 @@ from doable.web.webhooks import router as web_webhooks_router
 from doable.webhooks.delivery import DeliveryConfig, Worker
 from doable.webhooks.router import webhooks_router
 
+# The cyclic collector's full pass walks every object that has outlived two young passes. With
+# 1,000 event streams open that is some 300,000 objects, and each pass held the event loop for
+# about a tenth of a second: other requests' p99 doubled (docs/performance.md, round 11). A full
+# pass now waits for 100 middle passes instead of Python's 10 (and, as always, for a quarter more
+# long-lived objects than the last one found). The young passes are left as they are.
+FULL_PASS_AFTER = 100
+
 
 def create_app(runtime: RuntimeConfig | None = None, database: Database | None = None) -> FastAPI:
     """Build the app. With no arguments (uvicorn's factory), settings come from the environment."""
@@ -89,9 +96,15 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         # What exists now lives as long as the process: keep it out of the cyclic collector's
         # full passes, which otherwise stall a request now and then. `doable serve` kept the
-        # collector off while starting (doable.entry): from here on it runs.
-        gc.collect()
+        # collector off while starting (doable.entry): from here on it runs. Looking for garbage
+        # first walks all ~270,000 objects (0.16 s of a 1.3 s cold start) to find about 1 MB,
+        # so a process that has not collected since it began freezes that too. One that has
+        # run (tests, an embedding program) may hold garbage of any size: it collects first.
+        if gc.isenabled():
+            gc.collect()
         gc.freeze()
+        young, middle = gc.get_threshold()[:2]
+        gc.set_threshold(young, middle, FULL_PASS_AFTER)
         gc.enable()
         # Events to and from the other processes on this database (docs/operations.md).
         relay = build_relay(runtime, db, bus)
