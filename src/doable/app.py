@@ -98,8 +98,9 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
         # full passes, which otherwise stall a request now and then. `doable serve` kept the
         # collector off while starting (doable.entry): from here on it runs. Looking for garbage
         # first walks all ~270,000 objects (0.16 s of a 1.3 s cold start) to find about 1 MB,
-        # so a process that has not collected since it began freezes that too. One that has
-        # run (tests, an embedding program) may hold garbage of any size: it collects first.
+        # so a process that has not collected since it began freezes that too (a start that
+        # migrated collected after migrating: doable.migrations.upgrade). One whose collector
+        # has run (tests, an embedding program) may hold garbage of any size: it collects first.
         if gc.isenabled():
             gc.collect()
         gc.freeze()

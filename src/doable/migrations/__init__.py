@@ -13,6 +13,7 @@ database has, in one query.
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import cache
@@ -257,6 +258,12 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> str | None:
     from alembic import command
 
     await _run(engine, command.upgrade, revision)
+    if not gc.isenabled():
+        # `doable serve` starts with the collector off and freezes what it finds once the app
+        # has started, without looking for garbage (doable.app). A migration from scratch
+        # leaves 16,000 garbage objects (2.4 MB): collect them here, where it costs 0.1 s on a
+        # start that migrates, not on every start.
+        gc.collect()
     return await current_revision(engine)
 
 
