@@ -61,11 +61,13 @@ from doable.web.webhooks import router as web_webhooks_router
 from doable.webhooks.delivery import DeliveryConfig, Worker
 from doable.webhooks.router import webhooks_router
 
-# The cyclic collector's full pass walks every object that has outlived two young passes. With
-# 1,000 event streams open that is some 300,000 objects, and each pass held the event loop for
-# about a tenth of a second: other requests' p99 doubled (docs/performance.md, round 11). A full
-# pass now waits for 100 middle passes instead of Python's 10 (and, as always, for a quarter more
-# long-lived objects than the last one found). The young passes are left as they are.
+# The cyclic collector's full pass walks every object not frozen, most of them ones that lived
+# through a middle pass. With 1,000 event streams open that is some 300,000 objects, and each
+# pass held the event loop for a good part of a tenth of a second: other requests' p99 doubled
+# (docs/performance.md, round 11). Python 3.11 to 3.13 start one after more than 10 middle
+# passes, once the objects that lived through them are a quarter of what the last full pass
+# kept; that 10 is now 100. The young and middle passes are left as they are. (From 3.14 the
+# collector is incremental, pauses are short anyway, and the third threshold is ignored.)
 FULL_PASS_AFTER = 100
 
 
@@ -96,11 +98,12 @@ def create_app(runtime: RuntimeConfig | None = None, database: Database | None =
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         # What exists now lives as long as the process: keep it out of the cyclic collector's
         # full passes, which otherwise stall a request now and then. `doable serve` kept the
-        # collector off while starting (doable.entry): from here on it runs. Looking for garbage
-        # first walks all ~270,000 objects (0.16 s of a 1.3 s cold start) to find about 1 MB,
-        # so a process that has not collected since it began freezes that too (a start that
-        # migrated collected after migrating: doable.migrations.upgrade). One whose collector
-        # has run (tests, an embedding program) may hold garbage of any size: it collects first.
+        # collector off while starting (doable.cli, one worker without --reload): from here on
+        # it runs. Looking for garbage first walks all ~270,000 objects (0.16 s of a 1.3 s cold
+        # start) to find about 1 MB, so with the collector off here that is frozen too (a start
+        # that migrated, or waited for the database, collected then: doable.migrations.upgrade,
+        # doable.cli.migrate_with_retry). With it on (tests, --workers above 1, --reload, an
+        # embedding program), garbage of any size may be about: it collects first.
         if gc.isenabled():
             gc.collect()
         gc.freeze()

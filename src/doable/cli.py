@@ -139,6 +139,8 @@ async def migrate_with_retry(runtime: RuntimeConfig, *, migrate: bool = True) ->
                 log.warning(
                     "database not reachable yet (%s); retrying in %.1f s", type(exc).__name__, delay
                 )
+                if not gc.isenabled():  # `serve`: the failed attempt's cycles would be frozen
+                    gc.collect()
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
     finally:
