@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from tests.browser.conftest import Contexts
 from tests.browser.ui import sign_up, unique_email
@@ -42,13 +42,20 @@ def test_dark_mode_follows_the_system_setting(contexts: Contexts) -> None:
     assert background(light) == LIGHT_BG
 
 
+def _wired(toggle: Locator) -> Locator:
+    """The toggle once app.js has labelled it, in the same step that adds its click handler:
+    a click that lands after the URL changes but before the deferred script has run is lost."""
+    expect(toggle).to_have_attribute("data-theme", re.compile(".+"))
+    return toggle
+
+
 def test_the_theme_toggle_is_remembered_after_reload(contexts: Contexts) -> None:
     page = contexts.page(color_scheme="dark")
     sign_up(page, unique_email("theme"))
     toggle = page.locator("#theme-toggle")
     assert background(page) == DARK_BG
 
-    toggle.click()  # system -> light
+    _wired(toggle).click()  # system -> light
     expect(toggle).to_have_attribute("aria-label", "Colour theme: light")
     assert background(page) == LIGHT_BG
     page.reload()
@@ -58,13 +65,13 @@ def test_the_theme_toggle_is_remembered_after_reload(contexts: Contexts) -> None
     page.goto("/account")  # another page of the same site
     assert background(page) == LIGHT_BG
 
-    toggle.click()  # light -> dark
+    _wired(toggle).click()  # light -> dark
     expect(toggle).to_have_attribute("aria-label", "Colour theme: dark")
     page.emulate_media(color_scheme="light")  # the chosen theme wins over the system's
     page.reload()
     assert background(page) == DARK_BG
 
-    toggle.click()  # dark -> system, which is now light
+    _wired(toggle).click()  # dark -> system, which is now light
     expect(toggle).to_have_attribute("aria-label", "Colour theme: system")
     page.reload()
     expect(page.locator("html")).not_to_have_attribute("data-theme", re.compile(".*"))
