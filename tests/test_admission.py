@@ -5,6 +5,8 @@ nothing it would have written is written. Event streams and probes are never hel
 from __future__ import annotations
 
 import asyncio
+import json
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from tests.conftest import make_client, runtime_for, truncate_all
 from tests.factories import assert_problem, make_account
 
 TASKS = "/api/v1/tasks"
+LOGIN = "/api/v1/auth/login"
 
 
 @pytest.fixture
@@ -87,3 +90,52 @@ async def test_waiters_are_served_in_turn_when_slots_free_in_time(
     second = await narrow.post(TASKS, json={"title": "second"}, headers=acct.headers)
     assert second.status_code == 201, second.text
     assert (await holder).status_code == 201
+
+
+async def test_a_login_gives_its_slot_back_while_its_password_is_hashed(
+    database: Database, data_dir: Path
+) -> None:
+    """One slot, a 50 ms wait, and a hash slow enough to see (about 0.3 s). A request that
+    arrives while a login is hashing is served, not shed. The login, once hashed, waits for
+    the slot as long as the other holds it, past the 50 ms, instead of being shed after its
+    work."""
+    runtime = runtime_for(
+        database,
+        data_dir,
+        ADMISSION_SLOTS=1,
+        ADMISSION_WAIT_MS=50,
+        ADMISSION_QUEUE=4,
+        ARGON2_TIME_COST=12,
+        ARGON2_MEMORY_KIB=32768,
+    )
+    try:
+        async with make_client(create_app(runtime, database)) as client:
+
+            def login(who: str) -> dict[str, str]:
+                return {"email": f"{who}@example.com", "password": "not the password"}
+
+            # Unknown emails: each login verifies against the dummy hash (the first also
+            # waits for it to be made), then answers 401.
+            assert (await client.post(LOGIN, json=login("warm"))).status_code == 401
+            started = time.perf_counter()
+            assert (await client.post(LOGIN, json=login("timed"))).status_code == 401
+            hash_time = time.perf_counter() - started
+            assert hash_time > 0.15, hash_time  # else the timings below prove nothing
+
+            hashing = asyncio.ensure_future(client.post(LOGIN, json=login("first")))
+            await asyncio.sleep(hash_time / 3)  # the first login is in its hash
+            # Its body arrives after the first's hash ends: it holds the slot meanwhile,
+            # so the first login waits for it well past ADMISSION_WAIT_MS.
+            body = json.dumps(login("second")).encode()
+            holder = asyncio.ensure_future(
+                client.post(
+                    LOGIN,
+                    content=SlowBody(body, hash_time + 0.3),
+                    headers={"Content-Type": "application/json"},
+                )
+            )
+            await asyncio.sleep(0.02)
+            for r in await asyncio.gather(hashing, holder):
+                assert_problem(r, 401)
+    finally:
+        await truncate_all(database.engine)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -14,6 +15,7 @@ from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from doable import events
+from doable.admission import slot_given_back
 from doable.auth.callers import CallerCache
 from doable.auth.external import ExternalClaims
 from doable.auth.models import ApiToken, ExternalIdentity, RefreshToken, User, WebSession
@@ -67,6 +69,12 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
+def while_hashing(session: AsyncSession) -> AbstractAsyncContextManager[None]:
+    """Around a password hash (about 150 ms in the hashing threads): when the session holds no
+    connection meanwhile, the request's admission slot serves other requests for that time."""
+    return nullcontext() if session.in_transaction() else slot_given_back()
+
+
 async def get_by_email(session: AsyncSession, email: str) -> User | None:
     result = await session.execute(select(User).where(User.email == normalize_email(email)))
     return result.scalar_one_or_none()
@@ -83,7 +91,8 @@ async def create_user(
 ) -> User:
     email = normalize_email(email)
     # Hashed before the first query, so no transaction (and no SQLite write lock) waits on it.
-    password_hash = await state.hasher.hash(password)
+    async with while_hashing(session):
+        password_hash = await state.hasher.hash(password)
     if await get_by_email(session, email) is not None:
         raise Conflict("An account with this email already exists")
     user = User(email=email, name=name, timezone=timezone, password_hash=password_hash)
@@ -114,7 +123,8 @@ async def authenticate(session: AsyncSession, state: AppState, email: str, passw
         user_id, stored = (user.id, user.password_hash) if user else (None, None)
         # Verifying takes a hash's time: hold no lock meanwhile.
         await end_read_transaction(session)
-        valid, new_hash = await state.hasher.verify(password, stored)
+        async with while_hashing(session):
+            valid, new_hash = await state.hasher.verify(password, stored)
     # Read again either way (an unknown email reads nobody), so both cost the same.
     user = await session.get(User, user_id or NOBODY)
     # Refused too if the password changed while this one was being checked. A disabled
@@ -256,7 +266,9 @@ async def set_password(
     session: AsyncSession, state: AppState, user: User, new_password: str
 ) -> None:
     """Store a new password and invalidate every token and browser session issued before now."""
-    user.password_hash = await state.hasher.hash(new_password)
+    async with while_hashing(session):
+        new_hash = await state.hasher.hash(new_password)
+    user.password_hash = new_hash
     await sign_out_everywhere(session, user)
 
 
@@ -277,7 +289,8 @@ async def check_current_password(
         ended = not has_written(session)
         if ended:
             await end_read_transaction(session)
-        valid, _ = await state.hasher.verify(password, stored)
+        async with while_hashing(session):
+            valid, _ = await state.hasher.verify(password, stored)
     if ended:
         try:
             await session.refresh(user)
