@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import httpx
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from fastapi import FastAPI
 from sqlalchemy import inspect, text
 
 import doable.migrations
@@ -30,6 +32,7 @@ from doable.migrations import (
 from tests.conftest import BACKEND_ENV, drop_everything, make_client, runtime_for
 from tests.factories import assert_problem, make_account, make_task
 from tests.server import run_serve, server_env
+from tests.test_web_sidebar import NOW, TODAY, add, counts, sidebar, signed_in_pair
 
 # Search indexes that migration 0003 builds by hand, per backend, outside the models.
 SEARCH_OBJECTS = {
@@ -101,7 +104,7 @@ async def _alembic_current(database: Database) -> str | None:
 
 
 async def test_upgrade_matches_models_and_round_trips(database: Database) -> None:
-    assert await current_revision(database.engine) == head_revision() == HEAD == "0024"
+    assert await current_revision(database.engine) == head_revision() == HEAD == "0025"
     assert await _diff(database) == []
     assert await _tables(database) == {*TABLES, "alembic_version"}
     assert await _search_objects(database) == SEARCH_OBJECTS[database.config.backend]
@@ -523,3 +526,45 @@ async def test_0024_runs_on_a_populated_database(
 
     assert await titles(section_id=section) == ["section 1", "section 2"]
     assert await titles(parent_id=parent["id"]) == ["sub 1", "sub 2"]
+
+
+async def test_0025_runs_on_a_populated_database(
+    app: FastAPI, client: httpx.AsyncClient, database: Database
+) -> None:
+    """The sidebar's covering index replaces (owner_id, completed) over existing tasks, both
+    ways, and the sidebar counts the same on either index."""
+    app.state.doable.clock = lambda: NOW
+    web, acct = await signed_in_pair(client)
+    r = await client.post("/api/v1/projects", json={"name": "Home"}, headers=acct.headers)
+    home = r.json()["id"]
+    await add(client, acct, due=TODAY - timedelta(days=1), tags=["work"])
+    await add(client, acct, due=TODAY, project_id=home)
+    await add(client, acct, due=TODAY + timedelta(days=1), project_id=home)
+    done = await add(client, acct)
+    r = await client.post(f"/api/v1/tasks/{done}/complete", headers=acct.headers)
+    assert r.status_code == 200, r.text
+
+    async def shown() -> dict[str, Any]:
+        page = await web.get("/tasks")
+        assert page.status_code == 200, page.text
+        return sidebar(page.text)
+
+    expected = await shown()
+    assert expected["counts"] == counts(open_=3, today=2, overdue=1, done=1)
+    assert expected["projects"][home] == "2"
+    assert {"ix_tasks_owner_counts"} <= await _task_indexes(database)
+    assert "ix_tasks_owner_completed" not in await _task_indexes(database)
+    await downgrade(database.engine, "0024")
+    found = await _task_indexes(database)
+    assert "ix_tasks_owner_completed" in found and "ix_tasks_owner_counts" not in found
+    assert await shown() == expected
+    await upgrade(database.engine)
+    found = await _task_indexes(database)
+    assert "ix_tasks_owner_counts" in found and "ix_tasks_owner_completed" not in found
+    assert await _diff(database) == []
+    assert await _triggers(database) == EXPECTED_TRIGGERS[_kind(database)]
+    assert await shown() == expected
+    await add(client, acct, due=TODAY, project_id=home)
+    after = await shown()
+    assert after["counts"] == counts(open_=4, today=3, overdue=1, done=1)
+    assert after["projects"][home] == "3"
