@@ -5,10 +5,12 @@ nothing it would have written is written. Event streams and probes are never hel
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -92,13 +94,17 @@ async def test_waiters_are_served_in_turn_when_slots_free_in_time(
     assert (await holder).status_code == 201
 
 
-async def test_a_login_gives_its_slot_back_while_its_password_is_hashed(
+def _login(who: str) -> dict[str, str]:
+    """An unknown email: the login verifies against the dummy hash, then answers 401."""
+    return {"email": f"{who}@example.com", "password": "not the password"}
+
+
+@pytest.fixture
+async def slow_hashing(
     database: Database, data_dir: Path
-) -> None:
-    """One slot, a 50 ms wait, and a hash slow enough to see (about 0.3 s). A request that
-    arrives while a login is hashing is served, not shed. The login, once hashed, waits for
-    the slot as long as the other holds it, past the 50 ms, instead of being shed after its
-    work."""
+) -> AsyncIterator[tuple[httpx.AsyncClient, float]]:
+    """An app with one slot, a 50 ms wait, and a hash slow enough to see (about 0.3 s); and
+    how long one login takes on it."""
     runtime = runtime_for(
         database,
         data_dir,
@@ -110,32 +116,61 @@ async def test_a_login_gives_its_slot_back_while_its_password_is_hashed(
     )
     try:
         async with make_client(create_app(runtime, database)) as client:
-
-            def login(who: str) -> dict[str, str]:
-                return {"email": f"{who}@example.com", "password": "not the password"}
-
-            # Unknown emails: each login verifies against the dummy hash (the first also
-            # waits for it to be made), then answers 401.
-            assert (await client.post(LOGIN, json=login("warm"))).status_code == 401
+            # The first login also waits for the dummy hash to be made.
+            assert (await client.post(LOGIN, json=_login("warm"))).status_code == 401
             started = time.perf_counter()
-            assert (await client.post(LOGIN, json=login("timed"))).status_code == 401
+            assert (await client.post(LOGIN, json=_login("timed"))).status_code == 401
             hash_time = time.perf_counter() - started
             assert hash_time > 0.15, hash_time  # else the timings below prove nothing
-
-            hashing = asyncio.ensure_future(client.post(LOGIN, json=login("first")))
-            await asyncio.sleep(hash_time / 3)  # the first login is in its hash
-            # Its body arrives after the first's hash ends: it holds the slot meanwhile,
-            # so the first login waits for it well past ADMISSION_WAIT_MS.
-            body = json.dumps(login("second")).encode()
-            holder = asyncio.ensure_future(
-                client.post(
-                    LOGIN,
-                    content=SlowBody(body, hash_time + 0.3),
-                    headers={"Content-Type": "application/json"},
-                )
-            )
-            await asyncio.sleep(0.02)
-            for r in await asyncio.gather(hashing, holder):
-                assert_problem(r, 401)
+            yield client, hash_time
     finally:
         await truncate_all(database.engine)
+
+
+def _slow_login(client: httpx.AsyncClient, who: str, delay: float) -> asyncio.Future[Any]:
+    """A login whose body arrives after `delay`: it holds the one slot meanwhile."""
+    body = json.dumps(_login(who)).encode()
+    return asyncio.ensure_future(
+        client.post(
+            LOGIN, content=SlowBody(body, delay), headers={"Content-Type": "application/json"}
+        )
+    )
+
+
+async def _slot_is_free(client: httpx.AsyncClient) -> bool:
+    """With one slot and a 50 ms wait, a request is admitted (401: no token) only if no
+    slot was lost."""
+    r = await client.get(TASKS)
+    return r.status_code == 401
+
+
+async def test_a_login_gives_its_slot_back_while_its_password_is_hashed(
+    slow_hashing: tuple[httpx.AsyncClient, float],
+) -> None:
+    """A request that arrives while a login is hashing is served, not shed. The login, once
+    hashed, waits for the slot as long as the other holds it, past the 50 ms, instead of
+    being shed after its work."""
+    client, hash_time = slow_hashing
+    hashing = asyncio.ensure_future(client.post(LOGIN, json=_login("first")))
+    await asyncio.sleep(hash_time / 3)  # the first login is in its hash
+    # Its body arrives after the first's hash ends, so the first waits well past 50 ms.
+    holder = _slow_login(client, "second", hash_time + 0.3)
+    for r in await asyncio.gather(hashing, holder):
+        assert_problem(r, 401)
+    assert await _slot_is_free(client)
+
+
+async def test_a_login_that_goes_away_while_it_waits_to_come_back_frees_its_place(
+    slow_hashing: tuple[httpx.AsyncClient, float],
+) -> None:
+    client, hash_time = slow_hashing
+    hashing = asyncio.ensure_future(client.post(LOGIN, json=_login("first")))
+    await asyncio.sleep(hash_time / 3)
+    holder = _slow_login(client, "second", hash_time + 0.6)
+    await asyncio.sleep(hash_time)  # the first login's hash is done: it waits to come back
+    assert not hashing.done()
+    hashing.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await hashing
+    assert_problem(await holder, 401)
+    assert await _slot_is_free(client)

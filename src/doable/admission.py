@@ -55,21 +55,29 @@ _ticket: ContextVar[_Ticket | None] = ContextVar("admission_ticket", default=Non
 
 @asynccontextmanager
 async def slot_given_back() -> AsyncIterator[None]:
-    """Run the body without the request's admission slot, then take one again, first in line.
+    """Run the body without the request's admission slot, then take one again, ahead of new
+    arrivals (and behind requests that stepped out before it).
 
     Only for work that holds no database connection (a password hash in its own threads):
     slots are as many as the pool's connections, so a request that gave its slot back while
-    holding one could make an admitted request wait inside the pool. If the body raises, the
-    request ends without a slot; it is on its way out. Outside admission, a no-op.
+    holding one could make an admitted request wait inside the pool. At most as many requests
+    as there are slots are out at once; past that one keeps its slot, so a flood of logins is
+    still bounded by admission and shed by it. If the body raises, the request ends without a
+    slot; it is on its way out. Outside admission, a no-op.
     """
     ticket = _ticket.get()
-    if ticket is None or not ticket.held:
+    if ticket is None or not ticket.held or ticket.gate.out >= ticket.gate.slots:
         yield
         return
+    gate = ticket.gate
     ticket.held = False
-    ticket.gate._release()
-    yield
-    await ticket.gate._readmit()
+    gate.out += 1
+    gate._release()
+    try:
+        yield
+    finally:
+        gate.out -= 1
+    await gate._readmit()
     ticket.held = True
 
 
@@ -81,6 +89,10 @@ class AdmissionMiddleware:
         self.queue = queue
         self.busy = 0
         self.waiting: collections.deque[asyncio.Future[None]] = collections.deque()
+        # Requests that gave their slot back (slot_given_back): how many are out, and those
+        # waiting to come back in, who are served before `waiting`.
+        self.out = 0
+        self.returning: collections.deque[asyncio.Future[None]] = collections.deque()
 
     def _exempt(self, scope: Scope) -> bool:
         path: str = scope["path"]
@@ -103,10 +115,13 @@ class AdmissionMiddleware:
         finally:
             _ticket.reset(token)
             if ticket.held:
+                # Not held any more: a task started by the request (which inherits its
+                # context) must not give the slot back a second time.
+                ticket.held = False
                 self._release()
 
     async def _admit(self) -> bool:
-        if self.busy < self.slots and not self.waiting:
+        if self.busy < self.slots and not self.waiting and not self.returning:
             self.busy += 1
             return True
         if len(self.waiting) >= self.queue:
@@ -121,37 +136,41 @@ class AdmissionMiddleware:
             self.waiting.remove(turn)
             return False
         except BaseException:
-            if turn.done() and not turn.cancelled():
-                self._release()  # a slot was handed over to a request that went away
-            elif turn in self.waiting:
-                self.waiting.remove(turn)
+            self._abandon(turn, self.waiting)
             raise
         return True
 
     async def _readmit(self) -> None:
-        """A slot for a request given one before (slot_given_back): ahead of the queue, and
-        never shed, since the work it stepped out for is done and would be lost."""
-        if self.busy < self.slots:
+        """A slot for a request that gave its own back (slot_given_back): in the order they
+        come back, ahead of new arrivals, and never shed, since the work it stepped out for is
+        done and would be lost."""
+        if self.busy < self.slots and not self.returning:
             self.busy += 1
             return
         turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.waiting.appendleft(turn)
+        self.returning.append(turn)
         try:
             await asyncio.shield(turn)
         except BaseException:
-            if turn.done() and not turn.cancelled():
-                self._release()
-            elif turn in self.waiting:
-                self.waiting.remove(turn)
+            self._abandon(turn, self.returning)
             raise
 
+    def _abandon(self, turn: asyncio.Future[None], queue: collections.deque[Any]) -> None:
+        """A waiter went away (cancelled): pass on a slot handed to it meanwhile."""
+        if turn.done() and not turn.cancelled():
+            self._release()
+        elif turn in queue:
+            queue.remove(turn)
+
     def _release(self) -> None:
-        """Hand the slot to the longest waiter still waiting, else free it."""
-        while self.waiting:
-            turn = self.waiting.popleft()
-            if not turn.done():
-                turn.set_result(None)
-                return
+        """Hand the slot to the longest waiter still waiting (those coming back first), else
+        free it."""
+        for queue in (self.returning, self.waiting):
+            while queue:
+                turn = queue.popleft()
+                if not turn.done():
+                    turn.set_result(None)
+                    return
         self.busy -= 1
 
 
