@@ -28,8 +28,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects import mysql
 from sqlalchemy.dialects.sqlite.base import SQLiteCompiler
 from sqlalchemy.engine import Dialect, Row
-from sqlalchemy.exc import InvalidatePoolError
+from sqlalchemy.exc import DisconnectionError, InvalidatePoolError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -322,8 +323,16 @@ def _postgresql_on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) 
     dbapi_connection.run_async(lambda connection: connection.execute("SET jit = off"))
 
 
+# In a pooled PostgreSQL connection's info while a read has custom plans forced on it
+# (`read_rows`): a request that went away before the reset leaves it set, and the next checkout
+# discards that connection rather than have every later statement on it planned anew.
+_CUSTOM_PLANS = "doable.custom_plans"
+
+
 def _pinger(dialect: Dialect) -> Any:
     def ping_if_idle(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+        if record.info.pop(_CUSTOM_PLANS, False):
+            raise DisconnectionError()  # the pool closes it and checks out another
         idle_since = record.info.get(_IDLE_SINCE)
         if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
             return  # new, or in steady use
@@ -515,7 +524,11 @@ async def release_connection(session: AsyncSession) -> None:
 
 
 async def read_rows(
-    session: AsyncSession, statement: Executable, params: Mapping[str, Any] | None = None
+    session: AsyncSession,
+    statement: Executable,
+    params: Mapping[str, Any] | None = None,
+    *,
+    custom_plans: bool = False,
 ) -> Sequence[Row[*tuple[Any, ...]]]:
     """The rows of a SELECT of plain columns, run through Core on the session's connection.
 
@@ -533,8 +546,40 @@ async def read_rows(
     if session.new or session.dirty or session.deleted:
         await session.flush()
     connection = await session.connection()
+    if custom_plans and connection.dialect.name == "postgresql":
+        return await _read_with_custom_plans(connection, statement, params)
     result = await connection.execute(statement, params, execution_options=_NO_REKEYING)
     return result.all()
+
+
+async def _read_with_custom_plans(
+    connection: AsyncConnection, statement: Executable, params: Mapping[str, Any] | None
+) -> Sequence[Row[*tuple[Any, ...]]]:
+    """PostgreSQL: run a read with a plan made for its parameters' values (`read_rows`).
+
+    asyncpg prepares a statement once per connection, and after five executions PostgreSQL
+    may switch it to one generic plan. For a search that plan assumes an owner with an average
+    number of tasks: for one with a million it read a whole index, 88 ms against 11 ms
+    (docs/performance.md, round 12). The setting is the session's, so it is set and reset
+    around the read, or set for the rest of the transaction when there is one."""
+
+    async def read() -> Sequence[Row[*tuple[Any, ...]]]:
+        result = await connection.execute(statement, params, execution_options=_NO_REKEYING)
+        rows: Sequence[Row[*tuple[Any, ...]]] = result.all()
+        return rows
+
+    sync = connection.sync_connection
+    if sync is None or sync.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+        await connection.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
+        return await read()
+    # Should the read fail or be cancelled, the mark stays and the connection is discarded at
+    # its next checkout: a reset after a cancellation could meet the connection mid-query.
+    connection.info[_CUSTOM_PLANS] = True
+    await connection.exec_driver_sql("SET plan_cache_mode = force_custom_plan")
+    rows = await read()
+    await connection.exec_driver_sql("RESET plan_cache_mode")
+    del connection.info[_CUSTOM_PLANS]
+    return rows
 
 
 # What the ORM passes for the same reason (sqlalchemy/orm/context.py). A private option:

@@ -200,16 +200,24 @@ async def list_tasks(
         )
     if query.offset:
         stmt = stmt.offset(query.offset)
-    return await _read_page(session, bounds, stmt, params)
+    # A search's best plan depends on the owner's size and the word's rarity, which a generic
+    # plan cannot know (db.read_rows).
+    return await _read_page(session, bounds, stmt, params, custom_plans=bool(query.q))
 
 
 async def _read_page(
-    session: AsyncSession, bounds: _Bounds, stmt: Any, params: dict[str, Any] | None
+    session: AsyncSession,
+    bounds: _Bounds,
+    stmt: Any,
+    params: dict[str, Any] | None,
+    *,
+    custom_plans: bool = False,
 ) -> tuple[list[TaskRow], str | None]:
     """Run a page's statement (it reads one row past the limit): its tasks, with their tags,
     and the cursor of the next page if there is one."""
     query = bounds.query
-    tasks = [tree.display_row(row) for row in await read_rows(session, stmt, params)]
+    rows = await read_rows(session, stmt, params, custom_plans=custom_plans)
+    tasks = [tree.display_row(row) for row in rows]
     next_cursor = None
     if len(tasks) > query.limit:
         tasks = tasks[: query.limit]
