@@ -7,7 +7,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -572,14 +572,23 @@ async def _read_with_custom_plans(
     if sync is None or sync.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
         await connection.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
         return await read()
-    # Should the read fail or be cancelled, the mark stays and the connection is discarded at
-    # its next checkout: a reset after a cancellation could meet the connection mid-query.
+    # Should the read be cancelled, or the reset fail, the mark stays and the connection is
+    # discarded at its next checkout: a reset after a cancellation could meet it mid-query.
     connection.info[_CUSTOM_PLANS] = True
     await connection.exec_driver_sql("SET plan_cache_mode = force_custom_plan")
-    rows = await read()
-    await connection.exec_driver_sql("RESET plan_cache_mode")
-    del connection.info[_CUSTOM_PLANS]
+    try:
+        rows = await read()
+    except Exception:
+        with suppress(Exception):
+            await _reset_plans(connection)
+        raise
+    await _reset_plans(connection)
     return rows
+
+
+async def _reset_plans(connection: AsyncConnection) -> None:
+    await connection.exec_driver_sql("RESET plan_cache_mode")
+    connection.info.pop(_CUSTOM_PLANS, None)
 
 
 # What the ORM passes for the same reason (sqlalchemy/orm/context.py). A private option:
