@@ -547,43 +547,43 @@ async def read_rows(
         await session.flush()
     connection = await session.connection()
     if custom_plans and connection.dialect.name == "postgresql":
-        return await _read_with_custom_plans(connection, statement, params)
+        async with _custom_plans(connection):
+            return await _read(connection, statement, params)
+    return await _read(connection, statement, params)
+
+
+async def _read(
+    connection: AsyncConnection, statement: Executable, params: Mapping[str, Any] | None
+) -> Sequence[Row[*tuple[Any, ...]]]:
     result = await connection.execute(statement, params, execution_options=_NO_REKEYING)
     return result.all()
 
 
-async def _read_with_custom_plans(
-    connection: AsyncConnection, statement: Executable, params: Mapping[str, Any] | None
-) -> Sequence[Row[*tuple[Any, ...]]]:
-    """PostgreSQL: run a read with a plan made for its parameters' values (`read_rows`).
+@asynccontextmanager
+async def _custom_plans(connection: AsyncConnection) -> AsyncIterator[None]:
+    """PostgreSQL: the reads inside get a plan made for their parameters' values (`read_rows`).
 
     asyncpg prepares a statement once per connection, and after five executions PostgreSQL
     may switch it to one generic plan. For a search that plan assumes an owner with an average
     number of tasks: for one with a million it read a whole index, 88 ms against 11 ms
     (docs/performance.md, round 12). The setting is the session's, so it is set and reset
     around the read, or set for the rest of the transaction when there is one."""
-
-    async def read() -> Sequence[Row[*tuple[Any, ...]]]:
-        result = await connection.execute(statement, params, execution_options=_NO_REKEYING)
-        rows: Sequence[Row[*tuple[Any, ...]]] = result.all()
-        return rows
-
     sync = connection.sync_connection
     if sync is None or sync.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
         await connection.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
-        return await read()
+        yield
+        return
     # Should the read be cancelled, or the reset fail, the mark stays and the connection is
     # discarded at its next checkout: a reset after a cancellation could meet it mid-query.
     connection.info[_CUSTOM_PLANS] = True
     await connection.exec_driver_sql("SET plan_cache_mode = force_custom_plan")
     try:
-        rows = await read()
+        yield
     except Exception:
         with suppress(Exception):
             await _reset_plans(connection)
         raise
     await _reset_plans(connection)
-    return rows
 
 
 async def _reset_plans(connection: AsyncConnection) -> None:

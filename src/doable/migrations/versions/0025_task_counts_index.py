@@ -9,9 +9,9 @@ Create Date: 2026-12-07
   prefix. The sidebar of every web page counts the user's tasks by project (open, overdue, due
   today, staged by an import: tasks.listing.count_sidebar); every column it reads is in this
   index, so the count reads the index alone instead of each task's row by its random primary
-  key. At 10,000 tasks that row lookup cost SQLite 9.4 ms of the count's 9.4 ms (5.2 with this
-  index) and MariaDB, whose buffer pool held too little of `tasks`, 1.1 s (docs/performance.md,
-  round 12). One index replaces another, so a write maintains as many as before.
+  key. At 10,000 tasks the count took SQLite 9.4 ms (5.2 with this index) and MariaDB, whose
+  buffer pool held too little of `tasks`, 1.1 s (docs/performance.md, round 12). One index
+  replaces another, so a write maintains as many as before.
 """
 
 from collections.abc import Sequence
