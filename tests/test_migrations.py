@@ -29,9 +29,11 @@ from doable.migrations import (
     required_columns,
     upgrade,
 )
+from doable.tasks import search
 from tests.conftest import BACKEND_ENV, drop_everything, make_client, runtime_for
 from tests.factories import assert_problem, make_account, make_task
 from tests.server import run_serve, server_env
+from tests.test_query_counts import count_statements
 from tests.test_web_sidebar import NOW, TODAY, add, counts, sidebar, signed_in_pair
 
 # Search indexes that migration 0003 builds by hand, per backend, outside the models.
@@ -44,7 +46,8 @@ SEARCH_OBJECTS = {
         "tasks_fts_idx",
     },
     "postgresql": {"ix_tasks_title_trgm", "ix_tasks_description_trgm"},
-    "mysql": set(),
+    # Migration 0026's table, on MariaDB only.
+    "mysql": {"task_grams"},
 }
 
 
@@ -104,7 +107,7 @@ async def _alembic_current(database: Database) -> str | None:
 
 
 async def test_upgrade_matches_models_and_round_trips(database: Database) -> None:
-    assert await current_revision(database.engine) == head_revision() == HEAD == "0025"
+    assert await current_revision(database.engine) == head_revision() == HEAD == "0026"
     assert await _diff(database) == []
     assert await _tables(database) == {*TABLES, "alembic_version"}
     assert await _search_objects(database) == SEARCH_OBJECTS[database.config.backend]
@@ -132,7 +135,7 @@ async def test_mysql_tables_are_utf8mb4(database: Database) -> None:
             )
         ).all()
     assert {r[1] for r in rows} == {"utf8mb4_unicode_ci"}
-    assert {r[0] for r in rows} == TABLES
+    assert {r[0] for r in rows} == TABLES | SEARCH_OBJECTS["mysql"]
 
 
 async def test_revision_read_without_alembic_agrees_with_alembic(database: Database) -> None:
@@ -568,3 +571,48 @@ async def test_0025_runs_on_a_populated_database(
     after = await shown()
     assert after["counts"] == counts(open_=4, today=3, overdue=1, done=1)
     assert after["projects"][home] == "3"
+
+
+async def test_0026_runs_on_a_populated_database(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    """MariaDB's task_grams comes up over existing tasks (the backfill), both ways; a search
+    answers the same without it (scanning) and with it (through the index); the triggers are
+    in place for tasks written after. Elsewhere the migration does nothing."""
+    acct = await make_account(client)
+    await make_task(client, acct, title="Backfilled narwhal", description="old text")
+    await make_task(client, acct, title="Other", description="a NARWHAL in the description")
+    await make_task(client, acct, title="Unrelated")
+
+    async def found(q: str) -> list[str]:
+        r = await client.get("/api/v1/tasks", params={"q": q}, headers=acct.headers)
+        assert r.status_code == 200, r.text
+        return sorted(t["title"] for t in r.json()["items"])
+
+    mariadb = database.config.backend == "mysql"
+    expected = ["Backfilled narwhal", "Other"]
+    assert await found("narwhal") == expected
+    await downgrade(database.engine, "0025")
+    left = SEARCH_OBJECTS[database.config.backend] - {"task_grams"}
+    assert await _search_objects(database) == left
+    search._grams_ready_by_engine.clear()  # asked once per engine: this one just lost it
+    assert await found("narwhal") == expected
+    await upgrade(database.engine)
+    search._grams_ready_by_engine.clear()
+    assert await _search_objects(database) == SEARCH_OBJECTS[database.config.backend]
+    assert await _diff(database) == []
+    assert await _triggers(database) == EXPECTED_TRIGGERS[_kind(database)]
+    with count_statements(database) as statements:
+        assert await found("narwhal") == expected
+    assert any("task_grams" in s for s in statements) == mariadb, statements
+    if mariadb:
+        async with database.engine.connect() as conn:
+            rows = await conn.execute(
+                text(
+                    "SELECT trigger_name FROM information_schema.triggers "
+                    "WHERE trigger_schema = DATABASE() AND trigger_name LIKE 'task_grams%'"
+                )
+            )
+            assert {name for (name,) in rows.all()} == {"task_grams_insert", "task_grams_update"}
+    await make_task(client, acct, title="New narwhal")
+    assert await found("narwhal") == ["Backfilled narwhal", "New narwhal", "Other"]

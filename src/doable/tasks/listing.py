@@ -22,13 +22,11 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
-    column,
     func,
     literal_column,
     null,
     or_,
     select,
-    table,
     union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -38,7 +36,7 @@ from doable.db import UTCDateTime, read_rows, utcnow
 from doable.projects import access
 from doable.projects import service as projects
 from doable.tasks import cursor as cursors
-from doable.tasks import tags, tree
+from doable.tasks import search, tags, tree
 from doable.tasks.models import NO_DUE, VISIBLE, Tag, Task, TaskRow, task_tags
 from doable.tasks.schemas import PRIORITY_LEVELS, TagOut
 from doable.tasks.service import (
@@ -102,32 +100,6 @@ _STATUS_CONDITIONS: dict[StatusFilter, tuple[ColumnElement[bool], ...]] = {
 }
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-_TASKS_FTS = table("tasks_fts", column("rowid"))
-# Above this many candidate rows (all owners), scanning the owner's tasks in page order finds a
-# page sooner than fetching every candidate and sorting them.
-FTS_MAX_CANDIDATES = 2_000
-
-
-def _fts_match(text: str) -> ColumnElement[bool]:
-    phrase = '"' + text.replace('"', '""') + '"'
-    return literal_column("tasks_fts").op("MATCH")(phrase)
-
-
-async def _fts_candidates(session: AsyncSession, text: str) -> ColumnElement[bool] | None:
-    """SQLite: narrow a search to the rows whose title or description contains `text` by the
-    trigram index (migration 0003), unless too many rows do. The index folds case at least as
-    widely as the LIKE condition, which stays, so it makes search faster, never different."""
-    probe = select(_TASKS_FTS.c.rowid).where(_fts_match(text)).limit(FTS_MAX_CANDIDATES + 1)
-    found = (await session.execute(select(func.count()).select_from(probe.subquery()))).scalar()
-    if found is None or found > FTS_MAX_CANDIDATES:
-        return None
-    return literal_column("tasks.rowid").in_(select(_TASKS_FTS.c.rowid).where(_fts_match(text)))
-
-
 async def list_tasks(
     session: AsyncSession, user: User, query: TaskQuery, *, cursor_key: bytes
 ) -> tuple[list[TaskRow], str | None]:
@@ -146,24 +118,18 @@ async def list_tasks(
     conditions: list[ColumnElement[bool]] = list(_STATUS_CONDITIONS[query.status])
     if query.q:
         text = query.q.lower()
-        pattern = f"%{_escape_like(text)}%"
-        conditions.append(
-            or_(
-                func.lower(Task.title).like(pattern, escape="\\"),
-                func.lower(Task.description).like(pattern, escape="\\"),
-            )
-        )
-        if len(text) >= 3 and session.get_bind().dialect.name == "sqlite":
-            candidates = await _fts_candidates(session, text)
-            if candidates is not None:
-                conditions.append(candidates)
-                # Unary + keeps SQLite from walking the owner's index in page order, so the
-                # few candidates drive the query (https://sqlite.org/optoverview.html#uplus).
-                if not user.shared_projects:
-                    owner = and_(
-                        literal_column("+tasks.owner_id", Task.owner_id.type) == user.id,
-                        VISIBLE,
-                    )
+        dialect = session.get_bind().dialect.name
+        conditions.append(search.condition(dialect, text))
+        candidates = await search.candidates(session, user, text)
+        if candidates is not None:
+            conditions.append(candidates)
+            # Unary + keeps SQLite from walking the owner's index in page order, so the
+            # few candidates drive the query (https://sqlite.org/optoverview.html#uplus).
+            if dialect == "sqlite" and not user.shared_projects:
+                owner = and_(
+                    literal_column("+tasks.owner_id", Task.owner_id.type) == user.id,
+                    VISIBLE,
+                )
     merges = _merges(user, query)
     if not merges:  # a merged page leaves archived projects out per walk
         conditions.extend(await _place_conditions(session, user, query))
