@@ -36,8 +36,8 @@ from doable.tasks.models import Task
 
 FTS_MAX_CANDIDATES = 2_000
 # MariaDB reads each candidate's row (its index gives no count without them), one random page
-# each: few, so that a common word costs little before the walk. Counted over the owner's own
-# tasks (docs/performance.md, round 13).
+# each: few, so that a common word costs little before the walk. Counted over the owner's
+# tasks, and the few of other owners whose tag is the same (docs/performance.md, round 13).
 GRAMS_MAX_CANDIDATES = 50
 # A MariaDB candidate holds these many of the search text's trigrams, the rarest ones. The
 # index reads every task holding each one (some 7 ms for 12,000 tasks, docs/performance.md,
@@ -113,7 +113,12 @@ async def _grams_candidates(
 ) -> ColumnElement[bool] | None:
     """MariaDB: the user's own tasks holding the text's rarest trigrams. Only for a user no
     project is shared with: the index's words carry the owner's tag, and a member's search
-    covers other owners' tasks too (it walks, as before the index)."""
+    covers other owners' tasks too (it walks, as before the index).
+
+    InnoDB applies FULLTEXT changes at commit, and reads them as committed, not as of the
+    transaction's snapshot: a search in the transaction that wrote a task would not see the
+    write (no code does that), and a task whose text another request changes while this
+    search runs may be judged by its new text rather than its old one."""
     grams = grams_of(text)
     if not grams or user.shared_projects or not await _grams_ready(session):
         return None
@@ -129,19 +134,21 @@ async def _grams_candidates(
 
 
 async def _grams_ready(session: AsyncSession) -> bool:
-    """task_grams is there (the schema may be a release behind: doable.migrations.window) and
-    the server indexes three-character words (`innodb_ft_min_token_size`, a startup setting, is
-    3 unless an operator changed it). Asked once per engine: a migration that adds the table
-    later is seen after a restart; until then search scans, as before it."""
+    """task_grams' index is there (the schema may be a release behind:
+    doable.migrations.window) and the server indexes its seven-character words (trigram and
+    tag; `innodb_ft_min_token_size` and `_max_`, startup settings, are 3 and 84 unless an
+    operator changed them). Asked once per engine: a migration that adds the index later is
+    seen after a restart; until then search scans, as before it."""
     engine = session.get_bind().engine
     ready = _grams_ready_by_engine.get(engine)
     if ready is None:
         row = (
             await session.execute(
                 sql_text(
-                    "SELECT @@innodb_ft_min_token_size <= 3 AND @@innodb_ft_max_token_size >= 3 "
-                    "AND EXISTS (SELECT 1 FROM information_schema.tables "
-                    "WHERE table_schema = DATABASE() AND table_name = 'task_grams')"
+                    "SELECT @@innodb_ft_min_token_size <= 7 AND @@innodb_ft_max_token_size >= 7 "
+                    "AND EXISTS (SELECT 1 FROM information_schema.statistics "
+                    "WHERE table_schema = DATABASE() AND table_name = 'task_grams' "
+                    "AND index_name = 'ft_task_grams')"
                 )
             )
         ).scalar()

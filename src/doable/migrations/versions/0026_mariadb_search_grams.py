@@ -50,7 +50,8 @@ previous_release_compatible = True
 
 def grams(row: str) -> str:
     """The windows of the lowered text at offsets 0, 1 and 2, each followed by the owner's tag
-    and a space; a newline between title and description, so no window spans the two."""
+    and a space; a newline between title and description, so a window that spans the two has
+    a newline in it and makes no word."""
     text = f"LOWER(CONCAT({row}title, CHAR(10 USING utf8mb4), {row}description))"
     tag = f"LEFT(REPLACE({row}owner_id, '-', ''), 4)"
     # No backslash in a literal: the server's sql_mode may have NO_BACKSLASH_ESCAPES.
@@ -77,11 +78,15 @@ MARIADB_UP = [
     + "; END IF; END",
     # Tasks the triggers have not copied yet; one already there is the newer.
     f"INSERT IGNORE INTO task_grams (task_id, grams) SELECT id, {grams('')} FROM tasks",
-    # Stopwords off while the index is built: the list is read then, and kept with the index.
-    # InnoDB's own ("the", "and", "for", …) are trigrams a search must be able to find.
+    # Stopwords off while the index is built (the list is read then and kept with the index):
+    # no word of ours is one of InnoDB's, but a server's own list could hold anything.
+    "SET @doable_stopwords = @@SESSION.innodb_ft_enable_stopword",
     "SET SESSION innodb_ft_enable_stopword = OFF",
+    # Built in one pass after the backfill (74 s with it for 1.24M tasks, docs/performance.md,
+    # round 13); MariaDB builds a FULLTEXT index with LOCK=SHARED only, so until it is done
+    # a write to a task waits for it (the insert trigger is in place): see docs/operations.md.
     "ALTER TABLE task_grams ADD FULLTEXT INDEX ft_task_grams (grams)",
-    "SET SESSION innodb_ft_enable_stopword = ON",
+    "SET SESSION innodb_ft_enable_stopword = @doable_stopwords",
 ]
 MARIADB_DOWN = [
     "DROP TRIGGER IF EXISTS task_grams_update",
