@@ -106,7 +106,7 @@ def check_color(color: str) -> str:
 
 # key_for's statements over a prebuilt `siblings` condition, built once each: building one
 # cost more CPU than running it (appending a task to a list, issue 19).
-_KEY_STATEMENTS: dict[int, tuple[ColumnElement[bool], dict[tuple[str, str, bool], Any]]] = {}
+_KEY_STATEMENTS: dict[int, tuple[ColumnElement[bool], dict[tuple[str, str, bool, int], Any]]] = {}
 
 
 async def key_for(
@@ -121,6 +121,7 @@ async def key_for(
     params: dict[str, Any] | None = None,
     tiebreak: bool = False,
     within: Sequence[InstrumentedAttribute[Any]] = (),
+    within_index: str | None = None,
 ) -> str:
     """A position key for an item placed among `siblings` (a condition on the item's table).
 
@@ -133,15 +134,22 @@ async def key_for(
     are those bound parameters, and the statements made from it are built once too.
     `within`: the columns of the list's index before `column` that `siblings` fixes by IS NULL
     (ordered by too, so that PostgreSQL, which takes only equalities as fixing a column, reads
-    the index in its order).
+    the index in its order; not on MySQL and MariaDB, which then sort instead, and are told
+    to read `within_index`, the list's index, instead).
     """
     model = column.class_
+    hint: str | None = None
+    if within and session.get_bind().dialect.name in ("mysql", "mariadb"):
+        # MariaDB does not take `IS NULL` as fixing a column for ORDER BY: ordered by them too,
+        # it sorted the whole list for each append (300 ms at 25,000 tasks in the Inbox); by
+        # the key alone, on a small table, it may walk another index's NULLs instead.
+        within, hint = (), f"FORCE INDEX ({within_index})" if within_index else None
     bound: dict[str, Any] = dict(params or {})
     others = siblings
     if moving is not None:
         others = and_(siblings, id_column != bindparam("key_for_moving"))
         bound["key_for_moving"] = moving
-    built: dict[tuple[str, str, bool], Any] | None = None
+    built: dict[tuple[str, str, bool, int], Any] | None = None
     if params is not None:
         entry = _KEY_STATEMENTS.get(id(siblings))
         if entry is None or entry[0] is not siblings:
@@ -151,7 +159,7 @@ async def key_for(
     def statement(kind: str, make: Any) -> Any:
         if built is None:
             return make()
-        key = (kind, column.key, moving is None)
+        key = (kind, column.key, moving is None, len(within))
         found = built.get(key)
         if found is None:
             found = built[key] = make()
@@ -176,12 +184,15 @@ async def key_for(
     # The nearest key past a bound, as ORDER BY … LIMIT 1 rather than min() or max(): an
     # index on the list and its order answers it with one entry, whatever the planner
     # estimates (PostgreSQL, its statistics behind a grown table, aggregated every row).
+    def hinted(stmt: Any) -> Any:
+        return stmt.with_hint(model, hint, dialect_name="mysql") if hint else stmt
+
     def lowest(*where: Any) -> Any:
-        return select(column).where(others, *where).order_by(*within, column).limit(1)
+        return hinted(select(column).where(others, *where).order_by(*within, column).limit(1))
 
     def highest(*where: Any) -> Any:
         descending = [c.desc() for c in (*within, column)]
-        return select(column).where(others, *where).order_by(*descending).limit(1)
+        return hinted(select(column).where(others, *where).order_by(*descending).limit(1))
 
     async def place() -> str:
         if placement.after is not None:

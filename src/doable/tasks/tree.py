@@ -341,6 +341,7 @@ async def place(
         params=params,
         tiebreak=append,
         within=_list_columns(target),
+        within_index="ix_tasks_siblings_position",
     )
     task.project_id, task.section_id, task.parent_id = (
         target.project_id,
