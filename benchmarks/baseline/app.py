@@ -1,6 +1,6 @@
 """The ceiling for Doable's list and get requests: bare Starlette, the same driver and SQL.
 
-It decodes the JWT with the same PyJWT call (and remembers it until its exp, as Doable does),
+It decodes the JWT with the same call as Doable (doable.auth.hs256, remembered until its exp),
 runs the statements Doable emits (the user, then the task page and the tags of those tasks, or
 one task joined with its tags; in autocommit on SQLite and PostgreSQL, in one transaction on
 MariaDB, as Doable runs a GET) straight on the driver, and answers the same JSON, byte for byte
@@ -27,11 +27,12 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-import jwt
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from doable.auth import hs256
 
 PRIORITY_NAMES = {0: "none", 1: "low", 2: "medium", 3: "high", 4: "urgent"}
 # The statements below are Doable's as its dialects print them (tasks/service.py `_ONE_TASK`,
@@ -339,21 +340,22 @@ def create_app() -> Starlette:
         if remembered is not None and time.time() < remembered[1]:
             return remembered[0]
         try:
-            claims = jwt.decode(
+            now = time.time()
+            claims = hs256.decode(
                 token,
                 key,
-                algorithms=["HS256"],
-                audience=audience,
-                issuer=issuer,
-                options={"require": ["exp", "iat", "sub", "iss", "aud"]},
+                now=now,
                 leeway=5,
+                require=["exp", "iat", "sub", "iss", "aud"],
+                issuer=issuer,
+                audience=audience,
             )
-            if claims.get("typ") != "access":
+            if claims.get("typ") != "access" or int(claims["exp"]) <= now - 5:
                 return None
             found = uuid.UUID(str(claims["sub"])), int(claims.get("ver", -1))
             verified[token] = (found, float(claims["exp"]))
             return found
-        except (jwt.InvalidTokenError, ValueError, TypeError):
+        except (ValueError, TypeError):
             return None
 
     async def load_user(fetch: Any, claims: tuple[uuid.UUID, int]) -> Any:

@@ -14,12 +14,10 @@ import hmac
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-import jwt
-
+from doable.auth import hs256
 from doable.errors import DoableError
 
 Purpose = Literal["invite", "reset", "unsubscribe"]
-ALGORITHM = "HS256"
 # Far longer than any link we make (about 250 characters): longer input is not ours.
 MAX_LINK_TOKEN = 2000
 
@@ -54,7 +52,7 @@ def make(
         "iat": int(now.timestamp()),
         "exp": int(expires.timestamp()),
     }
-    return jwt.encode(payload, _key(secret, purpose), algorithm=ALGORITHM), expires
+    return hs256.encode(payload, _key(secret, purpose)), expires
 
 
 def read(secret: bytes, purpose: Purpose, token: str, *, now: datetime) -> dict[str, Any]:
@@ -62,14 +60,16 @@ def read(secret: bytes, purpose: Purpose, token: str, *, now: datetime) -> dict[
     if not token or len(token) > MAX_LINK_TOKEN or not token.isascii():
         raise LinkInvalid()
     try:
-        claims: dict[str, Any] = jwt.decode(
+        claims = hs256.decode(
             token,
             _key(secret, purpose),
-            algorithms=[ALGORITHM],
-            # Expiry is checked below against the app's clock, which tests can move.
-            options={"require": ["exp", "typ"], "verify_exp": False, "verify_iat": False},
+            now=now.timestamp(),
+            require=("exp", "typ"),
+            # Expiry is checked below against the app's clock, which tests can move; `iat`
+            # is not checked at all.
+            check_iat=False,
         )
-    except (jwt.InvalidTokenError, ValueError, TypeError):
+    except (ValueError, TypeError):  # hs256.InvalidToken is a ValueError
         raise LinkInvalid() from None
     if claims.get("typ") != purpose or not isinstance(claims.get("exp"), int):
         raise LinkInvalid()

@@ -5,6 +5,9 @@ P-256 key ES256 only, an Ed25519 key EdDSA only, and HS256 is accepted only in s
 mode (AUTH_JWT_SECRET), where no public key is ever loaded. A token whose header names another
 algorithm is refused before any signature is checked.
 
+PyJWT, and with it `cryptography`, is imported on first use: most servers have no external
+issuer, and the two are 10 MB of an idle server's memory.
+
 Keys are fetched lazily (never at start, so a JWKS that is down cannot stop the app) and
 cached by kid. An unknown kid triggers one refetch, at most once per AUTH_JWKS_REFETCH_SECONDS;
 a failed fetch keeps the keys already cached, so signed-in users keep working while the
@@ -20,9 +23,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-
-import jwt
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from doable.config import ExternalAuthConfig
 from doable.errors import Unauthorized
@@ -99,6 +99,9 @@ def parse_jwk(jwk: Any) -> tuple[str, VerificationKey] | None:
         return None  # e.g. an RSA key published for PS256 or RS512: not one we pin
     # Only the public members: a JWKS that leaks a private key still yields a verifying key.
     public = {k: jwk[k] for k in ("kty", "crv", "x", "y", "n", "e") if k in jwk}
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     try:
         key = jwt.PyJWK(public, algorithm=algorithm).key
     except (jwt.PyJWTError, ValueError, TypeError, KeyError):
@@ -147,6 +150,8 @@ class ExternalVerifier:
 
     async def verify(self, token: str) -> ExternalClaims:
         """The claims of a valid token, else Unauthorized (401)."""
+        import jwt
+
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:

@@ -12,9 +12,6 @@ import os
 import re
 import secrets
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
 PREFIX = "whsec_"
 # A generated secret's bytes (256 bits); a user's own must decode to between these.
 GENERATED_BYTES = 32
@@ -72,13 +69,22 @@ def _sealing_key(secret_key: bytes) -> bytes:
     return hmac.new(secret_key, b"doable webhook secrets v1", hashlib.sha256).digest()
 
 
+# `cryptography` is imported on first use (sealing or reading a secret), not at start: it is
+# 10 MB of an idle server's memory, and most servers have no webhooks.
+
+
 def seal(secret: str, secret_key: bytes) -> str:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
     nonce = os.urandom(_NONCE_BYTES)
     sealed = AESGCM(_sealing_key(secret_key)).encrypt(nonce, secret.encode(), b"whsec")
     return base64.urlsafe_b64encode(nonce + sealed).decode()
 
 
 def unseal(stored: str, secret_key: bytes) -> str:
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
     raw = base64.urlsafe_b64decode(stored.encode())
     try:
         plain = AESGCM(_sealing_key(secret_key)).decrypt(
