@@ -16,16 +16,17 @@ from fastapi import Depends, Request
 from sqlalchemy import (
     DateTime,
     Executable,
+    LargeBinary,
     MetaData,
     Select,
     String,
+    Text,
     bindparam,
     event,
     or_,
     select,
     update,
 )
-from sqlalchemy.dialects import mysql
 from sqlalchemy.dialects.sqlite.base import SQLiteCompiler
 from sqlalchemy.engine import Dialect, Row
 from sqlalchemy.exc import DisconnectionError, InvalidatePoolError
@@ -54,12 +55,9 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-# Every MySQL/MariaDB table is utf8mb4 so emoji round-trip.
-MYSQL_TABLE_KW: dict[str, Any] = {
-    "mysql_engine": "InnoDB",
-    "mysql_charset": "utf8mb4",
-    "mysql_collate": "utf8mb4_unicode_ci",
-}
+# The models carry no MySQL table options (InnoDB, utf8mb4): the migrations make every table
+# with them, and naming any `mysql_` option in a model loads MySQL's dialect into every server
+# (docs/performance.md, round 14).
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
@@ -80,6 +78,8 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     def load_dialect_impl(self, dialect: Dialect) -> Any:
         if dialect.name in {"mysql", "mariadb"}:
+            from sqlalchemy.dialects import mysql  # loaded already, on MySQL (see _OnMySQL)
+
             return dialect.type_descriptor(mysql.DATETIME(fsp=6))
         return dialect.type_descriptor(DateTime(timezone=False))
 
@@ -116,11 +116,71 @@ class UTCDateTime(TypeDecorator[datetime]):
         return parse_utc
 
 
+class _OnMySQL(TypeDecorator[Any]):
+    """`impl` on SQLite and PostgreSQL, and on MySQL and MariaDB the type `on_mysql` makes,
+    from a dialect imported only there: `with_variant(mysql.…)` in a model would load MySQL's
+    dialect, and its eight drivers' modules, into every SQLite and PostgreSQL server (1.5 MB
+    of its idle memory; docs/performance.md, round 14). Values pass through as `impl`'s do.
+    SQLAlchemy reads `cache_ok` from each class's own body, so every subclass sets it."""
+
+    cache_ok = True
+
+    def on_mysql(self) -> Any:
+        raise NotImplementedError
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        # The types themselves, as TypeDecorator's own answer is: SQLAlchemy adapts them to the
+        # dialect afterwards (`dialect.type_descriptor` here would turn PostgreSQL's TEXT into
+        # VARCHAR).
+        if dialect.name in {"mysql", "mariadb"}:
+            return self.on_mysql()
+        return self.impl_instance
+
+
+class KeyString(_OnMySQL):
+    """A string column compared byte-for-byte (binary collation on MySQL), for unique keys."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, length: int) -> None:
+        super().__init__(length)
+        self.length = length
+
+    def on_mysql(self) -> Any:
+        from sqlalchemy.dialects import mysql
+
+        length = self.length
+        return mysql.VARCHAR(length, charset="utf8mb4", collation="utf8mb4_bin")
+
+
+class MediumText(_OnMySQL):
+    """Text, as MEDIUMTEXT (16 MB) on MySQL, whose TEXT holds 64 KB."""
+
+    impl = Text
+    cache_ok = True
+
+    def on_mysql(self) -> Any:
+        from sqlalchemy.dialects import mysql
+
+        return mysql.MEDIUMTEXT()
+
+
+class MediumBlob(_OnMySQL):
+    """Bytes, as MEDIUMBLOB (16 MB) on MySQL, whose BLOB holds 64 KB."""
+
+    impl = LargeBinary
+    cache_ok = True
+
+    def on_mysql(self) -> Any:
+        from sqlalchemy.dialects import mysql
+
+        return mysql.MEDIUMBLOB()
+
+
 def key_string(length: int) -> Any:
     """A string column compared byte-for-byte (binary collation on MySQL), for unique keys."""
-    return String(length).with_variant(
-        mysql.VARCHAR(length, charset="utf8mb4", collation="utf8mb4_bin"), "mysql", "mariadb"
-    )
+    return KeyString(length)
 
 
 def new_id() -> uuid.UUID:

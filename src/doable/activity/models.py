@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
-from doable.db import MYSQL_TABLE_KW, Base, UTCDateTime, new_id, utcnow
+from doable.db import Base, UTCDateTime, new_id, utcnow
 
 
 class Activity(Base):
@@ -20,7 +20,6 @@ class Activity(Base):
     __table_args__ = (
         Index("ix_activity_project_created", "project_id", "created_at", "id"),
         Index("ix_activity_task_created", "task_id", "created_at", "id"),
-        MYSQL_TABLE_KW,
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)

@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, column_property, mapped_column
 
-from doable.db import MYSQL_TABLE_KW, Base, UTCDateTime, key_string, new_id, utcnow
+from doable.db import Base, UTCDateTime, key_string, new_id, utcnow
 
 # webhooks.models.WebhookEndpoint's table, as much of it as User.has_webhook_endpoints reads.
 _endpoints = table("webhook_endpoints", column("owner_id", Uuid))
@@ -28,7 +28,6 @@ _endpoints = table("webhook_endpoints", column("owner_id", Uuid))
 
 class User(Base):
     __tablename__ = "users"
-    __table_args__ = (MYSQL_TABLE_KW,)
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     # Normalised (trimmed, lower-cased) so uniqueness ignores case.
@@ -63,7 +62,6 @@ class RefreshToken(Base):
     __table_args__ = (
         Index("ix_refresh_tokens_family_id", "family_id"),
         Index("ix_refresh_tokens_user_id", "user_id"),
-        MYSQL_TABLE_KW,
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
@@ -80,7 +78,7 @@ class WebSession(Base):
     """A browser session: the cookie holds a random id, the table holds its SHA-256."""
 
     __tablename__ = "web_sessions"
-    __table_args__ = (Index("ix_web_sessions_user_id", "user_id"), MYSQL_TABLE_KW)
+    __table_args__ = (Index("ix_web_sessions_user_id", "user_id"),)
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     user_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("users.id", ondelete="CASCADE"))
@@ -97,7 +95,7 @@ class ApiToken(Base):
     """A personal API token: the client holds `dbl_pat_…`, the table holds its SHA-256."""
 
     __tablename__ = "api_tokens"
-    __table_args__ = (Index("ix_api_tokens_user_id", "user_id"), MYSQL_TABLE_KW)
+    __table_args__ = (Index("ix_api_tokens_user_id", "user_id"),)
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     user_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("users.id", ondelete="CASCADE"))
@@ -124,7 +122,6 @@ class ExternalIdentity(Base):
     __table_args__ = (
         UniqueConstraint("issuer", "subject"),
         Index("ix_external_identities_user_id", "user_id"),
-        MYSQL_TABLE_KW,
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
-from doable.db import MYSQL_TABLE_KW, Base, UTCDateTime, new_id, utcnow
+from doable.db import Base, UTCDateTime, new_id, utcnow
 
 
 class Comment(Base):
@@ -21,7 +21,6 @@ class Comment(Base):
     __table_args__ = (
         # A task's thread, oldest first, by keyset.
         Index("ix_comments_task_created", "task_id", "created_at", "id"),
-        MYSQL_TABLE_KW,
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
@@ -39,7 +38,6 @@ class ProjectMute(Base):
     notifications (their own reminders still fire)."""
 
     __tablename__ = "project_mutes"
-    __table_args__ = (MYSQL_TABLE_KW,)
 
     project_id: Mapped[uuid.UUID] = mapped_column(
         Uuid, ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True

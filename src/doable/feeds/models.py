@@ -8,14 +8,14 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
-from doable.db import MYSQL_TABLE_KW, Base, UTCDateTime, key_string, new_id, utcnow
+from doable.db import Base, UTCDateTime, key_string, new_id, utcnow
 
 
 class CalendarFeed(Base):
     """A feed at `/ical/{secret}.ics`: the URL holds the secret, the table only its SHA-256."""
 
     __tablename__ = "calendar_feeds"
-    __table_args__ = (Index("ix_calendar_feeds_owner_id", "owner_id"), MYSQL_TABLE_KW)
+    __table_args__ = (Index("ix_calendar_feeds_owner_id", "owner_id"),)
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     owner_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("users.id", ondelete="CASCADE"))

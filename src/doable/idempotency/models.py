@@ -5,14 +5,13 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint, Uuid
-from sqlalchemy.dialects import mysql
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
-from doable.db import MYSQL_TABLE_KW, Base, UTCDateTime, key_string, new_id, utcnow
+from doable.db import Base, MediumBlob, UTCDateTime, key_string, new_id, utcnow
 
 # MySQL's BLOB stops at 64 KiB; a task with a long emoji description can come close.
-ResponseBody = LargeBinary().with_variant(mysql.MEDIUMBLOB(), "mysql", "mariadb")
+ResponseBody = MediumBlob()
 
 
 class IdempotencyKey(Base):
@@ -21,7 +20,6 @@ class IdempotencyKey(Base):
         # The unique pair is what makes concurrent requests with one key wait for each other.
         UniqueConstraint("user_id", "key"),
         Index("ix_idempotency_keys_expires_at", "expires_at"),
-        MYSQL_TABLE_KW,
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)

@@ -8,7 +8,7 @@ from datetime import date, datetime
 from sqlalchemy import Boolean, Date, ForeignKey, Index, String, Uuid, false
 from sqlalchemy.orm import Mapped, mapped_column
 
-from doable.db import MYSQL_TABLE_KW, Base, UTCDateTime, new_id, utcnow
+from doable.db import Base, UTCDateTime, new_id, utcnow
 
 
 class AppSecret(Base):
@@ -16,7 +16,6 @@ class AppSecret(Base):
     key: the first process to insert it wins, the others read what it wrote."""
 
     __tablename__ = "app_secrets"
-    __table_args__ = (MYSQL_TABLE_KW,)
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(String(2000))
@@ -32,7 +31,6 @@ class PushSubscription(Base):
     __table_args__ = (
         Index("ix_push_subscriptions_owner_id", "owner_id"),
         Index("uq_push_subscriptions_endpoint_hash", "endpoint_hash", unique=True),
-        MYSQL_TABLE_KW,
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
@@ -49,10 +47,7 @@ class NotificationChannels(Base):
     agenda email. No row: the defaults (web push and in-app on, email and agenda off)."""
 
     __tablename__ = "notification_channels"
-    __table_args__ = (
-        Index("ix_notification_channels_agenda_next_at", "agenda_next_at"),
-        MYSQL_TABLE_KW,
-    )
+    __table_args__ = (Index("ix_notification_channels_agenda_next_at", "agenda_next_at"),)
 
     user_id: Mapped[uuid.UUID] = mapped_column(
         Uuid, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from doable.db import MYSQL_TABLE_KW, Base
+from doable.db import Base
 
 
 class SchemaWindow(Base):
@@ -15,7 +15,6 @@ class SchemaWindow(Base):
     migrations' own declarations, which it does not ship."""
 
     __tablename__ = "schema_window"
-    __table_args__ = (MYSQL_TABLE_KW,)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     oldest_compatible: Mapped[str] = mapped_column(String(32))

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, SmallInteger, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
-from doable.db import MYSQL_TABLE_KW, Base, UTCDateTime, key_string, new_id, utcnow
+from doable.db import Base, UTCDateTime, key_string, new_id, utcnow
 
 # The fixed palette a project's colour comes from (names, so themes can render them).
 PALETTE = (
@@ -35,7 +35,6 @@ class Project(Base):
         # The owner's id on their Inbox, NULL on every other project: one Inbox per user
         # (NULLs never collide in a unique index, on all three backends).
         Index("uq_projects_inbox_owner", "inbox_owner_id", unique=True),
-        MYSQL_TABLE_KW,
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
@@ -62,7 +61,6 @@ class Section(Base):
     __table_args__ = (
         Index("ix_sections_project_position", "project_id", "position", "id"),
         Index("ix_sections_owner_id", "owner_id"),
-        MYSQL_TABLE_KW,
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
@@ -85,7 +83,7 @@ class ProjectMember(Base):
     `Project.owner_id` and has no row here."""
 
     __tablename__ = "project_members"
-    __table_args__ = (Index("ix_project_members_user", "user_id", "project_id"), MYSQL_TABLE_KW)
+    __table_args__ = (Index("ix_project_members_user", "user_id", "project_id"),)
 
     project_id: Mapped[uuid.UUID] = mapped_column(
         Uuid, ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True
@@ -110,7 +108,6 @@ class TaskView(Base):
         Index("ix_task_views_user_due", "user_id", "due_sort", "task_id"),
         Index("ix_task_views_user_priority", "user_id", "priority", "task_id"),
         Index("ix_task_views_user_project", "user_id", "project_id"),
-        MYSQL_TABLE_KW,
     )
 
     task_id: Mapped[uuid.UUID] = mapped_column(
@@ -136,7 +133,6 @@ class ProjectInvitation(Base):
     __table_args__ = (
         Index("ix_project_invitations_email_state", "email", "state"),
         Index("ix_project_invitations_project_state", "project_id", "state"),
-        MYSQL_TABLE_KW,
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from sqlalchemy import BigInteger, Index, Integer
 from sqlalchemy.orm import Mapped, mapped_column
 
-from doable.db import MYSQL_TABLE_KW, Base, key_string
+from doable.db import Base, key_string
 
 
 class RateLimitHit(Base):
     __tablename__ = "rate_limit_hits"
-    __table_args__ = (Index("ix_rate_limit_hits_window_start", "window_start"), MYSQL_TABLE_KW)
+    __table_args__ = (Index("ix_rate_limit_hits_window_start", "window_start"),)
 
     # SHA-256 (hex) of the limit and its key ("account:<email>", "ip:<address>"): the table
     # never holds an email address or an IP address.

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
-from doable.db import MYSQL_TABLE_KW, Base, UTCDateTime, new_id
+from doable.db import Base, UTCDateTime, new_id
 
 
 class RelayedEvent(Base):
@@ -20,7 +20,7 @@ class RelayedEvent(Base):
     __tablename__ = "event_relay"
     __table_args__ = (
         Index("ix_event_relay_created_at", "created_at"),
-        {**MYSQL_TABLE_KW, "sqlite_autoincrement": True},
+        {"sqlite_autoincrement": True},
     )
 
     # INTEGER on SQLite so it is the rowid (AUTOINCREMENT: never reused after a delete).
@@ -37,7 +37,7 @@ class StreamLease(Base):
     streams, counted across every process."""
 
     __tablename__ = "stream_leases"
-    __table_args__ = (Index("ix_stream_leases_owner_id", "owner_id", "expires_at"), MYSQL_TABLE_KW)
+    __table_args__ = (Index("ix_stream_leases_owner_id", "owner_id", "expires_at"),)
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     owner_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("users.id", ondelete="CASCADE"))

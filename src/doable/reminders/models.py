@@ -17,7 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from doable.db import MYSQL_TABLE_KW, Base, UTCDateTime, new_id, utcnow
+from doable.db import Base, UTCDateTime, new_id, utcnow
 
 
 class Reminder(Base):
@@ -30,7 +30,6 @@ class Reminder(Base):
         Index("ix_reminders_task_id", "task_id"),
         # The scheduler's queries: MIN(fire_at) and the due batch WHERE fired_at IS NULL.
         Index("ix_reminders_fired_at_fire_at", "fired_at", "fire_at"),
-        MYSQL_TABLE_KW,
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
@@ -55,7 +54,6 @@ class Notification(Base):
         Index("ix_notifications_owner_created", "owner_id", "created_at", "id"),
         # A reminder fires once per fire time, whatever the processes racing to fire it.
         UniqueConstraint("reminder_id", "fire_at", name="uq_notifications_reminder_id_fire_at"),
-        MYSQL_TABLE_KW,
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)

@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from doable.db import MYSQL_TABLE_KW, Base, UTCDateTime, key_string, new_id, utcnow
+from doable.db import Base, UTCDateTime, key_string, new_id, utcnow
 from doable.instants import utc_instant
 
 # Tasks without a due date sort after every real one, so the keyset column is never NULL.
@@ -34,16 +34,12 @@ task_tags = Table(
     Column("task_id", Uuid, ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True),
     Column("tag_id", Uuid, ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True),
     Index("ix_task_tags_tag_id", "tag_id"),
-    **MYSQL_TABLE_KW,
 )
 
 
 class Tag(Base):
     __tablename__ = "tags"
-    __table_args__ = (
-        Index("uq_tags_owner_id_name_key", "owner_id", "name_key", unique=True),
-        MYSQL_TABLE_KW,
-    )
+    __table_args__ = (Index("uq_tags_owner_id_name_key", "owner_id", "name_key", unique=True),)
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     owner_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("users.id", ondelete="CASCADE"))
@@ -76,7 +72,6 @@ class Task(Base):
         Index("ix_tasks_section_id", "section_id"),
         Index("ix_tasks_parent_position", "parent_id", "position"),
         Index("ix_tasks_assignee_due", "assignee_id", "due_sort", "id"),
-        MYSQL_TABLE_KW,
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
@@ -196,10 +191,7 @@ class TaskCompletion(Base):
     """One completed occurrence of a recurring task: when, and which due it was for."""
 
     __tablename__ = "task_completions"
-    __table_args__ = (
-        Index("ix_task_completions_task_completed", "task_id", "completed_at", "id"),
-        MYSQL_TABLE_KW,
-    )
+    __table_args__ = (Index("ix_task_completions_task_completed", "task_id", "completed_at", "id"),)
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     task_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("tasks.id", ondelete="CASCADE"))

@@ -16,7 +16,6 @@ import json
 from typing import Any
 
 from sqlalchemy import ColumnElement, String, TypeDecorator, func, literal_column, select
-from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -53,6 +52,10 @@ _OF_TASK = (task_tags.join(Tag, Tag.id == task_tags.c.tag_id), task_tags.c.task_
 
 @compiles(_TagNames, "postgresql")
 def _on_postgresql(element: _TagNames, compiler: SQLCompiler, **kw: Any) -> str:
+    # Imported here, where PostgreSQL's dialect is loaded already: at the top it would load
+    # it (and its four drivers' modules) into every SQLite or MariaDB server.
+    from sqlalchemy.dialects.postgresql import aggregate_order_by
+
     joined, condition = _OF_TASK
     names = (
         select(func.array_agg(aggregate_order_by(Tag.name, Tag.name_key)))

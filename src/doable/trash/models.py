@@ -5,11 +5,10 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, Uuid
-from sqlalchemy.dialects import mysql
+from sqlalchemy import ForeignKey, Index, Integer, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
-from doable.db import MYSQL_TABLE_KW, Base, UTCDateTime, new_id, utcnow
+from doable.db import Base, MediumText, UTCDateTime, new_id, utcnow
 
 
 class TrashItem(Base):
@@ -18,7 +17,6 @@ class TrashItem(Base):
         Index("ix_trash_owner_deleted", "owner_id", "deleted_at", "id"),
         Index("ix_trash_project_deleted", "project_id", "deleted_at", "id"),
         Index("ix_trash_purge_after", "purge_after"),
-        MYSQL_TABLE_KW,
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
@@ -31,9 +29,7 @@ class TrashItem(Base):
     # How many tasks it holds (a task counts itself and its subtasks).
     items: Mapped[int] = mapped_column(Integer, default=0)
     # trash/snapshot.py: {"version": 1, "tables": {table name: [row, …]}, "tags": {…}}.
-    payload: Mapped[str] = mapped_column(
-        Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
-    )
+    payload: Mapped[str] = mapped_column(MediumText)
     deleted_by: Mapped[uuid.UUID | None] = mapped_column(Uuid, default=None)
     deleted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     purge_after: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -6,11 +6,10 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, Uuid
-from sqlalchemy.dialects import mysql
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
-from doable.db import MYSQL_TABLE_KW, Base, UTCDateTime, new_id, utcnow
+from doable.db import Base, MediumText, UTCDateTime, new_id, utcnow
 
 
 class WebhookEndpoint(Base):
@@ -18,7 +17,7 @@ class WebhookEndpoint(Base):
     signing needs the secret itself, so a hash would not do."""
 
     __tablename__ = "webhook_endpoints"
-    __table_args__ = (Index("ix_webhook_endpoints_owner_id", "owner_id"), MYSQL_TABLE_KW)
+    __table_args__ = (Index("ix_webhook_endpoints_owner_id", "owner_id"),)
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     owner_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("users.id", ondelete="CASCADE"))
@@ -45,7 +44,6 @@ class WebhookDelivery(Base):
     __table_args__ = (
         Index("ix_webhook_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
         Index("ix_webhook_deliveries_endpoint_id_created_at", "endpoint_id", "created_at", "id"),
-        MYSQL_TABLE_KW,
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
@@ -58,9 +56,7 @@ class WebhookDelivery(Base):
     message_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     event_type: Mapped[str] = mapped_column(String(40))
     # The exact body sent, fixed at enqueue time.
-    payload: Mapped[str] = mapped_column(
-        Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
-    )
+    payload: Mapped[str] = mapped_column(MediumText)
     status: Mapped[str] = mapped_column(String(10), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
