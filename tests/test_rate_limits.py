@@ -15,12 +15,12 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import limits
 import pytest
 from sqlalchemy import text
 
 from doable.app import create_app
 from doable.db import Database
+from doable.ratelimit import rates
 from doable.ratelimit.counters import (
     Counter,
     DatabaseCounter,
@@ -34,7 +34,7 @@ from tests.conftest import IN_CI, make_client, runtime_for, truncate_all
 from tests.factories import make_account
 from tests.server import free_port
 
-TEN_A_MINUTE = limits.parse("10/minute")
+TEN_A_MINUTE = rates.parse("10/minute")
 REDIS = shutil.which("redis-server")
 needs_redis = pytest.mark.skipif(
     REDIS is None and not IN_CI, reason="redis-server is not installed (apt-get install)"
@@ -220,3 +220,33 @@ async def test_login_limit_through_the_api_with_redis(
             )
             statuses.append(r.status_code)
     assert statuses == [401, 401, 401, 429, 429]
+
+
+RATE_STRINGS = [
+    *("30/minute", "10 per minute", "10/2 minutes", "5 per 3 hours", "1/second", "100/day"),
+    *("7/Month", "2/YEARS", " 10 / minute ", "10/minute;5/second", "10/0 minute", "3 per hour"),
+    *("", "minute", "10/", "ten/minute", "10/fortnight", "10/minute;", "-1/minute", "10//min"),
+    *("10/minute/hour", "1e3/second", "10 minute", "\u0661\u0660/minute", "10/minute\n"),
+]
+
+
+@pytest.mark.parametrize("text", RATE_STRINGS)
+def test_a_rate_reads_as_limits_reads_it(text: str) -> None:
+    # doable.ratelimit.rates stands in for limits.parse at start; a setting must mean the same
+    # to both, and name the same bucket, so counts stored before an upgrade carry over.
+    import limits
+
+    try:
+        theirs = limits.parse(text)
+    except ValueError:
+        with pytest.raises(ValueError, match=r"rate limit string|granularity"):
+            rates.parse(text)
+        return
+    ours = rates.parse(text)
+    assert (ours.amount, ours.multiples, ours.get_expiry()) == (
+        theirs.amount,
+        theirs.multiples,
+        theirs.get_expiry(),
+    )
+    assert ours.key_for("ip:203.0.113.9") == theirs.key_for("ip:203.0.113.9")
+    assert ours.item == theirs

@@ -31,15 +31,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
-from limits import RateLimitItem
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
 from sqlalchemy import Table, delete, select
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from doable.ratelimit.models import RateLimitHit
+from doable.ratelimit.rates import Rate
 
 if TYPE_CHECKING:
     from doable.config import DatabaseConfig
@@ -59,26 +57,32 @@ SQLITE_COUNTER_TIMEOUT_S = 5.0
 
 
 class Counter(Protocol):
-    async def hit(self, item: RateLimitItem, key: str) -> int | None:
+    async def hit(self, item: Rate, key: str) -> int | None:
         """Count one hit of `key` against `item`: None if allowed, else seconds to wait."""
         ...
 
 
 class MemoryCounter:
     """`limits`' moving window in this process's memory. Its synchronous API is fine here: it
-    only touches a dict (limits.aio is imported only for Redis, to keep it off the start-up)."""
+    only touches a dict. `limits` is imported on the first hit, not at start (doable.ratelimit.
+    rates says why): a server on SQLite holds one of these only as a fallback."""
 
     def __init__(self) -> None:
-        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._limiter: Any = None
 
-    async def hit(self, item: RateLimitItem, key: str) -> int | None:
-        if self._limiter.hit(item, key):
+    async def hit(self, item: Rate, key: str) -> int | None:
+        if self._limiter is None:
+            from limits.storage import MemoryStorage
+            from limits.strategies import MovingWindowRateLimiter
+
+            self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        if self._limiter.hit(item.item, key):
             return None
-        stats = self._limiter.get_window_stats(item, key)
-        return max(1, math.ceil(stats.reset_time - time.time()))
+        reset_time: float = self._limiter.get_window_stats(item.item, key).reset_time
+        return max(1, math.ceil(reset_time - time.time()))
 
 
-def bucket_of(item: RateLimitItem, key: str) -> str:
+def bucket_of(item: Rate, key: str) -> str:
     """The row key of `key` under `item`: a digest, so no address or email is stored."""
     return hashlib.sha256(item.key_for(key).encode()).hexdigest()
 
@@ -118,7 +122,7 @@ class _SlidingWindow:
         self._fallback = fallback
         self._next_sweep = 0.0
 
-    async def hit(self, item: RateLimitItem, key: str) -> int | None:
+    async def hit(self, item: Rate, key: str) -> int | None:
         now = self._clock()
         period = item.get_expiry()
         window = int(now // period) * period
@@ -338,11 +342,11 @@ class RedisCounter:
         self._failures = _redis_failures()
         self._warned_at = -math.inf
 
-    async def hit(self, item: RateLimitItem, key: str) -> int | None:
+    async def hit(self, item: Rate, key: str) -> int | None:
         try:
-            if await self._limiter.hit(item, key):
+            if await self._limiter.hit(item.item, key):
                 return None
-            stats = await self._limiter.get_window_stats(item, key)
+            stats = await self._limiter.get_window_stats(item.item, key)
             return max(1, math.ceil(stats.reset_time - time.time()))
         except self._failures as exc:
             if time.monotonic() - self._warned_at > 60:

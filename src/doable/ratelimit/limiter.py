@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import limits
-
 from doable.errors import RateLimited
+from doable.ratelimit import rates
 from doable.ratelimit.counters import Counter
 
 
@@ -24,11 +23,11 @@ class AuthRateLimiter:
 
     def __init__(self, per_ip: str, per_account: str, counter: Counter) -> None:
         self._counter = counter
-        self._per_ip = limits.parse(per_ip)
-        self._per_account = limits.parse(per_account)
+        self._per_ip = rates.parse(per_ip)
+        self._per_account = rates.parse(per_account)
         self._checking: set[str] = set()
 
-    async def _hit(self, item: limits.RateLimitItem, key: str) -> None:
+    async def _hit(self, item: rates.Rate, key: str) -> None:
         retry_after = await self._counter.hit(item, key)
         if retry_after is not None:
             raise RateLimited(retry_after)
@@ -36,7 +35,7 @@ class AuthRateLimiter:
     async def allow(self, rate: str, key: str) -> bool:
         """Count one more under `key` against `rate` ("3/hour"); False once over it. For
         limits that are kept quietly (a reset email not sent), not answered with a 429."""
-        return await self._counter.hit(limits.parse(rate), key) is None
+        return await self._counter.hit(rates.parse(rate), key) is None
 
     async def check_ip(self, ip: str) -> None:
         await self._hit(self._per_ip, f"ip:{ip}")
