@@ -237,6 +237,9 @@ def serve(
         # FORWARDED_ALLOW_IPS="*" takes the leftmost X-Forwarded-For entry, which the client
         # chooses.
         proxy_headers=False,
+        # Doable serves no WebSocket route (its streams are server-sent events): without this,
+        # uvicorn imports `websockets` at start for upgrades it would only refuse.
+        ws="none",
         # On SIGTERM: stop accepting, tell event streams to reconnect elsewhere, and give
         # in-flight requests this long to finish.
         timeout_graceful_shutdown=settings.shutdown_drain_seconds,
