@@ -36,9 +36,13 @@ from doable.tasks.models import Task
 
 FTS_MAX_CANDIDATES = 2_000
 # MariaDB reads each candidate's row (its index gives no count without them), one random page
-# each: few, so that a common word costs little before the walk. Counted over the owner's
-# tasks, and the few of other owners whose tag is the same (docs/performance.md, round 13).
-GRAMS_MAX_CANDIDATES = 50
+# each; so does the query that then reads the candidates' tasks. A walk of the owner's tasks in
+# page order instead reads some 50 ÷ (the word's share of them) rows: 5,000 for a word in 1 %,
+# which with MariaDB's default 128 MB buffer pool thrashes on every search (225-255 ms at 10k
+# to 1M tasks). Up to 1,000 candidates (2,000 rows read at most) the candidates win: a word in
+# 1 % of 10k or 100k tasks took 5 and 22 ms. Above, the walk is cheaper, and the probe's 1,001
+# rows are spent (some 60 ms at 1M tasks; docs/performance.md, round 14).
+GRAMS_MAX_CANDIDATES = 1000
 # A MariaDB candidate holds these many of the search text's trigrams, the rarest ones. The
 # index reads every task holding each one (some 7 ms for 12,000 tasks, docs/performance.md,
 # round 13), so two rare ones narrow the rows sooner than all of them.
