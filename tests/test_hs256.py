@@ -140,3 +140,12 @@ def test_a_token_that_is_not_a_string_is_refused(value: Any) -> None:
         hs256.decode(value, KEY, now=NOW)
     with pytest.raises(hs256.InvalidToken):
         hs256.unverified_claims(value)
+
+
+def test_the_peek_at_another_issuers_claims_allows_padding() -> None:
+    # Only to route a token to its verifier: PyJWT reads padded segments, so the peek does too.
+    header, payload, signature = jwt.encode(CLAIMS, KEY, algorithm="HS256").split(".")
+    padded = f"{header}.{payload}{'=' * (-len(payload) % 4)}.{signature}"
+    assert hs256.unverified_claims(padded) == CLAIMS
+    with pytest.raises(hs256.InvalidToken):
+        decode(padded)

@@ -227,6 +227,7 @@ RATE_STRINGS = [
     *("7/Month", "2/YEARS", " 10 / minute ", "10/minute;5/second", "10/0 minute", "3 per hour"),
     *("", "minute", "10/", "ten/minute", "10/fortnight", "10/minute;", "-1/minute", "10//min"),
     *("10/minute/hour", "1e3/second", "10 minute", "\u0661\u0660/minute", "10/minute\n"),
+    *("10/minute;5/fortnight", "10/minute|5/second,1 per day"),
 ]
 
 

@@ -5,8 +5,9 @@ P-256 key ES256 only, an Ed25519 key EdDSA only, and HS256 is accepted only in s
 mode (AUTH_JWT_SECRET), where no public key is ever loaded. A token whose header names another
 algorithm is refused before any signature is checked.
 
-PyJWT, and with it `cryptography`, is imported on first use: most servers have no external
-issuer, and the two are 10 MB of an idle server's memory.
+PyJWT, and with it `cryptography`, is imported when the verifier is built (at start, never on
+the event loop in a first request): most servers have no external issuer, and the two are 10 MB
+of an idle server's memory.
 
 Keys are fetched lazily (never at start, so a JWKS that is down cannot stop the app) and
 cached by kid. An unknown kid triggers one refetch, at most once per AUTH_JWKS_REFETCH_SECONDS;
@@ -141,6 +142,8 @@ class ExternalVerifier:
     def __init__(
         self, config: ExternalAuthConfig, *, clock: Callable[[], float] = time.monotonic
     ) -> None:
+        import jwt  # noqa: F401  (see the module's docstring)
+
         self.config = config
         self._clock = clock
         self._keys: dict[str, VerificationKey] = {}

@@ -2,8 +2,9 @@
 
 RFC 7515's compact form with one algorithm, pinned by construction: a token whose header names
 any other (`none`, RS256, HS512, ...) or carries `crit` is refused, and so is one that is not
-exactly three canonical base64url segments. The signature is checked before anything in the
-token is parsed, in constant time, against the segment this key would write.
+exactly three unpadded base64url segments. The signature is checked before anything in the
+token is parsed, in constant time, against the segment this key would write (so it must be
+written exactly so).
 
 Not PyJWT, which Doable still uses for external issuers' tokens (auth/external.py, imported
 only when one is configured): importing PyJWT imports `cryptography`, 10 MB of an idle
@@ -75,8 +76,9 @@ def _object(segment: bytes) -> dict[str, Any]:
 
 
 def unverified_claims(token: str) -> dict[str, Any]:
-    """The claims, signature unchecked: only to choose which verifier checks the token."""
-    return _object(_parts(token)[1])
+    """The claims, signature unchecked: only to choose which verifier checks the token. Padding
+    is allowed here, as PyJWT allows it, since the token may be another issuer's."""
+    return _object(_parts(token)[1].rstrip(b"="))
 
 
 def _integer(value: Any) -> int:

@@ -59,14 +59,22 @@ class Rate:
         return limits.parse(f"{self.amount}/{self.multiples} {self.unit}")
 
 
+def _unit(name: str) -> str:
+    for unit in SECONDS:
+        if name.lower() in {unit, f"{unit}s"}:
+            return unit
+    raise ValueError(f"no granularity matched for {name}")
+
+
 def parse(text: str) -> Rate:
-    """The first rate of `text`; ValueError, as limits.parse raises, if it is not one."""
+    """The first rate of `text`; ValueError, as limits.parse raises, if `text` is not rates
+    (every one of them is read, as limits reads them, though only the first counts)."""
     if not (isinstance(text, str) and _MANY.match(text)):
         raise ValueError(f"couldn't parse rate limit string '{text}'")
-    match = _ONE.match(_SEPARATOR.split(text)[0])
-    assert match is not None  # the whole string matched
-    amount, _, multiples, unit = match.groups()
-    for name in SECONDS:
-        if unit.lower() in {name, f"{name}s"}:
-            return Rate(int(amount), int(multiples or 1) or 1, name)
-    raise ValueError(f"no granularity matched for {unit}")
+    rates = []
+    for part in _SEPARATOR.split(text):
+        match = _ONE.match(part)
+        if match:
+            amount, _, multiples, unit = match.groups()
+            rates.append(Rate(int(amount), int(multiples or 1) or 1, _unit(unit)))
+    return rates[0]

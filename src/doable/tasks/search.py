@@ -42,6 +42,8 @@ FTS_MAX_CANDIDATES = 2_000
 # to 1M tasks). Up to 1,000 candidates (2,000 rows read at most) the candidates win: a word in
 # 1 % of 10k or 100k tasks took 5 and 22 ms. Above, the walk is cheaper, and the probe's 1,001
 # rows are spent (some 60 ms at 1M tasks; docs/performance.md, round 14).
+# (From 1,000 values MariaDB reads an IN list as a join with a table of them,
+# `in_predicate_conversion_threshold`: the 22 ms at 100k tasks were measured so.)
 GRAMS_MAX_CANDIDATES = 1000
 # A MariaDB candidate holds these many of the search text's trigrams, the rarest ones. The
 # index reads every task holding each one (some 7 ms for 12,000 tasks, docs/performance.md,
