@@ -6,7 +6,7 @@
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -150,8 +150,7 @@ class KeyString(_OnMySQL):
     def on_mysql(self) -> Any:
         from sqlalchemy.dialects import mysql
 
-        length = self.length
-        return mysql.VARCHAR(length, charset="utf8mb4", collation="utf8mb4_bin")
+        return mysql.VARCHAR(self.length, charset="utf8mb4", collation="utf8mb4_bin")
 
 
 class MediumText(_OnMySQL):
@@ -450,6 +449,7 @@ class Database:
         self.write_sessions = async_sessionmaker(
             write_engine, expire_on_commit=False, info=self._write_info
         )
+        self._side_writes: set[Hashable] = set()  # see side_write
         # What a GET or a read-only tool call runs in: statements in autocommit, each seeing
         # what was committed before it, as PostgreSQL's READ COMMITTED does inside a
         # transaction too. That saves BEGIN and COMMIT, two of the four round trips of a GET on
@@ -468,6 +468,28 @@ class Database:
             self.request_reads = async_sessionmaker(
                 self.engine.execution_options(**autocommit), expire_on_commit=False
             )
+
+    async def side_write(
+        self, key: Hashable, write: Callable[[AsyncSession], Awaitable[object]]
+    ) -> bool:
+        """Run `write` in a short write transaction of its own, beside a request's (a read
+        request's stays read-only), once per `key` at a time in this process: False, without
+        writing, while another request writes it.
+
+        The request holds its connection meanwhile, so this takes a second one. Records that
+        come due for many requests at once (an API token's use, a remembered layout, a feed's
+        fetch) had each of a burst take a second connection while holding one; with every
+        connection of the pool held so, none could go on until the pool's timeout (503s)."""
+        if key in self._side_writes:
+            return False
+        self._side_writes.add(key)
+        try:
+            async with self.write_sessions() as side:
+                await write(side)
+                await side.commit()
+        finally:
+            self._side_writes.discard(key)
+        return True
 
     @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[AsyncSession]:

@@ -75,29 +75,13 @@ class SessionRequired(Forbidden):
         )
 
 
-# Tokens whose use this process is recording now: their other requests skip it.
-_TOUCHING: set[uuid.UUID] = set()
-
-
 async def _touch_api_token(database: Database, principal: Principal) -> None:
-    """Record that a token was used, in its own short transaction. A read request's
-    transaction stays read-only (on SQLite a read that turns into a write can fail under
-    load).
-
-    The request holds its own connection meanwhile, so this takes a second one. Once per token
-    at a time: when a client's concurrent requests all came due together (a minute after the
-    last record), each took a second connection while holding one, and with the pool's
-    connections all held that way none could proceed until the pool's timeout (503s)."""
-    assert principal.token_id is not None
-    if principal.token_id in _TOUCHING:
-        return  # another request records this minute's use
-    _TOUCHING.add(principal.token_id)
-    try:
-        async with database.write_sessions() as side:
-            await service.touch_api_token(side, principal.token_id, utcnow())
-            await side.commit()
-    finally:
-        _TOUCHING.discard(principal.token_id)
+    """Record that a token was used, beside the request (one request of a burst does it)."""
+    token_id = principal.token_id
+    assert token_id is not None
+    await database.side_write(
+        ("api-token", token_id), lambda side: service.touch_api_token(side, token_id, utcnow())
+    )
 
 
 def _issued_by_us(raw: str, issuer: str) -> bool:

@@ -8,7 +8,6 @@ remembered. Unreadable or unknown stored values fall back to the defaults, never
 
 from __future__ import annotations
 
-import uuid
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -38,30 +37,21 @@ def of(user: User) -> Preferences:
         return Preferences()
 
 
-# Users whose preferences this process is storing now: their other requests skip it.
-_STORING: set[uuid.UUID] = set()
-
-
 async def remember(database: Database, user: User, **changes: str) -> Preferences:
-    """Store `changes` (fields of Preferences) if they differ from what is stored.
-
-    The request holds its own connection meanwhile, so this takes a second one; once per user
-    at a time, or a user's concurrent pages that all asked for a new layout each took a second
-    connection while holding one, and with every pool connection held so none could proceed
-    until the pool's timeout (503s). A page that finds another storing skips it: the user's
-    latest choice is stored by their next page."""
+    """Store `changes` (fields of Preferences) if they differ from what is stored: beside the
+    request, by one request of a burst (Database.side_write); a page that finds another
+    storing skips it, and the user's latest choice is stored by their next page."""
     current = of(user)
     wanted = Preferences.model_validate(current.model_dump() | changes)
-    if wanted == current or user.id in _STORING:
-        return wanted
+    if wanted == current:
+        return current
     text = wanted.model_dump_json()
-    _STORING.add(user.id)
-    try:
-        async with database.write_sessions() as side:
-            await side.execute(update(User).where(User.id == user.id).values(preferences=text))
-            await side.commit()
-    finally:
-        _STORING.discard(user.id)
+    stored = await database.side_write(
+        ("preferences", user.id),
+        lambda side: side.execute(update(User).where(User.id == user.id).values(preferences=text)),
+    )
+    if not stored:
+        return wanted
     # The request's copy, as if loaded so (the row was written on the side).
     set_committed_value(user, "preferences", text)
     return wanted

@@ -66,15 +66,17 @@ def _unit(name: str) -> str:
     raise ValueError(f"no granularity matched for {name}")
 
 
+def _rate(part: str) -> Rate:
+    match = _ONE.match(part)
+    assert match is not None  # _MANY matched the whole text
+    amount, _, multiples, unit = match.groups()
+    return Rate(int(amount), int(multiples or 1) or 1, _unit(unit))
+
+
 def parse(text: str) -> Rate:
     """The first rate of `text`; ValueError, as limits.parse raises, if `text` is not rates
     (every one of them is read, as limits reads them, though only the first counts)."""
     if not (isinstance(text, str) and _MANY.match(text)):
         raise ValueError(f"couldn't parse rate limit string '{text}'")
-    rates = []
-    for part in _SEPARATOR.split(text):
-        match = _ONE.match(part)
-        if match:
-            amount, _, multiples, unit = match.groups()
-            rates.append(Rate(int(amount), int(multiples or 1) or 1, _unit(unit)))
-    return rates[0]
+    first, *_others = [_rate(part) for part in _SEPARATOR.split(text)]  # each one is read
+    return first
